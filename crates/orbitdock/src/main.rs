@@ -1,0 +1,2 @@
+//! `orbitdock` binary.
+fn main() {}

@@ -1,0 +1,9 @@
+#!/usr/bin/env bash
+# The main job: set-up (idempotent), build, then run the OrbitDock server with its web UI on the
+# embedded SQLite default. Extra arguments go to `orbitdock serve` (try --help).
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+"$ROOT/scripts/setup.sh" serve
+cargo build --release --locked -p orbitdock
+exec "$ROOT/target/release/orbitdock" serve "$@"

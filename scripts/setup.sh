@@ -1,0 +1,70 @@
+#!/usr/bin/env bash
+# Idempotent set-up shared by `scripts/serve.sh` and `scripts/test.sh`.
+#
+# Installs, only when missing:
+#   - Debian packages the build and the test suite need (cmake/clang for llama.cpp, bubblewrap for
+#     Codex's Linux sandbox, chromium for the browser tests, python3 for the protocol sample client);
+#   - the pinned Codex CLI (npm) into the git-ignored, project-local folder tools/codex;
+#   - the browser-test driver (playwright-core, npm) into tools/node when $1 == test.
+# Safe to run any number of times; every step checks before it acts.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+MODE="${1:-serve}"
+CODEX_VERSION="0.169.0"
+TOOLS="$ROOT/tools"
+
+log() { printf '\033[1;34m[setup]\033[0m %s\n' "$*" >&2; }
+
+# ---------------------------------------------------------------- Debian packages
+need_pkgs=(cmake clang libclang-dev pkg-config bubblewrap git)
+if [[ "$MODE" == "test" ]]; then
+  need_pkgs+=(chromium python3)
+fi
+missing=()
+for p in "${need_pkgs[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$p")
+  fi
+done
+if ((${#missing[@]})); then
+  if ! command -v apt-get >/dev/null; then
+    log "missing system packages: ${missing[*]} (no apt-get here: install them with your package manager)"
+    exit 1
+  fi
+  SUDO=""
+  if [[ "$(id -u)" != 0 ]]; then SUDO="sudo"; fi
+  log "installing Debian packages: ${missing[*]}"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# ---------------------------------------------------------------- pinned Codex CLI
+codex_bin() {
+  local arch triple
+  arch="$(uname -m)"
+  case "$(uname -s)-$arch" in
+    Linux-x86_64) echo "$TOOLS/codex/node_modules/@openai/codex-linux-x64/vendor/x86_64-unknown-linux-musl/bin/codex" ;;
+    Linux-aarch64) echo "$TOOLS/codex/node_modules/@openai/codex-linux-arm64/vendor/aarch64-unknown-linux-musl/bin/codex" ;;
+    Darwin-arm64) echo "$TOOLS/codex/node_modules/@openai/codex-darwin-arm64/vendor/aarch64-apple-darwin/bin/codex" ;;
+    Darwin-x86_64) echo "$TOOLS/codex/node_modules/@openai/codex-darwin-x64/vendor/x86_64-apple-darwin/bin/codex" ;;
+    *) echo "$TOOLS/codex/node_modules/.bin/codex" ;;
+  esac
+}
+CODEX="$(codex_bin)"
+if [[ ! -x "$CODEX" ]] || [[ "$("$CODEX" --version 2>/dev/null)" != "codex-cli $CODEX_VERSION" ]]; then
+  log "installing @openai/codex@$CODEX_VERSION into tools/codex"
+  mkdir -p "$TOOLS/codex"
+  npm install --prefix "$TOOLS/codex" --no-audit --no-fund --save-exact --loglevel=error \
+    "@openai/codex@$CODEX_VERSION" >/dev/null
+fi
+"$CODEX" --version >/dev/null
+
+# ---------------------------------------------------------------- browser-test driver
+if [[ "$MODE" == "test" ]]; then
+  if [[ -f "$ROOT/ui-tests/package.json" && ! -d "$ROOT/ui-tests/node_modules/playwright-core" ]]; then
+    log "installing browser-test dependencies (npm ci in ui-tests/)"
+    (cd "$ROOT/ui-tests" && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
+  fi
+fi
+log "set-up complete (codex: $("$CODEX" --version))"

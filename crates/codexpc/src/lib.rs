@@ -1,1 +1,6 @@
-//! Placeholder: see the crate description.
+//! codexpc: gpt-oss served locally, for Codex. (Design essay below once the pipeline lands.)
+
+pub mod engine;
+pub mod error;
+
+pub use error::{Error, Result};

@@ -1,0 +1,77 @@
+// REST client for OrbitDock's API (crates/orbitdock-protocol/README.md). Auth is the HttpOnly
+// `orbitdock_token` cookie set by `GET /login?token=...`, so requests are plain same-origin
+// fetches; mutations use POST/PATCH only, as the server requires.
+
+export class ApiError extends Error {
+  constructor(status, code, message) {
+    super(message || code || `HTTP ${status}`);
+    this.name = 'ApiError';
+    this.status = status;
+    this.code = code || 'http_error';
+  }
+}
+
+/** Listeners told when the server answers 401 (not logged in / token rotated). */
+const unauthorizedListeners = new Set();
+export function onUnauthorized(fn) {
+  unauthorizedListeners.add(fn);
+}
+
+export async function request(method, path, body, { signal } = {}) {
+  const init = {
+    method,
+    credentials: 'same-origin',
+    headers: { Accept: 'application/json' },
+    signal,
+  };
+  if (body !== undefined) {
+    init.headers['Content-Type'] = 'application/json';
+    init.body = JSON.stringify(body);
+  }
+  let res;
+  try {
+    res = await fetch(path, init);
+  } catch (err) {
+    if (err && err.name === 'AbortError') throw err;
+    throw new ApiError(0, 'network', `cannot reach the server (${err && err.message ? err.message : err})`);
+  }
+  const text = await res.text();
+  let data = null;
+  if (text) {
+    try {
+      data = JSON.parse(text);
+    } catch {
+      if (!res.ok) throw new ApiError(res.status, 'http_error', text.slice(0, 300));
+      throw new ApiError(res.status, 'bad_response', `unreadable JSON from ${path}`);
+    }
+  }
+  if (!res.ok) {
+    if (res.status === 401) for (const fn of unauthorizedListeners) fn();
+    const info = data && data.error ? data.error : {};
+    throw new ApiError(res.status, info.code, info.message || `${method} ${path}: HTTP ${res.status}`);
+  }
+  return data;
+}
+
+const enc = encodeURIComponent;
+
+export const api = {
+  sessions: () => request('GET', '/api/sessions'),
+  session: (id) => request('GET', `/api/sessions/${enc(id)}`),
+  itemsBefore: (id, beforeSeq, limit = 200) =>
+    request('GET', `/api/sessions/${enc(id)}/items?before=${beforeSeq}&limit=${limit}`),
+  itemsAfter: (id, afterSeq, limit = 1000) =>
+    request('GET', `/api/sessions/${enc(id)}/items?after=${afterSeq}&limit=${limit}`),
+  createSession: (body) => request('POST', '/api/sessions', body),
+  send: (id, body) => request('POST', `/api/sessions/${enc(id)}/messages`, body),
+  interrupt: (id) => request('POST', `/api/sessions/${enc(id)}/interrupt`),
+  end: (id) => request('POST', `/api/sessions/${enc(id)}/end`),
+  resume: (id) => request('POST', `/api/sessions/${enc(id)}/resume`),
+  rename: (id, name) => request('POST', `/api/sessions/${enc(id)}/name`, { name }),
+  patchConfig: (id, patch) => request('PATCH', `/api/sessions/${enc(id)}/config`, patch),
+  answer: (id, requestId, decision, answers) =>
+    request('POST', `/api/sessions/${enc(id)}/approvals/${enc(requestId)}`,
+      answers ? { decision, answers } : { decision }),
+  models: () => request('GET', '/api/models'),
+  markdown: (texts) => request('POST', '/api/markdown', { texts }),
+};

@@ -1,0 +1,232 @@
+// Rendering of transcript items (protocol `TranscriptItem`), one element per item keyed by `seq`.
+// A full item update re-renders its element; streamed text (`item_text` deltas) is appended in
+// place with `appendText` so a long answer streams without re-rendering anything.
+// Agent text is untrusted: it is inserted as text, or as HTML the server sanitised (markdown).
+
+import { h, setSanitizedHtml, formatDuration } from './dom.js';
+import * as markdown from './markdown.js';
+import { diffStats, normaliseFileDiff, renderDiff, statsBadge } from './diff.js';
+
+const MAX_OUTPUT_CHARS = 200_000;
+
+export function renderItem(item) {
+  let el;
+  switch (item.type) {
+    case 'user_message':
+      el = messageItem(item, 'user', 'You');
+      break;
+    case 'agent_message':
+      el = messageItem(item, 'agent', 'Agent');
+      break;
+    case 'reasoning':
+      el = reasoningItem(item);
+      break;
+    case 'command_execution':
+      el = commandItem(item);
+      break;
+    case 'file_change':
+      el = fileChangeItem(item);
+      break;
+    case 'mcp_tool_call':
+      el = mcpItem(item);
+      break;
+    case 'web_search':
+      el = h('article', { class: 'item note', 'aria-label': 'Web search' },
+        h('span', { class: 'note-icon', 'aria-hidden': 'true', text: '⌕' }), ' Searched the web: ',
+        h('q', { text: item.query || '' }));
+      break;
+    case 'plan':
+      el = messageItem(item, 'plan', 'Plan');
+      break;
+    case 'error':
+      el = h('article', { class: 'item error-card', role: 'alert', 'aria-label': 'Error' },
+        h('strong', { text: 'Error: ' }), h('span', { class: 'error-text', text: item.message || '' }));
+      break;
+    case 'notice':
+      el = h('article', { class: 'item notice', 'aria-label': 'Notice' }, h('span', { text: item.message || '' }));
+      break;
+    default:
+      el = otherItem(item);
+  }
+  el.dataset.seq = String(item.seq);
+  el.dataset.itemId = item.id || '';
+  el.dataset.type = item.type || 'unknown';
+  el.dataset.status = item.status || '';
+  return el;
+}
+
+/** Appends streamed text to an item's element; returns false when a full re-render is needed. */
+export function appendText(el, item, field, delta) {
+  if (item.type === 'agent_message' || item.type === 'user_message' || item.type === 'plan') {
+    if (field !== 'text') return false;
+    const body = el.querySelector('.msg-body');
+    if (!body || !body.classList.contains('plain')) return false;
+    body.append(delta);
+    return true;
+  }
+  if (item.type === 'command_execution' && field === 'output') {
+    const pre = el.querySelector('pre.output');
+    if (!pre) return false;
+    if (item.output.length > MAX_OUTPUT_CHARS) return false;
+    pre.hidden = false;
+    pre.append(delta);
+    return true;
+  }
+  if (item.type === 'reasoning') {
+    const target = el.querySelector(field === 'summary' ? '.reasoning-summary' : '.reasoning-text');
+    if (!target) return false;
+    target.append(delta);
+    return true;
+  }
+  return false;
+}
+
+function messageItem(item, role, label) {
+  const body = h('div', { class: 'msg-body' });
+  const text = item.text || '';
+  const streaming = item.status === 'in_progress';
+  if (streaming || !text) {
+    body.classList.add('plain');
+    body.textContent = text;
+  } else {
+    const html = markdown.cached(item.id, text);
+    if (html !== undefined) {
+      body.classList.add('md');
+      setSanitizedHtml(body, html);
+    } else {
+      // Plain text first, markdown as soon as the server has rendered it.
+      body.classList.add('plain');
+      body.textContent = text;
+      markdown.render(item.id, text).then((rendered) => {
+        body.classList.remove('plain');
+        body.classList.add('md');
+        setSanitizedHtml(body, rendered);
+        labelCodeBlocks(body);
+      }, (err) => {
+        console.warn('orbitdock: markdown rendering failed, showing plain text', err);
+      });
+    }
+    labelCodeBlocks(body);
+  }
+  return h('article', { class: `item msg ${role}`, 'aria-label': `${label} message` },
+    h('div', { class: 'msg-role', 'aria-hidden': 'true', text: label }),
+    body,
+    streaming ? h('span', { class: 'typing', 'aria-label': 'streaming', text: '▍' }) : null);
+}
+
+function labelCodeBlocks(body) {
+  for (const code of body.querySelectorAll('pre > code')) {
+    const pre = code.parentElement;
+    const lang = [...code.classList].find((c) => c.startsWith('language-'));
+    pre.tabIndex = 0;
+    pre.setAttribute('aria-label', lang ? `Code block (${lang.slice(9)})` : 'Code block');
+    if (lang) pre.dataset.lang = lang.slice(9);
+  }
+}
+
+function reasoningItem(item) {
+  const summaryText = item.summary || '';
+  const first = (summaryText || item.text || '').split('\n').find((l) => l.trim()) || '';
+  return h('details', { class: 'item reasoning' },
+    h('summary', { 'aria-label': 'Reasoning (collapsed)' },
+      h('span', { class: 'reasoning-label', text: 'Reasoning' }),
+      first ? h('span', { class: 'muted ellipsis', text: ` · ${first.replace(/\*\*/g, '')}` }) : null),
+    h('div', { class: 'reasoning-summary', text: summaryText }),
+    h('div', { class: 'reasoning-text muted', text: item.text || '' }));
+}
+
+function statusChip(item, extra) {
+  let text;
+  let cls;
+  switch (item.status) {
+    case 'in_progress':
+      text = 'running';
+      cls = 'running';
+      break;
+    case 'declined':
+      text = 'declined';
+      cls = 'declined';
+      break;
+    case 'failed':
+      text = extra || 'failed';
+      cls = 'failed';
+      break;
+    case 'completed':
+      text = extra || 'done';
+      cls = 'ok';
+      break;
+    default:
+      text = item.status || '';
+      cls = '';
+  }
+  return h('span', { class: `chip ${cls}`, text });
+}
+
+function commandItem(item) {
+  const exit = item.exit_code;
+  const exitText = exit === null || exit === undefined ? null : `exit ${exit}`;
+  const chip = statusChip(item, exitText);
+  if (exit !== null && exit !== undefined && exit !== 0) chip.className = 'chip failed';
+  let output = item.output || '';
+  let truncated = false;
+  if (output.length > MAX_OUTPUT_CHARS) {
+    output = output.slice(output.length - MAX_OUTPUT_CHARS);
+    truncated = true;
+  }
+  const meta = [item.cwd, item.duration_ms !== null && item.duration_ms !== undefined
+    ? formatDuration(item.duration_ms) : null].filter(Boolean).join(' · ');
+  return h('article', { class: 'item card cmd', 'aria-label': `Command: ${item.command || ''}` },
+    h('header', { class: 'card-head' },
+      h('span', { class: 'prompt', 'aria-hidden': 'true', text: '$' }),
+      h('code', { class: 'cmd-line', text: item.command || '' }),
+      chip),
+    meta ? h('div', { class: 'card-meta muted', text: meta }) : null,
+    truncated ? h('div', { class: 'muted small', text: '… earlier output omitted' }) : null,
+    h('pre', { class: 'output', tabindex: '0', 'aria-label': 'Command output', hidden: !output, text: output }));
+}
+
+function fileChangeItem(item) {
+  const changes = item.changes || [];
+  let added = 0;
+  let removed = 0;
+  const files = changes.map((c) => {
+    const diff = normaliseFileDiff(c);
+    const st = diffStats(diff);
+    added += st.added;
+    removed += st.removed;
+    const label = c.move_path ? `${c.path} → ${c.move_path}` : c.path;
+    return h('details', { class: 'file', open: changes.length <= 3 },
+      h('summary', { 'aria-label': `${c.kind} ${label}` },
+        h('span', { class: `kind kind-${c.kind}`, text: c.kind }), ' ',
+        h('code', { class: 'path', text: label }), ' ', statsBadge(st)),
+      renderDiff(diff));
+  });
+  const title = changes.length === 1 ? '1 file' : `${changes.length} files`;
+  return h('article', { class: 'item card filechange', 'aria-label': `File change: ${title}` },
+    h('header', { class: 'card-head' },
+      h('span', { class: 'prompt', 'aria-hidden': 'true', text: '±' }),
+      h('span', { class: 'card-title', text: `Changed ${title}` }),
+      statsBadge({ added, removed }),
+      statusChip(item)),
+    files);
+}
+
+function mcpItem(item) {
+  const args = item.arguments === undefined || item.arguments === null ? '' : JSON.stringify(item.arguments, null, 2);
+  const result = item.result === undefined || item.result === null ? '' : JSON.stringify(item.result, null, 2);
+  return h('article', { class: 'item card mcp', 'aria-label': `Tool call ${item.server}.${item.tool}` },
+    h('header', { class: 'card-head' },
+      h('span', { class: 'prompt', 'aria-hidden': 'true', text: '⚙' }),
+      h('code', { class: 'cmd-line', text: `${item.server || '?'} · ${item.tool || '?'}` }),
+      statusChip(item)),
+    args ? h('details', {}, h('summary', { text: 'Arguments' }), h('pre', { class: 'output', text: args })) : null,
+    result ? h('details', {}, h('summary', { text: 'Result' }), h('pre', { class: 'output', text: result })) : null,
+    item.error ? h('div', { class: 'error-text', role: 'alert', text: item.error }) : null);
+}
+
+function otherItem(item) {
+  const type = item.original_type || item.type || 'unknown';
+  return h('details', { class: 'item other muted' },
+    h('summary', { text: `Agent item “${type}”` }),
+    h('pre', { class: 'output', text: JSON.stringify(item.raw ?? item, null, 2) }));
+}

@@ -1,0 +1,155 @@
+// OrbitDock web UI entry point: wires the store, the live WebSocket connection, the sidebar, the
+// session view and the sheets together, and routes `#/s/ID` to a session.
+//
+// Why no framework and no build step: the UI is embedded in the `orbitdock` binary and must work
+// offline with nothing fetched from a CDN; plain ES modules are served as they are. Views keep
+// references to the nodes they update, so streaming a token touches one text node.
+
+import { h, isTyping } from './dom.js';
+import { onUnauthorized } from './api.js';
+import * as store from './store.js';
+import { Live } from './live.js';
+import { Sidebar } from './sidebar.js';
+import { SessionView } from './session_view.js';
+import { NewSessionSheet, RenameSheet } from './sheets.js';
+import { Attention } from './attention.js';
+
+const $ = (id) => document.getElementById(id);
+
+const app = $('app');
+const main = $('main');
+const welcome = $('welcome');
+const conn = $('conn');
+const toasts = $('toasts');
+const drawerToggle = $('drawer-toggle');
+
+let view = null;
+
+function toast(message, isError = false) {
+  const t = h('div', { class: `toast${isError ? ' error' : ''}`, role: isError ? 'alert' : 'status', text: message });
+  toasts.append(t);
+  setTimeout(() => t.remove(), isError ? 8000 : 4000);
+}
+
+const live = new Live();
+const sidebar = new Sidebar({
+  list: $('session-list'),
+  empty: $('session-list-empty'),
+  search: $('search'),
+  status: $('filter-status'),
+  provider: $('filter-provider'),
+});
+const attention = new Attention($('notify-enable'));
+const newSheet = new NewSessionSheet($('new-session-sheet'), {
+  toast,
+  onCreated: (state) => {
+    location.hash = `#/s/${encodeURIComponent(state.id)}`;
+  },
+});
+const renameSheet = new RenameSheet($('rename-sheet'), { toast });
+
+// ------------------------------------------------------------------ routing
+
+function route() {
+  const m = /^#\/s\/(.+)$/.exec(location.hash);
+  const id = m ? decodeURIComponent(m[1]) : null;
+  if (id && store.current && store.current.id === id) return;
+  if (view) {
+    view.destroy();
+    view = null;
+  }
+  if (!id) {
+    store.closeSession();
+    live.watch(null);
+    main.replaceChildren(welcome);
+    sidebar.select(null);
+    return;
+  }
+  const model = store.openSession(id);
+  view = new SessionView(model, { toast, openRename: (mdl) => renameSheet.open(mdl) });
+  main.replaceChildren(view.el);
+  view.el.classList.add('loading');
+  sidebar.select(id);
+  setDrawer(false);
+  live.watch(id);
+}
+
+window.addEventListener('hashchange', route);
+
+// ------------------------------------------------------------------ store events
+
+store.events.addEventListener('list', () => {
+  sidebar.render();
+  attention.update();
+});
+
+store.events.addEventListener('session-state', (ev) => {
+  if (!view || !store.current || ev.detail.id !== store.current.id) return;
+  view.el.classList.remove('loading');
+  view.renderState();
+});
+
+store.events.addEventListener('session-items', (ev) => {
+  if (!view || !store.current || ev.detail.id !== store.current.id) return;
+  const d = ev.detail;
+  if (d.reset) view.transcript.reset();
+  else if (d.prepended) view.transcript.prepend(d.prepended);
+  else if (d.seqs) view.transcript.upsert(d.seqs);
+});
+
+store.events.addEventListener('session-text', (ev) => {
+  if (!view || !store.current || ev.detail.id !== store.current.id) return;
+  view.transcript.text(ev.detail.seq, ev.detail.field, ev.detail.delta);
+});
+
+store.events.addEventListener('connection', (ev) => {
+  const d = ev.detail;
+  conn.dataset.state = d.state;
+  if (d.state === 'live') conn.textContent = 'live';
+  else if (d.state === 'offline') {
+    conn.textContent = `offline, retrying in ${Math.max(1, Math.round(d.retryInMs / 1000))}s`;
+  } else conn.textContent = d.state === 'reconnecting' ? 'reconnecting…' : 'connecting…';
+  if (d.sessionMissing && view && store.current && store.current.id === d.sessionMissing) {
+    view.el.classList.remove('loading');
+    main.replaceChildren(h('section', { class: 'welcome' },
+      h('h2', { text: 'Session not found' }),
+      h('p', { class: 'muted', text: `No session with id ${d.sessionMissing}.` })));
+  }
+});
+
+onUnauthorized(() => {
+  main.replaceChildren(h('section', { class: 'welcome', role: 'alert' },
+    h('h2', { text: 'Not signed in' }),
+    h('p', {}, 'Open the login URL that ', h('code', { text: 'orbitdock serve' }),
+      ' printed (or run ', h('code', { text: 'orbitdock token' }), ') to sign in.')));
+  conn.dataset.state = 'offline';
+  conn.textContent = 'signed out';
+});
+
+// ------------------------------------------------------------------ chrome
+
+function setDrawer(open) {
+  app.dataset.drawer = open ? 'open' : 'closed';
+  drawerToggle.setAttribute('aria-expanded', String(open));
+  drawerToggle.setAttribute('aria-label', open ? 'Hide sessions' : 'Show sessions');
+}
+
+drawerToggle.addEventListener('click', () => setDrawer(app.dataset.drawer !== 'open'));
+$('new-session').addEventListener('click', () => newSheet.open());
+
+document.addEventListener('keydown', (ev) => {
+  if (document.querySelector('dialog[open]')) return;
+  if (ev.altKey && (ev.key === 'n' || ev.key === 'N')) {
+    ev.preventDefault();
+    newSheet.open();
+  } else if (ev.key === '/' && !isTyping(ev.target) && !ev.ctrlKey && !ev.metaKey) {
+    ev.preventDefault();
+    setDrawer(true);
+    $('search').focus();
+  } else if (ev.key === 'Escape' && app.dataset.drawer === 'open') {
+    setDrawer(false);
+  }
+});
+
+live.start();
+route();

@@ -1,0 +1,354 @@
+// The session pane: action bar (name, status, token badge, rate-limit gauge, autonomy picker,
+// Plan/Changes toggle, end/resume), the live transcript, pending approvals, the plan/diff
+// sidebar and the input bar. It renders from store.current and re-renders the parts a delta
+// touches; streamed text goes straight to the transcript view.
+
+import { h, setChildren, basename, isTyping } from './dom.js';
+import { api } from './api.js';
+import * as store from './store.js';
+import { TranscriptView } from './transcript.js';
+import { approvalCard } from './approvals.js';
+import { statusBadge, tokenBadge, rateLimitGauge } from './badges.js';
+import { renderDiff, splitFiles, statsBadge, diffStats } from './diff.js';
+
+/** Autonomy presets (the seeds' AutonomyPicker): approval policy x sandbox mode. */
+export const AUTONOMY = [
+  { id: 'suggest', label: 'Suggest: ask for everything, read-only', approval_policy: 'untrusted', sandbox_mode: 'read-only' },
+  { id: 'ask', label: 'Ask when needed, workspace write', approval_policy: 'on-request', sandbox_mode: 'workspace-write' },
+  { id: 'auto', label: 'Full auto: never ask, workspace write', approval_policy: 'never', sandbox_mode: 'workspace-write' },
+  { id: 'full', label: 'Full access: never ask, no sandbox', approval_policy: 'never', sandbox_mode: 'danger-full-access' },
+];
+
+export function displayName(s) {
+  if (!s) return '';
+  if (s.name) return s.name;
+  if (s.first_prompt) return s.first_prompt.split('\n')[0].slice(0, 80);
+  return basename(s.cwd) || s.id;
+}
+
+export class SessionView {
+  constructor(model, { toast, openRename }) {
+    this.model = model;
+    this.toast = toast;
+    this.openRename = openRename;
+    this.sideOpen = false;
+    this.sideTab = null; // 'plan' | 'changes' | null = automatic
+    this.cards = new Map(); // request_id -> card element
+
+    this.transcript = new TranscriptView(model, toast);
+
+    // Action bar.
+    this.nameBtn = h('button', {
+      type: 'button', class: 'session-name', 'aria-label': 'Rename session',
+      on: { click: () => this.openRename(this.model) },
+    });
+    this.meta = h('div', { class: 'session-meta' });
+    this.statusSlot = h('span', { class: 'status-slot' });
+    this.tokenSlot = h('span', { class: 'token-slot' });
+    this.rateSlot = h('span', { class: 'rate-slot' });
+    this.autonomy = h('select', {
+      class: 'autonomy', 'aria-label': 'Autonomy: approval policy and sandbox',
+      on: { change: () => this.changeAutonomy() },
+    });
+    this.sideToggle = h('button', {
+      type: 'button', class: 'btn ghost side-toggle', 'aria-pressed': 'false',
+      'aria-controls': 'side-panel', on: { click: () => this.toggleSide() },
+    });
+    this.endBtn = h('button', {
+      type: 'button', class: 'btn ghost', on: { click: () => this.endOrResume() },
+    });
+    this.actionBar = h('header', { class: 'action-bar', 'aria-label': 'Session actions' },
+      h('div', { class: 'title-row' }, this.nameBtn, this.statusSlot),
+      this.meta,
+      h('div', { class: 'action-row' }, this.tokenSlot, this.rateSlot,
+        h('label', { class: 'visually-hidden', text: 'Autonomy' }), this.autonomy,
+        this.sideToggle, this.endBtn));
+
+    // Side panel (plan / changes).
+    this.tabPlan = h('button', {
+      type: 'button', role: 'tab', id: 'tab-plan', 'aria-controls': 'side-body',
+      on: { click: () => this.selectTab('plan') },
+    }, 'Plan');
+    this.tabChanges = h('button', {
+      type: 'button', role: 'tab', id: 'tab-changes', 'aria-controls': 'side-body',
+      on: { click: () => this.selectTab('changes') },
+    }, 'Changes');
+    this.sideBody = h('div', { class: 'side-body', id: 'side-body', role: 'tabpanel', tabindex: '0' });
+    this.side = h('aside', { class: 'side-panel', id: 'side-panel', 'aria-label': 'Plan and changes', hidden: true },
+      h('div', { class: 'side-head' },
+        h('div', { class: 'tabs', role: 'tablist', 'aria-label': 'Sidebar view' }, this.tabPlan, this.tabChanges),
+        h('button', {
+          type: 'button', class: 'icon-btn', 'aria-label': 'Close sidebar',
+          on: { click: () => this.toggleSide(false) },
+        }, '×')),
+      this.sideBody);
+
+    // Approvals + input bar.
+    this.approvals = h('section', { class: 'approvals', 'aria-label': 'Pending approvals', 'aria-live': 'assertive' });
+    this.input = h('textarea', {
+      class: 'composer-input', rows: '1', placeholder: 'Message the agent  (Enter to send, Shift+Enter for a new line)',
+      'aria-label': 'Message', on: { keydown: (ev) => this.onComposerKey(ev), input: () => this.autosize() },
+    });
+    this.sendBtn = h('button', { type: 'submit', class: 'btn primary', 'aria-label': 'Send message' }, 'Send');
+    this.interruptBtn = h('button', {
+      type: 'button', class: 'btn danger', 'aria-label': 'Interrupt the running turn', 'aria-keyshortcuts': 'Escape',
+      hidden: true, on: { click: () => this.interrupt() },
+    }, 'Interrupt');
+    this.composer = h('form', {
+      class: 'composer', 'aria-label': 'Send a message',
+      on: { submit: (ev) => { ev.preventDefault(); this.send(); } },
+    }, this.input, this.interruptBtn, this.sendBtn);
+
+    this.el = h('section', { class: 'session', 'aria-label': 'Session' },
+      this.actionBar,
+      h('div', { class: 'session-body' },
+        h('div', { class: 'session-main' }, this.transcript.el, this.approvals, this.composer),
+        this.side));
+
+    this.onKey = (ev) => this.globalKey(ev);
+    document.addEventListener('keydown', this.onKey);
+  }
+
+  destroy() {
+    document.removeEventListener('keydown', this.onKey);
+    this.transcript.destroy();
+  }
+
+  // ------------------------------------------------------------------ rendering
+
+  renderState() {
+    const st = this.model.state;
+    if (!st) return;
+    this.nameBtn.textContent = displayName(st);
+    this.nameBtn.title = 'Rename';
+    setChildren(this.statusSlot, statusBadge(st.status));
+    const chips = [
+      h('span', { class: `chip provider-${st.provider}`, text: st.provider || 'agent' }),
+      st.origin === 'passive' ? h('span', { class: 'chip', title: 'Started outside OrbitDock', text: 'passive' }) : null,
+      st.model ? h('span', { class: 'chip', title: 'Model', text: st.model + (st.effort ? ` · ${st.effort}` : '') }) : null,
+      h('span', { class: 'chip project', title: st.cwd || '', text: basename(st.cwd) || '—' }),
+      st.attached === false && st.status !== 'ended'
+        ? h('span', { class: 'chip warn', title: 'The agent is not connected; sending resumes it', text: 'detached' }) : null,
+    ];
+    setChildren(this.meta, chips);
+    setChildren(this.tokenSlot, tokenBadge(st.token_usage));
+    setChildren(this.rateSlot, rateLimitGauge(st.rate_limits));
+    this.renderAutonomy(st);
+    this.renderSideToggle();
+    if (this.sideOpen) this.renderSide();
+    this.renderApprovals();
+    this.renderComposer();
+  }
+
+  renderAutonomy(st) {
+    const match = AUTONOMY.find((a) => a.approval_policy === st.approval_policy && a.sandbox_mode === st.sandbox_mode);
+    const opts = AUTONOMY.map((a) => h('option', { value: a.id, text: a.label }));
+    if (!match) {
+      const label = st.approval_policy || st.sandbox_mode
+        ? `Custom: ${st.approval_policy || 'default'} / ${st.sandbox_mode || 'default'}` : 'Server default';
+      opts.unshift(h('option', { value: '', text: label, disabled: true }));
+    }
+    setChildren(this.autonomy, opts);
+    this.autonomy.value = match ? match.id : '';
+    this.autonomy.disabled = st.status === 'ended' || st.provider === 'claude';
+  }
+
+  renderSideToggle() {
+    const st = this.model.state;
+    const hasDiff = Boolean(st.diff && st.diff.trim());
+    const label = hasDiff ? 'Changes' : 'Plan';
+    this.sideToggle.replaceChildren(label);
+    if (hasDiff) this.sideToggle.append(' ', statsBadge(diffStats(st.diff)));
+    this.sideToggle.setAttribute('aria-label', `${this.sideOpen ? 'Hide' : 'Show'} ${label.toLowerCase()} sidebar`);
+    this.sideToggle.setAttribute('aria-pressed', String(this.sideOpen));
+  }
+
+  currentTab() {
+    if (this.sideTab) return this.sideTab;
+    const st = this.model.state;
+    return st.diff && st.diff.trim() ? 'changes' : 'plan';
+  }
+
+  renderSide() {
+    const st = this.model.state;
+    const tab = this.currentTab();
+    this.tabPlan.setAttribute('aria-selected', String(tab === 'plan'));
+    this.tabChanges.setAttribute('aria-selected', String(tab === 'changes'));
+    this.sideBody.setAttribute('aria-labelledby', tab === 'plan' ? 'tab-plan' : 'tab-changes');
+    if (tab === 'plan') {
+      const plan = st.plan;
+      if (!plan || !(plan.steps || []).length) {
+        setChildren(this.sideBody, h('p', { class: 'muted', text: 'No plan yet.' }));
+        return;
+      }
+      setChildren(this.sideBody,
+        plan.explanation ? h('p', { class: 'plan-explanation', text: plan.explanation }) : null,
+        h('ol', { class: 'plan-steps' }, plan.steps.map((s) => h('li', {
+          class: `step step-${s.status}`, 'aria-label': `${s.step} (${stepStatus(s.status)})`,
+        }, h('span', { class: 'step-icon', 'aria-hidden': 'true', text: stepIcon(s.status) }), h('span', { text: s.step })))));
+    } else {
+      const diff = st.diff || '';
+      if (!diff.trim()) {
+        setChildren(this.sideBody, h('p', { class: 'muted', text: 'No changes in this turn yet.' }));
+        return;
+      }
+      const files = splitFiles(diff);
+      const total = diffStats(diff);
+      setChildren(this.sideBody,
+        h('p', { class: 'changes-total' }, `${files.length} file${files.length === 1 ? '' : 's'} `, statsBadge(total)),
+        files.map((f) => h('details', { class: 'file', open: files.length <= 5 },
+          h('summary', {}, h('code', { class: 'path', text: f.path }), ' ', statsBadge(f)),
+          renderDiff(f.diff))));
+    }
+  }
+
+  renderApprovals() {
+    const pending = this.model.state.pending_approvals || [];
+    const ids = new Set(pending.map((a) => a.request_id));
+    for (const [id, card] of this.cards) {
+      if (!ids.has(id)) {
+        card.remove();
+        this.cards.delete(id);
+      }
+    }
+    for (const a of pending) {
+      const key = a.request_id;
+      const existing = this.cards.get(key);
+      if (existing && existing.dataset.version === String(a.version)) continue;
+      const card = approvalCard(this.model.id, a, this.toast);
+      card.dataset.version = String(a.version);
+      if (existing) existing.replaceWith(card);
+      else this.approvals.append(card);
+      this.cards.set(key, card);
+    }
+    this.approvals.hidden = this.cards.size === 0;
+  }
+
+  renderComposer() {
+    const st = this.model.state;
+    const working = Boolean(st.current_turn) || st.status === 'working';
+    this.interruptBtn.hidden = !working;
+    const ended = st.status === 'ended';
+    this.input.placeholder = ended
+      ? 'Session ended. Resume it to continue, or type to resume and send.'
+      : 'Message the agent  (Enter to send, Shift+Enter for a new line)';
+    this.endBtn.textContent = ended ? 'Resume' : 'End';
+    this.endBtn.setAttribute('aria-label', ended ? 'Resume session' : 'End session');
+    this.endBtn.classList.toggle('primary', ended);
+  }
+
+  // ------------------------------------------------------------------ actions
+
+  toggleSide(force) {
+    this.sideOpen = typeof force === 'boolean' ? force : !this.sideOpen;
+    this.side.hidden = !this.sideOpen;
+    this.el.classList.toggle('side-open', this.sideOpen);
+    this.renderSideToggle();
+    if (this.sideOpen) this.renderSide();
+  }
+
+  selectTab(tab) {
+    this.sideTab = tab;
+    this.renderSide();
+  }
+
+  async changeAutonomy() {
+    const preset = AUTONOMY.find((a) => a.id === this.autonomy.value);
+    if (!preset) return;
+    try {
+      const state = await api.patchConfig(this.model.id, {
+        approval_policy: preset.approval_policy, sandbox_mode: preset.sandbox_mode,
+      });
+      if (state && store.current === this.model && this.model.state) {
+        // The summary delta follows on the WebSocket; show the answer at once meanwhile.
+        this.model.state.approval_policy = state.approval_policy;
+        this.model.state.sandbox_mode = state.sandbox_mode;
+      }
+      this.toast(`Autonomy: ${preset.label} (from the next turn)`);
+    } catch (err) {
+      this.toast(`Could not change autonomy: ${err.message}`, true);
+    }
+    this.renderAutonomy(this.model.state);
+  }
+
+  async endOrResume() {
+    const ended = this.model.state.status === 'ended';
+    this.endBtn.disabled = true;
+    try {
+      if (ended) await api.resume(this.model.id);
+      else await api.end(this.model.id);
+    } catch (err) {
+      this.toast(`Could not ${ended ? 'resume' : 'end'} the session: ${err.message}`, true);
+    } finally {
+      this.endBtn.disabled = false;
+    }
+  }
+
+  async send() {
+    const text = this.input.value;
+    if (!text.trim()) return;
+    this.sendBtn.disabled = true;
+    try {
+      await api.send(this.model.id, { text });
+      this.input.value = '';
+      this.autosize();
+      this.transcript.scrollToBottom();
+    } catch (err) {
+      this.toast(`Message not sent: ${err.message}`, true);
+    } finally {
+      this.sendBtn.disabled = false;
+    }
+  }
+
+  async interrupt() {
+    this.interruptBtn.disabled = true;
+    try {
+      await api.interrupt(this.model.id);
+    } catch (err) {
+      this.toast(`Could not interrupt: ${err.message}`, true);
+    } finally {
+      this.interruptBtn.disabled = false;
+    }
+  }
+
+  onComposerKey(ev) {
+    if (ev.key === 'Enter' && !ev.shiftKey && !ev.isComposing) {
+      ev.preventDefault();
+      this.send();
+    } else if (ev.key === 'Escape' && !this.interruptBtn.hidden) {
+      ev.preventDefault();
+      this.interrupt();
+    }
+  }
+
+  autosize() {
+    this.input.style.height = 'auto';
+    this.input.style.height = `${Math.min(this.input.scrollHeight, 240)}px`;
+  }
+
+  globalKey(ev) {
+    if (ev.defaultPrevented || ev.ctrlKey || ev.metaKey || ev.altKey) return;
+    if (isTyping(ev.target) || document.querySelector('dialog[open]')) return;
+    const first = [...this.cards.values()].find((c) => !c.isQuestion && !c.dataset.answered);
+    const key = ev.key.toLowerCase();
+    if (first && (key === 'a' || key === 's' || key === 'd')) {
+      ev.preventDefault();
+      first.decide(key === 'a' ? 'accept' : key === 's' ? 'accept_for_session' : 'decline');
+    } else if (ev.key === 'Escape' && !this.interruptBtn.hidden) {
+      ev.preventDefault();
+      this.interrupt();
+    }
+  }
+}
+
+function stepIcon(status) {
+  if (status === 'completed') return '●';
+  if (status === 'in_progress' || status === 'inProgress') return '◐';
+  return '○';
+}
+
+function stepStatus(status) {
+  if (status === 'completed') return 'done';
+  if (status === 'in_progress' || status === 'inProgress') return 'in progress';
+  return 'pending';
+}

@@ -1,0 +1,134 @@
+// The sheets (modal <dialog>s, so focus is trapped and Escape closes them): new session with model,
+// effort, approval and sandbox pickers, and rename.
+
+import { h, setChildren } from './dom.js';
+import { api } from './api.js';
+import * as store from './store.js';
+
+function showError(form, message) {
+  const p = form.querySelector('.form-error');
+  p.textContent = message || '';
+  p.hidden = !message;
+}
+
+function wireClose(dialog) {
+  for (const b of dialog.querySelectorAll('[data-close]')) b.addEventListener('click', () => dialog.close());
+}
+
+export class NewSessionSheet {
+  constructor(dialog, { onCreated, toast }) {
+    this.dialog = dialog;
+    this.form = dialog.querySelector('form');
+    this.onCreated = onCreated;
+    this.toast = toast;
+    this.models = [];
+    wireClose(dialog);
+    this.form.elements.model.addEventListener('change', () => this.fillEfforts());
+    this.form.addEventListener('submit', (ev) => {
+      ev.preventDefault();
+      this.create();
+    });
+  }
+
+  async open() {
+    showError(this.form, '');
+    const f = this.form.elements;
+    if (!f.cwd.value) {
+      const recent = store.sortedSessions().find((s) => s.cwd);
+      if (recent) f.cwd.value = recent.cwd;
+    }
+    this.dialog.showModal();
+    f.cwd.focus();
+    try {
+      const res = await api.models();
+      this.models = (res && res.models) || [];
+    } catch (err) {
+      this.models = [];
+      showError(this.form, `Could not load models (${err.message}); the server default will be used.`);
+    }
+    const keep = f.model.value;
+    setChildren(f.model, h('option', { value: '', text: 'Server default' }),
+      this.models.map((m) => h('option', { value: m.id, text: m.display_name || m.id })));
+    const def = this.models.find((m) => m.is_default);
+    f.model.value = keep && this.models.some((m) => m.id === keep) ? keep : (def ? def.id : '');
+    this.fillEfforts();
+  }
+
+  fillEfforts() {
+    const f = this.form.elements;
+    const m = this.models.find((x) => x.id === f.model.value);
+    const efforts = (m && m.efforts) || [];
+    setChildren(f.effort, h('option', { value: '', text: 'Default' }),
+      efforts.map((e) => h('option', { value: e, text: e })));
+    f.effort.value = m && m.default_effort && efforts.includes(m.default_effort) ? m.default_effort : '';
+    f.effort.disabled = efforts.length === 0;
+  }
+
+  async create() {
+    const f = this.form.elements;
+    const body = { cwd: f.cwd.value.trim() };
+    if (!body.cwd) {
+      showError(this.form, 'A project directory is required.');
+      return;
+    }
+    for (const k of ['name', 'model', 'effort', 'approval_policy', 'sandbox_mode', 'prompt']) {
+      const v = f[k].value.trim();
+      if (v) body[k] = k === 'prompt' ? f[k].value : v;
+    }
+    const submit = this.form.querySelector('[type=submit]');
+    submit.disabled = true;
+    showError(this.form, '');
+    try {
+      const state = await api.createSession(body);
+      f.prompt.value = '';
+      f.name.value = '';
+      this.dialog.close();
+      this.onCreated(state);
+    } catch (err) {
+      showError(this.form, `Could not create the session: ${err.message}`);
+    } finally {
+      submit.disabled = false;
+    }
+  }
+}
+
+export class RenameSheet {
+  constructor(dialog, { toast }) {
+    this.dialog = dialog;
+    this.form = dialog.querySelector('form');
+    this.toast = toast;
+    this.sessionId = null;
+    wireClose(dialog);
+    this.form.addEventListener('submit', (ev) => {
+      ev.preventDefault();
+      this.save();
+    });
+  }
+
+  open(model) {
+    this.sessionId = model.id;
+    showError(this.form, '');
+    const st = model.state || {};
+    this.form.elements.name.value = st.name || '';
+    this.dialog.showModal();
+    this.form.elements.name.select();
+  }
+
+  async save() {
+    const name = this.form.elements.name.value.trim();
+    if (!name) {
+      showError(this.form, 'A name is required.');
+      return;
+    }
+    const submit = this.form.querySelector('[type=submit]');
+    submit.disabled = true;
+    try {
+      await api.rename(this.sessionId, name);
+      this.dialog.close();
+    } catch (err) {
+      showError(this.form, `Could not rename: ${err.message}`);
+    } finally {
+      submit.disabled = false;
+    }
+  }
+}

@@ -107,7 +107,7 @@ store.events.addEventListener('connection', (ev) => {
   conn.dataset.state = d.state;
   if (d.state === 'live') conn.textContent = 'live';
   else if (d.state === 'offline') {
-    conn.textContent = `offline, retrying in ${Math.max(1, Math.round(d.retryInMs / 1000))}s`;
+    conn.textContent = `offline · retry ${Math.max(1, Math.round(d.retryInMs / 1000))}s`;
   } else conn.textContent = d.state === 'reconnecting' ? 'reconnecting…' : 'connecting…';
   if (d.sessionMissing && view && store.current && store.current.id === d.sessionMissing) {
     view.el.classList.remove('loading');

@@ -86,8 +86,9 @@ export class SessionView {
     // Approvals + input bar.
     this.approvals = h('section', { class: 'approvals', 'aria-label': 'Pending approvals', 'aria-live': 'assertive' });
     this.input = h('textarea', {
-      class: 'composer-input', rows: '1', placeholder: 'Message the agent  (Enter to send, Shift+Enter for a new line)',
-      'aria-label': 'Message', on: { keydown: (ev) => this.onComposerKey(ev), input: () => this.autosize() },
+      class: 'composer-input', rows: '1', placeholder: 'Message the agent',
+      title: 'Enter sends, Shift+Enter starts a new line, Escape interrupts a running turn',
+      'aria-label': 'Message (Enter sends, Shift+Enter for a new line)', on: { keydown: (ev) => this.onComposerKey(ev), input: () => this.autosize() },
     });
     this.sendBtn = h('button', { type: 'submit', class: 'btn primary', 'aria-label': 'Send message' }, 'Send');
     this.interruptBtn = h('button', {
@@ -229,9 +230,7 @@ export class SessionView {
     const working = Boolean(st.current_turn) || st.status === 'working';
     this.interruptBtn.hidden = !working;
     const ended = st.status === 'ended';
-    this.input.placeholder = ended
-      ? 'Session ended. Resume it to continue, or type to resume and send.'
-      : 'Message the agent  (Enter to send, Shift+Enter for a new line)';
+    this.input.placeholder = ended ? 'Session ended: resume it to continue' : 'Message the agent';
     this.endBtn.textContent = ended ? 'Resume' : 'End';
     this.endBtn.setAttribute('aria-label', ended ? 'Resume session' : 'End session');
     this.endBtn.classList.toggle('primary', ended);

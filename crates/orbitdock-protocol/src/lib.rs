@@ -1,1 +1,1116 @@
-//! Placeholder: see the crate description.
+//! OrbitDock's wire types: the JSON bodies of the REST API and the messages of the `/ws`
+//! WebSocket, shared by the server, the CLI, tests and (as documented in this crate's README) the
+//! web UI.
+//!
+//! Why a crate of its own, holding serde types only: the wire format is a contract between
+//! processes written by different people (a Rust server, a browser UI, scripts). Keeping it free of
+//! tokio, SQL and business logic means it can be read in one sitting, and a change to it is visibly
+//! a change to the contract.
+//!
+//! Conventions (see `README.md` next to this file for the full REST + WebSocket description):
+//! * JSON is `snake_case`; tagged enums use `"type"` as the tag (`"kind"` where nested inside a
+//!   message that already has a `"type"`).
+//! * Unknown fields are ignored everywhere (never `deny_unknown_fields`): old clients keep working
+//!   when the server adds fields. Enums that may grow have an `unknown` fallback variant.
+//! * Times are Unix milliseconds (`i64`), so JavaScript can use them directly.
+//! * Every transcript item carries a server-assigned `seq` (monotonic per session, never reused);
+//!   every session change carries a `revision` (monotonic per session); the session list has its
+//!   own monotonic `revision`.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// Which agent runs the session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum Provider {
+    /// OpenAI Codex (driven through `codex app-server`, or discovered from rollout files).
+    #[default]
+    Codex,
+    /// Claude Code (discovered through hooks).
+    Claude,
+    /// A provider this client does not know.
+    #[serde(other)]
+    Unknown,
+}
+
+/// How OrbitDock knows the session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum Origin {
+    /// Started and driven by this server (it can send, approve, interrupt).
+    #[default]
+    Direct,
+    /// Observed only (started elsewhere; events come from rollout files or hooks).
+    Passive,
+    /// An origin this client does not know.
+    #[serde(other)]
+    Unknown,
+}
+
+/// What the session is doing, as a user would ask "does it need me?".
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum SessionStatus {
+    /// A turn is running.
+    Working,
+    /// Idle, waiting for the user's next message.
+    #[default]
+    Waiting,
+    /// A command / file-change / permission approval is pending.
+    NeedsApproval,
+    /// The agent asked a question (user input request / elicitation).
+    NeedsAnswer,
+    /// Ended (by the user, or the agent process is gone). Can be resumed.
+    Ended,
+    /// A status this client does not know.
+    #[serde(other)]
+    Unknown,
+}
+
+/// Token counters of a session (cumulative over the thread), plus the last turn's figures.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct TokenUsage {
+    /// Input tokens (including cached ones).
+    pub input_tokens: u64,
+    /// Output tokens (including reasoning ones).
+    pub output_tokens: u64,
+    /// Input tokens served from the prompt cache.
+    pub cached_input_tokens: u64,
+    /// Output tokens spent on reasoning.
+    pub reasoning_output_tokens: u64,
+    /// Total tokens as reported by the agent.
+    pub total_tokens: u64,
+    /// The model's context window, when known.
+    pub context_window: Option<u64>,
+    /// Input tokens of the last model call: how full the context window is now.
+    pub last_input_tokens: u64,
+}
+
+/// One rate-limit window (e.g. the 5-hour or the weekly window).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(default)]
+pub struct RateLimitWindow {
+    /// Percentage of the window used (0-100).
+    pub used_percent: f64,
+    /// Length of the window in minutes.
+    pub window_minutes: Option<u64>,
+    /// When the window resets (Unix seconds, as the agent reports it).
+    pub resets_at: Option<i64>,
+}
+
+/// The account's rate limits, as last reported by the agent.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(default)]
+pub struct RateLimits {
+    /// The primary (short) window.
+    pub primary: Option<RateLimitWindow>,
+    /// The secondary (long) window.
+    pub secondary: Option<RateLimitWindow>,
+    /// The plan, when reported (e.g. "plus", "pro").
+    pub plan_type: Option<String>,
+    /// When OrbitDock received this (Unix ms).
+    pub updated_at: i64,
+}
+
+/// The row of the session list.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(default)]
+pub struct SessionSummary {
+    /// OrbitDock's session id (a UUID).
+    pub id: String,
+    /// Which agent.
+    pub provider: Provider,
+    /// Driven here or observed.
+    pub origin: Origin,
+    /// The user's name for it (`None` until renamed).
+    pub name: Option<String>,
+    /// The first user prompt (a fallback display name).
+    pub first_prompt: Option<String>,
+    /// Working directory of the agent.
+    pub cwd: String,
+    /// Model in use (as last configured or reported).
+    pub model: Option<String>,
+    /// Reasoning effort for the next turn, when set.
+    pub effort: Option<String>,
+    /// Approval policy (`untrusted`, `on-request`, `never`, ...) for the next turn.
+    pub approval_policy: Option<String>,
+    /// Sandbox mode (`read-only`, `workspace-write`, `danger-full-access`) for the next turn.
+    pub sandbox_mode: Option<String>,
+    /// Current status.
+    pub status: SessionStatus,
+    /// The agent's thread id (Codex thread id / Claude session id), when known.
+    pub thread_id: Option<String>,
+    /// Number of approvals / questions waiting for the user.
+    pub pending_approval_count: u32,
+    /// Token usage.
+    pub token_usage: TokenUsage,
+    /// Created (Unix ms).
+    pub created_at: i64,
+    /// Last change (Unix ms).
+    pub updated_at: i64,
+    /// The session's current revision (see [`SessionDelta`]).
+    pub revision: u64,
+}
+
+/// One step of the agent's plan.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(default)]
+pub struct PlanStep {
+    /// What the step is.
+    pub step: String,
+    /// `pending`, `in_progress` or `completed` (as reported).
+    pub status: String,
+}
+
+/// The agent's current plan (from `update_plan`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(default)]
+pub struct Plan {
+    /// The turn that produced it.
+    pub turn_id: Option<String>,
+    /// Optional explanation the agent gave.
+    pub explanation: Option<String>,
+    /// The steps, in order.
+    pub steps: Vec<PlanStep>,
+}
+
+/// What kind of change a file change is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum FileChangeKind {
+    /// A new file.
+    Add,
+    /// A deleted file.
+    Delete,
+    /// A modified (possibly moved) file.
+    #[default]
+    Update,
+    /// A kind this client does not know.
+    #[serde(other)]
+    Unknown,
+}
+
+/// One file of a file change.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(default)]
+pub struct FileChange {
+    /// Path of the file.
+    pub path: String,
+    /// Add / delete / update.
+    pub kind: FileChangeKind,
+    /// New path when the update is a move.
+    pub move_path: Option<String>,
+    /// Unified diff of this file.
+    pub diff: String,
+}
+
+/// Lifecycle of a transcript item.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum ItemStatus {
+    /// Still streaming / running.
+    InProgress,
+    /// Finished successfully (or, for messages, simply complete).
+    #[default]
+    Completed,
+    /// Finished with a failure (non-zero exit, patch failed, tool error).
+    Failed,
+    /// Not run because the user declined it.
+    Declined,
+    /// A status this client does not know.
+    #[serde(other)]
+    Unknown,
+}
+
+/// One entry of a session's transcript.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TranscriptItem {
+    /// Server-assigned position in the session's transcript (monotonic, never reused). An item
+    /// keeps its `seq` when it is updated.
+    pub seq: u64,
+    /// The agent's item id (unique within its turn), or an OrbitDock id for server notices.
+    pub id: String,
+    /// The turn it belongs to, when known.
+    #[serde(default)]
+    pub turn_id: Option<String>,
+    /// Lifecycle.
+    #[serde(default)]
+    pub status: ItemStatus,
+    /// First seen (Unix ms).
+    #[serde(default)]
+    pub created_at: i64,
+    /// Last changed (Unix ms).
+    #[serde(default)]
+    pub updated_at: i64,
+    /// What the item is; flattened, so the JSON has a `"type"` field next to `seq`.
+    #[serde(flatten)]
+    pub body: ItemBody,
+}
+
+/// The payload of a transcript item, tagged by `"type"`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ItemBody {
+    /// A message the user sent.
+    UserMessage {
+        /// Its text.
+        text: String,
+    },
+    /// A message from the agent (streamed through `text` deltas).
+    AgentMessage {
+        /// Its text (markdown).
+        text: String,
+    },
+    /// The agent's reasoning (summary and/or raw text).
+    Reasoning {
+        /// Reasoning summary parts joined.
+        #[serde(default)]
+        summary: String,
+        /// Raw reasoning text, when the model exposes it.
+        #[serde(default)]
+        text: String,
+    },
+    /// A shell command the agent ran (or asked to run).
+    CommandExecution {
+        /// The command line.
+        command: String,
+        /// Its working directory.
+        #[serde(default)]
+        cwd: Option<String>,
+        /// stdout+stderr as aggregated so far.
+        #[serde(default)]
+        output: String,
+        /// Exit code, once finished.
+        #[serde(default)]
+        exit_code: Option<i32>,
+        /// Duration, once finished.
+        #[serde(default)]
+        duration_ms: Option<u64>,
+    },
+    /// Files the agent changed (or asked to change).
+    FileChange {
+        /// The files with their unified diffs.
+        changes: Vec<FileChange>,
+    },
+    /// A call to an MCP server's tool.
+    McpToolCall {
+        /// Server name.
+        server: String,
+        /// Tool name.
+        tool: String,
+        /// Arguments as sent.
+        #[serde(default)]
+        arguments: Value,
+        /// Result, when it succeeded.
+        #[serde(default)]
+        result: Option<Value>,
+        /// Error message, when it failed.
+        #[serde(default)]
+        error: Option<String>,
+    },
+    /// A web search.
+    WebSearch {
+        /// The query.
+        #[serde(default)]
+        query: String,
+    },
+    /// A plan the agent wrote as an item (plan mode).
+    Plan {
+        /// The plan text.
+        text: String,
+    },
+    /// An error reported by the agent (e.g. a failed turn or a stream error).
+    Error {
+        /// What went wrong.
+        message: String,
+    },
+    /// A notice from OrbitDock itself (e.g. "resumed after app-server restart", "forked because
+    /// another process is writing this thread").
+    Notice {
+        /// The notice.
+        message: String,
+    },
+    /// An agent item OrbitDock does not model; the raw payload is kept.
+    Other {
+        /// The agent's item type (e.g. `imageView`).
+        original_type: String,
+        /// The raw item as the agent sent it.
+        raw: Value,
+    },
+    /// An item type this client does not know (deserialisation fallback).
+    #[serde(other)]
+    Unknown,
+}
+
+/// What a pending approval asks about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ApprovalKind {
+    /// Run a command.
+    Command,
+    /// Apply file changes.
+    FileChange,
+    /// Grant extra permissions.
+    Permissions,
+    /// Answer questions (`request_user_input`).
+    Question,
+    /// An MCP server asks for input (elicitation).
+    Elicitation,
+    /// A kind this client does not know.
+    #[serde(other)]
+    Unknown,
+}
+
+/// One question of a question request.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(default)]
+pub struct Question {
+    /// Id to use as the key in `answers`.
+    pub id: String,
+    /// Short header.
+    pub header: String,
+    /// The question.
+    pub question: String,
+    /// Suggested answers (labels).
+    pub options: Vec<String>,
+    /// Whether the answer is secret (render a password field).
+    pub is_secret: bool,
+}
+
+/// An approval (or question) waiting for the user. Keyed by `(session_id, request_id)`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PendingApproval {
+    /// The agent's request id (stringified), unique within the session while pending.
+    pub request_id: String,
+    /// What it asks about.
+    pub kind: ApprovalKind,
+    /// Monotonic per session: increases with every approval request, so a client can tell a new
+    /// request from a re-sent one.
+    pub version: u64,
+    /// The transcript item it concerns, when any.
+    #[serde(default)]
+    pub item_id: Option<String>,
+    /// The turn it belongs to.
+    #[serde(default)]
+    pub turn_id: Option<String>,
+    /// The command, for command approvals.
+    #[serde(default)]
+    pub command: Option<String>,
+    /// The command's working directory.
+    #[serde(default)]
+    pub cwd: Option<String>,
+    /// Why the agent asks (e.g. "needs network access").
+    #[serde(default)]
+    pub reason: Option<String>,
+    /// The file changes with diffs, for file-change approvals.
+    #[serde(default)]
+    pub changes: Option<Vec<FileChange>>,
+    /// The first question's text, for questions.
+    #[serde(default)]
+    pub question: Option<String>,
+    /// All questions, for questions.
+    #[serde(default)]
+    pub questions: Option<Vec<Question>>,
+    /// The raw request parameters, for kinds a client wants to render itself.
+    #[serde(default)]
+    pub raw: Value,
+    /// When it arrived (Unix ms).
+    #[serde(default)]
+    pub created_at: i64,
+}
+
+/// The user's answer to an approval.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ApprovalDecision {
+    /// Allow this once.
+    Accept,
+    /// Allow this and similar requests for the rest of the session.
+    AcceptForSession,
+    /// Refuse; the agent continues without it.
+    Decline,
+    /// Refuse and stop the turn.
+    Cancel,
+}
+
+/// How a pending approval ended (approval history).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ApprovalResolution {
+    /// The user decided.
+    Decided,
+    /// The agent withdrew it (`serverRequest/resolved` without our answer).
+    Withdrawn,
+    /// Its turn ended (completed / interrupted) before an answer.
+    TurnEnded,
+    /// The agent process went away.
+    AgentGone,
+    /// A resolution this client does not know.
+    #[serde(other)]
+    Unknown,
+}
+
+/// A past approval (history).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ApprovalRecord {
+    /// The request as it was pending.
+    pub approval: PendingApproval,
+    /// How it ended.
+    pub resolution: ApprovalResolution,
+    /// The user's decision, when they decided.
+    #[serde(default)]
+    pub decision: Option<ApprovalDecision>,
+    /// When it ended (Unix ms).
+    pub resolved_at: i64,
+}
+
+/// The current turn, while one runs.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(default)]
+pub struct TurnInfo {
+    /// The agent's turn id.
+    pub id: String,
+    /// Started (Unix ms).
+    pub started_at: i64,
+}
+
+/// Full state of one session (`GET /api/sessions/{id}` and WS snapshots).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(default)]
+pub struct SessionState {
+    /// The list row (id, status, usage, ...), flattened into this object.
+    #[serde(flatten)]
+    pub summary: SessionSummary,
+    /// Approvals / questions waiting for the user, oldest first.
+    pub pending_approvals: Vec<PendingApproval>,
+    /// The running turn, if any.
+    pub current_turn: Option<TurnInfo>,
+    /// The latest plan.
+    pub plan: Option<Plan>,
+    /// The latest aggregated unified diff of the current/last turn.
+    pub diff: Option<String>,
+    /// Account rate limits as last reported.
+    pub rate_limits: Option<RateLimits>,
+    /// Highest transcript `seq` so far (0 when empty).
+    pub last_seq: u64,
+    /// Number of transcript items.
+    pub item_count: u64,
+    /// Whether the agent-side connection is live (false after a restart until resumed).
+    pub attached: bool,
+}
+
+/// Which text field of an item a streaming delta appends to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TextStream {
+    /// `agent_message.text` / `plan.text`.
+    Text,
+    /// `command_execution.output`.
+    Output,
+    /// `reasoning.text`.
+    Reasoning,
+    /// `reasoning.summary`.
+    ReasoningSummary,
+    /// A stream this client does not know (ignore the delta).
+    #[serde(other)]
+    Unknown,
+}
+
+/// One change to a session, tagged by `"kind"`. Applied in `revision` order.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum SessionDelta {
+    /// An item was added or replaced (authoritative: replace the item with the same `seq`).
+    Item {
+        /// The full item.
+        item: TranscriptItem,
+    },
+    /// Text streamed into an in-progress item (append `delta` to the field named by `stream`).
+    ItemText {
+        /// The item's `seq`.
+        seq: u64,
+        /// The item's id.
+        item_id: String,
+        /// Which field.
+        stream: TextStream,
+        /// The text to append.
+        delta: String,
+    },
+    /// The summary changed (status, name, usage, config, ...): replace it.
+    Summary {
+        /// The new summary.
+        summary: SessionSummary,
+    },
+    /// A turn started.
+    TurnStarted {
+        /// The turn.
+        turn: TurnInfo,
+    },
+    /// A turn ended.
+    TurnEnded {
+        /// Its id.
+        turn_id: String,
+        /// `completed`, `interrupted` or `failed`.
+        status: String,
+        /// Error message for failed turns.
+        #[serde(default)]
+        error: Option<String>,
+    },
+    /// An approval or question is waiting.
+    ApprovalRequested {
+        /// It.
+        approval: PendingApproval,
+    },
+    /// An approval is no longer pending.
+    ApprovalResolved {
+        /// Its request id.
+        request_id: String,
+        /// Its version.
+        version: u64,
+        /// How it ended.
+        resolution: ApprovalResolution,
+        /// The decision, when decided.
+        #[serde(default)]
+        decision: Option<ApprovalDecision>,
+    },
+    /// The plan changed.
+    Plan {
+        /// The new plan.
+        plan: Plan,
+    },
+    /// The aggregated diff changed.
+    Diff {
+        /// The new unified diff.
+        diff: String,
+    },
+    /// Rate limits changed.
+    RateLimits {
+        /// The new figures.
+        rate_limits: RateLimits,
+    },
+    /// Whether the agent connection is live changed.
+    Attached {
+        /// Live or not.
+        attached: bool,
+    },
+    /// A delta kind this client does not know (ignore it, keep the revision).
+    #[serde(other)]
+    Unknown,
+}
+
+/// A change of the session list.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum ListDelta {
+    /// A session was added or its summary changed.
+    Upsert {
+        /// The full summary.
+        summary: SessionSummary,
+    },
+    /// A session was removed from the list.
+    Removed {
+        /// Its id.
+        id: String,
+    },
+    /// A delta kind this client does not know.
+    #[serde(other)]
+    Unknown,
+}
+
+// ---------------------------------------------------------------------------------------------
+// REST bodies
+// ---------------------------------------------------------------------------------------------
+
+/// `POST /api/sessions`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(default)]
+pub struct CreateSessionRequest {
+    /// Working directory (absolute; must exist).
+    pub cwd: String,
+    /// Model; the agent's default when absent.
+    pub model: Option<String>,
+    /// Reasoning effort.
+    pub effort: Option<String>,
+    /// Approval policy (`untrusted`, `on-request`, `never`).
+    pub approval_policy: Option<String>,
+    /// Sandbox mode (`read-only`, `workspace-write`, `danger-full-access`).
+    pub sandbox_mode: Option<String>,
+    /// First message to send right away.
+    pub prompt: Option<String>,
+    /// Name to give it.
+    pub name: Option<String>,
+}
+
+/// `POST /api/sessions/{id}/messages`. Overrides apply to this turn and stick for later ones.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(default)]
+pub struct SendMessageRequest {
+    /// The message.
+    pub text: String,
+    /// Model override.
+    pub model: Option<String>,
+    /// Effort override.
+    pub effort: Option<String>,
+    /// Approval policy override.
+    pub approval_policy: Option<String>,
+    /// Sandbox mode override.
+    pub sandbox_mode: Option<String>,
+}
+
+/// `POST /api/sessions/{id}/messages` answer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(default)]
+pub struct SendMessageResponse {
+    /// The session.
+    pub session_id: String,
+    /// The turn the message started.
+    pub turn_id: Option<String>,
+    /// The `seq` of the user-message item.
+    pub seq: Option<u64>,
+}
+
+/// `POST /api/sessions/{id}/name`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(default)]
+pub struct RenameRequest {
+    /// The new name (trimmed; empty clears it).
+    pub name: String,
+}
+
+/// `PATCH /api/sessions/{id}/config`: applies from the next turn on.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(default)]
+pub struct ConfigPatch {
+    /// New approval policy.
+    pub approval_policy: Option<String>,
+    /// New sandbox mode.
+    pub sandbox_mode: Option<String>,
+    /// New model.
+    pub model: Option<String>,
+    /// New effort.
+    pub effort: Option<String>,
+}
+
+/// `POST /api/sessions/{id}/approvals/{request_id}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ApprovalRequestBody {
+    /// The decision.
+    pub decision: ApprovalDecision,
+    /// Answers to questions: question id -> answers.
+    #[serde(default)]
+    pub answers: Option<BTreeMap<String, Vec<String>>>,
+}
+
+/// `GET /api/sessions/{id}/items` answer.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(default)]
+pub struct ItemsPage {
+    /// Items in `seq` order.
+    pub items: Vec<TranscriptItem>,
+    /// Whether more items exist beyond this page (in the paging direction).
+    pub has_more: bool,
+    /// The session's highest `seq` at the time of the query.
+    pub last_seq: u64,
+}
+
+/// `GET /api/sessions/{id}/approvals/history` answer.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(default)]
+pub struct ApprovalHistory {
+    /// Newest last.
+    pub approvals: Vec<ApprovalRecord>,
+}
+
+/// One model (`GET /api/models`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(default)]
+pub struct ModelInfo {
+    /// Id to pass as `model`.
+    pub id: String,
+    /// Display name.
+    pub display_name: String,
+    /// Description.
+    pub description: String,
+    /// Supported reasoning efforts.
+    pub efforts: Vec<String>,
+    /// Default effort.
+    pub default_effort: Option<String>,
+    /// Whether it is the default model.
+    pub is_default: bool,
+}
+
+/// `GET /api/models` answer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(default)]
+pub struct ModelsResponse {
+    /// The models.
+    pub models: Vec<ModelInfo>,
+}
+
+/// `GET /api/sessions` answer.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(default)]
+pub struct SessionsResponse {
+    /// Summaries, most recently updated first.
+    pub sessions: Vec<SessionSummary>,
+    /// The list revision (see `sessions_snapshot`).
+    pub revision: u64,
+}
+
+/// `{"ok": true}` answer of actions without a richer result.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct OkResponse {
+    /// Always true.
+    pub ok: bool,
+}
+
+/// The body of every 4xx/5xx answer: `{"error": {"code": "...", "message": "..."}}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ErrorBody {
+    /// The error.
+    pub error: ErrorInfo,
+}
+
+/// An error: a stable machine code and a human message.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ErrorInfo {
+    /// Stable code: `unauthorized`, `forbidden`, `not_found`, `bad_request`, `conflict`,
+    /// `busy`, `agent_error`, `internal`, ...
+    pub code: String,
+    /// What happened, for humans.
+    pub message: String,
+}
+
+/// `GET /health` answer (no auth).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(default)]
+pub struct Health {
+    /// Always true when served.
+    pub ok: bool,
+    /// Server version.
+    pub version: String,
+}
+
+// ---------------------------------------------------------------------------------------------
+// WebSocket
+// ---------------------------------------------------------------------------------------------
+
+/// A message from a WebSocket client. Every message may carry a `client_ref`, echoed in the
+/// matching `ack` / `error` so a client can correlate.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ClientMessage {
+    /// Follow the session list: answered by `sessions_snapshot` (or, with `since_revision` still
+    /// in the replay log, by exactly the missed `sessions_delta`s), then live deltas.
+    SubscribeList {
+        /// Last list revision the client has applied.
+        #[serde(default)]
+        since_revision: Option<u64>,
+        /// Correlation.
+        #[serde(default)]
+        client_ref: Option<String>,
+    },
+    /// Stop following the list.
+    UnsubscribeList {
+        /// Correlation.
+        #[serde(default)]
+        client_ref: Option<String>,
+    },
+    /// Follow a session: `session_snapshot` (or the missed `session_delta`s), then live deltas.
+    SubscribeSession {
+        /// The session.
+        session_id: String,
+        /// Last session revision the client has applied.
+        #[serde(default)]
+        since_revision: Option<u64>,
+        /// Correlation.
+        #[serde(default)]
+        client_ref: Option<String>,
+    },
+    /// Stop following a session.
+    UnsubscribeSession {
+        /// The session.
+        session_id: String,
+        /// Correlation.
+        #[serde(default)]
+        client_ref: Option<String>,
+    },
+    /// Create a session (same fields as `POST /api/sessions`); acked with the new state.
+    CreateSession {
+        /// The request.
+        #[serde(flatten)]
+        request: CreateSessionRequest,
+        /// Correlation.
+        #[serde(default)]
+        client_ref: Option<String>,
+    },
+    /// Send a message.
+    SendMessage {
+        /// The session.
+        session_id: String,
+        /// The message and overrides.
+        #[serde(flatten)]
+        request: SendMessageRequest,
+        /// Correlation.
+        #[serde(default)]
+        client_ref: Option<String>,
+    },
+    /// Interrupt the running turn.
+    Interrupt {
+        /// The session.
+        session_id: String,
+        /// Correlation.
+        #[serde(default)]
+        client_ref: Option<String>,
+    },
+    /// End the session.
+    EndSession {
+        /// The session.
+        session_id: String,
+        /// Correlation.
+        #[serde(default)]
+        client_ref: Option<String>,
+    },
+    /// Resume an ended / detached session.
+    ResumeSession {
+        /// The session.
+        session_id: String,
+        /// Correlation.
+        #[serde(default)]
+        client_ref: Option<String>,
+    },
+    /// Rename.
+    RenameSession {
+        /// The session.
+        session_id: String,
+        /// The new name.
+        name: String,
+        /// Correlation.
+        #[serde(default)]
+        client_ref: Option<String>,
+    },
+    /// Change config for the next turns.
+    UpdateConfig {
+        /// The session.
+        session_id: String,
+        /// The change.
+        #[serde(flatten)]
+        patch: ConfigPatch,
+        /// Correlation.
+        #[serde(default)]
+        client_ref: Option<String>,
+    },
+    /// Answer an approval or question.
+    Approve {
+        /// The session.
+        session_id: String,
+        /// The request.
+        request_id: String,
+        /// The decision.
+        decision: ApprovalDecision,
+        /// Answers to questions.
+        #[serde(default)]
+        answers: Option<BTreeMap<String, Vec<String>>>,
+        /// Correlation.
+        #[serde(default)]
+        client_ref: Option<String>,
+    },
+    /// Liveness check; answered by `pong`.
+    Ping {
+        /// Correlation.
+        #[serde(default)]
+        client_ref: Option<String>,
+    },
+}
+
+/// A message from the server on the WebSocket.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ServerMessage {
+    /// First message on every connection.
+    Hello {
+        /// Server version.
+        version: String,
+    },
+    /// The whole session list at `revision`.
+    SessionsSnapshot {
+        /// List revision.
+        revision: u64,
+        /// Most recently updated first.
+        sessions: Vec<SessionSummary>,
+    },
+    /// One list change; `revision` is the previous one + 1.
+    SessionsDelta {
+        /// List revision after this change.
+        revision: u64,
+        /// The change.
+        delta: ListDelta,
+    },
+    /// A session's full state at `revision`, with the tail of its transcript.
+    SessionSnapshot {
+        /// The session.
+        session_id: String,
+        /// Session revision.
+        revision: u64,
+        /// Its state.
+        state: SessionState,
+        /// The last items (up to 200) in `seq` order; older ones via
+        /// `GET /api/sessions/{id}/items?before=SEQ`.
+        items: Vec<TranscriptItem>,
+    },
+    /// One session change; `revision` is the previous one + 1.
+    SessionDelta {
+        /// The session.
+        session_id: String,
+        /// Session revision after this change.
+        revision: u64,
+        /// The change.
+        delta: SessionDelta,
+    },
+    /// Success of a client request.
+    Ack {
+        /// The request's `client_ref`.
+        #[serde(default)]
+        client_ref: Option<String>,
+        /// Its result (e.g. the new session's state for `create_session`).
+        #[serde(default)]
+        result: Value,
+    },
+    /// Failure of a client request, or an unreadable message.
+    Error {
+        /// The request's `client_ref`, when known.
+        #[serde(default)]
+        client_ref: Option<String>,
+        /// The session concerned, when any.
+        #[serde(default)]
+        session_id: Option<String>,
+        /// Stable code (as in [`ErrorInfo`]).
+        code: String,
+        /// What happened.
+        message: String,
+    },
+    /// Answer to `ping`.
+    Pong {
+        /// The ping's `client_ref`.
+        #[serde(default)]
+        client_ref: Option<String>,
+    },
+    /// A message type this client does not know.
+    #[serde(other)]
+    Unknown,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn transcript_item_is_flat_and_tagged() {
+        let item = TranscriptItem {
+            seq: 3,
+            id: "call_1".into(),
+            turn_id: Some("t1".into()),
+            status: ItemStatus::Completed,
+            created_at: 1,
+            updated_at: 2,
+            body: ItemBody::CommandExecution {
+                command: "ls".into(),
+                cwd: Some("/tmp".into()),
+                output: "a\n".into(),
+                exit_code: Some(0),
+                duration_ms: Some(5),
+            },
+        };
+        let v = serde_json::to_value(&item).unwrap();
+        assert_eq!(
+            v,
+            json!({"seq":3,"id":"call_1","turn_id":"t1","status":"completed","created_at":1,
+                   "updated_at":2,"type":"command_execution","command":"ls","cwd":"/tmp",
+                   "output":"a\n","exit_code":0,"duration_ms":5})
+        );
+        let back: TranscriptItem = serde_json::from_value(v).unwrap();
+        assert_eq!(back, item);
+    }
+
+    #[test]
+    fn unknown_fields_and_variants_are_tolerated() {
+        let item: TranscriptItem = serde_json::from_value(
+            json!({"seq":1,"id":"x","type":"hologram","colour":"blue","extra":1}),
+        )
+        .unwrap();
+        assert_eq!(item.body, ItemBody::Unknown);
+        let msg: ServerMessage = serde_json::from_value(json!({"type":"brand_new","x":1})).unwrap();
+        assert_eq!(msg, ServerMessage::Unknown);
+        let s: SessionSummary =
+            serde_json::from_value(json!({"id":"a","status":"dreaming","new_field":true})).unwrap();
+        assert_eq!(s.status, SessionStatus::Unknown);
+    }
+
+    #[test]
+    fn client_messages_flatten_their_requests() {
+        let m: ClientMessage = serde_json::from_value(json!({
+            "type":"send_message","session_id":"s","text":"hi","model":"m","client_ref":"r1"
+        }))
+        .unwrap();
+        assert_eq!(
+            m,
+            ClientMessage::SendMessage {
+                session_id: "s".into(),
+                request: SendMessageRequest {
+                    text: "hi".into(),
+                    model: Some("m".into()),
+                    ..Default::default()
+                },
+                client_ref: Some("r1".into()),
+            }
+        );
+        let m: ClientMessage =
+            serde_json::from_value(json!({"type":"create_session","cwd":"/w","prompt":"go"}))
+                .unwrap();
+        assert!(
+            matches!(m, ClientMessage::CreateSession { ref request, .. } if request.cwd == "/w")
+        );
+    }
+
+    #[test]
+    fn deltas_are_tagged_by_kind() {
+        let m = ServerMessage::SessionDelta {
+            session_id: "s".into(),
+            revision: 7,
+            delta: SessionDelta::ItemText {
+                seq: 2,
+                item_id: "i".into(),
+                stream: TextStream::Text,
+                delta: "he".into(),
+            },
+        };
+        assert_eq!(
+            serde_json::to_value(&m).unwrap(),
+            json!({"type":"session_delta","session_id":"s","revision":7,
+                   "delta":{"kind":"item_text","seq":2,"item_id":"i","stream":"text","delta":"he"}})
+        );
+    }
+
+    #[test]
+    fn session_state_flattens_summary() {
+        let st = SessionState {
+            summary: SessionSummary {
+                id: "s".into(),
+                status: SessionStatus::NeedsApproval,
+                ..Default::default()
+            },
+            ..Default::default()
+        };
+        let v = serde_json::to_value(&st).unwrap();
+        assert_eq!(v["id"], "s");
+        assert_eq!(v["status"], "needs_approval");
+        assert_eq!(v["pending_approvals"], json!([]));
+        let back: SessionState = serde_json::from_value(v).unwrap();
+        assert_eq!(back, st);
+    }
+}

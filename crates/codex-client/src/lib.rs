@@ -1,1 +1,25 @@
-//! Placeholder: see the crate description.
+//! `codex-client`: a typed Rust library over the real OpenAI Codex CLI (pinned to
+//! [`binary::PINNED_VERSION`]).
+//!
+//! Why a wrapper over the CLI rather than a reimplementation: Codex's behaviour (tools, sandbox,
+//! rollout files, auth) lives in the binary, and the binary's wire formats (`exec --json` JSONL,
+//! the `app-server` JSON-RPC protocol) are what the rest of our system must agree with. So this
+//! crate owns the boundary and nothing else:
+//!
+//! - [`binary`]: find the `codex` binary (explicit path > `$CODEX_BIN` > a project-managed pinned
+//!   npm install > `$PATH`), probe its version, install the pinned version.
+//! - [`home`]: the `CODEX_HOME` layout, app-scoped homes, safe creation, copying auth state.
+//! - [`exec`]: `codex exec --json` as a builder and a typed event stream, with cancellation that
+//!   kills the whole process group and an idle timeout.
+//! - [`config`], [`auth`], [`features`], [`mcp`], [`notify`]: editing `config.toml` without losing
+//!   user content, and the small CLI sub-commands around it.
+//! - [`process`]: the child-process plumbing (own process group, group kill on cancel and drop,
+//!   stderr drained into `tracing` with a bounded tail) shared by `exec` and `app_server`.
+//!
+//! Foreign input is never trusted: unknown event and item types become `Unknown(Value)` variants,
+//! and a line that is not JSON becomes an error event carrying the raw line, never a panic.
+
+pub mod app_server;
+pub mod error;
+
+pub use error::{Error, Result};

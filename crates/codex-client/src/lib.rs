@@ -19,6 +19,7 @@
 //! Foreign input is never trusted: unknown event and item types become `Unknown(Value)` variants,
 //! and a line that is not JSON becomes an error event carrying the raw line, never a panic.
 
+pub mod app_server;
 pub mod error;
 pub mod process;
 

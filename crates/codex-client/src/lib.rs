@@ -20,7 +20,11 @@
 //! and a line that is not JSON becomes an error event carrying the raw line, never a panic.
 
 pub mod app_server;
+pub mod binary;
 pub mod error;
+pub mod home;
 pub mod process;
 
+pub use binary::{BinaryResolver, CodexBinary, CodexVersion, PINNED_VERSION};
 pub use error::{Error, Result};
+pub use home::CodexHome;

@@ -1,0 +1,458 @@
+//! Finding, probing and installing the `codex` binary.
+//!
+//! Resolution order (first hit wins): an explicit path given by the caller > `$CODEX_BIN` > the
+//! project-managed pinned npm installs ([`managed_binary_path`] under each managed dir) > `$PATH`.
+//! A candidate only counts if it is an executable file; when nothing is found the error lists
+//! every place that was searched, so "codex not found" is actionable.
+//!
+//! The version is probed with `codex --version` (`codex-cli 0.169.0`) and parsed into a
+//! [`CodexVersion`]. Resolution does not insist on [`PINNED_VERSION`]: callers decide (see
+//! [`CodexBinary::require_pinned`]).
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::Duration;
+
+use tokio::process::Command;
+
+use crate::{Error, Result};
+
+/// The Codex CLI version this crate is written and tested against.
+pub const PINNED_VERSION: &str = "0.169.0";
+
+/// The npm package that carries the CLI.
+pub const NPM_PACKAGE: &str = "@openai/codex";
+
+/// How long `codex --version` may take.
+const VERSION_PROBE_TIMEOUT: Duration = Duration::from_secs(15);
+
+/// A parsed `codex --version`.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct CodexVersion(pub semver::Version);
+
+impl CodexVersion {
+    /// Parses `codex --version` output (`codex-cli 0.169.0`), or a bare `0.169.0`.
+    pub fn parse(text: &str) -> std::result::Result<Self, String> {
+        let line = text
+            .lines()
+            .map(str::trim)
+            .find(|l| !l.is_empty())
+            .unwrap_or("");
+        let token = line
+            .split_whitespace()
+            .last()
+            .ok_or_else(|| format!("empty version output {text:?}"))?;
+        let token = token.strip_prefix('v').unwrap_or(token);
+        semver::Version::parse(token)
+            .map(CodexVersion)
+            .map_err(|e| format!("cannot parse version from {line:?}: {e}"))
+    }
+
+    /// The pinned version.
+    pub fn pinned() -> Self {
+        // PINNED_VERSION is a constant literal that parses; a failure would be caught by tests.
+        CodexVersion(
+            semver::Version::parse(PINNED_VERSION).unwrap_or(semver::Version::new(0, 0, 0)),
+        )
+    }
+
+    /// Whether this is exactly the pinned version.
+    pub fn is_pinned(&self) -> bool {
+        *self == Self::pinned()
+    }
+}
+
+impl fmt::Display for CodexVersion {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+/// A resolved binary and its probed version.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CodexBinary {
+    pub path: PathBuf,
+    pub version: CodexVersion,
+}
+
+impl CodexBinary {
+    /// Probes `path` with `codex --version`.
+    pub async fn probe(path: impl Into<PathBuf>) -> Result<Self> {
+        let path = path.into();
+        let version = probe_version(&path).await?;
+        Ok(CodexBinary { path, version })
+    }
+
+    /// A binary whose version is already known (no probe). Useful in tests and benches.
+    pub fn with_version(path: impl Into<PathBuf>, version: CodexVersion) -> Self {
+        CodexBinary {
+            path: path.into(),
+            version,
+        }
+    }
+
+    /// Errors unless this is the pinned version.
+    pub fn require_pinned(self) -> Result<Self> {
+        if self.version.is_pinned() {
+            Ok(self)
+        } else {
+            Err(Error::VersionMismatch {
+                path: self.path,
+                found: self.version.to_string(),
+                expected: PINNED_VERSION.to_owned(),
+            })
+        }
+    }
+
+    /// A `tokio` command for this binary with `CODEX_HOME` set and stdin closed.
+    pub fn command(&self, home: &crate::home::CodexHome) -> Command {
+        let mut cmd = Command::new(&self.path);
+        cmd.env("CODEX_HOME", home.root()).stdin(Stdio::null());
+        cmd
+    }
+}
+
+/// Where the pinned npm install puts the native binary, for this platform.
+pub fn managed_binary_path(install_dir: &Path) -> PathBuf {
+    let modules = install_dir.join("node_modules");
+    match platform_package() {
+        Some((pkg, triple, exe)) => modules
+            .join("@openai")
+            .join(pkg)
+            .join("vendor")
+            .join(triple)
+            .join("bin")
+            .join(exe),
+        // Unknown platform: npm's launcher script.
+        None => modules.join(".bin").join("codex"),
+    }
+}
+
+/// (npm platform package, rust target triple, executable name) for this platform.
+fn platform_package() -> Option<(&'static str, &'static str, &'static str)> {
+    match (std::env::consts::OS, std::env::consts::ARCH) {
+        ("linux", "x86_64") => Some(("codex-linux-x64", "x86_64-unknown-linux-musl", "codex")),
+        ("linux", "aarch64") => Some(("codex-linux-arm64", "aarch64-unknown-linux-musl", "codex")),
+        ("macos", "x86_64") => Some(("codex-darwin-x64", "x86_64-apple-darwin", "codex")),
+        ("macos", "aarch64") => Some(("codex-darwin-arm64", "aarch64-apple-darwin", "codex")),
+        ("windows", "x86_64") => Some(("codex-win32-x64", "x86_64-pc-windows-msvc", "codex.exe")),
+        ("windows", "aarch64") => {
+            Some(("codex-win32-arm64", "aarch64-pc-windows-msvc", "codex.exe"))
+        }
+        _ => None,
+    }
+}
+
+/// Finds a `codex` binary. See the module docs for the order.
+#[derive(Debug, Clone)]
+pub struct BinaryResolver {
+    explicit: Option<PathBuf>,
+    managed_dirs: Vec<PathBuf>,
+    use_env: bool,
+    use_path: bool,
+}
+
+impl Default for BinaryResolver {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl BinaryResolver {
+    /// A resolver that honours `$CODEX_BIN` and `$PATH` and has no managed dirs yet.
+    pub fn new() -> Self {
+        BinaryResolver {
+            explicit: None,
+            managed_dirs: Vec::new(),
+            use_env: true,
+            use_path: true,
+        }
+    }
+
+    /// An explicit path, tried first.
+    pub fn explicit(mut self, path: impl Into<PathBuf>) -> Self {
+        self.explicit = Some(path.into());
+        self
+    }
+
+    /// A folder holding a pinned npm install (as made by [`install_pinned`]), tried after
+    /// `$CODEX_BIN`, in the order added.
+    pub fn managed_dir(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.managed_dirs.push(dir.into());
+        self
+    }
+
+    /// Whether to look at `$CODEX_BIN` (default true).
+    pub fn use_env(mut self, yes: bool) -> Self {
+        self.use_env = yes;
+        self
+    }
+
+    /// Whether to search `$PATH` last (default true).
+    pub fn use_path(mut self, yes: bool) -> Self {
+        self.use_path = yes;
+        self
+    }
+
+    /// Finds the first executable candidate without running it.
+    pub fn locate(&self) -> Result<PathBuf> {
+        let mut searched = Vec::new();
+        let path_var = std::env::var_os("PATH");
+        let candidates = self.candidates(path_var.as_deref(), &mut searched);
+        candidates
+            .into_iter()
+            .find(|p| is_executable(p))
+            .ok_or(Error::BinaryNotFound { searched })
+    }
+
+    /// Finds the binary and probes its version.
+    pub async fn resolve(&self) -> Result<CodexBinary> {
+        let path = self.locate()?;
+        CodexBinary::probe(path).await
+    }
+
+    fn candidates(
+        &self,
+        path_var: Option<&std::ffi::OsStr>,
+        searched: &mut Vec<String>,
+    ) -> Vec<PathBuf> {
+        let mut out = Vec::new();
+        if let Some(p) = &self.explicit {
+            searched.push(format!("explicit path {}", p.display()));
+            out.push(p.clone());
+        }
+        if self.use_env {
+            match std::env::var_os("CODEX_BIN") {
+                Some(v) if !v.is_empty() => {
+                    let p = PathBuf::from(v);
+                    searched.push(format!("$CODEX_BIN={}", p.display()));
+                    out.push(p);
+                }
+                _ => searched.push("$CODEX_BIN (unset)".to_owned()),
+            }
+        }
+        for dir in &self.managed_dirs {
+            let p = managed_binary_path(dir);
+            searched.push(format!("managed install {}", p.display()));
+            out.push(p);
+        }
+        if self.use_path {
+            match path_var {
+                Some(var) => {
+                    let exe = if cfg!(windows) { "codex.exe" } else { "codex" };
+                    let dirs: Vec<PathBuf> = std::env::split_paths(var).collect();
+                    searched.push(format!(
+                        "$PATH ({})",
+                        dirs.iter()
+                            .map(|d| d.display().to_string())
+                            .collect::<Vec<_>>()
+                            .join(":")
+                    ));
+                    out.extend(dirs.into_iter().map(|d| d.join(exe)));
+                }
+                None => searched.push("$PATH (unset)".to_owned()),
+            }
+        }
+        out
+    }
+}
+
+fn is_executable(path: &Path) -> bool {
+    let Ok(meta) = std::fs::metadata(path) else {
+        return false;
+    };
+    if !meta.is_file() {
+        return false;
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        meta.permissions().mode() & 0o111 != 0
+    }
+    #[cfg(not(unix))]
+    {
+        true
+    }
+}
+
+/// Runs `codex --version` (bounded) and parses it.
+pub async fn probe_version(path: &Path) -> Result<CodexVersion> {
+    let mut cmd = Command::new(path);
+    cmd.arg("--version")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true);
+    let output = tokio::time::timeout(VERSION_PROBE_TIMEOUT, cmd.output())
+        .await
+        .map_err(|_| Error::VersionProbe {
+            path: path.to_owned(),
+            reason: format!("`--version` did not finish within {VERSION_PROBE_TIMEOUT:?}"),
+        })?
+        .map_err(|source| Error::Spawn {
+            program: path.to_owned(),
+            source,
+        })?;
+    if !output.status.success() {
+        return Err(Error::VersionProbe {
+            path: path.to_owned(),
+            reason: format!(
+                "`--version` exited with {:?}: {}",
+                output.status.code(),
+                String::from_utf8_lossy(&output.stderr).trim()
+            ),
+        });
+    }
+    CodexVersion::parse(&String::from_utf8_lossy(&output.stdout)).map_err(|reason| {
+        Error::VersionProbe {
+            path: path.to_owned(),
+            reason,
+        }
+    })
+}
+
+/// Installs `@openai/codex@PINNED_VERSION` with npm into `install_dir` (idempotent: an existing
+/// pinned install is probed and returned without running npm).
+pub async fn install_pinned(install_dir: &Path) -> Result<CodexBinary> {
+    install_version(install_dir, PINNED_VERSION, "npm").await
+}
+
+/// Installs a given version with a given npm executable. Returns the probed binary; errors if
+/// the installed binary does not report `version`.
+pub async fn install_version(install_dir: &Path, version: &str, npm: &str) -> Result<CodexBinary> {
+    let bin = managed_binary_path(install_dir);
+    if is_executable(&bin)
+        && let Ok(found) = CodexBinary::probe(&bin).await
+        && found.version.to_string() == version
+    {
+        return Ok(found);
+    }
+    std::fs::create_dir_all(install_dir).map_err(|e| Error::io(install_dir, e))?;
+    let mut cmd = Command::new(npm);
+    cmd.arg("install")
+        .arg("--prefix")
+        .arg(install_dir)
+        .args([
+            "--no-audit",
+            "--no-fund",
+            "--save-exact",
+            "--loglevel=error",
+        ])
+        .arg(format!("{NPM_PACKAGE}@{version}"))
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true);
+    let output = cmd.output().await.map_err(|source| Error::Spawn {
+        program: PathBuf::from(npm),
+        source,
+    })?;
+    if !output.status.success() {
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        let tail: String = stderr
+            .chars()
+            .rev()
+            .take(4096)
+            .collect::<Vec<_>>()
+            .into_iter()
+            .rev()
+            .collect();
+        return Err(Error::Exited {
+            status: output.status.code(),
+            stderr_tail: tail,
+        });
+    }
+    let found = CodexBinary::probe(&bin).await?;
+    if found.version.to_string() != version {
+        return Err(Error::VersionMismatch {
+            path: found.path,
+            found: found.version.to_string(),
+            expected: version.to_owned(),
+        });
+    }
+    Ok(found)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_cli_version_output() {
+        let v = CodexVersion::parse("codex-cli 0.169.0\n").expect("parse");
+        assert_eq!(v, CodexVersion(semver::Version::new(0, 169, 0)));
+        assert!(v.is_pinned());
+        assert_eq!(
+            CodexVersion::parse("0.170.1").expect("bare").to_string(),
+            "0.170.1"
+        );
+        assert_eq!(
+            CodexVersion::parse("codex-cli 0.2.0-alpha.3")
+                .expect("pre")
+                .0
+                .pre
+                .as_str(),
+            "alpha.3"
+        );
+        assert!(CodexVersion::parse("").is_err());
+        assert!(CodexVersion::parse("codex-cli banana").is_err());
+        assert!(CodexVersion::pinned() < CodexVersion::parse("0.170.0").expect("parse"));
+    }
+
+    #[test]
+    fn managed_path_follows_npm_layout() {
+        let p = managed_binary_path(Path::new("/opt/tools/codex"));
+        if cfg!(all(target_os = "linux", target_arch = "x86_64")) {
+            assert_eq!(
+                p,
+                Path::new(
+                    "/opt/tools/codex/node_modules/@openai/codex-linux-x64/vendor/x86_64-unknown-linux-musl/bin/codex"
+                )
+            );
+        }
+        assert!(p.starts_with("/opt/tools/codex/node_modules"));
+    }
+
+    #[test]
+    fn not_found_error_names_every_place_searched() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let r = BinaryResolver::new()
+            .explicit(tmp.path().join("nope"))
+            .managed_dir(tmp.path().join("managed"))
+            .use_env(false);
+        let mut searched = Vec::new();
+        let c = r.candidates(Some(tmp.path().as_os_str()), &mut searched);
+        assert_eq!(c.len(), 3);
+        assert!(searched[0].contains("explicit path"));
+        assert!(searched[1].contains("managed install"));
+        assert!(searched[2].starts_with("$PATH ("));
+        let err = r.use_path(false).locate().expect_err("nothing there");
+        let msg = err.to_string();
+        assert!(msg.contains("nope") && msg.contains("managed"), "{msg}");
+    }
+
+    #[test]
+    fn explicit_beats_managed_and_non_executables_are_skipped() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let managed = managed_binary_path(tmp.path());
+        std::fs::create_dir_all(managed.parent().expect("parent")).expect("mkdir");
+        std::fs::write(&managed, "#!/bin/sh\necho codex-cli 0.169.0\n").expect("write");
+        let plain = tmp.path().join("not-executable");
+        std::fs::write(&plain, "x").expect("write");
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&managed, std::fs::Permissions::from_mode(0o755))
+                .expect("chmod");
+        }
+        let found = BinaryResolver::new()
+            .explicit(&plain)
+            .managed_dir(tmp.path())
+            .use_env(false)
+            .use_path(false)
+            .locate()
+            .expect("found");
+        assert_eq!(found, managed);
+    }
+}

@@ -151,5 +151,9 @@ document.addEventListener('keydown', (ev) => {
   }
 });
 
+// A read-only handle for diagnostics from the devtools console (and the browser tests, which use
+// it to cut the WebSocket and watch the reconnect): nothing in it is needed by the page itself.
+Object.defineProperty(window, 'orbitdock', { value: Object.freeze({ store, live }) });
+
 live.start();
 route();

@@ -1,0 +1,233 @@
+// Test harness for the web UI's browser tests: starts REAL processes (codexpc with a scripted
+// model, `orbitdock serve` with the pinned Codex CLI) on loopback ports in temp dirs, and Debian's
+// Chromium through playwright-core. Every wait is bounded; every process is killed (by process
+// group) when the test ends, whatever happened.
+
+import { spawn } from 'node:child_process';
+import { mkdtempSync, writeFileSync, mkdirSync, existsSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { chromium } from 'playwright-core';
+
+export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+export const SCREENSHOTS = path.join(ROOT, 'artifacts', 'screenshots');
+
+const TARGET = process.env.CARGO_TARGET_DIR
+  ? path.resolve(ROOT, process.env.CARGO_TARGET_DIR) : path.join(ROOT, 'target');
+
+export const BIN = {
+  orbitdock: process.env.ORBITDOCK_BIN || path.join(TARGET, 'debug', 'orbitdock'),
+  codexpc: process.env.CODEXPC_BIN || path.join(TARGET, 'debug', 'codexpc'),
+  codex: process.env.CODEX_BIN || codexBin(),
+  chromium: process.env.CHROMIUM_BIN || '/usr/bin/chromium',
+};
+
+function codexBin() {
+  const triples = {
+    'linux-x64': ['codex-linux-x64', 'x86_64-unknown-linux-musl'],
+    'linux-arm64': ['codex-linux-arm64', 'aarch64-unknown-linux-musl'],
+    'darwin-arm64': ['codex-darwin-arm64', 'aarch64-apple-darwin'],
+    'darwin-x64': ['codex-darwin-x64', 'x86_64-apple-darwin'],
+  };
+  const [pkg, triple] = triples[`${process.platform}-${process.arch}`] || triples['linux-x64'];
+  return path.join(ROOT, 'tools', 'codex', 'node_modules', '@openai', pkg, 'vendor', triple, 'bin', 'codex');
+}
+
+export function tempDir(prefix) {
+  return mkdtempSync(path.join(tmpdir(), `orbitdock-ui-${prefix}-`));
+}
+
+/** Resolves `promise`, or rejects after `ms` with `what` in the message. */
+export function withTimeout(promise, ms, what) {
+  let timer;
+  return Promise.race([
+    promise,
+    new Promise((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms: ${what}`)), ms);
+    }),
+  ]).finally(() => clearTimeout(timer));
+}
+
+/**
+ * A child process in its own process group, with its output kept (last 64 KiB) for failure
+ * messages, and a helper to wait for a line matching a pattern.
+ */
+export class Child {
+  constructor(name, cmd, args, opts = {}) {
+    this.name = name;
+    this.log = '';
+    this.exited = false;
+    this.exitCode = null;
+    this.waiters = [];
+    this.proc = spawn(cmd, args, {
+      cwd: opts.cwd || ROOT,
+      env: { ...process.env, ...(opts.env || {}) },
+      stdio: ['ignore', 'pipe', 'pipe'],
+      detached: true,
+    });
+    const onData = (chunk) => {
+      this.log = (this.log + chunk.toString('utf8')).slice(-65536);
+      if (process.env.UI_TESTS_VERBOSE) process.stderr.write(`[${name}] ${chunk}`);
+      for (const w of [...this.waiters]) w();
+    };
+    this.proc.stdout.on('data', onData);
+    this.proc.stderr.on('data', onData);
+    this.exitPromise = new Promise((resolve) => {
+      this.proc.on('exit', (code, signal) => {
+        this.exited = true;
+        this.exitCode = code ?? signal;
+        for (const w of [...this.waiters]) w();
+        resolve(this.exitCode);
+      });
+      this.proc.on('error', (err) => {
+        this.log += `\nspawn error: ${err.message}`;
+        this.exited = true;
+        for (const w of [...this.waiters]) w();
+        resolve(-1);
+      });
+    });
+    Child.all.add(this);
+  }
+
+  /** Waits until the output matches `re`; returns the match. */
+  waitFor(re, ms, what) {
+    return withTimeout(new Promise((resolve, reject) => {
+      const check = () => {
+        const m = re.exec(this.log);
+        if (m) {
+          this.waiters = this.waiters.filter((w) => w !== check);
+          resolve(m);
+        } else if (this.exited) {
+          this.waiters = this.waiters.filter((w) => w !== check);
+          reject(new Error(`${this.name} exited (${this.exitCode}) before ${what}; output:\n${this.log.slice(-4000)}`));
+        }
+      };
+      this.waiters.push(check);
+      check();
+    }), ms, `${this.name}: ${what}; output so far:\n${this.log.slice(-4000)}`);
+  }
+
+  /** SIGKILL (or `signal`) to the whole process group; resolves when the process has exited. */
+  async kill(signal = 'SIGKILL') {
+    if (!this.exited) {
+      try {
+        process.kill(-this.proc.pid, signal);
+      } catch {
+        // already gone
+      }
+      await withTimeout(this.exitPromise, 10000, `${this.name} to exit after ${signal}`);
+    }
+    Child.all.delete(this);
+  }
+}
+Child.all = new Set();
+
+// Last resort: never leave a daemon behind when the test process itself dies.
+process.on('exit', () => {
+  for (const c of Child.all) {
+    try {
+      process.kill(-c.proc.pid, 'SIGKILL');
+    } catch {
+      // gone
+    }
+  }
+});
+
+/**
+ * Starts `codexpc serve --script FILE --http 127.0.0.1:0` with the given script lines
+ * (objects: {completion, match?, token_delay_ms?}); returns {child, baseUrl}.
+ */
+export async function startScriptedModel(lines, dir) {
+  const script = path.join(dir, 'model-script.jsonl');
+  writeFileSync(script, lines.map((l) => JSON.stringify(l)).join('\n') + '\n');
+  const child = new Child('codexpc', BIN.codexpc, ['serve', '--script', script, '--http', '127.0.0.1:0']);
+  const m = await child.waitFor(/(http:\/\/127\.0\.0\.1:\d+\/v1)/, 30000, 'codexpc to print its base URL');
+  return { child, baseUrl: m[1] };
+}
+
+/** A CODEX_HOME whose config points Codex at the scripted model (see shared notes). */
+export function makeCodexHome(dir, baseUrl) {
+  const home = path.join(dir, 'codex-home');
+  mkdirSync(home, { recursive: true });
+  writeFileSync(path.join(home, 'config.toml'), [
+    'model = "gpt-oss-20b"',
+    'model_provider = "codexpc"',
+    '',
+    '[model_providers.codexpc]',
+    'name = "codexpc scripted model"',
+    `base_url = "${baseUrl}"`,
+    'wire_api = "responses"',
+    'request_max_retries = 0',
+    'stream_max_retries = 0',
+    '',
+  ].join('\n'));
+  return home;
+}
+
+/**
+ * Starts `orbitdock serve` on `port` (0 = any free port) and waits for the login URL it prints.
+ * Returns {child, origin, loginUrl, port}.
+ */
+export async function startOrbitdock({ dataDir, codexHome, port = 0, extraArgs = [] }) {
+  const args = ['serve', '--port', String(port), '--data-dir', dataDir, '--codex-home', codexHome,
+    '--codex-bin', BIN.codex, ...extraArgs];
+  const child = new Child('orbitdock', BIN.orbitdock, args, { env: { RUST_LOG: process.env.RUST_LOG || 'info' } });
+  const m = await child.waitFor(/(http:\/\/127\.0\.0\.1:(\d+))\/login\?token=([A-Za-z0-9_\-.~%]+)/, 60000,
+    'orbitdock serve to print its login URL');
+  return { child, origin: m[1], port: Number(m[2]), loginUrl: `${m[1]}/login?token=${m[3]}`, token: decodeURIComponent(m[3]) };
+}
+
+/** Launches Debian's Chromium headless with a fresh profile. */
+export async function launchBrowser({ viewport = { width: 1280, height: 820 } } = {}) {
+  const profile = tempDir('chromium');
+  const context = await chromium.launchPersistentContext(profile, {
+    executablePath: BIN.chromium,
+    headless: true,
+    viewport,
+    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+      '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+    timeout: 30000,
+  });
+  context.setDefaultTimeout(15000);
+  return {
+    context,
+    async close() {
+      await context.close().catch(() => {});
+      rmSync(profile, { recursive: true, force: true });
+    },
+  };
+}
+
+export function screenshotPath(name) {
+  if (!existsSync(SCREENSHOTS)) mkdirSync(SCREENSHOTS, { recursive: true });
+  return path.join(SCREENSHOTS, `${name}.png`);
+}
+
+/** Polls `fn` until it returns a truthy value (bounded); for conditions with no event to await. */
+export async function eventually(fn, ms, what, every = 100) {
+  const deadline = Date.now() + ms;
+  let last;
+  for (;;) {
+    try {
+      last = await fn();
+      if (last) return last;
+    } catch (err) {
+      last = err;
+    }
+    if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms: ${what} (last: ${last})`);
+    await new Promise((r) => setTimeout(r, every));
+  }
+}
+
+/** Authenticated JSON request to the server (scripts and assertions, not the UI under test). */
+export async function apiCall(server, method, pathname, body) {
+  const res = await fetch(`${server.origin}${pathname}`, {
+    method,
+    headers: { Authorization: `Bearer ${server.token}`, 'Content-Type': 'application/json' },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  const text = await res.text();
+  if (!res.ok) throw new Error(`${method} ${pathname}: ${res.status} ${text}`);
+  return text ? JSON.parse(text) : null;
+}

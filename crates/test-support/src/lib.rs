@@ -1,1 +1,78 @@
-//! Placeholder: see the crate description.
+//! Dev-only helpers shared by every crate's integration tests.
+//!
+//! Our tests drive the REAL pinned Codex CLI, so the only thing we fake is the network edge we do
+//! not own: the model provider. This crate provides
+//!
+//! * [`FakeResponses`]: a loopback HTTP server speaking the subset of the OpenAI Responses API that
+//!   Codex 0.169 consumes (`POST /v1/responses` as SSE, `GET /v1/models`). Tests script replies
+//!   with [`ScriptedResponse`] and assert on [`RecordedRequest`]s — exactly what Codex sent. It
+//!   runs on its own thread and Tokio runtime so sync tests and every async test flavour can use
+//!   it without sharing a runtime (a `current_thread` test runtime blocked in `wait` would
+//!   otherwise starve the server).
+//! * [`CodexHomeBuilder`] / [`TempCodexHome`]: an isolated, offline `CODEX_HOME` plus a fresh
+//!   git-initialised work dir, and a [`std::process::Command`] for the pinned binary with an
+//!   environment that cannot leak to a real provider.
+//! * [`codex_bin`] / [`workspace_root`]: where the pinned CLI lives.
+//!
+//! Everything here panics on misuse or timeouts with a message that says what happened: it is
+//! test code, and a clear panic is the most useful failure a test can produce.
+
+mod codex_home;
+mod fake_responses;
+pub mod gguf;
+
+pub use codex_home::{CodexHomeBuilder, SCRUBBED_ENV, TempCodexHome};
+pub use fake_responses::{FakeResponses, RecordedRequest, ScriptedResponse};
+
+use std::path::PathBuf;
+
+/// The Codex CLI version the whole project is pinned to (installed by `scripts/setup.sh`).
+pub const PINNED_CODEX_VERSION: &str = "0.169.0";
+
+/// The workspace root (the directory holding the root `Cargo.toml`).
+pub fn workspace_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("..")
+        .join("..")
+        .canonicalize()
+        .unwrap_or_else(|_| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../.."))
+}
+
+/// The npm platform package and the target triple of the vendored binary for this platform.
+fn platform_package() -> (&'static str, &'static str) {
+    match (std::env::consts::OS, std::env::consts::ARCH) {
+        ("linux", "x86_64") => ("codex-linux-x64", "x86_64-unknown-linux-musl"),
+        ("linux", "aarch64") => ("codex-linux-arm64", "aarch64-unknown-linux-musl"),
+        ("macos", "x86_64") => ("codex-darwin-x64", "x86_64-apple-darwin"),
+        ("macos", "aarch64") => ("codex-darwin-arm64", "aarch64-apple-darwin"),
+        (os, arch) => panic!("test-support: no pinned Codex binary known for {os}/{arch}"),
+    }
+}
+
+/// The pinned Codex binary: `$CODEX_BIN` if set, else the install under `<root>/tools/codex`.
+///
+/// Panics with a hint to run `scripts/setup.sh` when the binary is missing.
+pub fn codex_bin() -> PathBuf {
+    if let Some(bin) = std::env::var_os("CODEX_BIN").filter(|v| !v.is_empty()) {
+        let bin = PathBuf::from(bin);
+        assert!(
+            bin.is_file(),
+            "CODEX_BIN={} does not exist; unset it or run scripts/setup.sh",
+            bin.display()
+        );
+        return bin;
+    }
+    let (package, triple) = platform_package();
+    let bin = workspace_root()
+        .join("tools/codex/node_modules/@openai")
+        .join(package)
+        .join("vendor")
+        .join(triple)
+        .join("bin/codex");
+    assert!(
+        bin.is_file(),
+        "pinned Codex CLI {PINNED_CODEX_VERSION} not found at {}: run scripts/setup.sh",
+        bin.display()
+    );
+    bin
+}

@@ -1,0 +1,279 @@
+//! Isolated, offline `CODEX_HOME`s for driving the pinned Codex CLI in tests.
+//!
+//! What Codex 0.169 needs to stay offline, fast and quiet against a loopback provider (checked by
+//! running the binary against `FakeResponses` and with `--strict-config`, which rejects unknown
+//! keys, see `tests/codex_exec.rs`):
+//!
+//! * `model_provider = "local"` with `[model_providers.local] base_url, wire_api = "responses"`
+//!   and no `env_key` / `requires_openai_auth`: Codex then sends no Authorization header and never
+//!   asks to log in. `auth.json` is not needed.
+//! * `check_for_update_on_startup = false`: otherwise the TUI checks GitHub/npm for a newer
+//!   release (exec does not, but app-server based callers share this home).
+//! * `[analytics] enabled = false` and `[feedback] enabled = false`: no event upload.
+//! * `[otel]` defaults to no exporter, so no telemetry leaves the machine; we spell out
+//!   `exporter = "none"` and `log_user_prompt = false` so a future default cannot change that.
+//! * Retries: Codex retries failed requests (`request_max_retries`, default 4) and dropped
+//!   streams (`stream_max_retries`, default 5) with backoff; a test scripting an error wants to
+//!   see it once, fast, so the provider sets both to 0 (override with `extra_toml` in a test
+//!   that exercises retries). `stream_idle_timeout_ms` stays at its default (5 min) so
+//!   `hang_after_created` keeps hanging until the test cancels.
+//! * Environment (see [`SCRUBBED_ENV`]): API keys and base-URL overrides from the parent are
+//!   blanked so nothing can reach a real provider, `NO_PROXY` covers loopback so an ambient
+//!   proxy does not intercept the fake, and `RUST_LOG` is pinned so a developer's setting does
+//!   not flood stderr.
+//! * Git: Codex refuses to run outside a trusted git repo unless `--skip-git-repo-check`; the
+//!   work dir is a real repo with one commit so both paths work, and the work dir is marked
+//!   `trusted` in `[projects]` so no trust prompt appears.
+
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use tempfile::TempDir;
+
+use crate::codex_bin;
+
+/// Parent environment variables a Codex child must never inherit: each is set to "" by
+/// [`TempCodexHome::env`] and removed by [`TempCodexHome::command`].
+pub const SCRUBBED_ENV: &[&str] = &[
+    "OPENAI_API_KEY",
+    "CODEX_API_KEY",
+    "OPENAI_BASE_URL",
+    "OPENAI_ORG_ID",
+    "OPENAI_ORGANIZATION",
+    "OPENAI_PROJECT",
+    "AZURE_OPENAI_API_KEY",
+    "CODEX_INTERNAL_ORIGINATOR_OVERRIDE",
+    "CODEX_SANDBOX",
+    "CODEX_SANDBOX_NETWORK_DISABLED",
+    "CODEX_THREAD_ID",
+    "OTEL_EXPORTER_OTLP_ENDPOINT",
+];
+
+/// Builds a temp `CODEX_HOME` whose config points Codex at a loopback provider.
+#[derive(Debug, Clone)]
+pub struct CodexHomeBuilder {
+    base_url: String,
+    model: String,
+    approval_policy: Option<String>,
+    sandbox_mode: Option<String>,
+    extra_toml: Vec<String>,
+}
+
+impl CodexHomeBuilder {
+    /// Provider `local` at `base_url` (`wire_api = "responses"`), model `gpt-oss-20b`.
+    pub fn new(base_url: &str) -> Self {
+        Self {
+            base_url: base_url.to_owned(),
+            model: "gpt-oss-20b".to_owned(),
+            approval_policy: None,
+            sandbox_mode: None,
+            extra_toml: Vec::new(),
+        }
+    }
+
+    /// The `model` written to config.toml.
+    pub fn model(mut self, m: &str) -> Self {
+        self.model = m.to_owned();
+        self
+    }
+
+    /// `approval_policy` in config.toml, e.g. `"never"`, `"on-request"`, `"on-failure"`.
+    pub fn approval_policy(mut self, p: &str) -> Self {
+        self.approval_policy = Some(p.to_owned());
+        self
+    }
+
+    /// `sandbox_mode` in config.toml: `"read-only"`, `"workspace-write"`, `"danger-full-access"`.
+    pub fn sandbox_mode(mut self, s: &str) -> Self {
+        self.sandbox_mode = Some(s.to_owned());
+        self
+    }
+
+    /// Extra config merged over what the builder writes (later calls win). Tables merge key by
+    /// key, so `"show_raw_agent_reasoning = true"`, `"[features]\nfoo = true"` and
+    /// `"[model_providers.local]\nrequest_max_retries = 2"` all do what they say. Panics if the
+    /// snippet is not valid TOML.
+    pub fn extra_toml(mut self, s: &str) -> Self {
+        if let Err(e) = s.parse::<toml::Table>() {
+            panic!("test-support: extra_toml is not valid TOML: {e}\n{s}");
+        }
+        self.extra_toml.push(s.to_owned());
+        self
+    }
+
+    /// The config.toml text this builder writes for a given work dir.
+    pub fn config_toml(&self, workdir: &Path) -> String {
+        let mut base = String::new();
+        base.push_str(&format!("model = {}\n", toml_str(&self.model)));
+        base.push_str("model_provider = \"local\"\n");
+        if let Some(p) = &self.approval_policy {
+            base.push_str(&format!("approval_policy = {}\n", toml_str(p)));
+        }
+        if let Some(s) = &self.sandbox_mode {
+            base.push_str(&format!("sandbox_mode = {}\n", toml_str(s)));
+        }
+        base.push_str("check_for_update_on_startup = false\n");
+        base.push_str(&format!(
+            "\n[model_providers.local]\nname = \"local\"\nbase_url = {}\nwire_api = \"responses\"\n\
+             request_max_retries = 0\nstream_max_retries = 0\n",
+            toml_str(&self.base_url)
+        ));
+        base.push_str("\n[analytics]\nenabled = false\n");
+        base.push_str("\n[feedback]\nenabled = false\n");
+        base.push_str("\n[otel]\nexporter = \"none\"\nlog_user_prompt = false\n");
+        base.push_str(&format!(
+            "\n[projects.{}]\ntrust_level = \"trusted\"\n",
+            toml_str(&workdir.to_string_lossy())
+        ));
+        if self.extra_toml.is_empty() {
+            return base;
+        }
+        let mut table: toml::Table = match base.parse() {
+            Ok(t) => t,
+            Err(e) => panic!("test-support: generated config.toml does not parse: {e}\n{base}"),
+        };
+        for extra in &self.extra_toml {
+            match extra.parse::<toml::Table>() {
+                Ok(extra) => merge_tables(&mut table, extra),
+                Err(e) => panic!("test-support: extra_toml is not valid TOML: {e}\n{extra}"),
+            }
+        }
+        match toml::to_string(&table) {
+            Ok(s) => s,
+            Err(e) => panic!("test-support: cannot serialise config.toml: {e}"),
+        }
+    }
+
+    /// Creates the temp dirs, writes config.toml and git-initialises the work dir.
+    pub fn build(self) -> TempCodexHome {
+        let root = tempfile::Builder::new()
+            .prefix("codex-test-")
+            .tempdir()
+            .expect("test-support: create temp dir");
+        let home = root.path().join("codex-home");
+        let workdir = root.path().join("work");
+        std::fs::create_dir_all(&home).expect("test-support: create CODEX_HOME");
+        std::fs::create_dir_all(&workdir).expect("test-support: create work dir");
+        // Canonical path: Codex compares the cwd it sees with `[projects]` keys.
+        let workdir = workdir
+            .canonicalize()
+            .expect("test-support: canonicalize work dir");
+        std::fs::write(home.join("config.toml"), self.config_toml(&workdir))
+            .expect("test-support: write config.toml");
+        git_init(&workdir);
+        TempCodexHome {
+            home,
+            workdir,
+            _root: root,
+        }
+    }
+}
+
+/// Deep merge: tables merge recursively, anything else in `over` replaces what `base` has.
+fn merge_tables(base: &mut toml::Table, over: toml::Table) {
+    for (key, value) in over {
+        match (base.get_mut(&key), value) {
+            (Some(toml::Value::Table(b)), toml::Value::Table(o)) => merge_tables(b, o),
+            (_, value) => {
+                base.insert(key, value);
+            }
+        }
+    }
+}
+
+fn toml_str(s: &str) -> String {
+    // A TOML basic string is a JSON string minus a few escapes JSON does not use; serde_json's
+    // escaping (\" \\ \n \uXXXX) is valid TOML.
+    serde_json::Value::String(s.to_owned()).to_string()
+}
+
+fn git_init(dir: &Path) {
+    std::fs::write(
+        dir.join("README.md"),
+        "A scratch project for a Codex test.\n",
+    )
+    .expect("test-support: write README.md");
+    let run = |args: &[&str]| {
+        let out = Command::new("git")
+            .args(args)
+            .current_dir(dir)
+            .env("GIT_CONFIG_NOSYSTEM", "1")
+            .env("GIT_AUTHOR_NAME", "test")
+            .env("GIT_AUTHOR_EMAIL", "test@example.invalid")
+            .env("GIT_COMMITTER_NAME", "test")
+            .env("GIT_COMMITTER_EMAIL", "test@example.invalid")
+            .stdin(Stdio::null())
+            .output()
+            .unwrap_or_else(|e| panic!("test-support: cannot run git {args:?}: {e}"));
+        assert!(
+            out.status.success(),
+            "test-support: git {args:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    run(&["init", "-q", "-b", "main"]);
+    run(&["add", "README.md"]);
+    run(&[
+        "-c",
+        "commit.gpgsign=false",
+        "commit",
+        "-q",
+        "-m",
+        "initial",
+    ]);
+}
+
+/// A temp `CODEX_HOME` plus a work dir; both are removed on drop.
+#[derive(Debug)]
+pub struct TempCodexHome {
+    home: PathBuf,
+    workdir: PathBuf,
+    _root: TempDir,
+}
+
+impl TempCodexHome {
+    /// The `CODEX_HOME` directory (holds config.toml; Codex writes sessions/, logs, state here).
+    pub fn path(&self) -> &Path {
+        &self.home
+    }
+
+    /// A fresh git repository (one commit) to use as the cwd of a Codex child.
+    pub fn workdir(&self) -> &Path {
+        &self.workdir
+    }
+
+    /// Environment for a Codex child: `CODEX_HOME`, the scrubbed variables set to "", loopback
+    /// exempt from proxies, quiet logging.
+    pub fn env(&self) -> Vec<(OsString, OsString)> {
+        let mut env: Vec<(OsString, OsString)> = vec![
+            ("CODEX_HOME".into(), self.home.clone().into_os_string()),
+            ("NO_PROXY".into(), "127.0.0.1,localhost,::1".into()),
+            ("no_proxy".into(), "127.0.0.1,localhost,::1".into()),
+            ("RUST_LOG".into(), "error".into()),
+            ("NO_COLOR".into(), "1".into()),
+        ];
+        env.extend(
+            SCRUBBED_ENV
+                .iter()
+                .map(|k| (OsString::from(k), OsString::new())),
+        );
+        env
+    }
+
+    /// `codex <args>` with [`Self::env`] applied (scrubbed variables removed), cwd = work dir,
+    /// stdin null, stdout/stderr left for the caller to configure.
+    pub fn command(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new(codex_bin());
+        cmd.args(args)
+            .current_dir(&self.workdir)
+            .stdin(Stdio::null());
+        for (k, v) in self.env() {
+            cmd.env(k, v);
+        }
+        for k in SCRUBBED_ENV {
+            cmd.env_remove(k);
+        }
+        cmd
+    }
+}

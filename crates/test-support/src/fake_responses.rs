@@ -1,0 +1,842 @@
+//! A loopback fake of the OpenAI Responses API, shaped after what Codex 0.169 sends and reads.
+//!
+//! `POST …/responses` consumes the next [`ScriptedResponse`] (FIFO) and streams it as SSE in the
+//! order the real API uses: `response.created`, then per output item `response.output_item.added`,
+//! content-part/delta events, `response.output_item.done` (the authoritative item Codex acts on),
+//! and finally `response.completed` with usage. `GET …/models` answers a small list. Every request,
+//! including unexpected paths (answered 404 with a body naming the route), is recorded.
+//!
+//! An empty queue is answered with a completed text message
+//! [`FakeResponses::NO_SCRIPT_LEFT`] rather than a 5xx: Codex retries 5xx for a long time, which
+//! would turn a scripting mistake into a slow timeout instead of a visible message.
+
+use std::collections::VecDeque;
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::body::Body;
+use axum::http::{Method, Request, Response, StatusCode, header};
+use bytes::Bytes;
+use futures::Stream;
+use parking_lot::{Condvar, Mutex};
+use serde_json::{Value, json};
+
+/// One output item of a scripted response.
+#[derive(Debug, Clone)]
+enum ScriptedItem {
+    /// An assistant message whose text is streamed as these `output_text` deltas.
+    Message(Vec<String>),
+    /// A reasoning item streamed as `reasoning_text` deltas.
+    Reasoning(Vec<String>),
+    /// A function call delivered as one `output_item.done`.
+    FunctionCall {
+        name: String,
+        arguments: Value,
+        call_id: String,
+    },
+}
+
+#[derive(Debug, Clone)]
+enum Ending {
+    /// `response.completed` with usage, then end of stream.
+    Completed,
+    /// `response.failed` with this error object.
+    Failed(Value),
+    /// Keep the stream open after `response.created` until the client goes away.
+    Hang,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Usage {
+    input: u64,
+    cached: u64,
+    output: u64,
+    reasoning: u64,
+}
+
+/// A scripted reply to one `POST /v1/responses`. Builder; cheap to clone.
+#[derive(Debug, Clone)]
+pub struct ScriptedResponse {
+    items: Vec<ScriptedItem>,
+    usage: Usage,
+    delay: Duration,
+    ending: Ending,
+    http_error: Option<(u16, Value)>,
+    extra_events: Vec<Value>,
+}
+
+impl Default for ScriptedResponse {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl ScriptedResponse {
+    /// An empty successful response (`response.created` then `response.completed`).
+    pub fn new() -> Self {
+        Self {
+            items: Vec::new(),
+            usage: Usage {
+                input: 10,
+                cached: 0,
+                output: 5,
+                reasoning: 0,
+            },
+            delay: Duration::ZERO,
+            ending: Ending::Completed,
+            http_error: None,
+            extra_events: Vec::new(),
+        }
+    }
+
+    /// Adds an assistant message item with this `output_text`.
+    pub fn text(self, s: &str) -> Self {
+        self.text_deltas(&[s])
+    }
+
+    /// Adds one assistant message streamed as several `output_text` deltas.
+    pub fn text_deltas(mut self, parts: &[&str]) -> Self {
+        self.items.push(ScriptedItem::Message(
+            parts.iter().map(|p| (*p).to_owned()).collect(),
+        ));
+        self
+    }
+
+    /// Adds a reasoning item whose `reasoning_text` is streamed as one delta.
+    pub fn reasoning(self, s: &str) -> Self {
+        self.reasoning_deltas(&[s])
+    }
+
+    /// Adds a reasoning item whose `reasoning_text` is streamed as several deltas.
+    pub fn reasoning_deltas(mut self, parts: &[&str]) -> Self {
+        self.items.push(ScriptedItem::Reasoning(
+            parts.iter().map(|p| (*p).to_owned()).collect(),
+        ));
+        self
+    }
+
+    /// Adds a function call item. `arguments` is sent as a JSON *string*, as the real API does.
+    pub fn function_call(mut self, name: &str, arguments: Value, call_id: &str) -> Self {
+        self.items.push(ScriptedItem::FunctionCall {
+            name: name.to_owned(),
+            arguments,
+            call_id: call_id.to_owned(),
+        });
+        self
+    }
+
+    /// A call of Codex 0.169's `exec_command` tool running `cmd` through the user's shell.
+    ///
+    /// The tool's parameters (from the `tools` Codex sends): `cmd` (string, required), `workdir`,
+    /// `shell`, `tty`, `yield_time_ms`, `max_output_tokens`, `login`, `sandbox_permissions`,
+    /// `justification`, `prefix_rule`. We send `cmd` plus a generous `yield_time_ms` so that short
+    /// commands finish inside the call and their output comes back in one
+    /// `function_call_output`.
+    pub fn exec_command(self, cmd: &str, call_id: &str) -> Self {
+        self.function_call(
+            "exec_command",
+            json!({ "cmd": cmd, "yield_time_ms": 10_000 }),
+            call_id,
+        )
+    }
+
+    /// Usage figures reported in `response.completed` (defaults: 10 in, 0 cached, 5 out, 0
+    /// reasoning). `total_tokens` is `input + output`.
+    pub fn usage(mut self, input: u64, cached: u64, output: u64, reasoning: u64) -> Self {
+        self.usage = Usage {
+            input,
+            cached,
+            output,
+            reasoning,
+        };
+        self
+    }
+
+    /// Sleeps this long before each SSE event after the first.
+    pub fn delay_between_events(mut self, d: Duration) -> Self {
+        self.delay = d;
+        self
+    }
+
+    /// Sends `response.created`, then keeps the stream open (no items, no completion) until the
+    /// client disconnects; the disconnect is counted (see [`FakeResponses::disconnects`]).
+    pub fn hang_after_created(mut self) -> Self {
+        self.ending = Ending::Hang;
+        self
+    }
+
+    /// Ends the stream with `response.failed{response{id, error{code, message}}}` instead of
+    /// `response.completed`.
+    pub fn failed(mut self, code: &str, message: &str) -> Self {
+        self.ending = Ending::Failed(json!({ "code": code, "message": message }));
+        self
+    }
+
+    /// Appends a raw SSE event (its `type` field names the event) after the items and before the
+    /// final event. For probing how a client handles events we do not model.
+    pub fn raw_event(mut self, event: Value) -> Self {
+        self.extra_events.push(event);
+        self
+    }
+
+    /// A plain (non-SSE) HTTP error response with this status and JSON body.
+    pub fn http_error(status: u16, body: Value) -> Self {
+        let mut r = Self::new();
+        r.http_error = Some((status, body));
+        r
+    }
+
+    /// The SSE events (as JSON objects with a `type`) this script produces, minus the hang.
+    fn events(&self, response_id: &str, ids: &IdGen) -> Vec<Value> {
+        let mut events = vec![json!({
+            "type": "response.created",
+            "response": { "id": response_id, "object": "response", "status": "in_progress", "output": [] },
+        })];
+        for (output_index, item) in self.items.iter().enumerate() {
+            match item {
+                ScriptedItem::Message(parts) => {
+                    let id = ids.next("msg");
+                    let text: String = parts.concat();
+                    events.push(json!({
+                        "type": "response.output_item.added",
+                        "output_index": output_index,
+                        "item": { "id": id, "type": "message", "role": "assistant", "status": "in_progress", "content": [] },
+                    }));
+                    events.push(json!({
+                        "type": "response.content_part.added",
+                        "item_id": id, "output_index": output_index, "content_index": 0,
+                        "part": { "type": "output_text", "text": "", "annotations": [] },
+                    }));
+                    for delta in parts {
+                        events.push(json!({
+                            "type": "response.output_text.delta",
+                            "item_id": id, "output_index": output_index, "content_index": 0,
+                            "delta": delta,
+                        }));
+                    }
+                    events.push(json!({
+                        "type": "response.output_text.done",
+                        "item_id": id, "output_index": output_index, "content_index": 0,
+                        "text": text,
+                    }));
+                    let part = json!({ "type": "output_text", "text": text, "annotations": [] });
+                    events.push(json!({
+                        "type": "response.content_part.done",
+                        "item_id": id, "output_index": output_index, "content_index": 0,
+                        "part": part,
+                    }));
+                    events.push(json!({
+                        "type": "response.output_item.done",
+                        "output_index": output_index,
+                        "item": { "id": id, "type": "message", "role": "assistant", "status": "completed", "content": [part] },
+                    }));
+                }
+                ScriptedItem::Reasoning(parts) => {
+                    let id = ids.next("rs");
+                    let text: String = parts.concat();
+                    events.push(json!({
+                        "type": "response.output_item.added",
+                        "output_index": output_index,
+                        "item": { "id": id, "type": "reasoning", "summary": [], "content": [] },
+                    }));
+                    for delta in parts {
+                        events.push(json!({
+                            "type": "response.reasoning_text.delta",
+                            "item_id": id, "output_index": output_index, "content_index": 0,
+                            "delta": delta,
+                        }));
+                    }
+                    events.push(json!({
+                        "type": "response.reasoning_text.done",
+                        "item_id": id, "output_index": output_index, "content_index": 0,
+                        "text": text,
+                    }));
+                    events.push(json!({
+                        "type": "response.output_item.done",
+                        "output_index": output_index,
+                        "item": {
+                            "id": id, "type": "reasoning", "summary": [],
+                            "content": [{ "type": "reasoning_text", "text": text }],
+                        },
+                    }));
+                }
+                ScriptedItem::FunctionCall {
+                    name,
+                    arguments,
+                    call_id,
+                } => {
+                    let id = ids.next("fc");
+                    events.push(json!({
+                        "type": "response.output_item.added",
+                        "output_index": output_index,
+                        "item": {
+                            "id": id, "type": "function_call", "status": "in_progress",
+                            "name": name, "call_id": call_id, "arguments": "",
+                        },
+                    }));
+                    events.push(json!({
+                        "type": "response.output_item.done",
+                        "output_index": output_index,
+                        "item": {
+                            "id": id, "type": "function_call", "status": "completed",
+                            "name": name, "call_id": call_id, "arguments": arguments.to_string(),
+                        },
+                    }));
+                }
+            }
+        }
+        events.extend(self.extra_events.iter().cloned());
+        match &self.ending {
+            Ending::Completed => {
+                let u = self.usage;
+                events.push(json!({
+                    "type": "response.completed",
+                    "response": {
+                        "id": response_id, "object": "response", "status": "completed",
+                        "usage": {
+                            "input_tokens": u.input,
+                            "input_tokens_details": { "cached_tokens": u.cached },
+                            "output_tokens": u.output,
+                            "output_tokens_details": { "reasoning_tokens": u.reasoning },
+                            "total_tokens": u.input + u.output,
+                        },
+                    },
+                }));
+            }
+            Ending::Failed(error) => events.push(json!({
+                "type": "response.failed",
+                "response": { "id": response_id, "object": "response", "status": "failed", "error": error },
+            })),
+            Ending::Hang => {}
+        }
+        events
+    }
+}
+
+/// One HTTP request the fake received.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RecordedRequest {
+    /// HTTP method, e.g. `POST`.
+    pub method: String,
+    /// Path including the query string, e.g. `/v1/responses`.
+    pub path: String,
+    /// Headers in arrival order (names lower-case).
+    pub headers: Vec<(String, String)>,
+    /// The body parsed as JSON; `Null` when empty, a JSON string holding the raw text when the
+    /// body is not valid JSON.
+    pub body: Value,
+}
+
+impl RecordedRequest {
+    /// The first header value with this (case-insensitive) name.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// Whether this is a `POST …/responses` (a model turn).
+    pub fn is_responses(&self) -> bool {
+        self.method == "POST" && path_only(&self.path).ends_with("/responses")
+    }
+
+    /// The `input` items of a Responses request (empty if absent).
+    pub fn input(&self) -> &[Value] {
+        self.body
+            .get("input")
+            .and_then(Value::as_array)
+            .map(Vec::as_slice)
+            .unwrap_or(&[])
+    }
+
+    /// The text of the last `role: user` message in `input` (its text parts joined).
+    pub fn last_user_text(&self) -> Option<String> {
+        self.input()
+            .iter()
+            .rev()
+            .find(|item| {
+                item.get("type")
+                    .and_then(Value::as_str)
+                    .unwrap_or("message")
+                    == "message"
+                    && item.get("role").and_then(Value::as_str) == Some("user")
+            })
+            .map(|item| content_text(item.get("content").unwrap_or(&Value::Null)))
+    }
+
+    /// The `output` of the `function_call_output` item with this `call_id`. Structured outputs
+    /// (a list of content items, or an object with `content`) are flattened to their text.
+    pub fn function_call_output(&self, call_id: &str) -> Option<String> {
+        self.input()
+            .iter()
+            .find(|item| {
+                matches!(
+                    item.get("type").and_then(Value::as_str),
+                    Some("function_call_output" | "custom_tool_call_output")
+                ) && item.get("call_id").and_then(Value::as_str) == Some(call_id)
+            })
+            .map(|item| content_text(item.get("output").unwrap_or(&Value::Null)))
+    }
+
+    /// Names of the tools offered in the request (`name`, or `type` for non-function tools).
+    pub fn tool_names(&self) -> Vec<String> {
+        self.body
+            .get("tools")
+            .and_then(Value::as_array)
+            .map(|tools| {
+                tools
+                    .iter()
+                    .filter_map(|t| {
+                        t.get("name")
+                            .or_else(|| t.get("type"))
+                            .and_then(Value::as_str)
+                            .map(str::to_owned)
+                    })
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+}
+
+/// Text of a content value: a string, a list of parts with `text`, or an object with `content`.
+fn content_text(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        Value::Array(parts) => parts
+            .iter()
+            .map(|p| match p {
+                Value::String(s) => s.clone(),
+                other => other
+                    .get("text")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default()
+                    .to_owned(),
+            })
+            .collect::<Vec<_>>()
+            .join(""),
+        Value::Object(o) => o
+            .get("content")
+            .or_else(|| o.get("text"))
+            .or_else(|| o.get("output"))
+            .map(content_text)
+            .unwrap_or_else(|| v.to_string()),
+        Value::Null => String::new(),
+        other => other.to_string(),
+    }
+}
+
+fn path_only(path: &str) -> &str {
+    path.split('?').next().unwrap_or(path)
+}
+
+#[derive(Debug, Default)]
+struct IdGen(AtomicU64);
+
+impl IdGen {
+    fn next(&self, prefix: &str) -> String {
+        format!(
+            "{prefix}_fake_{}",
+            self.0.fetch_add(1, Ordering::Relaxed) + 1
+        )
+    }
+}
+
+#[derive(Debug, Default)]
+struct Shared {
+    queue: Mutex<VecDeque<ScriptedResponse>>,
+    requests: Mutex<Vec<RecordedRequest>>,
+    /// Signalled (under `requests`) whenever a request is recorded, for blocking waiters.
+    arrived: Condvar,
+    /// Bumped whenever a request is recorded, for async waiters.
+    arrived_async: tokio::sync::Notify,
+    ids: IdGen,
+    disconnects: AtomicUsize,
+    unscripted: AtomicUsize,
+}
+
+impl Shared {
+    fn record(&self, r: RecordedRequest) {
+        let mut requests = self.requests.lock();
+        requests.push(r);
+        self.arrived.notify_all();
+        drop(requests);
+        self.arrived_async.notify_waiters();
+    }
+}
+
+/// The loopback fake model server. Dropping it stops the server and its thread.
+#[derive(Debug)]
+pub struct FakeResponses {
+    shared: Arc<Shared>,
+    addr: std::net::SocketAddr,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl FakeResponses {
+    /// The assistant text answered when a `/responses` request arrives with nothing scripted.
+    pub const NO_SCRIPT_LEFT: &'static str = "fake-responses: no scripted response left";
+
+    /// Binds `127.0.0.1:0` and serves on a dedicated thread with its own Tokio runtime.
+    pub fn start() -> FakeResponses {
+        let listener =
+            std::net::TcpListener::bind("127.0.0.1:0").expect("fake-responses: bind 127.0.0.1:0");
+        listener
+            .set_nonblocking(true)
+            .expect("fake-responses: set_nonblocking");
+        let addr = listener.local_addr().expect("fake-responses: local_addr");
+        let shared = Arc::new(Shared::default());
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let app = app(shared.clone());
+        let thread = std::thread::Builder::new()
+            .name(format!("fake-responses-{}", addr.port()))
+            .spawn(move || {
+                let rt = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .expect("fake-responses: tokio runtime");
+                rt.block_on(async move {
+                    let listener = tokio::net::TcpListener::from_std(listener)
+                        .expect("fake-responses: tokio listener");
+                    // No graceful shutdown: it would wait for open connections, and a hung SSE
+                    // stream would make Drop block. Dropping the runtime cancels them instead.
+                    let serve = std::future::IntoFuture::into_future(axum::serve(listener, app));
+                    tokio::select! {
+                        result = serve => {
+                            if let Err(e) = result {
+                                tracing::warn!("fake-responses: server error: {e}");
+                            }
+                        }
+                        _ = rx => {}
+                    }
+                });
+                // Dropping the runtime cancels any connection tasks still running.
+                rt.shutdown_timeout(Duration::from_millis(100));
+            })
+            .expect("fake-responses: spawn thread");
+        FakeResponses {
+            shared,
+            addr,
+            shutdown: Some(tx),
+            thread: Some(thread),
+        }
+    }
+
+    /// `http://127.0.0.1:PORT/v1`: what a provider's `base_url` should be.
+    pub fn base_url(&self) -> String {
+        format!("http://{}/v1", self.addr)
+    }
+
+    /// The bound address.
+    pub fn addr(&self) -> std::net::SocketAddr {
+        self.addr
+    }
+
+    /// Queues a reply; each `POST …/responses` consumes the next one in FIFO order.
+    pub fn enqueue(&self, r: ScriptedResponse) {
+        self.shared.queue.lock().push_back(r);
+    }
+
+    /// How many scripted replies have not been consumed yet.
+    pub fn pending_scripts(&self) -> usize {
+        self.shared.queue.lock().len()
+    }
+
+    /// How many `/responses` requests arrived with nothing scripted (answered with
+    /// [`Self::NO_SCRIPT_LEFT`]).
+    pub fn unscripted_requests(&self) -> usize {
+        self.shared.unscripted.load(Ordering::SeqCst)
+    }
+
+    /// How many SSE streams were dropped by the client before they ended (e.g. a
+    /// [`ScriptedResponse::hang_after_created`] stream that the client cancelled).
+    pub fn disconnects(&self) -> usize {
+        self.shared.disconnects.load(Ordering::SeqCst)
+    }
+
+    /// Blocks until at least `n` streams were dropped by the client; panics after `timeout`.
+    pub fn wait_for_disconnects(&self, n: usize, timeout: Duration) {
+        let deadline = Instant::now() + timeout;
+        // No event to await across threads here; poll an observable counter with a deadline.
+        while self.disconnects() < n {
+            assert!(
+                Instant::now() < deadline,
+                "fake-responses: waited {timeout:?} for {n} client disconnect(s), saw {}",
+                self.disconnects()
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    /// Every request received so far (all paths), in arrival order.
+    pub fn requests(&self) -> Vec<RecordedRequest> {
+        self.shared.requests.lock().clone()
+    }
+
+    /// Only the `POST …/responses` requests received so far.
+    pub fn responses_requests(&self) -> Vec<RecordedRequest> {
+        self.requests()
+            .into_iter()
+            .filter(RecordedRequest::is_responses)
+            .collect()
+    }
+
+    /// Blocks until at least `n` requests (all paths) were recorded and returns them all.
+    /// Panics after `timeout`, listing what did arrive.
+    pub fn wait_for_requests(&self, n: usize, timeout: Duration) -> Vec<RecordedRequest> {
+        let deadline = Instant::now() + timeout;
+        let mut requests = self.shared.requests.lock();
+        while requests.len() < n {
+            if self
+                .shared
+                .arrived
+                .wait_until(&mut requests, deadline)
+                .timed_out()
+                && requests.len() < n
+            {
+                panic!("{}", timeout_message(n, timeout, &requests));
+            }
+        }
+        requests.clone()
+    }
+
+    /// Async form of [`Self::wait_for_requests`]; does not block the caller's runtime.
+    pub async fn wait_for_requests_async(
+        &self,
+        n: usize,
+        timeout: Duration,
+    ) -> Vec<RecordedRequest> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let notified = self.shared.arrived_async.notified();
+            tokio::pin!(notified);
+            // Register before checking so a notification between check and await is not lost.
+            notified.as_mut().enable();
+            {
+                let requests = self.shared.requests.lock();
+                if requests.len() >= n {
+                    return requests.clone();
+                }
+            }
+            if tokio::time::timeout_at(deadline, notified).await.is_err() {
+                let requests = self.shared.requests.lock();
+                if requests.len() >= n {
+                    return requests.clone();
+                }
+                panic!("{}", timeout_message(n, timeout, &requests));
+            }
+        }
+    }
+}
+
+fn timeout_message(n: usize, timeout: Duration, requests: &[RecordedRequest]) -> String {
+    let mut msg = format!(
+        "fake-responses: timed out after {timeout:?} waiting for {n} request(s); {} arrived:",
+        requests.len()
+    );
+    for (i, r) in requests.iter().enumerate() {
+        let last_user = r.last_user_text().unwrap_or_default();
+        let last_user: String = last_user.chars().take(120).collect();
+        msg.push_str(&format!(
+            "\n  #{i}: {} {} input_items={} last_user_text={last_user:?}",
+            r.method,
+            r.path,
+            r.input().len()
+        ));
+    }
+    msg
+}
+
+impl Drop for FakeResponses {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+fn app(shared: Arc<Shared>) -> Router {
+    Router::new().fallback(move |req: Request<Body>| {
+        let shared = shared.clone();
+        async move { handle(shared, req).await }
+    })
+}
+
+async fn handle(shared: Arc<Shared>, req: Request<Body>) -> Response<Body> {
+    let (parts, body) = req.into_parts();
+    let method = parts.method.clone();
+    let path = parts
+        .uri
+        .path_and_query()
+        .map(|pq| pq.as_str().to_owned())
+        .unwrap_or_else(|| parts.uri.path().to_owned());
+    let headers = parts
+        .headers
+        .iter()
+        .map(|(k, v)| {
+            (
+                k.as_str().to_owned(),
+                String::from_utf8_lossy(v.as_bytes()).into_owned(),
+            )
+        })
+        .collect();
+    let body = match axum::body::to_bytes(body, 256 * 1024 * 1024).await {
+        Ok(bytes) if bytes.is_empty() => Value::Null,
+        Ok(bytes) => serde_json::from_slice(&bytes)
+            .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned())),
+        Err(e) => Value::String(format!("fake-responses: could not read body: {e}")),
+    };
+    let recorded = RecordedRequest {
+        method: method.to_string(),
+        path: path.clone(),
+        headers,
+        body,
+    };
+    let is_responses = recorded.is_responses();
+    let route = path_only(&path).to_owned();
+    // Take the script before recording so a waiter that sees the request also sees the queue
+    // already advanced.
+    let script = if is_responses {
+        let next = shared.queue.lock().pop_front();
+        Some(next.unwrap_or_else(|| {
+            shared.unscripted.fetch_add(1, Ordering::SeqCst);
+            ScriptedResponse::new().text(FakeResponses::NO_SCRIPT_LEFT)
+        }))
+    } else {
+        None
+    };
+    shared.record(recorded);
+
+    if let Some(script) = script {
+        return sse_response(shared, script);
+    }
+    if method == Method::GET && route.ends_with("/models") {
+        return json_response(
+            StatusCode::OK,
+            json!({
+                "object": "list",
+                "data": [
+                    { "id": "gpt-oss-20b", "object": "model", "created": 0, "owned_by": "fake-responses" },
+                    { "id": "gpt-oss-120b", "object": "model", "created": 0, "owned_by": "fake-responses" },
+                ],
+                "models": [],
+            }),
+        );
+    }
+    json_response(
+        StatusCode::NOT_FOUND,
+        json!({ "error": {
+            "type": "not_found",
+            "message": format!("fake-responses: no route for {method} {route} (recorded)"),
+        }}),
+    )
+}
+
+fn json_response(status: StatusCode, body: Value) -> Response<Body> {
+    let mut resp = Response::new(Body::from(body.to_string()));
+    *resp.status_mut() = status;
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        header::HeaderValue::from_static("application/json"),
+    );
+    resp
+}
+
+fn sse_response(shared: Arc<Shared>, script: ScriptedResponse) -> Response<Body> {
+    if let Some((status, body)) = &script.http_error {
+        let status = StatusCode::from_u16(*status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        return json_response(status, body.clone());
+    }
+    let response_id = shared.ids.next("resp");
+    let events = script.events(&response_id, &shared.ids);
+    let stream = sse_stream(
+        shared,
+        events,
+        script.delay,
+        matches!(script.ending, Ending::Hang),
+    );
+    let mut resp = Response::new(Body::from_stream(stream));
+    let h = resp.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        header::HeaderValue::from_static("text/event-stream"),
+    );
+    h.insert(
+        header::CACHE_CONTROL,
+        header::HeaderValue::from_static("no-cache"),
+    );
+    resp
+}
+
+/// Counts a disconnect when dropped before the stream finished on its own.
+struct DisconnectGuard {
+    shared: Arc<Shared>,
+    finished: bool,
+}
+
+impl DisconnectGuard {
+    fn mark_finished(&mut self) {
+        self.finished = true;
+    }
+}
+
+impl Drop for DisconnectGuard {
+    fn drop(&mut self) {
+        if !self.finished {
+            self.shared.disconnects.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+}
+
+fn sse_frame(event: &Value) -> Bytes {
+    let kind = event
+        .get("type")
+        .and_then(Value::as_str)
+        .unwrap_or("message");
+    Bytes::from(format!("event: {kind}\ndata: {event}\n\n"))
+}
+
+fn sse_stream(
+    shared: Arc<Shared>,
+    events: Vec<Value>,
+    delay: Duration,
+    hang: bool,
+) -> impl Stream<Item = Result<Bytes, Infallible>> + Send + 'static {
+    let guard = DisconnectGuard {
+        shared,
+        finished: false,
+    };
+    futures::stream::unfold(
+        (guard, events.into_iter().enumerate()),
+        move |(mut guard, mut events)| async move {
+            match events.next() {
+                Some((i, event)) => {
+                    if i > 0 && !delay.is_zero() {
+                        tokio::time::sleep(delay).await;
+                    }
+                    Some((Ok(sse_frame(&event)), (guard, events)))
+                }
+                None if hang => {
+                    // Keep the connection open; an SSE comment every 100 ms makes a vanished
+                    // client surface as a write error, which drops this stream (and the guard).
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    Some((
+                        Ok(Bytes::from_static(b": fake-responses hanging\n\n")),
+                        (guard, events),
+                    ))
+                }
+                None => {
+                    guard.mark_finished();
+                    None
+                }
+            }
+        },
+    )
+}

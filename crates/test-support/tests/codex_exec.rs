@@ -1,0 +1,165 @@
+//! Drives the real pinned Codex CLI (`codex exec --json`) against `FakeResponses`, proving that
+//! the fake speaks exactly the Responses SSE Codex 0.169 consumes and that `TempCodexHome` keeps
+//! Codex offline.
+
+use std::io::Read;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use serde_json::{Value, json};
+use test_support::{CodexHomeBuilder, FakeResponses, ScriptedResponse};
+
+const EXEC_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Output of one `codex exec --json` run.
+#[derive(Debug)]
+struct ExecRun {
+    code: Option<i32>,
+    events: Vec<Value>,
+    stderr: String,
+}
+
+impl ExecRun {
+    fn completed_items(&self, kind: &str) -> Vec<&Value> {
+        self.events
+            .iter()
+            .filter(|e| e["type"] == "item.completed" && e["item"]["type"] == kind)
+            .map(|e| &e["item"])
+            .collect()
+    }
+
+    fn event_types(&self) -> Vec<&str> {
+        self.events
+            .iter()
+            .filter_map(|e| e["type"].as_str())
+            .collect()
+    }
+}
+
+/// Kills the child if the test bails before it exits.
+struct KillOnDrop(Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Runs `cmd` (prompt as argument, stdin null) to completion, bounded by `timeout`.
+fn run_exec(mut cmd: Command, timeout: Duration) -> Result<ExecRun> {
+    cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
+    let mut child = KillOnDrop(cmd.spawn().context("spawn codex")?);
+    let mut stdout = child.0.stdout.take().context("stdout")?;
+    let mut stderr = child.0.stderr.take().context("stderr")?;
+    let (tx, rx) = mpsc::channel();
+    let tx2 = tx.clone();
+    std::thread::spawn(move || {
+        let mut s = String::new();
+        let _ = stdout.read_to_string(&mut s);
+        let _ = tx.send((true, s));
+    });
+    std::thread::spawn(move || {
+        let mut s = String::new();
+        let _ = stderr.read_to_string(&mut s);
+        let _ = tx2.send((false, s));
+    });
+    let deadline = Instant::now() + timeout;
+    let (mut out, mut err) = (None, None);
+    while out.is_none() || err.is_none() {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match rx.recv_timeout(left) {
+            Ok((true, s)) => out = Some(s),
+            Ok((false, s)) => err = Some(s),
+            Err(_) => bail!("codex exec did not finish within {timeout:?}"),
+        }
+    }
+    let status = child.0.wait().context("wait codex")?;
+    let out = out.unwrap_or_default();
+    let events = out
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| serde_json::from_str(l).with_context(|| format!("stdout line is not JSON: {l}")))
+        .collect::<Result<Vec<Value>>>()?;
+    Ok(ExecRun {
+        code: status.code(),
+        events,
+        stderr: err.unwrap_or_default(),
+    })
+}
+
+#[test]
+fn text_reply_arrives_as_agent_message() -> Result<()> {
+    let fake = FakeResponses::start();
+    fake.enqueue(
+        ScriptedResponse::new()
+            .reasoning("thinking about it")
+            .text_deltas(&["Hello ", "from the ", "fake."])
+            .usage(123, 23, 45, 6),
+    );
+    let home = CodexHomeBuilder::new(&fake.base_url()).build();
+    let run = run_exec(
+        home.command(&[
+            "exec",
+            "--json",
+            "--skip-git-repo-check",
+            "--strict-config",
+            "say hello",
+        ]),
+        EXEC_TIMEOUT,
+    )?;
+    assert_eq!(
+        run.code,
+        Some(0),
+        "events: {:#?}\nstderr: {}",
+        run.events,
+        run.stderr
+    );
+
+    let messages = run.completed_items("agent_message");
+    assert_eq!(messages.len(), 1, "events: {:#?}", run.events);
+    assert_eq!(messages[0]["text"], "Hello from the fake.");
+
+    let completed: Vec<&Value> = run
+        .events
+        .iter()
+        .filter(|e| e["type"] == "turn.completed")
+        .collect();
+    assert_eq!(completed.len(), 1, "events: {:#?}", run.events);
+    assert_eq!(completed[0]["usage"]["input_tokens"], 123);
+    assert_eq!(completed[0]["usage"]["cached_input_tokens"], 23);
+    assert_eq!(completed[0]["usage"]["output_tokens"], 45);
+    assert_eq!(completed[0]["usage"]["reasoning_output_tokens"], 6);
+
+    let requests = fake.responses_requests();
+    assert_eq!(requests.len(), 1, "requests: {:#?}", fake.requests());
+    let req = &requests[0];
+    assert_eq!(req.path, "/v1/responses");
+    assert_eq!(req.body["model"], "gpt-oss-20b");
+    assert_eq!(req.body["stream"], true);
+    assert_eq!(req.last_user_text().as_deref(), Some("say hello"));
+    assert!(
+        req.tool_names().iter().any(|t| t == "exec_command"),
+        "{:?}",
+        req.tool_names()
+    );
+    assert_eq!(
+        req.header("authorization"),
+        None,
+        "no credentials may reach the provider"
+    );
+    assert_eq!(fake.unscripted_requests(), 0);
+    eprintln!(
+        "all requests: {:?}",
+        fake.requests()
+            .iter()
+            .map(|r| format!("{} {}", r.method, r.path))
+            .collect::<Vec<_>>()
+    );
+    eprintln!("event types: {:?}", run.event_types());
+    eprintln!("stderr: {}", run.stderr);
+    let _ = json!(null);
+    Ok(())
+}

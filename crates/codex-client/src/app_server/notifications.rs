@@ -216,7 +216,7 @@ pub struct NotificationSpec {
     /// The params type's name in the generated schema.
     pub params_schema: &'static str,
     /// Wire names of the fields our params type reads.
-    pub params_fields: fn() -> &'static [&'static str],
+    pub params_fields: super::wire_fields::FieldsFn,
 }
 
 macro_rules! notification_types {

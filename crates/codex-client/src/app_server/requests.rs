@@ -558,9 +558,9 @@ pub struct RequestSpec {
     /// The result type's name in the generated schema.
     pub response_schema: &'static str,
     /// Wire names of the fields our params type can send.
-    pub params_fields: fn() -> &'static [&'static str],
+    pub params_fields: super::wire_fields::FieldsFn,
     /// Wire names of the fields our response type reads.
-    pub response_fields: fn() -> &'static [&'static str],
+    pub response_fields: super::wire_fields::FieldsFn,
 }
 
 macro_rules! request_types {

@@ -168,7 +168,7 @@ pub struct ServerRequestSpec {
     /// The params type's name in the generated schema.
     pub params_schema: &'static str,
     /// Wire names of the fields our params type reads.
-    pub params_fields: fn() -> &'static [&'static str],
+    pub params_fields: super::wire_fields::FieldsFn,
 }
 
 macro_rules! server_request_types {

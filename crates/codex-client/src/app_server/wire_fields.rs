@@ -11,7 +11,7 @@ use super::{notifications, requests, server_requests, thread};
 
 /// Nested wire structs (not params or results themselves) whose fields the drift check also
 /// verifies: (name in the generated schema, our type's wire field names).
-pub const NESTED_TYPES: &[(&str, fn() -> &'static [&'static str])] = &[
+pub const NESTED_TYPES: &[(&str, FieldsFn)] = &[
     ("Thread", struct_fields::<thread::Thread>),
     ("Turn", struct_fields::<thread::Turn>),
     ("TurnError", struct_fields::<thread::TurnError>),
@@ -49,14 +49,17 @@ pub const NESTED_TYPES: &[(&str, fn() -> &'static [&'static str])] = &[
     ),
 ];
 
-/// The wire names of the fields `T` reads, or `&[]` when `T` is not a plain derived struct
+/// The wire names of the fields `T` reads, or `None` when `T` is not a plain derived struct
 /// (e.g. a tagged enum, or a struct with `#[serde(flatten)]`).
-pub fn struct_fields<'de, T: Deserialize<'de>>() -> &'static [&'static str] {
+pub fn struct_fields<'de, T: Deserialize<'de>>() -> Option<&'static [&'static str]> {
     let mut probe = FieldProbe { fields: None };
     // The probe always ends deserialisation with an error; only the recorded names matter.
     let _ = T::deserialize(&mut probe);
-    probe.fields.unwrap_or(&[])
+    probe.fields
 }
+
+/// Returns the field names of a wire struct, for the tables below.
+pub type FieldsFn = fn() -> Option<&'static [&'static str]>;
 
 struct FieldProbe {
     fields: Option<&'static [&'static str]>,
@@ -106,20 +109,24 @@ impl<'de> de::Deserializer<'de> for &mut FieldProbe {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::app_server::requests::{ThreadStartParams, TurnInterruptParams};
+    use crate::app_server::requests::{EmptyResponse, ThreadStartParams, TurnInterruptParams};
 
     #[test]
     fn reads_renamed_field_names_of_a_derived_struct() {
         assert_eq!(
             struct_fields::<TurnInterruptParams>(),
-            &["threadId", "turnId"]
+            Some(&["threadId", "turnId"][..])
         );
-        assert!(struct_fields::<ThreadStartParams>().contains(&"developerInstructions"));
+        assert!(
+            struct_fields::<ThreadStartParams>()
+                .is_some_and(|f| f.contains(&"developerInstructions"))
+        );
+        assert_eq!(struct_fields::<EmptyResponse>(), Some(&[][..]));
     }
 
     #[test]
     fn non_structs_give_no_fields() {
-        assert!(struct_fields::<String>().is_empty());
-        assert!(struct_fields::<serde_json::Value>().is_empty());
+        assert_eq!(struct_fields::<String>(), None);
+        assert_eq!(struct_fields::<serde_json::Value>(), None);
     }
 }

@@ -1,0 +1,255 @@
+//! Decode throughput: codexpc vs a bare `llama-cpp-2` loop, measured in one run.
+//!
+//! The model is test-support's tiny gpt-oss GGUF in its "final-channel loop" variant: real
+//! llama.cpp `gpt-oss` compute per token, with weights shaped so greedy decoding writes a valid
+//! Harmony final-channel message forever (so every layer above the engine does its real work:
+//! parsing, SSE framing, HTTP). Same GGUF, same context/batch/thread settings, same prompt
+//! tokens everywhere; each run starts from an empty KV cache.
+//!
+//! * `bare`: `LlamaBatch` + `decode` + greedy `LlamaSampler`, nothing else — the ceiling.
+//! * `engine`: `LlamaEngine::generate` with a sink that only counts.
+//! * `http`: `POST /v1/responses` (stream: true) to codexpc's axum app on 127.0.0.1:0, counting
+//!   `response.output_text.delta` events until `response.completed` (built once the HTTP path
+//!   is available in the crate; see `http_half`).
+//!
+//! Prints tokens/s (median of the rounds) and the ratios; the issue's goal is http/bare >= 0.97.
+//! `--quick` (or `CODEXPC_BENCH_QUICK=1`) runs a shorter version.
+
+use std::num::NonZeroU32;
+use std::ops::ControlFlow;
+use std::time::Instant;
+
+use anyhow::{Context, Result, bail};
+use codexpc::engine::llama::{LlamaConfig, LlamaEngine, backend};
+use codexpc::engine::{CancelFlag, Engine, GenerateRequest, Sampling};
+use llama_cpp_2::context::params::LlamaContextParams;
+use llama_cpp_2::llama_batch::LlamaBatch;
+use llama_cpp_2::model::LlamaModel;
+use llama_cpp_2::model::params::LlamaModelParams;
+use llama_cpp_2::sampling::LlamaSampler;
+use llama_cpp_2::token::LlamaToken;
+use test_support::gguf::{TinyVariant, assistant_token, final_loop_tokens, tiny_gguf_path};
+
+struct Settings {
+    n_ctx: u32,
+    n_batch: u32,
+    n_ubatch: u32,
+    threads: usize,
+}
+
+fn main() -> Result<()> {
+    let quick = std::env::args().any(|a| a == "--quick")
+        || std::env::var("CODEXPC_BENCH_QUICK").is_ok_and(|v| v == "1");
+    let (tokens, rounds) = if quick { (300, 3) } else { (1500, 5) };
+    let path = tiny_gguf_path(TinyVariant::FinalChannelLoop);
+    let threads = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1);
+
+    let engine = LlamaEngine::load(
+        &path,
+        LlamaConfig {
+            threads: Some(threads),
+            show_progress: false,
+            ..LlamaConfig::default()
+        },
+    )?;
+    let (n_batch, n_ubatch) = engine.batch_sizes();
+    let settings = Settings {
+        n_ctx: engine.info().context_size as u32,
+        n_batch,
+        n_ubatch,
+        threads,
+    };
+    let prompt = harmony_prompt();
+    anyhow::ensure!(
+        prompt.len() + tokens + 8 < settings.n_ctx as usize,
+        "context too small"
+    );
+
+    let model = LlamaModel::load_from_file(backend()?, &path, &LlamaModelParams::default())
+        .context("bare loop: loading the model")?;
+    let (prefix, cycle) = final_loop_tokens();
+
+    println!(
+        "llama_http_throughput: {tokens} tokens x {rounds} rounds, prompt {} tokens, n_ctx {} \
+         n_batch {} n_ubatch {} threads {}",
+        prompt.len(),
+        settings.n_ctx,
+        settings.n_batch,
+        settings.n_ubatch,
+        settings.threads
+    );
+
+    let mut bare = Vec::new();
+    let mut direct = Vec::new();
+    let mut http = Vec::new();
+    let mut http_half = http_half::HttpHalf::start(&engine)?;
+    for round in 0..rounds {
+        let (tps, out) = bare_loop(&model, &settings, &prompt, tokens)?;
+        check_stream(&out, &prefix, &cycle)?;
+        bare.push(tps);
+
+        engine.clear_cache();
+        let started = Instant::now();
+        let mut count = 0usize;
+        let req = GenerateRequest {
+            prompt: &prompt,
+            sampling: Sampling {
+                temperature: 0.0,
+                top_p: 1.0,
+                seed: 0,
+                max_tokens: Some(tokens as u32),
+            },
+            stop_tokens: &[200_002, 200_012],
+            match_text: None,
+        };
+        engine.generate(&req, &CancelFlag::new(), &mut |_| {
+            count += 1;
+            ControlFlow::Continue(())
+        })?;
+        if count != tokens {
+            bail!("engine generated {count} tokens, expected {tokens}");
+        }
+        direct.push(count as f64 / started.elapsed().as_secs_f64());
+
+        if let Some(h) = http_half.as_mut() {
+            engine.clear_cache();
+            http.push(h.run(tokens)?);
+        }
+        println!(
+            "  round {round}: bare {:.0} tok/s, engine {:.0} tok/s{}",
+            bare[round],
+            direct[round],
+            http.get(round)
+                .map(|t| format!(", http {t:.0} tok/s"))
+                .unwrap_or_default()
+        );
+    }
+
+    let (b, d) = (median(&mut bare), median(&mut direct));
+    println!("bare llama-cpp-2 loop : {b:>8.0} tokens/s (median)");
+    println!(
+        "LlamaEngine::generate : {d:>8.0} tokens/s (median)  ratio engine/bare = {:.3}",
+        d / b
+    );
+    if http.is_empty() {
+        println!("HTTP path             : not measured (codexpc's HTTP app is not available)");
+    } else {
+        let h = median(&mut http);
+        println!(
+            "codexpc HTTP (SSE)    : {h:>8.0} tokens/s (median)  ratio http/bare = {:.3} (goal >= 0.97)",
+            h / b
+        );
+    }
+    Ok(())
+}
+
+/// A Harmony completion prompt (system + user, ending `<|start|>assistant`), as token ids.
+fn harmony_prompt() -> Vec<u32> {
+    let bpe = tiktoken_rs::o200k_base().expect("o200k_base");
+    let mut p = vec![200_006];
+    p.extend(bpe.encode_ordinary("system"));
+    p.push(200_008);
+    p.extend(bpe.encode_ordinary(
+        "You are ChatGPT, a large language model trained by OpenAI.\nReasoning: low\n\n# Valid channels: analysis, commentary, final.",
+    ));
+    p.extend([200_007, 200_006]);
+    p.extend(bpe.encode_ordinary("user"));
+    p.push(200_008);
+    p.extend(bpe.encode_ordinary("Say hello and keep talking."));
+    p.extend([200_007, 200_006, assistant_token()]);
+    p
+}
+
+/// Prefill + greedy decode of `n` tokens with llama-cpp-2 directly; returns tokens/s and the
+/// tokens. A fresh context per run (no cache reuse), created before the clock starts.
+fn bare_loop(
+    model: &LlamaModel,
+    s: &Settings,
+    prompt: &[u32],
+    n: usize,
+) -> Result<(f64, Vec<u32>)> {
+    let params = LlamaContextParams::default()
+        .with_n_ctx(NonZeroU32::new(s.n_ctx))
+        .with_n_batch(s.n_batch)
+        .with_n_ubatch(s.n_ubatch)
+        .with_n_threads(s.threads as i32)
+        .with_n_threads_batch(s.threads as i32)
+        .with_swa_full(true);
+    let mut ctx = model.new_context(backend()?, params)?;
+    let mut batch = LlamaBatch::new(s.n_batch as usize, 1);
+    let mut sampler = LlamaSampler::greedy();
+    let mut out = Vec::with_capacity(n);
+
+    let started = Instant::now();
+    let mut pos = 0i32;
+    for chunk in prompt.chunks(s.n_batch as usize) {
+        batch.clear();
+        for &t in chunk {
+            pos += 1;
+            batch.add(
+                LlamaToken(t as i32),
+                pos - 1,
+                &[0],
+                pos as usize == prompt.len(),
+            )?;
+        }
+        ctx.decode(&mut batch)?;
+    }
+    let mut idx = batch.n_tokens() - 1;
+    while out.len() < n {
+        let t = sampler.sample(&ctx, idx);
+        out.push(t.0 as u32);
+        if out.len() == n {
+            break;
+        }
+        batch.clear();
+        batch.add(t, pos, &[0], true)?;
+        pos += 1;
+        ctx.decode(&mut batch)?;
+        idx = 0;
+    }
+    Ok((n as f64 / started.elapsed().as_secs_f64(), out))
+}
+
+/// The loop model must produce `<|channel|>final<|message|>` then the text cycle.
+fn check_stream(out: &[u32], prefix: &[u32], cycle: &[u32]) -> Result<()> {
+    let expected: Vec<u32> = prefix
+        .iter()
+        .copied()
+        .chain(cycle.iter().copied().cycle())
+        .take(out.len())
+        .collect();
+    if out != expected.as_slice() {
+        bail!(
+            "the loop model did not produce its chain: {:?}...",
+            &out[..out.len().min(12)]
+        );
+    }
+    Ok(())
+}
+
+fn median(v: &mut [f64]) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+mod http_half {
+    //! The HTTP half: waits for codexpc's Responses app (engineer C's `responses` module).
+    use anyhow::Result;
+    use codexpc::engine::llama::LlamaEngine;
+
+    #[derive(Debug)]
+    pub struct HttpHalf;
+
+    impl HttpHalf {
+        pub fn start(_engine: &LlamaEngine) -> Result<Option<Self>> {
+            Ok(None)
+        }
+
+        pub fn run(&mut self, _tokens: usize) -> Result<f64> {
+            anyhow::bail!("HTTP path not available")
+        }
+    }
+}

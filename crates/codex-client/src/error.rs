@@ -51,6 +51,14 @@ pub enum Error {
         stderr_tail: String,
     },
 
+    /// A `codex exec` turn failed (`turn.failed`); carries the exit status and stderr tail.
+    #[error("codex turn failed: {message} (exit status {status:?}); stderr tail:\n{stderr_tail}")]
+    TurnFailed {
+        message: String,
+        status: Option<i32>,
+        stderr_tail: String,
+    },
+
     /// No event arrived for `after`; the child has been killed.
     #[error("no event from codex for {after:?}; killed it. stderr tail:\n{stderr_tail}")]
     IdleTimeout {

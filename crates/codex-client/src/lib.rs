@@ -22,9 +22,11 @@
 pub mod app_server;
 pub mod binary;
 pub mod error;
+pub mod exec;
 pub mod home;
 pub mod process;
 
 pub use binary::{BinaryResolver, CodexBinary, CodexVersion, PINNED_VERSION};
 pub use error::{Error, Result};
+pub use exec::{ExecBuilder, ExecOutcome, ExecRun, ThreadEvent, ThreadItem, ThreadItemDetails, Usage};
 pub use home::CodexHome;

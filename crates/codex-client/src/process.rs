@@ -78,18 +78,29 @@ impl GroupChild {
     /// names the child in the tracing output.
     pub fn spawn(mut cmd: Command, label: &str) -> Result<Self> {
         let program = PathBuf::from(cmd.as_std().get_program());
-        cmd.process_group(0).stderr(Stdio::piped()).kill_on_drop(true);
+        cmd.process_group(0)
+            .stderr(Stdio::piped())
+            .kill_on_drop(true);
         let mut child = cmd.spawn().map_err(|source| Error::Spawn {
             program: program.clone(),
             source,
         })?;
         let pid = child.id();
         let stderr_tail = StderrTail::default();
-        let stderr_task = child
-            .stderr
-            .take()
-            .map(|stderr| tokio::spawn(drain_stderr(stderr, stderr_tail.clone(), label.to_owned(), pid)));
-        tracing::debug!(label, ?pid, ?program, "spawned child in its own process group");
+        let stderr_task = child.stderr.take().map(|stderr| {
+            tokio::spawn(drain_stderr(
+                stderr,
+                stderr_tail.clone(),
+                label.to_owned(),
+                pid,
+            ))
+        });
+        tracing::debug!(
+            label,
+            ?pid,
+            ?program,
+            "spawned child in its own process group"
+        );
         Ok(GroupChild {
             child: Some(child),
             pid,
@@ -180,7 +191,9 @@ impl GroupChild {
     }
 
     fn pgid(&self) -> Option<Pid> {
-        self.pid.and_then(|p| i32::try_from(p).ok()).map(Pid::from_raw)
+        self.pid
+            .and_then(|p| i32::try_from(p).ok())
+            .map(Pid::from_raw)
     }
 
     async fn finish_stderr(&mut self) {
@@ -255,7 +268,11 @@ pub fn live_group_members(pgid: u32) -> Vec<u32> {
     };
     let mut out = Vec::new();
     for entry in dir.flatten() {
-        let Some(pid) = entry.file_name().to_str().and_then(|s| s.parse::<u32>().ok()) else {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|s| s.parse::<u32>().ok())
+        else {
             continue;
         };
         let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
@@ -343,7 +360,9 @@ mod tests {
         let pgid = child.pid().expect("pid");
         // Poll (bounded) until both sleeps exist.
         let deadline = Instant::now() + Duration::from_secs(5);
-        while live_group_members(pgid).len() < 3 {
+        while live_group_members(pgid).len() < 3
+            || !child.stderr_tail().snapshot().contains("started")
+        {
             assert!(Instant::now() < deadline, "sleeps never started");
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
@@ -358,9 +377,12 @@ mod tests {
     #[tokio::test]
     async fn sigterm_ignoring_child_is_sigkilled_after_grace() {
         let mut cmd = Command::new("sh");
-        cmd.args(["-c", "trap '' TERM; echo ready >&2; while :; do sleep 0.05; done"])
-            .stdin(Stdio::null())
-            .stdout(Stdio::null());
+        cmd.args([
+            "-c",
+            "trap '' TERM; echo ready >&2; while :; do sleep 0.05; done",
+        ])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null());
         let mut child = GroupChild::spawn(cmd, "test").expect("spawn sh");
         child.set_kill_grace(Duration::from_millis(200));
         let pgid = child.pid().expect("pid");
@@ -391,7 +413,11 @@ mod tests {
         drop(child);
         let deadline = Instant::now() + Duration::from_secs(2);
         while !live_group_members(pgid).is_empty() {
-            assert!(Instant::now() < deadline, "group survived drop: {:?}", live_group_members(pgid));
+            assert!(
+                Instant::now() < deadline,
+                "group survived drop: {:?}",
+                live_group_members(pgid)
+            );
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
     }

@@ -78,8 +78,9 @@ window.addEventListener('hashchange', route);
 
 // ------------------------------------------------------------------ store events
 
-store.events.addEventListener('list', () => {
-  sidebar.render();
+store.events.addEventListener('list', (ev) => {
+  if (ev.detail.reset || !ev.detail.id) sidebar.render();
+  else sidebar.update(ev.detail.id);
   attention.update();
 });
 

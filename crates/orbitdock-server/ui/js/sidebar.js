@@ -7,6 +7,9 @@ import * as store from './store.js';
 import { statusBadge } from './badges.js';
 import { displayName } from './session_view.js';
 
+/** Rows rendered at first; "Show more" adds pages, so 10k sessions never hit the DOM at once. */
+const PAGE_ROWS = 300;
+
 export class Sidebar {
   constructor({ list, empty, search, status, provider }) {
     this.listEl = list;
@@ -15,8 +18,59 @@ export class Sidebar {
     this.status = status;
     this.provider = provider;
     this.selected = null;
-    for (const el of [search, status, provider]) el.addEventListener('input', () => this.render());
+    this.limit = PAGE_ROWS;
+    this.rows = new Map(); // id -> <li>
+    this.more = h('li', { class: 'more-row' }, h('button', {
+      type: 'button', class: 'btn ghost small', 'aria-label': 'Show more sessions',
+      on: { click: () => { this.limit += PAGE_ROWS; this.render(); } },
+    }, 'Show more'));
+    for (const el of [search, status, provider]) {
+      el.addEventListener('input', () => {
+        this.limit = PAGE_ROWS;
+        this.render();
+      });
+    }
     setInterval(() => this.refreshTimes(), 30000);
+  }
+
+  /**
+   * Applies one session's change without rebuilding the list: the row is re-rendered and moved
+   * to its place in the most-recently-updated-first order (usually the top).
+   */
+  update(id) {
+    const s = store.list.sessions.get(id);
+    const old = this.rows.get(id);
+    if (!s || !this.matches(s)) {
+      if (old) {
+        old.remove();
+        this.rows.delete(id);
+      }
+      this.afterChange();
+      return;
+    }
+    const li = this.row(s);
+    if (old) old.remove();
+    this.rows.set(id, li);
+    // Find the first rendered row updated before this one.
+    let before = null;
+    for (const other of this.listEl.children) {
+      const oid = other.dataset.id;
+      if (!oid) continue;
+      const os = store.list.sessions.get(oid);
+      if (os && (os.updated_at || 0) < (s.updated_at || 0)) {
+        before = other;
+        break;
+      }
+    }
+    if (before) before.before(li);
+    else if (this.rows.size <= this.limit) this.listEl.insertBefore(li, this.more.isConnected ? this.more : null);
+    else this.rows.delete(id);
+    this.afterChange();
+  }
+
+  afterChange() {
+    this.emptyEl.hidden = this.rows.size > 0;
+    this.emptyEl.textContent = store.list.sessions.size ? 'No sessions match.' : 'No sessions yet.';
   }
 
   select(id) {
@@ -52,14 +106,23 @@ export class Sidebar {
   }
 
   render() {
-    const rows = [];
+    this.rows.clear();
+    let matching = 0;
+    const frag = document.createDocumentFragment();
     for (const s of store.sortedSessions()) {
       if (!this.matches(s)) continue;
-      rows.push(this.row(s));
+      matching += 1;
+      if (matching > this.limit) continue;
+      const li = this.row(s);
+      this.rows.set(s.id, li);
+      frag.append(li);
     }
-    this.listEl.replaceChildren(...rows);
-    this.emptyEl.hidden = rows.length > 0;
-    this.emptyEl.textContent = store.list.sessions.size ? 'No sessions match.' : 'No sessions yet.';
+    if (matching > this.limit) {
+      this.more.querySelector('button').textContent = `Show more (${matching - this.limit} hidden)`;
+      frag.append(this.more);
+    }
+    this.listEl.replaceChildren(frag);
+    this.afterChange();
   }
 
   row(s) {
@@ -86,7 +149,7 @@ export class Sidebar {
       h('span', { class: 'spacer' }),
       pending ? h('span', { class: 'pending-count', 'aria-hidden': 'true', text: String(pending) }) : null,
       statusBadge(s.status)));
-    return h('li', {}, a);
+    return h('li', { dataset: { id: s.id } }, a);
   }
 
   refreshTimes() {

@@ -29,8 +29,12 @@ use serde_json::{Value, json};
 enum ScriptedItem {
     /// An assistant message whose text is streamed as these `output_text` deltas.
     Message(Vec<String>),
-    /// A reasoning item streamed as `reasoning_text` deltas.
-    Reasoning(Vec<String>),
+    /// A reasoning item: `summary` streamed as `reasoning_summary_text` deltas (one summary
+    /// part), `content` as `reasoning_text` deltas (raw chain of thought, what gpt-oss produces).
+    Reasoning {
+        summary: Vec<String>,
+        content: Vec<String>,
+    },
     /// A function call delivered as one `output_item.done`.
     FunctionCall {
         name: String,
@@ -112,9 +116,26 @@ impl ScriptedResponse {
 
     /// Adds a reasoning item whose `reasoning_text` is streamed as several deltas.
     pub fn reasoning_deltas(mut self, parts: &[&str]) -> Self {
-        self.items.push(ScriptedItem::Reasoning(
-            parts.iter().map(|p| (*p).to_owned()).collect(),
-        ));
+        self.items.push(ScriptedItem::Reasoning {
+            summary: Vec::new(),
+            content: parts.iter().map(|p| (*p).to_owned()).collect(),
+        });
+        self
+    }
+
+    /// Adds a reasoning item carrying only a summary (`summary_text`, streamed as
+    /// `response.reasoning_summary_text.delta`s). `codex exec --json` turns reasoning SUMMARIES
+    /// into `reasoning` items; raw `reasoning_text` shows only in app-server/rollouts.
+    pub fn reasoning_summary(self, s: &str) -> Self {
+        self.reasoning_with_summary(&[s], &[])
+    }
+
+    /// Adds a reasoning item with both summary deltas and raw `reasoning_text` deltas.
+    pub fn reasoning_with_summary(mut self, summary: &[&str], content: &[&str]) -> Self {
+        self.items.push(ScriptedItem::Reasoning {
+            summary: summary.iter().map(|p| (*p).to_owned()).collect(),
+            content: content.iter().map(|p| (*p).to_owned()).collect(),
+        });
         self
     }
 
@@ -234,32 +255,76 @@ impl ScriptedResponse {
                         "item": { "id": id, "type": "message", "role": "assistant", "status": "completed", "content": [part] },
                     }));
                 }
-                ScriptedItem::Reasoning(parts) => {
+                ScriptedItem::Reasoning { summary, content } => {
                     let id = ids.next("rs");
-                    let text: String = parts.concat();
                     events.push(json!({
                         "type": "response.output_item.added",
                         "output_index": output_index,
                         "item": { "id": id, "type": "reasoning", "summary": [], "content": [] },
                     }));
-                    for delta in parts {
+                    let summary_text: String = summary.concat();
+                    if !summary.is_empty() {
+                        let base = json!({ "item_id": id, "output_index": output_index, "summary_index": 0 });
+                        let with = |kind: &str, key: &str, value: Value| {
+                            let mut e = base.clone();
+                            e["type"] = json!(kind);
+                            e[key] = value;
+                            e
+                        };
+                        events.push(with(
+                            "response.reasoning_summary_part.added",
+                            "part",
+                            json!({ "type": "summary_text", "text": "" }),
+                        ));
+                        for delta in summary {
+                            events.push(with(
+                                "response.reasoning_summary_text.delta",
+                                "delta",
+                                json!(delta),
+                            ));
+                        }
+                        events.push(with(
+                            "response.reasoning_summary_text.done",
+                            "text",
+                            json!(summary_text),
+                        ));
+                        events.push(with(
+                            "response.reasoning_summary_part.done",
+                            "part",
+                            json!({ "type": "summary_text", "text": summary_text }),
+                        ));
+                    }
+                    let content_text: String = content.concat();
+                    for delta in content {
                         events.push(json!({
                             "type": "response.reasoning_text.delta",
                             "item_id": id, "output_index": output_index, "content_index": 0,
                             "delta": delta,
                         }));
                     }
-                    events.push(json!({
-                        "type": "response.reasoning_text.done",
-                        "item_id": id, "output_index": output_index, "content_index": 0,
-                        "text": text,
-                    }));
+                    if !content.is_empty() {
+                        events.push(json!({
+                            "type": "response.reasoning_text.done",
+                            "item_id": id, "output_index": output_index, "content_index": 0,
+                            "text": content_text,
+                        }));
+                    }
+                    let summary_parts: Vec<Value> = if summary.is_empty() {
+                        Vec::new()
+                    } else {
+                        vec![json!({ "type": "summary_text", "text": summary_text })]
+                    };
+                    let content_parts: Vec<Value> = if content.is_empty() {
+                        Vec::new()
+                    } else {
+                        vec![json!({ "type": "reasoning_text", "text": content_text })]
+                    };
                     events.push(json!({
                         "type": "response.output_item.done",
                         "output_index": output_index,
                         "item": {
-                            "id": id, "type": "reasoning", "summary": [],
-                            "content": [{ "type": "reasoning_text", "text": text }],
+                            "id": id, "type": "reasoning",
+                            "summary": summary_parts, "content": content_parts,
                         },
                     }));
                 }

@@ -95,7 +95,8 @@ fn text_reply_arrives_as_agent_message() -> Result<()> {
     let fake = FakeResponses::start();
     fake.enqueue(
         ScriptedResponse::new()
-            .reasoning("thinking about it")
+            .reasoning_summary("thinking about it")
+            .reasoning("raw chain of thought")
             .text_deltas(&["Hello ", "from the ", "fake."])
             .usage(123, 23, 45, 6),
     );
@@ -118,6 +119,10 @@ fn text_reply_arrives_as_agent_message() -> Result<()> {
         run.stderr
     );
 
+    // exec reports reasoning SUMMARIES as `reasoning` items; raw reasoning_text is not shown.
+    let reasoning = run.completed_items("reasoning");
+    assert_eq!(reasoning.len(), 1, "events: {:#?}", run.events);
+    assert_eq!(reasoning[0]["text"], "thinking about it");
     let messages = run.completed_items("agent_message");
     assert_eq!(messages.len(), 1, "events: {:#?}", run.events);
     assert_eq!(messages[0]["text"], "Hello from the fake.");
@@ -151,15 +156,134 @@ fn text_reply_arrives_as_agent_message() -> Result<()> {
         "no credentials may reach the provider"
     );
     assert_eq!(fake.unscripted_requests(), 0);
-    eprintln!(
-        "all requests: {:?}",
-        fake.requests()
-            .iter()
-            .map(|r| format!("{} {}", r.method, r.path))
-            .collect::<Vec<_>>()
+    // Nothing but the one model turn reached the provider: no /models, no telemetry.
+    assert_eq!(fake.requests().len(), 1, "requests: {:#?}", fake.requests());
+    Ok(())
+}
+
+#[test]
+fn exec_command_runs_and_its_output_goes_back_to_the_model() -> Result<()> {
+    let fake = FakeResponses::start();
+    fake.enqueue(
+        ScriptedResponse::new().exec_command("printf 'fake-exec-%s\\n' ok; pwd", "call_exec_1"),
     );
-    eprintln!("event types: {:?}", run.event_types());
-    eprintln!("stderr: {}", run.stderr);
-    let _ = json!(null);
+    fake.enqueue(ScriptedResponse::new().text("the command ran"));
+    let home = CodexHomeBuilder::new(&fake.base_url())
+        .approval_policy("never")
+        .sandbox_mode("danger-full-access")
+        .build();
+    let run = run_exec(
+        home.command(&[
+            "exec",
+            "--json",
+            "--skip-git-repo-check",
+            "--strict-config",
+            "run it",
+        ]),
+        EXEC_TIMEOUT,
+    )?;
+    assert_eq!(
+        run.code,
+        Some(0),
+        "events: {:#?}\nstderr: {}",
+        run.events,
+        run.stderr
+    );
+
+    let commands = run.completed_items("command_execution");
+    assert_eq!(commands.len(), 1, "events: {:#?}", run.events);
+    let workdir = home.workdir().display().to_string();
+    assert_eq!(commands[0]["status"], "completed");
+    assert_eq!(commands[0]["exit_code"], 0);
+    assert_eq!(
+        commands[0]["aggregated_output"],
+        format!("fake-exec-ok\n{workdir}\n")
+    );
+    assert!(
+        commands[0]["command"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("fake-exec-%s"),
+        "{:#?}",
+        commands[0]
+    );
+    let messages = run.completed_items("agent_message");
+    assert_eq!(messages.len(), 1, "events: {:#?}", run.events);
+    assert_eq!(messages[0]["text"], "the command ran");
+
+    let requests = fake.responses_requests();
+    assert_eq!(requests.len(), 2, "requests: {:#?}", fake.requests());
+    assert_eq!(requests[0].function_call_output("call_exec_1"), None);
+    let output = requests[1]
+        .function_call_output("call_exec_1")
+        .context("second request carries the function_call_output")?;
+    assert!(
+        output.contains(&format!("fake-exec-ok\n{workdir}")),
+        "output: {output}"
+    );
+    // The call itself is echoed back in the input, with arguments as a JSON string.
+    let call = requests[1]
+        .input()
+        .iter()
+        .find(|i| i["type"] == "function_call")
+        .context("function_call in second request")?;
+    assert_eq!(call["name"], "exec_command");
+    assert_eq!(call["call_id"], "call_exec_1");
+    let args: Value = serde_json::from_str(call["arguments"].as_str().unwrap_or_default())?;
+    assert_eq!(args["cmd"], "printf 'fake-exec-%s\\n' ok; pwd");
+    assert_eq!(fake.unscripted_requests(), 0);
+    assert_eq!(fake.pending_scripts(), 0);
+    Ok(())
+}
+
+#[test]
+fn http_400_fails_the_turn_with_exit_code_1() -> Result<()> {
+    let fake = FakeResponses::start();
+    fake.enqueue(ScriptedResponse::http_error(
+        400,
+        json!({ "error": { "type": "invalid_request_error", "message": "fake says the request is bad" } }),
+    ));
+    let home = CodexHomeBuilder::new(&fake.base_url()).build();
+    let run = run_exec(
+        home.command(&[
+            "exec",
+            "--json",
+            "--skip-git-repo-check",
+            "--strict-config",
+            "hello",
+        ]),
+        EXEC_TIMEOUT,
+    )?;
+    assert_eq!(
+        run.code,
+        Some(1),
+        "events: {:#?}\nstderr: {}",
+        run.events,
+        run.stderr
+    );
+    let failed: Vec<&Value> = run
+        .events
+        .iter()
+        .filter(|e| e["type"] == "turn.failed")
+        .collect();
+    assert_eq!(failed.len(), 1, "events: {:#?}", run.events);
+    let message = failed[0]["error"]["message"].as_str().unwrap_or_default();
+    assert!(
+        message.contains("fake says the request is bad"),
+        "turn.failed: {:#?}",
+        failed[0]
+    );
+    assert!(
+        !run.event_types().contains(&"turn.completed"),
+        "events: {:#?}",
+        run.events
+    );
+    // A 400 is not retried.
+    assert_eq!(
+        fake.responses_requests().len(),
+        1,
+        "requests: {:#?}",
+        fake.requests()
+    );
     Ok(())
 }

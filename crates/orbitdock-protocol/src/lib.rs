@@ -523,6 +523,7 @@ pub enum TextStream {
 /// One change to a session, tagged by `"kind"`. Applied in `revision` order.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
+#[allow(clippy::large_enum_variant)] // wire types: boxing would only complicate construction
 pub enum SessionDelta {
     /// An item was added or replaced (authoritative: replace the item with the same `seq`).
     Item {
@@ -605,6 +606,7 @@ pub enum SessionDelta {
 /// A change of the session list.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
+#[allow(clippy::large_enum_variant)] // wire types: boxing would only complicate construction
 pub enum ListDelta {
     /// A session was added or its summary changed.
     Upsert {
@@ -803,6 +805,7 @@ pub struct Health {
 /// matching `ack` / `error` so a client can correlate.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
+#[allow(clippy::large_enum_variant)] // wire types: boxing would only complicate construction
 pub enum ClientMessage {
     /// Follow the session list: answered by `sessions_snapshot` (or, with `since_revision` still
     /// in the replay log, by exactly the missed `sessions_delta`s), then live deltas.
@@ -930,6 +933,7 @@ pub enum ClientMessage {
 /// A message from the server on the WebSocket.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
+#[allow(clippy::large_enum_variant)] // wire types: boxing would only complicate construction
 pub enum ServerMessage {
     /// First message on every connection.
     Hello {
@@ -1005,6 +1009,7 @@ pub enum ServerMessage {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
     use serde_json::json;

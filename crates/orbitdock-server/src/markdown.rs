@@ -123,6 +123,7 @@ pub fn render_markdown(text: &str) -> String {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
@@ -212,15 +213,20 @@ mod tests {
             text: None,
             texts: Some(vec![String::new(); MAX_MARKDOWN_BATCH + 1]),
         };
-        assert!(matches!(render_request(&too_many), Err(Error::BadRequest(_))));
+        assert!(matches!(
+            render_request(&too_many),
+            Err(Error::BadRequest(_))
+        ));
         let too_big = MarkdownRequest {
             text: Some("x".repeat(MAX_MARKDOWN_BYTES + 1)),
             texts: None,
         };
-        assert!(matches!(render_request(&too_big), Err(Error::BadRequest(_))));
+        assert!(matches!(
+            render_request(&too_big),
+            Err(Error::BadRequest(_))
+        ));
         // Unknown fields are ignored; a wrong type is a decode error (400 through the route).
-        let req: MarkdownRequest =
-            serde_json::from_str(r#"{"text":"x","colour":"blue"}"#).unwrap();
+        let req: MarkdownRequest = serde_json::from_str(r#"{"text":"x","colour":"blue"}"#).unwrap();
         assert_eq!(req.text.as_deref(), Some("x"));
         assert!(serde_json::from_str::<MarkdownRequest>(r#"{"texts":"x"}"#).is_err());
     }

@@ -1,0 +1,129 @@
+//! The crate's one error type. HTTP/WebSocket mapping lives in [`Error::code`] and
+//! [`Error::http_status`] so every transport reports the same error the same way.
+
+use std::path::PathBuf;
+
+/// Everything that can go wrong in the server library.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// SQLite failed.
+    #[error("database error while {context}: {source}")]
+    Db {
+        /// What we were doing.
+        context: String,
+        /// The SQLite error.
+        #[source]
+        source: rusqlite::Error,
+    },
+    /// A file or socket operation failed.
+    #[error("I/O error on {path}: {source}")]
+    Io {
+        /// The path (or address) concerned.
+        path: PathBuf,
+        /// The error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A stored or received payload could not be decoded.
+    #[error("could not decode {what}: {source}")]
+    Decode {
+        /// What it was.
+        what: String,
+        /// The serde error.
+        #[source]
+        source: serde_json::Error,
+    },
+    /// No such session.
+    #[error("no session {0}")]
+    SessionNotFound(String),
+    /// No such pending approval.
+    #[error(
+        "no pending approval {request_id} in session {session_id} (unknown or already resolved)"
+    )]
+    ApprovalNotFound {
+        /// The session.
+        session_id: String,
+        /// The request.
+        request_id: String,
+    },
+    /// The request is invalid.
+    #[error("bad request: {0}")]
+    BadRequest(String),
+    /// The request conflicts with the session's state (e.g. no running turn to interrupt).
+    #[error("conflict: {0}")]
+    Conflict(String),
+    /// A bounded queue is full; try again later.
+    #[error("busy: {0}")]
+    Busy(String),
+    /// The agent (Codex app-server) refused or failed.
+    #[error("agent error during {operation}: {message}")]
+    Agent {
+        /// What we asked.
+        operation: String,
+        /// What it said.
+        message: String,
+    },
+    /// A component shut down (the writer thread, a session actor).
+    #[error("{0} has shut down")]
+    Closed(String),
+    /// The persistence writer reported an error for our batch.
+    #[error("persistence failed: {0}")]
+    Persist(String),
+}
+
+/// The crate's result type.
+pub type Result<T> = std::result::Result<T, Error>;
+
+impl Error {
+    /// Wraps a rusqlite error with what we were doing.
+    pub fn db(context: impl Into<String>, source: rusqlite::Error) -> Self {
+        Error::Db {
+            context: context.into(),
+            source,
+        }
+    }
+
+    /// Wraps an I/O error with its path.
+    pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        Error::Io {
+            path: path.into(),
+            source,
+        }
+    }
+
+    /// The stable machine code used in JSON error bodies.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Error::SessionNotFound(_) | Error::ApprovalNotFound { .. } => "not_found",
+            Error::BadRequest(_) | Error::Decode { .. } => "bad_request",
+            Error::Conflict(_) => "conflict",
+            Error::Busy(_) => "busy",
+            Error::Agent { .. } => "agent_error",
+            Error::Db { .. } | Error::Io { .. } | Error::Closed(_) | Error::Persist(_) => {
+                "internal"
+            }
+        }
+    }
+
+    /// The HTTP status for this error.
+    pub fn http_status(&self) -> http::StatusCode {
+        use http::StatusCode as S;
+        match self.code() {
+            "not_found" => S::NOT_FOUND,
+            "bad_request" => S::BAD_REQUEST,
+            "conflict" => S::CONFLICT,
+            "busy" => S::SERVICE_UNAVAILABLE,
+            "agent_error" => S::BAD_GATEWAY,
+            _ => S::INTERNAL_SERVER_ERROR,
+        }
+    }
+}
+
+impl From<codex_client::Error> for Error {
+    fn from(e: codex_client::Error) -> Self {
+        Error::Agent {
+            operation: "app-server".into(),
+            message: e.to_string(),
+        }
+    }
+}

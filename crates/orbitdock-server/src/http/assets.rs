@@ -1,0 +1,60 @@
+//! The web UI's static files, embedded in the binary from `ui/` (works offline, no CDN).
+
+use axum::body::Body;
+use axum::extract::Request;
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use rust_embed::RustEmbed;
+
+use super::error_response;
+
+#[derive(RustEmbed)]
+#[folder = "ui/"]
+struct UiAssets;
+
+fn serve(path: &str) -> Response {
+    match UiAssets::get(path) {
+        Some(file) => {
+            let mime = mime_guess::from_path(path).first_or_octet_stream();
+            Response::builder()
+                .status(StatusCode::OK)
+                .header(header::CONTENT_TYPE, mime.as_ref())
+                .header(header::CACHE_CONTROL, "no-cache")
+                .header(header::X_CONTENT_TYPE_OPTIONS, "nosniff")
+                .header(
+                    header::CONTENT_SECURITY_POLICY,
+                    "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; connect-src 'self'",
+                )
+                .body(Body::from(file.data.into_owned()))
+                .unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response())
+        }
+        None => error_response(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            format!("no such file: /{path}"),
+        ),
+    }
+}
+
+pub(super) async fn index() -> Response {
+    serve("index.html")
+}
+
+pub(super) async fn asset(req: Request) -> Response {
+    if req.method() != axum::http::Method::GET && req.method() != axum::http::Method::HEAD {
+        return error_response(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "method_not_allowed",
+            "static files are GET only",
+        );
+    }
+    let path = req.uri().path().trim_start_matches('/');
+    if path.starts_with("api/") {
+        return error_response(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            format!("no route /{path}"),
+        );
+    }
+    serve(path)
+}

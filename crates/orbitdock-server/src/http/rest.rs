@@ -1,0 +1,152 @@
+//! REST handlers: thin translations between JSON bodies and registry / actor calls. No SQL and no
+//! session logic here.
+
+use axum::Json;
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use orbitdock_protocol::{
+    ApprovalHistory, ApprovalRequestBody, ConfigPatch, CreateSessionRequest, Health,
+    ModelsResponse, OkResponse, RenameRequest, SendMessageRequest, SessionsResponse,
+};
+use serde::Deserialize;
+
+use super::AppState;
+use crate::error::{Error, Result};
+use crate::markdown::{MarkdownRequest, render_request};
+
+/// Unwraps a JSON body, turning axum's rejection into our JSON 400.
+fn body<T>(b: std::result::Result<Json<T>, JsonRejection>) -> Result<T> {
+    b.map(|Json(v)| v)
+        .map_err(|e| Error::BadRequest(format!("invalid JSON body: {}", e.body_text())))
+}
+
+pub(super) async fn health() -> Json<Health> {
+    Json(Health {
+        ok: true,
+        version: env!("CARGO_PKG_VERSION").into(),
+    })
+}
+
+pub(super) async fn list_sessions(State(s): State<AppState>) -> Json<SessionsResponse> {
+    let (revision, sessions) = s.registry.list();
+    Json(SessionsResponse { sessions, revision })
+}
+
+pub(super) async fn create_session(
+    State(s): State<AppState>,
+    b: std::result::Result<Json<CreateSessionRequest>, JsonRejection>,
+) -> Result<Response> {
+    let req = body(b)?;
+    let state = s.registry.create(req).await?;
+    Ok((StatusCode::CREATED, Json(state)).into_response())
+}
+
+pub(super) async fn get_session(
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Response> {
+    let h = s.registry.get(&id).await?;
+    Ok(Json(h.state().await?).into_response())
+}
+
+#[derive(Debug, Deserialize)]
+pub(super) struct ItemsQuery {
+    after: Option<u64>,
+    before: Option<u64>,
+    limit: Option<usize>,
+}
+
+pub(super) async fn items(
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+    q: std::result::Result<Query<ItemsQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Response> {
+    let Query(q) = q.map_err(|e| Error::BadRequest(e.body_text()))?;
+    let page = s.registry.items(&id, q.after, q.before, q.limit).await?;
+    Ok(Json(page).into_response())
+}
+
+pub(super) async fn send_message(
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+    b: std::result::Result<Json<SendMessageRequest>, JsonRejection>,
+) -> Result<Response> {
+    let req = body(b)?;
+    let h = s.registry.get(&id).await?;
+    Ok(Json(h.send(req).await?).into_response())
+}
+
+pub(super) async fn interrupt(
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Response> {
+    s.registry.get(&id).await?.interrupt().await?;
+    Ok(Json(OkResponse { ok: true }).into_response())
+}
+
+pub(super) async fn end(State(s): State<AppState>, Path(id): Path<String>) -> Result<Response> {
+    Ok(Json(s.registry.get(&id).await?.end().await?).into_response())
+}
+
+pub(super) async fn resume(State(s): State<AppState>, Path(id): Path<String>) -> Result<Response> {
+    Ok(Json(s.registry.get(&id).await?.resume().await?).into_response())
+}
+
+pub(super) async fn rename(
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+    b: std::result::Result<Json<RenameRequest>, JsonRejection>,
+) -> Result<Response> {
+    let req = body(b)?;
+    Ok(Json(s.registry.get(&id).await?.rename(req.name).await?).into_response())
+}
+
+pub(super) async fn config(
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+    b: std::result::Result<Json<ConfigPatch>, JsonRejection>,
+) -> Result<Response> {
+    let patch = body(b)?;
+    Ok(Json(s.registry.get(&id).await?.configure(patch).await?).into_response())
+}
+
+pub(super) async fn approve(
+    State(s): State<AppState>,
+    Path((id, request_id)): Path<(String, String)>,
+    b: std::result::Result<Json<ApprovalRequestBody>, JsonRejection>,
+) -> Result<Response> {
+    let req = body(b)?;
+    s.registry
+        .get(&id)
+        .await?
+        .approve(request_id, req.decision, req.answers)
+        .await?;
+    Ok(Json(OkResponse { ok: true }).into_response())
+}
+
+pub(super) async fn approval_history(
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Response> {
+    let approvals = s.registry.approval_history(&id).await?;
+    Ok(Json(ApprovalHistory { approvals }).into_response())
+}
+
+pub(super) async fn models(State(s): State<AppState>) -> Result<Response> {
+    Ok(Json(ModelsResponse {
+        models: s.registry.models().await?,
+    })
+    .into_response())
+}
+
+pub(super) async fn markdown(
+    b: std::result::Result<Json<MarkdownRequest>, JsonRejection>,
+) -> Result<Response> {
+    let req = body(b)?;
+    let out = tokio::task::spawn_blocking(move || render_request(&req))
+        .await
+        .map_err(|e| Error::Closed(format!("markdown task: {e}")))??;
+    Ok(Json(out).into_response())
+}

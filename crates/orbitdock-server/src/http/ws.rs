@@ -1,0 +1,335 @@
+//! The `/ws` WebSocket: subscriptions (list and sessions) with snapshot-then-deltas and replay,
+//! plus the same actions as REST.
+//!
+//! One task per connection multiplexes: client messages, the subscribed hubs' broadcast streams,
+//! and the results of actions (run in their own tasks so a slow `create_session` never holds up
+//! the deltas this client is subscribed to). Frames come pre-serialised from the hubs.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use axum::extract::State;
+use axum::extract::ws::{Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
+use axum::response::Response;
+use futures::{SinkExt, StreamExt};
+use orbitdock_protocol::{ClientMessage, ServerMessage};
+use serde_json::Value;
+use tokio::sync::mpsc;
+use tokio_stream::StreamMap;
+use tokio_stream::wrappers::BroadcastStream;
+use tokio_stream::wrappers::errors::BroadcastStreamRecvError;
+
+use super::AppState;
+use crate::error::Error;
+use crate::hub::Published;
+
+const LIST_KEY: &str = "\u{0}list";
+
+pub(super) async fn upgrade(State(state): State<AppState>, ws: WebSocketUpgrade) -> Response {
+    ws.max_message_size(1 << 20)
+        .on_upgrade(move |socket| connection(state, socket))
+}
+
+fn frame(msg: &ServerMessage) -> Message {
+    Message::Text(Utf8Bytes::from(
+        serde_json::to_string(msg).unwrap_or_else(|_| "{}".into()),
+    ))
+}
+
+fn error_msg(client_ref: Option<String>, session_id: Option<String>, e: &Error) -> ServerMessage {
+    ServerMessage::Error {
+        client_ref,
+        session_id,
+        code: e.code().into(),
+        message: e.to_string(),
+    }
+}
+
+struct Conn {
+    state: AppState,
+    subs: StreamMap<String, BroadcastStream<Arc<Published>>>,
+    /// Per subscription: deltas at or below this revision are already reflected client-side.
+    floor: HashMap<String, u64>,
+    out: Vec<Message>,
+}
+
+impl Conn {
+    async fn subscribe_list(&mut self, since: Option<u64>) {
+        let hub = self.state.registry.list_hub().clone();
+        let sub = hub.subscribe(since);
+        match sub.replay {
+            Some(missed) => {
+                let floor = missed.last().map(|p| p.revision).or(since).unwrap_or(0);
+                for p in missed {
+                    self.out.push(Message::Text(p.frame.clone()));
+                }
+                self.floor.insert(LIST_KEY.into(), floor);
+                self.subs
+                    .insert(LIST_KEY.into(), BroadcastStream::new(sub.receiver));
+            }
+            None => {
+                drop(sub);
+                let (rx, revision, sessions) = hub.subscribe_with_snapshot();
+                self.out.push(frame(&ServerMessage::SessionsSnapshot {
+                    revision,
+                    sessions,
+                }));
+                self.floor.insert(LIST_KEY.into(), revision);
+                self.subs.insert(LIST_KEY.into(), BroadcastStream::new(rx));
+            }
+        }
+    }
+
+    async fn subscribe_session(&mut self, id: &str, since: Option<u64>) -> Result<(), Error> {
+        let handle = self.state.registry.get(id).await?;
+        let sub = handle.hub().subscribe(since);
+        match sub.replay {
+            Some(missed) => {
+                let floor = missed.last().map(|p| p.revision).or(since).unwrap_or(0);
+                for p in missed {
+                    self.out.push(Message::Text(p.frame.clone()));
+                }
+                self.floor.insert(id.to_owned(), floor);
+            }
+            None => {
+                // Subscribed first, snapshot second: every delta after the snapshot's revision
+                // arrives through the receiver; older ones are filtered by the floor.
+                let (state, items) = handle.snapshot().await?;
+                let revision = state.summary.revision;
+                self.out.push(frame(&ServerMessage::SessionSnapshot {
+                    session_id: id.to_owned(),
+                    revision,
+                    state,
+                    items,
+                }));
+                self.floor.insert(id.to_owned(), revision);
+            }
+        }
+        self.subs
+            .insert(id.to_owned(), BroadcastStream::new(sub.receiver));
+        Ok(())
+    }
+}
+
+async fn connection(state: AppState, socket: WebSocket) {
+    let (mut sink, mut stream) = socket.split();
+    let (done_tx, mut done_rx) = mpsc::channel::<ServerMessage>(256);
+    let mut conn = Conn {
+        state,
+        subs: StreamMap::new(),
+        floor: HashMap::new(),
+        out: vec![frame(&ServerMessage::Hello {
+            version: env!("CARGO_PKG_VERSION").into(),
+        })],
+    };
+    loop {
+        for m in conn.out.drain(..) {
+            if sink.send(m).await.is_err() {
+                return;
+            }
+        }
+        tokio::select! {
+            incoming = stream.next() => {
+                let Some(Ok(msg)) = incoming else { break };
+                let text = match msg {
+                    Message::Text(t) => t,
+                    Message::Close(_) => break,
+                    Message::Ping(_) | Message::Pong(_) => continue,
+                    Message::Binary(_) => {
+                        conn.out.push(frame(&ServerMessage::Error {
+                            client_ref: None, session_id: None,
+                            code: "bad_request".into(), message: "binary frames are not supported".into(),
+                        }));
+                        continue;
+                    }
+                };
+                handle_client(&mut conn, text.as_str(), &done_tx).await;
+            }
+            Some(done) = done_rx.recv() => {
+                conn.out.push(frame(&done));
+            }
+            Some((key, item)) = conn.subs.next(), if !conn.subs.is_empty() => {
+                match item {
+                    Ok(p) => {
+                        let floor = conn.floor.get(&key).copied().unwrap_or(0);
+                        if p.revision > floor {
+                            conn.floor.insert(key.clone(), p.revision);
+                            conn.out.push(Message::Text(p.frame.clone()));
+                        }
+                    }
+                    Err(BroadcastStreamRecvError::Lagged(n)) => {
+                        // Too slow: start over from a snapshot rather than skip changes.
+                        tracing::debug!(subscription = %key, lagged = n, "subscriber lagged; resending snapshot");
+                        conn.subs.remove(&key);
+                        if key == LIST_KEY {
+                            conn.subscribe_list(None).await;
+                        } else if let Err(e) = conn.subscribe_session(&key, None).await {
+                            conn.out.push(frame(&error_msg(None, Some(key.clone()), &e)));
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+async fn handle_client(conn: &mut Conn, text: &str, done: &mpsc::Sender<ServerMessage>) {
+    let msg: ClientMessage = match serde_json::from_str(text) {
+        Ok(m) => m,
+        Err(e) => {
+            let client_ref = serde_json::from_str::<Value>(text).ok().and_then(|v| {
+                v.get("client_ref")
+                    .and_then(Value::as_str)
+                    .map(str::to_owned)
+            });
+            tracing::debug!(error = %e, raw = %text, "undecodable WebSocket message");
+            conn.out.push(frame(&ServerMessage::Error {
+                client_ref,
+                session_id: None,
+                code: "bad_request".into(),
+                message: format!("could not read message: {e}"),
+            }));
+            return;
+        }
+    };
+    let ack = |client_ref: Option<String>, result: Value| ServerMessage::Ack { client_ref, result };
+    match msg {
+        ClientMessage::Ping { client_ref } => {
+            conn.out.push(frame(&ServerMessage::Pong { client_ref }))
+        }
+        ClientMessage::SubscribeList {
+            since_revision,
+            client_ref: _,
+        } => {
+            conn.subscribe_list(since_revision).await;
+        }
+        ClientMessage::UnsubscribeList { client_ref } => {
+            conn.subs.remove(LIST_KEY);
+            conn.floor.remove(LIST_KEY);
+            conn.out.push(frame(&ack(client_ref, Value::Null)));
+        }
+        ClientMessage::SubscribeSession {
+            session_id,
+            since_revision,
+            client_ref,
+        } => {
+            if let Err(e) = conn.subscribe_session(&session_id, since_revision).await {
+                conn.out
+                    .push(frame(&error_msg(client_ref, Some(session_id), &e)));
+            }
+        }
+        ClientMessage::UnsubscribeSession {
+            session_id,
+            client_ref,
+        } => {
+            conn.subs.remove(&session_id);
+            conn.floor.remove(&session_id);
+            conn.out.push(frame(&ack(client_ref, Value::Null)));
+        }
+        action => {
+            // Actions may take a while (agent round trips): run them aside.
+            let registry = conn.state.registry.clone();
+            let done = done.clone();
+            tokio::spawn(async move {
+                let (client_ref, session_id, result) = run_action(&registry, action).await;
+                let msg = match result {
+                    Ok(v) => ServerMessage::Ack {
+                        client_ref,
+                        result: v,
+                    },
+                    Err(e) => error_msg(client_ref, session_id, &e),
+                };
+                let _ = done.send(msg).await;
+            });
+        }
+    }
+}
+
+async fn run_action(
+    registry: &crate::registry::Registry,
+    msg: ClientMessage,
+) -> (Option<String>, Option<String>, Result<Value, Error>) {
+    fn json<T: serde::Serialize>(v: T) -> Result<Value, Error> {
+        serde_json::to_value(v).map_err(|e| Error::Decode {
+            what: "answer".into(),
+            source: e,
+        })
+    }
+    match msg {
+        ClientMessage::CreateSession {
+            request,
+            client_ref,
+        } => (
+            client_ref,
+            None,
+            registry.create(request).await.and_then(json),
+        ),
+        ClientMessage::SendMessage {
+            session_id,
+            request,
+            client_ref,
+        } => {
+            let r = async { registry.get(&session_id).await?.send(request).await }.await;
+            (client_ref, Some(session_id), r.and_then(json))
+        }
+        ClientMessage::Interrupt {
+            session_id,
+            client_ref,
+        } => {
+            let r = async { registry.get(&session_id).await?.interrupt().await }.await;
+            (client_ref, Some(session_id), r.map(|_| Value::Null))
+        }
+        ClientMessage::EndSession {
+            session_id,
+            client_ref,
+        } => {
+            let r = async { registry.get(&session_id).await?.end().await }.await;
+            (client_ref, Some(session_id), r.and_then(json))
+        }
+        ClientMessage::ResumeSession {
+            session_id,
+            client_ref,
+        } => {
+            let r = async { registry.get(&session_id).await?.resume().await }.await;
+            (client_ref, Some(session_id), r.and_then(json))
+        }
+        ClientMessage::RenameSession {
+            session_id,
+            name,
+            client_ref,
+        } => {
+            let r = async { registry.get(&session_id).await?.rename(name).await }.await;
+            (client_ref, Some(session_id), r.and_then(json))
+        }
+        ClientMessage::UpdateConfig {
+            session_id,
+            patch,
+            client_ref,
+        } => {
+            let r = async { registry.get(&session_id).await?.configure(patch).await }.await;
+            (client_ref, Some(session_id), r.and_then(json))
+        }
+        ClientMessage::Approve {
+            session_id,
+            request_id,
+            decision,
+            answers,
+            client_ref,
+        } => {
+            let r = async {
+                registry
+                    .get(&session_id)
+                    .await?
+                    .approve(request_id, decision, answers)
+                    .await
+            }
+            .await;
+            (client_ref, Some(session_id), r.map(|_| Value::Null))
+        }
+        other => (
+            None,
+            None,
+            Err(Error::BadRequest(format!("unexpected message {other:?}"))),
+        ),
+    }
+}

@@ -1,0 +1,454 @@
+//! The session registry: every session the server knows, restored at start-up from one indexed
+//! query, with actors spawned lazily (a server with 10k stored sessions starts in milliseconds and
+//! only pays for the sessions someone looks at).
+//!
+//! It also owns the demultiplexer: the one task that reads the shared app-server's events and
+//! routes them to session actors by thread id.
+//!
+//! Sessions of any provider and origin live here. Direct Codex sessions are created by
+//! [`Registry::create`]; other sources (rollout discovery, Claude hooks) create sessions with
+//! [`Registry::create_session`] and feed them through [`SessionHandle::ingest`].
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::Arc;
+
+use orbitdock_protocol::{
+    ApprovalRecord, CreateSessionRequest, ItemsPage, ListDelta, ModelInfo, Origin, Provider,
+    RateLimits, SessionState, SessionStatus, SessionSummary,
+};
+use parking_lot::Mutex;
+use tokio::sync::{OnceCell, mpsc};
+use tokio::task::JoinHandle;
+
+use crate::connector::{Connector, ConnectorEvent};
+use crate::error::{Error, Result};
+use crate::hub::{ListHub, SessionHub};
+use crate::session_actor::{
+    self, ActorInit, AgentInput, RECENT_ITEMS, SessionHandle, Shared, now_ms,
+};
+use crate::store::{Command, PersistOp, Publication, SessionExtra, Store, restored_status};
+
+/// Most items one page may hold.
+pub const MAX_PAGE: usize = 1_000;
+
+/// A session to create (any provider / origin).
+#[derive(Debug, Clone, Default)]
+pub struct NewSession {
+    /// Provider.
+    pub provider: Provider,
+    /// Origin.
+    pub origin: Origin,
+    /// Working directory.
+    pub cwd: String,
+    /// Agent thread id (Codex thread id / Claude session id), when known.
+    pub thread_id: Option<String>,
+    /// Name.
+    pub name: Option<String>,
+    /// Model.
+    pub model: Option<String>,
+    /// Effort.
+    pub effort: Option<String>,
+    /// Approval policy.
+    pub approval_policy: Option<String>,
+    /// Sandbox mode.
+    pub sandbox_mode: Option<String>,
+    /// Initial status.
+    pub status: SessionStatus,
+    /// Creation time (Unix ms); now when 0.
+    pub created_at: i64,
+}
+
+/// All sessions.
+#[derive(Debug)]
+pub struct Registry {
+    shared: Arc<Shared>,
+    list: Arc<ListHub>,
+    sessions: Mutex<HashMap<String, Arc<OnceCell<SessionHandle>>>>,
+    rate_limits: Mutex<Option<RateLimits>>,
+    models: tokio::sync::Mutex<Option<Vec<ModelInfo>>>,
+}
+
+impl Registry {
+    /// Opens the store at `db`, restores every session and starts the persistence writer.
+    ///
+    /// Sessions that were running when the previous process stopped come back as `waiting`
+    /// (their turn and approvals died with the old app-server; the store recorded that).
+    pub async fn open(db: &Path, connector: Arc<dyn Connector>) -> Result<Arc<Registry>> {
+        let store = Store::open(db)?;
+        let s2 = store.clone();
+        let stored = tokio::task::spawn_blocking(move || s2.load_sessions())
+            .await
+            .map_err(|e| Error::Closed(format!("load task: {e}")))??;
+        let mut fixups = Vec::new();
+        let mut summaries = Vec::with_capacity(stored.len());
+        let mut threads = HashMap::new();
+        for mut s in stored {
+            let stale = s.summary.status != restored_status(s.summary.status)
+                || s.summary.pending_approval_count > 0
+                || s.extra.current_turn.is_some();
+            if stale {
+                s.summary.status = restored_status(s.summary.status);
+                s.summary.pending_approval_count = 0;
+                s.extra.current_turn = None;
+                fixups.push(PersistOp::UpsertSession {
+                    summary: Box::new(s.summary.clone()),
+                    extra: Box::new(s.extra.clone()),
+                });
+            }
+            if let Some(t) = &s.summary.thread_id {
+                threads.insert(t.clone(), s.summary.id.clone());
+            }
+            summaries.push(s.summary);
+        }
+        // List revisions restart from the start-up time in microseconds: monotonic across
+        // restarts and never equal to a revision a client kept from an earlier run.
+        let start_revision = chrono::Utc::now().timestamp_micros().max(0) as u64;
+        let list = ListHub::new(summaries, start_revision);
+        store.start_writer(list.clone());
+        if !fixups.is_empty() {
+            store
+                .submit_and_wait(Command {
+                    ops: fixups,
+                    ..Default::default()
+                })
+                .await?;
+        }
+        Ok(Arc::new(Registry {
+            shared: Arc::new(Shared {
+                store,
+                connector,
+                threads: parking_lot::RwLock::new(threads),
+            }),
+            list,
+            sessions: Mutex::new(HashMap::new()),
+            rate_limits: Mutex::new(None),
+            models: tokio::sync::Mutex::new(None),
+        }))
+    }
+
+    /// The store (for read-only queries by other modules).
+    pub fn store(&self) -> &Store {
+        &self.shared.store
+    }
+
+    /// The connector.
+    pub fn connector(&self) -> &Arc<dyn Connector> {
+        &self.shared.connector
+    }
+
+    /// The list hub.
+    pub fn list_hub(&self) -> &Arc<ListHub> {
+        &self.list
+    }
+
+    /// The list at its revision, most recently updated first.
+    pub fn list(&self) -> (u64, Vec<SessionSummary>) {
+        self.list.snapshot()
+    }
+
+    /// The session driving or observing this agent thread, if any.
+    pub fn session_for_thread(&self, thread_id: &str) -> Option<String> {
+        self.shared.threads.read().get(thread_id).cloned()
+    }
+
+    /// Starts the task routing agent events to session actors.
+    pub fn spawn_demux(self: &Arc<Self>, mut rx: mpsc::Receiver<ConnectorEvent>) -> JoinHandle<()> {
+        let this = Arc::downgrade(self);
+        tokio::spawn(async move {
+            while let Some(ev) = rx.recv().await {
+                let Some(reg) = this.upgrade() else { break };
+                reg.route(ev).await;
+            }
+        })
+    }
+
+    fn spawned(&self) -> Vec<SessionHandle> {
+        self.sessions
+            .lock()
+            .values()
+            .filter_map(|c| c.get().cloned())
+            .collect()
+    }
+
+    /// Routes one agent event (public so benchmarks can inject at the connector seam).
+    pub async fn route(&self, ev: ConnectorEvent) {
+        use codex_client::app_server::ServerNotification as N;
+        match ev {
+            ConnectorEvent::Notification(n) => {
+                if let N::AccountRateLimitsUpdated(r) = &n {
+                    let rl = session_actor::rate_limits(&r.rate_limits);
+                    *self.rate_limits.lock() = Some(rl.clone());
+                    for h in self.spawned() {
+                        let _ = h.agent(AgentInput::RateLimits(rl.clone())).await;
+                    }
+                    return;
+                }
+                let Some(thread) = n.thread_id() else {
+                    tracing::debug!(method = n.method(), "notification without a thread");
+                    return;
+                };
+                let Some(sid) = self.session_for_thread(thread) else {
+                    tracing::debug!(
+                        method = n.method(),
+                        thread,
+                        "notification for an unknown thread"
+                    );
+                    return;
+                };
+                match self.get(&sid).await {
+                    Ok(h) => {
+                        if let Err(e) = h.agent(AgentInput::Notification(Box::new(n))).await {
+                            tracing::warn!(session = %sid, error = %e, "could not deliver notification");
+                        }
+                    }
+                    Err(e) => tracing::warn!(session = %sid, error = %e, "could not load session"),
+                }
+            }
+            ConnectorEvent::Request(r) => {
+                let sid = r
+                    .thread_id
+                    .as_deref()
+                    .and_then(|t| self.session_for_thread(t));
+                let handle = match sid {
+                    Some(sid) => self.get(&sid).await.ok(),
+                    None => None,
+                };
+                match handle {
+                    Some(h) => {
+                        if let Err(e) = h.agent(AgentInput::Request(r)).await {
+                            tracing::warn!(error = %e, "could not deliver request");
+                        }
+                    }
+                    None => {
+                        tracing::warn!(method = %r.method, thread = ?r.thread_id, "request for an unknown thread; refusing");
+                        let _ = r
+                            .reply
+                            .reply_error(-32602, "OrbitDock has no session for this thread")
+                            .await;
+                    }
+                }
+            }
+            ConnectorEvent::Exited { detail } => {
+                for h in self.spawned() {
+                    let _ = h.agent(AgentInput::Gone(detail.clone())).await;
+                }
+            }
+        }
+    }
+
+    /// The actor of a session, spawning it (and loading its recent items) on first use.
+    pub async fn get(&self, id: &str) -> Result<SessionHandle> {
+        let cell = {
+            let mut m = self.sessions.lock();
+            match m.get(id) {
+                Some(c) => c.clone(),
+                None => {
+                    if self.list.get(id).is_none() {
+                        return Err(Error::SessionNotFound(id.to_owned()));
+                    }
+                    m.entry(id.to_owned()).or_default().clone()
+                }
+            }
+        };
+        cell.get_or_try_init(|| async {
+            let store = self.shared.store.clone();
+            let sid = id.to_owned();
+            let (stored, recent) = tokio::task::spawn_blocking(move || {
+                let s = store.load_session(&sid)?;
+                let recent = store.items_before(&sid, u64::MAX >> 1, RECENT_ITEMS)?;
+                Ok::<_, Error>((s, recent.items))
+            })
+            .await
+            .map_err(|e| Error::Closed(format!("load task: {e}")))??;
+            let stored = stored.ok_or_else(|| Error::SessionNotFound(id.to_owned()))?;
+            // The list holds the start-up fixups (restored status), the row may predate them.
+            let summary = self.list.get(id).unwrap_or(stored.summary);
+            let mut extra = stored.extra;
+            extra.current_turn = None;
+            let hub = SessionHub::new(summary.revision);
+            Ok::<_, Error>(session_actor::spawn(
+                self.shared.clone(),
+                ActorInit {
+                    summary,
+                    extra,
+                    recent,
+                },
+                hub,
+            ))
+        })
+        .await
+        .cloned()
+    }
+
+    /// Creates a session record (any provider/origin) and its actor. Returns once persisted
+    /// and published in the list.
+    pub async fn create_session(&self, new: NewSession) -> Result<SessionHandle> {
+        let now = now_ms();
+        let summary = SessionSummary {
+            id: uuid::Uuid::new_v4().to_string(),
+            provider: new.provider,
+            origin: new.origin,
+            name: new.name,
+            first_prompt: None,
+            cwd: new.cwd,
+            model: new.model,
+            effort: new.effort,
+            approval_policy: new.approval_policy,
+            sandbox_mode: new.sandbox_mode,
+            status: new.status,
+            thread_id: new.thread_id.clone(),
+            pending_approval_count: 0,
+            token_usage: Default::default(),
+            created_at: if new.created_at > 0 {
+                new.created_at
+            } else {
+                now
+            },
+            updated_at: now,
+            revision: 0,
+        };
+        let extra = SessionExtra::default();
+        self.shared
+            .store
+            .submit_and_wait(Command {
+                ops: vec![PersistOp::UpsertSession {
+                    summary: Box::new(summary.clone()),
+                    extra: Box::new(extra.clone()),
+                }],
+                publish: vec![Publication::List(ListDelta::Upsert {
+                    summary: summary.clone(),
+                })],
+                done: None,
+            })
+            .await?;
+        if let Some(t) = &new.thread_id {
+            self.shared
+                .threads
+                .write()
+                .insert(t.clone(), summary.id.clone());
+        }
+        let hub = SessionHub::new(0);
+        let handle = session_actor::spawn(
+            self.shared.clone(),
+            ActorInit {
+                summary: summary.clone(),
+                extra,
+                recent: Vec::new(),
+            },
+            hub,
+        );
+        self.sessions.lock().insert(
+            summary.id.clone(),
+            Arc::new(OnceCell::new_with(Some(handle.clone()))),
+        );
+        Ok(handle)
+    }
+
+    /// Creates a direct Codex session: starts its thread and sends the prompt, if any.
+    pub async fn create(&self, req: CreateSessionRequest) -> Result<SessionState> {
+        let cwd = req.cwd.trim().to_owned();
+        if cwd.is_empty() {
+            return Err(Error::BadRequest("cwd is required".into()));
+        }
+        let path = Path::new(&cwd);
+        if !path.is_absolute() || !path.is_dir() {
+            return Err(Error::BadRequest(format!(
+                "cwd {cwd} is not an existing absolute directory"
+            )));
+        }
+        let handle = self
+            .create_session(NewSession {
+                provider: Provider::Codex,
+                origin: Origin::Direct,
+                cwd,
+                name: req.name.filter(|n| !n.trim().is_empty()),
+                model: req.model.filter(|m| !m.is_empty()),
+                effort: req.effort.filter(|m| !m.is_empty()),
+                approval_policy: req.approval_policy.filter(|m| !m.is_empty()),
+                sandbox_mode: req.sandbox_mode.filter(|m| !m.is_empty()),
+                status: SessionStatus::Waiting,
+                ..Default::default()
+            })
+            .await?;
+        handle.start(req.prompt).await
+    }
+
+    /// A page of a session's transcript.
+    pub async fn items(
+        &self,
+        id: &str,
+        after: Option<u64>,
+        before: Option<u64>,
+        limit: Option<usize>,
+    ) -> Result<ItemsPage> {
+        let Some(summary) = self.list.get(id) else {
+            return Err(Error::SessionNotFound(id.to_owned()));
+        };
+        let _ = summary;
+        let limit = limit.unwrap_or(200).clamp(1, MAX_PAGE);
+        // Make sure what the actor has produced so far is in the database.
+        self.shared.store.flush().await?;
+        let store = self.shared.store.clone();
+        let sid = id.to_owned();
+        let page = tokio::task::spawn_blocking(move || match before {
+            Some(b) => store.items_before(&sid, b, limit),
+            None => store.items_after(&sid, after.unwrap_or(0), limit),
+        })
+        .await
+        .map_err(|e| Error::Closed(format!("read task: {e}")))??;
+        let last_seq = match self.get(id).await {
+            Ok(h) => h.state().await.map(|s| s.last_seq).unwrap_or(0),
+            Err(_) => 0,
+        };
+        Ok(ItemsPage {
+            items: page.items,
+            has_more: page.has_more,
+            last_seq,
+        })
+    }
+
+    /// Approval history of a session.
+    pub async fn approval_history(&self, id: &str) -> Result<Vec<ApprovalRecord>> {
+        if self.list.get(id).is_none() {
+            return Err(Error::SessionNotFound(id.to_owned()));
+        }
+        self.shared.store.flush().await?;
+        let sid = id.to_owned();
+        self.shared
+            .store
+            .read(move |c| {
+                let _ = c;
+                Ok(())
+            })
+            .await?;
+        let store = self.shared.store.clone();
+        tokio::task::spawn_blocking(move || store.approval_history(&sid))
+            .await
+            .map_err(|e| Error::Closed(format!("read task: {e}")))?
+    }
+
+    /// Models the agent offers (cached after the first success).
+    pub async fn models(&self) -> Result<Vec<ModelInfo>> {
+        let mut cache = self.models.lock().await;
+        if let Some(m) = cache.as_ref() {
+            return Ok(m.clone());
+        }
+        let m = self.shared.connector.list_models().await?;
+        *cache = Some(m.clone());
+        Ok(m)
+    }
+
+    /// Latest account rate limits.
+    pub fn rate_limits(&self) -> Option<RateLimits> {
+        self.rate_limits.lock().clone()
+    }
+
+    /// Flushes the store and stops the agent.
+    pub async fn shutdown(&self) {
+        if let Err(e) = self.shared.store.flush().await {
+            tracing::warn!(error = %e, "flush on shutdown");
+        }
+        self.shared.connector.shutdown().await;
+    }
+}

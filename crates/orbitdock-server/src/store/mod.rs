@@ -1,0 +1,847 @@
+//! SQLite persistence: ONE writer thread that batches, and reads on separate connections.
+//!
+//! Why this shape: SQLite allows one writer at a time; funnelling every write through one thread
+//! makes ordering trivial (FIFO = the order actors produced changes) and lets us batch many small
+//! writes into one transaction, which is what makes streaming agents cheap to persist. The writer
+//! takes up to [`BATCH_MAX`] queued commands at once; it never waits for more than what is
+//! already queued (so a lone change is committed immediately and the "100 ms" bound of the seed's
+//! PersistenceWriter holds trivially), and under load batches fill up by themselves.
+//!
+//! "Persist, then publish": a command carries the changes to publish; the writer publishes them
+//! to the hubs only after the transaction holding them committed. Reads (transcript pages, the
+//! start-up list) use their own connections in WAL mode and never block the writer.
+//!
+//! No SQL lives outside this module.
+
+pub mod schema;
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+
+use orbitdock_protocol::{
+    ApprovalDecision, ApprovalRecord, ApprovalResolution, ListDelta, PendingApproval, Plan,
+    RateLimits, SessionStatus, SessionSummary, TranscriptItem, TurnInfo,
+};
+use parking_lot::Mutex;
+use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
+use serde::{Deserialize, Serialize};
+use tokio::sync::{mpsc, oneshot};
+
+use crate::error::{Error, Result};
+use crate::hub::{ListHub, Published, SessionHub};
+
+/// Most commands committed in one transaction.
+pub const BATCH_MAX: usize = 50;
+/// Capacity of the writer's queue (commands); producers wait when it is full.
+const QUEUE_CAPACITY: usize = 4_096;
+
+/// Session state that is not in the summary.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct SessionExtra {
+    /// Latest plan.
+    pub plan: Option<Plan>,
+    /// Latest aggregated diff.
+    pub diff: Option<String>,
+    /// Latest rate limits.
+    pub rate_limits: Option<RateLimits>,
+    /// The running turn (cleared when it ends; stale after a crash and fixed on load).
+    pub current_turn: Option<TurnInfo>,
+    /// Next item `seq` to assign minus one.
+    pub last_seq: u64,
+    /// Number of items.
+    pub item_count: u64,
+    /// Last approval version handed out.
+    pub approval_version: u64,
+}
+
+/// One write.
+#[derive(Debug, Clone)]
+pub enum PersistOp {
+    /// Insert or replace the session row.
+    UpsertSession {
+        /// Summary.
+        summary: Box<SessionSummary>,
+        /// The rest.
+        extra: Box<SessionExtra>,
+    },
+    /// Insert or replace an item (by `seq`).
+    UpsertItem {
+        /// Session.
+        session_id: String,
+        /// Item.
+        item: Box<TranscriptItem>,
+    },
+    /// Insert or replace a turn.
+    UpsertTurn {
+        /// Session.
+        session_id: String,
+        /// Turn id.
+        turn_id: String,
+        /// `in_progress`, `completed`, `interrupted`, `failed`.
+        status: String,
+        /// Start (Unix ms).
+        started_at: i64,
+        /// End (Unix ms).
+        ended_at: Option<i64>,
+        /// Error of a failed turn.
+        error: Option<String>,
+    },
+    /// Record a new pending approval.
+    InsertApproval {
+        /// Session.
+        session_id: String,
+        /// The approval.
+        approval: Box<PendingApproval>,
+    },
+    /// Record how an approval ended.
+    ResolveApproval {
+        /// Session.
+        session_id: String,
+        /// Its version.
+        version: u64,
+        /// How.
+        resolution: ApprovalResolution,
+        /// The user's decision.
+        decision: Option<ApprovalDecision>,
+        /// When.
+        resolved_at: i64,
+    },
+}
+
+/// Something to publish after commit.
+#[derive(Debug)]
+pub enum Publication {
+    /// A session delta (already serialised).
+    Session {
+        /// Session id (to persist the revision).
+        session_id: String,
+        /// Its hub.
+        hub: Arc<SessionHub>,
+        /// The frame.
+        published: Arc<Published>,
+    },
+    /// A list change.
+    List(ListDelta),
+}
+
+/// One command for the writer: writes, then publications, then an optional acknowledgement.
+#[derive(Debug, Default)]
+pub struct Command {
+    /// Writes, in order.
+    pub ops: Vec<PersistOp>,
+    /// Published after commit, in order.
+    pub publish: Vec<Publication>,
+    /// Told the outcome after commit and publication.
+    pub done: Option<oneshot::Sender<std::result::Result<(), String>>>,
+}
+
+/// A page of items as stored.
+#[derive(Debug, Clone, Default)]
+pub struct StoredItems {
+    /// In `seq` order.
+    pub items: Vec<TranscriptItem>,
+    /// More beyond the page.
+    pub has_more: bool,
+}
+
+/// A session as loaded at start-up.
+#[derive(Debug, Clone)]
+pub struct StoredSession {
+    /// Summary (revision from the column).
+    pub summary: SessionSummary,
+    /// The rest.
+    pub extra: SessionExtra,
+}
+
+/// Handle to the store: cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Store {
+    inner: Arc<StoreInner>,
+}
+
+#[derive(Debug)]
+struct StoreInner {
+    path: PathBuf,
+    tx: mpsc::Sender<Command>,
+    readers: Mutex<Vec<Connection>>,
+    pending_writer: Mutex<Option<(Connection, mpsc::Receiver<Command>)>>,
+    writer: Mutex<Option<JoinHandle<()>>>,
+}
+
+fn open_conn(path: &Path, write: bool) -> Result<Connection> {
+    let flags = if write {
+        OpenFlags::SQLITE_OPEN_READ_WRITE
+            | OpenFlags::SQLITE_OPEN_CREATE
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX
+    } else {
+        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX
+    };
+    let conn = Connection::open_with_flags(path, flags)
+        .map_err(|e| Error::db(format!("opening {}", path.display()), e))?;
+    conn.busy_timeout(std::time::Duration::from_secs(5))
+        .map_err(|e| Error::db("setting busy timeout", e))?;
+    if write {
+        conn.pragma_update(None, "journal_mode", "WAL")
+            .map_err(|e| Error::db("enabling WAL", e))?;
+        // WAL + NORMAL: durable across application crashes; a power loss may lose the last
+        // transactions but never corrupts the database.
+        conn.pragma_update(None, "synchronous", "NORMAL")
+            .map_err(|e| Error::db("setting synchronous", e))?;
+    }
+    Ok(conn)
+}
+
+fn now_ms() -> i64 {
+    chrono::Utc::now().timestamp_millis()
+}
+
+impl Store {
+    /// Opens (creating and migrating) the database at `path`. Reads work at once; writes queue
+    /// until [`Store::start_writer`] starts the writer thread (which needs the list hub, built
+    /// from what this store reads).
+    ///
+    /// On open, approvals still pending from a previous run are resolved as
+    /// [`ApprovalResolution::AgentGone`] (the agent process that asked died with that run) and
+    /// turns still in progress are marked `interrupted`.
+    pub fn open(path: &Path) -> Result<Store> {
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+        }
+        let mut conn = open_conn(path, true)?;
+        schema::migrate(&mut conn)?;
+        let now = now_ms();
+        conn.execute(
+            "UPDATE approvals SET resolution = 'agent_gone', resolved_at = ?1 WHERE resolution IS NULL",
+            params![now],
+        )
+        .map_err(|e| Error::db("resolving stale approvals", e))?;
+        conn.execute(
+            "UPDATE turns SET status = 'interrupted', ended_at = ?1 WHERE status = 'in_progress'",
+            params![now],
+        )
+        .map_err(|e| Error::db("closing stale turns", e))?;
+        let (tx, rx) = mpsc::channel(QUEUE_CAPACITY);
+        Ok(Store {
+            inner: Arc::new(StoreInner {
+                path: path.to_owned(),
+                tx,
+                readers: Mutex::new(Vec::new()),
+                pending_writer: Mutex::new(Some((conn, rx))),
+                writer: Mutex::new(None),
+            }),
+        })
+    }
+
+    /// Starts the writer thread; list changes are published to `list` after commit.
+    pub fn start_writer(&self, list: Arc<ListHub>) {
+        if let Some((conn, rx)) = self.inner.pending_writer.lock().take() {
+            let handle = std::thread::Builder::new()
+                .name("orbitdock-writer".into())
+                .spawn(move || writer_loop(conn, rx, list));
+            match handle {
+                Ok(h) => *self.inner.writer.lock() = Some(h),
+                Err(e) => tracing::error!(error = %e, "could not spawn the persistence writer"),
+            }
+        }
+    }
+
+    /// The database path.
+    pub fn path(&self) -> &Path {
+        &self.inner.path
+    }
+
+    /// Queues a command; waits while the queue is full (backpressure).
+    pub async fn submit(&self, cmd: Command) -> Result<()> {
+        self.inner
+            .tx
+            .send(cmd)
+            .await
+            .map_err(|_| Error::Closed("persistence writer".into()))
+    }
+
+    /// Queues a command and waits until it is committed and published.
+    pub async fn submit_and_wait(&self, mut cmd: Command) -> Result<()> {
+        let (tx, rx) = oneshot::channel();
+        cmd.done = Some(tx);
+        self.submit(cmd).await?;
+        match rx.await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => Err(Error::Persist(e)),
+            Err(_) => Err(Error::Closed("persistence writer".into())),
+        }
+    }
+
+    /// Queues a command from a blocking context (benchmarks, tools).
+    pub fn blocking_submit(&self, cmd: Command) -> Result<()> {
+        self.inner
+            .tx
+            .blocking_send(cmd)
+            .map_err(|_| Error::Closed("persistence writer".into()))
+    }
+
+    /// Waits for everything queued so far to be committed (a barrier).
+    pub async fn flush(&self) -> Result<()> {
+        self.submit_and_wait(Command::default()).await
+    }
+
+    /// Runs `f` on a read connection (blocking; call from `spawn_blocking` or [`Store::read`]).
+    pub fn with_reader<T>(&self, f: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
+        let conn = match self.inner.readers.lock().pop() {
+            Some(c) => c,
+            None => open_conn(&self.inner.path, false)?,
+        };
+        let out = f(&conn);
+        let mut pool = self.inner.readers.lock();
+        if pool.len() < 8 {
+            pool.push(conn);
+        }
+        out
+    }
+
+    /// Runs `f` on a read connection on the blocking pool.
+    pub async fn read<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Connection) -> Result<T> + Send + 'static,
+    ) -> Result<T> {
+        let store = self.clone();
+        tokio::task::spawn_blocking(move || store.with_reader(f))
+            .await
+            .map_err(|e| Error::Closed(format!("read task: {e}")))?
+    }
+
+    /// Every session, most recently updated first (one indexed query).
+    pub fn load_sessions(&self) -> Result<Vec<StoredSession>> {
+        self.with_reader(|c| {
+            let mut stmt = c
+                .prepare("SELECT summary, extra, revision FROM sessions ORDER BY updated_at DESC")
+                .map_err(|e| Error::db("preparing session list", e))?;
+            let rows = stmt
+                .query_map([], |r| {
+                    Ok((
+                        r.get::<_, String>(0)?,
+                        r.get::<_, String>(1)?,
+                        r.get::<_, i64>(2)?,
+                    ))
+                })
+                .map_err(|e| Error::db("listing sessions", e))?;
+            let mut out = Vec::new();
+            for row in rows {
+                let (summary, extra, revision) =
+                    row.map_err(|e| Error::db("reading session", e))?;
+                match decode_session(&summary, &extra, revision) {
+                    Ok(s) => out.push(s),
+                    // A row we cannot decode is logged raw and skipped, never fatal.
+                    Err(e) => {
+                        tracing::error!(error = %e, raw = %summary, "undecodable session row")
+                    }
+                }
+            }
+            Ok(out)
+        })
+    }
+
+    /// One session.
+    pub fn load_session(&self, id: &str) -> Result<Option<StoredSession>> {
+        self.with_reader(|c| {
+            let row = c
+                .query_row(
+                    "SELECT summary, extra, revision FROM sessions WHERE id = ?1",
+                    params![id],
+                    |r| {
+                        Ok((
+                            r.get::<_, String>(0)?,
+                            r.get::<_, String>(1)?,
+                            r.get::<_, i64>(2)?,
+                        ))
+                    },
+                )
+                .optional()
+                .map_err(|e| Error::db("loading session", e))?;
+            match row {
+                None => Ok(None),
+                Some((s, e, r)) => decode_session(&s, &e, r).map(Some),
+            }
+        })
+    }
+
+    /// Items with `seq > after`, ascending, at most `limit`.
+    pub fn items_after(&self, session_id: &str, after: u64, limit: usize) -> Result<StoredItems> {
+        self.with_reader(|c| {
+            query_items(
+                c,
+                "SELECT body FROM items WHERE session_id = ?1 AND seq > ?2 ORDER BY seq ASC LIMIT ?3",
+                session_id,
+                after,
+                limit,
+                false,
+            )
+        })
+    }
+
+    /// The `limit` items just before `before`, ascending.
+    pub fn items_before(&self, session_id: &str, before: u64, limit: usize) -> Result<StoredItems> {
+        self.with_reader(|c| {
+            query_items(
+                c,
+                "SELECT body FROM items WHERE session_id = ?1 AND seq < ?2 ORDER BY seq DESC LIMIT ?3",
+                session_id,
+                before,
+                limit,
+                true,
+            )
+        })
+    }
+
+    /// Approval history of a session, oldest first.
+    pub fn approval_history(&self, session_id: &str) -> Result<Vec<ApprovalRecord>> {
+        self.with_reader(|c| {
+            let mut stmt = c
+                .prepare(
+                    "SELECT approval, resolution, decision, resolved_at FROM approvals
+                     WHERE session_id = ?1 AND resolution IS NOT NULL ORDER BY version",
+                )
+                .map_err(|e| Error::db("preparing approval history", e))?;
+            let rows = stmt
+                .query_map(params![session_id], |r| {
+                    Ok((
+                        r.get::<_, String>(0)?,
+                        r.get::<_, String>(1)?,
+                        r.get::<_, Option<String>>(2)?,
+                        r.get::<_, Option<i64>>(3)?,
+                    ))
+                })
+                .map_err(|e| Error::db("reading approval history", e))?;
+            let mut out = Vec::new();
+            for row in rows {
+                let (approval, resolution, decision, resolved_at) =
+                    row.map_err(|e| Error::db("reading approval", e))?;
+                let approval: PendingApproval = match serde_json::from_str(&approval) {
+                    Ok(a) => a,
+                    Err(e) => {
+                        tracing::error!(error = %e, raw = %approval, "undecodable approval row");
+                        continue;
+                    }
+                };
+                out.push(ApprovalRecord {
+                    approval,
+                    resolution: from_token(&resolution).unwrap_or(ApprovalResolution::Unknown),
+                    decision: decision.as_deref().and_then(from_token),
+                    resolved_at: resolved_at.unwrap_or_default(),
+                });
+            }
+            Ok(out)
+        })
+    }
+}
+
+fn decode_session(summary: &str, extra: &str, revision: i64) -> Result<StoredSession> {
+    let mut summary: SessionSummary = serde_json::from_str(summary).map_err(|e| Error::Decode {
+        what: "session summary".into(),
+        source: e,
+    })?;
+    let extra: SessionExtra = serde_json::from_str(extra).unwrap_or_else(|e| {
+        tracing::error!(error = %e, raw = %extra, "undecodable session extra; using defaults");
+        SessionExtra::default()
+    });
+    summary.revision = summary.revision.max(revision as u64);
+    Ok(StoredSession { summary, extra })
+}
+
+fn query_items(
+    c: &Connection,
+    sql: &str,
+    session_id: &str,
+    bound: u64,
+    limit: usize,
+    reverse: bool,
+) -> Result<StoredItems> {
+    let mut stmt = c
+        .prepare_cached(sql)
+        .map_err(|e| Error::db("preparing item page", e))?;
+    let rows = stmt
+        .query_map(params![session_id, bound as i64, (limit + 1) as i64], |r| {
+            r.get::<_, String>(0)
+        })
+        .map_err(|e| Error::db("reading items", e))?;
+    let mut items = Vec::with_capacity(limit.min(1024));
+    let mut count = 0;
+    let mut has_more = false;
+    for row in rows {
+        let body = row.map_err(|e| Error::db("reading item", e))?;
+        count += 1;
+        if count > limit {
+            has_more = true;
+            break;
+        }
+        match serde_json::from_str::<TranscriptItem>(&body) {
+            Ok(item) => items.push(item),
+            Err(e) => tracing::error!(error = %e, raw = %body, "undecodable item row"),
+        }
+    }
+    if reverse {
+        items.reverse();
+    }
+    Ok(StoredItems { items, has_more })
+}
+
+/// The snake_case token of a serde unit enum value.
+pub(crate) fn token<T: Serialize>(v: &T) -> String {
+    match serde_json::to_value(v) {
+        Ok(serde_json::Value::String(s)) => s,
+        _ => String::new(),
+    }
+}
+
+fn from_token<T: for<'de> Deserialize<'de>>(s: &str) -> Option<T> {
+    serde_json::from_value(serde_json::Value::String(s.to_owned())).ok()
+}
+
+fn writer_loop(mut conn: Connection, mut rx: mpsc::Receiver<Command>, list: Arc<ListHub>) {
+    let mut batch: Vec<Command> = Vec::with_capacity(BATCH_MAX);
+    while let Some(first) = rx.blocking_recv() {
+        batch.push(first);
+        while batch.len() < BATCH_MAX {
+            match rx.try_recv() {
+                Ok(c) => batch.push(c),
+                Err(_) => break,
+            }
+        }
+        let outcome = commit_batch(&mut conn, &batch);
+        if let Err(e) = &outcome {
+            // The in-memory state stays authoritative; report loudly and carry on.
+            tracing::error!(error = %e, commands = batch.len(), "persistence batch failed");
+        }
+        for cmd in batch.drain(..) {
+            for p in cmd.publish {
+                match p {
+                    Publication::Session { hub, published, .. } => hub.publish(published),
+                    Publication::List(delta) => list.publish(delta),
+                }
+            }
+            if let Some(done) = cmd.done {
+                let _ = done.send(outcome.as_ref().map(|_| ()).map_err(|e| e.to_string()));
+            }
+        }
+    }
+    tracing::debug!("persistence writer stopped");
+}
+
+/// Applies one batch in one transaction. Session rows written several times in a batch are
+/// written once (the last version wins).
+pub(crate) fn commit_batch(conn: &mut Connection, batch: &[Command]) -> Result<()> {
+    let mut last_session_write: HashMap<&str, (usize, usize)> = HashMap::new();
+    let mut revisions: HashMap<&str, u64> = HashMap::new();
+    for (ci, cmd) in batch.iter().enumerate() {
+        for (oi, op) in cmd.ops.iter().enumerate() {
+            if let PersistOp::UpsertSession { summary, .. } = op {
+                last_session_write.insert(summary.id.as_str(), (ci, oi));
+            }
+        }
+        for p in &cmd.publish {
+            if let Publication::Session {
+                session_id,
+                published,
+                ..
+            } = p
+            {
+                let r = revisions.entry(session_id.as_str()).or_default();
+                *r = (*r).max(published.revision);
+            }
+        }
+    }
+    let tx = conn
+        .transaction()
+        .map_err(|e| Error::db("beginning batch", e))?;
+    {
+        let mut up_session = tx
+            .prepare_cached(
+                "INSERT INTO sessions (id, thread_id, provider, origin, status, updated_at, revision, summary, extra)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
+                 ON CONFLICT(id) DO UPDATE SET thread_id = ?2, provider = ?3, origin = ?4, status = ?5,
+                   updated_at = ?6, revision = max(revision, ?7), summary = ?8, extra = ?9",
+            )
+            .map_err(|e| Error::db("preparing session upsert", e))?;
+        let mut up_item = tx
+            .prepare_cached(
+                "INSERT OR REPLACE INTO items (session_id, seq, item_id, turn_id, type, updated_at, body)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            )
+            .map_err(|e| Error::db("preparing item upsert", e))?;
+        let mut up_turn = tx
+            .prepare_cached(
+                "INSERT OR REPLACE INTO turns (session_id, turn_id, status, started_at, ended_at, error)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            )
+            .map_err(|e| Error::db("preparing turn upsert", e))?;
+        let mut ins_approval = tx
+            .prepare_cached(
+                "INSERT OR REPLACE INTO approvals (session_id, version, request_id, kind, approval, created_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            )
+            .map_err(|e| Error::db("preparing approval insert", e))?;
+        let mut res_approval = tx
+            .prepare_cached(
+                "UPDATE approvals SET resolution = ?3, decision = ?4, resolved_at = ?5
+                 WHERE session_id = ?1 AND version = ?2",
+            )
+            .map_err(|e| Error::db("preparing approval resolution", e))?;
+        let mut up_revision = tx
+            .prepare_cached("UPDATE sessions SET revision = max(revision, ?2) WHERE id = ?1")
+            .map_err(|e| Error::db("preparing revision update", e))?;
+
+        for (ci, cmd) in batch.iter().enumerate() {
+            for (oi, op) in cmd.ops.iter().enumerate() {
+                match op {
+                    PersistOp::UpsertSession { summary, extra } => {
+                        if last_session_write.get(summary.id.as_str()) != Some(&(ci, oi)) {
+                            continue;
+                        }
+                        let sj = json(summary.as_ref())?;
+                        let ej = json(extra.as_ref())?;
+                        up_session
+                            .execute(params![
+                                summary.id,
+                                summary.thread_id,
+                                token(&summary.provider),
+                                token(&summary.origin),
+                                token(&summary.status),
+                                summary.updated_at,
+                                summary.revision as i64,
+                                sj,
+                                ej
+                            ])
+                            .map_err(|e| Error::db("upserting session", e))?;
+                    }
+                    PersistOp::UpsertItem { session_id, item } => {
+                        let body = json(item.as_ref())?;
+                        let kind = serde_json::to_value(&item.body)
+                            .ok()
+                            .and_then(|v| v.get("type").and_then(|t| t.as_str()).map(str::to_owned))
+                            .unwrap_or_default();
+                        up_item
+                            .execute(params![
+                                session_id,
+                                item.seq as i64,
+                                item.id,
+                                item.turn_id,
+                                kind,
+                                item.updated_at,
+                                body
+                            ])
+                            .map_err(|e| Error::db("upserting item", e))?;
+                    }
+                    PersistOp::UpsertTurn {
+                        session_id,
+                        turn_id,
+                        status,
+                        started_at,
+                        ended_at,
+                        error,
+                    } => {
+                        up_turn
+                            .execute(params![
+                                session_id, turn_id, status, started_at, ended_at, error
+                            ])
+                            .map_err(|e| Error::db("upserting turn", e))?;
+                    }
+                    PersistOp::InsertApproval {
+                        session_id,
+                        approval,
+                    } => {
+                        let aj = json(approval.as_ref())?;
+                        ins_approval
+                            .execute(params![
+                                session_id,
+                                approval.version as i64,
+                                approval.request_id,
+                                token(&approval.kind),
+                                aj,
+                                approval.created_at
+                            ])
+                            .map_err(|e| Error::db("inserting approval", e))?;
+                    }
+                    PersistOp::ResolveApproval {
+                        session_id,
+                        version,
+                        resolution,
+                        decision,
+                        resolved_at,
+                    } => {
+                        res_approval
+                            .execute(params![
+                                session_id,
+                                *version as i64,
+                                token(resolution),
+                                decision.as_ref().map(token),
+                                resolved_at
+                            ])
+                            .map_err(|e| Error::db("resolving approval", e))?;
+                    }
+                }
+            }
+        }
+        for (id, rev) in revisions {
+            up_revision
+                .execute(params![id, rev as i64])
+                .map_err(|e| Error::db("updating revision", e))?;
+        }
+    }
+    tx.commit().map_err(|e| Error::db("committing batch", e))
+}
+
+fn json<T: Serialize>(v: &T) -> Result<String> {
+    serde_json::to_string(v).map_err(|e| Error::Decode {
+        what: "value to store".into(),
+        source: e,
+    })
+}
+
+/// Status to use for a session restored after a restart: nothing can be running any more.
+pub fn restored_status(s: SessionStatus) -> SessionStatus {
+    match s {
+        SessionStatus::Ended => SessionStatus::Ended,
+        _ => SessionStatus::Waiting,
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use orbitdock_protocol::ItemBody;
+
+    fn item(seq: u64, text: &str) -> TranscriptItem {
+        TranscriptItem {
+            seq,
+            id: format!("i{seq}"),
+            turn_id: Some("t".into()),
+            status: Default::default(),
+            created_at: 1,
+            updated_at: 1,
+            body: ItemBody::AgentMessage { text: text.into() },
+        }
+    }
+
+    #[tokio::test]
+    async fn persists_then_publishes_and_pages() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("db.sqlite")).unwrap();
+        let list = ListHub::new(Vec::new(), 0);
+        store.start_writer(list.clone());
+        let summary = SessionSummary {
+            id: "s1".into(),
+            revision: 1,
+            ..Default::default()
+        };
+        let mut ops = vec![PersistOp::UpsertSession {
+            summary: Box::new(summary.clone()),
+            extra: Box::default(),
+        }];
+        for i in 1..=5 {
+            ops.push(PersistOp::UpsertItem {
+                session_id: "s1".into(),
+                item: Box::new(item(i, "v1")),
+            });
+        }
+        // Upsert by seq replaces.
+        ops.push(PersistOp::UpsertItem {
+            session_id: "s1".into(),
+            item: Box::new(item(3, "v2")),
+        });
+        store
+            .submit_and_wait(Command {
+                ops,
+                publish: vec![Publication::List(ListDelta::Upsert {
+                    summary: summary.clone(),
+                })],
+                done: None,
+            })
+            .await
+            .unwrap();
+        assert_eq!(list.snapshot().1, vec![summary.clone()]);
+        let page = store.items_after("s1", 1, 2).unwrap();
+        assert_eq!(
+            page.items.iter().map(|i| i.seq).collect::<Vec<_>>(),
+            vec![2, 3]
+        );
+        assert!(page.has_more);
+        assert_eq!(page.items[1], item(3, "v2"));
+        let page = store.items_before("s1", 3, 10).unwrap();
+        assert_eq!(
+            page.items.iter().map(|i| i.seq).collect::<Vec<_>>(),
+            vec![1, 2]
+        );
+        assert!(!page.has_more);
+        let loaded = store.load_sessions().unwrap();
+        assert_eq!(loaded.len(), 1);
+        assert_eq!(loaded[0].summary, summary);
+    }
+
+    #[tokio::test]
+    async fn reopening_resolves_stale_approvals() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("db.sqlite");
+        {
+            let store = Store::open(&path).unwrap();
+            store.start_writer(ListHub::new(Vec::new(), 0));
+            let approval = PendingApproval {
+                request_id: "7".into(),
+                kind: orbitdock_protocol::ApprovalKind::Command,
+                version: 1,
+                item_id: None,
+                turn_id: None,
+                command: Some("ls".into()),
+                cwd: None,
+                reason: None,
+                changes: None,
+                question: None,
+                questions: None,
+                raw: serde_json::Value::Null,
+                created_at: 5,
+            };
+            store
+                .submit_and_wait(Command {
+                    ops: vec![PersistOp::InsertApproval {
+                        session_id: "s".into(),
+                        approval: Box::new(approval),
+                    }],
+                    ..Default::default()
+                })
+                .await
+                .unwrap();
+            assert!(store.approval_history("s").unwrap().is_empty());
+        }
+        let store = Store::open(&path).unwrap();
+        let h = store.approval_history("s").unwrap();
+        assert_eq!(h.len(), 1);
+        assert_eq!(h[0].resolution, ApprovalResolution::AgentGone);
+        assert_eq!(h[0].approval.command.as_deref(), Some("ls"));
+    }
+
+    #[test]
+    fn undecodable_rows_are_skipped_not_fatal() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("db.sqlite");
+        let store = Store::open(&path).unwrap();
+        {
+            let c = open_conn(&path, true).unwrap();
+            c.execute(
+                "INSERT INTO sessions (id, provider, origin, status, updated_at, summary, extra)
+                 VALUES ('bad', 'codex', 'direct', 'waiting', 1, '{not json', '{}')",
+                [],
+            )
+            .unwrap();
+            c.execute(
+                "INSERT INTO items (session_id, seq, item_id, type, updated_at, body)
+                 VALUES ('bad', 1, 'x', 't', 1, 'garbage')",
+                [],
+            )
+            .unwrap();
+        }
+        assert!(store.load_sessions().unwrap().is_empty());
+        assert!(store.items_after("bad", 0, 10).unwrap().items.is_empty());
+    }
+}

@@ -1,0 +1,118 @@
+//! Schema migrations, tracked with SQLite's `PRAGMA user_version`.
+//!
+//! Each entry of [`MIGRATIONS`] moves the schema from version `i` to `i + 1` and runs in one
+//! transaction with the version bump, so a crash mid-migration leaves the old version intact.
+//! Never edit a shipped migration; append a new one.
+
+use rusqlite::Connection;
+
+use crate::error::{Error, Result};
+
+/// Migration `i` upgrades `user_version` `i` -> `i + 1`.
+const MIGRATIONS: &[&str] = &[
+    // 1: sessions, items, turns, approvals.
+    r#"
+    CREATE TABLE sessions (
+        id          TEXT PRIMARY KEY,
+        thread_id   TEXT,
+        provider    TEXT NOT NULL,
+        origin      TEXT NOT NULL,
+        status      TEXT NOT NULL,
+        updated_at  INTEGER NOT NULL,
+        revision    INTEGER NOT NULL DEFAULT 0,
+        summary     TEXT NOT NULL,   -- SessionSummary JSON (names, config, usage, ...)
+        extra       TEXT NOT NULL    -- SessionExtra JSON (plan, diff, rate limits, turn)
+    );
+    CREATE INDEX sessions_by_updated ON sessions(updated_at DESC);
+    CREATE INDEX sessions_by_thread ON sessions(thread_id);
+
+    CREATE TABLE items (
+        session_id  TEXT NOT NULL,
+        seq         INTEGER NOT NULL,
+        item_id     TEXT NOT NULL,
+        turn_id     TEXT,
+        type        TEXT NOT NULL,
+        updated_at  INTEGER NOT NULL,
+        body        TEXT NOT NULL,   -- TranscriptItem JSON
+        PRIMARY KEY (session_id, seq)
+    ) WITHOUT ROWID;
+
+    CREATE TABLE turns (
+        session_id  TEXT NOT NULL,
+        turn_id     TEXT NOT NULL,
+        status      TEXT NOT NULL,
+        started_at  INTEGER NOT NULL,
+        ended_at    INTEGER,
+        error       TEXT,
+        PRIMARY KEY (session_id, turn_id)
+    ) WITHOUT ROWID;
+
+    CREATE TABLE approvals (
+        session_id  TEXT NOT NULL,
+        version     INTEGER NOT NULL,
+        request_id  TEXT NOT NULL,
+        kind        TEXT NOT NULL,
+        approval    TEXT NOT NULL,   -- PendingApproval JSON
+        created_at  INTEGER NOT NULL,
+        resolution  TEXT,            -- NULL while pending
+        decision    TEXT,
+        resolved_at INTEGER,
+        PRIMARY KEY (session_id, version)
+    ) WITHOUT ROWID;
+    CREATE INDEX approvals_pending ON approvals(resolution) WHERE resolution IS NULL;
+    "#,
+];
+
+/// The schema version this build writes.
+pub fn latest_version() -> i64 {
+    MIGRATIONS.len() as i64
+}
+
+/// Brings the database to [`latest_version`]. Refuses a database from a newer build.
+pub fn migrate(conn: &mut Connection) -> Result<()> {
+    let current: i64 = conn
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .map_err(|e| Error::db("reading user_version", e))?;
+    if current > latest_version() {
+        return Err(Error::BadRequest(format!(
+            "database schema version {current} is newer than this build ({})",
+            latest_version()
+        )));
+    }
+    for (i, sql) in MIGRATIONS.iter().enumerate().skip(current as usize) {
+        let tx = conn
+            .transaction()
+            .map_err(|e| Error::db("starting migration", e))?;
+        tx.execute_batch(sql)
+            .map_err(|e| Error::db(format!("migration {}", i + 1), e))?;
+        tx.pragma_update(None, "user_version", (i + 1) as i64)
+            .map_err(|e| Error::db("bumping user_version", e))?;
+        tx.commit()
+            .map_err(|e| Error::db(format!("committing migration {}", i + 1), e))?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn migrates_from_empty_and_is_idempotent() {
+        let mut c = Connection::open_in_memory().unwrap();
+        migrate(&mut c).unwrap();
+        migrate(&mut c).unwrap();
+        let v: i64 = c
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(v, latest_version());
+    }
+
+    #[test]
+    fn refuses_newer_schema() {
+        let mut c = Connection::open_in_memory().unwrap();
+        c.pragma_update(None, "user_version", 999).unwrap();
+        assert!(matches!(migrate(&mut c), Err(Error::BadRequest(_))));
+    }
+}

@@ -2,5 +2,10 @@
 
 pub mod engine;
 pub mod error;
+pub mod harmony;
+pub mod parse;
+pub mod render;
+pub mod responses;
+pub mod service;
 
 pub use error::{Error, Result};

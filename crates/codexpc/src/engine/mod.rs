@@ -11,6 +11,8 @@
 //! single sequence (one KV cache), so it serialises generations internally; the request queue in
 //! front of it bounds how many wait.
 
+pub mod scripted;
+
 use std::ops::ControlFlow;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -53,6 +55,9 @@ pub enum StopReason {
     /// The sink returned `ControlFlow::Break`.
     Sink,
     Cancelled,
+    /// The engine had nothing more to produce (the scripted engine's completion ran out without
+    /// a stop token).
+    EndOfOutput,
 }
 
 /// Counters for one generation; `cached_tokens` are prompt tokens served from the reused KV cache.

@@ -113,6 +113,94 @@ impl CodexBinary {
     }
 }
 
+/// What a short CLI sub-command (`login status`, `features list`, `mcp list`, ...) produced.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CliOutput {
+    pub status: std::process::ExitStatus,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl CliOutput {
+    /// stdout if the command succeeded, else [`Error::Exited`] with the stderr tail.
+    pub fn success(self, what: &str) -> Result<String> {
+        if self.status.success() {
+            Ok(self.stdout)
+        } else {
+            let mut tail = self.stderr;
+            if tail.len() > crate::process::STDERR_TAIL_BYTES {
+                let mut cut = tail.len() - crate::process::STDERR_TAIL_BYTES;
+                while !tail.is_char_boundary(cut) {
+                    cut += 1;
+                }
+                tail = tail.split_off(cut);
+            }
+            tracing::debug!(what, status = ?self.status, "codex sub-command failed");
+            Err(Error::Exited {
+                status: self.status.code(),
+                stderr_tail: tail,
+            })
+        }
+    }
+}
+
+impl CodexBinary {
+    /// Runs `codex <args>` with `CODEX_HOME` = `home` to completion (bounded by `timeout`; on
+    /// timeout the process group is killed). `stdin` is written then closed; `None` = null.
+    pub async fn run(
+        &self,
+        home: &crate::home::CodexHome,
+        args: &[&str],
+        stdin: Option<&[u8]>,
+        timeout: Duration,
+    ) -> Result<CliOutput> {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let mut cmd = Command::new(&self.path);
+        cmd.env("CODEX_HOME", home.root())
+            .args(args)
+            .stdin(if stdin.is_some() {
+                Stdio::piped()
+            } else {
+                Stdio::null()
+            })
+            .stdout(Stdio::piped());
+        let mut child = crate::process::GroupChild::spawn(cmd, "codex")?;
+        let tail = child.stderr_tail();
+        let mut stdout = child.take_stdout();
+        let input = stdin.map(<[u8]>::to_vec);
+        let mut pipe_in = child.take_stdin();
+        let work = async {
+            if let (Some(bytes), Some(p)) = (input, pipe_in.as_mut()) {
+                // Ignore EPIPE: a command that does not read stdin reports through its status.
+                let _ = p.write_all(&bytes).await;
+            }
+            drop(pipe_in.take());
+            let mut out = Vec::new();
+            if let Some(s) = stdout.as_mut() {
+                s.read_to_end(&mut out)
+                    .await
+                    .map_err(|e| Error::io(self.path.clone(), e))?;
+            }
+            let status = child.wait().await?;
+            Ok::<_, Error>((status, out))
+        };
+        let (status, out) = match tokio::time::timeout(timeout, work).await {
+            Ok(r) => r?,
+            Err(_) => {
+                return Err(Error::Timeout {
+                    method: format!("codex {}", args.join(" ")),
+                    after: timeout,
+                });
+            }
+        };
+        Ok(CliOutput {
+            status,
+            stdout: String::from_utf8_lossy(&out).into_owned(),
+            stderr: tail.snapshot(),
+        })
+    }
+}
+
 /// Where the pinned npm install puts the native binary, for this platform.
 pub fn managed_binary_path(install_dir: &Path) -> PathBuf {
     let modules = install_dir.join("node_modules");

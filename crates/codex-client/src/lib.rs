@@ -20,10 +20,15 @@
 //! and a line that is not JSON becomes an error event carrying the raw line, never a panic.
 
 pub mod app_server;
+pub mod auth;
 pub mod binary;
+pub mod config;
 pub mod error;
 pub mod exec;
+pub mod features;
 pub mod home;
+pub mod mcp;
+pub mod notify;
 pub mod process;
 
 pub use binary::{BinaryResolver, CodexBinary, CodexVersion, PINNED_VERSION};

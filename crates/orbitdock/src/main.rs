@@ -1,2 +1,430 @@
-//! `orbitdock` binary.
-fn main() {}
+//! `orbitdock`: the command line of the OrbitDock control plane.
+//!
+//! Thin on purpose: `serve` wires configuration, logging and the Codex binary into
+//! `orbitdock_server::start`; the other subcommands are small HTTP clients of a running server,
+//! which they find through `DATA_DIR/server.json` and `DATA_DIR/token`. Every subcommand takes
+//! `--data-dir` (default: the XDG data dir, `~/.local/share/orbitdock`).
+
+use std::net::{IpAddr, SocketAddr};
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+use clap::{Parser, Subcommand};
+use codex_client::{BinaryResolver, CodexHome};
+use orbitdock_protocol::{
+    ApprovalDecision, ApprovalRequestBody, ItemBody, ItemsPage, SendMessageRequest, SessionState,
+    SessionsResponse, TranscriptItem,
+};
+use orbitdock_server::data_dir::{self, ServerInfo};
+
+/// Default port of `orbitdock serve`.
+const DEFAULT_PORT: u16 = 4821;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "orbitdock",
+    version,
+    about = "OrbitDock: a control plane for Codex sessions"
+)]
+struct Cli {
+    /// Data directory (database, token, logs, server.json).
+    #[arg(long, global = true, env = "ORBITDOCK_DATA_DIR")]
+    data_dir: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Cmd,
+}
+
+#[derive(Debug, Subcommand)]
+enum Cmd {
+    /// Run the server (REST + WebSocket + web UI) in the foreground.
+    Serve {
+        /// Port to listen on (0 picks a free one).
+        #[arg(long, default_value_t = DEFAULT_PORT)]
+        port: u16,
+        /// Address to bind; must be loopback.
+        #[arg(long, default_value = "127.0.0.1")]
+        bind: IpAddr,
+        /// CODEX_HOME for the shared app-server (default: $CODEX_HOME or ~/.codex).
+        #[arg(long)]
+        codex_home: Option<PathBuf>,
+        /// The codex binary (default: $CODEX_BIN, DATA_DIR/codex, $PATH; installed if missing).
+        #[arg(long)]
+        codex_bin: Option<PathBuf>,
+    },
+    /// Print the API token (`--rotate` replaces it; restart the server afterwards).
+    Token {
+        /// Replace the token.
+        #[arg(long)]
+        rotate: bool,
+    },
+    /// List sessions.
+    Sessions {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show a session and its recent transcript.
+    Show {
+        /// Session id.
+        id: String,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Send a message to a session.
+    Send {
+        /// Session id.
+        id: String,
+        /// The message.
+        text: String,
+    },
+    /// Answer a pending approval (accept by default).
+    Approve {
+        /// Session id.
+        id: String,
+        /// The approval's request id.
+        request_id: String,
+        /// Decline instead of accepting.
+        #[arg(long)]
+        decline: bool,
+    },
+}
+
+fn main() -> Result<()> {
+    let cli = Cli::parse();
+    let data_dir = cli
+        .data_dir
+        .clone()
+        .unwrap_or_else(data_dir::default_data_dir);
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the tokio runtime")?;
+    rt.block_on(run(cli.command, data_dir))
+}
+
+async fn run(cmd: Cmd, data_dir: PathBuf) -> Result<()> {
+    match cmd {
+        Cmd::Serve {
+            port,
+            bind,
+            codex_home,
+            codex_bin,
+        } => serve(data_dir, port, bind, codex_home, codex_bin).await,
+        Cmd::Token { rotate } => {
+            let t = data_dir::load_or_create_token(&data_dir, rotate)?;
+            println!("{t}");
+            if rotate {
+                eprintln!("token rotated; restart `orbitdock serve` for it to take effect");
+            }
+            Ok(())
+        }
+        Cmd::Sessions { json } => {
+            let c = Client::new(&data_dir)?;
+            let r: SessionsResponse = c.get("/api/sessions").await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&r)?);
+            } else {
+                println!(
+                    "{:<36}  {:<14}  {:<8}  {:<7}  NAME",
+                    "ID", "STATUS", "PROVIDER", "ORIGIN"
+                );
+                for s in r.sessions {
+                    let name = s.name.or(s.first_prompt).unwrap_or_else(|| s.cwd.clone());
+                    println!(
+                        "{:<36}  {:<14}  {:<8}  {:<7}  {}",
+                        s.id,
+                        token(&s.status),
+                        token(&s.provider),
+                        token(&s.origin),
+                        name.lines().next().unwrap_or_default()
+                    );
+                }
+            }
+            Ok(())
+        }
+        Cmd::Show { id, json } => {
+            let c = Client::new(&data_dir)?;
+            let state: SessionState = c.get(&format!("/api/sessions/{id}")).await?;
+            let before = state.last_seq + 1;
+            let page: ItemsPage = c
+                .get(&format!(
+                    "/api/sessions/{id}/items?before={before}&limit=50"
+                ))
+                .await?;
+            if json {
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(
+                        &serde_json::json!({"state": state, "items": page.items})
+                    )?
+                );
+                return Ok(());
+            }
+            let s = &state.summary;
+            println!("session   {}", s.id);
+            println!("name      {}", s.name.as_deref().unwrap_or("-"));
+            println!("status    {}", token(&s.status));
+            println!("cwd       {}", s.cwd);
+            println!("model     {}", s.model.as_deref().unwrap_or("-"));
+            println!(
+                "tokens    in {} (cached {}) / out {}",
+                s.token_usage.input_tokens,
+                s.token_usage.cached_input_tokens,
+                s.token_usage.output_tokens
+            );
+            for a in &state.pending_approvals {
+                println!(
+                    "PENDING   {} {} {}",
+                    a.request_id,
+                    token(&a.kind),
+                    a.command.as_deref().or(a.question.as_deref()).unwrap_or("")
+                );
+            }
+            println!();
+            for item in &page.items {
+                print_item(item);
+            }
+            Ok(())
+        }
+        Cmd::Send { id, text } => {
+            let c = Client::new(&data_dir)?;
+            let r: serde_json::Value = c
+                .post(
+                    &format!("/api/sessions/{id}/messages"),
+                    &SendMessageRequest {
+                        text,
+                        ..Default::default()
+                    },
+                )
+                .await?;
+            println!("{}", r);
+            Ok(())
+        }
+        Cmd::Approve {
+            id,
+            request_id,
+            decline,
+        } => {
+            let c = Client::new(&data_dir)?;
+            let _: serde_json::Value = c
+                .post(
+                    &format!("/api/sessions/{id}/approvals/{request_id}"),
+                    &ApprovalRequestBody {
+                        decision: if decline {
+                            ApprovalDecision::Decline
+                        } else {
+                            ApprovalDecision::Accept
+                        },
+                        answers: None,
+                    },
+                )
+                .await?;
+            println!("{}", if decline { "declined" } else { "accepted" });
+            Ok(())
+        }
+    }
+}
+
+fn token<T: serde::Serialize>(v: &T) -> String {
+    serde_json::to_value(v)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_owned))
+        .unwrap_or_default()
+}
+
+fn print_item(item: &TranscriptItem) {
+    let body = match &item.body {
+        ItemBody::UserMessage { text } => format!("user: {text}"),
+        ItemBody::AgentMessage { text } => format!("agent: {text}"),
+        ItemBody::Reasoning { summary, text } => {
+            format!(
+                "reasoning: {}",
+                if summary.is_empty() { text } else { summary }
+            )
+        }
+        ItemBody::CommandExecution {
+            command,
+            output,
+            exit_code,
+            ..
+        } => format!(
+            "$ {command}  [exit {}]\n{}",
+            exit_code
+                .map(|c| c.to_string())
+                .unwrap_or_else(|| "-".into()),
+            output.trim_end()
+        ),
+        ItemBody::FileChange { changes } => {
+            let mut s = String::from("file change:");
+            for c in changes {
+                s.push_str(&format!(
+                    "\n  {} {}\n{}",
+                    token(&c.kind),
+                    c.path,
+                    c.diff.trim_end()
+                ));
+            }
+            s
+        }
+        ItemBody::McpToolCall { server, tool, .. } => format!("mcp {server}.{tool}"),
+        ItemBody::WebSearch { query } => format!("web search: {query}"),
+        ItemBody::Plan { text } => format!("plan: {text}"),
+        ItemBody::Error { message } => format!("error: {message}"),
+        ItemBody::Notice { message } => format!("notice: {message}"),
+        ItemBody::Other { original_type, .. } => format!("({original_type})"),
+        ItemBody::Unknown => "(unknown item)".into(),
+    };
+    println!("#{:<5} [{}] {}", item.seq, token(&item.status), body);
+}
+
+/// A tiny client of the running server.
+struct Client {
+    base: String,
+    token: String,
+    http: reqwest::Client,
+}
+
+impl Client {
+    fn new(data_dir: &Path) -> Result<Self> {
+        let info = data_dir::read_server_info(data_dir).with_context(|| {
+            format!(
+                "no running server found in {} (start one with `orbitdock serve --data-dir {}`)",
+                data_dir.display(),
+                data_dir.display()
+            )
+        })?;
+        let token = data_dir::load_or_create_token(data_dir, false)?;
+        Ok(Client {
+            base: info.url,
+            token,
+            http: reqwest::Client::new(),
+        })
+    }
+
+    async fn answer<T: serde::de::DeserializeOwned>(r: reqwest::Response) -> Result<T> {
+        let status = r.status();
+        let text = r.text().await?;
+        if !status.is_success() {
+            bail!("server answered {status}: {text}");
+        }
+        serde_json::from_str(&text).with_context(|| format!("unexpected answer: {text}"))
+    }
+
+    async fn get<T: serde::de::DeserializeOwned>(&self, path: &str) -> Result<T> {
+        let r = self
+            .http
+            .get(format!("{}{path}", self.base))
+            .bearer_auth(&self.token)
+            .send()
+            .await
+            .with_context(|| format!("connecting to {}", self.base))?;
+        Self::answer(r).await
+    }
+
+    async fn post<B: serde::Serialize, T: serde::de::DeserializeOwned>(
+        &self,
+        path: &str,
+        body: &B,
+    ) -> Result<T> {
+        let r = self
+            .http
+            .post(format!("{}{path}", self.base))
+            .bearer_auth(&self.token)
+            .json(body)
+            .send()
+            .await
+            .with_context(|| format!("connecting to {}", self.base))?;
+        Self::answer(r).await
+    }
+}
+
+/// Human logs on stderr, JSON logs in DATA_DIR/logs/server.log.
+fn init_logging(data_dir: &Path) -> Result<tracing_appender::non_blocking::WorkerGuard> {
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
+    use tracing_subscriber::{EnvFilter, Layer, fmt};
+    let logs = data_dir::logs_dir(data_dir);
+    std::fs::create_dir_all(&logs).with_context(|| format!("creating {}", logs.display()))?;
+    let file = tracing_appender::rolling::never(&logs, "server.log");
+    let (file, guard) = tracing_appender::non_blocking(file);
+    let filter =
+        || EnvFilter::try_from_env("ORBITDOCK_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
+    tracing_subscriber::registry()
+        .with(
+            fmt::layer()
+                .with_writer(std::io::stderr)
+                .with_filter(filter()),
+        )
+        .with(fmt::layer().json().with_writer(file).with_filter(filter()))
+        .try_init()
+        .context("initialising logging")?;
+    Ok(guard)
+}
+
+async fn serve(
+    data_dir: PathBuf,
+    port: u16,
+    bind: IpAddr,
+    codex_home: Option<PathBuf>,
+    codex_bin: Option<PathBuf>,
+) -> Result<()> {
+    if !bind.is_loopback() {
+        bail!("refusing to bind {bind}: OrbitDock only listens on loopback addresses");
+    }
+    data_dir::ensure_dir(&data_dir)?;
+    let _guard = init_logging(&data_dir)?;
+    let token = data_dir::load_or_create_token(&data_dir, false)?;
+    let codex_home = match codex_home {
+        Some(h) => CodexHome::new(h),
+        None => CodexHome::default_user().context("finding CODEX_HOME")?,
+    };
+    let managed = data_dir.join("codex");
+    let mut resolver = BinaryResolver::new().managed_dir(&managed);
+    if let Some(b) = codex_bin {
+        resolver = resolver.explicit(b);
+    }
+    let binary = match resolver.resolve().await {
+        Ok(b) => b,
+        Err(e) => {
+            eprintln!(
+                "No Codex CLI found ({e}); installing the pinned version {} into {} ...",
+                codex_client::PINNED_VERSION,
+                managed.display()
+            );
+            codex_client::binary::install_pinned(&managed)
+                .await
+                .context("installing the pinned Codex CLI")?
+        }
+    };
+    tracing::info!(codex = %binary.path.display(), version = %binary.version.0, home = %codex_home.root().display(), "using Codex");
+    let server = orbitdock_server::start(orbitdock_server::ServerConfig {
+        data_dir: data_dir.clone(),
+        codex_home: codex_home.root().to_path_buf(),
+        codex_bin: binary.path.clone(),
+        bind: SocketAddr::new(bind, port),
+        token: token.clone(),
+        codex_env: Vec::new(),
+    })
+    .await
+    .context("starting the server")?;
+    let url = server.base_url();
+    data_dir::write_server_info(
+        &data_dir,
+        &ServerInfo {
+            url: url.clone(),
+            pid: std::process::id(),
+        },
+    )?;
+    println!("OrbitDock is listening on {url}");
+    println!("Open the UI: {url}/login?token={token}");
+    println!(
+        "(API token in {})",
+        data_dir::token_path(&data_dir).display()
+    );
+    let _ = tokio::signal::ctrl_c().await;
+    eprintln!("shutting down ...");
+    data_dir::remove_server_info(&data_dir);
+    server.shutdown().await;
+    Ok(())
+}

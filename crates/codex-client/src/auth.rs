@@ -35,32 +35,38 @@ impl LoginStatus {
     }
 
     /// Interprets `login status`'s exit code and text (stderr, plus stdout in case that moves).
+    /// `WARNING:` lines (e.g. about helper binaries in temp dirs) are ignored.
     pub fn parse(exit_code: Option<i32>, text: &str) -> Result<Self> {
-        let text = text.trim();
+        let lines: Vec<&str> = text
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty() && !l.starts_with("WARNING:"))
+            .collect();
+        let find = |needle: &str| lines.iter().copied().find(|l| l.contains(needle));
         match exit_code {
-            Some(1) if text.contains("Not logged in") || text.is_empty() => {
+            Some(1) if lines.is_empty() || find("Not logged in").is_some() => {
                 Ok(LoginStatus::LoggedOut)
             }
             Some(0) => {
-                let first = text.lines().next().unwrap_or("").trim();
-                if let Some(rest) = first.strip_prefix("API key configured") {
+                if let Some(line) = find("API key configured") {
+                    let rest = line.split_once("API key configured").map_or("", |(_, r)| r);
                     let masked = rest.trim_start_matches([' ', '-']).trim();
                     Ok(LoginStatus::ApiKey {
                         masked: (!masked.is_empty()).then(|| masked.to_owned()),
                     })
-                } else if first.contains("ChatGPT") {
+                } else if let Some(line) = find("ChatGPT") {
                     Ok(LoginStatus::ChatGpt {
-                        detail: first.to_owned(),
+                        detail: line.to_owned(),
                     })
                 } else {
                     Ok(LoginStatus::Other {
-                        detail: text.to_owned(),
+                        detail: lines.join("\n"),
                     })
                 }
             }
             _ => Err(Error::UnexpectedOutput {
                 command: "login status".into(),
-                message: format!("exit code {exit_code:?}: {text}"),
+                message: format!("exit code {exit_code:?}: {}", lines.join("\n")),
             }),
         }
     }

@@ -8,27 +8,34 @@
 //!
 //! * `bare`: `LlamaBatch` + `decode` + greedy `LlamaSampler`, nothing else — the ceiling.
 //! * `engine`: `LlamaEngine::generate` with a sink that only counts.
-//! * `http`: `POST /v1/responses` (stream: true) to codexpc's axum app on 127.0.0.1:0, counting
-//!   `response.output_text.delta` events until `response.completed` (built once the HTTP path
-//!   is available in the crate; see `http_half`).
+//! * `http`: `POST /v1/responses` (stream: true) to codexpc's axum app on 127.0.0.1:0, reading
+//!   the SSE stream to `response.completed`; tokens = its `usage.output_tokens`, time measured
+//!   by the client from sending the request to the completed event.
 //!
 //! Prints tokens/s (median of the rounds) and the ratios; the goal is http/bare >= 0.97.
 //! `--quick` (or `CODEXPC_BENCH_QUICK=1`) runs a shorter version.
 
+mod common;
+
 use std::num::NonZeroU32;
 use std::ops::ControlFlow;
+use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
 use codexpc::engine::llama::{LlamaConfig, LlamaEngine, backend};
 use codexpc::engine::{CancelFlag, Engine, GenerateRequest, Sampling};
+use codexpc::harmony::harmony;
+use codexpc::render::render_request;
+use codexpc::responses::types::ResponsesRequest;
 use llama_cpp_2::context::params::LlamaContextParams;
 use llama_cpp_2::llama_batch::LlamaBatch;
 use llama_cpp_2::model::LlamaModel;
 use llama_cpp_2::model::params::LlamaModelParams;
 use llama_cpp_2::sampling::LlamaSampler;
 use llama_cpp_2::token::LlamaToken;
-use test_support::gguf::{TinyVariant, assistant_token, final_loop_tokens, tiny_gguf_path};
+use serde_json::json;
+use test_support::gguf::{TinyVariant, final_loop_tokens, tiny_gguf_path};
 
 struct Settings {
     n_ctx: u32,
@@ -38,22 +45,20 @@ struct Settings {
 }
 
 fn main() -> Result<()> {
-    let quick = std::env::args().any(|a| a == "--quick")
-        || std::env::var("CODEXPC_BENCH_QUICK").is_ok_and(|v| v == "1");
-    let (tokens, rounds) = if quick { (300, 3) } else { (1500, 5) };
+    let (tokens, rounds) = if common::quick() { (300, 3) } else { (1500, 5) };
     let path = tiny_gguf_path(TinyVariant::FinalChannelLoop);
     let threads = std::thread::available_parallelism()
         .map(|n| n.get())
         .unwrap_or(1);
 
-    let engine = LlamaEngine::load(
+    let engine = Arc::new(LlamaEngine::load(
         &path,
         LlamaConfig {
             threads: Some(threads),
             show_progress: false,
             ..LlamaConfig::default()
         },
-    )?;
+    )?);
     let (n_batch, n_ubatch) = engine.batch_sizes();
     let settings = Settings {
         n_ctx: engine.info().context_size as u32,
@@ -61,7 +66,17 @@ fn main() -> Result<()> {
         n_ubatch,
         threads,
     };
-    let prompt = harmony_prompt();
+    // The request every path serves; bare and engine get exactly the tokens the HTTP path renders.
+    let body = json!({
+        "model": "tiny-gpt-oss",
+        "instructions": "You are a helpful assistant. Answer briefly.",
+        "input": "Say hello and keep talking.",
+        "stream": true,
+        "temperature": 0,
+        "max_output_tokens": tokens,
+    });
+    let request: ResponsesRequest = serde_json::from_value(body.clone())?;
+    let prompt = render_request(harmony()?, &request, &common::render_config())?.tokens;
     anyhow::ensure!(
         prompt.len() + tokens + 8 < settings.n_ctx as usize,
         "context too small"
@@ -84,7 +99,8 @@ fn main() -> Result<()> {
     let mut bare = Vec::new();
     let mut direct = Vec::new();
     let mut http = Vec::new();
-    let mut http_half = http_half::HttpHalf::start(&engine)?;
+    let server = common::Server::start(engine.clone())?;
+    let client = reqwest::Client::new();
     for round in 0..rounds {
         let (tps, out) = bare_loop(&model, &settings, &prompt, tokens)?;
         check_stream(&out, &prefix, &cycle)?;
@@ -113,10 +129,21 @@ fn main() -> Result<()> {
         }
         direct.push(count as f64 / started.elapsed().as_secs_f64());
 
-        if let Some(h) = http_half.as_mut() {
-            engine.clear_cache();
-            http.push(h.run(tokens)?);
+        engine.clear_cache();
+        let (outcome, _) =
+            server
+                .runtime
+                .block_on(common::stream(&client, &server.base, &body, None))?;
+        let produced = outcome.output_tokens.unwrap_or(0) as usize;
+        if !outcome.completed || produced != tokens || outcome.text_deltas + prefix.len() < tokens {
+            bail!(
+                "HTTP run: completed={} output_tokens={produced} deltas={} failed={:?}",
+                outcome.completed,
+                outcome.text_deltas,
+                outcome.failed
+            );
         }
+        http.push(produced as f64 / outcome.elapsed.as_secs_f64());
         println!(
             "  round {round}: bare {:.0} tok/s, engine {:.0} tok/s{}",
             bare[round],
@@ -127,39 +154,18 @@ fn main() -> Result<()> {
         );
     }
 
-    let (b, d) = (median(&mut bare), median(&mut direct));
+    let (b, d) = (common::median(&bare), common::median(&direct));
     println!("bare llama-cpp-2 loop : {b:>8.0} tokens/s (median)");
     println!(
         "LlamaEngine::generate : {d:>8.0} tokens/s (median)  ratio engine/bare = {:.3}",
         d / b
     );
-    if http.is_empty() {
-        println!("HTTP path             : not measured (codexpc's HTTP app is not available)");
-    } else {
-        let h = median(&mut http);
-        println!(
-            "codexpc HTTP (SSE)    : {h:>8.0} tokens/s (median)  ratio http/bare = {:.3} (goal >= 0.97)",
-            h / b
-        );
-    }
+    let h = common::median(&http);
+    println!(
+        "codexpc HTTP (SSE)    : {h:>8.0} tokens/s (median)  ratio http/bare = {:.3} (goal >= 0.97)",
+        h / b
+    );
     Ok(())
-}
-
-/// A Harmony completion prompt (system + user, ending `<|start|>assistant`), as token ids.
-fn harmony_prompt() -> Vec<u32> {
-    let bpe = tiktoken_rs::o200k_base().expect("o200k_base");
-    let mut p = vec![200_006];
-    p.extend(bpe.encode_ordinary("system"));
-    p.push(200_008);
-    p.extend(bpe.encode_ordinary(
-        "You are ChatGPT, a large language model trained by OpenAI.\nReasoning: low\n\n# Valid channels: analysis, commentary, final.",
-    ));
-    p.extend([200_007, 200_006]);
-    p.extend(bpe.encode_ordinary("user"));
-    p.push(200_008);
-    p.extend(bpe.encode_ordinary("Say hello and keep talking."));
-    p.extend([200_007, 200_006, assistant_token()]);
-    p
 }
 
 /// Prefill + greedy decode of `n` tokens with llama-cpp-2 directly; returns tokens/s and the
@@ -228,28 +234,4 @@ fn check_stream(out: &[u32], prefix: &[u32], cycle: &[u32]) -> Result<()> {
         );
     }
     Ok(())
-}
-
-fn median(v: &mut [f64]) -> f64 {
-    v.sort_by(f64::total_cmp);
-    v[v.len() / 2]
-}
-
-mod http_half {
-    //! The HTTP half: waits for codexpc's Responses app (engineer C's `responses` module).
-    use anyhow::Result;
-    use codexpc::engine::llama::LlamaEngine;
-
-    #[derive(Debug)]
-    pub struct HttpHalf;
-
-    impl HttpHalf {
-        pub fn start(_engine: &LlamaEngine) -> Result<Option<Self>> {
-            Ok(None)
-        }
-
-        pub fn run(&mut self, _tokens: usize) -> Result<f64> {
-            anyhow::bail!("HTTP path not available")
-        }
-    }
 }

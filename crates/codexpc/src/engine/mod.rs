@@ -11,6 +11,8 @@
 //! single sequence (one KV cache), so it serialises generations internally; the request queue in
 //! front of it bounds how many wait.
 
+#[cfg(feature = "llama")]
+pub mod llama;
 pub mod scripted;
 
 use std::ops::ControlFlow;
@@ -30,7 +32,12 @@ pub struct Sampling {
 
 impl Default for Sampling {
     fn default() -> Self {
-        Self { temperature: 1.0, top_p: 1.0, seed: 0, max_tokens: None }
+        Self {
+            temperature: 1.0,
+            top_p: 1.0,
+            seed: 0,
+            max_tokens: None,
+        }
     }
 }
 

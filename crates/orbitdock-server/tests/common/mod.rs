@@ -1,0 +1,281 @@
+//! Shared harness for the server's integration tests: a real server on 127.0.0.1:0 over a temp
+//! data dir, the REAL pinned Codex app-server over a temp CODEX_HOME, and test-support's loopback
+//! fake of the model API. Every wait is bounded.
+
+#![allow(dead_code, clippy::unwrap_used)]
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use futures::{SinkExt, StreamExt};
+use orbitdock_protocol::{ServerMessage, SessionDelta, SessionState};
+use orbitdock_server::{RunningServer, ServerConfig};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+use test_support::{CodexHomeBuilder, FakeResponses, TempCodexHome};
+use tokio_tungstenite::tungstenite::Message;
+
+pub const WAIT: Duration = Duration::from_secs(60);
+pub const TOKEN: &str = "test-token-0123456789";
+
+pub struct Harness {
+    pub fake: FakeResponses,
+    pub home: TempCodexHome,
+    pub data: tempfile::TempDir,
+    pub server: Option<RunningServer>,
+    pub http: reqwest::Client,
+}
+
+impl Harness {
+    pub async fn start() -> Result<Harness> {
+        let fake = FakeResponses::start();
+        let home = CodexHomeBuilder::new(&fake.base_url()).build();
+        let data = tempfile::tempdir()?;
+        let mut h = Harness {
+            fake,
+            home,
+            data,
+            server: None,
+            http: reqwest::Client::new(),
+        };
+        h.boot().await?;
+        Ok(h)
+    }
+
+    async fn boot(&mut self) -> Result<()> {
+        let env = self
+            .home
+            .env()
+            .into_iter()
+            .map(|(k, v)| {
+                (
+                    k.to_string_lossy().into_owned(),
+                    v.to_string_lossy().into_owned(),
+                )
+            })
+            .collect();
+        let server = orbitdock_server::start(ServerConfig {
+            data_dir: self.data.path().to_owned(),
+            codex_home: self.home.path().to_owned(),
+            codex_bin: test_support::codex_bin(),
+            bind: "127.0.0.1:0".parse::<SocketAddr>()?,
+            token: TOKEN.into(),
+            codex_env: env,
+        })
+        .await?;
+        self.server = Some(server);
+        Ok(())
+    }
+
+    /// Drops the server (flushing and stopping its app-server) and starts a new one on the same
+    /// data dir and CODEX_HOME.
+    pub async fn restart(&mut self) -> Result<()> {
+        if let Some(s) = self.server.take() {
+            s.shutdown().await;
+        }
+        self.boot().await
+    }
+
+    pub fn base(&self) -> String {
+        self.server.as_ref().unwrap().base_url()
+    }
+
+    pub fn workdir(&self) -> String {
+        self.home.workdir().display().to_string()
+    }
+
+    pub async fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T> {
+        let r = self
+            .http
+            .get(format!("{}{path}", self.base()))
+            .bearer_auth(TOKEN)
+            .send()
+            .await?;
+        answer(r).await
+    }
+
+    pub async fn post<B: Serialize, T: DeserializeOwned>(&self, path: &str, body: &B) -> Result<T> {
+        let r = self
+            .http
+            .post(format!("{}{path}", self.base()))
+            .bearer_auth(TOKEN)
+            .json(body)
+            .send()
+            .await?;
+        answer(r).await
+    }
+
+    pub async fn patch<B: Serialize, T: DeserializeOwned>(
+        &self,
+        path: &str,
+        body: &B,
+    ) -> Result<T> {
+        let r = self
+            .http
+            .patch(format!("{}{path}", self.base()))
+            .bearer_auth(TOKEN)
+            .json(body)
+            .send()
+            .await?;
+        answer(r).await
+    }
+
+    pub async fn create(&self, body: Value) -> Result<SessionState> {
+        self.post("/api/sessions", &body).await
+    }
+
+    pub async fn ws(&self) -> Result<Ws> {
+        Ws::connect(&self.base()).await
+    }
+
+    pub async fn shutdown(mut self) {
+        if let Some(s) = self.server.take() {
+            s.shutdown().await;
+        }
+    }
+}
+
+async fn answer<T: DeserializeOwned>(r: reqwest::Response) -> Result<T> {
+    let status = r.status();
+    let text = r.text().await?;
+    if !status.is_success() {
+        bail!("HTTP {status}: {text}");
+    }
+    serde_json::from_str(&text).with_context(|| format!("decoding {text}"))
+}
+
+type WsStream =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+/// A WebSocket client that records every message it receives.
+pub struct Ws {
+    stream: WsStream,
+    pub seen: Vec<ServerMessage>,
+    /// Raw text of every `session_delta` frame, in order.
+    pub delta_frames: Vec<String>,
+}
+
+impl Ws {
+    pub async fn connect(base: &str) -> Result<Ws> {
+        let url = format!("{}/ws?token={TOKEN}", base.replace("http://", "ws://"));
+        let (stream, _) = tokio::time::timeout(WAIT, tokio_tungstenite::connect_async(url))
+            .await
+            .context("ws connect timed out")??;
+        let mut ws = Ws {
+            stream,
+            seen: Vec::new(),
+            delta_frames: Vec::new(),
+        };
+        let hello = ws.next().await?;
+        assert!(matches!(hello, ServerMessage::Hello { .. }), "{hello:?}");
+        Ok(ws)
+    }
+
+    pub async fn send(&mut self, v: Value) -> Result<()> {
+        self.stream
+            .send(Message::Text(v.to_string().into()))
+            .await?;
+        Ok(())
+    }
+
+    pub async fn next(&mut self) -> Result<ServerMessage> {
+        loop {
+            let m = tokio::time::timeout(WAIT, self.stream.next())
+                .await
+                .with_context(|| {
+                    format!(
+                        "no WebSocket message within {WAIT:?}; seen: {:#?}",
+                        self.seen.iter().rev().take(10).collect::<Vec<_>>()
+                    )
+                })?
+                .context("WebSocket closed")??;
+            if let Message::Text(t) = m {
+                let msg: ServerMessage = serde_json::from_str(t.as_str())
+                    .with_context(|| format!("undecodable frame {t}"))?;
+                if matches!(msg, ServerMessage::SessionDelta { .. }) {
+                    self.delta_frames.push(t.as_str().to_owned());
+                }
+                self.seen.push(msg.clone());
+                return Ok(msg);
+            }
+        }
+    }
+
+    /// Reads until `pred` matches a message (returned).
+    pub async fn wait_for(
+        &mut self,
+        what: &str,
+        mut pred: impl FnMut(&ServerMessage) -> bool,
+    ) -> Result<ServerMessage> {
+        let deadline = tokio::time::Instant::now() + WAIT;
+        loop {
+            if tokio::time::Instant::now() > deadline {
+                bail!("timed out waiting for {what}");
+            }
+            let m = self
+                .next()
+                .await
+                .with_context(|| format!("waiting for {what}"))?;
+            if pred(&m) {
+                return Ok(m);
+            }
+        }
+    }
+
+    /// Waits for a delta of this session matching `pred`.
+    pub async fn wait_delta(
+        &mut self,
+        what: &str,
+        session: &str,
+        mut pred: impl FnMut(&SessionDelta) -> bool,
+    ) -> Result<SessionDelta> {
+        let m = self
+            .wait_for(what, |m| match m {
+                ServerMessage::SessionDelta {
+                    session_id, delta, ..
+                } => session_id == session && pred(delta),
+                _ => false,
+            })
+            .await?;
+        match m {
+            ServerMessage::SessionDelta { delta, .. } => Ok(delta),
+            _ => unreachable!(),
+        }
+    }
+
+    pub async fn subscribe(&mut self, session: &str, since: Option<u64>) -> Result<()> {
+        self.send(serde_json::json!({"type": "subscribe_session", "session_id": session, "since_revision": since}))
+            .await
+    }
+
+    /// The last revision seen for this session.
+    pub fn revision(&self, session: &str) -> u64 {
+        self.seen
+            .iter()
+            .rev()
+            .find_map(|m| match m {
+                ServerMessage::SessionDelta {
+                    session_id,
+                    revision,
+                    ..
+                }
+                | ServerMessage::SessionSnapshot {
+                    session_id,
+                    revision,
+                    ..
+                } if session_id == session => Some(*revision),
+                _ => None,
+            })
+            .unwrap_or(0)
+    }
+
+    pub async fn close(mut self) {
+        let _ = self.stream.close(None).await;
+    }
+}
+
+pub fn is_turn_ended(d: &SessionDelta) -> bool {
+    matches!(d, SessionDelta::TurnEnded { .. })
+}

@@ -1,0 +1,289 @@
+//! End-to-end: the real pinned Codex app-server behind the server, the fake model in front of it.
+//! Create, send, stream, command approvals (accept / decline), two identical WebSocket streams.
+
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use anyhow::{Context, Result};
+use common::{Harness, WAIT, is_turn_ended};
+use orbitdock_protocol::{
+    ApprovalHistory, ApprovalKind, ApprovalResolution, ItemBody, ItemStatus, ItemsPage,
+    ServerMessage, SessionDelta, SessionState, SessionStatus, TextStream,
+};
+use serde_json::json;
+use test_support::ScriptedResponse;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn create_send_stream_and_accept_a_command_with_two_identical_clients() -> Result<()> {
+    let h = Harness::start().await?;
+    h.fake.enqueue(
+        ScriptedResponse::new()
+            .exec_command(
+                "printf created > approved.txt && echo ran-ok",
+                "call-accept",
+            )
+            .usage(100, 20, 10, 2),
+    );
+    h.fake.enqueue(
+        ScriptedResponse::new()
+            .text_deltas(&["all ", "done ", "now"])
+            .usage(150, 100, 12, 0),
+    );
+
+    let created = h
+        .create(json!({"cwd": h.workdir(), "approval_policy": "untrusted", "sandbox_mode": "workspace-write"}))
+        .await?;
+    let id = created.summary.id.clone();
+    assert_eq!(created.summary.status, SessionStatus::Waiting);
+    assert!(created.summary.thread_id.is_some(), "{created:?}");
+    assert!(created.attached);
+
+    let mut a = h.ws().await?;
+    let mut b = h.ws().await?;
+    for ws in [&mut a, &mut b] {
+        ws.subscribe(&id, None).await?;
+        ws.wait_for("snapshot", |m| {
+            matches!(m, ServerMessage::SessionSnapshot { .. })
+        })
+        .await?;
+    }
+    // Both see the list too.
+    a.send(json!({"type": "subscribe_list"})).await?;
+    let list = a
+        .wait_for("list snapshot", |m| {
+            matches!(m, ServerMessage::SessionsSnapshot { .. })
+        })
+        .await?;
+    let ServerMessage::SessionsSnapshot { sessions, .. } = list else {
+        unreachable!()
+    };
+    assert!(sessions.iter().any(|s| s.id == id));
+
+    let sent: serde_json::Value = h
+        .post(
+            &format!("/api/sessions/{id}/messages"),
+            &json!({"text": "create the file please"}),
+        )
+        .await?;
+    assert!(sent["turn_id"].is_string(), "{sent}");
+
+    // The command approval appears, nothing ran yet.
+    let d = a
+        .wait_delta("approval requested", &id, |d| {
+            matches!(d, SessionDelta::ApprovalRequested { .. })
+        })
+        .await?;
+    let SessionDelta::ApprovalRequested { approval } = d else {
+        unreachable!()
+    };
+    assert_eq!(approval.kind, ApprovalKind::Command);
+    assert!(
+        approval
+            .command
+            .as_deref()
+            .is_some_and(|c| c.contains("approved.txt")),
+        "{approval:?}"
+    );
+    assert!(!h.home.workdir().join("approved.txt").exists());
+    let state: SessionState = h.get(&format!("/api/sessions/{id}")).await?;
+    assert_eq!(state.summary.status, SessionStatus::NeedsApproval);
+    assert_eq!(state.pending_approvals.len(), 1);
+    assert_eq!(state.pending_approvals[0].request_id, approval.request_id);
+
+    // Accept -> it runs, its output lands in the transcript, the turn completes.
+    let _: serde_json::Value = h
+        .post(
+            &format!("/api/sessions/{id}/approvals/{}", approval.request_id),
+            &json!({"decision": "accept"}),
+        )
+        .await?;
+    a.wait_delta("turn ended", &id, is_turn_ended).await?;
+    assert_eq!(
+        std::fs::read_to_string(h.home.workdir().join("approved.txt"))?,
+        "created"
+    );
+
+    // Streaming deltas arrived for the agent message.
+    let streamed: String = a
+        .seen
+        .iter()
+        .filter_map(|m| match m {
+            ServerMessage::SessionDelta {
+                delta:
+                    SessionDelta::ItemText {
+                        stream: TextStream::Text,
+                        delta,
+                        ..
+                    },
+                ..
+            } => Some(delta.as_str()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(streamed, "all done now");
+
+    let page: ItemsPage = h
+        .get(&format!("/api/sessions/{id}/items?after=0&limit=100"))
+        .await?;
+    let cmd = page
+        .items
+        .iter()
+        .find_map(|i| match &i.body {
+            ItemBody::CommandExecution {
+                output, exit_code, ..
+            } => Some((i.status, output.clone(), *exit_code)),
+            _ => None,
+        })
+        .with_context(|| format!("no command item in {:#?}", page.items))?;
+    assert_eq!(cmd.0, ItemStatus::Completed);
+    assert!(cmd.1.contains("ran-ok"), "{cmd:?}");
+    assert_eq!(cmd.2, Some(0));
+    assert!(page.items.iter().any(
+        |i| matches!(&i.body, ItemBody::UserMessage { text } if text == "create the file please")
+    ));
+    assert!(
+        page.items
+            .iter()
+            .any(|i| matches!(&i.body, ItemBody::AgentMessage { text } if text == "all done now"))
+    );
+    // seqs are strictly increasing.
+    assert!(page.items.windows(2).all(|w| w[0].seq < w[1].seq));
+
+    // The model got the command's output.
+    let reqs = h.fake.wait_for_requests_async(2, WAIT).await;
+    assert!(
+        reqs[1]
+            .function_call_output("call-accept")
+            .is_some_and(|o| o.contains("ran-ok"))
+    );
+    eprintln!("tools offered by codex: {:?}", reqs[0].tool_names());
+
+    // Token usage arrived; status back to waiting; approval history records the decision.
+    let state: SessionState = h.get(&format!("/api/sessions/{id}")).await?;
+    assert_eq!(state.summary.status, SessionStatus::Waiting);
+    assert!(
+        state.summary.token_usage.input_tokens >= 150,
+        "{:?}",
+        state.summary.token_usage
+    );
+    assert!(state.summary.token_usage.output_tokens > 0);
+    assert_eq!(
+        state.summary.first_prompt.as_deref(),
+        Some("create the file please")
+    );
+    let hist: ApprovalHistory = h
+        .get(&format!("/api/sessions/{id}/approvals/history"))
+        .await?;
+    assert_eq!(hist.approvals.len(), 1);
+    assert_eq!(hist.approvals[0].resolution, ApprovalResolution::Decided);
+
+    // Client b saw exactly the same stream as a: wait until it reached a's last revision.
+    let last = a.revision(&id);
+    while b.revision(&id) < last {
+        b.next().await?;
+    }
+    let a_frames: Vec<&String> = a.delta_frames.iter().filter(|f| f.contains(&id)).collect();
+    let b_frames: Vec<&String> = b.delta_frames.iter().filter(|f| f.contains(&id)).collect();
+    assert_eq!(a_frames, b_frames);
+    // Revisions are gapless.
+    let revs: Vec<u64> = a
+        .seen
+        .iter()
+        .filter_map(|m| match m {
+            ServerMessage::SessionDelta { revision, .. } => Some(*revision),
+            _ => None,
+        })
+        .collect();
+    assert!(revs.windows(2).all(|w| w[1] == w[0] + 1), "{revs:?}");
+
+    a.close().await;
+    b.close().await;
+    h.shutdown().await;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn create_over_websocket_and_decline_a_command() -> Result<()> {
+    let h = Harness::start().await?;
+    h.fake
+        .enqueue(ScriptedResponse::new().exec_command("printf x > declined.txt", "call-decline"));
+    h.fake
+        .enqueue(ScriptedResponse::new().text("ok, I will not"));
+    let mut ws = h.ws().await?;
+    ws.send(
+        json!({"type": "create_session", "cwd": h.workdir(), "approval_policy": "untrusted",
+                   "sandbox_mode": "workspace-write", "client_ref": "c1"}),
+    )
+    .await?;
+    let ack = ws
+        .wait_for(
+            "create ack",
+            |m| matches!(m, ServerMessage::Ack { client_ref: Some(r), .. } if r == "c1"),
+        )
+        .await?;
+    let ServerMessage::Ack { result, .. } = ack else {
+        unreachable!()
+    };
+    let id = result["id"].as_str().context("id in ack")?.to_owned();
+    ws.subscribe(&id, None).await?;
+    ws.wait_for("snapshot", |m| {
+        matches!(m, ServerMessage::SessionSnapshot { .. })
+    })
+    .await?;
+    ws.send(json!({"type": "send_message", "session_id": id, "text": "try to write", "client_ref": "s1"}))
+        .await?;
+    let d = ws
+        .wait_delta("approval", &id, |d| {
+            matches!(d, SessionDelta::ApprovalRequested { .. })
+        })
+        .await?;
+    let SessionDelta::ApprovalRequested { approval } = d else {
+        unreachable!()
+    };
+    ws.send(
+        json!({"type": "approve", "session_id": id, "request_id": approval.request_id,
+                   "decision": "decline", "client_ref": "a1"}),
+    )
+    .await?;
+    ws.wait_delta("resolved", &id, |d| {
+        matches!(
+            d,
+            SessionDelta::ApprovalResolved {
+                resolution: ApprovalResolution::Decided,
+                ..
+            }
+        )
+    })
+    .await?;
+    ws.wait_delta("turn ended", &id, is_turn_ended).await?;
+    assert!(
+        !h.home.workdir().join("declined.txt").exists(),
+        "declined command must not run"
+    );
+    let page: ItemsPage = h.get(&format!("/api/sessions/{id}/items")).await?;
+    assert!(
+        page.items
+            .iter()
+            .any(|i| matches!(i.body, ItemBody::CommandExecution { .. })
+                && i.status == ItemStatus::Declined),
+        "{:#?}",
+        page.items
+    );
+    // Answering again: the approval is gone -> 404.
+    let r = h
+        .http
+        .post(format!(
+            "{}/api/sessions/{id}/approvals/{}",
+            h.base(),
+            approval.request_id
+        ))
+        .bearer_auth(common::TOKEN)
+        .json(&json!({"decision": "accept"}))
+        .send()
+        .await?;
+    assert_eq!(r.status(), 404);
+    ws.close().await;
+    h.shutdown().await;
+    Ok(())
+}

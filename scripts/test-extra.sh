@@ -18,5 +18,8 @@ if [[ ! -d "$ROOT/ui-tests/node_modules/playwright-core" ]]; then
 fi
 (cd "$ROOT/ui-tests" && node --test --test-concurrency=1 tests/)
 
+step "web UI benchmark: open a 10,000-item transcript (prints figures, asserts nothing on time)"
+(cd "$ROOT/ui-tests" && node bench-transcript.mjs)
+
 # ---------------------------------------------------------------- other extra steps
 # >>> Append further extra test steps below this line (one clearly titled `step` each). <<<

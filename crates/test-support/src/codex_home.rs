@@ -58,6 +58,7 @@ pub struct CodexHomeBuilder {
     approval_policy: Option<String>,
     sandbox_mode: Option<String>,
     extra_toml: Vec<String>,
+    parent_dir: Option<PathBuf>,
 }
 
 impl CodexHomeBuilder {
@@ -69,6 +70,7 @@ impl CodexHomeBuilder {
             approval_policy: None,
             sandbox_mode: None,
             extra_toml: Vec::new(),
+            parent_dir: None,
         }
     }
 
@@ -99,6 +101,12 @@ impl CodexHomeBuilder {
             panic!("test-support: extra_toml is not valid TOML: {e}\n{s}");
         }
         self.extra_toml.push(s.to_owned());
+        self
+    }
+
+    /// Creates the temp dir under `dir` (default: [`default_parent_dir`]).
+    pub fn parent_dir(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.parent_dir = Some(dir.into());
         self
     }
 
@@ -147,10 +155,24 @@ impl CodexHomeBuilder {
 
     /// Creates the temp dirs, writes config.toml and git-initialises the work dir.
     pub fn build(self) -> TempCodexHome {
-        let root = tempfile::Builder::new()
-            .prefix("codex-test-")
-            .tempdir()
-            .expect("test-support: create temp dir");
+        let mut tmp = tempfile::Builder::new();
+        tmp.prefix("codex-test-");
+        let root = match &self.parent_dir {
+            Some(dir) => {
+                std::fs::create_dir_all(dir).unwrap_or_else(|e| {
+                    panic!("test-support: create parent dir {}: {e}", dir.display())
+                });
+                tmp.tempdir_in(dir)
+            }
+            None => {
+                let dir = default_parent_dir();
+                std::fs::create_dir_all(&dir).unwrap_or_else(|e| {
+                    panic!("test-support: create parent dir {}: {e}", dir.display())
+                });
+                tmp.tempdir_in(dir)
+            }
+        }
+        .expect("test-support: create temp dir");
         let home = root.path().join("codex-home");
         let workdir = root.path().join("work");
         std::fs::create_dir_all(&home).expect("test-support: create CODEX_HOME");
@@ -168,6 +190,22 @@ impl CodexHomeBuilder {
             _root: root,
         }
     }
+}
+
+/// Where temp `CODEX_HOME`s are created by default: `<target dir>/tmp/codex-homes`
+/// (`$CARGO_TARGET_DIR` if set, else `<workspace>/target`).
+///
+/// Not the system temp dir: Codex 0.169 refuses to install its PATH helper aliases (the
+/// `apply_patch` shims under `$CODEX_HOME/tmp/arg0-*`) when `CODEX_HOME` lies under the system
+/// temp dir, and prints "WARNING: proceeding, even though we could not create PATH aliases" on
+/// stderr. Under the target dir Codex behaves as on a developer machine and stderr stays clean.
+pub fn default_parent_dir() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+        .unwrap_or_else(|| crate::workspace_root().join("target"))
+        .join("tmp")
+        .join("codex-homes")
 }
 
 /// Deep merge: tables merge recursively, anything else in `over` replaces what `base` has.

@@ -152,14 +152,18 @@ impl ScriptedResponse {
     /// A call of Codex 0.169's `exec_command` tool running `cmd` through the user's shell.
     ///
     /// The tool's parameters (from the `tools` Codex sends): `cmd` (string, required), `workdir`,
-    /// `shell`, `tty`, `yield_time_ms`, `max_output_tokens`, `login`, `sandbox_permissions`,
-    /// `justification`, `prefix_rule`. We send `cmd` plus a generous `yield_time_ms` so that short
-    /// commands finish inside the call and their output comes back in one
-    /// `function_call_output`.
+    /// `shell`, `tty`, `yield_time_ms` (default 10000, range 250-30000), `max_output_tokens`,
+    /// `login` (default true), `sandbox_permissions` (`use_default` | `require_escalated`),
+    /// `justification`, `prefix_rule`. We send `cmd`, `yield_time_ms: 10000` so short commands
+    /// finish inside the call and their whole output comes back in one `function_call_output`,
+    /// and `login: false`: a login shell sources the machine's profile, whose noise (e.g. pyenv
+    /// complaining about a read-only home inside the sandbox) would otherwise leak into the
+    /// output. Codex then runs `/bin/bash -c <cmd>` (or the user's shell) in the turn's cwd.
+    /// Use [`Self::function_call`] for other argument shapes.
     pub fn exec_command(self, cmd: &str, call_id: &str) -> Self {
         self.function_call(
             "exec_command",
-            json!({ "cmd": cmd, "yield_time_ms": 10_000 }),
+            json!({ "cmd": cmd, "yield_time_ms": 10_000, "login": false }),
             call_id,
         )
     }

@@ -21,7 +21,7 @@ mod codex_home;
 mod fake_responses;
 pub mod gguf;
 
-pub use codex_home::{CodexHomeBuilder, SCRUBBED_ENV, TempCodexHome};
+pub use codex_home::{CodexHomeBuilder, SCRUBBED_ENV, TempCodexHome, default_parent_dir};
 pub use fake_responses::{FakeResponses, RecordedRequest, ScriptedResponse};
 
 use std::path::PathBuf;

@@ -287,3 +287,107 @@ fn http_400_fails_the_turn_with_exit_code_1() -> Result<()> {
     );
     Ok(())
 }
+
+#[test]
+fn workspace_write_sandbox_runs_commands_and_blocks_writes_outside() -> Result<()> {
+    let fake = FakeResponses::start();
+    // Not under /tmp: workspace-write also makes /tmp and $TMPDIR writable.
+    let outside = tempfile::tempdir_in(test_support::default_parent_dir())?;
+    let outside_file = outside.path().join("escaped.txt");
+    fake.enqueue(
+        ScriptedResponse::new()
+            .exec_command("echo inside > inside.txt && cat inside.txt", "call_in"),
+    );
+    fake.enqueue(ScriptedResponse::new().exec_command(
+        &format!("echo escaped > {}", outside_file.display()),
+        "call_out",
+    ));
+    fake.enqueue(ScriptedResponse::new().text("done"));
+    let home = CodexHomeBuilder::new(&fake.base_url())
+        .approval_policy("never")
+        .sandbox_mode("workspace-write")
+        .build();
+    let run = run_exec(
+        home.command(&[
+            "exec",
+            "--json",
+            "--skip-git-repo-check",
+            "--strict-config",
+            "go",
+        ]),
+        EXEC_TIMEOUT,
+    )?;
+    assert_eq!(
+        run.code,
+        Some(0),
+        "events: {:#?}\nstderr: {}",
+        run.events,
+        run.stderr
+    );
+    // Under the default parent dir (not /tmp) Codex installs its helpers without a warning.
+    assert!(
+        !run.stderr.contains("could not create PATH aliases"),
+        "stderr: {}",
+        run.stderr
+    );
+
+    let commands = run.completed_items("command_execution");
+    // Observed on 0.169: the sandbox-denied command (approval "never", so no escalation) gets
+    // NO command_execution item in exec's JSONL; only the model sees the failure.
+    assert_eq!(commands.len(), 1, "events: {:#?}", run.events);
+    assert_eq!(commands[0]["status"], "completed");
+    assert_eq!(commands[0]["aggregated_output"], "inside\n");
+    assert_eq!(
+        std::fs::read_to_string(home.workdir().join("inside.txt"))?,
+        "inside\n"
+    );
+    let requests = fake.responses_requests();
+    assert_eq!(requests.len(), 3, "requests: {:#?}", fake.requests());
+    assert_eq!(
+        requests[1]
+            .function_call_output("call_in")
+            .as_deref()
+            .map(|o| o.contains("inside")),
+        Some(true)
+    );
+    // The write outside the workspace is refused by the sandbox (bubblewrap) and never happens.
+    let denied = requests[2]
+        .function_call_output("call_out")
+        .context("call_out output")?;
+    assert!(denied.contains("Process exited with code 1"), "{denied}");
+    assert!(denied.contains("Read-only file system"), "{denied}");
+    assert!(!outside_file.exists());
+    Ok(())
+}
+
+#[test]
+fn sigint_during_a_hanging_stream_drops_the_connection() -> Result<()> {
+    let fake = FakeResponses::start();
+    fake.enqueue(ScriptedResponse::new().hang_after_created());
+    let home = CodexHomeBuilder::new(&fake.base_url()).build();
+    let mut cmd = home.command(&["exec", "--json", "--skip-git-repo-check", "wait forever"]);
+    cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
+    let mut child = KillOnDrop(cmd.spawn()?);
+    fake.wait_for_requests(1, EXEC_TIMEOUT);
+    assert_eq!(fake.disconnects(), 0);
+    let kill = Command::new("kill")
+        .args(["-INT", &child.0.id().to_string()])
+        .status()?;
+    assert!(kill.success());
+    // Bounded wait for the exit: poll the child with a deadline.
+    let deadline = Instant::now() + EXEC_TIMEOUT;
+    let status = loop {
+        if let Some(status) = child.0.try_wait()? {
+            break status;
+        }
+        if Instant::now() > deadline {
+            bail!("codex exec ignored SIGINT for {EXEC_TIMEOUT:?}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    // exec reports an interrupted turn with exit code 1 (no turn.completed / turn.failed).
+    assert_eq!(status.code(), Some(1));
+    fake.wait_for_disconnects(1, EXEC_TIMEOUT);
+    assert_eq!(fake.responses_requests().len(), 1);
+    Ok(())
+}

@@ -134,10 +134,10 @@ impl Schema {
                 if let Some(o) = alt["properties"].as_object() {
                     props.extend(o.keys().cloned());
                 }
-                if let Some(r) = ref_name(alt) {
-                    if r != name {
-                        props.extend(self.properties(&r).unwrap_or_default());
-                    }
+                if let Some(r) = ref_name(alt)
+                    && r != name
+                {
+                    props.extend(self.properties(&r).unwrap_or_default());
                 }
             }
         }
@@ -244,7 +244,7 @@ fn check_params_ref(
 }
 
 /// Everything in our tables that the schema no longer has.
-fn problems(schema: &Schema) -> Result<Vec<String>> {
+fn find_problems(schema: &Schema) -> Result<Vec<String>> {
     let mut problems = Vec::new();
 
     for r in REQUESTS {
@@ -449,7 +449,7 @@ fn pinned_app_server_protocol_matches_our_method_tables() -> Result<()> {
     let dir = tempfile::tempdir()?;
     generate(dir.path())?;
     let mut schema = load(dir.path())?;
-    let problems = problems(&schema)?;
+    let problems = find_problems(&schema)?;
     assert!(
         problems.is_empty(),
         "the pinned codex app-server protocol drifted from codex-client's tables \
@@ -469,7 +469,7 @@ fn pinned_app_server_protocol_matches_our_method_tables() -> Result<()> {
         props.remove("threadId");
     }
     schema.notifications.remove("turn/completed");
-    let seen = problems(&schema)?;
+    let seen = find_problems(&schema)?;
     for needle in [
         "request `turn/interrupt` no longer exists",
         "field `threadId` of `TurnStartParams` no longer exists",

@@ -6,6 +6,7 @@
 import { h } from './dom.js';
 import { api } from './api.js';
 import { diffStats, normaliseFileDiff, renderDiff, statsBadge } from './diff.js';
+import { displayPath } from './items.js';
 
 const TITLES = {
   command: 'Run this command?',
@@ -19,7 +20,7 @@ const TITLES = {
  * Renders the card for one pending approval. `onError(message)` reports failures; the card
  * disappears when the server publishes `approval_resolved`.
  */
-export function approvalCard(sessionId, approval, onError) {
+export function approvalCard(sessionId, approval, onError, cwd = null) {
   const kind = approval.kind || 'unknown';
   const buttons = [];
   const disableAll = (on) => {
@@ -48,7 +49,7 @@ export function approvalCard(sessionId, approval, onError) {
       const diff = normaliseFileDiff(c);
       body.push(h('details', { class: 'file', open: true },
         h('summary', {}, h('span', { class: `kind kind-${c.kind}`, text: c.kind }), ' ',
-          h('code', { class: 'path', text: c.path }), ' ', statsBadge(diffStats(diff))),
+          h('code', { class: 'path', title: c.path, text: displayPath(c.path, cwd) }), ' ', statsBadge(diffStats(diff))),
         renderDiff(diff)));
     }
   }

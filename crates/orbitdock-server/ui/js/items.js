@@ -9,7 +9,14 @@ import { diffStats, normaliseFileDiff, renderDiff, statsBadge } from './diff.js'
 
 const MAX_OUTPUT_CHARS = 200_000;
 
-export function renderItem(item) {
+/** `path` relative to `cwd` when it lies inside it (agents report absolute paths). */
+export function displayPath(path, cwd) {
+  if (!path || !cwd) return path || '';
+  const base = cwd.endsWith('/') ? cwd : `${cwd}/`;
+  return path.startsWith(base) ? path.slice(base.length) : path;
+}
+
+export function renderItem(item, ctx = {}) {
   let el;
   switch (item.type) {
     case 'user_message':
@@ -25,7 +32,7 @@ export function renderItem(item) {
       el = commandItem(item);
       break;
     case 'file_change':
-      el = fileChangeItem(item);
+      el = fileChangeItem(item, ctx);
       break;
     case 'mcp_tool_call':
       el = mcpItem(item);
@@ -185,7 +192,7 @@ function commandItem(item) {
     h('pre', { class: 'output', tabindex: '0', 'aria-label': 'Command output', hidden: !output, text: output }));
 }
 
-function fileChangeItem(item) {
+function fileChangeItem(item, ctx) {
   const changes = item.changes || [];
   let added = 0;
   let removed = 0;
@@ -194,7 +201,8 @@ function fileChangeItem(item) {
     const st = diffStats(diff);
     added += st.added;
     removed += st.removed;
-    const label = c.move_path ? `${c.path} → ${c.move_path}` : c.path;
+    const shown = displayPath(c.path, ctx.cwd);
+    const label = c.move_path ? `${shown} → ${displayPath(c.move_path, ctx.cwd)}` : shown;
     return h('details', { class: 'file', open: changes.length <= 3 },
       h('summary', { 'aria-label': `${c.kind} ${label}` },
         h('span', { class: `kind kind-${c.kind}`, text: c.kind }), ' ',

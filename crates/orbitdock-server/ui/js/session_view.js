@@ -19,6 +19,9 @@ export const AUTONOMY = [
   { id: 'full', label: 'Full access: never ask, no sandbox', approval_policy: 'never', sandbox_mode: 'danger-full-access' },
 ];
 
+const POLICY_TEXT = { untrusted: 'Ask for everything', 'on-request': 'Ask when needed', never: 'Never ask' };
+const SANDBOX_TEXT = { 'read-only': 'read-only', 'workspace-write': 'workspace write', 'danger-full-access': 'no sandbox' };
+
 export function displayName(s) {
   if (!s) return '';
   if (s.name) return s.name;
@@ -146,7 +149,8 @@ export class SessionView {
     const opts = AUTONOMY.map((a) => h('option', { value: a.id, text: a.label }));
     if (!match) {
       const label = st.approval_policy || st.sandbox_mode
-        ? `Custom: ${st.approval_policy || 'default'} / ${st.sandbox_mode || 'default'}` : 'Server default';
+        ? `${POLICY_TEXT[st.approval_policy] || st.approval_policy || 'default'}, ${SANDBOX_TEXT[st.sandbox_mode] || st.sandbox_mode || 'default'}`
+        : 'Server default';
       opts.unshift(h('option', { value: '', text: label, disabled: true }));
     }
     setChildren(this.autonomy, opts);
@@ -216,7 +220,7 @@ export class SessionView {
       const key = a.request_id;
       const existing = this.cards.get(key);
       if (existing && existing.dataset.version === String(a.version)) continue;
-      const card = approvalCard(this.model.id, a, this.toast);
+      const card = approvalCard(this.model.id, a, this.toast, this.model.state.cwd);
       card.dataset.version = String(a.version);
       if (existing) existing.replaceWith(card);
       else this.approvals.append(card);

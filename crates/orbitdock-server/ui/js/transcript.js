@@ -38,10 +38,29 @@ export class TranscriptView {
       if (entries.some((e) => e.isIntersecting)) this.loadOlder();
     }, { root: this.el, rootMargin: '400px 0px 0px 0px' });
     this.observer.observe(this.topBar);
+
+    // Stay pinned to the end when the pane shrinks (an approval card or the keyboard appears) or
+    // the content grows, as long as the reader was at the end.
+    // Only the reader scrolling UP unpins: a shrinking pane also moves scrollTop (clamping,
+    // scroll anchoring) and fires 'scroll', and must not count as the reader leaving the end.
+    this.stuck = true;
+    this.lastTop = 0;
+    this.el.addEventListener('scroll', () => {
+      const top = this.el.scrollTop;
+      if (this.atBottom()) this.stuck = true;
+      else if (top < this.lastTop) this.stuck = false;
+      this.lastTop = top;
+    }, { passive: true });
+    this.resizer = new ResizeObserver(() => {
+      if (this.stuck) this.scrollToBottom();
+    });
+    this.resizer.observe(this.el);
+    this.resizer.observe(this.list);
   }
 
   destroy() {
     this.observer.disconnect();
+    this.resizer.disconnect();
   }
 
   atBottom() {
@@ -51,6 +70,7 @@ export class TranscriptView {
 
   scrollToBottom() {
     this.el.scrollTop = this.el.scrollHeight;
+    this.stuck = true;
   }
 
   /** Renders everything the model holds, replacing what was shown; scrolls to the end. */
@@ -59,7 +79,7 @@ export class TranscriptView {
     this.order = this.model.seqs();
     const frag = document.createDocumentFragment();
     for (const seq of this.order) {
-      const el = renderItem(this.model.items.get(seq));
+      const el = renderItem(this.model.items.get(seq), this.context());
       this.elements.set(seq, el);
       frag.append(el);
     }
@@ -75,7 +95,7 @@ export class TranscriptView {
     for (const seq of seqs) {
       const item = this.model.items.get(seq);
       if (!item) continue;
-      const el = renderItem(item);
+      const el = renderItem(item, this.context());
       const old = this.elements.get(seq);
       if (old) {
         // Keep a <details> the reader opened open across re-renders.
@@ -105,7 +125,7 @@ export class TranscriptView {
     const sorted = [...seqs].sort((a, b) => a - b);
     const frag = document.createDocumentFragment();
     for (const seq of sorted) {
-      const el = renderItem(this.model.items.get(seq));
+      const el = renderItem(this.model.items.get(seq), this.context());
       this.elements.set(seq, el);
       frag.append(el);
     }
@@ -122,6 +142,11 @@ export class TranscriptView {
     const stick = this.atBottom();
     if (!appendText(el, item, field, delta)) this.upsert([seq]);
     if (stick) this.scrollToBottom();
+  }
+
+  /** What item rendering needs to know about the session (paths are shown relative to cwd). */
+  context() {
+    return { cwd: this.model.state ? this.model.state.cwd : null };
   }
 
   async loadOlder() {

@@ -22,6 +22,7 @@ const execCall = (cmd) => `<|channel|>commentary to=functions.exec_command <|con
 
 const GREETING = 'Hello from the **scripted** model.\n\nHere is some code:\n\n```sh\necho hi\n```\n';
 const SLOW_TEXT = Array.from({ length: 40 }, (_, i) => `word${i}`).join(' ');
+const ENDLESS_TEXT = Array.from({ length: 300 }, (_, i) => `tick${i}`).join(' ');
 const PATCH = [
   "apply_patch <<'EOF'",
   '*** Begin Patch',
@@ -40,6 +41,7 @@ const SCRIPT = [
   { match: 'Write the notes file', completion: execCall(PATCH) },
   { match: 'notes.md', completion: final('Wrote notes.md.') },
   { match: 'Stream slowly', token_delay_ms: 60, completion: final(SLOW_TEXT) },
+  { match: 'Stream forever', token_delay_ms: 60, completion: final(ENDLESS_TEXT) },
   { match: 'After the restart', completion: final('Still here after the restart.') },
 ];
 
@@ -161,6 +163,9 @@ test('approve a command (keyboard shortcut) and see its output and exit code', a
   await page.locator('.msg.agent .msg-body', { hasText: 'The command printed approved-output-42.' }).waitFor({ timeout: T });
   await page.waitForFunction(() => document.title === 'OrbitDock', null, { timeout: 10000 });
   assert.ok(existsSync(path.join(project, 'made-by-test')), 'the approved command really ran');
+  // The token badge shows the usage the model reported.
+  const badge = page.locator('.token-badge');
+  assert.match(await badge.getAttribute('aria-label'), /^Tokens: [1-9]\d* input, [1-9]\d* output, \d+ cached/);
 });
 
 test('approve a file change and see its diff in the card and in the Changes sidebar', async () => {
@@ -189,6 +194,17 @@ test('approve a file change and see its diff in the card and in the Changes side
   assert.equal(await toggle.getAttribute('aria-pressed'), 'true');
   await page.screenshot({ path: screenshotPath('diff-sidebar') });
   await side.getByRole('button', { name: 'Close sidebar' }).click();
+});
+
+test('the autonomy picker changes approval policy and sandbox mid-session', async () => {
+  const picker = page.getByLabel('Autonomy: approval policy and sandbox');
+  const patched = page.waitForResponse((r) => r.url().endsWith('/config') && r.request().method() === 'PATCH');
+  await picker.selectOption('auto');
+  assert.equal((await patched).status(), 200);
+  const state = await apiCall(server, 'GET', `/api/sessions/${encodeURIComponent(sessionId)}`);
+  assert.equal(state.approval_policy, 'never');
+  assert.equal(state.sandbox_mode, 'workspace-write');
+  assert.equal(await picker.inputValue(), 'auto');
 });
 
 test('rename the session', async () => {
@@ -233,6 +249,21 @@ test('a WebSocket blip mid-stream loses and doubles nothing', async () => {
   assert.deepEqual(ids, await serverItemIds());
 });
 
+test('interrupt a running turn from the input bar', async () => {
+  await send('Stream forever');
+  const streaming = page.locator('.msg.agent[data-status="in_progress"] .msg-body');
+  await streaming.filter({ hasText: 'tick5' }).waitFor({ timeout: T });
+  const interrupt = page.getByRole('button', { name: 'Interrupt the running turn' });
+  await interrupt.click();
+  await interrupt.waitFor({ state: 'hidden', timeout: T });
+  await page.locator(`a.session-row[data-id="${sessionId}"] .badge`, { hasText: 'Waiting' }).waitFor({ timeout: T });
+  const state = await apiCall(server, 'GET', `/api/sessions/${encodeURIComponent(sessionId)}`);
+  assert.equal(state.current_turn ?? null, null);
+  const items = (await apiCall(server, 'GET', `/api/sessions/${encodeURIComponent(sessionId)}/items?limit=1000`)).items;
+  const last = items.filter((it) => it.type === 'agent_message').pop();
+  assert.ok(!last.text.includes('tick299'), 'the reply was cut short');
+});
+
 test('kill and restart the server: the page reconnects and the session goes on', async () => {
   const before = await shownItemIds();
   const { port } = server;
@@ -255,6 +286,28 @@ test('kill and restart the server: the page reconnects and the session goes on',
   assert.equal(new Set(ids).size, ids.length, 'no item shown twice');
   assert.deepEqual(ids, await serverItemIds());
   await page.screenshot({ path: screenshotPath('after-restart') });
+});
+
+test('end and resume; search and filter the sidebar', async () => {
+  const row = page.locator(`a.session-row[data-id="${sessionId}"]`);
+  await page.getByRole('button', { name: 'End session' }).click();
+  await row.locator('.badge', { hasText: 'Ended' }).waitFor({ timeout: T });
+  await page.locator('.status-slot .badge', { hasText: 'Ended' }).waitFor();
+  await page.getByLabel('Filter by status').selectOption('active');
+  await row.waitFor({ state: 'detached' });
+  await page.getByLabel('Filter by status').selectOption('ended');
+  await row.waitFor();
+  await page.getByLabel('Filter by status').selectOption('all');
+  await page.getByLabel('Search sessions').fill('no such session anywhere');
+  await row.waitFor({ state: 'detached' });
+  assert.equal(await page.locator('#session-list-empty').textContent(), 'No sessions match.');
+  await page.getByLabel('Search sessions').fill('renamed browser');
+  await row.waitFor();
+  await page.getByLabel('Search sessions').fill('');
+
+  await page.getByRole('button', { name: 'Resume session' }).click();
+  await page.locator('.status-slot .badge:not(.status-ended)').waitFor({ timeout: T });
+  await page.getByRole('button', { name: 'End session' }).waitFor();
 });
 
 test('phone width (390 px): no horizontal scroll, drawer, labelled controls', async () => {

@@ -16,7 +16,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -138,6 +138,10 @@ pub trait Connector: Send + Sync + fmt::Debug + 'static {
     async fn list_models(&self) -> Result<Vec<ModelInfo>>;
     /// Stops the agent process.
     async fn shutdown(&self);
+    /// The agent process id, when one runs (diagnostics and crash tests).
+    fn agent_pid(&self) -> Option<u32> {
+        None
+    }
 }
 
 /// Whether an agent error means "another process is writing this thread".
@@ -196,6 +200,7 @@ pub struct AppServerConnector {
     config: AppServerConfig,
     current: Mutex<Option<AppServer>>,
     generation: AtomicU64,
+    pid: AtomicU32,
     events: mpsc::Sender<ConnectorEvent>,
 }
 
@@ -216,6 +221,7 @@ impl AppServerConnector {
             config,
             current: Mutex::new(None),
             generation: AtomicU64::new(0),
+            pid: AtomicU32::new(0),
             events,
         })
     }
@@ -237,6 +243,7 @@ impl AppServerConnector {
         }
         let (server, mut rx) = builder.spawn().await?;
         let generation = self.generation.fetch_add(1, Ordering::SeqCst) + 1;
+        self.pid.store(server.pid().unwrap_or(0), Ordering::SeqCst);
         tracing::info!(
             generation,
             pid = server.pid(),
@@ -430,6 +437,10 @@ impl Connector for AppServerConnector {
                 is_default: m.is_default,
             })
             .collect())
+    }
+
+    fn agent_pid(&self) -> Option<u32> {
+        Some(self.pid.load(Ordering::SeqCst)).filter(|p| *p != 0)
     }
 
     async fn shutdown(&self) {

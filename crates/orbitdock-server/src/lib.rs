@@ -100,8 +100,10 @@ impl RunningServer {
         {
             self.serve.abort();
         }
-        self.registry.shutdown().await;
+        // Stop routing agent events first: the app-server exiting because WE stop it is not a
+        // crash to report in transcripts.
         self.demux.abort();
+        self.registry.shutdown().await;
     }
 
     /// Waits until the server stops (it stops on [`RunningServer::shutdown`] or a fatal error).

@@ -193,3 +193,91 @@ async fn reconnect_replays_missed_deltas_and_restart_restores_sessions() -> Resu
     h.shutdown().await;
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn app_server_crash_marks_sessions_and_the_next_message_resumes() -> Result<()> {
+    let h = Harness::start().await?;
+    h.fake
+        .enqueue(ScriptedResponse::new().exec_command("printf x > never.txt", "call-1"));
+    h.fake
+        .enqueue(ScriptedResponse::new().text("after the crash"));
+    let created = h
+        .create(json!({"cwd": h.workdir(), "approval_policy": "untrusted", "sandbox_mode": "workspace-write"}))
+        .await?;
+    let id = created.summary.id.clone();
+    let mut ws = h.ws().await?;
+    ws.subscribe(&id, None).await?;
+    ws.wait_for("snapshot", |m| {
+        matches!(m, ServerMessage::SessionSnapshot { .. })
+    })
+    .await?;
+    let _: serde_json::Value = h
+        .post(
+            &format!("/api/sessions/{id}/messages"),
+            &json!({"text": "run it"}),
+        )
+        .await?;
+    ws.wait_delta("approval", &id, |d| {
+        matches!(
+            d,
+            orbitdock_protocol::SessionDelta::ApprovalRequested { .. }
+        )
+    })
+    .await?;
+
+    // Kill the shared app-server while an approval is pending.
+    let pid = h
+        .server
+        .as_ref()
+        .unwrap()
+        .registry
+        .connector()
+        .agent_pid()
+        .context("app-server pid")?;
+    let status = std::process::Command::new("kill")
+        .args(["-9", &pid.to_string()])
+        .status()?;
+    assert!(status.success());
+    ws.wait_delta("detached", &id, |d| {
+        matches!(
+            d,
+            orbitdock_protocol::SessionDelta::Attached { attached: false }
+        )
+    })
+    .await?;
+    let state: SessionState = h.get(&format!("/api/sessions/{id}")).await?;
+    assert!(
+        state.pending_approvals.is_empty(),
+        "a dead agent's approvals are gone"
+    );
+    assert_eq!(state.summary.status, SessionStatus::Waiting);
+    assert!(state.current_turn.is_none());
+    let hist: orbitdock_protocol::ApprovalHistory = h
+        .get(&format!("/api/sessions/{id}/approvals/history"))
+        .await?;
+    assert_eq!(
+        hist.approvals[0].resolution,
+        orbitdock_protocol::ApprovalResolution::AgentGone
+    );
+    assert!(!h.home.workdir().join("never.txt").exists());
+
+    // The next message restarts the app-server and resumes the thread.
+    let _: serde_json::Value = h
+        .post(
+            &format!("/api/sessions/{id}/messages"),
+            &json!({"text": "again"}),
+        )
+        .await?;
+    ws.wait_delta("turn end", &id, is_turn_ended).await?;
+    let page: ItemsPage = h.get(&format!("/api/sessions/{id}/items")).await?;
+    assert!(
+        texts(&page).contains(&"agent:after the crash".to_string()),
+        "{:#?}",
+        page.items
+    );
+    let new_pid = h.server.as_ref().unwrap().registry.connector().agent_pid();
+    assert!(new_pid.is_some() && new_pid != Some(pid));
+    ws.close().await;
+    h.shutdown().await;
+    Ok(())
+}

@@ -167,33 +167,33 @@ impl GroupChild {
 
     /// Kills the whole process group: SIGTERM, then SIGKILL after the grace period (whether or not
     /// the leader already exited: its grandchildren may not have). Reaps the leader.
+    ///
+    /// Codex runs commands on a PTY, i.e. in their own session and process group, so signalling
+    /// our child's group alone would orphan them. The process tree under the child is therefore
+    /// snapshotted BEFORE any signal (afterwards orphans are reparented and untraceable), and
+    /// every process and process group found there is signalled too.
     pub async fn kill_group(&mut self) -> Result<ExitStatus> {
-        let Some(pgid) = self.pgid() else {
+        let Some(pgid) = self.pid else {
             return self.wait().await;
         };
-        signal_group(pgid, Signal::SIGTERM);
+        let mut targets = KillSet::of_tree(pgid);
+        targets.signal(Signal::SIGTERM);
         let deadline = Instant::now() + self.kill_grace;
         if let Some(child) = self.child.as_mut()
             && self.status.is_none()
+            && let Ok(Ok(status)) = tokio::time::timeout(self.kill_grace, child.wait()).await
         {
-            if let Ok(Ok(status)) = tokio::time::timeout(self.kill_grace, child.wait()).await {
-                self.status = Some(status);
-            }
+            self.status = Some(status);
         }
-        // The leader is gone (or ignored SIGTERM); give the rest of the group what is left of the
-        // grace period, then SIGKILL whoever remains.
-        while Instant::now() < deadline && group_has_live_members(pgid) {
+        // The leader is gone (or ignored SIGTERM); give the rest what is left of the grace
+        // period, then SIGKILL whoever remains (including anything spawned meanwhile).
+        while Instant::now() < deadline && targets.any_alive() {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
-        signal_group(pgid, Signal::SIGKILL);
+        targets.refresh();
+        targets.signal(Signal::SIGKILL);
         let status = self.wait().await?;
         Ok(status)
-    }
-
-    fn pgid(&self) -> Option<Pid> {
-        self.pid
-            .and_then(|p| i32::try_from(p).ok())
-            .map(Pid::from_raw)
     }
 
     async fn finish_stderr(&mut self) {
@@ -211,12 +211,13 @@ impl Drop for GroupChild {
         if let Some(task) = self.stderr_task.take() {
             task.abort();
         }
-        let Some(pgid) = self.pgid() else { return };
+        let Some(pgid) = self.pid else { return };
         let Some(mut child) = self.child.take() else {
             return;
         };
-        // Even if the leader was reaped, grandchildren may still be in the group.
-        signal_group(pgid, Signal::SIGTERM);
+        // Even if the leader was reaped, grandchildren may still be around.
+        let mut targets = KillSet::of_tree(pgid);
+        targets.signal(Signal::SIGTERM);
         let grace = self.kill_grace;
         let reaped = self.status.is_some();
         // Drop cannot await: finish the SIGTERM -> SIGKILL sequence on a short-lived thread.
@@ -229,12 +230,13 @@ impl Drop for GroupChild {
                     if !leader_done {
                         leader_done = matches!(child.try_wait(), Ok(Some(_)));
                     }
-                    if leader_done && !group_has_live_members(pgid) {
+                    if leader_done && !targets.any_alive() {
                         return;
                     }
                     std::thread::sleep(Duration::from_millis(20));
                 }
-                signal_group(pgid, Signal::SIGKILL);
+                targets.refresh();
+                targets.signal(Signal::SIGKILL);
                 if !leader_done {
                     // Reap the leader so it does not linger as a zombie.
                     for _ in 0..50 {
@@ -245,28 +247,89 @@ impl Drop for GroupChild {
                     }
                 }
             });
-        if spawned.is_err() {
-            signal_group(pgid, Signal::SIGKILL);
+        if let Err(e) = spawned {
+            tracing::warn!(error = %e, "no reaper thread; sending SIGKILL at once");
+            KillSet::of_tree(pgid).signal(Signal::SIGKILL);
         }
     }
 }
 
-fn signal_group(pgid: Pid, signal: Signal) {
-    match killpg(pgid, signal) {
-        Ok(()) | Err(nix::errno::Errno::ESRCH) => {}
-        Err(e) => tracing::warn!(%pgid, ?signal, error = %e, "killpg failed"),
+/// The processes and process groups to signal when killing a child: its own group plus every
+/// process below it in the process tree and those processes' groups.
+#[derive(Debug, Clone, Default)]
+struct KillSet {
+    pgids: std::collections::BTreeSet<u32>,
+    pids: std::collections::BTreeSet<u32>,
+}
+
+impl KillSet {
+    fn of_tree(leader: u32) -> Self {
+        let mut set = KillSet::default();
+        set.pgids.insert(leader);
+        set.pids.insert(leader);
+        set.refresh();
+        set
+    }
+
+    /// Adds the descendants of every known pid (processes spawned since the last snapshot).
+    fn refresh(&mut self) {
+        let table = proc_table();
+        let own_group = u32::try_from(nix::unistd::getpgrp().as_raw()).unwrap_or(0);
+        let mut frontier: Vec<u32> = self.pids.iter().copied().collect();
+        while let Some(parent) = frontier.pop() {
+            for p in table.iter().filter(|p| p.ppid == parent) {
+                if self.pids.insert(p.pid) {
+                    frontier.push(p.pid);
+                }
+                // Never signal our own group (or the kernel's / init's).
+                if p.pgrp > 1 && p.pgrp != own_group {
+                    self.pgids.insert(p.pgrp);
+                }
+            }
+        }
+    }
+
+    fn signal(&self, signal: Signal) {
+        for &g in &self.pgids {
+            if let Ok(g) = i32::try_from(g) {
+                signal_group(Pid::from_raw(g), signal);
+            }
+        }
+        for &p in &self.pids {
+            if let Ok(p) = i32::try_from(p) {
+                match nix::sys::signal::kill(Pid::from_raw(p), signal) {
+                    Ok(()) | Err(nix::errno::Errno::ESRCH) => {}
+                    Err(e) => tracing::debug!(pid = p, ?signal, error = %e, "kill failed"),
+                }
+            }
+        }
+    }
+
+    fn any_alive(&self) -> bool {
+        proc_table()
+            .iter()
+            .any(|p| p.live && (self.pids.contains(&p.pid) || self.pgids.contains(&p.pgrp)))
     }
 }
 
-/// Pids of the non-zombie processes whose process group is `pgid` (Linux: scans `/proc`).
-///
-/// Zombies are excluded on purpose: an orphaned zombie waiting for its reaper is dead.
-#[cfg(target_os = "linux")]
-pub fn live_group_members(pgid: u32) -> Vec<u32> {
-    let Ok(dir) = std::fs::read_dir("/proc") else {
-        return Vec::new();
-    };
+#[derive(Debug, Clone, Copy)]
+struct ProcEntry {
+    pid: u32,
+    ppid: u32,
+    pgrp: u32,
+    /// Not a zombie.
+    live: bool,
+}
+
+/// Every process on the machine (Linux: `/proc`; elsewhere empty, so only groups are signalled).
+fn proc_table() -> Vec<ProcEntry> {
     let mut out = Vec::new();
+    if !cfg!(target_os = "linux") {
+        return out;
+    }
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return out;
+    };
     for entry in dir.flatten() {
         let Some(pid) = entry
             .file_name()
@@ -284,14 +347,36 @@ pub fn live_group_members(pgid: u32) -> Vec<u32> {
             continue;
         };
         let mut fields = rest.split_whitespace();
-        let state = fields.next();
-        let _ppid = fields.next();
-        let pgrp = fields.next().and_then(|s| s.parse::<u32>().ok());
-        if pgrp == Some(pgid) && state != Some("Z") && state != Some("X") {
-            out.push(pid);
-        }
+        let state = fields.next().unwrap_or("");
+        let ppid = fields.next().and_then(|s| s.parse().ok()).unwrap_or(0);
+        let pgrp = fields.next().and_then(|s| s.parse().ok()).unwrap_or(0);
+        out.push(ProcEntry {
+            pid,
+            ppid,
+            pgrp,
+            live: state != "Z" && state != "X",
+        });
     }
     out
+}
+
+fn signal_group(pgid: Pid, signal: Signal) {
+    match killpg(pgid, signal) {
+        Ok(()) | Err(nix::errno::Errno::ESRCH) => {}
+        Err(e) => tracing::warn!(%pgid, ?signal, error = %e, "killpg failed"),
+    }
+}
+
+/// Pids of the non-zombie processes whose process group is `pgid` (Linux: scans `/proc`).
+///
+/// Zombies are excluded on purpose: an orphaned zombie waiting for its reaper is dead.
+#[cfg(target_os = "linux")]
+pub fn live_group_members(pgid: u32) -> Vec<u32> {
+    proc_table()
+        .into_iter()
+        .filter(|p| p.live && p.pgrp == pgid)
+        .map(|p| p.pid)
+        .collect()
 }
 
 /// Pids of the processes in group `pgid` (non-Linux: only whether the group exists is known).
@@ -301,10 +386,6 @@ pub fn live_group_members(pgid: u32) -> Vec<u32> {
         Ok(p) if killpg(Pid::from_raw(p), None).is_ok() => vec![pgid],
         _ => Vec::new(),
     }
-}
-
-fn group_has_live_members(pgid: Pid) -> bool {
-    u32::try_from(pgid.as_raw()).is_ok_and(|p| !live_group_members(p).is_empty())
 }
 
 async fn drain_stderr(mut stderr: ChildStderr, tail: StderrTail, label: String, pid: Option<u32>) {
@@ -372,6 +453,41 @@ mod tests {
         assert_eq!(live_group_members(pgid), Vec::<u32>::new());
         assert!(started.elapsed() < Duration::from_secs(1));
         assert!(child.stderr_tail().snapshot().contains("started"));
+    }
+
+    #[cfg(target_os = "linux")]
+    #[tokio::test]
+    async fn kill_reaches_descendants_in_other_sessions() {
+        // Like Codex's PTY commands: the grandchild runs in its own session and process group.
+        let mut cmd = Command::new("sh");
+        cmd.args(["-c", "setsid sleep 100 & wait"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null());
+        let mut child = GroupChild::spawn(cmd, "test").expect("spawn sh");
+        let leader = child.pid().expect("pid");
+        let deadline = Instant::now() + Duration::from_secs(5);
+        let grandchild = loop {
+            let found = proc_table()
+                .into_iter()
+                .find(|p| p.ppid == leader && p.pgrp != leader);
+            if let Some(p) = found {
+                break p;
+            }
+            assert!(Instant::now() < deadline, "setsid sleep never started");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        };
+        child.kill_group().await.expect("kill");
+        let deadline = Instant::now() + Duration::from_secs(1);
+        while proc_table()
+            .iter()
+            .any(|p| p.pid == grandchild.pid && p.live)
+        {
+            assert!(
+                Instant::now() < deadline,
+                "the other-session grandchild survived"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
     }
 
     #[tokio::test]

@@ -560,3 +560,67 @@ async fn missing_binary_is_a_spawn_error_naming_it() {
         "{err:?}"
     );
 }
+
+#[tokio::test]
+async fn fork_starts_a_new_thread_with_the_old_history_and_resume_accepts_top_level_options() {
+    let fake = FakeResponses::start();
+    fake.enqueue(ScriptedResponse::new().text("original answer"));
+    fake.enqueue(ScriptedResponse::new().text("forked answer"));
+    fake.enqueue(ScriptedResponse::new().text("resumed with options"));
+    let home = temp_home(&fake);
+
+    let first = tokio::time::timeout(
+        RUN_TIMEOUT,
+        exec(&home, "one").spawn().await.expect("spawn").wait(),
+    )
+    .await
+    .expect("in time")
+    .expect("first run");
+    let original = first.thread_id.expect("thread id");
+
+    let forked = tokio::time::timeout(
+        RUN_TIMEOUT,
+        exec(&home, "two")
+            .fork(&original)
+            .spawn()
+            .await
+            .expect("spawn fork")
+            .wait(),
+    )
+    .await
+    .expect("in time")
+    .expect("fork run");
+    let fork_id = forked.thread_id.expect("fork thread id");
+    assert_ne!(fork_id, original, "a fork is a new thread");
+    assert_eq!(forked.last_agent_message.as_deref(), Some("forked answer"));
+    let reqs = fake.responses_requests();
+    let history = serde_json::to_string(reqs[1].input()).expect("json");
+    assert!(
+        history.contains("original answer"),
+        "the fork carries the history: {history}"
+    );
+
+    // Options `exec resume` itself rejects (-s, -C, --add-dir) are placed before `resume`, where
+    // the CLI accepts them.
+    let resumed = tokio::time::timeout(
+        RUN_TIMEOUT,
+        exec(&home, "three")
+            .sandbox(SandboxMode::WorkspaceWrite)
+            .cd(home.workdir())
+            .add_dir(home.path())
+            .skip_git_repo_check(true)
+            .resume(&original)
+            .spawn()
+            .await
+            .expect("spawn resume")
+            .wait(),
+    )
+    .await
+    .expect("in time")
+    .expect("resume with options");
+    assert_eq!(resumed.thread_id.as_deref(), Some(original.as_str()));
+    assert_eq!(
+        resumed.last_agent_message.as_deref(),
+        Some("resumed with options")
+    );
+}

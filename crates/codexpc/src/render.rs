@@ -249,7 +249,11 @@ fn function_output_text(output: &FunctionOutput) -> String {
     match output {
         FunctionOutput::Text(t) => t.clone(),
         FunctionOutput::Parts(parts) => parts_text(parts),
-        FunctionOutput::Other(v) => v.to_string(),
+        // Legacy shape `{"content": "...", "success": bool}`; anything else as its JSON text.
+        FunctionOutput::Other(v) => match v.get("content").and_then(|c| c.as_str()) {
+            Some(content) => content.to_owned(),
+            None => v.to_string(),
+        },
     }
 }
 
@@ -400,6 +404,24 @@ mod tests {
             err.to_string()
                 .contains("input[0]: message role \"critic\""),
             "{err}"
+        );
+    }
+
+    #[test]
+    fn function_output_shapes() {
+        let (text, _) = render(serde_json::json!({"input": [
+            {"type": "function_call", "name": "f", "arguments": "{}", "call_id": "a"},
+            {"type": "function_call_output", "call_id": "a", "output": [{"type": "input_text", "text": "struc"}, {"type": "input_text", "text": "tured"}]},
+            {"type": "function_call_output", "call_id": "a", "output": {"content": "legacy", "success": true}},
+            {"type": "function_call_output", "call_id": "zzz", "output": 42}
+        ]}));
+        assert!(text.contains("<|start|>functions.f to=assistant<|channel|>commentary<|message|>struc\ntured<|end|>"), "{text}");
+        assert!(text.contains("<|message|>legacy<|end|>"), "{text}");
+        assert!(
+            text.contains(
+                "<|start|>functions.unknown to=assistant<|channel|>commentary<|message|>42<|end|>"
+            ),
+            "{text}"
         );
     }
 

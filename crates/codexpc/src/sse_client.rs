@@ -34,10 +34,7 @@ impl SseDecoder {
     pub fn push(&mut self, chunk: &[u8]) -> Vec<SseMessage> {
         self.buf.extend_from_slice(chunk);
         let mut out = Vec::new();
-        loop {
-            let Some((end, sep)) = find_blank_line(&self.buf) else {
-                break;
-            };
+        while let Some((end, sep)) = find_blank_line(&self.buf) {
             let block: Vec<u8> = self.buf.drain(..end + sep).collect();
             let text = String::from_utf8_lossy(&block[..end]);
             let mut event = None;

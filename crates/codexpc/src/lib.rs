@@ -53,7 +53,7 @@ pub mod render;
 pub mod responses;
 pub mod server;
 pub mod service;
-pub mod service_install;
 pub mod sse_client;
+pub mod tools;
 
 pub use error::{Error, Result};

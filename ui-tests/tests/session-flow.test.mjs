@@ -262,6 +262,10 @@ test('interrupt a running turn from the input bar', async () => {
   const items = (await apiCall(server, 'GET', `/api/sessions/${encodeURIComponent(sessionId)}/items?limit=1000`)).items;
   const last = items.filter((it) => it.type === 'agent_message').pop();
   assert.ok(!last.text.includes('tick299'), 'the reply was cut short');
+  // Whatever the agent reported for the cut message, the page no longer shows it as streaming.
+  const cut = page.locator(`.msg.agent[data-item-id="${last.id}"]`);
+  assert.notEqual(await cut.getAttribute('data-status'), 'in_progress');
+  assert.equal(await cut.locator('.typing').count(), 0);
 });
 
 test('kill and restart the server: the page reconnects and the session goes on', async () => {
@@ -322,6 +326,7 @@ test('phone width (390 px): no horizontal scroll, drawer, labelled controls', as
     await phone.screenshot({ path: screenshotPath('phone-session') });
     await phone.getByRole('button', { name: 'Show sessions' }).click();
     await phone.locator(`a.session-row[data-id="${sessionId}"]`).waitFor({ state: 'visible' });
+    await phone.waitForFunction(() => getComputedStyle(document.getElementById('sidebar')).transform === 'none');
     await phone.screenshot({ path: screenshotPath('phone-sidebar') });
     // Every button, input and select has an accessible name.
     const unnamed = await phone.evaluate(() => [...document.querySelectorAll('button, input, select, textarea')]

@@ -16,26 +16,38 @@ export function displayPath(path, cwd) {
   return path.startsWith(base) ? path.slice(base.length) : path;
 }
 
+/**
+ * Whether an `in_progress` item is still live. The agent does not always complete an item whose
+ * turn was interrupted or failed; once its turn is over it is shown as stopped, not streaming.
+ */
+export function isLive(item, ctx = {}) {
+  if (item.status !== 'in_progress') return false;
+  if (!('activeTurn' in ctx)) return true;
+  if (!ctx.activeTurn) return false;
+  return !item.turn_id || item.turn_id === ctx.activeTurn;
+}
+
 export function renderItem(item, ctx = {}) {
   let el;
+  const live = isLive(item, ctx);
   switch (item.type) {
     case 'user_message':
-      el = messageItem(item, 'user', 'You');
+      el = messageItem(item, 'user', 'You', live);
       break;
     case 'agent_message':
-      el = messageItem(item, 'agent', 'Agent');
+      el = messageItem(item, 'agent', 'Agent', live);
       break;
     case 'reasoning':
       el = reasoningItem(item);
       break;
     case 'command_execution':
-      el = commandItem(item);
+      el = commandItem(item, live);
       break;
     case 'file_change':
-      el = fileChangeItem(item, ctx);
+      el = fileChangeItem(item, ctx, live);
       break;
     case 'mcp_tool_call':
-      el = mcpItem(item);
+      el = mcpItem(item, live);
       break;
     case 'web_search':
       el = h('article', { class: 'item note', 'aria-label': 'Web search' },
@@ -43,7 +55,7 @@ export function renderItem(item, ctx = {}) {
         h('q', { text: item.query || '' }));
       break;
     case 'plan':
-      el = messageItem(item, 'plan', 'Plan');
+      el = messageItem(item, 'plan', 'Plan', live);
       break;
     case 'error':
       el = h('article', { class: 'item error-card', role: 'alert', 'aria-label': 'Error' },
@@ -58,7 +70,7 @@ export function renderItem(item, ctx = {}) {
   el.dataset.seq = String(item.seq);
   el.dataset.itemId = item.id || '';
   el.dataset.type = item.type || 'unknown';
-  el.dataset.status = item.status || '';
+  el.dataset.status = item.status === 'in_progress' && !live ? 'stopped' : item.status || '';
   return el;
 }
 
@@ -88,11 +100,12 @@ export function appendText(el, item, field, delta) {
   return false;
 }
 
-function messageItem(item, role, label) {
+function messageItem(item, role, label, live) {
   const body = h('div', { class: 'msg-body' });
   const text = item.text || '';
-  const streaming = item.status === 'in_progress';
-  if (streaming || !text) {
+  const streaming = live;
+  const stopped = item.status === 'in_progress' && !live;
+  if (streaming || stopped || !text) {
     body.classList.add('plain');
     body.textContent = text;
   } else {
@@ -118,7 +131,8 @@ function messageItem(item, role, label) {
   return h('article', { class: `item msg ${role}`, 'aria-label': `${label} message` },
     h('div', { class: 'msg-role', 'aria-hidden': 'true', text: label }),
     body,
-    streaming ? h('span', { class: 'typing', 'aria-label': 'streaming', text: '▍' }) : null);
+    streaming ? h('span', { class: 'typing', 'aria-label': 'streaming', text: '▍' }) : null,
+    stopped ? h('div', { class: 'muted small', text: '(stopped: the turn ended before this message was finished)' }) : null);
 }
 
 function labelCodeBlocks(body) {
@@ -142,9 +156,10 @@ function reasoningItem(item) {
     h('div', { class: 'reasoning-text muted', text: item.text || '' }));
 }
 
-function statusChip(item, extra) {
+function statusChip(item, extra, live = item.status === 'in_progress') {
   let text;
   let cls;
+  if (item.status === 'in_progress' && !live) return h('span', { class: 'chip declined', text: 'stopped' });
   switch (item.status) {
     case 'in_progress':
       text = 'running';
@@ -169,10 +184,10 @@ function statusChip(item, extra) {
   return h('span', { class: `chip ${cls}`, text });
 }
 
-function commandItem(item) {
+function commandItem(item, live) {
   const exit = item.exit_code;
   const exitText = exit === null || exit === undefined ? null : `exit ${exit}`;
-  const chip = statusChip(item, exitText);
+  const chip = statusChip(item, exitText, live);
   if (exit !== null && exit !== undefined && exit !== 0) chip.className = 'chip failed';
   let output = item.output || '';
   let truncated = false;
@@ -192,7 +207,7 @@ function commandItem(item) {
     h('pre', { class: 'output', tabindex: '0', 'aria-label': 'Command output', hidden: !output, text: output }));
 }
 
-function fileChangeItem(item, ctx) {
+function fileChangeItem(item, ctx, live) {
   const changes = item.changes || [];
   let added = 0;
   let removed = 0;
@@ -215,18 +230,18 @@ function fileChangeItem(item, ctx) {
       h('span', { class: 'prompt', 'aria-hidden': 'true', text: '±' }),
       h('span', { class: 'card-title', text: `Changed ${title}` }),
       statsBadge({ added, removed }),
-      statusChip(item)),
+      statusChip(item, null, live)),
     files);
 }
 
-function mcpItem(item) {
+function mcpItem(item, live) {
   const args = item.arguments === undefined || item.arguments === null ? '' : JSON.stringify(item.arguments, null, 2);
   const result = item.result === undefined || item.result === null ? '' : JSON.stringify(item.result, null, 2);
   return h('article', { class: 'item card mcp', 'aria-label': `Tool call ${item.server}.${item.tool}` },
     h('header', { class: 'card-head' },
       h('span', { class: 'prompt', 'aria-hidden': 'true', text: '⚙' }),
       h('code', { class: 'cmd-line', text: `${item.server || '?'} · ${item.tool || '?'}` }),
-      statusChip(item)),
+      statusChip(item, null, live)),
     args ? h('details', {}, h('summary', { text: 'Arguments' }), h('pre', { class: 'output', text: args })) : null,
     result ? h('details', {}, h('summary', { text: 'Result' }), h('pre', { class: 'output', text: result })) : null,
     item.error ? h('div', { class: 'error-text', role: 'alert', text: item.error }) : null);

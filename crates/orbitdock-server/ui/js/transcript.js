@@ -146,7 +146,21 @@ export class TranscriptView {
 
   /** What item rendering needs to know about the session (paths are shown relative to cwd). */
   context() {
-    return { cwd: this.model.state ? this.model.state.cwd : null };
+    const st = this.model.state;
+    return {
+      cwd: st ? st.cwd : null,
+      activeTurn: st && st.current_turn ? st.current_turn.id : null,
+    };
+  }
+
+  /** Re-renders items still marked in progress (after a turn started or ended). */
+  refreshInProgress() {
+    const seqs = [];
+    for (const seq of this.order) {
+      const it = this.model.items.get(seq);
+      if (it && it.status === 'in_progress') seqs.push(seq);
+    }
+    if (seqs.length) this.upsert(seqs);
   }
 
   async loadOlder() {

@@ -174,6 +174,34 @@ impl SessionView {
     pub fn display_name(&self) -> &str {
         self.name.as_deref().unwrap_or(&self.slug)
     }
+
+    /// Applies a patch (what a consumer of [`SessionUpdate::Changed`] does).
+    pub fn apply_patch(&mut self, p: &SessionPatch) {
+        fn set<T: Clone>(dst: &mut T, src: &Option<T>) {
+            if let Some(v) = src {
+                *dst = v.clone();
+            }
+        }
+        fn set_opt<T: Clone>(dst: &mut Option<T>, src: &Option<T>) {
+            if src.is_some() {
+                dst.clone_from(src);
+            }
+        }
+        set(&mut self.status, &p.status);
+        set_opt(&mut self.name, &p.name);
+        set_opt(&mut self.cwd, &p.cwd);
+        set_opt(&mut self.model, &p.model);
+        set(&mut self.tool_count, &p.tool_count);
+        set_opt(&mut self.last_tool, &p.last_tool);
+        set_opt(&mut self.last_tool_at, &p.last_tool_at);
+        set(&mut self.prompt_count, &p.prompt_count);
+        set_opt(&mut self.first_prompt, &p.first_prompt);
+        set_opt(&mut self.last_agent_message, &p.last_agent_message);
+        set_opt(&mut self.usage, &p.usage);
+        set_opt(&mut self.rate_limits, &p.rate_limits);
+        set_opt(&mut self.last_activity_at, &p.last_activity_at);
+        set_opt(&mut self.current_turn_id, &p.current_turn_id);
+    }
 }
 
 /// Fields that changed; `None` = unchanged.
@@ -684,12 +712,7 @@ impl PassiveSession {
             self.view.cwd = Some(c.clone());
         }
 
-        if patch != SessionPatch::default() {
-            out.push(SessionUpdate::Changed {
-                thread_id: self.view.thread_id.clone(),
-                patch: Box::new(patch),
-            });
-        }
+        // Items first: a consumer seeing the new counts already has the items behind them.
         out.extend(
             appended
                 .into_iter()
@@ -698,6 +721,12 @@ impl PassiveSession {
                     entry,
                 }),
         );
+        if patch != SessionPatch::default() {
+            out.push(SessionUpdate::Changed {
+                thread_id: self.view.thread_id.clone(),
+                patch: Box::new(patch),
+            });
+        }
     }
 
     /// Ends the session when it has been inactive for the timeout. Returns the `Ended` update.

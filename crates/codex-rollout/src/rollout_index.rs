@@ -343,11 +343,11 @@ impl RolloutIndex {
 
     /// Reads whatever is new in `path`, appending events to `out`. A vanished file ends its
     /// session and is forgotten. Errors are reported as [`WatcherEvent::FileError`] too.
-    pub fn process_file(&mut self, path: &Path, now_ms: i64, out: &mut Vec<WatcherEvent>) {
+    pub fn process_file(&mut self, path: &Path, now_ms: i64, out: &mut impl FnMut(WatcherEvent)) {
         if let Err(e) = self.process_file_inner(path, now_ms, out) {
             self.stats.io_errors += 1;
             tracing::warn!(path = %path.display(), error = %e, "cannot read rollout file");
-            out.push(WatcherEvent::FileError {
+            out(WatcherEvent::FileError {
                 path: path.to_path_buf(),
                 message: e.to_string(),
             });
@@ -358,7 +358,7 @@ impl RolloutIndex {
         &mut self,
         path: &Path,
         now_ms: i64,
-        out: &mut Vec<WatcherEvent>,
+        out: &mut impl FnMut(WatcherEvent),
     ) -> Result<()> {
         if !path.exists() {
             if let Some(entry) = self.files.remove(path) {
@@ -374,7 +374,7 @@ impl RolloutIndex {
                         },
                         i64::MAX,
                     );
-                    out.push(WatcherEvent::Update {
+                    out(WatcherEvent::Update {
                         update: SessionUpdate::Ended {
                             thread_id: s.thread_id().to_owned(),
                             reason: EndReason::Inactivity,
@@ -410,6 +410,17 @@ impl RolloutIndex {
             session,
             skipped_thread,
         } = entry;
+        // The server may have started driving this thread since the session was created.
+        let mut detached = false;
+        if let Some(s) = session.as_ref()
+            && skip(s.thread_id())
+        {
+            let id = s.thread_id().to_owned();
+            *session = None;
+            *skipped_thread = Some(id.clone());
+            out(WatcherEvent::Detached { thread_id: id });
+            detached = true;
+        }
         let mut updates: Vec<SessionUpdate> = Vec::new();
         let mut reset_seen = false;
         let result = loop {
@@ -463,11 +474,17 @@ impl RolloutIndex {
                             now_ms,
                         );
                         *session = Some(s);
-                        updates.push(created);
+                        out(WatcherEvent::Update { update: created });
                         return;
                     }
                 match session {
-                    Some(s) => s.apply(&parsed, &config.passive, now_ms, &mut updates),
+                    Some(s) => {
+                        s.apply(&parsed, &config.passive, now_ms, &mut updates);
+                        // Stream: memory stays bounded however much a poll reads.
+                        for update in updates.drain(..) {
+                            out(WatcherEvent::Update { update });
+                        }
+                    }
                     None if skipped_thread.is_some() => {}
                     None => stats.orphan_lines += 1,
                 }
@@ -479,7 +496,7 @@ impl RolloutIndex {
                     if let Some(reason) = o.reset {
                         stats.resets += 1;
                         reset_seen = true;
-                        out.push(WatcherEvent::FileReset {
+                        out(WatcherEvent::FileReset {
                             path: path.to_path_buf(),
                             reason,
                         });
@@ -491,23 +508,8 @@ impl RolloutIndex {
                 Err(e) => break Err(e),
             }
         };
-        // The server may have started driving this thread since the session was created.
-        if let Some(s) = session.as_ref()
-            && skip(s.thread_id())
-        {
-            let id = s.thread_id().to_owned();
-            *session = None;
-            *skipped_thread = Some(id.clone());
-            updates.clear();
-            out.push(WatcherEvent::Detached { thread_id: id });
-        }
-        out.extend(
-            updates
-                .into_iter()
-                .map(|update| WatcherEvent::Update { update }),
-        );
         let after = reader.state().clone();
-        if after != before || reset_seen {
+        if after != before || reset_seen || detached {
             let cp = FileCheckpoint {
                 reader: after,
                 session: session.clone(),
@@ -520,7 +522,7 @@ impl RolloutIndex {
 
     /// Walks `root` for `*.jsonl` files and processes each (the initial index and the catch-up
     /// sweep). Files known to the index but gone from disk are processed too (ending them).
-    pub fn sweep(&mut self, root: &Path, now_ms: i64, out: &mut Vec<WatcherEvent>) {
+    pub fn sweep(&mut self, root: &Path, now_ms: i64, out: &mut impl FnMut(WatcherEvent)) {
         let mut found = Vec::new();
         collect_jsonl(root, &mut found);
         found.sort();
@@ -537,14 +539,14 @@ impl RolloutIndex {
     }
 
     /// Ends sessions inactive for the configured timeout.
-    pub fn tick(&mut self, now_ms: i64, out: &mut Vec<WatcherEvent>) {
+    pub fn tick(&mut self, now_ms: i64, out: &mut impl FnMut(WatcherEvent)) {
         let cfg = self.config.passive;
         let mut changed = Vec::new();
         for (path, f) in &mut self.files {
             if let Some(s) = &mut f.session
                 && let Some(update) = s.tick(&cfg, now_ms)
             {
-                out.push(WatcherEvent::Update { update });
+                out(WatcherEvent::Update { update });
                 changed.push(path.clone());
             }
         }

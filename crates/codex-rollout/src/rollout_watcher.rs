@@ -141,10 +141,9 @@ fn run(
 ) {
     let root = config.sessions_dir.clone();
     let mut watching = attach(&mut watcher, &root);
-    let mut out = Vec::new();
-    index.sweep(&root, now_ms(), &mut out);
-    index.tick(now_ms(), &mut out);
-    deliver(&mut index, &mut out, &mut sink);
+    index.sweep(&root, now_ms(), &mut sink);
+    index.tick(now_ms(), &mut sink);
+    flush(&mut index);
 
     let mut pending: HashMap<PathBuf, Instant> = HashMap::new();
     let mut next_sweep = Instant::now() + config.sweep_interval;
@@ -185,8 +184,8 @@ fn run(
                 if !watching {
                     watching = attach(&mut watcher, &root);
                 }
-                index.sweep(&root, now_ms(), &mut out);
-                deliver(&mut index, &mut out, &mut sink);
+                index.sweep(&root, now_ms(), &mut sink);
+                flush(&mut index);
                 if let Some(reply) = reply {
                     let _ = reply.send(index.stats().clone());
                 }
@@ -201,20 +200,20 @@ fn run(
             .collect();
         for p in due {
             pending.remove(&p);
-            index.process_file(&p, now_ms(), &mut out);
+            index.process_file(&p, now_ms(), &mut sink);
         }
         if now >= next_sweep {
             if !watching {
                 watching = attach(&mut watcher, &root);
             }
-            index.sweep(&root, now_ms(), &mut out);
+            index.sweep(&root, now_ms(), &mut sink);
             next_sweep = now + config.sweep_interval;
         }
         if now >= next_tick {
-            index.tick(now_ms(), &mut out);
+            index.tick(now_ms(), &mut sink);
             next_tick = now + config.tick_interval;
         }
-        deliver(&mut index, &mut out, &mut sink);
+        flush(&mut index);
     }
     if let Err(e) = index.flush() {
         tracing::warn!(error = %e, "cannot flush rollout checkpoints");
@@ -234,10 +233,8 @@ fn attach(watcher: &mut notify::RecommendedWatcher, root: &Path) -> bool {
     }
 }
 
-fn deliver(index: &mut RolloutIndex, out: &mut Vec<WatcherEvent>, sink: &mut EventSink) {
-    for ev in out.drain(..) {
-        sink(ev);
-    }
+/// Checkpoints are saved after their events went to the sink; make them durable.
+fn flush(index: &mut RolloutIndex) {
     if let Err(e) = index.flush() {
         tracing::warn!(error = %e, "cannot flush rollout checkpoints");
     }

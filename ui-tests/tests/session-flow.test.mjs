@@ -64,7 +64,20 @@ before(async () => {
   codexHome = makeCodexHome(dir, model.baseUrl);
   server = await startOrbitdock({ dataDir: path.join(dir, 'data'), codexHome });
   browser = await launchBrowser();
+  await browser.context.grantPermissions(['notifications'], { origin: server.origin });
   page = await browser.context.newPage();
+  // Record the browser notifications the page raises (the real Notification still runs).
+  await page.addInitScript(() => {
+    window.notified = [];
+    const Real = window.Notification;
+    if (!Real) return;
+    window.Notification = class extends Real {
+      constructor(title, options) {
+        window.notified.push(title);
+        super(title, options);
+      }
+    };
+  });
   page.on('pageerror', (err) => console.error('page error:', err));
 });
 
@@ -150,6 +163,7 @@ test('approve a command (keyboard shortcut) and see its output and exit code', a
   assert.match(await card.textContent(), /approved-output-42/);
   // Attention signals: title badge and sidebar status.
   await page.waitForFunction(() => document.title === '(1) OrbitDock', null, { timeout: 10000 });
+  assert.deepEqual(await page.evaluate(() => window.notified), ['Say hello needs approval']);
   await page.locator(`a.session-row[data-id="${sessionId}"] .badge`, { hasText: 'Needs approval' }).waitFor();
   await page.screenshot({ path: screenshotPath('approval-command') });
 

@@ -44,10 +44,23 @@ fn serve_prints_url_and_smoke_streams_the_reply() -> Result<()> {
         &script,
         r#"{"completion": "<|channel|>analysis<|message|>Greet back.<|end|><|start|>assistant<|channel|>final<|message|>Hello from codexpc!<|return|>", "match": "hello"}"#,
     )?;
+    // Offline by construction: a fresh vocabulary cache (rebuilt from tiktoken-rs) and proxies
+    // pointing at a dead port, so any attempt to download the vocabulary would fail.
+    let cache = dir.path().join("cache");
     let mut serve = codexpc();
     serve
         .args(["serve", "--http", "127.0.0.1:0", "--script"])
         .arg(&script)
+        .env("CODEXPC_CACHE_DIR", &cache)
+        .env(
+            "TIKTOKEN_RS_CACHE_DIR",
+            dir.path().join("tiktoken-rs-cache"),
+        )
+        .env("HTTPS_PROXY", "http://127.0.0.1:9")
+        .env("HTTP_PROXY", "http://127.0.0.1:9")
+        .env("ALL_PROXY", "http://127.0.0.1:9")
+        .env_remove("NO_PROXY")
+        .env_remove("no_proxy")
         .stdout(Stdio::piped())
         .stderr(Stdio::null());
     let mut child = KillOnDrop(serve.spawn()?);
@@ -64,6 +77,11 @@ fn serve_prints_url_and_smoke_streams_the_reply() -> Result<()> {
         .strip_prefix("codexpc listening on ")
         .with_context(|| format!("first line: {first:?}"))?
         .to_owned();
+
+    ensure!(
+        cache.join("tiktoken/o200k_base.tiktoken").is_file(),
+        "vocabulary not rebuilt into the fresh cache"
+    );
 
     let mut smoke = codexpc();
     smoke.args(["smoke", "--base-url", &base_url, "--prompt", "hello there"]);

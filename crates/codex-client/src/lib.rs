@@ -33,5 +33,7 @@ pub mod process;
 
 pub use binary::{BinaryResolver, CodexBinary, CodexVersion, PINNED_VERSION};
 pub use error::{Error, Result};
-pub use exec::{ExecBuilder, ExecOutcome, ExecRun, ThreadEvent, ThreadItem, ThreadItemDetails, Usage};
+pub use exec::{
+    ExecBuilder, ExecOutcome, ExecRun, ThreadEvent, ThreadItem, ThreadItemDetails, Usage,
+};
 pub use home::CodexHome;

@@ -323,10 +323,7 @@ async fn cancel_kills_codex_and_the_commands_it_started() {
         started.elapsed() < Duration::from_secs(1),
         "cancel took {cancel_took:?}"
     );
-    assert!(
-        matches!(run.next_event().await, None),
-        "no events after cancel"
-    );
+    assert!(run.next_event().await.is_none(), "no events after cancel");
     assert!(matches!(run.wait().await, Err(Error::Cancelled)));
 }
 

@@ -448,3 +448,39 @@ async fn dropping_the_last_handle_kills_the_process_group() -> Result<()> {
     );
     Ok(())
 }
+
+#[tokio::test]
+async fn missing_binary_is_a_spawn_error() -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let err = AppServerBuilder::new(dir.path().join("no-such-codex"), dir.path())
+        .spawn()
+        .await
+        .expect_err("nothing to run");
+    assert!(
+        matches!(&err, Error::Spawn { program, .. } if program.ends_with("no-such-codex")),
+        "{err:?}"
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn server_dying_during_initialize_fails_spawn_with_its_stderr() -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    std::fs::write(
+        dir.path().join("app-server"),
+        "echo 'error: unknown flag --bogus' >&2\nexit 2\n",
+    )?;
+    let err = AppServerBuilder::new("/bin/sh", dir.path().join("home"))
+        .current_dir(dir.path())
+        .initialize_timeout(STEP)
+        .spawn()
+        .await
+        .expect_err("the server exits before answering initialize");
+    let Error::Closed { reason } = &err else {
+        bail!("expected Closed, got {err:?}");
+    };
+    assert!(reason.contains("initialize"), "{reason}");
+    assert!(reason.contains("Some(2)"), "{reason}");
+    assert!(reason.contains("unknown flag --bogus"), "{reason}");
+    Ok(())
+}

@@ -8,16 +8,17 @@
 //!   channel blocks the reader (backpressure): events are never dropped silently. When stdout
 //!   ends it reaps the child, fails every pending call with the exit status and stderr tail, and
 //!   emits [`AppServerEvent::Exited`] last;
-//! - the **stderr** task drains stderr into `tracing` and keeps a bounded tail for errors.
+//! - stderr is drained into `tracing` with a bounded tail by the crate's shared child plumbing
+//!   ([`crate::process::GroupChild`]), which also puts the child in its own process group.
 //!
-//! The child runs in its own process group; [`AppServer::shutdown`] closes stdin, waits briefly
-//! and kills the group; dropping the last [`AppServer`] handle kills the group too.
+//! [`AppServer::shutdown`] closes stdin, waits briefly and kills the group; dropping the last
+//! [`AppServer`] handle kills the group too.
 //!
 //! Because one reader serves both responses and events, a caller that awaits `call` on the same
 //! task that should drain the event receiver can stall once the channel is full; drain events on
 //! their own task (or size the channel for the burst).
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 use std::ffi::OsString;
 use std::path::PathBuf;
 use std::process::Stdio;
@@ -27,7 +28,7 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
-use tokio::process::{Child, ChildStdin, ChildStdout, Command};
+use tokio::process::{ChildStdin, ChildStdout, Command};
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::time::Instant;
 
@@ -36,12 +37,12 @@ use super::requests::{
     ClientInfo, Initialize, InitializeCapabilities, InitializeParams, InitializeResponse, Request,
 };
 use super::server_requests::{RequestId, Responder, ServerRequest};
+use crate::process::{GroupChild, StderrTail};
 use crate::{Error, Result};
 
 /// JSON-RPC error code the app-server uses for "overloaded, retry later".
 pub const OVERLOADED_ERROR_CODE: i64 = -32001;
 
-const STDERR_TAIL_LINES: usize = 60;
 const WRITER_QUEUE: usize = 256;
 
 /// Something the app-server told us, in arrival order.
@@ -195,33 +196,28 @@ impl AppServerBuilder {
         cmd.env("CODEX_HOME", &self.codex_home)
             .envs(self.envs.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .process_group(0)
-            .kill_on_drop(true);
+            .stdout(Stdio::piped());
         if let Some(dir) = &self.cwd {
             cmd.current_dir(dir);
         }
-        let mut child = cmd.spawn().map_err(|source| Error::Spawn {
-            program: self.program.clone(),
-            source,
-        })?;
-        let pid = child.id();
-        let (Some(stdin), Some(stdout), Some(stderr)) =
-            (child.stdin.take(), child.stdout.take(), child.stderr.take())
-        else {
+        // Own process group, stderr drained into tracing with a bounded tail.
+        let mut child = GroupChild::spawn(cmd, "codex app-server")?;
+        let pid = child.pid();
+        let (Some(stdin), Some(stdout)) = (child.take_stdin(), child.take_stdout()) else {
             return Err(Error::Closed {
                 reason: "app-server started without piped stdio".into(),
             });
         };
 
-        let shared = Arc::new(Shared::default());
+        let shared = Arc::new(Shared {
+            pending: Mutex::default(),
+            stderr_tail: child.stderr_tail(),
+        });
         let (writer_tx, writer_rx) = mpsc::channel(WRITER_QUEUE);
         let (events_tx, events_rx) = mpsc::channel(self.event_capacity);
         let (exited_tx, exited_rx) = watch::channel(false);
 
         tokio::spawn(write_loop(stdin, writer_rx));
-        let stderr_task = tokio::spawn(stderr_loop(stderr, shared.clone()));
         tokio::spawn(
             Reader {
                 shared: shared.clone(),
@@ -230,7 +226,7 @@ impl AppServerBuilder {
                 exited: exited_tx,
                 events_closed_logged: false,
             }
-            .run(child, stdout, stderr_task),
+            .run(child, stdout),
         );
 
         let conn = Connection {
@@ -385,10 +381,10 @@ struct RpcError {
     data: Option<Value>,
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct Shared {
     pending: Mutex<Pending>,
-    stderr_tail: Mutex<VecDeque<String>>,
+    stderr_tail: StderrTail,
 }
 
 #[derive(Debug, Default)]
@@ -404,11 +400,7 @@ impl Shared {
     }
 
     fn stderr_tail(&self) -> String {
-        let tail = self
-            .stderr_tail
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        tail.iter().cloned().collect::<Vec<_>>().join("\n")
+        self.stderr_tail.snapshot().trim_end().to_owned()
     }
 }
 
@@ -555,33 +547,6 @@ async fn write_loop(mut stdin: ChildStdin, mut rx: mpsc::Receiver<WriterMsg>) {
     // Dropping stdin closes the pipe: the app-server's signal to exit.
 }
 
-async fn stderr_loop(stderr: tokio::process::ChildStderr, shared: Arc<Shared>) {
-    let mut lines = BufReader::new(stderr).lines();
-    loop {
-        match lines.next_line().await {
-            Ok(Some(line)) => {
-                tracing::debug!(target: "codex_client::app_server::stderr", "{line}");
-                let mut tail = shared
-                    .stderr_tail
-                    .lock()
-                    .unwrap_or_else(PoisonError::into_inner);
-                if tail.len() == STDERR_TAIL_LINES {
-                    tail.pop_front();
-                }
-                tail.push_back(line);
-            }
-            Ok(None) => break,
-            Err(e) => {
-                // Not UTF-8 or a read error: note it and keep draining what we can.
-                tracing::debug!(error = %e, "app-server stderr read error");
-                if e.kind() != std::io::ErrorKind::InvalidData {
-                    break;
-                }
-            }
-        }
-    }
-}
-
 struct Reader {
     shared: Arc<Shared>,
     events: mpsc::Sender<AppServerEvent>,
@@ -591,12 +556,7 @@ struct Reader {
 }
 
 impl Reader {
-    async fn run(
-        mut self,
-        mut child: Child,
-        stdout: ChildStdout,
-        stderr_task: tokio::task::JoinHandle<()>,
-    ) {
+    async fn run(mut self, mut child: GroupChild, stdout: ChildStdout) {
         let mut reader = BufReader::new(stdout);
         let mut buf = Vec::new();
         loop {
@@ -618,6 +578,7 @@ impl Reader {
         }
 
         // stdout is closed: the process is exiting (or closed stdout and lingers: kill it).
+        // `wait` also lets stderr reach EOF (bounded) so the tail is complete.
         let status = match tokio::time::timeout(Duration::from_secs(5), child.wait()).await {
             Ok(Ok(status)) => status.code(),
             Ok(Err(e)) => {
@@ -625,13 +586,10 @@ impl Reader {
                 None
             }
             Err(_) => {
-                tracing::warn!("app-server closed stdout but did not exit; killing it");
-                let _ = child.kill().await;
-                child.wait().await.ok().and_then(|s| s.code())
+                tracing::warn!("app-server closed stdout but did not exit; killing its group");
+                child.kill_group().await.ok().and_then(|s| s.code())
             }
         };
-        // Let stderr finish so the tail is complete (bounded: a grandchild may hold the pipe).
-        let _ = tokio::time::timeout(Duration::from_secs(2), stderr_task).await;
         let stderr_tail = self.shared.stderr_tail();
         let reason =
             format!("app-server exited with status {status:?}; stderr tail:\n{stderr_tail}");

@@ -441,3 +441,34 @@ async fn codex_app_server_runs_a_tool_call_through_codexpc() -> Result<()> {
     ensure!(agent_deltas == expected, "deltas {agent_deltas:?}");
     check_prompts(&server.prompts()?)
 }
+
+#[test]
+fn malformed_model_output_fails_the_codex_turn_instead_of_hanging() -> Result<()> {
+    // The "model" starts writing a tool's reply itself: codexpc ends the stream with
+    // response.failed, and Codex reports a failed turn (no retries in the test home) promptly.
+    let server = CodexpcServer::start(&[json!({
+        "completion": "<|channel|>final<|message|>partial<|end|><|start|>functions.exec_command to=assistant<|channel|>commentary<|message|>fake output<|end|>"
+    })])?;
+    let home = codex_home(&server.base_url);
+    let started = Instant::now();
+    let (code, events, stderr) = run_exec(
+        &home,
+        &["exec", "--json", "--skip-git-repo-check", "say something"],
+    )?;
+    ensure!(
+        code == Some(1),
+        "exit {code:?}\nevents: {events:#?}\nstderr: {stderr}"
+    );
+    let failed = events
+        .iter()
+        .find(|e| e["type"] == "turn.failed")
+        .with_context(|| format!("no turn.failed: {events:#?}"))?;
+    let message = failed["error"]["message"].as_str().unwrap_or_default();
+    ensure!(message.contains("malformed model output"), "{failed}");
+    ensure!(
+        started.elapsed() < Duration::from_secs(60),
+        "{:?}",
+        started.elapsed()
+    );
+    Ok(())
+}

@@ -94,3 +94,28 @@ fn app_scoped_home_is_created_private() {
     }
     assert!(home.rollout_files().expect("none yet").is_empty());
 }
+
+#[tokio::test]
+async fn install_is_idempotent_when_the_pinned_binary_is_already_there() {
+    use codex_client::binary::install_version;
+    // A managed layout whose binary is the real pinned CLI (symlinked): no npm must run, which
+    // a bogus npm path proves.
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let target = managed_binary_path(tmp.path());
+    std::fs::create_dir_all(target.parent().expect("parent")).expect("mkdir");
+    std::os::unix::fs::symlink(codex_bin(), &target).expect("symlink");
+    let found = install_version(tmp.path(), PINNED_VERSION, "/nonexistent/npm")
+        .await
+        .expect("already installed");
+    assert_eq!(found.path, target);
+    assert!(found.version.is_pinned());
+
+    // A different version requested: npm is needed, and a missing npm is a spawn error naming it.
+    let err = install_version(tmp.path(), "0.1.0", "/nonexistent/npm")
+        .await
+        .expect_err("needs npm");
+    assert!(
+        matches!(err, Error::Spawn { ref program, .. } if program.ends_with("npm")),
+        "{err:?}"
+    );
+}

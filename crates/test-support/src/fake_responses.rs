@@ -168,6 +168,20 @@ impl ScriptedResponse {
         )
     }
 
+    /// An `exec_command` call asking to run `cmd` OUTSIDE the sandbox
+    /// (`sandbox_permissions: "require_escalated"` with a `justification`): under
+    /// `approval_policy = "on-request"` Codex asks the client for approval before running it.
+    pub fn exec_command_escalated(self, cmd: &str, call_id: &str, justification: &str) -> Self {
+        self.function_call(
+            "exec_command",
+            json!({
+                "cmd": cmd, "yield_time_ms": 10_000, "login": false,
+                "sandbox_permissions": "require_escalated", "justification": justification,
+            }),
+            call_id,
+        )
+    }
+
     /// Usage figures reported in `response.completed` (defaults: 10 in, 0 cached, 5 out, 0
     /// reasoning). `total_tokens` is `input + output`.
     pub fn usage(mut self, input: u64, cached: u64, output: u64, reasoning: u64) -> Self {
@@ -657,27 +671,66 @@ impl FakeResponses {
     /// Blocks until at least `n` requests (all paths) were recorded and returns them all.
     /// Panics after `timeout`, listing what did arrive.
     pub fn wait_for_requests(&self, n: usize, timeout: Duration) -> Vec<RecordedRequest> {
+        self.wait_blocking(n, timeout, false)
+    }
+
+    /// Async form of [`Self::wait_for_requests`]; does not block the caller's runtime.
+    ///
+    /// The timeout runs on the caller's Tokio timer: under `tokio::time::pause()` it would
+    /// auto-advance and fire at once, so do not call this with paused time.
+    pub async fn wait_for_requests_async(
+        &self,
+        n: usize,
+        timeout: Duration,
+    ) -> Vec<RecordedRequest> {
+        self.wait_async(n, timeout, false).await
+    }
+
+    /// Blocks until at least `n` `POST …/responses` requests arrived and returns those only.
+    pub fn wait_for_responses_requests(&self, n: usize, timeout: Duration) -> Vec<RecordedRequest> {
+        self.wait_blocking(n, timeout, true)
+    }
+
+    /// Async form of [`Self::wait_for_responses_requests`].
+    pub async fn wait_for_responses_requests_async(
+        &self,
+        n: usize,
+        timeout: Duration,
+    ) -> Vec<RecordedRequest> {
+        self.wait_async(n, timeout, true).await
+    }
+
+    fn wait_blocking(
+        &self,
+        n: usize,
+        timeout: Duration,
+        only_responses: bool,
+    ) -> Vec<RecordedRequest> {
         let deadline = Instant::now() + timeout;
         let mut requests = self.shared.requests.lock();
-        while requests.len() < n {
+        loop {
+            if let Some(found) = enough(&requests, n, only_responses) {
+                return found;
+            }
             if self
                 .shared
                 .arrived
                 .wait_until(&mut requests, deadline)
                 .timed_out()
-                && requests.len() < n
             {
-                panic!("{}", timeout_message(n, timeout, &requests));
+                if let Some(found) = enough(&requests, n, only_responses) {
+                    return found;
+                }
+                panic!("{}", timeout_message(n, timeout, only_responses, &requests));
             }
         }
-        requests.clone()
     }
 
-    /// Async form of [`Self::wait_for_requests`]; does not block the caller's runtime.
-    pub async fn wait_for_requests_async(
+    async fn wait_async(
         &self,
         n: usize,
         timeout: Duration,
+        only_responses: bool,
     ) -> Vec<RecordedRequest> {
         let deadline = tokio::time::Instant::now() + timeout;
         loop {
@@ -685,26 +738,47 @@ impl FakeResponses {
             tokio::pin!(notified);
             // Register before checking so a notification between check and await is not lost.
             notified.as_mut().enable();
-            {
-                let requests = self.shared.requests.lock();
-                if requests.len() >= n {
-                    return requests.clone();
-                }
+            if let Some(found) = enough(&self.shared.requests.lock(), n, only_responses) {
+                return found;
             }
             if tokio::time::timeout_at(deadline, notified).await.is_err() {
                 let requests = self.shared.requests.lock();
-                if requests.len() >= n {
-                    return requests.clone();
+                if let Some(found) = enough(&requests, n, only_responses) {
+                    return found;
                 }
-                panic!("{}", timeout_message(n, timeout, &requests));
+                panic!("{}", timeout_message(n, timeout, only_responses, &requests));
             }
         }
     }
 }
 
-fn timeout_message(n: usize, timeout: Duration, requests: &[RecordedRequest]) -> String {
+/// The requests (all, or only `/responses` ones) if there are at least `n` of them.
+fn enough(
+    requests: &[RecordedRequest],
+    n: usize,
+    only_responses: bool,
+) -> Option<Vec<RecordedRequest>> {
+    let found: Vec<RecordedRequest> = if only_responses {
+        requests
+            .iter()
+            .filter(|r| r.is_responses())
+            .cloned()
+            .collect()
+    } else {
+        requests.to_vec()
+    };
+    (found.len() >= n).then_some(found)
+}
+
+fn timeout_message(
+    n: usize,
+    timeout: Duration,
+    only_responses: bool,
+    requests: &[RecordedRequest],
+) -> String {
+    let what = if only_responses { " /responses" } else { "" };
     let mut msg = format!(
-        "fake-responses: timed out after {timeout:?} waiting for {n} request(s); {} arrived:",
+        "fake-responses: timed out after {timeout:?} waiting for {n}{what} request(s); {} arrived:",
         requests.len()
     );
     for (i, r) in requests.iter().enumerate() {

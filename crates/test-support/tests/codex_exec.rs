@@ -332,9 +332,19 @@ fn workspace_write_sandbox_runs_commands_and_blocks_writes_outside() -> Result<(
     );
 
     let commands = run.completed_items("command_execution");
-    // Observed on 0.169: the sandbox-denied command (approval "never", so no escalation) gets
-    // NO command_execution item in exec's JSONL; only the model sees the failure.
-    assert_eq!(commands.len(), 1, "events: {:#?}", run.events);
+    // Observed on 0.169: the sandbox-denied command (approval "never", so no escalation) SOMETIMES
+    // gets no command_execution item in exec's JSONL (a race in exec); when it does, it is failed.
+    assert!(
+        (1..=2).contains(&commands.len()),
+        "events: {:#?}",
+        run.events
+    );
+    if let Some(denied) = commands.get(1) {
+        assert_eq!(denied["status"], "failed", "{denied:#?}");
+        assert_eq!(denied["exit_code"], 1, "{denied:#?}");
+        let out = denied["aggregated_output"].as_str().unwrap_or_default();
+        assert!(out.contains("Read-only file system"), "{denied:#?}");
+    }
     assert_eq!(commands[0]["status"], "completed");
     assert_eq!(commands[0]["aggregated_output"], "inside\n");
     assert_eq!(
@@ -389,5 +399,56 @@ fn sigint_during_a_hanging_stream_drops_the_connection() -> Result<()> {
     assert_eq!(status.code(), Some(1));
     fake.wait_for_disconnects(1, EXEC_TIMEOUT);
     assert_eq!(fake.responses_requests().len(), 1);
+    Ok(())
+}
+
+#[test]
+fn escalated_exec_command_is_recognised_and_refused_by_exec() -> Result<()> {
+    let fake = FakeResponses::start();
+    fake.enqueue(ScriptedResponse::new().exec_command_escalated(
+        "echo esc > esc.txt",
+        "call_esc",
+        "needs to write outside the sandbox",
+    ));
+    fake.enqueue(ScriptedResponse::new().text("understood"));
+    // on-request in config, but exec cannot ask anyone: it runs with approval "never" and
+    // refuses an escalation request instead of running it.
+    let home = CodexHomeBuilder::new(&fake.base_url())
+        .approval_policy("on-request")
+        .sandbox_mode("workspace-write")
+        .build();
+    let run = run_exec(
+        home.command(&[
+            "exec",
+            "--json",
+            "--skip-git-repo-check",
+            "--strict-config",
+            "go",
+        ]),
+        EXEC_TIMEOUT,
+    )?;
+    assert_eq!(
+        run.code,
+        Some(0),
+        "events: {:#?}\nstderr: {}",
+        run.events,
+        run.stderr
+    );
+    assert!(
+        run.completed_items("command_execution").is_empty(),
+        "events: {:#?}",
+        run.events
+    );
+    assert!(!home.workdir().join("esc.txt").exists());
+    let requests = fake.responses_requests();
+    assert_eq!(requests.len(), 2, "requests: {:#?}", fake.requests());
+    let refusal = requests[1]
+        .function_call_output("call_esc")
+        .context("call_esc output")?;
+    assert!(
+        refusal
+            .contains("you cannot ask for escalated permissions if the approval policy is Never"),
+        "{refusal}"
+    );
     Ok(())
 }

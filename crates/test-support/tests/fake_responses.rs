@@ -358,6 +358,26 @@ fn wait_for_requests_blocks_until_they_arrive() {
 }
 
 #[test]
+fn wait_for_responses_requests_ignores_other_paths() {
+    let fake = FakeResponses::start();
+    http(fake.addr(), "GET", "/v1/models", "");
+    http(fake.addr(), "POST", "/v1/responses", r#"{"n":1}"#);
+    let reqs = fake.wait_for_responses_requests(1, T);
+    assert_eq!(reqs.len(), 1);
+    assert_eq!(reqs[0].body["n"], 1);
+    assert_eq!(fake.requests().len(), 2);
+}
+
+#[test]
+#[should_panic(expected = "waiting for 2 /responses request(s); 2 arrived:")]
+fn wait_for_responses_requests_times_out_listing_everything() {
+    let fake = FakeResponses::start();
+    http(fake.addr(), "GET", "/v1/models", "");
+    http(fake.addr(), "POST", "/v1/responses", "{}");
+    fake.wait_for_responses_requests(2, Duration::from_millis(100));
+}
+
+#[test]
 #[should_panic(
     expected = "timed out after 200ms waiting for 2 request(s); 1 arrived:\n  #0: GET /v1/models"
 )]

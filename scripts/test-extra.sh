@@ -13,6 +13,7 @@ step() { printf '\n\033[1;32m==>\033[0m %s\n' "$*" >&2; }
 # artifacts/screenshots/ (git-ignored).
 step "web UI browser tests (ui-tests/)"
 cargo build --locked -p orbitdock -p codexpc
+cargo build --locked -p orbitdock-server --example seed_transcript
 if [[ ! -d "$ROOT/ui-tests/node_modules/playwright-core" ]]; then
   (cd "$ROOT/ui-tests" && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
 fi

@@ -111,7 +111,7 @@ async function naiveFullRender(page, id) {
 }
 
 async function main() {
-  cargo(['build', '--quiet', '-p', 'orbitdock', '-p', 'orbitdock-server', '--example', 'seed_transcript']);
+  cargo(['build', '--quiet', '--locked', '-p', 'orbitdock', '-p', 'orbitdock-server', '--example', 'seed_transcript']);
   const dir = tempDir('bench');
   const dataDir = path.join(dir, 'data');
   const bigId = seed(dataDir, BIG, `Benchmark: ${BIG} items`);

@@ -427,8 +427,15 @@ impl RolloutIndex {
             let outcome = reader.poll(|item| {
                 let (offset, text) = match item {
                     ReadItem::Line { offset, text, .. } => (offset, text),
-                    ReadItem::Reset { .. } => {
-                        // Rebuilt from the new content; a `Created` for the thread follows.
+                    ReadItem::Reset { reason } => {
+                        // Reported before any line of the new content; the session is rebuilt
+                        // from it (a `Created` for the thread follows).
+                        stats.resets += 1;
+                        reset_seen = true;
+                        out(WatcherEvent::FileReset {
+                            path: path.to_path_buf(),
+                            reason,
+                        });
                         *session = None;
                         *skipped_thread = None;
                         return;
@@ -493,14 +500,6 @@ impl RolloutIndex {
                 Ok(o) => {
                     stats.bytes += o.bytes_read;
                     stats.lines += o.lines;
-                    if let Some(reason) = o.reset {
-                        stats.resets += 1;
-                        reset_seen = true;
-                        out(WatcherEvent::FileReset {
-                            path: path.to_path_buf(),
-                            reason,
-                        });
-                    }
                     if !o.more {
                         break Ok(());
                     }

@@ -342,6 +342,10 @@ test('phone width (390 px): no horizontal scroll, drawer, labelled controls', as
     await phone.locator(`a.session-row[data-id="${sessionId}"]`).waitFor({ state: 'visible' });
     await phone.waitForFunction(() => getComputedStyle(document.getElementById('sidebar')).transform === 'none');
     await phone.screenshot({ path: screenshotPath('phone-sidebar') });
+    await phone.emulateMedia({ colorScheme: 'dark' });
+    await phone.getByRole('button', { name: 'Hide sessions' }).click();
+    await phone.waitForFunction(() => getComputedStyle(document.getElementById('sidebar')).visibility === 'hidden');
+    await phone.screenshot({ path: screenshotPath('phone-session-dark') });
     // Every button, input and select has an accessible name.
     const unnamed = await phone.evaluate(() => [...document.querySelectorAll('button, input, select, textarea')]
       .filter((el) => el.offsetParent !== null)

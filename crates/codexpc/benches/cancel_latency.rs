@@ -61,6 +61,7 @@ fn main() -> Result<()> {
     let engine = Arc::new(LlamaEngine::load(
         &tiny_gguf_path(TinyVariant::FinalChannelLoop),
         LlamaConfig {
+            threads: Some(common::threads()),
             show_progress: false,
             ..LlamaConfig::default()
         },

@@ -32,6 +32,7 @@ fn main() -> Result<()> {
     let engine = LlamaEngine::load(
         &tiny_gguf_path(TinyVariant::IdsOnly),
         LlamaConfig {
+            threads: Some(common::threads()),
             show_progress: false,
             ..LlamaConfig::default()
         },

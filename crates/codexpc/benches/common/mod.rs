@@ -22,6 +22,17 @@ pub fn quick() -> bool {
         || std::env::var("CODEXPC_BENCH_QUICK").is_ok_and(|v| v == "1")
 }
 
+/// llama.cpp threads for every path: `CODEXPC_BENCH_THREADS`, default 1. One thread keeps the
+/// figures stable on a shared 2-core machine, where llama.cpp's spinning thread barrier makes
+/// multi-threaded decode very sensitive to other load; the comparison uses the same value on
+/// every path.
+pub fn threads() -> usize {
+    std::env::var("CODEXPC_BENCH_THREADS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1)
+}
+
 pub fn median(v: &[f64]) -> f64 {
     percentile(v, 50.0)
 }

@@ -142,6 +142,40 @@ impl CodexHome {
     }
 }
 
+/// One line of `history.jsonl`: a prompt the user sent.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
+pub struct HistoryEntry {
+    /// The thread (older versions: `conversation_id`).
+    #[serde(alias = "conversation_id")]
+    pub session_id: String,
+    /// Unix seconds.
+    pub ts: u64,
+    pub text: String,
+}
+
+impl CodexHome {
+    /// The entries of `history.jsonl` (empty if missing). Malformed or truncated lines are
+    /// skipped and counted in the second element, never fatal: the file is appended to by
+    /// running Codex processes.
+    pub fn history(&self) -> Result<(Vec<HistoryEntry>, usize)> {
+        let path = self.history_jsonl();
+        let text = match std::fs::read_to_string(&path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok((Vec::new(), 0)),
+            Err(e) => return Err(Error::io(path, e)),
+        };
+        let mut entries = Vec::new();
+        let mut skipped = 0;
+        for line in text.lines().filter(|l| !l.trim().is_empty()) {
+            match serde_json::from_str::<HistoryEntry>(line) {
+                Ok(e) => entries.push(e),
+                Err(_) => skipped += 1,
+            }
+        }
+        Ok((entries, skipped))
+    }
+}
+
 fn collect_rollouts(dir: &Path, out: &mut Vec<PathBuf>, depth: usize) -> Result<()> {
     let entries = match std::fs::read_dir(dir) {
         Ok(e) => e,
@@ -256,6 +290,35 @@ mod tests {
         assert_eq!(
             std::fs::read(app.auth_json()).expect("read"),
             std::fs::read(user.auth_json()).expect("read")
+        );
+    }
+
+    #[test]
+    fn history_skips_bad_lines() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let h = CodexHome::new(tmp.path());
+        assert_eq!(h.history().expect("missing"), (vec![], 0));
+        std::fs::write(
+            h.history_jsonl(),
+            "{\"session_id\":\"a\",\"ts\":1,\"text\":\"hi\"}\nnot json\n{\"conversation_id\":\"b\",\"ts\":2,\"text\":\"yo\"}\n{\"session_id\":\"c\",\"ts\"",
+        )
+        .expect("write");
+        let (entries, skipped) = h.history().expect("read");
+        assert_eq!(skipped, 2);
+        assert_eq!(
+            entries,
+            vec![
+                HistoryEntry {
+                    session_id: "a".into(),
+                    ts: 1,
+                    text: "hi".into()
+                },
+                HistoryEntry {
+                    session_id: "b".into(),
+                    ts: 2,
+                    text: "yo".into()
+                },
+            ]
         );
     }
 

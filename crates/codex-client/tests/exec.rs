@@ -124,6 +124,19 @@ async fn happy_path_yields_typed_agent_message_and_usage() {
     let reqs = fake.responses_requests();
     assert_eq!(reqs.len(), 1);
     assert_eq!(reqs[0].last_user_text().as_deref(), Some("Say hello"));
+
+    // The rollout file of the thread exists where CodexHome says, with the usage we computed.
+    let codex_home = CodexHome::new(home.path());
+    let rollout = codex_home
+        .find_rollout(&thread_id)
+        .expect("search")
+        .expect("rollout file");
+    assert_eq!(
+        codex_client::exec::cumulative_usage_from_rollout(&rollout).expect("read"),
+        Some(usage)
+    );
+    // `codex exec` (0.169) does not append to history.jsonl; only interactive sessions do.
+    assert_eq!(codex_home.history().expect("history"), (vec![], 0));
 }
 
 #[tokio::test]

@@ -241,7 +241,7 @@ fn bare_loop(
     }
     let mut idx = batch.n_tokens() - 1;
     while out.len() < n {
-        let t = sampler.sample(&ctx, idx);
+        let t = sampler.sample(ctx, idx);
         out.push(t.0 as u32);
         if out.len() == n {
             break;

@@ -65,15 +65,82 @@ pub fn render_request(
     // We apply Harmony's analysis-dropping rule ourselves (see `build_conversation`): the crate's
     // `auto_drop_analysis` only drops analysis before the FIRST final message. Passing no config
     // turns it off.
-    let tokens = harmony
-        .encoding()
-        .render_conversation_for_completion(&conversation, Role::Assistant, None)
-        .map_err(|e| Error::Render(format!("{e:#}")))?;
+    let tokens = render_tokens(harmony, &conversation)?;
     Ok(RenderedPrompt {
         tokens,
         match_text,
         ignored,
     })
+}
+
+/// Render a conversation into prompt tokens ending in `<|start|>assistant`.
+///
+/// Like `render_conversation_for_completion`, except for assistant tool calls: the crate writes
+/// them as `assistant to=functions.X<|channel|>commentary ...`, but gpt-oss emits (and the Harmony
+/// guide shows in history) `assistant<|channel|>commentary to=functions.X ...`. Rendering the
+/// call exactly as the model sampled it keeps the prompt a token-for-token extension of what the
+/// engine's KV cache holds, so the next request of an agent loop prefills only the tool output
+/// instead of re-decoding from the call onwards (long `apply_patch` arguments included).
+pub fn render_tokens(harmony: &Harmony, conversation: &Conversation) -> Result<Vec<u32>> {
+    use crate::harmony::tokens;
+    let encoding = harmony.encoding();
+    let err = |e: anyhow::Error| Error::Render(format!("{e:#}"));
+    let messages = &conversation.messages;
+    // System + developer through the conversation renderer: it knows whether function tools
+    // exist (the system message then names the commentary channel for them).
+    let head = messages
+        .iter()
+        .take_while(|m| matches!(m.author.role, Role::System | Role::Developer))
+        .count();
+    let mut out = encoding
+        .render_conversation(messages[..head].iter(), None)
+        .map_err(err)?;
+    for message in &messages[head..] {
+        let Some(recipient) = message
+            .recipient
+            .as_deref()
+            .filter(|_| message.author.role == Role::Assistant)
+        else {
+            out.extend(encoding.render(message, None).map_err(err)?);
+            continue;
+        };
+        let channel = message.channel.as_deref().unwrap_or("commentary");
+        let mut header = format!("{channel} to={recipient}");
+        let constrained =
+            message
+                .content_type
+                .as_deref()
+                .map(|ct| match ct.strip_prefix("<|constrain|>") {
+                    Some(rest) => (true, rest.to_owned()),
+                    None => (false, ct.to_owned()),
+                });
+        if let Some((is_constrained, ct)) = &constrained {
+            if *is_constrained {
+                header.push(' ');
+            } else {
+                header.push(' ');
+                header.push_str(ct);
+            }
+        }
+        out.push(tokens::START);
+        out.extend(harmony.encode_ordinary("assistant"));
+        out.push(tokens::CHANNEL);
+        out.extend(harmony.encode_ordinary(&header));
+        if let Some((true, ct)) = &constrained {
+            out.push(tokens::CONSTRAIN);
+            out.extend(harmony.encode_ordinary(ct));
+        }
+        out.push(tokens::MESSAGE);
+        for content in &message.content {
+            if let openai_harmony::chat::Content::Text(t) = content {
+                out.extend(harmony.encode_ordinary(&t.text));
+            }
+        }
+        out.push(tokens::CALL);
+    }
+    out.push(tokens::START);
+    out.extend(harmony.encode_ordinary("assistant"));
+    Ok(out)
 }
 
 /// Build the Harmony conversation for a request; also returns the match text and ignored parts.
@@ -343,7 +410,7 @@ mod tests {
             "type exec_command = (_: {\ncmd: string,\n}) => any;\n\n} // namespace functions<|end|>",
             "<|start|>user<|message|>say hi<|end|>",
             "<|start|>assistant<|channel|>analysis<|message|>Run echo.<|end|>",
-            "<|start|>assistant to=functions.exec_command<|channel|>commentary <|constrain|>json<|message|>{\"cmd\":\"echo hi\"}<|call|>",
+            "<|start|>assistant<|channel|>commentary to=functions.exec_command <|constrain|>json<|message|>{\"cmd\":\"echo hi\"}<|call|>",
             "<|start|>functions.exec_command to=assistant<|channel|>commentary<|message|>hi\n<|end|>",
             "<|start|>assistant"
         );
@@ -422,6 +489,43 @@ mod tests {
                 "<|start|>functions.unknown to=assistant<|channel|>commentary<|message|>42<|end|>"
             ),
             "{text}"
+        );
+    }
+
+    #[test]
+    fn agent_loop_prompt_extends_prompt_plus_sampled_tokens_exactly() {
+        let h = harmony().expect("harmony");
+        let cfg = RenderConfig {
+            conversation_date: Some("2026-11-22".into()),
+        };
+        let tools = serde_json::json!([{"type": "function", "name": "exec_command",
+            "parameters": {"type": "object", "properties": {"cmd": {"type": "string"}}}}]);
+        let user = serde_json::json!({"role": "user", "content": "list files"});
+        let req1: ResponsesRequest =
+            serde_json::from_value(serde_json::json!({"tools": tools, "input": [user]}))
+                .expect("req1");
+        let p1 = render_request(h, &req1, &cfg).expect("render1").tokens;
+        let sampled = h.encode_with_special_tokens(
+            "<|channel|>analysis<|message|>Use ls.<|end|><|start|>assistant<|channel|>commentary to=functions.exec_command <|constrain|>json<|message|>{\"cmd\":\"ls -la\"}<|call|>",
+        );
+        let req2: ResponsesRequest = serde_json::from_value(serde_json::json!({"tools": tools, "input": [
+            user,
+            {"type": "reasoning", "summary": [], "content": [{"type": "reasoning_text", "text": "Use ls."}]},
+            {"type": "function_call", "name": "exec_command", "arguments": "{\"cmd\":\"ls -la\"}", "call_id": "c1"},
+            {"type": "function_call_output", "call_id": "c1", "output": "README.md\n"}
+        ]}))
+        .expect("req2");
+        let p2 = render_request(h, &req2, &cfg).expect("render2").tokens;
+        let mut kv = p1.clone();
+        kv.extend(&sampled);
+        assert!(
+            p2.starts_with(&kv),
+            "turn 2 must extend prompt 1 + sampled tokens:\n{}",
+            h.decode_lossy(&p2)
+        );
+        assert_eq!(
+            h.decode_lossy(&p2[kv.len()..]),
+            "<|start|>functions.exec_command to=assistant<|channel|>commentary<|message|>README.md\n<|end|><|start|>assistant"
         );
     }
 

@@ -182,7 +182,7 @@ fn check_prompts(prompts: &[String]) -> Result<()> {
     );
     ensure!(
         second.contains(&format!(
-            "<|start|>assistant to=functions.exec_command<|channel|>commentary <|constrain|>json<|message|>{{\"cmd\":\"echo {MARKER}\"}}<|call|>"
+            "<|start|>assistant<|channel|>commentary to=functions.exec_command <|constrain|>json<|message|>{{\"cmd\":\"echo {MARKER}\"}}<|call|>"
         )),
         "tool call missing:\n{second}"
     );

@@ -181,34 +181,78 @@ async fn sse_stream_has_codex_events_usage_and_prefix_reuse() -> Result<()> {
 #[tokio::test]
 async fn function_call_arrives_whole_in_output_item_done() -> Result<()> {
     let server = start(
-        vec![line(
-            "<|channel|>commentary to=functions.exec_command <|constrain|>json<|message|>{\"cmd\":\"echo hi\"}<|call|>",
-            None,
-            None,
-        )],
+        vec![
+            line(
+                "<|channel|>analysis<|message|>Run it.<|end|><|start|>assistant<|channel|>commentary to=functions.exec_command <|constrain|>json<|message|>{\"cmd\":\"echo hi\"}<|call|>",
+                None,
+                None,
+            ),
+            line("<|channel|>final<|message|>It said hi.<|return|>", None, None),
+        ],
         ServiceConfig::default(),
         |_| {},
     )
     .await?;
-    let events = stream(&server.base, json!({"stream": true, "input": "run echo"})).await?;
-    let names: Vec<&str> = events.iter().map(|(n, _)| n.as_str()).collect();
+    let tools = json!([{"type": "function", "name": "exec_command", "parameters": {"type": "object", "properties": {"cmd": {"type": "string"}}}}]);
+    let user = json!({"role": "user", "content": "run echo"});
+    let events = stream(
+        &server.base,
+        json!({"stream": true, "tools": tools, "input": [user]}),
+    )
+    .await?;
+    // Deltas aside (their count depends on tokenization), the exact event sequence:
+    let names: Vec<&str> = events
+        .iter()
+        .map(|(n, _)| n.as_str())
+        .filter(|n| *n != "response.reasoning_text.delta")
+        .collect();
     assert_eq!(
         names,
         vec![
             "response.created",
             "response.output_item.added",
+            "response.content_part.added",
+            "response.reasoning_text.done",
+            "response.output_item.done",
+            "response.output_item.added",
             "response.output_item.done",
             "response.completed"
         ]
     );
-    let item = &events[2].1["item"];
+    let done: Vec<&Value> = events
+        .iter()
+        .filter(|(n, _)| n == "response.output_item.done")
+        .map(|(_, d)| d)
+        .collect();
+    let reasoning = done[0]["item"].clone();
+    let item = done[1]["item"].clone();
     assert_eq!(item["type"], "function_call");
     assert_eq!(item["name"], "exec_command");
     assert_eq!(item["arguments"], "{\"cmd\":\"echo hi\"}");
-    assert!(
-        item["call_id"]
-            .as_str()
-            .is_some_and(|s| s.starts_with("call_"))
+    let call_id = item["call_id"].as_str().context("call_id")?.to_owned();
+    assert!(call_id.starts_with("call_"));
+    let usage1 = events.last().context("events")?.1["response"]["usage"].clone();
+
+    // The agent loop's next request (what Codex sends: history + the tool output) extends the
+    // previous prompt + the sampled tokens exactly, so all of that is served from the "KV cache".
+    let events = stream(
+        &server.base,
+        json!({"stream": true, "tools": tools, "input": [
+            user,
+            reasoning,
+            {"type": "function_call", "name": "exec_command", "arguments": item["arguments"], "call_id": call_id},
+            {"type": "function_call_output", "call_id": call_id, "output": "hi\n"}
+        ]}),
+    )
+    .await?;
+    let usage2 = &events.last().context("events")?.1["response"]["usage"];
+    assert_eq!(
+        usage2["input_tokens_details"]["cached_tokens"].as_u64(),
+        Some(
+            usage1["input_tokens"].as_u64().unwrap_or(0)
+                + usage1["output_tokens"].as_u64().unwrap_or(0)
+        ),
+        "turn 1 {usage1}, turn 2 {usage2}"
     );
     Ok(())
 }

@@ -666,3 +666,67 @@ async fn overrides_steer_interrupt_revert_compact_review_then_resume_in_a_new_pr
     s2.server.shutdown().await?;
     Ok(())
 }
+
+#[tokio::test]
+async fn on_request_escalation_asks_and_accept_runs_the_command() -> Result<()> {
+    // Under "on-request" a sandboxed command runs without asking; the model must ask for
+    // escalation (`sandbox_permissions: "require_escalated"`), which becomes an approval request.
+    let fake = FakeResponses::start();
+    fake.enqueue(ScriptedResponse::new().function_call(
+        "exec_command",
+        serde_json::json!({
+            "cmd": "printf e > escalated.txt && echo escalated-ok",
+            "sandbox_permissions": "require_escalated",
+            "justification": "need to write outside the sandbox",
+            "yield_time_ms": 10000
+        }),
+        "call-esc",
+    ));
+    fake.enqueue(ScriptedResponse::new().text("done"));
+    let home = home_for(&fake);
+    let mut s = Session::start(&home).await?;
+    let thread_id = s
+        .start_thread(
+            &home,
+            AskForApproval::OnRequest,
+            SandboxMode::WorkspaceWrite,
+        )
+        .await?;
+    s.server
+        .call::<TurnStart>(TurnStartParams::text(&thread_id, "write it"))
+        .await?;
+
+    let req = s.wait_request().await?;
+    let ServerRequestParams::CommandExecutionApproval(p) = &req.params else {
+        bail!("expected a command approval, got {req:?}");
+    };
+    assert_eq!(p.item_id, "call-esc");
+    assert_eq!(
+        p.reason.as_deref(),
+        Some("need to write outside the sandbox")
+    );
+    // 0.169 also lists the decisions it will take for this request (raw: experimental field).
+    assert!(
+        req.raw_params["availableDecisions"].is_array(),
+        "{:?}",
+        req.raw_params
+    );
+    assert!(!home.workdir().join("escalated.txt").exists());
+    req.responder()
+        .respond_command_approval(CommandApprovalDecision::Accept)
+        .await?;
+
+    let (done, _) = s.wait_turn_completed().await?;
+    assert_eq!(done.status, TurnStatus::Completed);
+    assert_eq!(
+        std::fs::read_to_string(home.workdir().join("escalated.txt"))?,
+        "e"
+    );
+    let requests = fake.wait_for_requests_async(2, WAIT).await;
+    let out = requests[1]
+        .function_call_output("call-esc")
+        .context("the command output goes back to the model")?;
+    assert!(out.contains("escalated-ok"), "{out}");
+    s.server.shutdown().await?;
+    Ok(())
+}

@@ -11,6 +11,8 @@
 //! - [`home`]: the `CODEX_HOME` layout, app-scoped homes, safe creation, copying auth state.
 //! - [`exec`]: `codex exec --json` as a builder and a typed event stream, with cancellation that
 //!   kills the whole process group and an idle timeout.
+//! - [`app_server`]: a JSON-RPC client for `codex app-server` (typed requests with timeouts,
+//!   typed notifications, approvals surfaced with a responder and never auto-answered).
 //! - [`config`], [`auth`], [`features`], [`mcp`], [`notify`]: editing `config.toml` without losing
 //!   user content, and the small CLI sub-commands around it.
 //! - [`process`]: the child-process plumbing (own process group, group kill on cancel and drop,

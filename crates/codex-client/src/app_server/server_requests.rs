@@ -36,6 +36,12 @@ impl fmt::Display for RequestId {
 }
 
 /// `item/commandExecution/requestApproval`.
+///
+/// Observed on 0.169: policy `untrusted` asks before any command that is not known to be safe;
+/// under `on-request` a sandboxed command runs without asking and only a model-requested
+/// escalation (`sandbox_permissions: "require_escalated"`) asks, with the model's justification in
+/// `reason`. Such requests also carry an experimental `availableDecisions` list (not in the
+/// stable schema, so read it from [`ServerRequest::raw_params`]).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct CommandExecutionApprovalParams {

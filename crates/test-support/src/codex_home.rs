@@ -1,29 +1,50 @@
 //! Isolated, offline `CODEX_HOME`s for driving the pinned Codex CLI in tests.
 //!
-//! What Codex 0.169 needs to stay offline, fast and quiet against a loopback provider (checked by
-//! running the binary against `FakeResponses` and with `--strict-config`, which rejects unknown
-//! keys, see `tests/codex_exec.rs`):
+//! What Codex 0.169 needs to stay offline, fast and quiet against a loopback provider. Each
+//! point was checked by running the binary against `FakeResponses` (see `tests/codex_exec.rs`,
+//! which also passes `--strict-config`, so every key below is one 0.169 recognises):
 //!
 //! * `model_provider = "local"` with `[model_providers.local] base_url, wire_api = "responses"`
-//!   and no `env_key` / `requires_openai_auth`: Codex then sends no Authorization header and never
-//!   asks to log in. `auth.json` is not needed.
-//! * `check_for_update_on_startup = false`: otherwise the TUI checks GitHub/npm for a newer
-//!   release (exec does not, but app-server based callers share this home).
-//! * `[analytics] enabled = false` and `[feedback] enabled = false`: no event upload.
-//! * `[otel]` defaults to no exporter, so no telemetry leaves the machine; we spell out
-//!   `exporter = "none"` and `log_user_prompt = false` so a future default cannot change that.
-//! * Retries: Codex retries failed requests (`request_max_retries`, default 4) and dropped
-//!   streams (`stream_max_retries`, default 5) with backoff; a test scripting an error wants to
-//!   see it once, fast, so the provider sets both to 0 (override with `extra_toml` in a test
-//!   that exercises retries). `stream_idle_timeout_ms` stays at its default (5 min) so
-//!   `hang_after_created` keeps hanging until the test cancels.
+//!   and no `env_key` / `requires_openai_auth`: Codex sends no `Authorization` header, never
+//!   asks to log in and needs no `auth.json`. The only request it makes is
+//!   `POST {base_url}/responses` per model turn: no `/models`, no update check, no telemetry
+//!   (the tests assert the fake saw nothing else).
+//! * `check_for_update_on_startup = false`: the documented switch for the start-up release
+//!   check (the interactive TUI does it; exec/app-server callers share this home).
+//! * `[analytics] enabled = false`, `[feedback] enabled = false`: no event/feedback upload.
+//!   `[otel] exporter = "none"`, `log_user_prompt = false`: no OpenTelemetry export even if a
+//!   future default changes.
+//! * `request_max_retries = 0`, `stream_max_retries = 0` on the provider: Codex otherwise
+//!   retries 5xx answers and streams that end without `response.completed`, with backoff, so a
+//!   scripted failure would show up late and consume several scripts. With 0 a failure is one
+//!   request and a `turn.failed` (tested). A 400 is never retried. Override with `extra_toml`
+//!   in a test about retries. `stream_idle_timeout_ms` keeps its default (minutes), so
+//!   `hang_after_created` hangs until the test cancels.
+//! * `[projects."<workdir>"] trust_level = "trusted"`: no trust prompt for the work dir, which
+//!   is a real git repo with one commit (so `--skip-git-repo-check` is optional).
+//! * Where the home lives: NOT under the system temp dir, see [`default_parent_dir`] (Codex
+//!   refuses to install its `apply_patch` PATH helpers there and warns on stderr).
 //! * Environment (see [`SCRUBBED_ENV`]): API keys and base-URL overrides from the parent are
-//!   blanked so nothing can reach a real provider, `NO_PROXY` covers loopback so an ambient
-//!   proxy does not intercept the fake, and `RUST_LOG` is pinned so a developer's setting does
-//!   not flood stderr.
-//! * Git: Codex refuses to run outside a trusted git repo unless `--skip-git-repo-check`; the
-//!   work dir is a real repo with one commit so both paths work, and the work dir is marked
-//!   `trusted` in `[projects]` so no trust prompt appears.
+//!   removed so nothing can reach a real provider, `NO_PROXY` covers loopback so an ambient
+//!   proxy does not intercept the fake, `RUST_LOG=error` keeps a developer's setting from
+//!   flooding stderr. HOME is left alone: commands the model runs may need the user's toolchain.
+//!
+//! Other facts observed on 0.169 that tests built on this should know:
+//! * stderr always carries "Reading additional input from stdin..." for `exec` (stdin is null;
+//!   it reads EOF at once), and stdout's JSONL starts with a non-fatal `error` item "Model
+//!   metadata for `gpt-oss-20b` not found ...".
+//! * `exec` forces approval policy `never`: an `exec_command` asking for
+//!   `sandbox_permissions: "require_escalated"` is refused with "approval policy is Never;
+//!   reject command ...", whatever `approval_policy` says. Approvals need app-server.
+//! * `workspace-write` runs commands under bubblewrap with the work dir, `/tmp` and `$TMPDIR`
+//!   writable; a write elsewhere fails with "Read-only file system" (exit 1). exec sometimes
+//!   emits no `command_execution` item for such a denied command.
+//! * A `function_call_output` for `exec_command` is a string: "Chunk ID: ..\nWall time: ..
+//!   seconds\nProcess exited with code N\nOriginal token count: N\nOutput:\n<output>".
+//! * `exec --json` shows reasoning SUMMARIES as `reasoning` items; raw `reasoning_text` is
+//!   not shown (not even with `show_raw_agent_reasoning = true`).
+//! * SIGINT during a streaming turn: exec drops the HTTP connection and exits 1 at once, with no
+//!   `turn.completed`/`turn.failed`.
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
@@ -33,8 +54,9 @@ use tempfile::TempDir;
 
 use crate::codex_bin;
 
-/// Parent environment variables a Codex child must never inherit: each is set to "" by
-/// [`TempCodexHome::env`] and removed by [`TempCodexHome::command`].
+/// Parent environment variables a Codex child must never inherit: [`TempCodexHome::command`]
+/// removes them; [`TempCodexHome::env`] lists them with empty values for callers that build
+/// their own command (an empty value is what `tests/codex_exec.rs` checks does not reach the provider).
 pub const SCRUBBED_ENV: &[&str] = &[
     "OPENAI_API_KEY",
     "CODEX_API_KEY",

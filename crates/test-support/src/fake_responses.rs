@@ -51,6 +51,8 @@ enum Ending {
     Failed(Value),
     /// Keep the stream open after `response.created` until the client goes away.
     Hang,
+    /// End the stream after the items with no final event (a truncated stream).
+    Truncated,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -211,6 +213,13 @@ impl ScriptedResponse {
     /// `response.completed`.
     pub fn failed(mut self, code: &str, message: &str) -> Self {
         self.ending = Ending::Failed(json!({ "code": code, "message": message }));
+        self
+    }
+
+    /// Ends the stream after the items WITHOUT `response.completed` (a dropped connection as
+    /// the client sees it). Codex treats this as a stream error.
+    pub fn end_without_completed(mut self) -> Self {
+        self.ending = Ending::Truncated;
         self
     }
 
@@ -393,7 +402,7 @@ impl ScriptedResponse {
                 "type": "response.failed",
                 "response": { "id": response_id, "object": "response", "status": "failed", "error": error },
             })),
-            Ending::Hang => {}
+            Ending::Hang | Ending::Truncated => {}
         }
         events
     }

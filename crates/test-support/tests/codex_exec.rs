@@ -452,3 +452,107 @@ fn escalated_exec_command_is_recognised_and_refused_by_exec() -> Result<()> {
     );
     Ok(())
 }
+
+/// The retry settings TempCodexHome writes (`request_max_retries = 0`, `stream_max_retries = 0`)
+/// make provider failures visible at once: one request, then turn.failed.
+#[test]
+fn server_errors_and_truncated_streams_fail_without_retries() -> Result<()> {
+    let fake = FakeResponses::start();
+    fake.enqueue(ScriptedResponse::http_error(
+        500,
+        json!({ "error": { "type": "server_error", "message": "fake 500" } }),
+    ));
+    fake.enqueue(
+        ScriptedResponse::new()
+            .text("partial")
+            .end_without_completed(),
+    );
+    let home = CodexHomeBuilder::new(&fake.base_url()).build();
+    for (prompt, n) in [("first", 1), ("second", 2)] {
+        let started = Instant::now();
+        let run = run_exec(
+            home.command(&[
+                "exec",
+                "--json",
+                "--skip-git-repo-check",
+                "--strict-config",
+                prompt,
+            ]),
+            EXEC_TIMEOUT,
+        )?;
+        assert_eq!(
+            run.code,
+            Some(1),
+            "{prompt}: events: {:#?}\nstderr: {}",
+            run.events,
+            run.stderr
+        );
+        assert!(
+            run.event_types().contains(&"turn.failed"),
+            "{prompt}: events: {:#?}",
+            run.events
+        );
+        assert_eq!(
+            fake.responses_requests().len(),
+            n,
+            "{prompt}: not retried; took {:?}; requests: {:#?}",
+            started.elapsed(),
+            fake.requests()
+        );
+    }
+    assert_eq!(fake.unscripted_requests(), 0);
+    Ok(())
+}
+
+/// A parent's real credentials must never reach the fake (or anything else): `env()` blanks them
+/// for callers that build their own `Command`, `command()` removes them.
+#[test]
+fn parent_credentials_do_not_leak_to_the_provider() -> Result<()> {
+    let fake = FakeResponses::start();
+    fake.enqueue(ScriptedResponse::new().text("one"));
+    fake.enqueue(ScriptedResponse::new().text("two"));
+    let home = CodexHomeBuilder::new(&fake.base_url()).build();
+    let leaky = |cmd: &mut Command| {
+        cmd.env("OPENAI_API_KEY", "sk-parent-secret")
+            .env("CODEX_API_KEY", "sk-parent-secret")
+            .env("OPENAI_BASE_URL", "http://127.0.0.1:9/v1");
+    };
+    // Own command: inherited secrets, then env() on top.
+    let mut own = Command::new(test_support::codex_bin());
+    leaky(&mut own);
+    own.envs(home.env())
+        .current_dir(home.workdir())
+        .stdin(Stdio::null())
+        .args(["exec", "--json", "--skip-git-repo-check", "hi"]);
+    let run = run_exec(own, EXEC_TIMEOUT)?;
+    assert_eq!(
+        run.code,
+        Some(0),
+        "events: {:#?}\nstderr: {}",
+        run.events,
+        run.stderr
+    );
+    // command(): whatever the parent had is removed (emulated here by CODEX_HOME's own env).
+    let run = run_exec(
+        home.command(&["exec", "--json", "--skip-git-repo-check", "hi"]),
+        EXEC_TIMEOUT,
+    )?;
+    assert_eq!(
+        run.code,
+        Some(0),
+        "events: {:#?}\nstderr: {}",
+        run.events,
+        run.stderr
+    );
+
+    let requests = fake.responses_requests();
+    assert_eq!(requests.len(), 2);
+    for r in &requests {
+        assert_eq!(r.header("authorization"), None);
+        for (k, v) in &r.headers {
+            assert!(!v.contains("sk-parent-secret"), "header {k} leaks the key");
+        }
+        assert!(!r.body.to_string().contains("sk-parent-secret"));
+    }
+    Ok(())
+}

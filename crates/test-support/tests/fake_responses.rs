@@ -279,6 +279,26 @@ fn failed_and_http_error_and_raw_events() {
 }
 
 #[test]
+fn end_without_completed_truncates_the_stream() {
+    let fake = FakeResponses::start();
+    fake.enqueue(ScriptedResponse::new().text("cut").end_without_completed());
+    let (status, _, body) = http(fake.addr(), "POST", "/v1/responses", "{}");
+    assert_eq!(status, 200);
+    let events = sse_events(&body);
+    assert_eq!(
+        events.last().map(|(n, _)| n.as_str()),
+        Some("response.output_item.done")
+    );
+    assert!(
+        !events
+            .iter()
+            .any(|(n, _)| n == "response.completed" || n == "response.failed")
+    );
+    // Ending on purpose is not a client disconnect.
+    assert_eq!(fake.disconnects(), 0);
+}
+
+#[test]
 fn delay_between_events_spaces_the_stream() {
     let fake = FakeResponses::start();
     fake.enqueue(

@@ -74,42 +74,55 @@ fn main() {
         fake.enqueue(ScriptedResponse::new().text("ok"));
         rt.block_on(async {
             let start = Instant::now();
-            let mut run = ExecBuilder::new(&bin, &home)
+            let run = ExecBuilder::new(&bin, &home)
                 .envs(temp.env())
                 .current_dir(temp.workdir())
                 .skip_git_repo_check(true)
                 .prompt("say ok")
                 .spawn()
-                .await
-                .expect("spawn wrapped codex");
+                .await;
+            let spawn_took = start.elapsed();
+            let mut run = run.expect("spawn wrapped codex");
             let mut events = 0usize;
             while let Some(ev) = run.next_event().await {
                 ev.expect("event");
                 events += 1;
             }
+            let eof = Instant::now();
             let outcome = run.wait().await.expect("wrapped run failed");
             let took = start.elapsed();
             assert!(events >= 3 && outcome.usage.is_some());
-            took
+            (took, spawn_took, eof.elapsed())
         })
     };
 
     // Warm-up (page cache, first-run files in CODEX_HOME).
     run_bare();
-    run_wrapped();
+    let _ = run_wrapped();
 
     let mut bare = Vec::with_capacity(n);
     let mut wrapped = Vec::with_capacity(n);
+    // The wrapper's own synchronous work, measured directly: building argv + spawning (incl.
+    // the process-group set-up) and, after stdout EOF, reaping + stderr drain.
+    let mut spawn_part = Vec::with_capacity(n);
+    let mut tail_part = Vec::with_capacity(n);
+    let mut push_wrapped = |(t, s, e): (Duration, Duration, Duration)| {
+        wrapped.push(t);
+        spawn_part.push(s);
+        tail_part.push(e);
+    };
     for i in 0..n {
         // Alternate which goes first so neither always follows the other.
         if i % 2 == 0 {
             bare.push(run_bare());
-            wrapped.push(run_wrapped());
+            push_wrapped(run_wrapped());
         } else {
-            wrapped.push(run_wrapped());
+            push_wrapped(run_wrapped());
             bare.push(run_bare());
         }
     }
+    spawn_part.sort();
+    tail_part.sort();
     let mut paired: Vec<f64> = bare
         .iter()
         .zip(&wrapped)
@@ -132,6 +145,11 @@ fn main() {
         "  wrapper  : median {:8.2} ms   p90 {:8.2} ms",
         ms(wm),
         ms(percentile(&wrapped, 0.9))
+    );
+    println!(
+        "  wrapper-only parts: spawn() median {:.3} ms, wait() after EOF median {:.3} ms",
+        ms(percentile(&spawn_part, 0.5)),
+        ms(percentile(&tail_part, 0.5))
     );
     println!(
         "  added    : median-of-medians {:+.2} ms, median of paired differences {:+.2} ms (ratio {:.3}); goal < 5 ms",

@@ -1,1 +1,298 @@
-fn main() {}
+//! Notification-in to WebSocket-frame-out latency with 20 sessions x 5 clients.
+//!
+//! Events are injected at the connector seam (exactly where app-server notifications enter the
+//! server), so neither a model nor the Codex CLI is measured: demux -> session actor -> SQLite
+//! writer (commit) -> hub -> WebSocket. The baseline in the same run is a bare axum WebSocket
+//! fan-out (a broadcast channel per session, nothing else) over the same number of loopback
+//! connections. Each delta carries its injection time; clients record the latency on receipt.
+//!
+//! `cargo bench -p orbitdock-server --bench ws_latency [-- ROUNDS]` (default 300 rounds,
+//! one event per session per round, every 2 ms). Goal: p99 < 5 ms.
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use axum::extract::ws::{Message as AxMessage, WebSocket, WebSocketUpgrade};
+use axum::extract::{Query, State};
+use codex_client::app_server::ServerNotification;
+use futures::{SinkExt, StreamExt};
+use hdrhistogram::Histogram;
+use orbitdock_protocol::{ModelInfo, ServerMessage, SessionDelta, SessionState};
+use orbitdock_server::ServerConfig;
+use orbitdock_server::connector::{Connector, ConnectorEvent, OpenedThread, ThreadConfig};
+use serde_json::json;
+use tokio::sync::{broadcast, mpsc};
+use tokio_tungstenite::tungstenite::Message;
+
+const SESSIONS: usize = 20;
+const CLIENTS: usize = 5;
+
+static START: OnceLock<Instant> = OnceLock::new();
+
+fn now_ns() -> u64 {
+    START.get_or_init(Instant::now).elapsed().as_nanos() as u64
+}
+
+/// Threads exist only as ids; turns and events come from the benchmark.
+#[derive(Debug, Default)]
+struct InjectedAgent {
+    next: AtomicU64,
+}
+
+#[async_trait]
+impl Connector for InjectedAgent {
+    fn generation(&self) -> u64 {
+        1
+    }
+    async fn start_thread(&self, _: &ThreadConfig) -> orbitdock_server::Result<OpenedThread> {
+        let n = self.next.fetch_add(1, Ordering::SeqCst);
+        Ok(OpenedThread {
+            thread_id: format!("thread-{n}"),
+            model: Some("bench".into()),
+            effort: None,
+            name: None,
+        })
+    }
+    async fn resume_thread(
+        &self,
+        t: &str,
+        _: &ThreadConfig,
+    ) -> orbitdock_server::Result<OpenedThread> {
+        Ok(OpenedThread {
+            thread_id: t.into(),
+            ..Default::default()
+        })
+    }
+    async fn fork_thread(
+        &self,
+        t: &str,
+        _: &ThreadConfig,
+    ) -> orbitdock_server::Result<OpenedThread> {
+        Ok(OpenedThread {
+            thread_id: t.into(),
+            ..Default::default()
+        })
+    }
+    async fn start_turn(
+        &self,
+        _: &str,
+        _: &str,
+        _: &ThreadConfig,
+    ) -> orbitdock_server::Result<String> {
+        Ok("turn-1".into())
+    }
+    async fn interrupt_turn(&self, _: &str, _: &str) -> orbitdock_server::Result<()> {
+        Ok(())
+    }
+    async fn set_thread_name(&self, _: &str, _: &str) -> orbitdock_server::Result<()> {
+        Ok(())
+    }
+    async fn list_models(&self) -> orbitdock_server::Result<Vec<ModelInfo>> {
+        Ok(Vec::new())
+    }
+    async fn shutdown(&self) {}
+}
+
+type Ws =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+/// Reads frames until `expected` latency samples were recorded (or 30 s pass).
+async fn collect(mut ws: Ws, expected: usize, orbitdock: bool) -> Histogram<u64> {
+    let mut h = Histogram::<u64>::new_with_bounds(1, 60_000_000_000, 3).expect("histogram");
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while h.len() < expected as u64 {
+        let Ok(Some(Ok(Message::Text(t)))) = tokio::time::timeout_at(deadline, ws.next()).await
+        else {
+            break;
+        };
+        let sent: Option<u64> = if orbitdock {
+            match serde_json::from_str::<ServerMessage>(t.as_str()) {
+                Ok(ServerMessage::SessionDelta {
+                    delta: SessionDelta::ItemText { delta, .. },
+                    ..
+                }) => delta.parse().ok(),
+                _ => None,
+            }
+        } else {
+            t.as_str().parse().ok()
+        };
+        // 0 marks the warm-up delta that opens each agent message: not a sample.
+        if let Some(sent) = sent.filter(|s| *s > 0) {
+            let _ = h.record(now_ns().saturating_sub(sent).max(1));
+        }
+    }
+    h
+}
+
+fn report(name: &str, h: &Histogram<u64>) -> (f64, f64) {
+    let ms = |v: u64| v as f64 / 1e6;
+    let (p50, p99) = (ms(h.value_at_quantile(0.5)), ms(h.value_at_quantile(0.99)));
+    println!(
+        "  {name:<28} n={:>6}  p50 {p50:>7.3} ms  p99 {p99:>7.3} ms  max {:>7.3} ms",
+        h.len(),
+        ms(h.max())
+    );
+    (p50, p99)
+}
+
+async fn orbitdock_run(rounds: usize) -> anyhow::Result<Histogram<u64>> {
+    let data = tempfile::tempdir()?;
+    let (tx, rx) = mpsc::channel::<ConnectorEvent>(4096);
+    let server = orbitdock_server::start_with_connector(
+        ServerConfig {
+            data_dir: data.path().to_owned(),
+            codex_home: data.path().join("home"),
+            codex_bin: "codex".into(),
+            bind: "127.0.0.1:0".parse::<SocketAddr>()?,
+            token: "bench".into(),
+            codex_env: Vec::new(),
+        },
+        Arc::new(InjectedAgent::default()),
+        rx,
+    )
+    .await?;
+    let http = reqwest::Client::new();
+    let mut threads = Vec::new();
+    let mut clients = Vec::new();
+    for _ in 0..SESSIONS {
+        let st: SessionState = http
+            .post(format!("{}/api/sessions", server.base_url()))
+            .bearer_auth("bench")
+            .json(&json!({"cwd": data.path()}))
+            .send()
+            .await?
+            .json()
+            .await?;
+        threads.push(st.summary.thread_id.clone().unwrap_or_default());
+        for _ in 0..CLIENTS {
+            let url = format!("ws://{}/ws?token=bench", server.addr);
+            let (mut ws, _) = tokio_tungstenite::connect_async(url).await?;
+            ws.send(Message::Text(
+                json!({"type": "subscribe_session", "session_id": st.summary.id})
+                    .to_string()
+                    .into(),
+            ))
+            .await?;
+            // hello + snapshot
+            for _ in 0..2 {
+                ws.next().await;
+            }
+            clients.push(ws);
+        }
+    }
+    let collectors: Vec<_> = clients
+        .into_iter()
+        .map(|ws| tokio::spawn(collect(ws, rounds, true)))
+        .collect();
+    // Open one agent message per session first (its first delta creates the item).
+    for t in &threads {
+        tx.send(delta(t, "0")).await?;
+    }
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    for _ in 0..rounds {
+        for t in &threads {
+            tx.send(delta(t, &now_ns().to_string())).await?;
+        }
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    let mut all = Histogram::<u64>::new_with_bounds(1, 60_000_000_000, 3)?;
+    for c in collectors {
+        all.add(c.await?)?;
+    }
+    server.shutdown().await;
+    Ok(all)
+}
+
+fn delta(thread: &str, text: &str) -> ConnectorEvent {
+    ConnectorEvent::Notification(ServerNotification::decode(
+        "item/agentMessage/delta",
+        json!({"threadId": thread, "turnId": "turn-1", "itemId": "msg-1", "delta": text}),
+    ))
+}
+
+#[derive(Clone)]
+struct Baseline {
+    channels: Arc<Vec<broadcast::Sender<String>>>,
+}
+
+#[derive(serde::Deserialize)]
+struct Q {
+    s: usize,
+}
+
+async fn baseline_ws(
+    State(b): State<Baseline>,
+    Query(q): Query<Q>,
+    ws: WebSocketUpgrade,
+) -> axum::response::Response {
+    let rx = b.channels[q.s].subscribe();
+    ws.on_upgrade(move |socket| forward(socket, rx))
+}
+
+async fn forward(mut socket: WebSocket, mut rx: broadcast::Receiver<String>) {
+    let _ = socket.send(AxMessage::Text("ready".into())).await;
+    while let Ok(m) = rx.recv().await {
+        if socket.send(AxMessage::Text(m.into())).await.is_err() {
+            break;
+        }
+    }
+}
+
+async fn baseline_run(rounds: usize) -> anyhow::Result<Histogram<u64>> {
+    let channels: Vec<_> = (0..SESSIONS).map(|_| broadcast::channel(4096).0).collect();
+    let b = Baseline {
+        channels: Arc::new(channels),
+    };
+    let app = axum::Router::new()
+        .route("/ws", axum::routing::get(baseline_ws))
+        .with_state(b.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let addr = listener.local_addr()?;
+    let serve = tokio::spawn(async move { axum::serve(listener, app).await });
+    let mut collectors = Vec::new();
+    for s in 0..SESSIONS {
+        for _ in 0..CLIENTS {
+            let (mut ws, _) =
+                tokio_tungstenite::connect_async(format!("ws://{addr}/ws?s={s}")).await?;
+            ws.next().await; // "ready"
+            collectors.push(tokio::spawn(collect(ws, rounds, false)));
+        }
+    }
+    for _ in 0..rounds {
+        for ch in b.channels.iter() {
+            let _ = ch.send(now_ns().to_string());
+        }
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    let mut all = Histogram::<u64>::new_with_bounds(1, 60_000_000_000, 3)?;
+    for c in collectors {
+        all.add(c.await?)?;
+    }
+    serve.abort();
+    Ok(all)
+}
+
+fn main() -> anyhow::Result<()> {
+    let rounds: usize = std::env::args()
+        .skip(1)
+        .find_map(|a| a.parse().ok())
+        .unwrap_or(300);
+    START.get_or_init(Instant::now);
+    let rt = tokio::runtime::Runtime::new()?;
+    let base = rt.block_on(baseline_run(rounds))?;
+    let od = rt.block_on(orbitdock_run(rounds))?;
+    println!(
+        "notification -> WebSocket frame latency, {SESSIONS} sessions x {CLIENTS} clients, {rounds} events per session"
+    );
+    let (_, bp99) = report("bare WS fan-out (baseline)", &base);
+    let (_, p99) = report("orbitdock (persist+publish)", &od);
+    println!(
+        "  p99 ratio orbitdock/baseline: {:.1}x   goal p99 < 5 ms: {}",
+        p99 / bp99.max(1e-6),
+        if p99 < 5.0 { "MET" } else { "NOT MET" }
+    );
+    Ok(())
+}

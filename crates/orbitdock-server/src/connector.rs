@@ -229,10 +229,10 @@ impl AppServerConnector {
     /// The live app-server, spawning one when there is none (or the last one died).
     async fn server(&self) -> Result<AppServer> {
         let mut cur = self.current.lock().await;
-        if let Some(s) = cur.as_ref() {
-            if !s.has_exited() {
-                return Ok(s.clone());
-            }
+        if let Some(s) = cur.as_ref()
+            && !s.has_exited()
+        {
+            return Ok(s.clone());
         }
         let mut builder = AppServerBuilder::new(&self.config.codex_bin, &self.config.codex_home)
             .client_info("orbitdock", env!("CARGO_PKG_VERSION"))
@@ -444,10 +444,10 @@ impl Connector for AppServerConnector {
     }
 
     async fn shutdown(&self) {
-        if let Some(s) = self.current.lock().await.take() {
-            if let Err(e) = s.shutdown().await {
-                tracing::debug!(error = %e, "app-server shutdown");
-            }
+        if let Some(s) = self.current.lock().await.take()
+            && let Err(e) = s.shutdown().await
+        {
+            tracing::debug!(error = %e, "app-server shutdown");
         }
     }
 }

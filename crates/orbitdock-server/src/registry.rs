@@ -216,7 +216,7 @@ impl Registry {
                 };
                 match handle {
                     Some(h) => {
-                        if let Err(e) = h.agent(AgentInput::Request(r)).await {
+                        if let Err(e) = h.agent(AgentInput::Request(Box::new(r))).await {
                             tracing::warn!(error = %e, "could not deliver request");
                         }
                     }
@@ -316,9 +316,9 @@ impl Registry {
                     summary: Box::new(summary.clone()),
                     extra: Box::new(extra.clone()),
                 }],
-                publish: vec![Publication::List(ListDelta::Upsert {
+                publish: vec![Publication::List(Box::new(ListDelta::Upsert {
                     summary: summary.clone(),
-                })],
+                }))],
                 done: None,
             })
             .await?;
@@ -382,10 +382,9 @@ impl Registry {
         before: Option<u64>,
         limit: Option<usize>,
     ) -> Result<ItemsPage> {
-        let Some(summary) = self.list.get(id) else {
+        if self.list.get(id).is_none() {
             return Err(Error::SessionNotFound(id.to_owned()));
-        };
-        let _ = summary;
+        }
         let limit = limit.unwrap_or(200).clamp(1, MAX_PAGE);
         // Make sure what the actor has produced so far is in the database.
         self.shared.store.flush().await?;
@@ -415,13 +414,6 @@ impl Registry {
         }
         self.shared.store.flush().await?;
         let sid = id.to_owned();
-        self.shared
-            .store
-            .read(move |c| {
-                let _ = c;
-                Ok(())
-            })
-            .await?;
         let store = self.shared.store.clone();
         tokio::task::spawn_blocking(move || store.approval_history(&sid))
             .await

@@ -133,7 +133,7 @@ enum Cmd {
 #[derive(Debug)]
 pub(crate) enum AgentInput {
     Notification(Box<ServerNotification>),
-    Request(IncomingRequest),
+    Request(Box<IncomingRequest>),
     Gone(String),
     RateLimits(RateLimits),
 }
@@ -369,9 +369,10 @@ impl Actor {
             // The summary delta itself takes the next revision.
             s.revision += 1;
             self.delta(SessionDelta::Summary { summary: s });
-            self.publish.push(Publication::List(ListDelta::Upsert {
-                summary: self.summary.clone(),
-            }));
+            self.publish
+                .push(Publication::List(Box::new(ListDelta::Upsert {
+                    summary: self.summary.clone(),
+                })));
         }
         if self.row_dirty {
             self.row_dirty = false;
@@ -495,11 +496,12 @@ impl Actor {
                 body,
             }
         };
-        if let ItemBody::UserMessage { text } = &item.body {
-            if self.summary.first_prompt.is_none() && !text.is_empty() {
-                self.summary.first_prompt = Some(text.chars().take(500).collect());
-                self.summary_dirty = true;
-            }
+        if let ItemBody::UserMessage { text } = &item.body
+            && self.summary.first_prompt.is_none()
+            && !text.is_empty()
+        {
+            self.summary.first_prompt = Some(text.chars().take(500).collect());
+            self.summary_dirty = true;
         }
         let seq = item.seq;
         match self.recent_mut(seq) {
@@ -825,7 +827,7 @@ impl Actor {
     async fn on_agent(&mut self, input: AgentInput) {
         match input {
             AgentInput::Notification(n) => self.on_notification(*n),
-            AgentInput::Request(r) => self.on_request(r).await,
+            AgentInput::Request(r) => self.on_request(*r).await,
             AgentInput::RateLimits(r) => {
                 self.extra.rate_limits = Some(r.clone());
                 self.row_dirty = true;
@@ -1019,10 +1021,9 @@ impl Actor {
                 }
                 if let (Some(thread), Some(name), true) =
                     (self.summary.thread_id.clone(), name, self.is_attached())
+                    && let Err(e) = self.shared.connector.set_thread_name(&thread, &name).await
                 {
-                    if let Err(e) = self.shared.connector.set_thread_name(&thread, &name).await {
-                        tracing::warn!(session = %self.summary.id, error = %e, "thread/name/set failed");
-                    }
+                    tracing::warn!(session = %self.summary.id, error = %e, "thread/name/set failed");
                 }
                 self.commit_and_wait().await;
                 let _ = reply.send(Ok(self.state()));
@@ -1073,11 +1074,11 @@ impl Actor {
             (&mut s.approval_policy, approval_policy),
             (&mut s.sandbox_mode, sandbox_mode),
         ] {
-            if let Some(v) = v.filter(|v| !v.is_empty()) {
-                if slot.as_deref() != Some(v.as_str()) {
-                    *slot = Some(v);
-                    changed = true;
-                }
+            if let Some(v) = v.filter(|v| !v.is_empty())
+                && slot.as_deref() != Some(v.as_str())
+            {
+                *slot = Some(v);
+                changed = true;
             }
         }
         if changed {
@@ -1091,10 +1092,10 @@ impl Actor {
             Ok(t) => {
                 self.attached_generation = Some(self.shared.connector.generation());
                 self.bind_thread(t.thread_id);
-                if let Some(m) = t.model {
-                    if self.summary.model.is_none() {
-                        self.summary.model = Some(m);
-                    }
+                if let Some(m) = t.model
+                    && self.summary.model.is_none()
+                {
+                    self.summary.model = Some(m);
                 }
                 self.summary_dirty = true;
                 self.delta(SessionDelta::Attached { attached: true });
@@ -1118,10 +1119,10 @@ impl Actor {
 
     fn bind_thread(&mut self, thread_id: String) {
         let mut threads = self.shared.threads.write();
-        if let Some(old) = &self.summary.thread_id {
-            if *old != thread_id {
-                threads.remove(old);
-            }
+        if let Some(old) = &self.summary.thread_id
+            && *old != thread_id
+        {
+            threads.remove(old);
         }
         threads.insert(thread_id.clone(), self.summary.id.clone());
         drop(threads);
@@ -1230,18 +1231,17 @@ impl Actor {
             self.extra.current_turn.clone(),
             self.summary.thread_id.clone(),
             self.is_attached(),
-        ) {
-            if let Err(e) = self
-                .shared
-                .connector
-                .interrupt_turn(&thread, &turn.id)
-                .await
-            {
-                tracing::warn!(session = %self.summary.id, error = %e, "interrupt on end failed");
-            }
+        ) && let Err(e) = self
+            .shared
+            .connector
+            .interrupt_turn(&thread, &turn.id)
+            .await
+        {
+            tracing::warn!(session = %self.summary.id, error = %e, "interrupt on end failed");
         }
         // Pending requests are cancelled (refused), never accepted.
-        let pending: Vec<(u64, ApprovalKind, Option<Arc<dyn ApprovalReply>>, Value)> = self
+        type Answerable = (u64, ApprovalKind, Option<Arc<dyn ApprovalReply>>, Value);
+        let pending: Vec<Answerable> = self
             .pending
             .iter()
             .map(|p| {

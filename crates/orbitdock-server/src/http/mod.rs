@@ -141,14 +141,14 @@ fn is_loopback_host(host: &str) -> bool {
 /// Splits `host[:port]` (IPv6 in brackets).
 fn split_host_port(s: &str) -> (String, Option<u16>) {
     let s = s.trim().to_ascii_lowercase();
-    if let Some(rest) = s.strip_prefix('[') {
-        if let Some(end) = rest.find(']') {
-            let host = format!("[{}]", &rest[..end]);
-            let port = rest[end + 1..]
-                .strip_prefix(':')
-                .and_then(|p| p.parse().ok());
-            return (host, port);
-        }
+    if let Some(rest) = s.strip_prefix('[')
+        && let Some(end) = rest.find(']')
+    {
+        let host = format!("[{}]", &rest[..end]);
+        let port = rest[end + 1..]
+            .strip_prefix(':')
+            .and_then(|p| p.parse().ok());
+        return (host, port);
     }
     match s.rsplit_once(':') {
         Some((h, p)) if !h.contains(':') => (h.to_owned(), p.parse().ok()),
@@ -207,7 +207,7 @@ fn percent_decode(s: &str) -> String {
     let mut i = 0;
     while i < b.len() {
         match b[i] {
-            b'%' if i + 2 < b.len() + 0 && i + 2 <= b.len() - 1 => {
+            b'%' if i + 2 < b.len() && i + 2 < b.len() => {
                 match u8::from_str_radix(&s[i + 1..i + 3], 16) {
                     Ok(v) => {
                         out.push(v);

@@ -124,7 +124,7 @@ pub enum Publication {
         published: Arc<Published>,
     },
     /// A list change.
-    List(ListDelta),
+    List(Box<ListDelta>),
 }
 
 /// One command for the writer: writes, then publications, then an optional acknowledgement.
@@ -518,7 +518,7 @@ fn writer_loop(mut conn: Connection, mut rx: mpsc::Receiver<Command>, list: Arc<
             for p in cmd.publish {
                 match p {
                     Publication::Session { hub, published, .. } => hub.publish(published),
-                    Publication::List(delta) => list.publish(delta),
+                    Publication::List(delta) => list.publish(*delta),
                 }
             }
             if let Some(done) = cmd.done {
@@ -754,9 +754,9 @@ mod tests {
         store
             .submit_and_wait(Command {
                 ops,
-                publish: vec![Publication::List(ListDelta::Upsert {
+                publish: vec![Publication::List(Box::new(ListDelta::Upsert {
                     summary: summary.clone(),
-                })],
+                }))],
                 done: None,
             })
             .await

@@ -45,6 +45,7 @@
 //! Errors are one [`Error`] enum; the HTTP layer maps them to statuses in one place.
 
 pub mod codex_config;
+pub mod daemon;
 pub mod engine;
 pub mod error;
 pub mod harmony;
@@ -53,6 +54,7 @@ pub mod render;
 pub mod responses;
 pub mod server;
 pub mod service;
+pub mod service_install;
 pub mod sse_client;
 pub mod tools;
 

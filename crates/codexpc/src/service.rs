@@ -161,6 +161,19 @@ impl Service {
         input: GenerationInput,
         cancel: CancelFlag,
     ) -> Result<mpsc::Receiver<OutputEvent>> {
+        self.generate_primed(input, Vec::new(), cancel)
+    }
+
+    /// Like [`Service::generate`], for a prompt that already ends inside an assistant message
+    /// (the socket protocol's `prime_final`: `...<|start|>assistant<|channel|>final<|message|>`).
+    /// `parser_prefix` (the tokens after `<|start|>assistant`) is fed to the parser before the
+    /// first sampled token, so the sampled tokens are read as that message's content.
+    pub fn generate_primed(
+        &self,
+        input: GenerationInput,
+        parser_prefix: Vec<u32>,
+        cancel: CancelFlag,
+    ) -> Result<mpsc::Receiver<OutputEvent>> {
         if input.prompt.len() >= self.info.context_size {
             return Err(Error::PromptTooLong {
                 prompt_tokens: input.prompt.len(),
@@ -209,6 +222,7 @@ impl Service {
                     engine.as_ref(),
                     harmony,
                     &input,
+                    &parser_prefix,
                     &cancel,
                     &run_tx,
                     &counters,
@@ -245,6 +259,7 @@ fn run_generation(
     engine: &dyn Engine,
     harmony: &'static Harmony,
     input: &GenerationInput,
+    parser_prefix: &[u32],
     cancel: &CancelFlag,
     tx: &mpsc::Sender<OutputEvent>,
     counters: &Counters,
@@ -264,6 +279,11 @@ fn run_generation(
         Err(e) => return fail(FailureKind::Engine, e.to_string()),
     };
     let mut buf = Vec::new();
+    for &token in parser_prefix {
+        if let Err(e) = parser.push(token, &mut buf) {
+            return fail(FailureKind::Engine, format!("priming the parser: {e}"));
+        }
+    }
     let mut parse_error: Option<Error> = None;
     let mut consumer_gone = false;
     let req = GenerateRequest {

@@ -130,11 +130,13 @@ test('create a session from the new-session sheet and see streamed text', async 
   assert.ok(sessionId);
 
   // Streaming: the agent message is seen in progress (plain text, growing) before it completes.
-  const streaming = page.locator('.msg.agent[data-status="in_progress"] .msg-body');
-  await streaming.filter({ hasText: 'Hello' }).waitFor({ timeout: T }).catch((e) => {
+  // (Read in the page at the moment it is seen, so a fast finish cannot race the check.)
+  const partial = await page.waitForFunction(() => {
+    const el = document.querySelector('.msg.agent[data-status="in_progress"] .msg-body');
+    return el && el.textContent.includes('Hello') ? el.textContent : null;
+  }, null, { timeout: T, polling: 'raf' }).then((h) => h.jsonValue()).catch((e) => {
     throw new Error(`${e.message}${failureContext()}`);
   });
-  const partial = await streaming.textContent().catch(() => '');
   // Completed: markdown rendered by the server (bold + a labelled code block).
   const done = page.locator('.msg.agent[data-status="completed"] .msg-body.md');
   await done.locator('strong', { hasText: 'scripted' }).waitFor({ timeout: T });
@@ -253,9 +255,15 @@ test('a WebSocket blip mid-stream loses and doubles nothing', async () => {
   const streaming = page.locator('.msg.agent[data-status="in_progress"] .msg-body');
   await streaming.filter({ hasText: 'word3' }).waitFor({ timeout: T });
   // Cut the socket from the page side while the server keeps streaming.
-  await page.evaluate(() => window.orbitdock.live.ws.close());
-  await page.locator('#conn:not([data-state="live"])').waitFor({ timeout: 5000 });
-  await page.locator('#conn[data-state="live"]').waitFor({ timeout: 15000 });
+  await page.evaluate(() => {
+    window.connStates = [];
+    const conn = document.getElementById('conn');
+    new MutationObserver(() => window.connStates.push(conn.dataset.state))
+      .observe(conn, { attributes: true, attributeFilter: ['data-state'] });
+    window.orbitdock.live.ws.close();
+  });
+  await page.waitForFunction(() => window.connStates.includes('offline') && window.connStates.at(-1) === 'live',
+    null, { timeout: 15000, polling: 'raf' });
   const done = page.locator('.msg.agent[data-status="completed"] .msg-body', { hasText: 'word39' });
   await done.waitFor({ timeout: T });
   assert.equal((await done.textContent()).trim(), SLOW_TEXT);

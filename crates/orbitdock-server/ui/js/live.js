@@ -36,6 +36,14 @@ export class Live {
     });
   }
 
+  /** Stops reconnecting (signed out: retrying cannot succeed until the user logs in again). */
+  stop() {
+    this.stopped = true;
+    clearTimeout(this.timer);
+    clearInterval(this.pingTimer);
+    if (this.ws) this.ws.close();
+  }
+
   reconnectNow() {
     if (this.connected || this.stopped) return;
     clearTimeout(this.timer);

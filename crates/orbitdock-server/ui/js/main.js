@@ -120,6 +120,7 @@ store.events.addEventListener('connection', (ev) => {
 });
 
 onUnauthorized(() => {
+  live.stop();
   main.replaceChildren(h('section', { class: 'welcome', role: 'alert' },
     h('h2', { text: 'Not signed in' }),
     h('p', {}, 'Open the login URL that ', h('code', { text: 'orbitdock serve' }),

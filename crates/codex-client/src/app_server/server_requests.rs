@@ -13,7 +13,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 
 use super::transport::WriterMsg;
 use crate::{Error, Result};
@@ -308,6 +308,8 @@ struct ResponderInner {
     method: String,
     answered: AtomicBool,
     writer: mpsc::Sender<WriterMsg>,
+    /// Becomes true when the app-server process is gone.
+    exited: watch::Receiver<bool>,
 }
 
 impl fmt::Debug for Responder {
@@ -321,13 +323,19 @@ impl fmt::Debug for Responder {
 }
 
 impl Responder {
-    pub(crate) fn new(id: RequestId, method: String, writer: mpsc::Sender<WriterMsg>) -> Self {
+    pub(crate) fn new(
+        id: RequestId,
+        method: String,
+        writer: mpsc::Sender<WriterMsg>,
+        exited: watch::Receiver<bool>,
+    ) -> Self {
         Responder {
             inner: Arc::new(ResponderInner {
                 id,
                 method,
                 answered: AtomicBool::new(false),
                 writer,
+                exited,
             }),
         }
     }
@@ -388,16 +396,20 @@ impl Responder {
                 id: self.inner.id.to_string(),
             });
         }
+        let gone = || Error::Closed {
+            reason: format!(
+                "app-server is gone; could not answer {} (id {})",
+                self.inner.method, self.inner.id
+            ),
+        };
+        if *self.inner.exited.borrow() {
+            return Err(gone());
+        }
         self.inner
             .writer
             .send(WriterMsg::Line(message.to_string()))
             .await
-            .map_err(|_| Error::Closed {
-                reason: format!(
-                    "app-server is gone; could not answer {} (id {})",
-                    self.inner.method, self.inner.id
-                ),
-            })
+            .map_err(|_| gone())
     }
 }
 
@@ -427,10 +439,12 @@ mod tests {
     #[tokio::test]
     async fn answering_twice_is_an_error_and_sends_once() {
         let (tx, mut rx) = mpsc::channel(4);
+        let (_exited_tx, exited) = watch::channel(false);
         let r = Responder::new(
             RequestId::Integer(7),
             "item/fileChange/requestApproval".into(),
             tx,
+            exited,
         );
         let clone = r.clone();
         r.respond_file_change_approval(FileChangeApprovalDecision::Accept)
@@ -449,6 +463,19 @@ mod tests {
             Some(json!({"id": 7, "result": {"decision": "accept"}}))
         );
         assert!(rx.try_recv().is_err(), "only one answer is sent");
+    }
+
+    #[tokio::test]
+    async fn answering_after_the_process_exited_is_a_clear_error() {
+        let (tx, _rx) = mpsc::channel(4);
+        let (exited_tx, exited) = watch::channel(false);
+        let r = Responder::new(RequestId::Integer(1), "item/tool/call".into(), tx, exited);
+        exited_tx.send_replace(true);
+        let err = r.respond(json!({})).await.expect_err("process gone");
+        assert!(
+            matches!(&err, Error::Closed { reason } if reason.contains("item/tool/call")),
+            "{err}"
+        );
     }
 
     #[test]

@@ -627,7 +627,12 @@ impl Reader {
                         .malformed(line, "request id is neither integer nor string".into())
                         .await;
                 };
-                let responder = Responder::new(id.clone(), method.clone(), self.writer.clone());
+                let responder = Responder::new(
+                    id.clone(),
+                    method.clone(),
+                    self.writer.clone(),
+                    self.exited.subscribe(),
+                );
                 let request = ServerRequest::new(id, method, params, responder.clone());
                 if !self.emit(AppServerEvent::Request(request)).await {
                     // Nobody can ever answer it: refuse explicitly rather than leave the turn

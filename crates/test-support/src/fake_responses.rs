@@ -546,7 +546,10 @@ struct Shared {
     /// Bumped whenever a request is recorded, for async waiters.
     arrived_async: tokio::sync::Notify,
     ids: IdGen,
-    disconnects: AtomicUsize,
+    /// Client disconnects of unfinished streams; guarded so waiters can use `disconnected`.
+    disconnects: Mutex<usize>,
+    disconnected: Condvar,
+    disconnected_async: tokio::sync::Notify,
     unscripted: AtomicUsize,
 }
 
@@ -647,20 +650,47 @@ impl FakeResponses {
     /// How many SSE streams were dropped by the client before they ended (e.g. a
     /// [`ScriptedResponse::hang_after_created`] stream that the client cancelled).
     pub fn disconnects(&self) -> usize {
-        self.shared.disconnects.load(Ordering::SeqCst)
+        *self.shared.disconnects.lock()
     }
 
     /// Blocks until at least `n` streams were dropped by the client; panics after `timeout`.
     pub fn wait_for_disconnects(&self, n: usize, timeout: Duration) {
         let deadline = Instant::now() + timeout;
-        // No event to await across threads here; poll an observable counter with a deadline.
-        while self.disconnects() < n {
-            assert!(
-                Instant::now() < deadline,
-                "fake-responses: waited {timeout:?} for {n} client disconnect(s), saw {}",
-                self.disconnects()
-            );
-            std::thread::sleep(Duration::from_millis(10));
+        let mut count = self.shared.disconnects.lock();
+        while *count < n {
+            if self
+                .shared
+                .disconnected
+                .wait_until(&mut count, deadline)
+                .timed_out()
+                && *count < n
+            {
+                panic!(
+                    "fake-responses: waited {timeout:?} for {n} client disconnect(s), saw {}",
+                    *count
+                );
+            }
+        }
+    }
+
+    /// Async form of [`Self::wait_for_disconnects`] (same caveat about paused time as
+    /// [`Self::wait_for_requests_async`]).
+    pub async fn wait_for_disconnects_async(&self, n: usize, timeout: Duration) {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let notified = self.shared.disconnected_async.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            if self.disconnects() >= n {
+                return;
+            }
+            if tokio::time::timeout_at(deadline, notified).await.is_err() && self.disconnects() < n
+            {
+                panic!(
+                    "fake-responses: waited {timeout:?} for {n} client disconnect(s), saw {}",
+                    self.disconnects()
+                );
+            }
         }
     }
 
@@ -942,7 +972,11 @@ impl DisconnectGuard {
 impl Drop for DisconnectGuard {
     fn drop(&mut self) {
         if !self.finished {
-            self.shared.disconnects.fetch_add(1, Ordering::SeqCst);
+            let mut count = self.shared.disconnects.lock();
+            *count += 1;
+            self.shared.disconnected.notify_all();
+            drop(count);
+            self.shared.disconnected_async.notify_waiters();
         }
     }
 }

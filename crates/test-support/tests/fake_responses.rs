@@ -429,6 +429,25 @@ async fn wait_async_works_on_a_current_thread_runtime() {
 }
 
 #[tokio::test(flavor = "current_thread")]
+async fn wait_for_disconnects_async_sees_a_cancelled_stream() {
+    let fake = FakeResponses::start();
+    fake.enqueue(ScriptedResponse::new().hang_after_created());
+    let mut s = tokio::net::TcpStream::connect(fake.addr())
+        .await
+        .expect("connect");
+    tokio::io::AsyncWriteExt::write_all(
+        &mut s,
+        b"POST /v1/responses HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\n{}",
+    )
+    .await
+    .expect("write");
+    fake.wait_for_requests_async(1, T).await;
+    drop(s);
+    fake.wait_for_disconnects_async(1, T).await;
+    assert_eq!(fake.disconnects(), 1);
+}
+
+#[tokio::test(flavor = "current_thread")]
 #[should_panic(expected = "waiting for 1 request(s); 0 arrived")]
 async fn wait_async_times_out_with_a_clear_panic() {
     let fake = FakeResponses::start();

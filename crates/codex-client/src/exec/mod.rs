@@ -10,7 +10,9 @@
 //!
 //! Every option goes BEFORE the sub-command: `exec resume` rejects `-C`, `-s`, `--add-dir`,
 //! `-p`, `--oss`, `--local-provider` after `resume`, while the top-level parser accepts them for
-//! all modes. Images are emitted as `--image=PATH` because `-i` takes several values and would
+//! all modes (except `--worktree`, which Codex refuses for `resume` at run time: the builder
+//! returns [`Error::InvalidInvocation`] instead). Note that `resume --last` with no session to
+//! resume silently starts a NEW thread (check the `thread.started` id). Images are emitted as `--image=PATH` because `-i` takes several values and would
 //! otherwise swallow the sub-command. The prompt is always read from stdin (`-`), written by us
 //! and then stdin is closed — an open stdin makes Codex wait for "additional input" forever.
 //!
@@ -122,6 +124,12 @@ pub struct ExecBuilder {
     ignore_user_config: bool,
     ignore_rules: bool,
     bypass_approvals_and_sandbox: bool,
+    bypass_hook_trust: bool,
+    approve_for_me: bool,
+    trust: bool,
+    worktree: bool,
+    thread_source: Option<String>,
+    cyber_access_program: Option<String>,
     current_dir: Option<PathBuf>,
     env: Vec<(OsString, Option<OsString>)>,
     env_clear: bool,
@@ -157,6 +165,12 @@ impl ExecBuilder {
             ignore_user_config: false,
             ignore_rules: false,
             bypass_approvals_and_sandbox: false,
+            bypass_hook_trust: false,
+            approve_for_me: false,
+            trust: false,
+            worktree: false,
+            thread_source: None,
+            cyber_access_program: None,
             current_dir: None,
             env: Vec::new(),
             env_clear: false,
@@ -273,6 +287,36 @@ impl ExecBuilder {
         self.bypass_approvals_and_sandbox = yes;
         self
     }
+    /// `--dangerously-bypass-hook-trust`: run enabled hooks without persisted hook trust.
+    pub fn dangerously_bypass_hook_trust(mut self, yes: bool) -> Self {
+        self.bypass_hook_trust = yes;
+        self
+    }
+    /// `--approve-for-me`: approval requests go through automatic review (workspace-write).
+    pub fn approve_for_me(mut self, yes: bool) -> Self {
+        self.approve_for_me = yes;
+        self
+    }
+    /// `--trust`: persist trust for this project (survives `--ephemeral`).
+    pub fn trust(mut self, yes: bool) -> Self {
+        self.trust = yes;
+        self
+    }
+    /// `--worktree`: run in a new managed Git worktree.
+    pub fn worktree(mut self, yes: bool) -> Self {
+        self.worktree = yes;
+        self
+    }
+    /// `--thread-source`: source classification for new or forked threads.
+    pub fn thread_source(mut self, source: impl Into<String>) -> Self {
+        self.thread_source = Some(source.into());
+        self
+    }
+    /// `--cyber-access-program` (OpenAI provider only; `standard`, `daybreak_blue`, ...).
+    pub fn cyber_access_program(mut self, program: impl Into<String>) -> Self {
+        self.cyber_access_program = Some(program.into());
+        self
+    }
     /// `exec resume <id>`.
     pub fn resume(mut self, thread_id: impl Into<String>) -> Self {
         self.mode = ExecMode::Resume(ResumeTarget::Id(thread_id.into()));
@@ -374,6 +418,24 @@ impl ExecBuilder {
         if self.bypass_approvals_and_sandbox {
             flag("--dangerously-bypass-approvals-and-sandbox", None);
         }
+        if self.bypass_hook_trust {
+            flag("--dangerously-bypass-hook-trust", None);
+        }
+        if self.approve_for_me {
+            flag("--approve-for-me", None);
+        }
+        if self.trust {
+            flag("--trust", None);
+        }
+        if self.worktree {
+            flag("--worktree", None);
+        }
+        if let Some(t) = &self.thread_source {
+            flag("--thread-source", Some(t.into()));
+        }
+        if let Some(p) = &self.cyber_access_program {
+            flag("--cyber-access-program", Some(p.into()));
+        }
         if let Some(d) = &self.cd {
             flag("-C", Some(d.into()));
         }
@@ -443,6 +505,10 @@ impl ExecBuilder {
             }
             ExecMode::Resume(ResumeTarget::Last { .. }) | ExecMode::New => {}
         }
+        // The only top-level option 0.169 rejects for `resume` (at run time, after parsing).
+        if self.worktree && matches!(self.mode, ExecMode::Resume(_)) {
+            return bad("--worktree cannot resume an existing session (Codex refuses it); use fork with worktree".into());
+        }
         if self.local_provider.is_some() && !self.oss {
             return bad("--local-provider only applies together with --oss".into());
         }
@@ -463,6 +529,12 @@ impl ExecBuilder {
             && (p.is_empty() || p.contains(['/', '\\']) || p.starts_with('-'))
         {
             return bad(format!("bad profile name {p:?}"));
+        }
+        if self.cyber_access_program.is_some()
+            && matches!(self.mode, ExecMode::Fork { .. })
+            && self.prompt.is_none()
+        {
+            return bad("--cyber-access-program with fork requires a prompt".into());
         }
         if self.idle_timeout.is_some_and(|d| d.is_zero()) {
             return bad("idle timeout must be positive".into());
@@ -934,6 +1006,31 @@ mod tests {
         );
         let b = builder().model("m").fork("abc");
         assert_eq!(argv(&b), ["exec", "--json", "-m", "m", "fork", "abc"]);
+        let b = builder()
+            .prompt("p")
+            .trust(true)
+            .approve_for_me(true)
+            .dangerously_bypass_hook_trust(true)
+            .thread_source("orbitdock")
+            .cyber_access_program("standard")
+            .resume_last(false);
+        assert_eq!(
+            argv(&b),
+            [
+                "exec",
+                "--json",
+                "--dangerously-bypass-hook-trust",
+                "--approve-for-me",
+                "--trust",
+                "--thread-source",
+                "orbitdock",
+                "--cyber-access-program",
+                "standard",
+                "resume",
+                "--last",
+                "-"
+            ]
+        );
     }
 
     #[test]
@@ -945,6 +1042,15 @@ mod tests {
         assert!(msg(builder()).contains("prompt is required"));
         assert!(msg(builder().prompt("x").resume("--last")).contains("bad thread id"));
         assert!(msg(builder().prompt("x").local_provider("ollama")).contains("--oss"));
+        assert!(msg(builder().prompt("x").worktree(true).resume("abc")).contains("--worktree"));
+        assert!(
+            builder()
+                .prompt("x")
+                .worktree(true)
+                .fork("abc")
+                .args(None)
+                .is_ok()
+        );
         assert!(msg(builder().prompt("x").config("a b", 1)).contains("config key"));
         assert!(
             msg(builder()

@@ -14,6 +14,26 @@
 //!   environment that cannot leak to a real provider.
 //! * [`codex_bin`] / [`workspace_root`]: where the pinned CLI lives.
 //!
+//! ```no_run
+//! use std::time::Duration;
+//! use test_support::{CodexHomeBuilder, FakeResponses, ScriptedResponse};
+//!
+//! let fake = FakeResponses::start();
+//! fake.enqueue(ScriptedResponse::new().exec_command("echo hi", "call_1"));
+//! fake.enqueue(ScriptedResponse::new().text("done"));
+//! let home = CodexHomeBuilder::new(&fake.base_url())
+//!     .approval_policy("never")
+//!     .sandbox_mode("workspace-write")
+//!     .build();
+//! let out = home
+//!     .command(&["exec", "--json", "--skip-git-repo-check", "say hi"])
+//!     .output()
+//!     .expect("run codex");
+//! assert!(out.status.success());
+//! let requests = fake.wait_for_responses_requests(2, Duration::from_secs(30));
+//! assert!(requests[1].function_call_output("call_1").unwrap().contains("hi"));
+//! ```
+//!
 //! Everything here panics on misuse or timeouts with a message that says what happened: it is
 //! test code, and a clear panic is the most useful failure a test can produce.
 

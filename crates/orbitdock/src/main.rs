@@ -88,6 +88,55 @@ enum Cmd {
         #[arg(long)]
         decline: bool,
     },
+    /// Hook entry point run by an agent (reads one payload on stdin, forwards it to the server
+    /// within 50 ms or spools it; prints nothing on stdout; always exits 0).
+    Hook {
+        #[command(subcommand)]
+        agent: HookAgent,
+    },
+    /// Install or remove OrbitDock's hooks in an agent's settings.
+    Hooks {
+        #[command(subcommand)]
+        action: HooksAction,
+    },
+}
+
+/// Agents whose hooks OrbitDock receives.
+#[derive(Debug, Subcommand)]
+enum HookAgent {
+    /// Claude Code (any hook event).
+    Claude,
+}
+
+/// `hooks install|uninstall|status claude [--settings PATH]`.
+#[derive(Debug, Subcommand)]
+enum HooksAction {
+    /// Merge our hook entries into the agent's settings (idempotent; others' hooks kept).
+    Install {
+        #[command(subcommand)]
+        agent: HookTarget,
+    },
+    /// Remove only our hook entries.
+    Uninstall {
+        #[command(subcommand)]
+        agent: HookTarget,
+    },
+    /// List the events our hooks are installed for.
+    Status {
+        #[command(subcommand)]
+        agent: HookTarget,
+    },
+}
+
+/// The settings file to edit.
+#[derive(Debug, Subcommand)]
+enum HookTarget {
+    /// Claude Code's settings.json (default ~/.claude/settings.json).
+    Claude {
+        /// Path of settings.json.
+        #[arg(long)]
+        settings: Option<PathBuf>,
+    },
 }
 
 fn main() -> Result<()> {
@@ -96,11 +145,74 @@ fn main() -> Result<()> {
         .data_dir
         .clone()
         .unwrap_or_else(data_dir::default_data_dir);
+    // Hooks run inside the agent's loop: no runtime, no logging set-up, nothing on stdout.
+    match &cli.command {
+        Cmd::Hook {
+            agent: HookAgent::Claude,
+        } => {
+            claude_hooks::run_hook(
+                &data_dir,
+                std::io::stdin().lock(),
+                claude_hooks::DEFAULT_BUDGET,
+            );
+            return Ok(());
+        }
+        Cmd::Hooks { action } => return hooks_action(action, &data_dir),
+        _ => {}
+    }
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .context("starting the tokio runtime")?;
     rt.block_on(run(cli.command, data_dir))
+}
+
+/// `orbitdock hooks install|uninstall|status claude`.
+fn hooks_action(action: &HooksAction, data_dir: &Path) -> Result<()> {
+    let (HooksAction::Install { agent }
+    | HooksAction::Uninstall { agent }
+    | HooksAction::Status { agent }) = action;
+    let HookTarget::Claude { settings } = agent;
+    let settings = match settings {
+        Some(p) => p.clone(),
+        None => claude_hooks::settings_install::default_settings_path()
+            .context("HOME is not set; pass --settings")?,
+    };
+    match action {
+        HooksAction::Install { .. } => {
+            let exe = std::env::current_exe().context("locating the orbitdock binary")?;
+            let data_dir = if data_dir.is_absolute() {
+                data_dir.to_path_buf()
+            } else {
+                std::env::current_dir()?.join(data_dir)
+            };
+            let cmd = claude_hooks::hook_command(&exe, &data_dir);
+            let c = claude_hooks::install(&settings, &cmd)?;
+            println!(
+                "installed {} Claude hooks in {} (replaced {}): {cmd}",
+                c.added,
+                settings.display(),
+                c.removed
+            );
+        }
+        HooksAction::Uninstall { .. } => {
+            let c = claude_hooks::uninstall(&settings)?;
+            println!(
+                "removed {} OrbitDock hooks from {}",
+                c.removed,
+                settings.display()
+            );
+        }
+        HooksAction::Status { .. } => {
+            let evs = claude_hooks::installed_events(&settings)?;
+            if evs.is_empty() {
+                println!("no OrbitDock hooks in {}", settings.display());
+            } else {
+                println!("{}: {}", settings.display(), evs.join(", "));
+            }
+        }
+    }
+    Ok(())
 }
 
 async fn run(cmd: Cmd, data_dir: PathBuf) -> Result<()> {
@@ -223,6 +335,8 @@ async fn run(cmd: Cmd, data_dir: PathBuf) -> Result<()> {
             println!("{}", if decline { "declined" } else { "accepted" });
             Ok(())
         }
+        // Handled in `main` before the runtime starts (hooks must be fast and quiet).
+        Cmd::Hook { .. } | Cmd::Hooks { .. } => Ok(()),
     }
 }
 

@@ -8,7 +8,9 @@
 //!   and no `env_key` / `requires_openai_auth`: Codex sends no `Authorization` header, never
 //!   asks to log in and needs no `auth.json`. The only request it makes is
 //!   `POST {base_url}/responses` per model turn: no `/models`, no update check, no telemetry
-//!   (the tests assert the fake saw nothing else).
+//!   (the exec tests assert the fake saw nothing else; a probe of `codex app-server` with
+//!   initialize, thread/start, turn/start and model/list showed the same: `model/list` answers
+//!   from the bundled catalogue).
 //! * `check_for_update_on_startup = false`: the documented switch for the start-up release
 //!   check (the interactive TUI does it; exec/app-server callers share this home).
 //! * `[analytics] enabled = false`, `[feedback] enabled = false`: no event/feedback upload.

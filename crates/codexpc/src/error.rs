@@ -96,6 +96,11 @@ pub enum Error {
     /// Reading or editing a Codex config file.
     #[error("config {path}: {message}")]
     Config { path: PathBuf, message: String },
+
+    /// The session-protocol client: the daemon closed the connection, sent something that is
+    /// not a protocol message, or did not answer in time (see [`crate::client`]).
+    #[error("codexpc socket {path}: {message}")]
+    Socket { path: PathBuf, message: String },
 }
 
 /// The crate's result type.

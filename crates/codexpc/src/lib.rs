@@ -44,6 +44,7 @@
 //!
 //! Errors are one [`Error`] enum; the HTTP layer maps them to statuses in one place.
 
+pub mod client;
 pub mod codex_config;
 pub mod daemon;
 pub mod engine;

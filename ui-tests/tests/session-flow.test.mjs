@@ -92,6 +92,9 @@ function failureContext() {
 }
 
 async function send(text) {
+  // Send between turns, as a user would: a message sent while a turn is still finishing would
+  // steer that turn instead of starting a new one.
+  await page.locator('.status-slot .badge.status-waiting').waitFor({ timeout: T });
   const input = page.getByLabel('Message (Enter sends, Shift+Enter for a new line)');
   await input.fill(text);
   await input.press('Enter');
@@ -191,6 +194,8 @@ test('approve a file change and see its diff in the card and in the Changes side
     throw new Error(`${e.message}${failureContext()}`);
   });
   await card.locator('.dl.add', { hasText: 'second line' }).waitFor();
+  // The transcript's card for the same change says it waits for the decision.
+  await page.locator('.item.filechange .chip', { hasText: 'awaiting approval' }).waitFor();
   await page.screenshot({ path: screenshotPath('approval-file-change') });
   await card.getByRole('button', { name: 'Approve', exact: true }).click();
   await card.waitFor({ state: 'detached', timeout: T });

@@ -41,7 +41,7 @@ export function renderItem(item, ctx = {}) {
       el = reasoningItem(item);
       break;
     case 'command_execution':
-      el = commandItem(item, live);
+      el = commandItem(item, live, ctx);
       break;
     case 'file_change':
       el = fileChangeItem(item, ctx, live);
@@ -184,10 +184,14 @@ function statusChip(item, extra, live = item.status === 'in_progress') {
   return h('span', { class: `chip ${cls}`, text });
 }
 
-function commandItem(item, live) {
+function awaitingChip() {
+  return h('span', { class: 'chip attn-chip', text: 'awaiting approval' });
+}
+
+function commandItem(item, live, ctx = {}) {
   const exit = item.exit_code;
   const exitText = exit === null || exit === undefined ? null : `exit ${exit}`;
-  const chip = statusChip(item, exitText, live);
+  const chip = live && ctx.awaiting && ctx.awaiting.has(item.id) ? awaitingChip() : statusChip(item, exitText, live);
   if (exit !== null && exit !== undefined && exit !== 0) chip.className = 'chip failed';
   let output = item.output || '';
   let truncated = false;
@@ -230,7 +234,7 @@ function fileChangeItem(item, ctx, live) {
       h('span', { class: 'prompt', 'aria-hidden': 'true', text: '±' }),
       h('span', { class: 'card-title', text: `Changed ${title}` }),
       statsBadge({ added, removed }),
-      statusChip(item, null, live)),
+      live && ctx.awaiting && ctx.awaiting.has(item.id) ? awaitingChip() : statusChip(item, null, live)),
     files);
 }
 

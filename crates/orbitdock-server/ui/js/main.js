@@ -88,7 +88,7 @@ store.events.addEventListener('session-state', (ev) => {
   if (!view || !store.current || ev.detail.id !== store.current.id) return;
   view.el.classList.remove('loading');
   view.renderState();
-  if (ev.detail.what === 'turn') view.transcript.refreshInProgress();
+  if (ev.detail.what === 'turn' || ev.detail.what === 'approvals') view.transcript.refreshInProgress();
 });
 
 store.events.addEventListener('session-items', (ev) => {

@@ -150,10 +150,11 @@ export class TranscriptView {
     return {
       cwd: st ? st.cwd : null,
       activeTurn: st && st.current_turn ? st.current_turn.id : null,
+      awaiting: new Set(((st && st.pending_approvals) || []).map((a) => a.item_id).filter(Boolean)),
     };
   }
 
-  /** Re-renders items still marked in progress (after a turn started or ended). */
+  /** Re-renders items still marked in progress (after a turn or an approval started or ended). */
   refreshInProgress() {
     const seqs = [];
     for (const seq of this.order) {

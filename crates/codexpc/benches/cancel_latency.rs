@@ -5,7 +5,9 @@
 //! final-channel message forever, so a generation only ends when something stops it), wrapped
 //! in a decorator that records the instant `generate` returns and why. Each run streams from
 //! codexpc's HTTP app on 127.0.0.1:0 until 16 text deltas arrived, then drops the response
-//! (closing the connection); latency = engine return - drop.
+//! (closing the connection); latency = engine return - drop. The disconnect reaches the engine
+//! as the response's cancel flag or as the service's event channel closing (its sink then says
+//! stop); whichever comes first ends the generation, and both count.
 //!
 //! Baseline, same run: the engine alone, cancelled through its `CancelFlag` from another thread
 //! (the floor the HTTP path adds disconnect detection to).
@@ -96,7 +98,9 @@ fn main() -> Result<()> {
             );
         }
         let (returned_at, stop) = rx.recv_timeout(Duration::from_secs(30))?;
-        if stop != Some(StopReason::Cancelled) {
+        // The disconnect reaches the engine either as the response's cancel flag (Cancelled) or
+        // as the service's event channel closing, which makes its sink say stop (Sink).
+        if !matches!(stop, Some(StopReason::Cancelled | StopReason::Sink)) {
             bail!("run {i}: generation ended with {stop:?}, not by the client's disconnect");
         }
         http.push(

@@ -249,6 +249,14 @@ impl LlamaEngine {
             .n_ctx
             .unwrap_or(n_ctx_train.min(8192))
             .clamp(16, n_ctx_train.max(16));
+        if config.n_ctx.is_some_and(|asked| asked != n_ctx) {
+            tracing::warn!(
+                asked = config.n_ctx,
+                n_ctx,
+                n_ctx_train,
+                "context size clamped to 16..=the model's training context"
+            );
+        }
         let (auto_batch, auto_ubatch) = derive_batch_sizes(
             model.n_head(),
             model.n_embd().max(1) as u32,

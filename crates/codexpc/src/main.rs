@@ -7,11 +7,17 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use clap::{Args, Parser, Subcommand};
+use codexpc::client::Client;
 use codexpc::codex_config::{CodexConfigPlan, DEFAULT_MODEL, configure_codex, default_codex_home};
+use codexpc::daemon::config::FileConfig;
+use codexpc::daemon::{DaemonConfig, default_socket_path};
 use codexpc::engine::Sampling;
 use codexpc::render::RenderConfig;
-use codexpc::server::{DEFAULT_HTTP, EngineChoice, ModelOptions, ServeOptions, serve};
+use codexpc::server::{
+    DEFAULT_HTTP, EngineChoice, ModelOptions, ServeOptions, SocketOptions, serve,
+};
 use codexpc::service::ServiceConfig;
+use codexpc::service_install::{Plan, Platform, ServiceSpec, apply, plan_install, plan_uninstall};
 use codexpc::sse_client::{SmokeOptions, smoke};
 
 #[derive(Debug, Parser)]
@@ -21,6 +27,9 @@ use codexpc::sse_client::{SmokeOptions, smoke};
     about = "Local gpt-oss for Codex: Harmony on llama.cpp behind an OpenAI Responses endpoint"
 )]
 struct Cli {
+    /// Log as JSON lines (stderr) instead of text.
+    #[arg(long, global = true)]
+    log_json: bool,
     #[command(subcommand)]
     command: Command,
 }
@@ -31,8 +40,58 @@ enum Command {
     Serve(ServeArgs),
     /// Add a `codexpc` model provider and profile to a Codex home (preserving its content).
     ConfigureCodex(ConfigureArgs),
-    /// Stream one reply from a running server to the terminal.
+    /// Stream one reply from a running server to the terminal (socket by default).
     Smoke(SmokeArgs),
+    /// Ask a running daemon for its health (socket by default; `--base-url` for HTTP).
+    Health(HealthArgs),
+    /// Write and enable a systemd user unit (launchd plist on macOS) running `codexpc serve`.
+    InstallService(InstallArgs),
+    /// Stop, disable and remove the service installed by `install-service`.
+    UninstallService(UninstallArgs),
+}
+
+#[derive(Debug, Args)]
+struct SocketArgs {
+    /// Session socket (default: $XDG_RUNTIME_DIR/codexpc.sock, else the data dir).
+    #[arg(long, value_name = "PATH")]
+    socket: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+struct HealthArgs {
+    #[command(flatten)]
+    socket: SocketArgs,
+    /// Ask the HTTP endpoint instead (e.g. http://127.0.0.1:11435/v1).
+    #[arg(long, conflicts_with = "socket")]
+    base_url: Option<String>,
+    #[arg(long, default_value_t = 10)]
+    timeout_secs: u64,
+}
+
+#[derive(Debug, Args)]
+struct InstallArgs {
+    #[command(flatten)]
+    engine: EngineArgs,
+    /// Print the file(s) and commands instead of doing anything.
+    #[arg(long)]
+    dry_run: bool,
+    /// `--http` for the service's `serve`.
+    #[arg(long)]
+    http: Option<SocketAddr>,
+    /// `--config` for the service's `serve`.
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Home directory to install under (default: $HOME).
+    #[arg(long, value_name = "DIR")]
+    home: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+struct UninstallArgs {
+    #[arg(long)]
+    dry_run: bool,
+    #[arg(long, value_name = "DIR")]
+    home: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -86,6 +145,21 @@ struct ServeArgs {
     /// Layers offloaded to the GPU (cuda/metal builds).
     #[arg(long, default_value_t = 0)]
     gpu_layers: u32,
+    #[command(flatten)]
+    socket: SocketArgs,
+    /// Serve HTTP only (no session socket).
+    #[arg(long, conflicts_with = "socket")]
+    no_socket: bool,
+    /// TOML configuration: `[tools]` (enabled, allow, timeout_ms, max_output_bytes) and
+    /// `[daemon]` (max_sessions, max_message_bytes, coalesce_ms, max_tool_rounds).
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Enable in-daemon tool execution (off by default; also `[tools] enabled`).
+    #[arg(long)]
+    enable_tools: bool,
+    /// Allow a tool by name (repeatable; adds to `[tools] allow`).
+    #[arg(long, value_name = "NAME")]
+    allow_tool: Vec<String>,
 }
 
 #[derive(Debug, Args)]
@@ -106,8 +180,11 @@ struct ConfigureArgs {
 
 #[derive(Debug, Args)]
 struct SmokeArgs {
-    #[arg(long, default_value_t = format!("http://{DEFAULT_HTTP}/v1"))]
-    base_url: String,
+    /// Use the HTTP endpoint (e.g. http://127.0.0.1:11435/v1) instead of the socket.
+    #[arg(long, conflicts_with = "socket")]
+    base_url: Option<String>,
+    #[command(flatten)]
+    socket: SocketArgs,
     #[arg(long)]
     prompt: String,
     #[arg(long)]
@@ -178,11 +255,42 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     conversation_date: args.conversation_date,
                 },
                 api_key: read_key(args.api_key_env.as_deref())?,
+                socket: None,
             };
+            let mut options = options;
+            // --- session socket (engineer H) ---
+            if !args.no_socket {
+                let file = match &args.config {
+                    Some(p) => FileConfig::load(p)?,
+                    None => FileConfig::default(),
+                };
+                let mut daemon = DaemonConfig::new(
+                    args.socket
+                        .socket
+                        .clone()
+                        .unwrap_or_else(default_socket_path),
+                );
+                file.daemon.apply(&mut daemon);
+                let mut tools = file.tools;
+                tools.enabled |= args.enable_tools;
+                for name in args.allow_tool {
+                    if !tools.allow.contains(&name) {
+                        tools.allow.push(name);
+                    }
+                }
+                options.socket = Some(SocketOptions { daemon, tools });
+            }
+            let socket_path = options
+                .socket
+                .as_ref()
+                .map(|s| s.daemon.socket_path.clone());
             serve(options, shutdown_signal(), |addr| {
                 use std::io::Write as _;
                 let mut out = std::io::stdout().lock();
                 let _ = writeln!(out, "codexpc listening on http://{addr}/v1");
+                if let Some(p) = &socket_path {
+                    let _ = writeln!(out, "codexpc socket at {}", p.display());
+                }
                 let _ = out.flush();
             })
             .await?;
@@ -202,9 +310,87 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             println!("wrote {}", written.profile.display());
             println!("use it with: codex -p codexpc");
         }
+        Command::Smoke(args) if args.base_url.is_none() => {
+            let path = args.socket.socket.unwrap_or_else(default_socket_path);
+            smoke_socket(&path, &args.prompt, Duration::from_secs(args.timeout_secs)).await?;
+        }
+        Command::Health(args) => {
+            let timeout = Duration::from_secs(args.timeout_secs);
+            let health = match args.base_url {
+                Some(base) => {
+                    let url = format!(
+                        "{}/health",
+                        base.trim_end_matches('/').trim_end_matches("/v1")
+                    );
+                    reqwest::Client::builder()
+                        .timeout(timeout)
+                        .build()?
+                        .get(&url)
+                        .send()
+                        .await
+                        .with_context(|| format!("GET {url}"))?
+                        .error_for_status()?
+                        .json::<serde_json::Value>()
+                        .await?
+                }
+                None => {
+                    let path = args.socket.socket.unwrap_or_else(default_socket_path);
+                    Client::connect(&path, timeout).await?.health().await?
+                }
+            };
+            println!("{}", serde_json::to_string_pretty(&health)?);
+        }
+        Command::InstallService(args) => {
+            let home = args
+                .home
+                .or_else(dirs::home_dir)
+                .context("no --home and no home directory")?;
+            let binary = std::env::current_exe().context("locating the codexpc binary")?;
+            let mut serve_args: Vec<std::ffi::OsString> = vec!["serve".into()];
+            match (args.engine.model, args.engine.script) {
+                (Some(m), None) => {
+                    serve_args.push("--model".into());
+                    serve_args.push(std::path::absolute(&m)?.into());
+                }
+                (None, Some(s)) => {
+                    serve_args.push("--script".into());
+                    serve_args.push(std::path::absolute(&s)?.into());
+                }
+                _ => anyhow::bail!("give exactly one of --model or --script"),
+            }
+            if let Some(http) = args.http {
+                serve_args.push("--http".into());
+                serve_args.push(http.to_string().into());
+            }
+            if let Some(c) = args.config {
+                serve_args.push("--config".into());
+                serve_args.push(std::path::absolute(&c)?.into());
+            }
+            let spec = ServiceSpec {
+                binary,
+                args: serve_args,
+                env: vec![("RUST_LOG".into(), "info".into())],
+                log_dir: dirs::data_dir()
+                    .unwrap_or_else(|| home.join(".local/share"))
+                    .join("codexpc")
+                    .join("logs"),
+            };
+            let plan = plan_install(Platform::current(), &home, &spec)?;
+            apply_or_print(&plan, args.dry_run)?;
+        }
+        Command::UninstallService(args) => {
+            let home = args
+                .home
+                .or_else(dirs::home_dir)
+                .context("no --home and no home directory")?;
+            let plan = plan_uninstall(Platform::current(), &home);
+            apply_or_print(&plan, args.dry_run)?;
+        }
         Command::Smoke(args) => {
             let opts = SmokeOptions {
-                base_url: args.base_url,
+                base_url: args
+                    .base_url
+                    .unwrap_or_else(|| format!("http://{DEFAULT_HTTP}/v1")),
                 prompt: args.prompt,
                 model: args.model,
                 api_key: read_key(args.api_key_env.as_deref())?,
@@ -216,15 +402,85 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn main() -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+/// `install-service`/`uninstall-service`: print the plan (dry run) or carry it out.
+fn apply_or_print(plan: &Plan, dry_run: bool) -> anyhow::Result<()> {
+    if dry_run {
+        print!("{}", plan.render());
+        return Ok(());
+    }
+    let report = apply(plan)?;
+    for p in &report.written {
+        println!("wrote {}", p.display());
+    }
+    for p in &report.removed {
+        println!("removed {}", p.display());
+    }
+    for c in &report.ran {
+        println!("ran {c}");
+    }
+    for (c, why) in &report.skipped {
+        println!("skipped `{c}`: {why} (is the service manager running? run it by hand)");
+    }
+    Ok(())
+}
+
+/// `smoke` over the socket: stream the final-channel text to stdout, usage to stderr.
+async fn smoke_socket(
+    path: &std::path::Path,
+    prompt: &str,
+    timeout: Duration,
+) -> anyhow::Result<()> {
+    use std::io::Write as _;
+    let mut client = Client::connect(path, timeout).await?;
+    let id = client
+        .create(
+            serde_json::json!({"input": [{"type": "message", "role": "user", "content": prompt}]}),
         )
-        .init();
+        .await?;
+    let mut out = std::io::stdout().lock();
+    loop {
+        let m = client.recv_for(&id).await?;
+        match m["type"].as_str() {
+            Some("output_text.delta") => {
+                let _ = write!(out, "{}", m["text"].as_str().unwrap_or(""));
+                let _ = out.flush();
+            }
+            Some("output_item.done") => eprintln!(
+                "[{}] {}",
+                m["item"]["type"].as_str().unwrap_or("item"),
+                m["item"]
+            ),
+            Some("completed") => {
+                let _ = writeln!(out);
+                eprintln!("completed: {}", m["token_usage"]);
+                return Ok(());
+            }
+            Some("error") => anyhow::bail!(
+                "{}: {}",
+                m["code"].as_str().unwrap_or("error"),
+                m["message"].as_str().unwrap_or("")
+            ),
+            _ => {}
+        }
+    }
+}
+
+fn main() -> ExitCode {
     let cli = Cli::parse();
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    if cli.log_json {
+        tracing_subscriber::fmt()
+            .json()
+            .with_writer(std::io::stderr)
+            .with_env_filter(filter)
+            .init();
+    } else {
+        tracing_subscriber::fmt()
+            .with_writer(std::io::stderr)
+            .with_env_filter(filter)
+            .init();
+    }
     // Before any thread exists: prepares the vocabulary and sets TIKTOKEN_ENCODINGS_BASE.
     if let Err(e) = codexpc::harmony::init() {
         eprintln!("codexpc: {e}");

@@ -42,6 +42,15 @@ pub struct ServeOptions {
     pub service: ServiceConfig,
     pub render: RenderConfig,
     pub api_key: Option<String>,
+    /// The session-protocol socket (`None` = HTTP only).
+    pub socket: Option<SocketOptions>,
+}
+
+/// The Unix-socket daemon served next to HTTP (see [`crate::daemon`]).
+#[derive(Debug, Clone)]
+pub struct SocketOptions {
+    pub daemon: crate::daemon::DaemonConfig,
+    pub tools: crate::tools::ToolsConfig,
 }
 
 /// Load the chosen engine (blocking: a model load can take seconds).
@@ -94,6 +103,38 @@ pub async fn serve(
         .local_addr()
         .map_err(|e| Error::io("reading the bound address", options.http.to_string(), e))?;
     let loopback_only = addr.ip().is_loopback();
+    // One shutdown for both listeners.
+    let stop = tokio_util::sync::CancellationToken::new();
+    {
+        let stop = stop.clone();
+        tokio::spawn(async move {
+            shutdown.await;
+            stop.cancel();
+        });
+    }
+    let daemon = match &options.socket {
+        None => None,
+        Some(sock) => {
+            let unix = crate::daemon::bind_socket(&sock.daemon.socket_path).await?;
+            let daemon = crate::daemon::Daemon::new(
+                service.clone(),
+                crate::tools::ToolExecutor::new(
+                    crate::tools::ToolRegistry::builtin(),
+                    sock.tools.clone(),
+                ),
+                options.render.clone(),
+                sock.daemon.clone(),
+            );
+            if sock.tools.test_force_tool.is_some() {
+                tracing::warn!(
+                    "tools.test_force_tool is set: TEST ONLY, every session starts with a forced tool call"
+                );
+            }
+            tracing::info!(socket = %sock.daemon.socket_path.display(), tools_enabled = sock.tools.enabled, allow = ?sock.tools.allow, "session socket listening");
+            tokio::spawn(daemon.clone().run(unix, stop.clone().cancelled_owned()));
+            Some(daemon)
+        }
+    };
     if !loopback_only {
         tracing::warn!(%addr, "listening on a non-loopback address: Host/Origin checks are off; use --api-key-env");
     }
@@ -103,10 +144,11 @@ pub async fn serve(
         api_key: options.api_key.clone(),
         loopback_only,
         body_limit: DEFAULT_BODY_LIMIT,
+        daemon,
     };
     on_ready(addr);
     axum::serve(listener, app(state))
-        .with_graceful_shutdown(shutdown)
+        .with_graceful_shutdown(stop.cancelled_owned())
         .await
         .map_err(|e| Error::io("serving HTTP", addr.to_string(), e))
 }

@@ -52,6 +52,8 @@ fn serve_prints_url_and_smoke_streams_the_reply() -> Result<()> {
         .args(["serve", "--http", "127.0.0.1:0", "--script"])
         .arg(&script)
         .env("CODEXPC_CACHE_DIR", &cache)
+        // The session socket goes to this test's own runtime dir.
+        .env("XDG_RUNTIME_DIR", dir.path())
         .env(
             "TIKTOKEN_RS_CACHE_DIR",
             dir.path().join("tiktoken-rs-cache"),

@@ -55,6 +55,8 @@ impl CodexpcServer {
                 .arg(&script)
                 .arg("--dump-prompts")
                 .arg(&prompts)
+                // HTTP only here: the session socket is tested in tests/daemon*.rs.
+                .arg("--no-socket")
                 .env("RUST_LOG", "info")
                 .stdin(Stdio::null())
                 .stdout(Stdio::piped())

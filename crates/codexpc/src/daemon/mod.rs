@@ -21,6 +21,7 @@
 //!   message and sampling resumes on the extended prompt (the engine's KV cache makes that cheap).
 //! - A connection that goes away cancels its sessions.
 
+pub mod config;
 pub mod protocol;
 
 use std::collections::HashMap;

@@ -52,6 +52,8 @@ pub struct AppState {
     /// Enforce loopback `Host`/`Origin` (on when bound to a loopback address).
     pub loopback_only: bool,
     pub body_limit: usize,
+    /// The socket daemon, when one runs in this process: `/metrics` adds its counters.
+    pub daemon: Option<Arc<crate::daemon::Daemon>>,
 }
 
 impl AppState {
@@ -62,6 +64,7 @@ impl AppState {
             api_key: None,
             loopback_only: true,
             body_limit: DEFAULT_BODY_LIMIT,
+            daemon: None,
         }
     }
 }
@@ -73,6 +76,7 @@ pub fn app(state: AppState) -> Router {
     let protected = Router::new()
         .route("/v1/responses", post(create_response))
         .route("/v1/models", get(list_models))
+        .route("/metrics", get(metrics))
         .route_layer(middleware::from_fn_with_state(state.clone(), require_key));
     Router::new()
         .route("/health", get(health))
@@ -140,6 +144,82 @@ async fn not_found() -> ApiError {
 async fn health(State(state): State<Arc<AppState>>) -> impl IntoResponse {
     let info = state.service.info();
     axum::Json(json!({"status": "ok", "engine": info.engine, "model": info.model}))
+}
+
+/// Prometheus text: the service's counters, then the socket daemon's (engineer H's addition).
+async fn metrics(State(state): State<Arc<AppState>>) -> impl IntoResponse {
+    let c = state.service.counters();
+    let mut s = String::new();
+    for (name, kind, help, v) in [
+        (
+            "codexpc_generations_total",
+            "counter",
+            "Generations admitted.",
+            c.requests,
+        ),
+        (
+            "codexpc_generations_completed_total",
+            "counter",
+            "Generations completed.",
+            c.completed,
+        ),
+        (
+            "codexpc_generations_cancelled_total",
+            "counter",
+            "Generations cancelled.",
+            c.cancelled,
+        ),
+        (
+            "codexpc_generations_failed_total",
+            "counter",
+            "Generations that failed.",
+            c.errors,
+        ),
+        (
+            "codexpc_busy_rejections_total",
+            "counter",
+            "Generations refused: queue full.",
+            c.busy_rejections,
+        ),
+        (
+            "codexpc_tokens_in_total",
+            "counter",
+            "Prompt tokens.",
+            c.prompt_tokens,
+        ),
+        (
+            "codexpc_tokens_cached_total",
+            "counter",
+            "Prompt tokens reused from the KV cache.",
+            c.cached_tokens,
+        ),
+        (
+            "codexpc_tokens_out_total",
+            "counter",
+            "Generated tokens.",
+            c.generated_tokens,
+        ),
+        (
+            "codexpc_generations_in_flight",
+            "gauge",
+            "Generations running or queued.",
+            c.in_flight,
+        ),
+    ] {
+        s.push_str(&format!(
+            "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {v}\n"
+        ));
+    }
+    if let Some(d) = &state.daemon {
+        s.push_str(&d.prometheus());
+    }
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        s,
+    )
 }
 
 async fn list_models(State(state): State<Arc<AppState>>) -> impl IntoResponse {

@@ -159,6 +159,9 @@ fn run(
         let msg = rx.recv_timeout(wake.saturating_duration_since(now));
         match msg {
             Ok(Msg::Stop) | Err(RecvTimeoutError::Disconnected) => break,
+            // inotify reports opens (our own reads among them): reacting to those would re-read
+            // every file we just read, forever. Only changes matter.
+            Ok(Msg::Fs(Ok(ev))) if matches!(ev.kind, notify::EventKind::Access(_)) => {}
             Ok(Msg::Fs(Ok(ev))) => {
                 let due = Instant::now() + config.debounce;
                 for p in ev.paths {

@@ -35,6 +35,19 @@ async fn token_host_origin_and_methods_are_enforced() -> Result<()> {
         let e: ErrorBody = r.json().await?;
         assert_eq!(e.error.code, "unauthorized");
     }
+    // A browser opening the bare URL without the cookie gets a sign-in page (still 401, no UI).
+    let r = c
+        .get(format!("{base}/"))
+        .header("Accept", "text/html,application/xhtml+xml")
+        .send()
+        .await?;
+    assert_eq!(r.status(), 401);
+    let page = r.text().await?;
+    assert!(page.contains("You are not signed in"), "{page}");
+    assert!(
+        !page.contains("<script"),
+        "the sign-in page must not load the UI"
+    );
     let r = c
         .get(format!("{base}/api/sessions"))
         .bearer_auth("wrong")

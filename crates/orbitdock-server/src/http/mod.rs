@@ -266,8 +266,16 @@ async fn guard(State(state): State<AppState>, req: Request<Body>, next: Next) ->
                 None
             }
         });
+    let wants_page = path == "/"
+        && headers
+            .get(header::ACCEPT)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|a| a.contains("text/html"));
     match token {
         Some(t) if auth.token_matches(&t) => next.run(req).await,
+        // A person opening the bare URL gets a page telling them how to sign in, not JSON; the
+        // UI itself stays behind the token like every other route.
+        _ if wants_page => sign_in_page(),
         Some(_) => error_response(StatusCode::UNAUTHORIZED, "unauthorized", "invalid token"),
         None => error_response(
             StatusCode::UNAUTHORIZED,
@@ -275,6 +283,22 @@ async fn guard(State(state): State<AppState>, req: Request<Body>, next: Next) ->
             "missing token: send `Authorization: Bearer <token>` or open the login URL printed by `orbitdock serve`",
         ),
     }
+}
+
+/// 401 page for a browser without the session cookie.
+fn sign_in_page() -> Response {
+    const PAGE: &str = "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
+<meta name=\"viewport\" content=\"width=device-width,initial-scale=1\"><title>OrbitDock: sign in</title></head>\
+<body style=\"font-family:system-ui,sans-serif;max-width:36rem;margin:3rem auto;padding:0 1rem;line-height:1.5\">\
+<h1>OrbitDock</h1><p>You are not signed in. Open the login URL that <code>orbitdock serve</code> printed \
+(<code>http://127.0.0.1:PORT/login?token=...</code>); <code>orbitdock token</code> prints the token again.</p>\
+</body></html>";
+    Response::builder()
+        .status(StatusCode::UNAUTHORIZED)
+        .header(header::CONTENT_TYPE, "text/html; charset=utf-8")
+        .header(header::CACHE_CONTROL, "no-store")
+        .body(Body::from(PAGE))
+        .unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response())
 }
 
 /// `GET /login?token=T`: sets the cookie and redirects to the UI.

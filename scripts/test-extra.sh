@@ -24,3 +24,7 @@ step "web UI benchmark: open a 10,000-item transcript (prints figures, asserts n
 
 # ---------------------------------------------------------------- other extra steps
 # >>> Append further extra test steps below this line (one clearly titled `step` each). <<<
+
+step "codexpc session protocol from Python (crates/codexpc/clients/python, against serve --script)"
+cargo build --locked -p codexpc
+bash "$ROOT/crates/codexpc/clients/python/run_smoke.sh" "$ROOT/target/debug/codexpc"

@@ -633,6 +633,20 @@ impl Actor {
         for v in stale {
             self.resolve(v, ApprovalResolution::TurnEnded, None);
         }
+        // Items the agent never completed (an interrupt, a failure) still hold streamed text that
+        // so far lives only in memory: persist them as they are, so a restart shows the same
+        // transcript. They stay `in_progress`; clients show such items of an ended turn as stopped.
+        let open: Vec<TranscriptItem> = self
+            .recent
+            .iter()
+            .filter(|i| {
+                i.turn_id.as_deref() == Some(turn_id.as_str()) && i.status == ItemStatus::InProgress
+            })
+            .cloned()
+            .collect();
+        for item in open {
+            self.upsert_item(item.turn_id, item.id, item.status, item.body);
+        }
         if let Some(e) = &error {
             let id = format!("turn-error-{turn_id}");
             self.upsert_item(

@@ -31,6 +31,7 @@
 pub mod codex_items;
 pub mod connector;
 pub mod data_dir;
+pub mod discovery;
 pub mod error;
 pub mod http;
 pub mod hub;
@@ -135,6 +136,14 @@ pub async fn start_with_connector(
 ) -> Result<RunningServer> {
     let registry = Registry::open(&data_dir::db_path(&config.data_dir), connector).await?;
     let demux = registry.spawn_demux(events);
+    // Claude hook payloads spooled while the server was down (engineer F's discovery module).
+    match discovery::claude::drain_spool(registry.clone(), &config.data_dir).await {
+        Ok(0) => {}
+        Ok(n) => tracing::info!(payloads = n, "applied spooled Claude hook payloads"),
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot drain the Claude hook spool; kept for next start")
+        }
+    }
     let listener = tokio::net::TcpListener::bind(config.bind)
         .await
         .map_err(|e| Error::io(config.bind.to_string(), e))?;

@@ -9,6 +9,7 @@
 //! other methods with 405).
 
 mod assets;
+mod hooks;
 mod rest;
 mod ws;
 
@@ -115,6 +116,7 @@ pub fn app(state: AppState) -> Router {
         )
         .route("/api/models", get(rest::models))
         .route("/api/markdown", post(rest::markdown))
+        .route("/api/hooks/claude", post(hooks::claude))
         .route("/ws", get(ws::upgrade))
         .route("/", get(assets::index))
         .fallback(assets::asset);

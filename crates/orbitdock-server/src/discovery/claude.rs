@@ -1,0 +1,190 @@
+//! Claude Code hook payloads -> passive Claude sessions in the registry.
+//!
+//! Each payload names Claude's `session_id`, which is the session's thread id here: the first
+//! payload of an unknown id creates a passive Claude session, later ones feed it through
+//! [`SessionHandle::ingest`] like any other agent's events. Mapping:
+//! SessionStart -> waiting (+ model); UserPromptSubmit -> a user item, working; PreToolUse ->
+//! an in-progress tool item (a command item for `Bash`), working; PostToolUse -> that item
+//! completed with its output; Notification -> needs_approval for permission prompts, else
+//! waiting; Stop -> waiting; SubagentStop / PreCompact -> a notice; SessionEnd -> ended.
+//!
+//! Payloads spooled by `orbitdock hook claude` while the server was down are applied by
+//! [`drain_spool`] at start-up, and removed from the spool only once applied.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use claude_hooks::{HookEvent, HookPayload, Spool};
+use orbitdock_protocol::{ItemBody, ItemStatus, Origin, Provider, SessionStatus};
+use serde_json::Value;
+
+use crate::error::{Error, Result};
+use crate::registry::{NewSession, Registry};
+use crate::session_actor::{SessionEvent, SessionHandle};
+
+/// Applies one payload; returns the OrbitDock session id.
+pub async fn apply_hook(registry: &Registry, p: HookPayload) -> Result<String> {
+    let handle = session_for(registry, &p).await?;
+    let events = events_for(&p);
+    if !events.is_empty() {
+        handle.ingest(events).await?;
+    }
+    Ok(handle.id().to_owned())
+}
+
+async fn session_for(registry: &Registry, p: &HookPayload) -> Result<SessionHandle> {
+    if p.session_id.trim().is_empty() {
+        return Err(Error::BadRequest("hook payload without session_id".into()));
+    }
+    if let Some(id) = registry.session_for_thread(&p.session_id) {
+        return registry.get(&id).await;
+    }
+    registry
+        .create_session(NewSession {
+            provider: Provider::Claude,
+            origin: Origin::Passive,
+            cwd: p.cwd.clone().unwrap_or_default(),
+            thread_id: Some(p.session_id.clone()),
+            model: p.model_name(),
+            status: SessionStatus::Waiting,
+            ..NewSession::default()
+        })
+        .await
+}
+
+fn text_of(v: &Option<Value>) -> String {
+    match v {
+        Some(Value::String(s)) => s.clone(),
+        Some(Value::Object(o)) => ["stdout", "output", "content", "result"]
+            .iter()
+            .find_map(|k| o.get(*k).and_then(Value::as_str))
+            .map(str::to_owned)
+            .unwrap_or_else(|| Value::Object(o.clone()).to_string()),
+        Some(other) => other.to_string(),
+        None => String::new(),
+    }
+}
+
+fn tool_item(p: &HookPayload, status: ItemStatus) -> SessionEvent {
+    let tool = p.tool_name.clone().unwrap_or_else(|| "tool".into());
+    let item_id = p
+        .tool_use_id
+        .clone()
+        .unwrap_or_else(|| format!("tool-{}", uuid::Uuid::new_v4()));
+    let body = if tool == "Bash" {
+        ItemBody::CommandExecution {
+            command: p
+                .tool_input
+                .as_ref()
+                .and_then(|i| i.get("command"))
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_owned(),
+            cwd: p.cwd.clone(),
+            output: text_of(&p.tool_response),
+            exit_code: None,
+            duration_ms: None,
+        }
+    } else {
+        ItemBody::Other {
+            original_type: format!("claude:{tool}"),
+            raw: serde_json::json!({
+                "tool_name": tool,
+                "tool_input": p.tool_input,
+                "tool_response": p.tool_response,
+            }),
+        }
+    };
+    SessionEvent::Item {
+        turn_id: None,
+        item_id,
+        status,
+        body,
+    }
+}
+
+/// The session events a payload stands for.
+pub fn events_for(p: &HookPayload) -> Vec<SessionEvent> {
+    match &p.hook_event_name {
+        HookEvent::SessionStart => {
+            let mut v = vec![SessionEvent::Status(SessionStatus::Waiting)];
+            if let Some(m) = p.model_name() {
+                v.push(SessionEvent::Model(m));
+            }
+            v
+        }
+        HookEvent::UserPromptSubmit => vec![
+            SessionEvent::Item {
+                turn_id: None,
+                item_id: format!("prompt-{}", uuid::Uuid::new_v4()),
+                status: ItemStatus::Completed,
+                body: ItemBody::UserMessage {
+                    text: p.prompt.clone().unwrap_or_default(),
+                },
+            },
+            SessionEvent::Status(SessionStatus::Working),
+        ],
+        HookEvent::PreToolUse => vec![
+            tool_item(p, ItemStatus::InProgress),
+            SessionEvent::Status(SessionStatus::Working),
+        ],
+        HookEvent::PostToolUse => vec![
+            tool_item(p, ItemStatus::Completed),
+            SessionEvent::Status(SessionStatus::Working),
+        ],
+        HookEvent::Notification => {
+            let permission = p.notification_type.as_deref() == Some("permission_prompt")
+                || p.message
+                    .as_deref()
+                    .is_some_and(|m| m.to_lowercase().contains("permission"));
+            vec![SessionEvent::Status(if permission {
+                SessionStatus::NeedsApproval
+            } else {
+                SessionStatus::Waiting
+            })]
+        }
+        HookEvent::Stop => vec![SessionEvent::Status(SessionStatus::Waiting)],
+        HookEvent::SubagentStop => vec![SessionEvent::Notice("Claude sub-agent finished".into())],
+        HookEvent::PreCompact => vec![SessionEvent::Notice(format!(
+            "Claude is compacting the context ({})",
+            p.trigger.as_deref().unwrap_or("auto")
+        ))],
+        HookEvent::SessionEnd => vec![SessionEvent::Status(SessionStatus::Ended)],
+        HookEvent::Other(name) => {
+            tracing::debug!(event = %name, "unknown Claude hook event; ignored");
+            Vec::new()
+        }
+    }
+}
+
+/// Applies every payload spooled in `data_dir`, in order, then removes them from the spool.
+/// Malformed lines are logged with their offset and dropped; if applying fails, the spool is
+/// kept whole for the next start.
+pub async fn drain_spool(registry: Arc<Registry>, data_dir: &Path) -> Result<usize> {
+    let spool = Spool::in_data_dir(data_dir);
+    let rt = tokio::runtime::Handle::current();
+    let path = spool.path().to_path_buf();
+    let res = tokio::task::spawn_blocking(move || {
+        spool.drain(|lines| -> std::result::Result<(), Error> {
+            for l in lines {
+                match HookPayload::parse(l.text.as_bytes()) {
+                    Ok(p) => {
+                        rt.block_on(apply_hook(&registry, p))?;
+                    }
+                    Err(e) => tracing::warn!(
+                        spool = %path.display(), offset = l.offset, error = %e,
+                        "malformed spooled Claude hook payload; dropped"
+                    ),
+                }
+            }
+            Ok(())
+        })
+    })
+    .await
+    .map_err(|e| Error::Persist(format!("spool drain task: {e}")))?;
+    match res {
+        Ok(Ok(outcome)) => Ok(outcome.lines),
+        Ok(Err(e)) => Err(e),
+        Err(e) => Err(Error::Persist(format!("spool: {e}"))),
+    }
+}

@@ -52,16 +52,18 @@ fn serve_socket_health_smoke_and_metrics() -> Result<()> {
         "[tools]\nenabled = true\nallow = [\"echo\"]\n\n[tools.test_force_tool]\nname = \"echo\"\narguments = '{\"msg\":\"SMOKE-1\"}'\n\n[daemon]\nmax_sessions = 2\n",
     )?;
     let socket = dir.path().join("run/codexpc.sock");
+    let log = dir.path().join("serve.log");
     let mut serve = codexpc();
     serve
-        .args(["serve", "--http", "127.0.0.1:0", "--script"])
+        .env("RUST_LOG", "codexpc=info")
+        .args(["--log-json", "serve", "--http", "127.0.0.1:0", "--script"])
         .arg(&script)
         .arg("--socket")
         .arg(&socket)
         .arg("--config")
         .arg(&config)
         .stdout(Stdio::piped())
-        .stderr(Stdio::null());
+        .stderr(std::fs::File::create(&log)?);
     let mut child = KillOnDrop(serve.spawn()?);
     let stdout = child.0.stdout.take().context("stdout")?;
     let (tx, rx) = mpsc::channel();
@@ -121,6 +123,32 @@ fn serve_socket_health_smoke_and_metrics() -> Result<()> {
         stderr.contains("tool_call.output") && stderr.contains("completed"),
         "{stderr}"
     );
+
+    // Structured JSON logs: the tool call with its request id, tool name, duration, and the
+    // session's token counts.
+    let logs = std::fs::read_to_string(&log)?;
+    let events: Vec<serde_json::Value> = logs
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect();
+    ensure!(
+        !events.is_empty() && events.len() == logs.lines().count(),
+        "non-JSON log lines:\n{logs}"
+    );
+    let tool = events
+        .iter()
+        .find(|e| e["fields"]["message"] == "session tool call")
+        .with_context(|| format!("no tool log in:\n{logs}"))?;
+    ensure!(
+        tool["fields"]["tool"] == "echo" && tool["fields"]["req_id"] == "r1",
+        "{tool}"
+    );
+    ensure!(tool["fields"]["duration_ms"].is_u64(), "{tool}");
+    let done = events
+        .iter()
+        .find(|e| e["fields"]["message"] == "session completed")
+        .with_context(|| format!("no completion log in:\n{logs}"))?;
+    ensure!(done["fields"]["output"].as_u64().unwrap_or(0) > 0, "{done}");
 
     // A second daemon on the same socket is refused with a clear error; the first keeps going.
     let mut again = codexpc();

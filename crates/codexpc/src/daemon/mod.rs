@@ -537,8 +537,13 @@ fn features() -> Value {
     ])
 }
 
+/// For logs: at most `max` bytes (UTF-8 safe), marked with `…` when cut.
 fn truncate(s: &str, max: usize) -> String {
-    crate::tools::cap_utf8(s.to_owned(), max).0
+    let (mut t, cut) = crate::tools::cap_utf8(s.to_owned(), max);
+    if cut {
+        t.push('…');
+    }
+    t
 }
 
 enum SessionKind {
@@ -604,6 +609,11 @@ impl Session<'_> {
         .await?;
         match kind {
             SessionKind::Tokens(p) => {
+                tracing::info!(
+                    req_id = %self.req_id, response_id = %response_id,
+                    prefill_tokens = p.prefill_tokens.len(), prime_final = p.prime_final,
+                    "token session started"
+                );
                 let mut prompt = p.prefill_tokens;
                 let mut prefix = Vec::new();
                 if p.prime_final {
@@ -643,6 +653,11 @@ impl Session<'_> {
                 Ok(response_id)
             }
             SessionKind::Conversation(p) => {
+                tracing::info!(
+                    req_id = %self.req_id, response_id = %response_id,
+                    input = %truncate(&p.input.to_string(), 200), tools = p.tools.len(),
+                    "session started"
+                );
                 let mut conversation = json!({
                     "instructions": p.instructions,
                     "input": match p.input {
@@ -728,6 +743,12 @@ impl Session<'_> {
                         o = self.daemon.tools.execute(&name, &arguments) => o,
                         () = wait_cancelled(self.cancel) => return Err((ErrorCode::Cancelled, "session cancelled".into())),
                     };
+                    tracing::info!(
+                        req_id = %self.req_id, tool = %name, call_id = %call_id,
+                        arguments = %truncate(&arguments, 200), status = ?outcome.status,
+                        duration_ms = outcome.duration.as_millis() as u64,
+                        output = %truncate(&outcome.output, 200), "session tool call"
+                    );
                     if outcome.status == ToolStatus::Failed {
                         self.daemon
                             .counters

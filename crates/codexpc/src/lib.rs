@@ -42,6 +42,11 @@
 //! - **Safe by default**: loopback bind, Host/Origin checks against DNS rebinding, an optional
 //!   bearer key (Codex's provider `env_key`) on everything but `/health`.
 //!
+//! - **A native session protocol** ([`daemon`], spec in `PROTOCOL.md`, client in [`client`]): a
+//!   0600 Unix socket next to HTTP, line-delimited JSON, final-channel-only text, and in-daemon
+//!   tool execution behind every gate ([`tools`]: off by default, allowlist, JSON Schema,
+//!   timeout, output cap), reusing the same [`service::Service`].
+//!
 //! Errors are one [`Error`] enum; the HTTP layer maps them to statuses in one place.
 
 pub mod client;

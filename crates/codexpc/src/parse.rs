@@ -76,6 +76,8 @@ enum Stream {
     Reasoning,
     Text,
     Call,
+    /// A commentary preamble in final-only mode: neither deltas nor a done event.
+    Hidden,
 }
 
 /// Streaming Harmony parser producing [`OutputEvent`]s.
@@ -85,6 +87,8 @@ pub struct HarmonyStreamParser {
     mirror: Mirror,
     current: Option<Stream>,
     reasoning_tokens: usize,
+    /// Final channel only: commentary preambles are dropped (the socket protocol's default).
+    final_only: bool,
 }
 
 impl std::fmt::Debug for HarmonyStreamParser {
@@ -112,7 +116,15 @@ impl HarmonyStreamParser {
             mirror: Mirror::Header,
             current: None,
             reasoning_tokens: 0,
+            final_only: false,
         })
+    }
+
+    /// Final-channel text only: commentary preambles (commentary without a recipient) produce no
+    /// text events. The HTTP endpoint keeps them (Codex shows them); the socket protocol drops
+    /// them.
+    pub fn set_final_only(&mut self, on: bool) {
+        self.final_only = on;
     }
 
     /// Tokens sampled while in the analysis channel so far.
@@ -165,7 +177,7 @@ impl HarmonyStreamParser {
                 match self.current {
                     Some(Stream::Reasoning) => out.push(OutputEvent::ReasoningDelta(delta)),
                     Some(Stream::Text) => out.push(OutputEvent::TextDelta(delta)),
-                    Some(Stream::Call) | None => {}
+                    Some(Stream::Call | Stream::Hidden) | None => {}
                 }
             }
         }
@@ -194,6 +206,7 @@ impl HarmonyStreamParser {
         }
         match self.parser.current_channel().as_deref() {
             Some("analysis") => Stream::Reasoning,
+            Some("commentary") if self.final_only => Stream::Hidden,
             _ => Stream::Text,
         }
     }
@@ -201,7 +214,13 @@ impl HarmonyStreamParser {
     fn emit_completed(&mut self, before: usize, out: &mut Vec<OutputEvent>) -> Result<()> {
         let messages = self.parser.messages();
         for message in &messages[before.min(messages.len())..] {
-            out.push(message_event(message)?);
+            let event = message_event(message)?;
+            let hidden = self.final_only
+                && matches!(event, OutputEvent::TextDone(_))
+                && message.channel.as_deref() == Some("commentary");
+            if !hidden {
+                out.push(event);
+            }
         }
         if messages.len() > before {
             self.current = None;

@@ -161,17 +161,19 @@ impl Service {
         input: GenerationInput,
         cancel: CancelFlag,
     ) -> Result<mpsc::Receiver<OutputEvent>> {
-        self.generate_primed(input, Vec::new(), cancel)
+        self.generate_primed(input, Vec::new(), false, cancel)
     }
 
     /// Like [`Service::generate`], for a prompt that already ends inside an assistant message
     /// (the socket protocol's `prime_final`: `...<|start|>assistant<|channel|>final<|message|>`).
     /// `parser_prefix` (the tokens after `<|start|>assistant`) is fed to the parser before the
     /// first sampled token, so the sampled tokens are read as that message's content.
+    /// `final_only` drops commentary preambles from the text events (the socket protocol).
     pub fn generate_primed(
         &self,
         input: GenerationInput,
         parser_prefix: Vec<u32>,
+        final_only: bool,
         cancel: CancelFlag,
     ) -> Result<mpsc::Receiver<OutputEvent>> {
         if input.prompt.len() >= self.info.context_size {
@@ -223,6 +225,7 @@ impl Service {
                     harmony,
                     &input,
                     &parser_prefix,
+                    final_only,
                     &cancel,
                     &run_tx,
                     &counters,
@@ -260,6 +263,7 @@ fn run_generation(
     harmony: &'static Harmony,
     input: &GenerationInput,
     parser_prefix: &[u32],
+    final_only: bool,
     cancel: &CancelFlag,
     tx: &mpsc::Sender<OutputEvent>,
     counters: &Counters,
@@ -278,6 +282,7 @@ fn run_generation(
         Ok(p) => p,
         Err(e) => return fail(FailureKind::Engine, e.to_string()),
     };
+    parser.set_final_only(final_only);
     let mut buf = Vec::new();
     for &token in parser_prefix {
         if let Err(e) = parser.push(token, &mut buf) {

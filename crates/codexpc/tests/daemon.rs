@@ -209,6 +209,33 @@ async fn plain_session_streams_final_channel_only() -> Result<()> {
 }
 
 #[tokio::test]
+async fn commentary_preamble_is_never_surfaced() -> Result<()> {
+    let d = start(
+        vec![line(
+            "<|channel|>commentary<|message|>PREAMBLE-SECRET<|end|><|start|>assistant<|channel|>final<|message|>Only this.<|return|>",
+            None,
+            None,
+        )],
+        ToolsConfig::default(),
+        |_| {},
+    )
+    .await?;
+    let mut c = d.client().await?;
+    let id = c.create(user("hi")).await?;
+    let msgs = c.collect(&id).await?;
+    assert_eq!(text_of(&msgs), "Only this.");
+    assert!(
+        !serde_json::to_string(&msgs)?.contains("PREAMBLE-SECRET"),
+        "commentary leaked: {msgs:?}"
+    );
+    assert_eq!(
+        msgs.last().map(|m| m["type"].clone()),
+        Some(json!("completed"))
+    );
+    Ok(())
+}
+
+#[tokio::test]
 async fn forced_tool_call_event_order() -> Result<()> {
     let mut tools = tools_on(&["echo", "upper"]);
     tools.test_force_tool = Some(ForcedToolCall {
@@ -590,5 +617,52 @@ async fn ten_thousand_random_lines_then_health() -> Result<()> {
     let _ = c.health().await?;
     // And a fresh connection works too: the daemon is up.
     d.client().await?.health().await?;
+    Ok(())
+}
+
+#[tokio::test]
+async fn create_from_tokens_feeds_tokens_and_primes_final() -> Result<()> {
+    let d = start(
+        vec![
+            line("Primed answer.<|return|>", None, None),
+            line(&final_text("Unprimed answer."), None, None),
+        ],
+        ToolsConfig::default(),
+        |_| {},
+    )
+    .await?;
+    let h = harmony()?;
+    let prompt = h.encode_with_special_tokens(
+        "<|start|>user<|message|>Say something.<|end|><|start|>assistant",
+    );
+    let mut c = d.client().await?;
+    c.send(
+        "tok1",
+        "create_from_tokens",
+        json!({"prefill_tokens": prompt, "prime_final": true}),
+    )
+    .await?;
+    let msgs = c.collect("tok1").await?;
+    assert_eq!(text_of(&msgs), "Primed answer.", "{msgs:?}");
+    let done = msgs.last().context("terminal")?;
+    assert_eq!(done["type"], json!("completed"), "{done}");
+    // The prompt is exactly the given tokens plus `<|channel|>final<|message|>` (3 tokens).
+    assert_eq!(
+        done["token_usage"]["input"],
+        json!(prompt.len() + 3),
+        "{done}"
+    );
+    c.send(
+        "tok2",
+        "create_from_tokens",
+        json!({"prefill_tokens": prompt}),
+    )
+    .await?;
+    let msgs = c.collect("tok2").await?;
+    assert_eq!(text_of(&msgs), "Unprimed answer.", "{msgs:?}");
+    assert_eq!(
+        msgs.last().map(|m| m["token_usage"]["input"].clone()),
+        Some(json!(prompt.len()))
+    );
     Ok(())
 }

@@ -804,7 +804,7 @@ impl Session<'_> {
         let mut rx = self
             .daemon
             .service
-            .generate_primed(input, prefix, gen_cancel.clone())
+            .generate_primed(input, prefix, true, gen_cancel.clone())
             .map_err(|e| match e {
                 Error::Busy { .. } => (ErrorCode::Busy, e.to_string()),
                 other => (ErrorCode::BadRequest, other.to_string()),

@@ -258,6 +258,8 @@ impl Service {
 }
 
 /// Run one generation on the current (blocking) thread, sending events to `tx`.
+// Private, called once; a parameter struct would only rename these.
+#[allow(clippy::too_many_arguments)]
 fn run_generation(
     engine: &dyn Engine,
     harmony: &'static Harmony,

@@ -48,6 +48,7 @@ use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
+pub use discovery::codex::{CodexDiscovery, CodexDiscoveryConfig};
 pub use error::{Error, Result};
 pub use http::{AppState, AuthConfig, app};
 pub use registry::{NewSession, Registry};
@@ -82,6 +83,26 @@ pub struct RunningServer {
     stop: Option<oneshot::Sender<()>>,
     serve: JoinHandle<()>,
     demux: JoinHandle<()>,
+    // Codex rollout discovery (engineer I): stopped before the registry.
+    codex_discovery: Option<discovery::codex::CodexDiscovery>,
+}
+
+/// Discovery of sessions started outside the server (Codex rollout files).
+#[derive(Debug, Clone)]
+pub struct DiscoveryOptions {
+    /// Watch `CODEX_HOME/sessions` for Codex sessions started elsewhere (default on).
+    pub watch_codex: bool,
+    /// A passive session with no activity for this long is ended (default 120 s).
+    pub passive_idle: Duration,
+}
+
+impl Default for DiscoveryOptions {
+    fn default() -> Self {
+        Self {
+            watch_codex: true,
+            passive_idle: Duration::from_secs(120),
+        }
+    }
 }
 
 impl RunningServer {
@@ -104,6 +125,9 @@ impl RunningServer {
         // Stop routing agent events first: the app-server exiting because WE stop it is not a
         // crash to report in transcripts.
         self.demux.abort();
+        if let Some(d) = self.codex_discovery.take() {
+            d.shutdown().await;
+        }
         self.registry.shutdown().await;
     }
 
@@ -113,8 +137,14 @@ impl RunningServer {
     }
 }
 
-/// Starts a server with the real app-server connector.
+/// Starts a server with the real app-server connector and default discovery (Codex rollout
+/// watcher on, passive sessions ended after 120 s without activity).
 pub async fn start(config: ServerConfig) -> Result<RunningServer> {
+    start_with(config, DiscoveryOptions::default()).await
+}
+
+/// [`start`] with explicit discovery options.
+pub async fn start_with(config: ServerConfig, options: DiscoveryOptions) -> Result<RunningServer> {
     let (tx, rx) = mpsc::channel::<ConnectorEvent>(4096);
     let connector = AppServerConnector::new(
         AppServerConfig {
@@ -125,7 +155,18 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer> {
         },
         tx,
     );
-    start_with_connector(config, connector, rx).await
+    let mut server = start_with_connector(config.clone(), connector, rx).await?;
+    if options.watch_codex {
+        let mut dc =
+            discovery::codex::CodexDiscoveryConfig::new(&config.codex_home, &config.data_dir);
+        dc.idle_timeout = options.passive_idle;
+        match discovery::codex::CodexDiscovery::start(&server.registry, dc) {
+            Ok(d) => server.codex_discovery = Some(d),
+            // Not fatal: the server still drives its own sessions.
+            Err(e) => tracing::warn!(error = %e, "cannot start the Codex rollout watcher"),
+        }
+    }
+    Ok(server)
 }
 
 /// Starts a server with any connector (benchmarks inject events at this seam).
@@ -172,5 +213,6 @@ pub async fn start_with_connector(
         stop: Some(stop_tx),
         serve,
         demux,
+        codex_discovery: None,
     })
 }

@@ -50,6 +50,12 @@ enum Cmd {
         /// The codex binary (default: $CODEX_BIN, DATA_DIR/codex, $PATH; installed if missing).
         #[arg(long)]
         codex_bin: Option<PathBuf>,
+        /// End a passive (discovered) Codex session after this many seconds without activity.
+        #[arg(long, default_value_t = 120)]
+        passive_idle_secs: u64,
+        /// Do not watch CODEX_HOME/sessions for Codex sessions started elsewhere.
+        #[arg(long)]
+        no_watch: bool,
     },
     /// Print the API token (`--rotate` replaces it; restart the server afterwards).
     Token {
@@ -222,7 +228,15 @@ async fn run(cmd: Cmd, data_dir: PathBuf) -> Result<()> {
             bind,
             codex_home,
             codex_bin,
-        } => serve(data_dir, port, bind, codex_home, codex_bin).await,
+            passive_idle_secs,
+            no_watch,
+        } => {
+            let discovery = orbitdock_server::DiscoveryOptions {
+                watch_codex: !no_watch,
+                passive_idle: std::time::Duration::from_secs(passive_idle_secs.max(1)),
+            };
+            serve(data_dir, port, bind, codex_home, codex_bin, discovery).await
+        }
         Cmd::Token { rotate } => {
             let t = data_dir::load_or_create_token(&data_dir, rotate)?;
             println!("{t}");
@@ -482,6 +496,7 @@ async fn serve(
     bind: IpAddr,
     codex_home: Option<PathBuf>,
     codex_bin: Option<PathBuf>,
+    discovery: orbitdock_server::DiscoveryOptions,
 ) -> Result<()> {
     if !bind.is_loopback() {
         bail!("refusing to bind {bind}: OrbitDock only listens on loopback addresses");
@@ -512,14 +527,17 @@ async fn serve(
         }
     };
     tracing::info!(codex = %binary.path.display(), version = %binary.version.0, home = %codex_home.root().display(), "using Codex");
-    let server = orbitdock_server::start(orbitdock_server::ServerConfig {
-        data_dir: data_dir.clone(),
-        codex_home: codex_home.root().to_path_buf(),
-        codex_bin: binary.path.clone(),
-        bind: SocketAddr::new(bind, port),
-        token: token.clone(),
-        codex_env: Vec::new(),
-    })
+    let server = orbitdock_server::start_with(
+        orbitdock_server::ServerConfig {
+            data_dir: data_dir.clone(),
+            codex_home: codex_home.root().to_path_buf(),
+            codex_bin: binary.path.clone(),
+            bind: SocketAddr::new(bind, port),
+            token: token.clone(),
+            codex_env: Vec::new(),
+        },
+        discovery,
+    )
     .await
     .context("starting the server")?;
     let url = server.base_url();

@@ -1,4 +1,5 @@
 //! Sessions started outside OrbitDock: Claude Code sessions reported through hooks
-//! ([`claude`]). Codex rollout discovery (crate `codex-rollout`) is not wired in yet.
+//! ([`claude`]) and Codex sessions discovered from their rollout files ([`codex`]).
 
 pub mod claude;
+pub mod codex;

@@ -1,0 +1,377 @@
+//! Codex rollout files -> passive Codex sessions in the registry.
+//!
+//! A [`codex_rollout::RolloutWatcher`] tails `CODEX_HOME/sessions` on its own thread; its sink
+//! forwards every [`WatcherEvent`] into a bounded channel (the watcher thread blocks when the
+//! server is behind, so nothing is dropped), and one task applies them to the [`Registry`] in
+//! order:
+//!
+//! * `Created` -> a passive Codex session (thread id, cwd, model, display name or slug, status,
+//!   usage). If the registry already knows the thread as a passive session (a restart whose
+//!   checkpoint file was lost), that session is reused: one session per thread.
+//! * `Changed` / `ItemAppended` / `Ended` -> the same [`SessionEvent`]s direct sessions use, so
+//!   passive sessions publish the same protocol messages (first prompt comes from the first user
+//!   item, exactly as for direct sessions).
+//!
+//! Threads the server drives itself are skipped by the watcher's predicate, which asks whether
+//! the thread belongs to a *direct* session: passive sessions register their thread id too, so
+//! "is the thread known" would detach the very sessions this module created. Updates are checked
+//! again when applied (a direct session may have claimed the thread in between).
+//!
+//! Checkpoints (byte offset + unfinished last line + session state per file) live in
+//! `DATA_DIR/codex-rollout-state.json`, written after the events went to the sink: a restart
+//! neither loses nor repeats a line, so it neither loses nor duplicates items.
+
+use std::path::PathBuf;
+use std::sync::{Arc, Weak};
+use std::time::Duration;
+
+use codex_rollout::{
+    IndexConfig, JsonFileStore, PassiveConfig, RolloutWatcher, SessionPatch, SessionUpdate,
+    SessionView, TranscriptEntry, TranscriptItem, UsageView, WatcherConfig, WatcherEvent,
+};
+use orbitdock_protocol::{ItemBody, ItemStatus, Origin, Provider, SessionStatus, TokenUsage};
+use serde_json::json;
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+
+use crate::error::Result;
+use crate::registry::{NewSession, Registry};
+use crate::session_actor::{SessionEvent, SessionHandle};
+
+/// File name of the rollout checkpoints inside the data dir.
+pub const STATE_FILE: &str = "codex-rollout-state.json";
+
+/// How to discover Codex sessions.
+#[derive(Debug, Clone)]
+pub struct CodexDiscoveryConfig {
+    /// Normally `CODEX_HOME/sessions`.
+    pub sessions_dir: PathBuf,
+    /// Checkpoint file (normally `DATA_DIR/codex-rollout-state.json`).
+    pub state_file: PathBuf,
+    /// A passive session with no new line for this long is ended (default 120 s).
+    pub idle_timeout: Duration,
+    /// Debounce of file events (default 150 ms).
+    pub debounce: Duration,
+}
+
+impl CodexDiscoveryConfig {
+    /// Defaults for a `CODEX_HOME` and data dir.
+    pub fn new(codex_home: &std::path::Path, data_dir: &std::path::Path) -> Self {
+        Self {
+            sessions_dir: codex_home.join("sessions"),
+            state_file: data_dir.join(STATE_FILE),
+            idle_timeout: PassiveConfig::default().inactivity_timeout,
+            debounce: Duration::from_millis(150),
+        }
+    }
+}
+
+/// A running discovery: the watcher thread and the task applying its events.
+#[derive(Debug)]
+pub struct CodexDiscovery {
+    watcher: Option<RolloutWatcher>,
+    apply: Option<JoinHandle<()>>,
+}
+
+impl CodexDiscovery {
+    /// Starts watching. Fails only if the checkpoint file is unreadable or the watch cannot be
+    /// created; the caller decides whether that is fatal.
+    pub fn start(
+        registry: &Arc<Registry>,
+        config: CodexDiscoveryConfig,
+    ) -> std::result::Result<Self, codex_rollout::Error> {
+        let store = JsonFileStore::open(&config.state_file)?;
+        let weak = Arc::downgrade(registry);
+        let skip_reg = weak.clone();
+        let skip: codex_rollout::SkipFn =
+            Arc::new(move |thread_id: &str| is_direct(&skip_reg, thread_id));
+        let (tx, mut rx) = mpsc::channel::<WatcherEvent>(1024);
+        let sink: codex_rollout::EventSink = Box::new(move |ev| {
+            // The watcher thread is not a runtime thread: blocking here is back-pressure.
+            if tx.blocking_send(ev).is_err() {
+                tracing::debug!("rollout event after the server stopped; dropped");
+            }
+        });
+        let mut wc = WatcherConfig::new(&config.sessions_dir);
+        wc.debounce = config.debounce;
+        wc.index = IndexConfig {
+            passive: PassiveConfig {
+                inactivity_timeout: config.idle_timeout,
+                ..PassiveConfig::default()
+            },
+            ..IndexConfig::default()
+        };
+        let watcher = RolloutWatcher::start(wc, Box::new(store), skip, sink)?;
+        let apply = tokio::spawn(async move {
+            while let Some(ev) = rx.recv().await {
+                let Some(reg) = weak.upgrade() else { break };
+                if let Err(e) = apply_event(&reg, ev).await {
+                    tracing::warn!(error = %e, "cannot apply a rollout event");
+                }
+            }
+        });
+        Ok(Self {
+            watcher: Some(watcher),
+            apply: Some(apply),
+        })
+    }
+
+    /// Stops the watcher (flushing checkpoints) and waits for the pending events to be applied.
+    pub async fn shutdown(mut self) {
+        if let Some(w) = self.watcher.take() {
+            let _ = tokio::task::spawn_blocking(move || w.stop()).await;
+        }
+        if let Some(mut a) = self.apply.take()
+            && tokio::time::timeout(Duration::from_secs(5), &mut a)
+                .await
+                .is_err()
+        {
+            a.abort();
+        }
+    }
+}
+
+impl Drop for CodexDiscovery {
+    fn drop(&mut self) {
+        if let Some(a) = self.apply.take() {
+            a.abort();
+        }
+    }
+}
+
+/// Whether the server drives this thread itself (a direct session owns it).
+fn is_direct(registry: &Weak<Registry>, thread_id: &str) -> bool {
+    let Some(reg) = registry.upgrade() else {
+        return false;
+    };
+    reg.session_for_thread(thread_id)
+        .and_then(|id| reg.list_hub().get(&id))
+        .is_some_and(|s| s.origin == Origin::Direct)
+}
+
+/// The passive session observing `thread_id`, if any (never a direct one).
+async fn passive_handle(registry: &Registry, thread_id: &str) -> Result<Option<SessionHandle>> {
+    let Some(id) = registry.session_for_thread(thread_id) else {
+        return Ok(None);
+    };
+    match registry.list_hub().get(&id) {
+        Some(s) if s.origin == Origin::Passive && s.provider == Provider::Codex => {
+            Ok(Some(registry.get(&id).await?))
+        }
+        _ => Ok(None),
+    }
+}
+
+/// Applies one watcher event to the registry.
+pub async fn apply_event(registry: &Registry, ev: WatcherEvent) -> Result<()> {
+    match ev {
+        WatcherEvent::Update { update } => apply_update(registry, update).await,
+        WatcherEvent::Detached { thread_id } => {
+            tracing::debug!(thread = %thread_id, "rollout thread now driven directly");
+            Ok(())
+        }
+        WatcherEvent::FileReset { path, reason } => {
+            tracing::info!(path = %path.display(), ?reason, "rollout file read again from the start");
+            Ok(())
+        }
+        WatcherEvent::FileError { path, message } => {
+            tracing::warn!(path = %path.display(), error = %message, "cannot read rollout file; retried later");
+            Ok(())
+        }
+    }
+}
+
+async fn apply_update(registry: &Registry, update: SessionUpdate) -> Result<()> {
+    let thread_id = update.thread_id().to_owned();
+    let handle = match &update {
+        SessionUpdate::Created { view } => {
+            if registry.session_for_thread(&thread_id).is_some() {
+                match passive_handle(registry, &thread_id).await? {
+                    Some(h) => h,
+                    // A direct session drives it: never a duplicate.
+                    None => return Ok(()),
+                }
+            } else {
+                registry
+                    .create_session(NewSession {
+                        provider: Provider::Codex,
+                        origin: Origin::Passive,
+                        cwd: view.cwd.clone().unwrap_or_default(),
+                        thread_id: Some(thread_id.clone()),
+                        name: Some(view.display_name().to_owned()),
+                        model: view.model.clone(),
+                        status: status_of(view.status),
+                        created_at: view
+                            .started_at
+                            .as_deref()
+                            .and_then(codex_rollout::passive_session::parse_ts_ms)
+                            .unwrap_or(0),
+                        ..NewSession::default()
+                    })
+                    .await?
+            }
+        }
+        _ => match passive_handle(registry, &thread_id).await? {
+            Some(h) => h,
+            None => {
+                tracing::debug!(thread = %thread_id, "rollout update for an unknown or direct thread; ignored");
+                return Ok(());
+            }
+        },
+    };
+    let events = events_for(update);
+    if !events.is_empty() {
+        handle.ingest(events).await?;
+    }
+    Ok(())
+}
+
+fn status_of(s: codex_rollout::SessionStatus) -> SessionStatus {
+    match s {
+        codex_rollout::SessionStatus::Working => SessionStatus::Working,
+        codex_rollout::SessionStatus::Waiting => SessionStatus::Waiting,
+        codex_rollout::SessionStatus::Ended => SessionStatus::Ended,
+    }
+}
+
+fn usage_of(u: &UsageView) -> TokenUsage {
+    TokenUsage {
+        input_tokens: u.total.input_tokens,
+        output_tokens: u.total.output_tokens,
+        cached_input_tokens: u.total.cached_input_tokens,
+        reasoning_output_tokens: u.total.reasoning_output_tokens,
+        total_tokens: u.total.total_tokens,
+        context_window: u.context_window,
+        last_input_tokens: u.last.input_tokens,
+    }
+}
+
+fn view_events(view: &SessionView) -> Vec<SessionEvent> {
+    let mut v = vec![SessionEvent::Status(status_of(view.status))];
+    if let Some(m) = &view.model {
+        v.push(SessionEvent::Model(m.clone()));
+    }
+    if let Some(u) = &view.usage {
+        v.push(SessionEvent::TokenUsage(usage_of(u)));
+    }
+    v
+}
+
+fn patch_events(p: &SessionPatch) -> Vec<SessionEvent> {
+    let mut v = Vec::new();
+    if let Some(m) = &p.model {
+        v.push(SessionEvent::Model(m.clone()));
+    }
+    if let Some(n) = &p.name {
+        v.push(SessionEvent::Renamed(Some(n.clone())));
+    }
+    if let Some(u) = &p.usage {
+        v.push(SessionEvent::TokenUsage(usage_of(u)));
+    }
+    if let Some(s) = p.status {
+        v.push(SessionEvent::Status(status_of(s)));
+    }
+    v
+}
+
+/// The session events an update stands for.
+pub fn events_for(update: SessionUpdate) -> Vec<SessionEvent> {
+    match update {
+        SessionUpdate::Created { view } => view_events(&view),
+        SessionUpdate::Changed { patch, .. } => patch_events(&patch),
+        SessionUpdate::ItemAppended { entry, .. } => vec![item_event(entry)],
+        SessionUpdate::Ended { .. } => vec![SessionEvent::Status(SessionStatus::Ended)],
+    }
+}
+
+fn item_event(entry: TranscriptEntry) -> SessionEvent {
+    let TranscriptEntry { turn_id, item, .. } = entry;
+    let fresh = || format!("rollout-{}", uuid::Uuid::new_v4());
+    let (item_id, status, body) = match item {
+        TranscriptItem::User { text } => (
+            fresh(),
+            ItemStatus::Completed,
+            ItemBody::UserMessage { text },
+        ),
+        TranscriptItem::Agent { text } => (
+            fresh(),
+            ItemStatus::Completed,
+            ItemBody::AgentMessage { text },
+        ),
+        TranscriptItem::Reasoning { text } => (
+            fresh(),
+            ItemStatus::Completed,
+            ItemBody::Reasoning {
+                summary: text,
+                text: String::new(),
+            },
+        ),
+        TranscriptItem::Plan { text } => (fresh(), ItemStatus::Completed, ItemBody::Plan { text }),
+        TranscriptItem::Command {
+            call_id,
+            command,
+            status,
+            exit_code,
+            output,
+        } => (
+            call_id.unwrap_or_else(fresh),
+            item_status(status.as_deref()),
+            ItemBody::CommandExecution {
+                command,
+                cwd: None,
+                output: output.unwrap_or_default(),
+                exit_code: exit_code.and_then(|c| i32::try_from(c).ok()),
+                duration_ms: None,
+            },
+        ),
+        TranscriptItem::FileChange {
+            call_id,
+            changes,
+            status,
+        } => (
+            call_id.unwrap_or_else(fresh),
+            item_status(status.as_deref()),
+            ItemBody::Other {
+                original_type: "codex:file_change".into(),
+                raw: json!({ "changes": changes, "status": status }),
+            },
+        ),
+        TranscriptItem::ToolCall {
+            call_id,
+            name,
+            arguments,
+        } => (
+            call_id.unwrap_or_else(fresh),
+            ItemStatus::Completed,
+            ItemBody::Other {
+                original_type: format!("codex:tool:{name}"),
+                raw: json!({ "name": name, "arguments": arguments }),
+            },
+        ),
+        TranscriptItem::Compacted { summary } => (
+            fresh(),
+            ItemStatus::Completed,
+            ItemBody::Notice {
+                message: format!("Context compacted: {summary}"),
+            },
+        ),
+        TranscriptItem::Error { message } => {
+            (fresh(), ItemStatus::Failed, ItemBody::Error { message })
+        }
+    };
+    SessionEvent::Item {
+        turn_id,
+        item_id,
+        status,
+        body,
+    }
+}
+
+fn item_status(s: Option<&str>) -> ItemStatus {
+    match s {
+        Some("failed") => ItemStatus::Failed,
+        Some("declined") => ItemStatus::Declined,
+        Some("in_progress") => ItemStatus::InProgress,
+        _ => ItemStatus::Completed,
+    }
+}

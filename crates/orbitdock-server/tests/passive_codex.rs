@@ -1,0 +1,288 @@
+//! Codex sessions started outside the server (engineer I): `codex exec` from the REAL pinned
+//! Codex CLI (loopback fake model) in the server's CODEX_HOME becomes a passive Codex session
+//! over REST, with its first prompt, model, usage, status and transcript; a session the server
+//! drives itself gets no passive twin; a restart keeps exactly one session per thread and
+//! neither loses nor repeats an item.
+
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::net::SocketAddr;
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use common::{Harness, TOKEN};
+use orbitdock_protocol::{
+    ItemBody, ItemsPage, Origin, Provider, SessionStatus, SessionSummary, SessionsResponse,
+};
+use orbitdock_server::{DiscoveryOptions, ServerConfig};
+use serde_json::{Value, json};
+use test_support::{CodexHomeBuilder, FakeResponses, ScriptedResponse, TempCodexHome};
+
+/// Bound of every wait on the watcher (its debounce is 150 ms; a sweep every 10 s).
+const WAIT: Duration = Duration::from_secs(20);
+const EXEC_TIMEOUT: Duration = Duration::from_secs(60);
+
+async fn boot(
+    home: TempCodexHome,
+    fake: FakeResponses,
+    options: DiscoveryOptions,
+) -> Result<Harness> {
+    let data = tempfile::tempdir()?;
+    let env = home
+        .env()
+        .into_iter()
+        .map(|(k, v)| {
+            (
+                k.to_string_lossy().into_owned(),
+                v.to_string_lossy().into_owned(),
+            )
+        })
+        .collect();
+    let server = orbitdock_server::start_with(
+        ServerConfig {
+            data_dir: data.path().to_owned(),
+            codex_home: home.path().to_owned(),
+            codex_bin: test_support::codex_bin(),
+            bind: "127.0.0.1:0".parse::<SocketAddr>()?,
+            token: TOKEN.into(),
+            codex_env: env,
+        },
+        options,
+    )
+    .await?;
+    Ok(Harness {
+        fake,
+        home,
+        data,
+        server: Some(server),
+        http: reqwest::Client::new(),
+    })
+}
+
+/// Runs `codex exec --json ARGS` in the harness's CODEX_HOME; returns the thread id.
+async fn exec(h: &Harness, args: &[&str]) -> Result<String> {
+    let mut all = vec!["exec", "--json", "--skip-git-repo-check"];
+    all.extend_from_slice(args);
+    let mut cmd = tokio::process::Command::from(h.home.command(&all));
+    cmd.stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true);
+    let out = tokio::time::timeout(EXEC_TIMEOUT, cmd.output())
+        .await
+        .context("codex exec timed out")??;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    if !out.status.success() {
+        bail!(
+            "codex exec failed ({}): {}\n{stdout}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    stdout
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .find(|e| e["type"] == "thread.started")
+        .and_then(|e| e["thread_id"].as_str().map(str::to_owned))
+        .with_context(|| format!("no thread.started in {stdout}"))
+}
+
+async fn sessions_for(h: &Harness, thread: &str) -> Result<Vec<SessionSummary>> {
+    let list: SessionsResponse = h.get("/api/sessions").await?;
+    Ok(list
+        .sessions
+        .into_iter()
+        .filter(|s| s.thread_id.as_deref() == Some(thread))
+        .collect())
+}
+
+async fn items(h: &Harness, id: &str) -> Result<Vec<ItemBody>> {
+    let page: ItemsPage = h.get(&format!("/api/sessions/{id}/items")).await?;
+    Ok(page.items.into_iter().map(|i| i.body).collect())
+}
+
+/// Polls REST every 50 ms until `done` holds for the thread's sessions and their items.
+async fn wait_passive(
+    h: &Harness,
+    thread: &str,
+    what: &str,
+    done: impl Fn(&SessionSummary, &[ItemBody]) -> bool,
+) -> Result<(SessionSummary, Vec<ItemBody>)> {
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let found = sessions_for(h, thread).await?;
+        if let [s] = found.as_slice() {
+            let it = items(h, &s.id).await?;
+            if done(s, &it) {
+                return Ok((s.clone(), it));
+            }
+            if Instant::now() > deadline {
+                bail!("timed out waiting for {what}: {s:#?} {it:#?}");
+            }
+        } else if found.len() > 1 {
+            bail!("more than one session for thread {thread}: {found:#?}");
+        } else if Instant::now() > deadline {
+            bail!("timed out waiting for {what}: no session for {thread}");
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+fn tool_turn(fake: &FakeResponses) {
+    fake.enqueue(
+        ScriptedResponse::new()
+            .exec_command("echo hi-from-tool", "call_1")
+            .usage(100, 10, 20, 3),
+    );
+    fake.enqueue(
+        ScriptedResponse::new()
+            .text("Done: said hi ✓")
+            .usage(150, 100, 30, 4),
+    );
+}
+
+fn home(fake: &FakeResponses) -> TempCodexHome {
+    CodexHomeBuilder::new(&fake.base_url())
+        .approval_policy("never")
+        .sandbox_mode("danger-full-access")
+        .build()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn codex_exec_becomes_one_passive_session_across_restarts() -> Result<()> {
+    let fake = FakeResponses::start();
+    let home = home(&fake);
+    let mut h = boot(home, fake, DiscoveryOptions::default()).await?;
+
+    tool_turn(&h.fake);
+    let thread = exec(&h, &["please run echo"]).await?;
+    let (s, it) = wait_passive(&h, &thread, "the finished exec turn", |s, it| {
+        s.status == SessionStatus::Waiting && s.token_usage.total_tokens > 0 && it.len() >= 3
+    })
+    .await?;
+    assert_eq!(s.provider, Provider::Codex);
+    assert_eq!(s.origin, Origin::Passive);
+    assert_eq!(s.first_prompt.as_deref(), Some("please run echo"));
+    assert_eq!(s.model.as_deref(), Some("gpt-oss-20b"));
+    assert_eq!(
+        s.name.as_deref(),
+        Some(codex_rollout::slug_for(&thread).as_str())
+    );
+    assert_eq!(s.cwd, h.workdir());
+    // Cumulative over the turn's two model responses, as Codex records it.
+    assert_eq!(s.token_usage.input_tokens, 250);
+    assert_eq!(s.token_usage.cached_input_tokens, 110);
+    assert_eq!(s.token_usage.output_tokens, 50);
+    assert_eq!(s.token_usage.last_input_tokens, 150);
+    assert!(s.token_usage.context_window.is_some_and(|w| w > 0));
+    // The transcript: prompt, the command with its output (one tool), the answer.
+    assert_eq!(it.len(), 3, "{it:#?}");
+    assert_eq!(
+        it[0],
+        ItemBody::UserMessage {
+            text: "please run echo".into()
+        }
+    );
+    match &it[1] {
+        ItemBody::CommandExecution {
+            command,
+            output,
+            exit_code,
+            ..
+        } => {
+            assert_eq!(command, "echo hi-from-tool");
+            assert_eq!(output, "hi-from-tool\n");
+            assert_eq!(*exit_code, Some(0));
+        }
+        other => panic!("expected the command, got {other:?}"),
+    }
+    assert_eq!(
+        it[2],
+        ItemBody::AgentMessage {
+            text: "Done: said hi ✓".into()
+        }
+    );
+
+    // A session the server drives itself: its rollout is read (the checkpoint file records
+    // the thread as skipped) but no passive twin appears.
+    h.fake.enqueue(
+        ScriptedResponse::new()
+            .text("direct answer")
+            .usage(10, 0, 5, 0),
+    );
+    let direct = h
+        .create(json!({"cwd": h.workdir(), "prompt": "direct hello"}))
+        .await?;
+    let direct_thread = {
+        let deadline = Instant::now() + WAIT;
+        loop {
+            let st: Value = h
+                .get(&format!("/api/sessions/{}", direct.summary.id))
+                .await?;
+            let done = st["status"] == "waiting"
+                && items(&h, &direct.summary.id).await?.iter().any(
+                    |i| matches!(i, ItemBody::AgentMessage { text } if text == "direct answer"),
+                );
+            if let (true, Some(t)) = (done, st["thread_id"].as_str()) {
+                break t.to_owned();
+            }
+            if Instant::now() > deadline {
+                bail!("direct turn did not finish: {st:#}");
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    };
+    let state_file = h.data.path().join("codex-rollout-state.json");
+    let deadline = Instant::now() + WAIT;
+    while !std::fs::read_to_string(&state_file)
+        .unwrap_or_default()
+        .contains(&format!("\"skipped_thread\":\"{direct_thread}\""))
+    {
+        if Instant::now() > deadline {
+            bail!(
+                "the watcher never recorded the direct thread as skipped: {}",
+                std::fs::read_to_string(&state_file).unwrap_or_default()
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let twins = sessions_for(&h, &direct_thread).await?;
+    assert_eq!(twins.len(), 1, "{twins:#?}");
+    assert_eq!(twins[0].origin, Origin::Direct);
+
+    // Restart, then continue the passive thread from the terminal: the same session goes on,
+    // no item is repeated and none is lost.
+    h.restart().await?;
+    let after: Vec<SessionSummary> = sessions_for(&h, &thread).await?;
+    assert_eq!(after.len(), 1, "{after:#?}");
+    assert_eq!(after[0].id, s.id);
+    h.fake.enqueue(
+        ScriptedResponse::new()
+            .text("second answer")
+            .usage(200, 150, 10, 0),
+    );
+    exec(&h, &["resume", &thread, "and again"]).await?;
+    let (s2, it2) = wait_passive(&h, &thread, "the resumed turn", |s, it| {
+        s.status == SessionStatus::Waiting && it.len() >= 5
+    })
+    .await?;
+    assert_eq!(s2.id, s.id);
+    assert_eq!(s2.first_prompt.as_deref(), Some("please run echo"));
+    assert_eq!(&it2[..3], &it[..]);
+    assert_eq!(
+        &it2[3..],
+        &[
+            ItemBody::UserMessage {
+                text: "and again".into()
+            },
+            ItemBody::AgentMessage {
+                text: "second answer".into()
+            }
+        ]
+    );
+    h.shutdown().await;
+    Ok(())
+}

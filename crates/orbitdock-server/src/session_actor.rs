@@ -39,6 +39,9 @@ use crate::store::{Command, PersistOp, Publication, SessionExtra, Store};
 pub const RECENT_ITEMS: usize = 200;
 /// Capacity of an actor's mailbox.
 const MAILBOX: usize = 4_096;
+/// A passive Codex session is taken over only after this long without activity, so a
+/// terminal still writing its thread is not raced.
+pub const TAKEOVER_QUIET_MS: i64 = 2_000;
 /// How long a command may wait for room in a full mailbox before we answer "busy".
 const MAILBOX_WAIT: Duration = Duration::from_secs(2);
 
@@ -118,6 +121,8 @@ enum Cmd {
     Interrupt(oneshot::Sender<Result<()>>),
     End(oneshot::Sender<Result<SessionState>>),
     Resume(oneshot::Sender<Result<SessionState>>),
+    /// Passive Codex session -> direct (engineer I, rollout discovery).
+    Takeover(oneshot::Sender<Result<SessionState>>),
     Rename(String, oneshot::Sender<Result<SessionState>>),
     Config(ConfigPatch, oneshot::Sender<Result<SessionState>>),
     Approve {
@@ -221,6 +226,13 @@ impl SessionHandle {
     /// Resumes an ended or detached session.
     pub async fn resume(&self) -> Result<SessionState> {
         self.cmd(Cmd::Resume).await?
+    }
+
+    /// Takes over an idle passive Codex session: resumes its thread through app-server and
+    /// makes it direct. A [`Error::Conflict`] says why it cannot (not passive Codex, working,
+    /// or active within the last [`TAKEOVER_QUIET_MS`]).
+    pub async fn takeover(&self) -> Result<SessionState> {
+        self.cmd(Cmd::Takeover).await?
     }
 
     /// Renames.
@@ -1026,6 +1038,11 @@ impl Actor {
                 self.commit_and_wait().await;
                 let _ = reply.send(r.map(|_| self.state()));
             }
+            Cmd::Takeover(reply) => {
+                let r = self.takeover().await;
+                self.commit_and_wait().await;
+                let _ = reply.send(r.map(|_| self.state()));
+            }
             Cmd::Rename(name, reply) => {
                 let name = name.trim().to_owned();
                 let name = Some(name).filter(|n| !n.is_empty());
@@ -1297,6 +1314,55 @@ impl Actor {
         self.set_status();
         Ok(())
     }
+
+    // --- takeover of passive Codex sessions (engineer I) ---
+    async fn takeover(&mut self) -> Result<()> {
+        use orbitdock_protocol::{Origin, Provider};
+        if self.summary.origin != Origin::Passive {
+            return Err(Error::Conflict(
+                "this session is already driven by OrbitDock".into(),
+            ));
+        }
+        if self.summary.provider != Provider::Codex {
+            return Err(Error::Conflict(format!(
+                "only passive Codex sessions can be taken over (this one is {:?})",
+                self.summary.provider
+            )));
+        }
+        if self.summary.thread_id.is_none() {
+            return Err(Error::Conflict(
+                "this passive session has no Codex thread id yet".into(),
+            ));
+        }
+        if matches!(
+            self.summary.status,
+            SessionStatus::Working | SessionStatus::NeedsApproval | SessionStatus::NeedsAnswer
+        ) {
+            return Err(Error::Conflict(format!(
+                "the Codex session is still {:?}; take it over once it is idle",
+                self.summary.status
+            )));
+        }
+        let quiet = now_ms() - self.summary.updated_at;
+        if quiet < TAKEOVER_QUIET_MS {
+            return Err(Error::Conflict(format!(
+                "the Codex session was active {quiet} ms ago; take it over after {TAKEOVER_QUIET_MS} ms without activity"
+            )));
+        }
+        self.summary.origin = Origin::Direct;
+        if self.summary.status == SessionStatus::Ended {
+            self.summary.status = SessionStatus::Waiting;
+        }
+        self.summary_dirty = true;
+        if let Err(e) = self.ensure_attached().await {
+            self.summary.origin = Origin::Passive;
+            return Err(e);
+        }
+        self.notice("Taken over: OrbitDock now drives this Codex thread.");
+        self.set_status();
+        Ok(())
+    }
+    // --- end takeover ---
 
     async fn approve(
         &mut self,

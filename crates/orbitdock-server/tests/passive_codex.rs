@@ -286,3 +286,128 @@ async fn codex_exec_becomes_one_passive_session_across_restarts() -> Result<()> 
     h.shutdown().await;
     Ok(())
 }
+
+/// POST /api/sessions/{id}/takeover, raw: (status, body).
+async fn takeover(h: &Harness, id: &str) -> Result<(u16, Value)> {
+    let r = h
+        .http
+        .post(format!("{}/api/sessions/{id}/takeover", h.base()))
+        .bearer_auth(TOKEN)
+        .send()
+        .await?;
+    let status = r.status().as_u16();
+    let text = r.text().await?;
+    Ok((
+        status,
+        serde_json::from_str(&text).with_context(|| format!("decoding {text}"))?,
+    ))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_idle_exec_thread_is_taken_over_and_continued() -> Result<()> {
+    let fake = FakeResponses::start();
+    let home = home(&fake);
+    let h = boot(home, fake, DiscoveryOptions::default()).await?;
+
+    // Not a Codex session: a passive Claude session (hooks) cannot be taken over.
+    let claude: Value = h
+        .post(
+            "/api/hooks/claude",
+            &json!({"session_id": "claude-1", "cwd": "/w", "hook_event_name": "SessionStart"}),
+        )
+        .await?;
+    let claude_id = claude["session_id"]
+        .as_str()
+        .or_else(|| claude["id"].as_str())
+        .map(str::to_owned);
+    let claude_id = match claude_id {
+        Some(id) => id,
+        None => sessions_for(&h, "claude-1").await?[0].id.clone(),
+    };
+    let (status, body) = takeover(&h, &claude_id).await?;
+    assert_eq!(status, 409, "{body}");
+    assert!(
+        body.to_string().contains("only passive Codex sessions"),
+        "{body}"
+    );
+
+    h.fake.enqueue(
+        ScriptedResponse::new()
+            .text("first answer")
+            .usage(50, 0, 5, 0),
+    );
+    let thread = exec(&h, &["remember the word kiwi"]).await?;
+    let (s, _) = wait_passive(&h, &thread, "the exec turn", |s, it| {
+        s.status == SessionStatus::Waiting && it.len() >= 2
+    })
+    .await?;
+
+    // Taken over once it has been quiet for the takeover period: every earlier answer is a
+    // 409 naming the reason.
+    let deadline = Instant::now() + WAIT;
+    let taken: Value = loop {
+        let (status, body) = takeover(&h, &s.id).await?;
+        match status {
+            200 => break body,
+            409 => assert!(body.to_string().contains("active"), "{body}"),
+            other => bail!("takeover answered {other}: {body}"),
+        }
+        if Instant::now() > deadline {
+            bail!("takeover never succeeded: {body}");
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(taken["origin"], "direct", "{taken:#}");
+    assert_eq!(taken["attached"], true, "{taken:#}");
+    let (status, body) = takeover(&h, &s.id).await?;
+    assert_eq!(
+        status, 409,
+        "a direct session cannot be taken over again: {body}"
+    );
+
+    // The fake model answers a message sent through OrbitDock, on the same thread, with the
+    // terminal's history in its input.
+    h.fake.enqueue(
+        ScriptedResponse::new()
+            .text("taken over answer")
+            .usage(80, 40, 5, 0),
+    );
+    let _: Value = h
+        .post(
+            &format!("/api/sessions/{}/messages", s.id),
+            &json!({"text": "which word?"}),
+        )
+        .await?;
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let it = items(&h, &s.id).await?;
+        if it
+            .iter()
+            .any(|i| matches!(i, ItemBody::AgentMessage { text } if text == "taken over answer"))
+        {
+            break;
+        }
+        if Instant::now() > deadline {
+            bail!("no answer after takeover: {it:#?}");
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let last = h
+        .fake
+        .requests()
+        .into_iter()
+        .rev()
+        .find(|r| r.is_responses())
+        .context("no model request")?;
+    assert_eq!(last.last_user_text().as_deref(), Some("which word?"));
+    let input = serde_json::to_string(last.input())?;
+    assert!(
+        input.contains("remember the word kiwi"),
+        "history resumed: {input}"
+    );
+    let same = sessions_for(&h, &thread).await?;
+    assert_eq!(same.len(), 1, "{same:#?}");
+    assert_eq!(same[0].origin, Origin::Direct);
+    h.shutdown().await;
+    Ok(())
+}

@@ -104,6 +104,7 @@ pub fn app(state: AppState) -> Router {
         .route("/api/sessions/{id}/interrupt", post(rest::interrupt))
         .route("/api/sessions/{id}/end", post(rest::end))
         .route("/api/sessions/{id}/resume", post(rest::resume))
+        .route("/api/sessions/{id}/takeover", post(rest::takeover))
         .route("/api/sessions/{id}/name", post(rest::rename))
         .route("/api/sessions/{id}/config", patch(rest::config))
         .route(

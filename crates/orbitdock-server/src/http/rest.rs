@@ -94,6 +94,15 @@ pub(super) async fn resume(State(s): State<AppState>, Path(id): Path<String>) ->
     Ok(Json(s.registry.get(&id).await?.resume().await?).into_response())
 }
 
+/// `POST /api/sessions/{id}/takeover`: an idle passive Codex session becomes direct (409 with
+/// the reason when it cannot).
+pub(super) async fn takeover(
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Response> {
+    Ok(Json(s.registry.get(&id).await?.takeover().await?).into_response())
+}
+
 pub(super) async fn rename(
     State(s): State<AppState>,
     Path(id): Path<String>,

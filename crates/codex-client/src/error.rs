@@ -100,7 +100,9 @@ pub enum Error {
         method: String,
         code: i64,
         message: String,
-        data: Option<Value>,
+        /// Boxed: `Value` is large (with serde_json's `preserve_order`), and every `Result` of
+        /// the crate pays for the largest variant.
+        data: Option<Box<Value>>,
     },
 
     /// A server->client request (approval, question) was answered a second time.

@@ -252,7 +252,7 @@ read -r _
             assert_eq!(method, "thread/archive");
             assert_eq!(code, -32600);
             assert_eq!(message, "thread not found: nope");
-            assert_eq!(data, Some(json!({"x": 1})));
+            assert_eq!(data.as_deref(), Some(&json!({"x": 1})));
         }
         other => bail!("expected Rpc error, got {other:?}"),
     }

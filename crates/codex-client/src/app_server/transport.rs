@@ -486,7 +486,7 @@ impl Connection {
                 method: method.to_owned(),
                 code: e.code,
                 message: e.message,
-                data: e.data,
+                data: e.data.map(Box::new),
             }),
             Ok(None) => {
                 let mut pending = self.shared.pending();

@@ -174,6 +174,9 @@ impl<'de> Deserialize<'de> for ThreadItem {
 /// What an item is.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
+// One value per JSONL line, moved once to the caller: the size spread (only visible when a
+// workspace build turns on serde_json's `preserve_order`) costs nothing worth a Box per item.
+#[allow(clippy::large_enum_variant)]
 pub enum ThreadItemDetails {
     /// The assistant's reply (not streamed as deltas in exec; arrives whole).
     AgentMessage { text: String },

@@ -132,6 +132,8 @@ enum Cmd {
         reply: oneshot::Sender<Result<()>>,
     },
     Ingest(Vec<SessionEvent>, Option<oneshot::Sender<()>>),
+    /// Like `Ingest`, replying once persisted and published (hook requests read their result).
+    IngestCommitted(Vec<SessionEvent>, oneshot::Sender<()>),
 }
 
 /// Agent-side input routed by the demultiplexer.
@@ -265,6 +267,12 @@ impl SessionHandle {
     /// persistence.
     pub async fn ingest(&self, events: Vec<SessionEvent>) -> Result<()> {
         self.cmd(|r| Cmd::Ingest(events, Some(r))).await
+    }
+
+    /// Applies provider-neutral events; returns once they are persisted and published (so a
+    /// caller reading the list next sees them).
+    pub async fn ingest_committed(&self, events: Vec<SessionEvent>) -> Result<()> {
+        self.cmd(|r| Cmd::IngestCommitted(events, r)).await
     }
 }
 
@@ -1086,6 +1094,13 @@ impl Actor {
                 if let Some(r) = reply {
                     let _ = r.send(());
                 }
+            }
+            Cmd::IngestCommitted(events, reply) => {
+                for e in events {
+                    self.ingest(e);
+                }
+                self.commit_and_wait().await;
+                let _ = reply.send(());
             }
         }
     }

@@ -27,7 +27,8 @@ pub async fn apply_hook(registry: &Registry, p: HookPayload) -> Result<String> {
     let handle = session_for(registry, &p).await?;
     let events = events_for(&p);
     if !events.is_empty() {
-        handle.ingest(events).await?;
+        // Committed before answering: the hook's caller (and tests) read the list next.
+        handle.ingest_committed(events).await?;
     }
     Ok(handle.id().to_owned())
 }

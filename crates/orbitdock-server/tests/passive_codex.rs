@@ -411,3 +411,39 @@ async fn an_idle_exec_thread_is_taken_over_and_continued() -> Result<()> {
     h.shutdown().await;
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_quiet_passive_session_ends_after_the_idle_timeout() -> Result<()> {
+    let fake = FakeResponses::start();
+    let home = home(&fake);
+    let h = boot(
+        home,
+        fake,
+        DiscoveryOptions {
+            watch_codex: true,
+            passive_idle: Duration::from_secs(2),
+        },
+    )
+    .await?;
+    h.fake
+        .enqueue(ScriptedResponse::new().text("bye").usage(5, 0, 1, 0));
+    let thread = exec(&h, &["say bye"]).await?;
+    // No further line: waiting after the turn, then ended by the (shortened) idle timeout.
+    let (s, it) = wait_passive(&h, &thread, "the idle end", |s, _| {
+        s.status == SessionStatus::Ended
+    })
+    .await?;
+    assert_eq!(s.origin, Origin::Passive);
+    assert_eq!(s.first_prompt.as_deref(), Some("say bye"));
+    assert_eq!(
+        it,
+        vec![
+            ItemBody::UserMessage {
+                text: "say bye".into()
+            },
+            ItemBody::AgentMessage { text: "bye".into() }
+        ]
+    );
+    h.shutdown().await;
+    Ok(())
+}

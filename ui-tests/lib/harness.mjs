@@ -141,7 +141,7 @@ process.on('exit', () => {
 export async function startScriptedModel(lines, dir) {
   const script = path.join(dir, 'model-script.jsonl');
   writeFileSync(script, lines.map((l) => JSON.stringify(l)).join('\n') + '\n');
-  const child = new Child('codexpc', BIN.codexpc, ['serve', '--script', script, '--http', '127.0.0.1:0']);
+  const child = new Child('codexpc', BIN.codexpc, ['serve', '--script', script, '--http', '127.0.0.1:0', '--no-socket']);
   const m = await child.waitFor(/(http:\/\/127\.0\.0\.1:\d+\/v1)/, 30000, 'codexpc to print its base URL');
   return { child, baseUrl: m[1] };
 }

@@ -6,4 +6,13 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 "$ROOT/scripts/setup.sh" serve
 cargo build --release --locked -p orbitdock
+# Use the pinned Codex that set-up installed (unless the caller chose one).
+if [[ -z "${CODEX_BIN:-}" ]]; then
+  for c in "$ROOT"/tools/codex/node_modules/@openai/codex-*/vendor/*/bin/codex; do
+    if [[ -x "$c" ]]; then
+      export CODEX_BIN="$c"
+      break
+    fi
+  done
+fi
 exec "$ROOT/target/release/orbitdock" serve "$@"

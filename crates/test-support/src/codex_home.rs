@@ -223,13 +223,36 @@ impl CodexHomeBuilder {
 /// `apply_patch` shims under `$CODEX_HOME/tmp/arg0-*`) when `CODEX_HOME` lies under the system
 /// temp dir, and prints "WARNING: proceeding, even though we could not create PATH aliases" on
 /// stderr. Under the target dir Codex behaves as on a developer machine and stderr stays clean.
+/// When the checkout itself lies under the temp dir (a CI clone in /tmp, say), the user's cache
+/// dir (`$XDG_CACHE_HOME` or `~/.cache`) is used instead, for the same reason.
 pub fn default_parent_dir() -> PathBuf {
-    std::env::var_os("CARGO_TARGET_DIR")
+    let target = std::env::var_os("CARGO_TARGET_DIR")
         .filter(|v| !v.is_empty())
         .map(PathBuf::from)
         .unwrap_or_else(|| crate::workspace_root().join("target"))
         .join("tmp")
-        .join("codex-homes")
+        .join("codex-homes");
+    if !under_temp_dir(&target) {
+        return target;
+    }
+    let cache = std::env::var_os("XDG_CACHE_HOME")
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")));
+    match cache {
+        Some(c) if c.is_absolute() && !under_temp_dir(&c) => {
+            c.join("orbitdock-tests").join("codex-homes")
+        }
+        _ => target,
+    }
+}
+
+/// Whether `p` is inside the system temp dir (as Codex judges it).
+fn under_temp_dir(p: &Path) -> bool {
+    let tmp = std::env::temp_dir();
+    let canonical = tmp.canonicalize().unwrap_or_else(|_| tmp.clone());
+    let p = p.canonicalize().unwrap_or_else(|_| p.to_owned());
+    p.starts_with(&tmp) || p.starts_with(&canonical) || p.starts_with("/tmp")
 }
 
 /// Deep merge: tables merge recursively, anything else in `over` replaces what `base` has.

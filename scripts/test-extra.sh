@@ -12,8 +12,9 @@ step() { printf '\n\033[1;32m==>\033[0m %s\n' "$*" >&2; }
 # real `orbitdock serve`, the pinned Codex CLI and codexpc's scripted model. Screenshots land in
 # artifacts/screenshots/ (git-ignored).
 step "web UI browser tests (ui-tests/)"
-cargo build --locked -p orbitdock -p codexpc
-cargo build --locked -p orbitdock-server --example seed_transcript
+# Same feature set as test.sh's `--workspace` build, so nothing is rebuilt (a `-p` build would
+# unify features differently and recompile llama.cpp and friends).
+cargo build --locked --workspace --bins --example seed_transcript
 if [[ ! -d "$ROOT/ui-tests/node_modules/playwright-core" ]]; then
   (cd "$ROOT/ui-tests" && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
 fi
@@ -26,5 +27,5 @@ step "web UI benchmark: open a 10,000-item transcript (prints figures, asserts n
 # >>> Append further extra test steps below this line (one clearly titled `step` each). <<<
 
 step "codexpc session protocol from Python (crates/codexpc/clients/python, against serve --script)"
-cargo build --locked -p codexpc
+cargo build --locked --workspace --bins
 bash "$ROOT/crates/codexpc/clients/python/run_smoke.sh" "$ROOT/target/debug/codexpc"

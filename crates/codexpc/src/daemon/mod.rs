@@ -892,14 +892,9 @@ async fn sleep_until_opt(deadline: Option<tokio::time::Instant>) {
     }
 }
 
-/// Resolves once `flag` is set. Polls every millisecond: the flag is a plain atomic shared with
-/// the blocking engine thread (which checks it between tokens), so there is no waker to await.
+/// Resolves once `flag` is set.
 async fn wait_cancelled(flag: &CancelFlag) {
-    let mut tick = tokio::time::interval(Duration::from_millis(1));
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    while !flag.is_cancelled() {
-        tick.tick().await;
-    }
+    flag.cancelled().await;
 }
 
 /// Per-connection registry of running sessions (req_id -> cancel flag).

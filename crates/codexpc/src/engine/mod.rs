@@ -95,17 +95,36 @@ pub struct EngineInfo {
 
 /// A cheap, cloneable cancellation flag checked between tokens.
 #[derive(Debug, Clone, Default)]
-pub struct CancelFlag(Arc<AtomicBool>);
+pub struct CancelFlag(Arc<CancelInner>);
+
+#[derive(Debug, Default)]
+struct CancelInner {
+    flag: AtomicBool,
+    /// Wakes async waiters ([`CancelFlag::cancelled`]); engines just read the flag.
+    notify: tokio::sync::Notify,
+}
 
 impl CancelFlag {
     pub fn new() -> Self {
         Self::default()
     }
     pub fn cancel(&self) {
-        self.0.store(true, Ordering::Release);
+        self.0.flag.store(true, Ordering::Release);
+        self.0.notify.notify_waiters();
     }
     pub fn is_cancelled(&self) -> bool {
-        self.0.load(Ordering::Acquire)
+        self.0.flag.load(Ordering::Acquire)
+    }
+    /// Resolves once [`CancelFlag::cancel`] has been called (at once if it already was).
+    pub async fn cancelled(&self) {
+        let notified = self.0.notify.notified();
+        tokio::pin!(notified);
+        // Register before checking, so a cancel between the check and the await is not missed.
+        notified.as_mut().enable();
+        if self.is_cancelled() {
+            return;
+        }
+        notified.await;
     }
 }
 

@@ -17,10 +17,67 @@
 //!   every session change carries a `revision` (monotonic per session); the session list has its
 //!   own monotonic `revision`.
 
+mod string_enum;
+
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+
+string_enum! {
+    /// When the agent asks before acting. Wire values are the agent's own (`untrusted`,
+    /// `on-failure`, `on-request`, `never`); newer ones arrive as `Unknown` and round-trip.
+    pub enum ApprovalPolicy {
+        /// Ask before anything that is not known to be safe.
+        Untrusted = "untrusted",
+        /// Ask only when a sandboxed command fails (older agents).
+        OnFailure = "on-failure",
+        /// The model decides when to ask.
+        OnRequest = "on-request",
+        /// Never ask (escalations are refused).
+        Never = "never",
+    }
+}
+
+string_enum! {
+    /// How far the agent's commands may reach.
+    pub enum SandboxMode {
+        /// Read files only.
+        ReadOnly = "read-only",
+        /// Write inside the workspace.
+        WorkspaceWrite = "workspace-write",
+        /// No sandbox.
+        DangerFullAccess = "danger-full-access",
+    }
+}
+
+string_enum! {
+    /// How a turn ended (or that it still runs).
+    pub enum TurnStatus {
+        /// Still running.
+        InProgress = "in_progress",
+        /// Finished normally.
+        Completed = "completed",
+        /// Stopped by the user, or cut short because the agent or the server went away.
+        Interrupted = "interrupted",
+        /// Failed (see the error).
+        Failed = "failed",
+    }
+}
+
+string_enum! {
+    /// Progress of one plan step.
+    #[derive(Default)]
+    pub enum PlanStepStatus {
+        /// Not started.
+        #[default]
+        Pending = "pending",
+        /// Being worked on.
+        InProgress = "in_progress",
+        /// Done.
+        Completed = "completed",
+    }
+}
 
 /// Which agent runs the session.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
@@ -136,10 +193,10 @@ pub struct SessionSummary {
     pub model: Option<String>,
     /// Reasoning effort for the next turn, when set.
     pub effort: Option<String>,
-    /// Approval policy (`untrusted`, `on-request`, `never`, ...) for the next turn.
-    pub approval_policy: Option<String>,
-    /// Sandbox mode (`read-only`, `workspace-write`, `danger-full-access`) for the next turn.
-    pub sandbox_mode: Option<String>,
+    /// Approval policy for the next turn.
+    pub approval_policy: Option<ApprovalPolicy>,
+    /// Sandbox mode for the next turn.
+    pub sandbox_mode: Option<SandboxMode>,
     /// Current status.
     pub status: SessionStatus,
     /// The agent's thread id (Codex thread id / Claude session id), when known.
@@ -162,8 +219,8 @@ pub struct SessionSummary {
 pub struct PlanStep {
     /// What the step is.
     pub step: String,
-    /// `pending`, `in_progress` or `completed` (as reported).
-    pub status: String,
+    /// Its progress.
+    pub status: PlanStepStatus,
 }
 
 /// The agent's current plan (from `update_plan`).
@@ -221,6 +278,9 @@ pub enum ItemStatus {
     Failed,
     /// Not run because the user declined it.
     Declined,
+    /// Cut short: its turn ended (interrupt, failure, the agent or the server went away) before
+    /// the agent finished it. Its text is what had streamed until then.
+    Interrupted,
     /// A status this client does not know.
     #[serde(other)]
     Unknown,
@@ -555,8 +615,8 @@ pub enum SessionDelta {
     TurnEnded {
         /// Its id.
         turn_id: String,
-        /// `completed`, `interrupted` or `failed`.
-        status: String,
+        /// How it ended.
+        status: TurnStatus,
         /// Error message for failed turns.
         #[serde(default)]
         error: Option<String>,
@@ -637,10 +697,10 @@ pub struct CreateSessionRequest {
     pub model: Option<String>,
     /// Reasoning effort.
     pub effort: Option<String>,
-    /// Approval policy (`untrusted`, `on-request`, `never`).
-    pub approval_policy: Option<String>,
-    /// Sandbox mode (`read-only`, `workspace-write`, `danger-full-access`).
-    pub sandbox_mode: Option<String>,
+    /// Approval policy.
+    pub approval_policy: Option<ApprovalPolicy>,
+    /// Sandbox mode.
+    pub sandbox_mode: Option<SandboxMode>,
     /// First message to send right away.
     pub prompt: Option<String>,
     /// Name to give it.
@@ -658,9 +718,9 @@ pub struct SendMessageRequest {
     /// Effort override.
     pub effort: Option<String>,
     /// Approval policy override.
-    pub approval_policy: Option<String>,
+    pub approval_policy: Option<ApprovalPolicy>,
     /// Sandbox mode override.
-    pub sandbox_mode: Option<String>,
+    pub sandbox_mode: Option<SandboxMode>,
 }
 
 /// `POST /api/sessions/{id}/messages` answer.
@@ -688,9 +748,9 @@ pub struct RenameRequest {
 #[serde(default)]
 pub struct ConfigPatch {
     /// New approval policy.
-    pub approval_policy: Option<String>,
+    pub approval_policy: Option<ApprovalPolicy>,
     /// New sandbox mode.
-    pub sandbox_mode: Option<String>,
+    pub sandbox_mode: Option<SandboxMode>,
     /// New model.
     pub model: Option<String>,
     /// New effort.
@@ -872,6 +932,15 @@ pub enum ClientMessage {
     },
     /// End the session.
     EndSession {
+        /// The session.
+        session_id: String,
+        /// Correlation.
+        #[serde(default)]
+        client_ref: Option<String>,
+    },
+    /// Take over an idle passive session: the server resumes its thread and drives it from
+    /// now on (`conflict` with the reason when it cannot: not idle, not takeable, ...).
+    TakeoverSession {
         /// The session.
         session_id: String,
         /// Correlation.
@@ -1099,6 +1168,39 @@ mod tests {
             json!({"type":"session_delta","session_id":"s","revision":7,
                    "delta":{"kind":"item_text","seq":2,"item_id":"i","stream":"text","delta":"he"}})
         );
+    }
+
+    #[test]
+    fn string_enums_keep_unknown_values_verbatim() {
+        let s: SessionSummary = serde_json::from_value(json!({
+            "id": "a", "approval_policy": "on-request", "sandbox_mode": "sandbox-of-tomorrow"
+        }))
+        .unwrap();
+        assert_eq!(s.approval_policy, Some(ApprovalPolicy::OnRequest));
+        assert_eq!(
+            s.sandbox_mode,
+            Some(SandboxMode::Unknown("sandbox-of-tomorrow".into()))
+        );
+        let v = serde_json::to_value(&s).unwrap();
+        assert_eq!(v["approval_policy"], "on-request");
+        assert_eq!(v["sandbox_mode"], "sandbox-of-tomorrow");
+        let d: SessionDelta = serde_json::from_value(
+            json!({"kind": "turn_ended", "turn_id": "t", "status": "paused"}),
+        )
+        .unwrap();
+        assert_eq!(
+            d,
+            SessionDelta::TurnEnded {
+                turn_id: "t".into(),
+                status: TurnStatus::Unknown("paused".into()),
+                error: None
+            }
+        );
+        assert_eq!(TurnStatus::parse("interrupted"), TurnStatus::Interrupted);
+        assert_eq!(PlanStepStatus::default().as_str(), "pending");
+        assert!(ApprovalPolicy::KNOWN.iter().all(|p| p.is_known()));
+        // A non-string where a string enum belongs is a decode error, not a panic.
+        assert!(serde_json::from_value::<TurnStatus>(json!(3)).is_err());
     }
 
     #[test]

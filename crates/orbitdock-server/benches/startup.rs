@@ -10,60 +10,15 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use async_trait::async_trait;
 use orbitdock_protocol::{
-    ItemBody, ItemStatus, ModelInfo, Origin, Provider, SessionStatus, SessionSummary,
-    SessionsResponse, TranscriptItem,
+    ItemBody, ItemStatus, Origin, Provider, SessionStatus, SessionSummary, SessionsResponse,
+    TranscriptItem,
 };
-use orbitdock_server::connector::{Connector, ConnectorEvent, OpenedThread, ThreadConfig};
+use orbitdock_server::ServerConfig;
+use orbitdock_server::connector::ConnectorEvent;
 use orbitdock_server::store::{SessionExtra, Store};
-use orbitdock_server::{Error, ServerConfig};
-
-/// The start-up path never talks to the agent.
-#[derive(Debug)]
-struct NoAgent;
-
-#[async_trait]
-impl Connector for NoAgent {
-    fn generation(&self) -> u64 {
-        0
-    }
-    async fn start_thread(&self, _: &ThreadConfig) -> orbitdock_server::Result<OpenedThread> {
-        Err(Error::Conflict("no agent in this benchmark".into()))
-    }
-    async fn resume_thread(
-        &self,
-        _: &str,
-        _: &ThreadConfig,
-    ) -> orbitdock_server::Result<OpenedThread> {
-        Err(Error::Conflict("no agent".into()))
-    }
-    async fn fork_thread(
-        &self,
-        _: &str,
-        _: &ThreadConfig,
-    ) -> orbitdock_server::Result<OpenedThread> {
-        Err(Error::Conflict("no agent".into()))
-    }
-    async fn start_turn(
-        &self,
-        _: &str,
-        _: &str,
-        _: &ThreadConfig,
-    ) -> orbitdock_server::Result<String> {
-        Err(Error::Conflict("no agent".into()))
-    }
-    async fn interrupt_turn(&self, _: &str, _: &str) -> orbitdock_server::Result<()> {
-        Ok(())
-    }
-    async fn set_thread_name(&self, _: &str, _: &str) -> orbitdock_server::Result<()> {
-        Ok(())
-    }
-    async fn list_models(&self) -> orbitdock_server::Result<Vec<ModelInfo>> {
-        Ok(Vec::new())
-    }
-    async fn shutdown(&self) {}
-}
+// The start-up path never talks to the agent.
+use orbitdock_server::testing::NoAgent;
 
 fn populate(db: &Path, sessions: u64, per_session: u64) -> anyhow::Result<()> {
     drop(Store::open(db)?);

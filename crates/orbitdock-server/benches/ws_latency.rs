@@ -10,21 +10,21 @@
 //! one event per session per round, every 2 ms). Goal: p99 < 5 ms.
 
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
-use async_trait::async_trait;
 use axum::extract::ws::{Message as AxMessage, WebSocket, WebSocketUpgrade};
 use axum::extract::{Query, State};
 use codex_client::app_server::ServerNotification;
 use futures::{SinkExt, StreamExt};
 use hdrhistogram::Histogram;
-use orbitdock_protocol::{ModelInfo, ServerMessage, SessionDelta, SessionState};
+use orbitdock_protocol::{ServerMessage, SessionDelta, SessionState};
 use orbitdock_server::ServerConfig;
-use orbitdock_server::connector::{Connector, ConnectorEvent, OpenedThread, ThreadConfig};
+use orbitdock_server::connector::codex::translate::{self, Translated};
+use orbitdock_server::connector::{CODEX, ConnectorEvent};
+use orbitdock_server::testing::ScriptedConnector;
 use serde_json::json;
-use tokio::sync::{broadcast, mpsc};
+use tokio::sync::broadcast;
 use tokio_tungstenite::tungstenite::Message;
 
 const SESSIONS: usize = 20;
@@ -34,66 +34,6 @@ static START: OnceLock<Instant> = OnceLock::new();
 
 fn now_ns() -> u64 {
     START.get_or_init(Instant::now).elapsed().as_nanos() as u64
-}
-
-/// Threads exist only as ids; turns and events come from the benchmark.
-#[derive(Debug, Default)]
-struct InjectedAgent {
-    next: AtomicU64,
-}
-
-#[async_trait]
-impl Connector for InjectedAgent {
-    fn generation(&self) -> u64 {
-        1
-    }
-    async fn start_thread(&self, _: &ThreadConfig) -> orbitdock_server::Result<OpenedThread> {
-        let n = self.next.fetch_add(1, Ordering::SeqCst);
-        Ok(OpenedThread {
-            thread_id: format!("thread-{n}"),
-            model: Some("bench".into()),
-            effort: None,
-            name: None,
-        })
-    }
-    async fn resume_thread(
-        &self,
-        t: &str,
-        _: &ThreadConfig,
-    ) -> orbitdock_server::Result<OpenedThread> {
-        Ok(OpenedThread {
-            thread_id: t.into(),
-            ..Default::default()
-        })
-    }
-    async fn fork_thread(
-        &self,
-        t: &str,
-        _: &ThreadConfig,
-    ) -> orbitdock_server::Result<OpenedThread> {
-        Ok(OpenedThread {
-            thread_id: t.into(),
-            ..Default::default()
-        })
-    }
-    async fn start_turn(
-        &self,
-        _: &str,
-        _: &str,
-        _: &ThreadConfig,
-    ) -> orbitdock_server::Result<String> {
-        Ok("turn-1".into())
-    }
-    async fn interrupt_turn(&self, _: &str, _: &str) -> orbitdock_server::Result<()> {
-        Ok(())
-    }
-    async fn set_thread_name(&self, _: &str, _: &str) -> orbitdock_server::Result<()> {
-        Ok(())
-    }
-    async fn list_models(&self) -> orbitdock_server::Result<Vec<ModelInfo>> {
-        Ok(Vec::new())
-    }
-    async fn shutdown(&self) {}
 }
 
 type Ws =
@@ -140,7 +80,7 @@ fn report(name: &str, h: &Histogram<u64>) -> (f64, f64) {
 
 async fn orbitdock_run(rounds: usize) -> anyhow::Result<Histogram<u64>> {
     let data = tempfile::tempdir()?;
-    let (tx, rx) = mpsc::channel::<ConnectorEvent>(4096);
+    let (agent, rx) = ScriptedConnector::new();
     let server = orbitdock_server::start_with_connector(
         ServerConfig {
             data_dir: data.path().to_owned(),
@@ -150,7 +90,7 @@ async fn orbitdock_run(rounds: usize) -> anyhow::Result<Histogram<u64>> {
             token: "bench".into(),
             codex_env: Vec::new(),
         },
-        Arc::new(InjectedAgent::default()),
+        agent.clone(),
         rx,
     )
     .await?;
@@ -189,12 +129,12 @@ async fn orbitdock_run(rounds: usize) -> anyhow::Result<Histogram<u64>> {
         .collect();
     // Open one agent message per session first (its first delta creates the item).
     for t in &threads {
-        tx.send(delta(t, "0")).await?;
+        agent.send(delta(t, "0")).await;
     }
     tokio::time::sleep(Duration::from_millis(50)).await;
     for _ in 0..rounds {
         for t in &threads {
-            tx.send(delta(t, &now_ns().to_string())).await?;
+            agent.send(delta(t, &now_ns().to_string())).await;
         }
         tokio::time::sleep(Duration::from_millis(2)).await;
     }
@@ -206,11 +146,21 @@ async fn orbitdock_run(rounds: usize) -> anyhow::Result<Histogram<u64>> {
     Ok(all)
 }
 
+/// A Codex delta notification as the Codex connector forwards it: translated (the translation
+/// is inside the measured interval, as it is in the server).
 fn delta(thread: &str, text: &str) -> ConnectorEvent {
-    ConnectorEvent::Notification(ServerNotification::decode(
+    let n = ServerNotification::decode(
         "item/agentMessage/delta",
         json!({"threadId": thread, "turnId": "turn-1", "itemId": "msg-1", "delta": text}),
-    ))
+    );
+    match translate::notification(n) {
+        Translated::Thread { thread_id, events } => ConnectorEvent::Thread {
+            connector: CODEX,
+            thread_id,
+            events,
+        },
+        other => panic!("a delta notification translates to thread events, got {other:?}"),
+    }
 }
 
 #[derive(Clone)]

@@ -114,8 +114,8 @@ fn submit_and_wait(store: &Store, ops: Vec<PersistOp>) -> anyhow::Result<()> {
     let (tx, rx) = tokio::sync::oneshot::channel();
     store.blocking_submit(Command {
         ops,
-        publish: Vec::new(),
         done: Some(tx),
+        ..Default::default()
     })?;
     match rx.blocking_recv() {
         Ok(Ok(())) => Ok(()),

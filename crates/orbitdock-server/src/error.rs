@@ -55,13 +55,26 @@ pub enum Error {
     /// A bounded queue is full; try again later.
     #[error("busy: {0}")]
     Busy(String),
-    /// The agent (Codex app-server) refused or failed.
+    /// The agent (Codex app-server) refused or failed. A JSON-RPC error keeps its code and
+    /// data so callers can tell errors apart without matching on prose.
     #[error("agent error during {operation}: {message}")]
     Agent {
         /// What we asked.
         operation: String,
         /// What it said.
         message: String,
+        /// The JSON-RPC error code, when the agent answered with one.
+        code: Option<i64>,
+        /// The JSON-RPC error data, when any.
+        data: Option<serde_json::Value>,
+    },
+    /// An agent call or a queued command did not finish in time.
+    #[error("timed out after {after:?} waiting for {what}")]
+    Timeout {
+        /// What we waited for.
+        what: String,
+        /// How long.
+        after: std::time::Duration,
     },
     /// A component shut down (the writer thread, a session actor).
     #[error("{0} has shut down")]
@@ -99,6 +112,7 @@ impl Error {
             Error::Conflict(_) => "conflict",
             Error::Busy(_) => "busy",
             Error::Agent { .. } => "agent_error",
+            Error::Timeout { .. } => "timeout",
             Error::Db { .. } | Error::Io { .. } | Error::Closed(_) | Error::Persist(_) => {
                 "internal"
             }
@@ -114,16 +128,38 @@ impl Error {
             "conflict" => S::CONFLICT,
             "busy" => S::SERVICE_UNAVAILABLE,
             "agent_error" => S::BAD_GATEWAY,
+            "timeout" => S::GATEWAY_TIMEOUT,
             _ => S::INTERNAL_SERVER_ERROR,
         }
     }
 }
 
+impl Error {
+    /// An agent failure during `operation`, keeping a JSON-RPC error's code and data.
+    pub fn agent(operation: impl Into<String>, e: codex_client::Error) -> Self {
+        let (code, data) = match &e {
+            codex_client::Error::Rpc { code, data, .. } => (Some(*code), data.as_deref().cloned()),
+            _ => (None, None),
+        };
+        Error::Agent {
+            operation: operation.into(),
+            message: e.to_string(),
+            code,
+            data,
+        }
+    }
+
+    /// Whether the agent refused because another process is writing the thread. Codex answers
+    /// `thread/resume` with JSON-RPC code -32600 ("invalid request") and a message naming the
+    /// active writer; the code alone is too generic, so both are checked.
+    pub fn is_active_writer_conflict(&self) -> bool {
+        matches!(self, Error::Agent { code: Some(-32600), message, .. }
+            if message.to_ascii_lowercase().contains("active writer"))
+    }
+}
+
 impl From<codex_client::Error> for Error {
     fn from(e: codex_client::Error) -> Self {
-        Error::Agent {
-            operation: "app-server".into(),
-            message: e.to_string(),
-        }
+        Error::agent("app-server", e)
     }
 }

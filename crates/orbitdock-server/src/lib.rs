@@ -5,20 +5,25 @@
 //! Shape (each a module, each with its own header):
 //!
 //! ```text
-//!  codex app-server ──events──> connector ──> registry (demux by thread id) ──> session_actor (one per session)
-//!                    <─calls───                                                      │ ops + deltas
-//!                                                                                    v
-//!  HTTP/WS (http) <── hub (fan-out + replay) <── publish after commit ── store (one writer thread, batched)
+//!  codex app-server ──> connector::codex (translate) ──neutral events──> registry (demux) ──> session actor
+//!                   <── calls (off the actor loop) ─────────────────────────────────────────  │ ops + deltas
+//!  rollout files / hooks ──> discovery ──neutral events──────────────────────────────────────>│
+//!                                                                                             v
+//!  HTTP/WS (http) ── actions::dispatch ──> session actor     hub (fan-out + replay) <── store (one writer)
 //! ```
 //!
-//! * [`session_actor`]: one task per session owns its state; commands arrive on a bounded
-//!   mailbox with oneshot replies; every change becomes persistence ops plus revisioned deltas.
+//! * [`session`]: the provider-neutral core; one actor per session owns its state and applies
+//!   [`SessionEvent`]s from every source through one ingest path. Its module docs say where a
+//!   Codex notification becomes a transcript item (`connector::codex::translate`).
+//! * [`actions`]: every action a client can take, applied by one dispatcher for REST and
+//!   WebSocket alike.
 //! * [`store`]: SQLite with migrations; a single writer thread batching up to 50 commands per
 //!   transaction; it publishes deltas only after they committed ("persist, then publish").
 //! * [`hub`]: per-session and list fan-out with bounded replay logs (1,000 deltas) so a client
 //!   reconnecting with its last revision gets exactly what it missed.
-//! * [`connector`]: the seam to the agent; the real one drives `codex app-server` through
-//!   `codex-client` and restarts it after a crash (threads are resumed on demand).
+//! * [`connector`]: the seam to the agents, in OrbitDock's terms; [`connector::codex`] drives
+//!   `codex app-server` through `codex-client` and restarts it after a crash (threads are resumed
+//!   on demand).
 //! * [`registry`]: all sessions, restored at start-up from one indexed query, actors spawned
 //!   lazily; also the entry point for passive sessions (rollout discovery, Claude hooks).
 //! * [`http`]: the axum router (`app`), security (token, Host/Origin checks), REST, WebSocket and
@@ -28,7 +33,7 @@
 //! Approvals are never answered by the server on its own: they wait, keyed by (session, request
 //! id) with a version, until a user decides, the agent withdraws them, or their turn ends.
 
-pub mod codex_items;
+pub mod actions;
 pub mod connector;
 pub mod data_dir;
 pub mod discovery;
@@ -37,24 +42,32 @@ pub mod http;
 pub mod hub;
 pub mod markdown;
 pub mod registry;
-pub mod session_actor;
+pub mod session;
 pub mod store;
+pub mod testing;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
+pub use actions::{SessionAction, dispatch};
 pub use discovery::codex::{CodexDiscovery, CodexDiscoveryConfig};
 pub use error::{Error, Result};
 pub use http::{AppState, AuthConfig, app};
-pub use registry::{NewSession, Registry};
-pub use session_actor::{SessionEvent, SessionHandle};
+pub use registry::{Connectors, NewSession, Registry};
+pub use session::{SessionEvent, SessionHandle};
 
-use connector::{AppServerConfig, AppServerConnector, Connector, ConnectorEvent};
+use connector::codex::{AppServerConfig, AppServerConnector};
+use connector::{Connector, ConnectorEvent};
+
+/// How long a stopping server lets requests and WebSocket actions in flight finish.
+pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// How to run a server.
 #[derive(Debug, Clone)]
@@ -80,10 +93,11 @@ pub struct RunningServer {
     pub addr: SocketAddr,
     /// Sessions.
     pub registry: Arc<Registry>,
-    stop: Option<oneshot::Sender<()>>,
+    stop: CancellationToken,
+    tasks: TaskTracker,
     serve: JoinHandle<()>,
     demux: JoinHandle<()>,
-    // Codex rollout discovery (engineer I): stopped before the registry.
+    /// Codex rollout discovery: stopped before the registry.
     codex_discovery: Option<discovery::codex::CodexDiscovery>,
 }
 
@@ -111,23 +125,33 @@ impl RunningServer {
         format!("http://{}", self.addr)
     }
 
-    /// Stops accepting connections, flushes the store, stops the app-server.
+    /// Stops gracefully, in the order that loses nothing: stop accepting connections and tell
+    /// WebSocket clients goodbye; let requests and actions in flight finish (at most
+    /// [`DRAIN_TIMEOUT`]); stop discovery; stop every session actor (a running turn ends as
+    /// interrupted with its streamed text persisted); stop routing agent events; flush and stop
+    /// the writer; stop the agent processes cleanly.
     pub async fn shutdown(mut self) {
-        if let Some(s) = self.stop.take() {
-            let _ = s.send(());
-        }
-        if tokio::time::timeout(Duration::from_secs(5), &mut self.serve)
+        self.stop.cancel();
+        if tokio::time::timeout(DRAIN_TIMEOUT, &mut self.serve)
             .await
             .is_err()
         {
+            tracing::warn!("HTTP connections did not close in time; dropping them");
             self.serve.abort();
         }
-        // Stop routing agent events first: the app-server exiting because WE stop it is not a
-        // crash to report in transcripts.
-        self.demux.abort();
+        self.tasks.close();
+        if tokio::time::timeout(DRAIN_TIMEOUT, self.tasks.wait())
+            .await
+            .is_err()
+        {
+            tracing::warn!("WebSocket actions did not finish in time");
+        }
         if let Some(d) = self.codex_discovery.take() {
             d.shutdown().await;
         }
+        self.registry.stop_sessions().await;
+        // The agent exiting because WE stop it is not a crash to report in transcripts.
+        self.demux.abort();
         self.registry.shutdown().await;
     }
 
@@ -146,6 +170,7 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer> {
 /// [`start`] with explicit discovery options.
 pub async fn start_with(config: ServerConfig, options: DiscoveryOptions) -> Result<RunningServer> {
     let (tx, rx) = mpsc::channel::<ConnectorEvent>(4096);
+    ensure_private_dir(&config.codex_home)?;
     let connector = AppServerConnector::new(
         AppServerConfig {
             codex_bin: config.codex_bin.clone(),
@@ -175,9 +200,13 @@ pub async fn start_with_connector(
     connector: Arc<dyn Connector>,
     events: mpsc::Receiver<ConnectorEvent>,
 ) -> Result<RunningServer> {
-    let registry = Registry::open(&data_dir::db_path(&config.data_dir), connector).await?;
+    let registry = Registry::open(
+        &data_dir::db_path(&config.data_dir),
+        Connectors::new(connector),
+    )
+    .await?;
     let demux = registry.spawn_demux(events);
-    // Claude hook payloads spooled while the server was down (engineer F's discovery module).
+    // Claude hook payloads spooled while the server was down.
     match discovery::claude::drain_spool(registry.clone(), &config.data_dir).await {
         Ok(0) => {}
         Ok(n) => tracing::info!(payloads = n, "applied spooled Claude hook payloads"),
@@ -191,16 +220,18 @@ pub async fn start_with_connector(
     let addr = listener
         .local_addr()
         .map_err(|e| Error::io(config.bind.to_string(), e))?;
+    let stop = CancellationToken::new();
+    let tasks = TaskTracker::new();
     let router = app(AppState {
         registry: registry.clone(),
         auth: Arc::new(AuthConfig::new(&config.token, Some(addr.port()))),
+        stop: stop.clone(),
+        tasks: tasks.clone(),
     });
-    let (stop_tx, stop_rx) = oneshot::channel::<()>();
+    let stopped = stop.clone();
     let serve = tokio::spawn(async move {
         let r = axum::serve(listener, router)
-            .with_graceful_shutdown(async move {
-                let _ = stop_rx.await;
-            })
+            .with_graceful_shutdown(async move { stopped.cancelled().await })
             .await;
         if let Err(e) = r {
             tracing::error!(error = %e, "HTTP server failed");
@@ -210,9 +241,51 @@ pub async fn start_with_connector(
     Ok(RunningServer {
         addr,
         registry,
-        stop: Some(stop_tx),
+        stop,
+        tasks,
         serve,
         demux,
         codex_discovery: None,
     })
+}
+
+/// Resolves on SIGINT (Ctrl-C) or SIGTERM (systemd, launchd, `kill`): what `orbitdock serve`
+/// waits for before a graceful [`RunningServer::shutdown`].
+pub async fn stop_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot watch SIGTERM; stopping on Ctrl-C only");
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+/// Creates a missing directory (and its parents) readable by the owner only: a fresh machine has
+/// no `CODEX_HOME` yet, and Codex refuses to start without one.
+fn ensure_private_dir(dir: &std::path::Path) -> Result<()> {
+    if dir.is_dir() {
+        return Ok(());
+    }
+    let mut b = std::fs::DirBuilder::new();
+    b.recursive(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::DirBuilderExt;
+        b.mode(0o700);
+    }
+    b.create(dir).map_err(|e| Error::io(dir, e))
 }

@@ -2,8 +2,10 @@
 //! query, with actors spawned lazily (a server with 10k stored sessions starts in milliseconds and
 //! only pays for the sessions someone looks at).
 //!
-//! It also owns the demultiplexer: the one task that reads the shared app-server's events and
-//! routes them to session actors by thread id.
+//! It also owns the demultiplexer: the one task that reads the connectors' (already neutral)
+//! events and routes them to session actors by `(connector, thread id)`. Routing never waits on
+//! one session for long: a session whose mailbox stays full is reported and its event dropped
+//! with a notice, so one stuck session cannot hold up the others.
 //!
 //! Sessions of any provider and origin live here. Direct Codex sessions are created by
 //! [`Registry::create`]; other sources (rollout discovery, Claude hooks) create sessions with
@@ -21,13 +23,59 @@ use parking_lot::Mutex;
 use tokio::sync::{OnceCell, mpsc};
 use tokio::task::JoinHandle;
 
-use crate::connector::{Connector, ConnectorEvent};
+use crate::connector::{CODEX, Connector, ConnectorEvent, ConnectorKey};
 use crate::error::{Error, Result};
 use crate::hub::{ListHub, SessionHub};
-use crate::session_actor::{
-    self, ActorInit, AgentInput, RECENT_ITEMS, SessionHandle, Shared, now_ms,
-};
-use crate::store::{Command, PersistOp, Publication, SessionExtra, Store, restored_status};
+use crate::session::actor::{self, ActorInit, Shared};
+use crate::session::handle::Msg;
+use crate::session::{RECENT_ITEMS, SessionEvent, SessionHandle, now_ms, restore};
+use crate::store::{Command, PersistOp, Publication, SessionExtra, Store};
+
+/// The agents sessions run on, by key. A provider's sessions use the connector registered for
+/// it; the first connector (Codex's) serves any provider without one of its own.
+#[derive(Debug, Clone)]
+pub struct Connectors {
+    default: Arc<dyn Connector>,
+    by_key: HashMap<ConnectorKey, Arc<dyn Connector>>,
+}
+
+impl Connectors {
+    /// A set holding `default` (the Codex connector in a real server).
+    pub fn new(default: Arc<dyn Connector>) -> Self {
+        let mut by_key = HashMap::new();
+        by_key.insert(default.key(), default.clone());
+        Connectors { default, by_key }
+    }
+
+    /// Adds (or replaces) a connector under its key.
+    pub fn with(mut self, connector: Arc<dyn Connector>) -> Self {
+        self.by_key.insert(connector.key(), connector);
+        self
+    }
+
+    /// The connector of a key.
+    pub fn get(&self, key: ConnectorKey) -> Option<&Arc<dyn Connector>> {
+        self.by_key.get(key)
+    }
+
+    /// The default connector.
+    pub fn default_connector(&self) -> &Arc<dyn Connector> {
+        &self.default
+    }
+
+    /// The connector a session's agent runs on.
+    pub fn for_summary(&self, s: &SessionSummary) -> Arc<dyn Connector> {
+        let key = match s.provider {
+            Provider::Claude => "claude",
+            _ => CODEX,
+        };
+        self.by_key.get(key).unwrap_or(&self.default).clone()
+    }
+
+    fn all(&self) -> impl Iterator<Item = &Arc<dyn Connector>> {
+        self.by_key.values()
+    }
+}
 
 /// Most items one page may hold.
 pub const MAX_PAGE: usize = 1_000;
@@ -50,13 +98,15 @@ pub struct NewSession {
     /// Effort.
     pub effort: Option<String>,
     /// Approval policy.
-    pub approval_policy: Option<String>,
+    pub approval_policy: Option<orbitdock_protocol::ApprovalPolicy>,
     /// Sandbox mode.
-    pub sandbox_mode: Option<String>,
+    pub sandbox_mode: Option<orbitdock_protocol::SandboxMode>,
     /// Initial status.
     pub status: SessionStatus,
     /// Creation time (Unix ms); now when 0.
     pub created_at: i64,
+    /// Last activity (Unix ms); now when 0 (discovery passes the source's own time).
+    pub updated_at: i64,
 }
 
 /// All sessions.
@@ -70,34 +120,20 @@ pub struct Registry {
 }
 
 impl Registry {
-    /// Opens the store at `db`, restores every session and starts the persistence writer.
-    ///
-    /// Sessions that were running when the previous process stopped come back as `waiting`
-    /// (their turn and approvals died with the old app-server; the store recorded that).
-    pub async fn open(db: &Path, connector: Arc<dyn Connector>) -> Result<Arc<Registry>> {
+    /// Opens the store at `db`, restores every session (see [`restore`]) and starts the
+    /// persistence writer.
+    pub async fn open(db: &Path, connectors: Connectors) -> Result<Arc<Registry>> {
         let store = Store::open(db)?;
         let s2 = store.clone();
-        let stored = tokio::task::spawn_blocking(move || s2.load_sessions())
+        let recovered = tokio::task::spawn_blocking(move || restore::recover(&s2))
             .await
             .map_err(|e| Error::Closed(format!("load task: {e}")))??;
-        let mut fixups = Vec::new();
-        let mut summaries = Vec::with_capacity(stored.len());
+        let mut summaries = Vec::with_capacity(recovered.sessions.len());
         let mut threads = HashMap::new();
-        for mut s in stored {
-            let stale = s.summary.status != restored_status(s.summary.status)
-                || s.summary.pending_approval_count > 0
-                || s.extra.current_turn.is_some();
-            if stale {
-                s.summary.status = restored_status(s.summary.status);
-                s.summary.pending_approval_count = 0;
-                s.extra.current_turn = None;
-                fixups.push(PersistOp::UpsertSession {
-                    summary: Box::new(s.summary.clone()),
-                    extra: Box::new(s.extra.clone()),
-                });
-            }
+        for s in recovered.sessions {
             if let Some(t) = &s.summary.thread_id {
-                threads.insert(t.clone(), s.summary.id.clone());
+                let key = connectors.for_summary(&s.summary).key();
+                threads.insert((key, t.clone()), s.summary.id.clone());
             }
             summaries.push(s.summary);
         }
@@ -106,10 +142,10 @@ impl Registry {
         let start_revision = chrono::Utc::now().timestamp_micros().max(0) as u64;
         let list = ListHub::new(summaries, start_revision);
         store.start_writer(list.clone());
-        if !fixups.is_empty() {
+        if !recovered.fixups.is_empty() {
             store
                 .submit_and_wait(Command {
-                    ops: fixups,
+                    ops: recovered.fixups,
                     ..Default::default()
                 })
                 .await?;
@@ -117,7 +153,7 @@ impl Registry {
         Ok(Arc::new(Registry {
             shared: Arc::new(Shared {
                 store,
-                connector,
+                connectors,
                 threads: parking_lot::RwLock::new(threads),
             }),
             list,
@@ -132,9 +168,14 @@ impl Registry {
         &self.shared.store
     }
 
-    /// The connector.
-    pub fn connector(&self) -> &Arc<dyn Connector> {
-        &self.shared.connector
+    /// The default (Codex) connector.
+    pub fn connector(&self) -> Arc<dyn Connector> {
+        self.shared.connectors.default_connector().clone()
+    }
+
+    /// Every connector.
+    pub fn connectors(&self) -> &Connectors {
+        &self.shared.connectors
     }
 
     /// The list hub.
@@ -147,9 +188,18 @@ impl Registry {
         self.list.snapshot()
     }
 
-    /// The session driving or observing this agent thread, if any.
+    /// The session driving or observing this Codex thread, if any.
     pub fn session_for_thread(&self, thread_id: &str) -> Option<String> {
-        self.shared.threads.read().get(thread_id).cloned()
+        self.session_for(CODEX, thread_id)
+    }
+
+    /// The session driving or observing this thread of a connector, if any.
+    pub fn session_for(&self, connector: ConnectorKey, thread_id: &str) -> Option<String> {
+        self.shared
+            .threads
+            .read()
+            .get(&(connector, thread_id.to_owned()))
+            .cloned()
     }
 
     /// Starts the task routing agent events to session actors.
@@ -173,67 +223,97 @@ impl Registry {
 
     /// Routes one agent event (public so benchmarks can inject at the connector seam).
     pub async fn route(&self, ev: ConnectorEvent) {
-        use codex_client::app_server::ServerNotification as N;
         match ev {
-            ConnectorEvent::Notification(n) => {
-                if let N::AccountRateLimitsUpdated(r) = &n {
-                    let rl = session_actor::rate_limits(&r.rate_limits);
-                    *self.rate_limits.lock() = Some(rl.clone());
-                    for h in self.spawned() {
-                        let _ = h.agent(AgentInput::RateLimits(rl.clone())).await;
-                    }
-                    return;
-                }
-                let Some(thread) = n.thread_id() else {
-                    tracing::debug!(method = n.method(), "notification without a thread");
+            ConnectorEvent::Thread {
+                connector,
+                thread_id,
+                events,
+            } => {
+                let Some(sid) = self.session_for(connector, &thread_id) else {
+                    tracing::debug!(connector, thread = %thread_id, "events for an unknown thread");
                     return;
                 };
-                let Some(sid) = self.session_for_thread(thread) else {
-                    tracing::debug!(
-                        method = n.method(),
-                        thread,
-                        "notification for an unknown thread"
-                    );
-                    return;
-                };
-                match self.get(&sid).await {
-                    Ok(h) => {
-                        if let Err(e) = h.agent(AgentInput::Notification(Box::new(n))).await {
-                            tracing::warn!(session = %sid, error = %e, "could not deliver notification");
-                        }
-                    }
-                    Err(e) => tracing::warn!(session = %sid, error = %e, "could not load session"),
-                }
+                self.deliver(
+                    &sid,
+                    Msg::Events {
+                        events,
+                        ack: None,
+                        committed: false,
+                    },
+                )
+                .await;
             }
-            ConnectorEvent::Request(r) => {
-                let sid = r
-                    .thread_id
+            ConnectorEvent::Approval {
+                connector,
+                thread_id,
+                request,
+            } => {
+                let sid = thread_id
                     .as_deref()
-                    .and_then(|t| self.session_for_thread(t));
-                let handle = match sid {
-                    Some(sid) => self.get(&sid).await.ok(),
-                    None => None,
-                };
-                match handle {
-                    Some(h) => {
-                        if let Err(e) = h.agent(AgentInput::Request(Box::new(r))).await {
-                            tracing::warn!(error = %e, "could not deliver request");
-                        }
-                    }
+                    .and_then(|t| self.session_for(connector, t));
+                match sid {
+                    Some(sid) => self.deliver(&sid, Msg::Approval(Box::new(request))).await,
                     None => {
-                        tracing::warn!(method = %r.method, thread = ?r.thread_id, "request for an unknown thread; refusing");
-                        let _ = r
+                        tracing::warn!(connector, thread = ?thread_id, request = %request.request_id,
+                            "request for an unknown thread; refusing");
+                        let _ = request
                             .reply
-                            .reply_error(-32602, "OrbitDock has no session for this thread")
+                            .refuse("OrbitDock has no session for this thread")
                             .await;
                     }
                 }
             }
-            ConnectorEvent::Exited { detail } => {
+            ConnectorEvent::RateLimits {
+                connector,
+                rate_limits,
+            } => {
+                *self.rate_limits.lock() = Some(rate_limits.clone());
                 for h in self.spawned() {
-                    let _ = h.agent(AgentInput::Gone(detail.clone())).await;
+                    if self.key_of(h.id()) != Some(connector) {
+                        continue;
+                    }
+                    let msg = Msg::Events {
+                        events: vec![SessionEvent::RateLimits(rate_limits.clone())],
+                        ack: None,
+                        committed: false,
+                    };
+                    if let Err(e) = h.deliver(msg).await {
+                        tracing::warn!(session = %h.id(), error = %e, "could not deliver rate limits");
+                    }
                 }
             }
+            ConnectorEvent::Exited { connector, detail } => {
+                for h in self.spawned() {
+                    if self.key_of(h.id()) != Some(connector) {
+                        continue;
+                    }
+                    if let Err(e) = h.deliver(Msg::AgentGone(detail.clone())).await {
+                        tracing::warn!(session = %h.id(), error = %e, "could not report the agent's exit");
+                    }
+                }
+            }
+        }
+    }
+
+    fn key_of(&self, session_id: &str) -> Option<ConnectorKey> {
+        self.list
+            .get(session_id)
+            .map(|s| self.shared.connectors.for_summary(&s).key())
+    }
+
+    /// Delivers to a session's actor, loading it on first use. A session that cannot take the
+    /// message within its mailbox wait loses it, loudly: one stuck session must not stall the
+    /// routing of every other.
+    async fn deliver(&self, sid: &str, msg: Msg) {
+        let handle = match self.get(sid).await {
+            Ok(h) => h,
+            Err(e) => {
+                tracing::warn!(session = %sid, error = %e, "could not load session");
+                return;
+            }
+        };
+        if let Err(e) = handle.deliver(msg).await {
+            tracing::error!(session = %sid, error = %e, "agent event dropped");
         }
     }
 
@@ -263,11 +343,14 @@ impl Registry {
             .map_err(|e| Error::Closed(format!("load task: {e}")))??;
             let stored = stored.ok_or_else(|| Error::SessionNotFound(id.to_owned()))?;
             // The list holds the start-up fixups (restored status), the row may predate them.
-            let summary = self.list.get(id).unwrap_or(stored.summary);
+            let mut summary = self.list.get(id).unwrap_or(stored.summary);
+            // Streamed text may have been published past the last recorded revision before the
+            // previous process died: continue well above it (clients resync by snapshot).
+            summary.revision += actor::REVISION_GAP;
             let mut extra = stored.extra;
             extra.current_turn = None;
             let hub = SessionHub::new(summary.revision);
-            Ok::<_, Error>(session_actor::spawn(
+            Ok::<_, Error>(actor::spawn(
                 self.shared.clone(),
                 ActorInit {
                     summary,
@@ -305,7 +388,11 @@ impl Registry {
             } else {
                 now
             },
-            updated_at: now,
+            updated_at: if new.updated_at > 0 {
+                new.updated_at
+            } else {
+                now
+            },
             revision: 0,
         };
         let extra = SessionExtra::default();
@@ -319,17 +406,18 @@ impl Registry {
                 publish: vec![Publication::List(Box::new(ListDelta::Upsert {
                     summary: summary.clone(),
                 }))],
-                done: None,
+                ..Default::default()
             })
             .await?;
         if let Some(t) = &new.thread_id {
+            let key = self.shared.connectors.for_summary(&summary).key();
             self.shared
                 .threads
                 .write()
-                .insert(t.clone(), summary.id.clone());
+                .insert((key, t.clone()), summary.id.clone());
         }
         let hub = SessionHub::new(0);
-        let handle = session_actor::spawn(
+        let handle = actor::spawn(
             self.shared.clone(),
             ActorInit {
                 summary: summary.clone(),
@@ -365,8 +453,8 @@ impl Registry {
                 name: req.name.filter(|n| !n.trim().is_empty()),
                 model: req.model.filter(|m| !m.is_empty()),
                 effort: req.effort.filter(|m| !m.is_empty()),
-                approval_policy: req.approval_policy.filter(|m| !m.is_empty()),
-                sandbox_mode: req.sandbox_mode.filter(|m| !m.is_empty()),
+                approval_policy: req.approval_policy.filter(|m| !m.as_str().is_empty()),
+                sandbox_mode: req.sandbox_mode.filter(|m| !m.as_str().is_empty()),
                 status: SessionStatus::Waiting,
                 ..Default::default()
             })
@@ -426,7 +514,8 @@ impl Registry {
         if let Some(m) = cache.as_ref() {
             return Ok(m.clone());
         }
-        let m = self.shared.connector.list_models().await?;
+        let m =
+            crate::session::actor::bounded("model/list", self.connector().list_models()).await?;
         *cache = Some(m.clone());
         Ok(m)
     }
@@ -436,11 +525,23 @@ impl Registry {
         self.rate_limits.lock().clone()
     }
 
-    /// Flushes the store and stops the agent.
+    /// Stops every session actor: each closes its running turn as interrupted (streamed text
+    /// persisted) and records its pending approvals as gone, then exits.
+    pub async fn stop_sessions(&self) {
+        let handles = self.spawned();
+        futures::future::join_all(handles.iter().map(|h| h.shutdown())).await;
+        self.sessions.lock().clear();
+    }
+
+    /// Stops the sessions (if not done yet), flushes the store, stops the agents and the writer.
     pub async fn shutdown(&self) {
+        self.stop_sessions().await;
         if let Err(e) = self.shared.store.flush().await {
             tracing::warn!(error = %e, "flush on shutdown");
         }
-        self.shared.connector.shutdown().await;
+        for c in self.shared.connectors.all() {
+            c.shutdown().await;
+        }
+        self.shared.store.stop_writer().await;
     }
 }

@@ -3,6 +3,7 @@
 
 #![allow(clippy::unwrap_used)]
 
+#[path = "all/common.rs"]
 mod common;
 
 use anyhow::Result;

@@ -20,7 +20,7 @@ use serde_json::Value;
 
 use crate::error::{Error, Result};
 use crate::registry::{NewSession, Registry};
-use crate::session_actor::{SessionEvent, SessionHandle};
+use crate::session::{SessionEvent, SessionHandle};
 
 /// Applies one payload; returns the OrbitDock session id.
 pub async fn apply_hook(registry: &Registry, p: HookPayload) -> Result<String> {

@@ -36,7 +36,7 @@ use tokio::task::JoinHandle;
 
 use crate::error::Result;
 use crate::registry::{NewSession, Registry};
-use crate::session_actor::{SessionEvent, SessionHandle};
+use crate::session::{SessionEvent, SessionHandle};
 
 /// File name of the rollout checkpoints inside the data dir.
 pub const STATE_FILE: &str = "codex-rollout-state.json";

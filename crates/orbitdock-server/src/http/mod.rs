@@ -38,6 +38,23 @@ pub struct AppState {
     pub registry: Arc<Registry>,
     /// Security settings.
     pub auth: Arc<AuthConfig>,
+    /// Cancelled when the server stops: WebSocket connections say goodbye and close.
+    pub stop: tokio_util::sync::CancellationToken,
+    /// WebSocket connections and the actions they run, so a stopping server can wait for them.
+    pub tasks: tokio_util::task::TaskTracker,
+}
+
+impl AppState {
+    /// State for a router that is not served by [`crate::start_with_connector`] (tests that
+    /// drive the router directly).
+    pub fn new(registry: Arc<Registry>, auth: AuthConfig) -> Self {
+        AppState {
+            registry,
+            auth: Arc::new(auth),
+            stop: tokio_util::sync::CancellationToken::new(),
+            tasks: tokio_util::task::TaskTracker::new(),
+        }
+    }
 }
 
 /// Security settings.

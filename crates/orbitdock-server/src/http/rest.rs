@@ -1,5 +1,6 @@
-//! REST handlers: thin translations between JSON bodies and registry / actor calls. No SQL and no
-//! session logic here.
+//! REST handlers: thin translations between JSON bodies and [`SessionAction`]s (applied by the
+//! one dispatcher the WebSocket uses too) or read-only registry queries. No SQL and no session
+//! logic here.
 
 use axum::Json;
 use axum::extract::rejection::JsonRejection;
@@ -8,11 +9,12 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use orbitdock_protocol::{
     ApprovalHistory, ApprovalRequestBody, ConfigPatch, CreateSessionRequest, Health,
-    ModelsResponse, OkResponse, RenameRequest, SendMessageRequest, SessionsResponse,
+    ModelsResponse, RenameRequest, SendMessageRequest, SessionsResponse,
 };
 use serde::Deserialize;
 
 use super::AppState;
+use crate::actions::{SessionAction, dispatch};
 use crate::error::{Error, Result};
 use crate::markdown::{MarkdownRequest, render_request};
 
@@ -34,13 +36,22 @@ pub(super) async fn list_sessions(State(s): State<AppState>) -> Json<SessionsRes
     Json(SessionsResponse { sessions, revision })
 }
 
+/// Runs an action through the one dispatcher (shared with the WebSocket) and answers its body.
+async fn act(s: &AppState, action: SessionAction) -> Result<Response> {
+    let out = dispatch(&s.registry, action).await?;
+    let status = if out.created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    Ok((status, Json(out.body)).into_response())
+}
+
 pub(super) async fn create_session(
     State(s): State<AppState>,
     b: std::result::Result<Json<CreateSessionRequest>, JsonRejection>,
 ) -> Result<Response> {
-    let req = body(b)?;
-    let state = s.registry.create(req).await?;
-    Ok((StatusCode::CREATED, Json(state)).into_response())
+    act(&s, SessionAction::Create(body(b)?)).await
 }
 
 pub(super) async fn get_session(
@@ -70,69 +81,84 @@ pub(super) async fn items(
 
 pub(super) async fn send_message(
     State(s): State<AppState>,
-    Path(id): Path<String>,
+    Path(session_id): Path<String>,
     b: std::result::Result<Json<SendMessageRequest>, JsonRejection>,
 ) -> Result<Response> {
-    let req = body(b)?;
-    let h = s.registry.get(&id).await?;
-    Ok(Json(h.send(req).await?).into_response())
+    let request = body(b)?;
+    act(
+        &s,
+        SessionAction::Send {
+            session_id,
+            request,
+        },
+    )
+    .await
 }
 
 pub(super) async fn interrupt(
     State(s): State<AppState>,
-    Path(id): Path<String>,
+    Path(session_id): Path<String>,
 ) -> Result<Response> {
-    s.registry.get(&id).await?.interrupt().await?;
-    Ok(Json(OkResponse { ok: true }).into_response())
+    act(&s, SessionAction::Interrupt { session_id }).await
 }
 
-pub(super) async fn end(State(s): State<AppState>, Path(id): Path<String>) -> Result<Response> {
-    Ok(Json(s.registry.get(&id).await?.end().await?).into_response())
+pub(super) async fn end(
+    State(s): State<AppState>,
+    Path(session_id): Path<String>,
+) -> Result<Response> {
+    act(&s, SessionAction::End { session_id }).await
 }
 
-pub(super) async fn resume(State(s): State<AppState>, Path(id): Path<String>) -> Result<Response> {
-    Ok(Json(s.registry.get(&id).await?.resume().await?).into_response())
+pub(super) async fn resume(
+    State(s): State<AppState>,
+    Path(session_id): Path<String>,
+) -> Result<Response> {
+    act(&s, SessionAction::Resume { session_id }).await
 }
 
 /// `POST /api/sessions/{id}/takeover`: an idle passive Codex session becomes direct (409 with
 /// the reason when it cannot).
 pub(super) async fn takeover(
     State(s): State<AppState>,
-    Path(id): Path<String>,
+    Path(session_id): Path<String>,
 ) -> Result<Response> {
-    Ok(Json(s.registry.get(&id).await?.takeover().await?).into_response())
+    act(&s, SessionAction::Takeover { session_id }).await
 }
 
 pub(super) async fn rename(
     State(s): State<AppState>,
-    Path(id): Path<String>,
+    Path(session_id): Path<String>,
     b: std::result::Result<Json<RenameRequest>, JsonRejection>,
 ) -> Result<Response> {
-    let req = body(b)?;
-    Ok(Json(s.registry.get(&id).await?.rename(req.name).await?).into_response())
+    let name = body(b)?.name;
+    act(&s, SessionAction::Rename { session_id, name }).await
 }
 
 pub(super) async fn config(
     State(s): State<AppState>,
-    Path(id): Path<String>,
+    Path(session_id): Path<String>,
     b: std::result::Result<Json<ConfigPatch>, JsonRejection>,
 ) -> Result<Response> {
     let patch = body(b)?;
-    Ok(Json(s.registry.get(&id).await?.configure(patch).await?).into_response())
+    act(&s, SessionAction::Configure { session_id, patch }).await
 }
 
 pub(super) async fn approve(
     State(s): State<AppState>,
-    Path((id, request_id)): Path<(String, String)>,
+    Path((session_id, request_id)): Path<(String, String)>,
     b: std::result::Result<Json<ApprovalRequestBody>, JsonRejection>,
 ) -> Result<Response> {
     let req = body(b)?;
-    s.registry
-        .get(&id)
-        .await?
-        .approve(request_id, req.decision, req.answers)
-        .await?;
-    Ok(Json(OkResponse { ok: true }).into_response())
+    act(
+        &s,
+        SessionAction::Approve {
+            session_id,
+            request_id,
+            decision: req.decision,
+            answers: req.answers,
+        },
+    )
+    .await
 }
 
 pub(super) async fn approval_history(

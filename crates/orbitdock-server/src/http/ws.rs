@@ -1,5 +1,5 @@
 //! The `/ws` WebSocket: subscriptions (list and sessions) with snapshot-then-deltas and replay,
-//! plus the same actions as REST.
+//! plus the same actions as REST (through the same dispatcher, `crate::actions`).
 //!
 //! One task per connection multiplexes: client messages, the subscribed hubs' broadcast streams,
 //! and the results of actions (run in their own tasks so a slow `create_session` never holds up
@@ -20,14 +20,16 @@ use tokio_stream::wrappers::BroadcastStream;
 use tokio_stream::wrappers::errors::BroadcastStreamRecvError;
 
 use super::AppState;
+use crate::actions::{SessionAction, dispatch};
 use crate::error::Error;
 use crate::hub::Published;
 
 const LIST_KEY: &str = "\u{0}list";
 
 pub(super) async fn upgrade(State(state): State<AppState>, ws: WebSocketUpgrade) -> Response {
+    let tasks = state.tasks.clone();
     ws.max_message_size(1 << 20)
-        .on_upgrade(move |socket| connection(state, socket))
+        .on_upgrade(move |socket| tasks.track_future(connection(state, socket)))
 }
 
 fn frame(msg: &ServerMessage) -> Message {
@@ -122,6 +124,7 @@ async fn connection(state: AppState, socket: WebSocket) {
             version: env!("CARGO_PKG_VERSION").into(),
         })],
     };
+    let stop = conn.state.stop.clone();
     loop {
         for m in conn.out.drain(..) {
             if sink.send(m).await.is_err() {
@@ -129,6 +132,17 @@ async fn connection(state: AppState, socket: WebSocket) {
             }
         }
         tokio::select! {
+            _ = stop.cancelled() => {
+                // The server stops: a clean close (1001 "going away") tells the client to
+                // reconnect later instead of reporting an error.
+                let _ = sink
+                    .send(Message::Close(Some(axum::extract::ws::CloseFrame {
+                        code: 1001,
+                        reason: "server stopping".into(),
+                    })))
+                    .await;
+                break;
+            }
             incoming = stream.next() => {
                 let Some(Ok(msg)) = incoming else { break };
                 let text = match msg {
@@ -226,110 +240,34 @@ async fn handle_client(conn: &mut Conn, text: &str, done: &mpsc::Sender<ServerMe
             conn.floor.remove(&session_id);
             conn.out.push(frame(&ack(client_ref, Value::Null)));
         }
-        action => {
-            // Actions may take a while (agent round trips): run them aside.
+        other => {
+            let (action, client_ref) = match SessionAction::from_client_message(other) {
+                Ok(a) => a,
+                Err(msg) => {
+                    conn.out.push(frame(&ServerMessage::Error {
+                        client_ref: None,
+                        session_id: None,
+                        code: "bad_request".into(),
+                        message: format!("unexpected message {msg:?}"),
+                    }));
+                    return;
+                }
+            };
+            // Actions may take a while (agent round trips): run them aside, so this
+            // connection's subscriptions keep flowing.
             let registry = conn.state.registry.clone();
             let done = done.clone();
-            tokio::spawn(async move {
-                let (client_ref, session_id, result) = run_action(&registry, action).await;
-                let msg = match result {
-                    Ok(v) => ServerMessage::Ack {
+            conn.state.tasks.spawn(async move {
+                let session_id = action.session_id().map(str::to_owned);
+                let msg = match dispatch(&registry, action).await {
+                    Ok(out) => ServerMessage::Ack {
                         client_ref,
-                        result: v,
+                        result: out.body,
                     },
                     Err(e) => error_msg(client_ref, session_id, &e),
                 };
                 let _ = done.send(msg).await;
             });
         }
-    }
-}
-
-async fn run_action(
-    registry: &crate::registry::Registry,
-    msg: ClientMessage,
-) -> (Option<String>, Option<String>, Result<Value, Error>) {
-    fn json<T: serde::Serialize>(v: T) -> Result<Value, Error> {
-        serde_json::to_value(v).map_err(|e| Error::Decode {
-            what: "answer".into(),
-            source: e,
-        })
-    }
-    match msg {
-        ClientMessage::CreateSession {
-            request,
-            client_ref,
-        } => (
-            client_ref,
-            None,
-            registry.create(request).await.and_then(json),
-        ),
-        ClientMessage::SendMessage {
-            session_id,
-            request,
-            client_ref,
-        } => {
-            let r = async { registry.get(&session_id).await?.send(request).await }.await;
-            (client_ref, Some(session_id), r.and_then(json))
-        }
-        ClientMessage::Interrupt {
-            session_id,
-            client_ref,
-        } => {
-            let r = async { registry.get(&session_id).await?.interrupt().await }.await;
-            (client_ref, Some(session_id), r.map(|_| Value::Null))
-        }
-        ClientMessage::EndSession {
-            session_id,
-            client_ref,
-        } => {
-            let r = async { registry.get(&session_id).await?.end().await }.await;
-            (client_ref, Some(session_id), r.and_then(json))
-        }
-        ClientMessage::ResumeSession {
-            session_id,
-            client_ref,
-        } => {
-            let r = async { registry.get(&session_id).await?.resume().await }.await;
-            (client_ref, Some(session_id), r.and_then(json))
-        }
-        ClientMessage::RenameSession {
-            session_id,
-            name,
-            client_ref,
-        } => {
-            let r = async { registry.get(&session_id).await?.rename(name).await }.await;
-            (client_ref, Some(session_id), r.and_then(json))
-        }
-        ClientMessage::UpdateConfig {
-            session_id,
-            patch,
-            client_ref,
-        } => {
-            let r = async { registry.get(&session_id).await?.configure(patch).await }.await;
-            (client_ref, Some(session_id), r.and_then(json))
-        }
-        ClientMessage::Approve {
-            session_id,
-            request_id,
-            decision,
-            answers,
-            client_ref,
-        } => {
-            let r = async {
-                registry
-                    .get(&session_id)
-                    .await?
-                    .approve(request_id, decision, answers)
-                    .await
-            }
-            .await;
-            (client_ref, Some(session_id), r.map(|_| Value::Null))
-        }
-        other => (
-            None,
-            None,
-            Err(Error::BadRequest(format!("unexpected message {other:?}"))),
-        ),
     }
 }

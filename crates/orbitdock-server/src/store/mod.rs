@@ -22,7 +22,7 @@ use std::thread::JoinHandle;
 
 use orbitdock_protocol::{
     ApprovalDecision, ApprovalRecord, ApprovalResolution, ListDelta, PendingApproval, Plan,
-    RateLimits, SessionStatus, SessionSummary, TranscriptItem, TurnInfo,
+    RateLimits, SessionSummary, TranscriptItem, TurnInfo, TurnStatus,
 };
 use parking_lot::Mutex;
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
@@ -80,8 +80,8 @@ pub enum PersistOp {
         session_id: String,
         /// Turn id.
         turn_id: String,
-        /// `in_progress`, `completed`, `interrupted`, `failed`.
-        status: String,
+        /// How it stands.
+        status: TurnStatus,
         /// Start (Unix ms).
         started_at: i64,
         /// End (Unix ms).
@@ -136,6 +136,20 @@ pub struct Command {
     pub publish: Vec<Publication>,
     /// Told the outcome after commit and publication.
     pub done: Option<oneshot::Sender<std::result::Result<(), String>>>,
+    /// Decremented once this command's changes are published: how a session actor knows that
+    /// nothing of its own is still on its way through the writer (see `session::actor`).
+    pub in_flight: Option<Arc<std::sync::atomic::AtomicUsize>>,
+}
+
+/// What [`Store::close_interrupted_work`] closed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ClosedWork {
+    /// Approvals resolved as `agent_gone`.
+    pub approvals: usize,
+    /// Turns closed as `interrupted`.
+    pub turns: usize,
+    /// Items marked `interrupted`.
+    pub items: usize,
 }
 
 /// A page of items as stored.
@@ -169,6 +183,8 @@ struct StoreInner {
     readers: Mutex<Vec<Connection>>,
     pending_writer: Mutex<Option<(Connection, mpsc::Receiver<Command>)>>,
     writer: Mutex<Option<JoinHandle<()>>>,
+    /// Set by [`Store::stop_writer`]: the writer exits after the batch it is on.
+    stopping: Arc<std::sync::atomic::AtomicBool>,
 }
 
 fn open_conn(path: &Path, write: bool) -> Result<Connection> {
@@ -203,26 +219,14 @@ impl Store {
     /// until [`Store::start_writer`] starts the writer thread (which needs the list hub, built
     /// from what this store reads).
     ///
-    /// On open, approvals still pending from a previous run are resolved as
-    /// [`ApprovalResolution::AgentGone`] (the agent process that asked died with that run) and
-    /// turns still in progress are marked `interrupted`.
+    /// What the previous process left running is closed by `session::restore`, through
+    /// [`Store::close_interrupted_work`], before the writer starts.
     pub fn open(path: &Path) -> Result<Store> {
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
         }
         let mut conn = open_conn(path, true)?;
         schema::migrate(&mut conn)?;
-        let now = now_ms();
-        conn.execute(
-            "UPDATE approvals SET resolution = 'agent_gone', resolved_at = ?1 WHERE resolution IS NULL",
-            params![now],
-        )
-        .map_err(|e| Error::db("resolving stale approvals", e))?;
-        conn.execute(
-            "UPDATE turns SET status = 'interrupted', ended_at = ?1 WHERE status = 'in_progress'",
-            params![now],
-        )
-        .map_err(|e| Error::db("closing stale turns", e))?;
         let (tx, rx) = mpsc::channel(QUEUE_CAPACITY);
         Ok(Store {
             inner: Arc::new(StoreInner {
@@ -231,6 +235,7 @@ impl Store {
                 readers: Mutex::new(Vec::new()),
                 pending_writer: Mutex::new(Some((conn, rx))),
                 writer: Mutex::new(None),
+                stopping: Arc::new(std::sync::atomic::AtomicBool::new(false)),
             }),
         })
     }
@@ -238,13 +243,85 @@ impl Store {
     /// Starts the writer thread; list changes are published to `list` after commit.
     pub fn start_writer(&self, list: Arc<ListHub>) {
         if let Some((conn, rx)) = self.inner.pending_writer.lock().take() {
+            let stopping = self.inner.stopping.clone();
             let handle = std::thread::Builder::new()
                 .name("orbitdock-writer".into())
-                .spawn(move || writer_loop(conn, rx, list));
+                .spawn(move || writer_loop(conn, rx, list, stopping));
             match handle {
                 Ok(h) => *self.inner.writer.lock() = Some(h),
                 Err(e) => tracing::error!(error = %e, "could not spawn the persistence writer"),
             }
+        }
+    }
+
+    /// Closes what died with the previous process: pending approvals become `agent_gone`, turns
+    /// still `in_progress` become `interrupted`, and so do their items still `in_progress`.
+    /// Must run before [`Store::start_writer`] (it writes on the writer's connection).
+    pub fn close_interrupted_work(&self) -> Result<ClosedWork> {
+        let mut guard = self.inner.pending_writer.lock();
+        let Some((conn, _)) = guard.as_mut() else {
+            return Err(Error::Closed(
+                "recovery must run before the writer starts".into(),
+            ));
+        };
+        let now = now_ms();
+        let tx = conn
+            .transaction()
+            .map_err(|e| Error::db("beginning recovery", e))?;
+        let approvals = tx
+            .execute(
+                "UPDATE approvals SET resolution = 'agent_gone', resolved_at = ?1 WHERE resolution IS NULL",
+                params![now],
+            )
+            .map_err(|e| Error::db("resolving stale approvals", e))?;
+        let mut items = 0;
+        let stale_turns: Vec<(String, String)> = {
+            let mut stmt = tx
+                .prepare("SELECT session_id, turn_id FROM turns WHERE status = 'in_progress'")
+                .map_err(|e| Error::db("listing stale turns", e))?;
+            let rows = stmt
+                .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))
+                .map_err(|e| Error::db("listing stale turns", e))?;
+            rows.collect::<std::result::Result<_, _>>()
+                .map_err(|e| Error::db("reading stale turns", e))?
+        };
+        for (session_id, turn_id) in &stale_turns {
+            // Scans one session's items (primary key prefix), never the whole table.
+            items += tx
+                .execute(
+                    "UPDATE items SET body = json_set(body, '$.status', 'interrupted'), updated_at = ?3
+                     WHERE session_id = ?1 AND turn_id = ?2
+                       AND json_extract(body, '$.status') = 'in_progress'",
+                    params![session_id, turn_id, now],
+                )
+                .map_err(|e| Error::db("closing items of stale turns", e))?;
+        }
+        let turns = tx
+            .execute(
+                "UPDATE turns SET status = 'interrupted', ended_at = ?1 WHERE status = 'in_progress'",
+                params![now],
+            )
+            .map_err(|e| Error::db("closing stale turns", e))?;
+        tx.commit()
+            .map_err(|e| Error::db("committing recovery", e))?;
+        Ok(ClosedWork {
+            approvals,
+            turns,
+            items,
+        })
+    }
+
+    /// Commits everything queued so far, then stops the writer thread and waits for it (its
+    /// connection closes, checkpointing the WAL). Later submissions fail with `Closed`.
+    pub async fn stop_writer(&self) {
+        self.inner
+            .stopping
+            .store(true, std::sync::atomic::Ordering::SeqCst);
+        // Wakes the writer; it commits this batch and sees `stopping`.
+        let _ = self.flush().await;
+        let handle = self.inner.writer.lock().take();
+        if let Some(h) = handle {
+            let _ = tokio::task::spawn_blocking(move || h.join()).await;
         }
     }
 
@@ -499,7 +576,12 @@ fn from_token<T: for<'de> Deserialize<'de>>(s: &str) -> Option<T> {
     serde_json::from_value(serde_json::Value::String(s.to_owned())).ok()
 }
 
-fn writer_loop(mut conn: Connection, mut rx: mpsc::Receiver<Command>, list: Arc<ListHub>) {
+fn writer_loop(
+    mut conn: Connection,
+    mut rx: mpsc::Receiver<Command>,
+    list: Arc<ListHub>,
+    stopping: Arc<std::sync::atomic::AtomicBool>,
+) {
     let mut batch: Vec<Command> = Vec::with_capacity(BATCH_MAX);
     while let Some(first) = rx.blocking_recv() {
         batch.push(first);
@@ -521,9 +603,15 @@ fn writer_loop(mut conn: Connection, mut rx: mpsc::Receiver<Command>, list: Arc<
                     Publication::List(delta) => list.publish(*delta),
                 }
             }
+            if let Some(n) = cmd.in_flight {
+                n.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+            }
             if let Some(done) = cmd.done {
                 let _ = done.send(outcome.as_ref().map(|_| ()).map_err(|e| e.to_string()));
             }
+        }
+        if stopping.load(std::sync::atomic::Ordering::SeqCst) {
+            break;
         }
     }
     tracing::debug!("persistence writer stopped");
@@ -643,7 +731,12 @@ pub(crate) fn commit_batch(conn: &mut Connection, batch: &[Command]) -> Result<(
                     } => {
                         up_turn
                             .execute(params![
-                                session_id, turn_id, status, started_at, ended_at, error
+                                session_id,
+                                turn_id,
+                                status.as_str(),
+                                started_at,
+                                ended_at,
+                                error
                             ])
                             .map_err(|e| Error::db("upserting turn", e))?;
                     }
@@ -699,14 +792,6 @@ fn json<T: Serialize>(v: &T) -> Result<String> {
     })
 }
 
-/// Status to use for a session restored after a restart: nothing can be running any more.
-pub fn restored_status(s: SessionStatus) -> SessionStatus {
-    match s {
-        SessionStatus::Ended => SessionStatus::Ended,
-        _ => SessionStatus::Waiting,
-    }
-}
-
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
@@ -757,7 +842,7 @@ mod tests {
                 publish: vec![Publication::List(Box::new(ListDelta::Upsert {
                     summary: summary.clone(),
                 }))],
-                done: None,
+                ..Default::default()
             })
             .await
             .unwrap();
@@ -815,10 +900,75 @@ mod tests {
             assert!(store.approval_history("s").unwrap().is_empty());
         }
         let store = Store::open(&path).unwrap();
+        let closed = store.close_interrupted_work().unwrap();
+        assert_eq!(closed.approvals, 1);
         let h = store.approval_history("s").unwrap();
         assert_eq!(h.len(), 1);
         assert_eq!(h[0].resolution, ApprovalResolution::AgentGone);
         assert_eq!(h[0].approval.command.as_deref(), Some("ls"));
+    }
+
+    #[tokio::test]
+    async fn recovery_closes_turns_and_items_that_died_with_the_process() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("db.sqlite");
+        {
+            let store = Store::open(&path).unwrap();
+            store.start_writer(ListHub::new(Vec::new(), 0));
+            let mut open = item(1, "half");
+            open.status = orbitdock_protocol::ItemStatus::InProgress;
+            let mut other = item(2, "done");
+            other.turn_id = Some("older".into());
+            store
+                .submit_and_wait(Command {
+                    ops: vec![
+                        PersistOp::UpsertItem {
+                            session_id: "s".into(),
+                            item: Box::new(open),
+                        },
+                        PersistOp::UpsertItem {
+                            session_id: "s".into(),
+                            item: Box::new(other),
+                        },
+                        PersistOp::UpsertTurn {
+                            session_id: "s".into(),
+                            turn_id: "t".into(),
+                            status: TurnStatus::InProgress,
+                            started_at: 1,
+                            ended_at: None,
+                            error: None,
+                        },
+                    ],
+                    ..Default::default()
+                })
+                .await
+                .unwrap();
+            // The process dies here (no turn end was ever written).
+        }
+        let store = Store::open(&path).unwrap();
+        let closed = store.close_interrupted_work().unwrap();
+        assert_eq!(
+            closed,
+            ClosedWork {
+                approvals: 0,
+                turns: 1,
+                items: 1
+            }
+        );
+        let items = store.items_after("s", 0, 10).unwrap().items;
+        assert_eq!(items[0].status, orbitdock_protocol::ItemStatus::Interrupted);
+        assert_eq!(
+            items[0].body,
+            ItemBody::AgentMessage {
+                text: "half".into()
+            }
+        );
+        assert_eq!(items[1].status, orbitdock_protocol::ItemStatus::Completed);
+        // Idempotent: a second start finds nothing to close.
+        assert_eq!(
+            store.close_interrupted_work().unwrap(),
+            ClosedWork::default()
+        );
     }
 
     #[test]

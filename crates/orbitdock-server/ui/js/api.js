@@ -67,6 +67,7 @@ export const api = {
   interrupt: (id) => request('POST', `/api/sessions/${enc(id)}/interrupt`),
   end: (id) => request('POST', `/api/sessions/${enc(id)}/end`),
   resume: (id) => request('POST', `/api/sessions/${enc(id)}/resume`),
+  takeover: (id) => request('POST', `/api/sessions/${enc(id)}/takeover`),
   rename: (id, name) => request('POST', `/api/sessions/${enc(id)}/name`, { name }),
   patchConfig: (id, patch) => request('PATCH', `/api/sessions/${enc(id)}/config`, patch),
   answer: (id, requestId, decision, answers) =>

@@ -70,7 +70,7 @@ export function renderItem(item, ctx = {}) {
   el.dataset.seq = String(item.seq);
   el.dataset.itemId = item.id || '';
   el.dataset.type = item.type || 'unknown';
-  el.dataset.status = item.status === 'in_progress' && !live ? 'stopped' : item.status || '';
+  el.dataset.status = isStopped(item, live) ? 'stopped' : item.status || '';
   return el;
 }
 
@@ -104,7 +104,7 @@ function messageItem(item, role, label, live) {
   const body = h('div', { class: 'msg-body' });
   const text = item.text || '';
   const streaming = live;
-  const stopped = item.status === 'in_progress' && !live;
+  const stopped = isStopped(item, live);
   if (streaming || stopped || !text) {
     body.classList.add('plain');
     body.textContent = text;
@@ -156,10 +156,18 @@ function reasoningItem(item) {
     h('div', { class: 'reasoning-text muted', text: item.text || '' }));
 }
 
+/**
+ * Whether an item was cut short: `interrupted` (its turn ended before the agent finished it; the
+ * server marks such items, also after a crash), or an `in_progress` item whose turn is over.
+ */
+function isStopped(item, live) {
+  return item.status === 'interrupted' || (item.status === 'in_progress' && !live);
+}
+
 function statusChip(item, extra, live = item.status === 'in_progress') {
   let text;
   let cls;
-  if (item.status === 'in_progress' && !live) return h('span', { class: 'chip declined', text: 'stopped' });
+  if (isStopped(item, live)) return h('span', { class: 'chip declined', text: 'stopped' });
   switch (item.status) {
     case 'in_progress':
       text = 'running';

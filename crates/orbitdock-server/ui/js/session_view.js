@@ -102,11 +102,21 @@ export class SessionView {
       class: 'composer', 'aria-label': 'Send a message',
       on: { submit: (ev) => { ev.preventDefault(); this.send(); } },
     }, this.input, this.interruptBtn, this.sendBtn);
+    // A passive session (started outside OrbitDock) is observed only: instead of a composer that
+    // could only fail, offer to take it over; the server says why when it cannot yet.
+    this.takeoverBtn = h('button', {
+      type: 'button', class: 'btn primary', 'aria-label': 'Take over this session',
+      on: { click: () => this.takeover() },
+    }, 'Take over');
+    this.takeoverReason = h('span', { class: 'takeover-reason muted', role: 'status', 'aria-live': 'polite' });
+    this.takeoverBar = h('div', { class: 'composer takeover-bar', hidden: true, 'aria-label': 'Observed session' },
+      h('span', { class: 'takeover-text', text: 'Observed: this session was started outside OrbitDock.' }),
+      this.takeoverReason, this.takeoverBtn);
 
     this.el = h('section', { class: 'session', 'aria-label': 'Session' },
       this.actionBar,
       h('div', { class: 'session-body' },
-        h('div', { class: 'session-main' }, this.transcript.el, this.approvals, this.composer),
+        h('div', { class: 'session-main' }, this.transcript.el, this.approvals, this.composer, this.takeoverBar),
         this.side));
 
     this.onKey = (ev) => this.globalKey(ev);
@@ -231,6 +241,10 @@ export class SessionView {
 
   renderComposer() {
     const st = this.model.state;
+    const passive = st.origin === 'passive';
+    this.composer.hidden = passive;
+    this.takeoverBar.hidden = !passive;
+    if (!passive) this.takeoverReason.textContent = '';
     const working = Boolean(st.current_turn) || st.status === 'working';
     this.interruptBtn.hidden = !working;
     const ended = st.status === 'ended';
@@ -284,6 +298,20 @@ export class SessionView {
       this.toast(`Could not ${ended ? 'resume' : 'end'} the session: ${err.message}`, true);
     } finally {
       this.endBtn.disabled = false;
+    }
+  }
+
+  async takeover() {
+    this.takeoverBtn.disabled = true;
+    this.takeoverReason.textContent = '';
+    try {
+      await api.takeover(this.model.id);
+      this.toast('Taken over: OrbitDock drives this session now');
+    } catch (err) {
+      // 409 carries the server's reason (still working, active moments ago, not a Codex thread).
+      this.takeoverReason.textContent = `Cannot take over yet: ${err.message}`;
+    } finally {
+      this.takeoverBtn.disabled = false;
     }
   }
 
@@ -353,5 +381,7 @@ function stepIcon(status) {
 function stepStatus(status) {
   if (status === 'completed') return 'done';
   if (status === 'in_progress' || status === 'inProgress') return 'in progress';
-  return 'pending';
+  if (status === 'pending' || !status) return 'pending';
+  // A status this UI does not know yet: show it as the server sent it.
+  return String(status);
 }

@@ -1,10 +1,10 @@
-//! Claude Code hook payloads through the real server (engineer F): `POST /api/hooks/claude`
+//! Claude Code hook payloads through the real server: `POST /api/hooks/claude`
 //! creates a passive Claude session and every documented event moves it; payloads spooled while
 //! the server was not running appear after it starts; a bad payload is a 400.
 
 #![allow(clippy::unwrap_used)]
 
-mod common;
+use crate::common;
 
 use anyhow::Result;
 use common::Harness;

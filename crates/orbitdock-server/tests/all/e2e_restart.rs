@@ -4,7 +4,7 @@
 
 #![allow(clippy::unwrap_used)]
 
-mod common;
+use crate::common;
 
 use anyhow::{Context, Result};
 use common::{Harness, WAIT, is_turn_ended};

@@ -137,6 +137,167 @@ impl Harness {
     }
 }
 
+/// A real server (real SQLite, real HTTP and WebSocket) over the scripted connector: no agent
+/// process, every agent call recorded and holdable, events injected. For the fast tests of the
+/// session core.
+pub struct Scripted {
+    pub agent: std::sync::Arc<orbitdock_server::testing::ScriptedConnector>,
+    pub data: tempfile::TempDir,
+    pub server: Option<RunningServer>,
+    pub rest: Rest,
+}
+
+impl Scripted {
+    pub async fn start() -> Result<Scripted> {
+        let data = tempfile::tempdir()?;
+        let (agent, server) = Self::boot(data.path()).await?;
+        let rest = Rest::new(&server.base_url());
+        Ok(Scripted {
+            agent,
+            data,
+            server: Some(server),
+            rest,
+        })
+    }
+
+    async fn boot(
+        dir: &std::path::Path,
+    ) -> Result<(
+        std::sync::Arc<orbitdock_server::testing::ScriptedConnector>,
+        RunningServer,
+    )> {
+        let (agent, rx) = orbitdock_server::testing::ScriptedConnector::new();
+        let server = orbitdock_server::start_with_connector(
+            ServerConfig {
+                data_dir: dir.to_owned(),
+                codex_home: dir.join("home"),
+                codex_bin: "codex".into(),
+                bind: "127.0.0.1:0".parse::<SocketAddr>()?,
+                token: TOKEN.into(),
+                codex_env: Vec::new(),
+            },
+            agent.clone(),
+            rx,
+        )
+        .await?;
+        Ok((agent, server))
+    }
+
+    /// Stops the server gracefully and starts a new one (new scripted agent) on the same data.
+    pub async fn restart(&mut self) -> Result<()> {
+        if let Some(s) = self.server.take() {
+            s.shutdown().await;
+        }
+        let (agent, server) = Self::boot(self.data.path()).await?;
+        self.rest = Rest::new(&server.base_url());
+        self.agent = agent;
+        self.server = Some(server);
+        Ok(())
+    }
+
+    pub fn base(&self) -> String {
+        self.server.as_ref().unwrap().base_url()
+    }
+
+    pub fn server(&self) -> &RunningServer {
+        self.server.as_ref().unwrap()
+    }
+
+    pub async fn ws(&self) -> Result<Ws> {
+        Ws::connect(&self.base()).await
+    }
+
+    /// Creates a direct session in the data dir; returns (session id, thread id).
+    pub async fn create(&self) -> Result<(String, String)> {
+        let st: SessionState = self
+            .rest
+            .post(
+                "/api/sessions",
+                &serde_json::json!({"cwd": self.data.path()}),
+            )
+            .await?;
+        Ok((st.summary.id.clone(), st.summary.thread_id.clone().unwrap()))
+    }
+
+    pub async fn state(&self, id: &str) -> Result<SessionState> {
+        self.rest.get(&format!("/api/sessions/{id}")).await
+    }
+
+    pub async fn shutdown(mut self) {
+        if let Some(s) = self.server.take() {
+            s.shutdown().await;
+        }
+    }
+}
+
+/// A REST client with the test token.
+pub struct Rest {
+    pub base: String,
+    pub http: reqwest::Client,
+}
+
+impl Rest {
+    pub fn new(base: &str) -> Rest {
+        Rest {
+            base: base.to_owned(),
+            http: reqwest::Client::new(),
+        }
+    }
+
+    pub async fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T> {
+        let r = self
+            .http
+            .get(format!("{}{path}", self.base))
+            .bearer_auth(TOKEN)
+            .send()
+            .await?;
+        answer(r).await
+    }
+
+    pub async fn post<B: Serialize, T: DeserializeOwned>(&self, path: &str, body: &B) -> Result<T> {
+        let r = self
+            .http
+            .post(format!("{}{path}", self.base))
+            .bearer_auth(TOKEN)
+            .json(body)
+            .send()
+            .await?;
+        answer(r).await
+    }
+
+    /// The status and JSON body of a POST, whatever the status.
+    pub async fn post_raw<B: Serialize>(&self, path: &str, body: &B) -> Result<(u16, Value)> {
+        let r = self
+            .http
+            .post(format!("{}{path}", self.base))
+            .bearer_auth(TOKEN)
+            .json(body)
+            .send()
+            .await?;
+        let status = r.status().as_u16();
+        Ok((status, r.json().await?))
+    }
+}
+
+/// Polls `f` until it yields `Some` (bounded by [`WAIT`]); for state reached through a path
+/// with no event to await (e.g. a REST read after an injected agent event).
+pub async fn eventually<T, F, Fut>(what: &str, mut f: F) -> Result<T>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<Option<T>>>,
+{
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        if let Some(v) = f().await? {
+            return Ok(v);
+        }
+        if tokio::time::Instant::now() > deadline {
+            bail!("timed out waiting for {what}");
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
 async fn answer<T: DeserializeOwned>(r: reqwest::Response) -> Result<T> {
     let status = r.status();
     let text = r.text().await?;

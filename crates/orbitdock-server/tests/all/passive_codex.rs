@@ -1,4 +1,4 @@
-//! Codex sessions started outside the server (engineer I): `codex exec` from the REAL pinned
+//! Codex sessions started outside the server: `codex exec` from the REAL pinned
 //! Codex CLI (loopback fake model) in the server's CODEX_HOME becomes a passive Codex session
 //! over REST, with its first prompt, model, usage, status and transcript; a session the server
 //! drives itself gets no passive twin; a restart keeps exactly one session per thread and
@@ -6,7 +6,7 @@
 
 #![allow(clippy::unwrap_used)]
 
-mod common;
+use crate::common;
 
 use std::net::SocketAddr;
 use std::process::Stdio;

@@ -3,7 +3,7 @@
 
 #![allow(clippy::unwrap_used)]
 
-mod common;
+use crate::common;
 
 use anyhow::{Context, Result};
 use common::{Harness, WAIT, is_turn_ended};

@@ -3,7 +3,7 @@
 
 #![allow(clippy::unwrap_used)]
 
-mod common;
+use crate::common;
 
 use anyhow::{Context, Result};
 use common::{Harness, is_turn_ended};
@@ -133,7 +133,10 @@ async fn file_change_approval_plan_rename_and_policy_change() -> Result<()> {
             &json!({"approval_policy": "never", "sandbox_mode": "danger-full-access"}),
         )
         .await?;
-    assert_eq!(patched.summary.approval_policy.as_deref(), Some("never"));
+    assert_eq!(
+        patched.summary.approval_policy,
+        Some(orbitdock_protocol::ApprovalPolicy::Never)
+    );
     h.fake
         .enqueue(ScriptedResponse::new().exec_command("printf free > free.txt", "call-free"));
     h.fake.enqueue(ScriptedResponse::new().text("wrote it"));
@@ -188,7 +191,7 @@ async fn file_change_approval_plan_rename_and_policy_change() -> Result<()> {
     let SessionDelta::TurnEnded { status, .. } = d else {
         unreachable!()
     };
-    assert_eq!(status, "interrupted");
+    assert_eq!(status, orbitdock_protocol::TurnStatus::Interrupted);
     let state: SessionState = h.get(&format!("/api/sessions/{id}")).await?;
     assert_eq!(state.summary.status, SessionStatus::Waiting);
     assert!(state.current_turn.is_none());

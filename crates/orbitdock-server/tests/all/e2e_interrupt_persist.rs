@@ -4,7 +4,7 @@
 
 #![allow(clippy::unwrap_used)]
 
-mod common;
+use crate::common;
 
 use anyhow::Result;
 use common::{Harness, is_turn_ended};
@@ -70,7 +70,7 @@ async fn interrupted_streaming_text_survives_restart() -> Result<()> {
         .collect();
     assert_eq!(
         agent,
-        vec![(ItemStatus::InProgress, "partial answer".to_owned())],
+        vec![(ItemStatus::Interrupted, "partial answer".to_owned())],
         "the interrupted message keeps its streamed text after a restart: {:?}",
         page.items
     );

@@ -1,0 +1,228 @@
+//! Every thing a client can ask a session to do, as one type ([`SessionAction`]) applied by one
+//! function ([`dispatch`]). REST handlers and WebSocket messages both build a `SessionAction` and
+//! call `dispatch`; neither knows how an action is carried out, so an action added here exists on
+//! both transports at once (and in the CLI and the MCP bridge, which use them).
+
+use std::collections::BTreeMap;
+
+use orbitdock_protocol::{
+    ApprovalDecision, ClientMessage, ConfigPatch, CreateSessionRequest, OkResponse,
+    SendMessageRequest,
+};
+use serde_json::Value;
+
+use crate::error::{Error, Result};
+use crate::registry::Registry;
+
+/// One action on a session (or creating one).
+#[derive(Debug, Clone, PartialEq)]
+pub enum SessionAction {
+    /// Create a direct session (and send its first prompt, if any).
+    Create(CreateSessionRequest),
+    /// Send a message (starting a turn).
+    Send {
+        /// The session.
+        session_id: String,
+        /// The message and per-turn overrides.
+        request: SendMessageRequest,
+    },
+    /// Interrupt the running turn.
+    Interrupt {
+        /// The session.
+        session_id: String,
+    },
+    /// End the session.
+    End {
+        /// The session.
+        session_id: String,
+    },
+    /// Resume an ended or detached session.
+    Resume {
+        /// The session.
+        session_id: String,
+    },
+    /// Take over an idle passive session.
+    Takeover {
+        /// The session.
+        session_id: String,
+    },
+    /// Rename.
+    Rename {
+        /// The session.
+        session_id: String,
+        /// The new name (empty clears it).
+        name: String,
+    },
+    /// Change config for the next turns.
+    Configure {
+        /// The session.
+        session_id: String,
+        /// The change.
+        patch: ConfigPatch,
+    },
+    /// Answer an approval or question.
+    Approve {
+        /// The session.
+        session_id: String,
+        /// The request.
+        request_id: String,
+        /// The decision.
+        decision: ApprovalDecision,
+        /// Answers to questions.
+        answers: Option<BTreeMap<String, Vec<String>>>,
+    },
+}
+
+impl SessionAction {
+    /// The session the action concerns (`None` for create).
+    pub fn session_id(&self) -> Option<&str> {
+        match self {
+            SessionAction::Create(_) => None,
+            SessionAction::Send { session_id, .. }
+            | SessionAction::Interrupt { session_id }
+            | SessionAction::End { session_id }
+            | SessionAction::Resume { session_id }
+            | SessionAction::Takeover { session_id }
+            | SessionAction::Rename { session_id, .. }
+            | SessionAction::Configure { session_id, .. }
+            | SessionAction::Approve { session_id, .. } => Some(session_id),
+        }
+    }
+
+    /// The action a WebSocket message asks for, with its `client_ref`; `Err` gives back
+    /// messages that are not actions (subscriptions, pings).
+    pub fn from_client_message(
+        msg: ClientMessage,
+    ) -> std::result::Result<(SessionAction, Option<String>), Box<ClientMessage>> {
+        Ok(match msg {
+            ClientMessage::CreateSession {
+                request,
+                client_ref,
+            } => (SessionAction::Create(request), client_ref),
+            ClientMessage::SendMessage {
+                session_id,
+                request,
+                client_ref,
+            } => (
+                SessionAction::Send {
+                    session_id,
+                    request,
+                },
+                client_ref,
+            ),
+            ClientMessage::Interrupt {
+                session_id,
+                client_ref,
+            } => (SessionAction::Interrupt { session_id }, client_ref),
+            ClientMessage::EndSession {
+                session_id,
+                client_ref,
+            } => (SessionAction::End { session_id }, client_ref),
+            ClientMessage::ResumeSession {
+                session_id,
+                client_ref,
+            } => (SessionAction::Resume { session_id }, client_ref),
+            ClientMessage::TakeoverSession {
+                session_id,
+                client_ref,
+            } => (SessionAction::Takeover { session_id }, client_ref),
+            ClientMessage::RenameSession {
+                session_id,
+                name,
+                client_ref,
+            } => (SessionAction::Rename { session_id, name }, client_ref),
+            ClientMessage::UpdateConfig {
+                session_id,
+                patch,
+                client_ref,
+            } => (SessionAction::Configure { session_id, patch }, client_ref),
+            ClientMessage::Approve {
+                session_id,
+                request_id,
+                decision,
+                answers,
+                client_ref,
+            } => (
+                SessionAction::Approve {
+                    session_id,
+                    request_id,
+                    decision,
+                    answers,
+                },
+                client_ref,
+            ),
+            other => return Err(Box::new(other)),
+        })
+    }
+}
+
+/// What an action produced: the JSON a client gets (REST body / WebSocket `ack.result`) and
+/// whether it created something (REST answers 201).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ActionOutcome {
+    /// The result body.
+    pub body: Value,
+    /// A resource was created.
+    pub created: bool,
+}
+
+fn json<T: serde::Serialize>(v: T) -> Result<Value> {
+    serde_json::to_value(v).map_err(|e| Error::Decode {
+        what: "action result".into(),
+        source: e,
+    })
+}
+
+/// Applies one action. The one place that knows how each action is carried out.
+pub async fn dispatch(registry: &Registry, action: SessionAction) -> Result<ActionOutcome> {
+    let done = |body: Value| ActionOutcome {
+        body,
+        created: false,
+    };
+    let ok = || json(OkResponse { ok: true });
+    match action {
+        SessionAction::Create(request) => Ok(ActionOutcome {
+            body: json(registry.create(request).await?)?,
+            created: true,
+        }),
+        SessionAction::Send {
+            session_id,
+            request,
+        } => {
+            let h = registry.get(&session_id).await?;
+            Ok(done(json(h.send(request).await?)?))
+        }
+        SessionAction::Interrupt { session_id } => {
+            registry.get(&session_id).await?.interrupt().await?;
+            Ok(done(ok()?))
+        }
+        SessionAction::End { session_id } => {
+            Ok(done(json(registry.get(&session_id).await?.end().await?)?))
+        }
+        SessionAction::Resume { session_id } => Ok(done(json(
+            registry.get(&session_id).await?.resume().await?,
+        )?)),
+        SessionAction::Takeover { session_id } => Ok(done(json(
+            registry.get(&session_id).await?.takeover().await?,
+        )?)),
+        SessionAction::Rename { session_id, name } => Ok(done(json(
+            registry.get(&session_id).await?.rename(name).await?,
+        )?)),
+        SessionAction::Configure { session_id, patch } => Ok(done(json(
+            registry.get(&session_id).await?.configure(patch).await?,
+        )?)),
+        SessionAction::Approve {
+            session_id,
+            request_id,
+            decision,
+            answers,
+        } => {
+            registry
+                .get(&session_id)
+                .await?
+                .approve(request_id, decision, answers)
+                .await?;
+            Ok(done(ok()?))
+        }
+    }
+}

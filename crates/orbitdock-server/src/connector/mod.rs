@@ -1,0 +1,129 @@
+//! The seam between session actors and agent processes, in OrbitDock's own terms.
+//!
+//! [`Connector`] is what a session needs from an agent: open/resume/fork a thread, start and
+//! interrupt turns, rename, list models. Events flow the other way as [`ConnectorEvent`]s on one
+//! channel, already translated into the session core's neutral vocabulary
+//! ([`SessionEvent`], [`ApprovalRequest`]); the registry routes them to session actors by
+//! `(connector, thread id)`.
+//!
+//! Agent wire types stop here: [`codex`] is the only module that knows Codex's app-server
+//! protocol (`codex::translate` turns each notification and server request into the neutral
+//! events). A second agent is a second module implementing [`Connector`] and emitting the same
+//! events.
+//!
+//! Tests and benchmarks implement the trait themselves (see [`crate::testing`]).
+
+pub mod codex;
+
+use std::fmt;
+
+use async_trait::async_trait;
+use orbitdock_protocol::{ApprovalPolicy, ModelInfo, RateLimits, SandboxMode};
+
+use crate::error::Result;
+use crate::session::{ApprovalRequest, SessionEvent};
+
+/// Which connector an event or a session belongs to. Thread ids are only unique per connector
+/// (the same id on two hosts is two threads).
+pub type ConnectorKey = &'static str;
+
+/// The key of the local Codex app-server.
+pub const CODEX: ConnectorKey = "codex";
+
+/// Something an agent process said, already in the core's vocabulary.
+#[derive(Debug)]
+pub enum ConnectorEvent {
+    /// Changes to one thread.
+    Thread {
+        /// The connector.
+        connector: ConnectorKey,
+        /// The thread.
+        thread_id: String,
+        /// What happened, in order.
+        events: Vec<SessionEvent>,
+    },
+    /// A request waiting for a person.
+    Approval {
+        /// The connector.
+        connector: ConnectorKey,
+        /// The thread it concerns (`None`: nobody can answer it; it is refused).
+        thread_id: Option<String>,
+        /// The request.
+        request: ApprovalRequest,
+    },
+    /// Account-wide rate limits changed (every session on this connector shows them).
+    RateLimits {
+        /// The connector.
+        connector: ConnectorKey,
+        /// The figures.
+        rate_limits: RateLimits,
+    },
+    /// The agent process went away (crash or shutdown); its threads are unloaded.
+    Exited {
+        /// The connector.
+        connector: ConnectorKey,
+        /// Exit status and stderr tail, for the transcript.
+        detail: String,
+    },
+}
+
+/// Thread / turn settings, as OrbitDock names them.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ThreadConfig {
+    /// Working directory.
+    pub cwd: String,
+    /// Model.
+    pub model: Option<String>,
+    /// Reasoning effort.
+    pub effort: Option<String>,
+    /// Approval policy.
+    pub approval_policy: Option<ApprovalPolicy>,
+    /// Sandbox mode.
+    pub sandbox_mode: Option<SandboxMode>,
+}
+
+/// A thread the agent has loaded.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct OpenedThread {
+    /// Its id.
+    pub thread_id: String,
+    /// The model the agent resolved.
+    pub model: Option<String>,
+    /// The effort the agent resolved.
+    pub effort: Option<String>,
+    /// The thread's name, when it has one.
+    pub name: Option<String>,
+}
+
+/// What a session actor needs from an agent. Calls may take long (they are agent round trips):
+/// the session core runs them off its actor loop and bounds each with a timeout.
+#[async_trait]
+pub trait Connector: Send + Sync + fmt::Debug + 'static {
+    /// This connector's key (see [`ConnectorKey`]).
+    fn key(&self) -> ConnectorKey {
+        CODEX
+    }
+    /// Bumped on every (re)start of the agent process; threads opened under an older
+    /// generation must be resumed.
+    fn generation(&self) -> u64;
+    /// Starts a new thread.
+    async fn start_thread(&self, cfg: &ThreadConfig) -> Result<OpenedThread>;
+    /// Loads an existing thread (after a restart).
+    async fn resume_thread(&self, thread_id: &str, cfg: &ThreadConfig) -> Result<OpenedThread>;
+    /// Forks a thread into a new one.
+    async fn fork_thread(&self, thread_id: &str, cfg: &ThreadConfig) -> Result<OpenedThread>;
+    /// Starts a turn with these settings; returns the turn id.
+    async fn start_turn(&self, thread_id: &str, text: &str, cfg: &ThreadConfig) -> Result<String>;
+    /// Interrupts a turn.
+    async fn interrupt_turn(&self, thread_id: &str, turn_id: &str) -> Result<()>;
+    /// Names a thread.
+    async fn set_thread_name(&self, thread_id: &str, name: &str) -> Result<()>;
+    /// Lists models.
+    async fn list_models(&self) -> Result<Vec<ModelInfo>>;
+    /// Stops the agent process.
+    async fn shutdown(&self);
+    /// The agent process id, when one runs (diagnostics and crash tests).
+    fn agent_pid(&self) -> Option<u32> {
+        None
+    }
+}

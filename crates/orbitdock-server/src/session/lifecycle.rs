@@ -1,0 +1,599 @@
+//! The commands a person gives a session: start, send, interrupt, end, resume, take over, rename,
+//! configure, approve — and what happens when the agent process goes away.
+//!
+//! Each command validates against the current state on the loop, then runs its agent round trip
+//! (if any) off the loop with [`Actor::spawn_op`]; the result comes back as a closure that applies
+//! it and answers the caller after commit. Commands that need the thread in a known state (start,
+//! send, end, resume, take over) use the lane: one at a time, later ones queued in order.
+
+use std::sync::Arc;
+
+use orbitdock_protocol::{
+    ApprovalDecision, ApprovalResolution, Origin, Provider, SendMessageRequest,
+    SendMessageResponse, SessionDelta, SessionStatus, TurnStatus,
+};
+use tokio::sync::oneshot;
+
+use super::actor::{Actor, AfterCommit, OpDone, bounded};
+use super::handle::Cmd;
+use super::{ApprovalAnswer, TAKEOVER_QUIET_MS, now_ms};
+use crate::connector::{Connector, OpenedThread, ThreadConfig};
+use crate::error::{Error, Result};
+
+/// How a thread became loaded in the agent.
+#[derive(Debug)]
+enum Attached {
+    Started(OpenedThread),
+    Resumed(OpenedThread),
+    /// Another process writes the old thread: we continue in a fork.
+    Forked {
+        from: String,
+        thread: OpenedThread,
+    },
+}
+
+/// What an attach-and-maybe-start-a-turn round trip produced.
+#[derive(Debug)]
+struct Outcome {
+    /// `None`: the thread was already loaded.
+    attach: Option<(Result<Attached>, u64)>,
+    /// `None`: no turn was asked for (or the attach failed).
+    turn: Option<Result<String>>,
+}
+
+fn thread_cfg(s: &orbitdock_protocol::SessionSummary) -> ThreadConfig {
+    ThreadConfig {
+        cwd: s.cwd.clone(),
+        model: s.model.clone(),
+        effort: s.effort.clone(),
+        approval_policy: s.approval_policy.clone(),
+        sandbox_mode: s.sandbox_mode.clone(),
+    }
+}
+
+/// Loads (or creates) the thread when needed, then starts a turn with `prompt`.
+async fn attach_then_turn(
+    connector: Arc<dyn Connector>,
+    shared: Arc<super::actor::Shared>,
+    session_id: String,
+    thread_id: Option<String>,
+    attached: bool,
+    cfg: ThreadConfig,
+    prompt: Option<String>,
+) -> Outcome {
+    let mut current = thread_id.clone().filter(|_| attached);
+    let attach = if current.is_none() {
+        let r = match &thread_id {
+            None => bounded("thread/start", connector.start_thread(&cfg))
+                .await
+                .map(Attached::Started),
+            Some(t) => match bounded("thread/resume", connector.resume_thread(t, &cfg)).await {
+                Ok(th) => Ok(Attached::Resumed(th)),
+                Err(e) if e.is_active_writer_conflict() => {
+                    // Never two writers on one thread: continue in a fork and say so.
+                    bounded("thread/fork", connector.fork_thread(t, &cfg))
+                        .await
+                        .map(|thread| Attached::Forked {
+                            from: t.clone(),
+                            thread,
+                        })
+                }
+                Err(e) => Err(e),
+            },
+        };
+        if let Ok(a) = &r {
+            let t = match a {
+                Attached::Started(t) | Attached::Resumed(t) => t,
+                Attached::Forked { thread, .. } => thread,
+            };
+            // Route the thread's events to us before the turn starts, so none is dropped while
+            // this result travels back to the loop.
+            shared
+                .threads
+                .write()
+                .insert((connector.key(), t.thread_id.clone()), session_id);
+            current = Some(t.thread_id.clone());
+        }
+        Some((r, connector.generation()))
+    } else {
+        None
+    };
+    let turn = match (prompt, current) {
+        (Some(text), Some(thread)) => {
+            Some(bounded("turn/start", connector.start_turn(&thread, &text, &cfg)).await)
+        }
+        _ => None,
+    };
+    Outcome { attach, turn }
+}
+
+impl Actor {
+    /// Dispatches one command. Lane commands wait while another lane command is in flight.
+    pub(crate) fn on_cmd(&mut self, cmd: Cmd) -> Option<AfterCommit> {
+        let lane = matches!(
+            cmd,
+            Cmd::Start { .. } | Cmd::Send(..) | Cmd::End(_) | Cmd::Resume(_) | Cmd::Takeover(_)
+        );
+        if lane && self.lane_busy {
+            self.queued.push_back(cmd);
+            return None;
+        }
+        match cmd {
+            Cmd::Snapshot(reply) => {
+                let _ = reply.send((self.state(), self.recent.iter().cloned().collect()));
+                None
+            }
+            Cmd::Start { prompt, reply } => self.start(prompt, reply),
+            Cmd::Send(req, reply) => self.send(req, reply),
+            Cmd::Interrupt(reply) => self.interrupt(reply),
+            Cmd::End(reply) => self.end(reply),
+            Cmd::Resume(reply) => self.resume(reply),
+            Cmd::Takeover(reply) => self.takeover(reply),
+            Cmd::Rename(name, reply) => Some(self.rename(name, reply)),
+            Cmd::Config(patch, reply) => {
+                self.apply_config(
+                    patch.model,
+                    patch.effort,
+                    patch.approval_policy,
+                    patch.sandbox_mode,
+                );
+                Some(Box::new(move |a: &Actor| {
+                    let _ = reply.send(Ok(a.state()));
+                }))
+            }
+            Cmd::Approve {
+                request_id,
+                decision,
+                answers,
+                reply,
+            } => self.approve(request_id, decision, answers, reply),
+            Cmd::Shutdown(reply) => {
+                // Handled by the loop; reaching here means it was queued behind the lane.
+                self.shutdown();
+                let _ = reply.send(());
+                None
+            }
+        }
+    }
+
+    /// Runs attach (+ turn) off the loop on the lane; `finish` applies the outcome.
+    fn lane_attach(
+        &mut self,
+        prompt: Option<String>,
+        finish: impl FnOnce(&mut Actor, Result<Option<String>>) -> Option<AfterCommit> + Send + 'static,
+    ) {
+        self.lane_busy = true;
+        let fut = attach_then_turn(
+            self.connector(),
+            self.shared.clone(),
+            self.summary.id.clone(),
+            self.summary.thread_id.clone(),
+            self.is_attached(),
+            thread_cfg(&self.summary),
+            prompt,
+        );
+        self.spawn_op(async move {
+            let outcome = fut.await;
+            let done: OpDone = Box::new(move |a: &mut Actor| {
+                a.lane_done();
+                let r = a.apply_outcome(outcome);
+                finish(a, r)
+            });
+            done
+        });
+    }
+
+    /// Applies an attach/turn outcome; `Ok(turn id)` when a turn was started.
+    fn apply_outcome(&mut self, o: Outcome) -> Result<Option<String>> {
+        if let Some((attach, generation)) = o.attach {
+            match attach? {
+                Attached::Started(t) => {
+                    self.attached_generation = Some(generation);
+                    self.bind_thread(t.thread_id);
+                    if let Some(m) = t.model
+                        && self.summary.model.is_none()
+                    {
+                        self.summary.model = Some(m);
+                    }
+                    self.delta(SessionDelta::Attached { attached: true });
+                }
+                Attached::Resumed(t) => {
+                    self.attached_generation = Some(generation);
+                    self.bind_thread(t.thread_id);
+                    self.notice("Resumed the Codex thread.");
+                    self.delta(SessionDelta::Attached { attached: true });
+                }
+                Attached::Forked { from, thread } => {
+                    self.attached_generation = Some(generation);
+                    let id = thread.thread_id.clone();
+                    self.bind_thread(thread.thread_id);
+                    self.notice(format!(
+                        "Another process is writing thread {from}; continuing in a fork ({id})."
+                    ));
+                    self.delta(SessionDelta::Attached { attached: true });
+                }
+            }
+        }
+        match o.turn {
+            None => Ok(None),
+            Some(Err(e)) => Err(e),
+            Some(Ok(turn_id)) => {
+                self.turn_started(turn_id.clone());
+                Ok(Some(turn_id))
+            }
+        }
+    }
+
+    fn bind_thread(&mut self, thread_id: String) {
+        let key = self.connector().key();
+        let mut threads = self.shared.threads.write();
+        if let Some(old) = &self.summary.thread_id
+            && *old != thread_id
+        {
+            threads.remove(&(key, old.clone()));
+        }
+        threads.insert((key, thread_id.clone()), self.summary.id.clone());
+        drop(threads);
+        if self.summary.thread_id.as_deref() != Some(thread_id.as_str()) {
+            self.summary.thread_id = Some(thread_id);
+            self.out.summary_dirty = true;
+        }
+    }
+
+    fn start(
+        &mut self,
+        prompt: Option<String>,
+        reply: oneshot::Sender<Result<orbitdock_protocol::SessionState>>,
+    ) -> Option<AfterCommit> {
+        let prompt = prompt.filter(|p| !p.trim().is_empty());
+        if let Some(p) = &prompt {
+            self.note_first_prompt(p);
+        }
+        self.lane_attach(prompt, move |a, r| {
+            if let Err(e) = &r {
+                if a.summary.thread_id.is_none() {
+                    // No thread: nothing can continue this session until it is resumed.
+                    a.notice(format!("Could not start the session: {e}"));
+                    a.summary.status = SessionStatus::Ended;
+                    a.out.summary_dirty = true;
+                } else {
+                    a.notice(format!("Could not send the first message: {e}"));
+                }
+            }
+            a.set_status();
+            Some(Box::new(move |a: &Actor| {
+                let _ = reply.send(r.map(|_| a.state()));
+            }))
+        });
+        None
+    }
+
+    fn note_first_prompt(&mut self, text: &str) {
+        if self.summary.first_prompt.is_none() {
+            self.summary.first_prompt = Some(text.chars().take(500).collect());
+            self.out.summary_dirty = true;
+        }
+    }
+
+    fn send(
+        &mut self,
+        req: SendMessageRequest,
+        reply: oneshot::Sender<Result<SendMessageResponse>>,
+    ) -> Option<AfterCommit> {
+        let refuse = |reply: oneshot::Sender<Result<SendMessageResponse>>, e: Error| {
+            let _ = reply.send(Err(e));
+            None
+        };
+        if req.text.trim().is_empty() {
+            return refuse(reply, Error::BadRequest("message text is empty".into()));
+        }
+        if self.summary.origin == Origin::Passive {
+            return refuse(
+                reply,
+                Error::Conflict(
+                    "this session is observed only (passive); take it over first".into(),
+                ),
+            );
+        }
+        if self.extra.current_turn.is_some() {
+            return refuse(
+                reply,
+                Error::Conflict("a turn is running; wait for it or interrupt it first".into()),
+            );
+        }
+        self.apply_config(req.model, req.effort, req.approval_policy, req.sandbox_mode);
+        if self.summary.status == SessionStatus::Ended {
+            self.summary.status = SessionStatus::Waiting;
+            self.out.summary_dirty = true;
+        }
+        self.note_first_prompt(&req.text);
+        let session_id = self.summary.id.clone();
+        self.lane_attach(Some(req.text), move |a, r| {
+            a.set_status();
+            Some(Box::new(move |_: &Actor| {
+                let _ = reply.send(r.map(|turn_id| SendMessageResponse {
+                    session_id,
+                    turn_id,
+                    seq: None,
+                }));
+            }))
+        });
+        None
+    }
+
+    fn interrupt(&mut self, reply: oneshot::Sender<Result<()>>) -> Option<AfterCommit> {
+        let Some(turn) = self.extra.current_turn.clone() else {
+            let _ = reply.send(Err(Error::Conflict("no turn is running".into())));
+            return None;
+        };
+        let Some(thread) = self.summary.thread_id.clone() else {
+            let _ = reply.send(Err(Error::Conflict("the session has no thread".into())));
+            return None;
+        };
+        if !self.is_attached() {
+            // The agent lost the turn already; just close it here.
+            self.turn_ended(turn.id, TurnStatus::Interrupted, None);
+            return Some(Box::new(move |_: &Actor| {
+                let _ = reply.send(Ok(()));
+            }));
+        }
+        let connector = self.connector();
+        self.spawn_op(async move {
+            let r = bounded(
+                "turn/interrupt",
+                connector.interrupt_turn(&thread, &turn.id),
+            )
+            .await;
+            let done: OpDone = Box::new(move |_: &mut Actor| {
+                let _ = reply.send(r);
+                None
+            });
+            done
+        });
+        None
+    }
+
+    fn end(
+        &mut self,
+        reply: oneshot::Sender<Result<orbitdock_protocol::SessionState>>,
+    ) -> Option<AfterCommit> {
+        let interrupt = match (
+            self.extra.current_turn.clone(),
+            self.summary.thread_id.clone(),
+            self.is_attached(),
+        ) {
+            (Some(turn), Some(thread), true) => Some((thread, turn.id)),
+            _ => None,
+        };
+        // Pending requests are cancelled (refused), never accepted.
+        let cancel = self.cancel_all_pending();
+        let connector = self.connector();
+        let session = self.summary.id.clone();
+        self.lane_busy = true;
+        self.spawn_op(async move {
+            if let Some((thread, turn)) = interrupt
+                && let Err(e) =
+                    bounded("turn/interrupt", connector.interrupt_turn(&thread, &turn)).await
+            {
+                tracing::warn!(%session, error = %e, "interrupt on end failed");
+            }
+            let cancel_answer = ApprovalAnswer {
+                decision: ApprovalDecision::Cancel,
+                answers: None,
+            };
+            for (_, r) in &cancel {
+                if let Err(e) = bounded("cancel approval", r.answer(&cancel_answer)).await {
+                    tracing::debug!(%session, error = %e, "cancel of a pending approval on end");
+                }
+            }
+            let done: OpDone = Box::new(move |a: &mut Actor| {
+                a.lane_done();
+                for (v, _) in cancel {
+                    a.resolve(
+                        v,
+                        ApprovalResolution::TurnEnded,
+                        Some(ApprovalDecision::Cancel),
+                    );
+                }
+                if let Some(turn) = a.extra.current_turn.clone() {
+                    a.turn_ended(turn.id, TurnStatus::Interrupted, None);
+                }
+                a.summary.status = SessionStatus::Ended;
+                a.out.summary_dirty = true;
+                Some(Box::new(move |a: &Actor| {
+                    let _ = reply.send(Ok(a.state()));
+                }))
+            });
+            done
+        });
+        None
+    }
+
+    fn resume(
+        &mut self,
+        reply: oneshot::Sender<Result<orbitdock_protocol::SessionState>>,
+    ) -> Option<AfterCommit> {
+        if self.summary.status == SessionStatus::Ended {
+            self.summary.status = SessionStatus::Waiting;
+            self.out.summary_dirty = true;
+        }
+        if self.summary.origin != Origin::Direct {
+            self.set_status();
+            return Some(Box::new(move |a: &Actor| {
+                let _ = reply.send(Ok(a.state()));
+            }));
+        }
+        self.lane_attach(None, move |a, r| {
+            a.set_status();
+            Some(Box::new(move |a: &Actor| {
+                let _ = reply.send(r.map(|_| a.state()));
+            }))
+        });
+        None
+    }
+
+    /// Why a passive session cannot be taken over now, if it cannot.
+    pub(crate) fn takeover_blocker(&self) -> Option<String> {
+        if self.summary.origin != Origin::Passive {
+            return Some("this session is already driven by OrbitDock".into());
+        }
+        if self.summary.provider != Provider::Codex {
+            return Some(format!(
+                "only passive Codex sessions can be taken over (this one is {:?})",
+                self.summary.provider
+            ));
+        }
+        if self.summary.thread_id.is_none() {
+            return Some("this passive session has no Codex thread id yet".into());
+        }
+        if matches!(
+            self.summary.status,
+            SessionStatus::Working | SessionStatus::NeedsApproval | SessionStatus::NeedsAnswer
+        ) {
+            return Some(format!(
+                "the Codex session is still {:?}; take it over once it is idle",
+                self.summary.status
+            ));
+        }
+        let quiet = now_ms() - self.summary.updated_at;
+        if quiet < TAKEOVER_QUIET_MS {
+            return Some(format!(
+                "the Codex session was active {quiet} ms ago; take it over after {TAKEOVER_QUIET_MS} ms without activity"
+            ));
+        }
+        None
+    }
+
+    fn takeover(
+        &mut self,
+        reply: oneshot::Sender<Result<orbitdock_protocol::SessionState>>,
+    ) -> Option<AfterCommit> {
+        if let Some(why) = self.takeover_blocker() {
+            let _ = reply.send(Err(Error::Conflict(why)));
+            return None;
+        }
+        self.summary.origin = Origin::Direct;
+        if self.summary.status == SessionStatus::Ended {
+            self.summary.status = SessionStatus::Waiting;
+        }
+        self.out.summary_dirty = true;
+        self.lane_attach(None, move |a, r| {
+            match &r {
+                Ok(_) => a.notice("Taken over: OrbitDock now drives this Codex thread."),
+                Err(_) => a.summary.origin = Origin::Passive,
+            }
+            a.out.summary_dirty = true;
+            a.set_status();
+            Some(Box::new(move |a: &Actor| {
+                let _ = reply.send(r.map(|_| a.state()));
+            }))
+        });
+        None
+    }
+
+    fn rename(
+        &mut self,
+        name: String,
+        reply: oneshot::Sender<Result<orbitdock_protocol::SessionState>>,
+    ) -> AfterCommit {
+        let name = Some(name.trim().to_owned()).filter(|n| !n.is_empty());
+        if self.summary.name != name {
+            self.summary.name = name.clone();
+            self.out.summary_dirty = true;
+        }
+        if let (Some(thread), Some(name), true) =
+            (self.summary.thread_id.clone(), name, self.is_attached())
+        {
+            // The agent's copy of the name is a courtesy: a failure is logged, not reported.
+            let connector = self.connector();
+            let session = self.summary.id.clone();
+            self.spawn_op(async move {
+                if let Err(e) =
+                    bounded("thread/name/set", connector.set_thread_name(&thread, &name)).await
+                {
+                    tracing::warn!(%session, error = %e, "thread/name/set failed");
+                }
+                let done: OpDone = Box::new(|_: &mut Actor| None);
+                done
+            });
+        }
+        Box::new(move |a: &Actor| {
+            let _ = reply.send(Ok(a.state()));
+        })
+    }
+
+    pub(crate) fn apply_config(
+        &mut self,
+        model: Option<String>,
+        effort: Option<String>,
+        approval_policy: Option<orbitdock_protocol::ApprovalPolicy>,
+        sandbox_mode: Option<orbitdock_protocol::SandboxMode>,
+    ) {
+        let s = &mut self.summary;
+        let mut changed = false;
+        for (slot, v) in [(&mut s.model, model), (&mut s.effort, effort)] {
+            if let Some(v) = v.filter(|v| !v.is_empty())
+                && slot.as_deref() != Some(v.as_str())
+            {
+                *slot = Some(v);
+                changed = true;
+            }
+        }
+        if let Some(p) = approval_policy.filter(|p| !p.as_str().is_empty())
+            && s.approval_policy.as_ref() != Some(&p)
+        {
+            s.approval_policy = Some(p);
+            changed = true;
+        }
+        if let Some(m) = sandbox_mode.filter(|m| !m.as_str().is_empty())
+            && s.sandbox_mode.as_ref() != Some(&m)
+        {
+            s.sandbox_mode = Some(m);
+            changed = true;
+        }
+        if changed {
+            self.out.summary_dirty = true;
+        }
+    }
+
+    /// The agent process went away: its turn and pending requests died with it.
+    pub(crate) fn agent_gone(&mut self, detail: &str) {
+        if self.attached_generation.is_none() {
+            return;
+        }
+        self.attached_generation = None;
+        self.drop_all_pending(ApprovalResolution::AgentGone);
+        if let Some(turn) = self.extra.current_turn.clone() {
+            self.turn_ended(
+                turn.id,
+                TurnStatus::Failed,
+                Some("the agent process exited during this turn".into()),
+            );
+        }
+        self.notice(format!(
+            "The agent process exited ({detail}). The thread will be resumed with your next message."
+        ));
+        self.delta(SessionDelta::Attached { attached: false });
+        self.set_status();
+    }
+
+    /// The server stops: the running turn ends as interrupted with its streamed text persisted,
+    /// pending approvals are recorded as gone (the agent process stops with the server), and the
+    /// session comes back idle on the next start.
+    pub(crate) fn shutdown(&mut self) {
+        self.drop_all_pending(ApprovalResolution::AgentGone);
+        if let Some(turn) = self.extra.current_turn.clone() {
+            self.turn_ended(
+                turn.id,
+                TurnStatus::Interrupted,
+                Some("OrbitDock stopped during this turn".into()),
+            );
+        }
+        if self.attached_generation.take().is_some() {
+            self.delta(SessionDelta::Attached { attached: false });
+        }
+        if self.summary.origin == Origin::Direct {
+            self.set_status();
+        }
+    }
+}

@@ -122,11 +122,15 @@ impl Actor {
     }
 
     /// The agent withdrew a request (answered in another client, or no longer needed).
+    ///
+    /// An agent also reports a request resolved right after it took OUR answer, which can reach
+    /// the loop before the answering task's own completion: a request being answered is left to
+    /// that completion, so it is recorded as decided, not withdrawn.
     pub(crate) fn withdraw(&mut self, request_id: &str) {
         if let Some(v) = self
             .pending
             .iter()
-            .find(|p| p.approval.request_id == request_id)
+            .find(|p| p.approval.request_id == request_id && !p.answering)
             .map(|p| p.approval.version)
         {
             self.resolve(v, ApprovalResolution::Withdrawn, None);

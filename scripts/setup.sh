@@ -6,6 +6,7 @@
 #     Codex's Linux sandbox, chromium for the browser tests, python3 for the protocol sample client);
 #   - the pinned Codex CLI (npm) into the git-ignored, project-local folder tools/codex, and the
 #     newest release beside it in tools/codex-<version> (for codex-client's compatibility tests);
+#   - the pinned Claude Code CLI (npm) into the git-ignored, project-local folder tools/claude;
 #   - the browser-test driver (playwright-core, npm) into tools/node when $1 == test.
 # Safe to run any number of times; every step checks before it acts.
 set -euo pipefail
@@ -74,6 +75,19 @@ if [[ ! -x "$CODEX_NEWEST" ]] || [[ "$("$CODEX_NEWEST" --version 2>/dev/null)" !
     "@openai/codex@$CODEX_NEWEST_VERSION" >/dev/null
 fi
 "$CODEX_NEWEST" --version >/dev/null
+
+# ---------------------------------------------------------------- pinned Claude Code CLI
+# The package's postinstall replaces bin/claude.exe with the native binary of the platform package,
+# so this path is the same on every platform (crates/claude-code resolves it the same way).
+CLAUDE_VERSION="2.1.332"
+CLAUDE="$TOOLS/claude/node_modules/@anthropic-ai/claude-code/bin/claude.exe"
+if [[ ! -x "$CLAUDE" ]] || [[ "$("$CLAUDE" --version 2>/dev/null)" != "$CLAUDE_VERSION (Claude Code)" ]]; then
+  log "installing @anthropic-ai/claude-code@$CLAUDE_VERSION into tools/claude"
+  mkdir -p "$TOOLS/claude"
+  npm install --prefix "$TOOLS/claude" --no-audit --no-fund --save-exact --loglevel=error \
+    "@anthropic-ai/claude-code@$CLAUDE_VERSION" >/dev/null
+fi
+"$CLAUDE" --version >/dev/null
 
 # ---------------------------------------------------------------- browser-test driver
 if [[ "$MODE" == "test" ]]; then

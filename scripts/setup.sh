@@ -4,7 +4,9 @@
 # Installs, only when missing:
 #   - Debian packages the build and the test suite need (cmake/clang for llama.cpp, bubblewrap for
 #     Codex's Linux sandbox, chromium for the browser tests, python3 for the protocol sample client);
-#   - the pinned Codex CLI (npm) into the git-ignored, project-local folder tools/codex;
+#   - the pinned Codex CLI (npm) into the git-ignored, project-local folder tools/codex, and the
+#     newest release beside it in tools/codex-<version> (for codex-client's compatibility tests);
+#   - the pinned Claude Code CLI (npm) into the git-ignored, project-local folder tools/claude;
 #   - the browser-test driver (playwright-core, npm) into tools/node when $1 == test.
 # Safe to run any number of times; every step checks before it acts.
 set -euo pipefail
@@ -40,15 +42,16 @@ if ((${#missing[@]})); then
 fi
 
 # ---------------------------------------------------------------- pinned Codex CLI
+# codex_bin [DIR]: the native binary of an npm install in DIR (default: tools/codex).
 codex_bin() {
-  local arch triple
+  local dir="${1:-$TOOLS/codex}" arch
   arch="$(uname -m)"
   case "$(uname -s)-$arch" in
-    Linux-x86_64) echo "$TOOLS/codex/node_modules/@openai/codex-linux-x64/vendor/x86_64-unknown-linux-musl/bin/codex" ;;
-    Linux-aarch64) echo "$TOOLS/codex/node_modules/@openai/codex-linux-arm64/vendor/aarch64-unknown-linux-musl/bin/codex" ;;
-    Darwin-arm64) echo "$TOOLS/codex/node_modules/@openai/codex-darwin-arm64/vendor/aarch64-apple-darwin/bin/codex" ;;
-    Darwin-x86_64) echo "$TOOLS/codex/node_modules/@openai/codex-darwin-x64/vendor/x86_64-apple-darwin/bin/codex" ;;
-    *) echo "$TOOLS/codex/node_modules/.bin/codex" ;;
+    Linux-x86_64) echo "$dir/node_modules/@openai/codex-linux-x64/vendor/x86_64-unknown-linux-musl/bin/codex" ;;
+    Linux-aarch64) echo "$dir/node_modules/@openai/codex-linux-arm64/vendor/aarch64-unknown-linux-musl/bin/codex" ;;
+    Darwin-arm64) echo "$dir/node_modules/@openai/codex-darwin-arm64/vendor/aarch64-apple-darwin/bin/codex" ;;
+    Darwin-x86_64) echo "$dir/node_modules/@openai/codex-darwin-x64/vendor/x86_64-apple-darwin/bin/codex" ;;
+    *) echo "$dir/node_modules/.bin/codex" ;;
   esac
 }
 CODEX="$(codex_bin)"
@@ -59,6 +62,32 @@ if [[ ! -x "$CODEX" ]] || [[ "$("$CODEX" --version 2>/dev/null)" != "codex-cli $
     "@openai/codex@$CODEX_VERSION" >/dev/null
 fi
 "$CODEX" --version >/dev/null
+
+# ---------------------------------------------------------------- newest Codex CLI (compat matrix)
+# Installed side by side (never on PATH, never replacing the pinned one): codex-client's drift
+# test and compatibility report run against both versions.
+CODEX_NEWEST_VERSION="0.171.0"
+CODEX_NEWEST="$(codex_bin "$TOOLS/codex-$CODEX_NEWEST_VERSION")"
+if [[ ! -x "$CODEX_NEWEST" ]] || [[ "$("$CODEX_NEWEST" --version 2>/dev/null)" != "codex-cli $CODEX_NEWEST_VERSION" ]]; then
+  log "installing @openai/codex@$CODEX_NEWEST_VERSION into tools/codex-$CODEX_NEWEST_VERSION"
+  mkdir -p "$TOOLS/codex-$CODEX_NEWEST_VERSION"
+  npm install --prefix "$TOOLS/codex-$CODEX_NEWEST_VERSION" --no-audit --no-fund --save-exact --loglevel=error \
+    "@openai/codex@$CODEX_NEWEST_VERSION" >/dev/null
+fi
+"$CODEX_NEWEST" --version >/dev/null
+
+# ---------------------------------------------------------------- pinned Claude Code CLI
+# The package's postinstall replaces bin/claude.exe with the native binary of the platform package,
+# so this path is the same on every platform (crates/claude-code resolves it the same way).
+CLAUDE_VERSION="2.1.332"
+CLAUDE="$TOOLS/claude/node_modules/@anthropic-ai/claude-code/bin/claude.exe"
+if [[ ! -x "$CLAUDE" ]] || [[ "$("$CLAUDE" --version 2>/dev/null)" != "$CLAUDE_VERSION (Claude Code)" ]]; then
+  log "installing @anthropic-ai/claude-code@$CLAUDE_VERSION into tools/claude"
+  mkdir -p "$TOOLS/claude"
+  npm install --prefix "$TOOLS/claude" --no-audit --no-fund --save-exact --loglevel=error \
+    "@anthropic-ai/claude-code@$CLAUDE_VERSION" >/dev/null
+fi
+"$CLAUDE" --version >/dev/null
 
 # ---------------------------------------------------------------- browser-test driver
 if [[ "$MODE" == "test" ]]; then

@@ -551,3 +551,68 @@ async fn host_origin_and_key_guards_and_health_models() -> Result<()> {
     assert_eq!(server.service.counters().requests, 0);
     Ok(())
 }
+
+#[tokio::test]
+async fn lookalike_loopback_hosts_and_origins_are_refused() -> Result<()> {
+    let server = start(
+        vec![line(GREETING, None, None)],
+        ServiceConfig::default(),
+        |s| s.api_key = Some("sekrit".into()),
+    )
+    .await?;
+    let c = client();
+    // Names that merely start like a loopback address are other hosts (DNS rebinding).
+    for host in [
+        "127.evil.example",
+        "127.evil.example:80",
+        "127.0.0.1.evil.example",
+        "localhost.evil.example",
+        "evil.localhost",
+    ] {
+        let r = c
+            .get(format!("{}/v1/models", server.base))
+            .bearer_auth("sekrit")
+            .header("host", host)
+            .send()
+            .await?;
+        assert_eq!(r.status(), 403, "{host}");
+        let body: Value = r.json().await?;
+        assert_eq!(body["error"]["code"], "forbidden_host", "{host}");
+    }
+    for origin in ["http://127.evil.example", "null", "https://localhost"] {
+        let r = c
+            .get(format!("{}/v1/models", server.base))
+            .bearer_auth("sekrit")
+            .header("origin", origin)
+            .send()
+            .await?;
+        assert_eq!(r.status(), 403, "{origin}");
+        let body: Value = r.json().await?;
+        assert_eq!(body["error"]["code"], "forbidden_origin", "{origin}");
+    }
+    // The real loopback names still work, with the key compared in constant time; a key that
+    // shares a prefix with the real one is as wrong as any other.
+    for host in ["localhost", "127.0.0.2", "[::1]"] {
+        let r = c
+            .get(format!("{}/v1/models", server.base))
+            .bearer_auth("sekrit")
+            .header("host", host)
+            .send()
+            .await?;
+        assert_eq!(r.status(), 200, "{host}");
+    }
+    let r = c
+        .get(format!("{}/v1/models", server.base))
+        .bearer_auth("sekri")
+        .send()
+        .await?;
+    assert_eq!(r.status(), 401);
+    let r = c
+        .get(format!("{}/v1/models", server.base))
+        .header("authorization", "bearer sekrit")
+        .send()
+        .await?;
+    assert_eq!(r.status(), 200, "the auth scheme is case-insensitive");
+    assert_eq!(server.service.counters().requests, 0);
+    Ok(())
+}

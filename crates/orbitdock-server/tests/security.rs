@@ -158,3 +158,73 @@ async fn token_host_origin_and_methods_are_enforced() -> Result<()> {
     h.shutdown().await;
     Ok(())
 }
+
+/// Requests a browser-library client would never send, written byte for byte on a raw socket.
+mod raw_requests {
+    use super::*;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    /// Sends `head` (request line + headers, without the final blank line) and returns the
+    /// status code and body. A dropped connection (a panicking handler) is an error here.
+    async fn raw(addr: std::net::SocketAddr, head: &[u8]) -> Result<(u16, String)> {
+        let mut s = tokio::net::TcpStream::connect(addr).await?;
+        s.write_all(head).await?;
+        s.write_all(b"Connection: close\r\n\r\n").await?;
+        let mut buf = Vec::new();
+        tokio::time::timeout(common::WAIT, s.read_to_end(&mut buf)).await??;
+        let text = String::from_utf8_lossy(&buf).into_owned();
+        let status = text
+            .strip_prefix("HTTP/1.1 ")
+            .and_then(|r| r.get(..3))
+            .and_then(|c| c.parse().ok())
+            .ok_or_else(|| anyhow::anyhow!("no HTTP answer (connection dropped?): {text:?}"))?;
+        let body = text
+            .split_once("\r\n\r\n")
+            .map(|(_, b)| b.to_owned())
+            .unwrap_or_default();
+        Ok((status, body))
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn malformed_query_tokens_are_400_and_lookalike_hosts_403() -> Result<()> {
+        let h = Harness::start().await?;
+        let addr = h.server.as_ref().unwrap().addr;
+        let host = format!("Host: 127.0.0.1:{}\r\n", addr.port());
+
+        // `%a` followed by a multibyte character: a clear 400, for /login and for /ws.
+        for target in [
+            "/login?token=%a\u{e9}",
+            "/ws?token=%a\u{e9}",
+            "/login?token=%",
+        ] {
+            let head = format!("GET {target} HTTP/1.1\r\n{host}");
+            let (status, body) = raw(addr, head.as_bytes()).await?;
+            assert_eq!(status, 400, "{target}: {body}");
+            let e: ErrorBody = serde_json::from_str(&body)?;
+            assert_eq!(e.error.code, "bad_request", "{target}");
+        }
+        // The server still answers afterwards.
+        let head = format!("GET /health HTTP/1.1\r\n{host}");
+        assert_eq!(raw(addr, head.as_bytes()).await?.0, 200);
+        // A well-formed escape of a wrong token is just a wrong token.
+        let head = format!("GET /login?token=%C3%A9 HTTP/1.1\r\n{host}");
+        assert_eq!(raw(addr, head.as_bytes()).await?.0, 401);
+
+        // Names that merely start like a loopback address are other hosts (DNS rebinding).
+        for evil in [
+            format!("127.evil.example:{}", addr.port()),
+            format!("127.0.0.1.evil.example:{}", addr.port()),
+            format!("localhost.:{}", addr.port()),
+        ] {
+            let head = format!(
+                "GET /api/sessions HTTP/1.1\r\nHost: {evil}\r\nAuthorization: Bearer {TOKEN}\r\n"
+            );
+            let (status, body) = raw(addr, head.as_bytes()).await?;
+            assert_eq!(status, 403, "{evil}: {body}");
+            let e: ErrorBody = serde_json::from_str(&body)?;
+            assert_eq!(e.error.code, "forbidden");
+        }
+        h.shutdown().await;
+        Ok(())
+    }
+}

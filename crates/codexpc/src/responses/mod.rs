@@ -231,14 +231,9 @@ async fn list_models(State(state): State<Arc<AppState>>) -> impl IntoResponse {
     }))
 }
 
-fn is_loopback_host(host: &str) -> bool {
-    // Strip a port: "[::1]:8080", "127.0.0.1:80", "localhost".
-    let name = if let Some(rest) = host.strip_prefix('[') {
-        rest.split(']').next().unwrap_or_default()
-    } else {
-        host.rsplit_once(':').map_or(host, |(h, _)| h)
-    };
-    matches!(name, "localhost" | "::1") || name.starts_with("127.")
+/// Our OpenAI-shaped error for a guard rejection (the guard's codes are kept as they are).
+fn rejection(r: http_guard::Rejection) -> Response {
+    ApiError::new(r.status(), r.code(), r.message).into_response()
 }
 
 async fn check_host_and_origin(
@@ -247,30 +242,11 @@ async fn check_host_and_origin(
     next: Next,
 ) -> Response {
     if state.loopback_only {
-        let headers = req.headers();
-        let host = headers
-            .get(header::HOST)
-            .and_then(|h| h.to_str().ok())
-            .unwrap_or_default();
-        if !is_loopback_host(host) {
-            return ApiError::new(
-                StatusCode::FORBIDDEN,
-                "forbidden_host",
-                format!("Host {host:?} is not a loopback name; codexpc only serves local clients"),
-            )
-            .into_response();
-        }
-        if let Some(origin) = headers.get(header::ORIGIN) {
-            let origin = origin.to_str().unwrap_or_default();
-            let host_part = origin.split_once("://").map_or(origin, |(_, rest)| rest);
-            if !is_loopback_host(host_part) {
-                return ApiError::new(
-                    StatusCode::FORBIDDEN,
-                    "forbidden_origin",
-                    format!("Origin {origin:?} is not allowed"),
-                )
-                .into_response();
-            }
+        // The router does not know the port it is served on, so any port is accepted; the
+        // names are what defeats DNS rebinding.
+        let policy = http_guard::HostPolicy::loopback(None);
+        if let Err(r) = policy.check(req.headers(), req.uri()) {
+            return rejection(r);
         }
     }
     next.run(req).await
@@ -278,18 +254,10 @@ async fn check_host_and_origin(
 
 async fn require_key(State(state): State<Arc<AppState>>, req: Request, next: Next) -> Response {
     if let Some(key) = &state.api_key {
-        let given = req
-            .headers()
-            .get(header::AUTHORIZATION)
-            .and_then(|h| h.to_str().ok())
-            .and_then(|h| h.strip_prefix("Bearer "));
-        if given != Some(key.as_str()) {
-            return ApiError::new(
-                StatusCode::UNAUTHORIZED,
-                "unauthorized",
-                "missing or wrong bearer key (Authorization: Bearer ...)",
-            )
-            .into_response();
+        let given = http_guard::bearer_token(req.headers());
+        if let Err(mut r) = http_guard::Token::new(key).check(given) {
+            r.message = "missing or wrong bearer key (Authorization: Bearer ...)".into();
+            return ApiError::new(r.status(), "unauthorized", r.message).into_response();
         }
     }
     next.run(req).await
@@ -464,6 +432,7 @@ mod tests {
 
     #[test]
     fn loopback_host_names() {
+        let policy = http_guard::HostPolicy::loopback(None);
         for ok in [
             "127.0.0.1",
             "127.0.0.1:8080",
@@ -471,7 +440,7 @@ mod tests {
             "[::1]:80",
             "localhost",
         ] {
-            assert!(is_loopback_host(ok), "{ok}");
+            assert!(policy.host_allowed(ok), "{ok}");
         }
         for bad in [
             "evil.com",
@@ -480,8 +449,10 @@ mod tests {
             "",
             "[2001:db8::1]:80",
             "localhost.evil.com",
+            "127.evil.example",
+            "127.evil.example:80",
         ] {
-            assert!(!is_loopback_host(bad), "{bad}");
+            assert!(!policy.host_allowed(bad), "{bad}");
         }
     }
 }

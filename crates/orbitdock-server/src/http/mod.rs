@@ -18,12 +18,14 @@ use std::sync::Arc;
 use axum::Router;
 use axum::body::Body;
 use axum::extract::{Request, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, patch, post};
+use http_guard::{
+    HostPolicy, Rejection, RejectionKind, Token, bearer_token, cookie_value, query_value,
+};
 use orbitdock_protocol::{ErrorBody, ErrorInfo};
-use sha2::{Digest, Sha256};
 
 use crate::error::Error;
 use crate::registry::Registry;
@@ -60,7 +62,8 @@ impl AppState {
 /// Security settings.
 #[derive(Debug, Clone)]
 pub struct AuthConfig {
-    token_digest: [u8; 32],
+    token: Token,
+    hosts: HostPolicy,
     /// The port we serve on; `Host`/`Origin` must name it. `None` skips the port check (only for
     /// in-memory `oneshot` tests that never bind).
     pub port: Option<u16>,
@@ -70,18 +73,15 @@ impl AuthConfig {
     /// Settings for `token` on `port`.
     pub fn new(token: &str, port: Option<u16>) -> Self {
         AuthConfig {
-            token_digest: Sha256::digest(token.as_bytes()).into(),
+            token: Token::new(token),
+            hosts: HostPolicy::loopback(port),
             port,
         }
     }
 
     /// Constant-time check (compares digests).
     pub fn token_matches(&self, candidate: &str) -> bool {
-        let d: [u8; 32] = Sha256::digest(candidate.as_bytes()).into();
-        d.iter()
-            .zip(self.token_digest.iter())
-            .fold(0u8, |acc, (a, b)| acc | (a ^ b))
-            == 0
+        self.token.matches(candidate)
     }
 }
 
@@ -149,150 +149,47 @@ pub fn app(state: AppState) -> Router {
         .with_state(state)
 }
 
-fn is_loopback_host(host: &str) -> bool {
-    matches!(host, "localhost" | "127.0.0.1" | "[::1]" | "::1")
-        || host.ends_with(".localhost")
-        || host
-            .parse::<std::net::Ipv4Addr>()
-            .map(|a| a.is_loopback())
-            .unwrap_or(false)
-}
-
-/// Splits `host[:port]` (IPv6 in brackets).
-fn split_host_port(s: &str) -> (String, Option<u16>) {
-    let s = s.trim().to_ascii_lowercase();
-    if let Some(rest) = s.strip_prefix('[')
-        && let Some(end) = rest.find(']')
-    {
-        let host = format!("[{}]", &rest[..end]);
-        let port = rest[end + 1..]
-            .strip_prefix(':')
-            .and_then(|p| p.parse().ok());
-        return (host, port);
-    }
-    match s.rsplit_once(':') {
-        Some((h, p)) if !h.contains(':') => (h.to_owned(), p.parse().ok()),
-        _ => (s, None),
-    }
-}
-
-fn host_ok(auth: &AuthConfig, value: &str) -> bool {
-    let (host, port) = split_host_port(value);
-    if !is_loopback_host(&host) {
-        return false;
-    }
-    match auth.port {
-        Some(p) => port.unwrap_or(80) == p,
-        None => true,
-    }
-}
-
-fn origin_ok(auth: &AuthConfig, origin: &str) -> bool {
-    let Some(rest) = origin.strip_prefix("http://") else {
-        return false;
+/// Our JSON error for a guard rejection. The wire codes predate the shared guard and clients
+/// rely on them, so the guard's finer codes are folded into ours here.
+fn rejection_response(r: &Rejection) -> Response {
+    let code = match r.kind {
+        RejectionKind::MissingHost
+        | RejectionKind::ForbiddenHost
+        | RejectionKind::ForbiddenOrigin => "forbidden",
+        RejectionKind::MissingToken | RejectionKind::InvalidToken => "unauthorized",
+        RejectionKind::MalformedQuery => "bad_request",
     };
-    host_ok(auth, rest.trim_end_matches('/'))
-}
-
-fn cookie_token(headers: &HeaderMap) -> Option<String> {
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|kv| kv.trim().split_once('='))
-        .find(|(k, _)| *k == COOKIE_NAME)
-        .map(|(_, v)| v.to_owned())
-}
-
-fn bearer_token(headers: &HeaderMap) -> Option<String> {
-    headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .map(|t| t.trim().to_owned())
-}
-
-fn query_param(query: Option<&str>, name: &str) -> Option<String> {
-    query?
-        .split('&')
-        .filter_map(|kv| kv.split_once('='))
-        .find(|(k, _)| *k == name)
-        .map(|(_, v)| percent_decode(v))
-}
-
-fn percent_decode(s: &str) -> String {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        match b[i] {
-            b'%' if i + 2 < b.len() && i + 2 < b.len() => {
-                match u8::from_str_radix(&s[i + 1..i + 3], 16) {
-                    Ok(v) => {
-                        out.push(v);
-                        i += 3;
-                        continue;
-                    }
-                    Err(_) => out.push(b'%'),
-                }
-            }
-            b'+' => out.push(b' '),
-            c => out.push(c),
-        }
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
+    error_response(r.status(), code, r.message.clone())
 }
 
 /// The security layer (runs before routing).
 async fn guard(State(state): State<AppState>, req: Request<Body>, next: Next) -> Response {
     let auth = &state.auth;
     let headers = req.headers();
-    let host = headers.get(header::HOST).and_then(|h| h.to_str().ok());
-    match host {
-        Some(h) if host_ok(auth, h) => {}
-        Some(h) => {
-            return error_response(
-                StatusCode::FORBIDDEN,
-                "forbidden",
-                format!("Host {h} is not this server (loopback only)"),
-            );
-        }
-        None => {
-            return error_response(StatusCode::FORBIDDEN, "forbidden", "missing Host header");
-        }
-    }
-    if let Some(origin) = headers.get(header::ORIGIN) {
-        let o = origin.to_str().unwrap_or("");
-        if !origin_ok(auth, o) {
-            return error_response(
-                StatusCode::FORBIDDEN,
-                "forbidden",
-                format!("Origin {o} is not allowed"),
-            );
-        }
+    if let Err(r) = auth.hosts.check(headers, req.uri()) {
+        return rejection_response(&r);
     }
     let path = req.uri().path();
     if path == "/health" || path == "/login" {
         return next.run(req).await;
     }
-    let token = bearer_token(headers)
-        .or_else(|| cookie_token(headers))
-        .or_else(|| {
-            if path == "/ws" {
-                query_param(req.uri().query(), "token")
-            } else {
-                None
-            }
-        });
+    let mut token = bearer_token(headers)
+        .map(str::to_owned)
+        .or_else(|| cookie_value(headers, COOKIE_NAME));
+    // Browsers cannot set headers on a WebSocket upgrade, so `/ws` alone also takes `?token=`.
+    if token.is_none() && path == "/ws" {
+        match query_value(req.uri().query(), "token") {
+            Ok(t) => token = t,
+            Err(r) => return rejection_response(&r),
+        }
+    }
     let wants_page = path == "/"
         && headers
             .get(header::ACCEPT)
             .and_then(|v| v.to_str().ok())
             .is_some_and(|a| a.contains("text/html"));
     match token {
-        Some(t) if auth.token_matches(&t) => next.run(req).await,
+        Some(t) if auth.token.matches(&t) => next.run(req).await,
         // A person opening the bare URL gets a page telling them how to sign in, not JSON; the
         // UI itself stays behind the token like every other route.
         _ if wants_page => sign_in_page(),
@@ -323,10 +220,14 @@ fn sign_in_page() -> Response {
 
 /// `GET /login?token=T`: sets the cookie and redirects to the UI.
 async fn login(State(state): State<AppState>, req: Request<Body>) -> Response {
-    let Some(token) = query_param(req.uri().query(), "token") else {
-        return error_response(StatusCode::UNAUTHORIZED, "unauthorized", "missing token");
+    let token = match query_value(req.uri().query(), "token") {
+        Ok(Some(t)) => t,
+        Ok(None) => {
+            return error_response(StatusCode::UNAUTHORIZED, "unauthorized", "missing token");
+        }
+        Err(r) => return rejection_response(&r),
     };
-    if !state.auth.token_matches(&token) {
+    if !state.auth.token.matches(&token) {
         return error_response(StatusCode::UNAUTHORIZED, "unauthorized", "invalid token");
     }
     Response::builder()
@@ -349,26 +250,32 @@ mod tests {
     #[test]
     fn host_and_origin_checks() {
         let a = AuthConfig::new("t", Some(4821));
-        assert!(host_ok(&a, "127.0.0.1:4821"));
-        assert!(host_ok(&a, "localhost:4821"));
-        assert!(host_ok(&a, "[::1]:4821"));
-        assert!(!host_ok(&a, "127.0.0.1:4822"));
-        assert!(!host_ok(&a, "evil.example:4821"));
-        assert!(!host_ok(&a, "localhost"));
-        assert!(origin_ok(&a, "http://localhost:4821"));
-        assert!(!origin_ok(&a, "https://localhost:4821"));
-        assert!(!origin_ok(&a, "http://evil.example:4821"));
-        assert!(!origin_ok(&a, "null"));
+        let ok = |host: &str| a.hosts.host_allowed(host);
+        assert!(ok("127.0.0.1:4821"));
+        assert!(ok("localhost:4821"));
+        assert!(ok("[::1]:4821"));
+        assert!(!ok("127.0.0.1:4822"));
+        assert!(!ok("evil.example:4821"));
+        assert!(!ok("127.evil.example:4821"));
+        assert!(!ok("localhost"));
+        assert!(a.hosts.origin_allowed("http://localhost:4821"));
+        assert!(!a.hosts.origin_allowed("https://localhost:4821"));
+        assert!(!a.hosts.origin_allowed("http://evil.example:4821"));
+        assert!(!a.hosts.origin_allowed("null"));
         assert!(a.token_matches("t"));
         assert!(!a.token_matches("u"));
     }
 
     #[test]
-    fn decodes_query_values() {
+    fn malformed_queries_are_bad_requests() {
+        let r = query_value(Some("token=%a\u{e9}"), "token").unwrap_err();
+        let resp = rejection_response(&r);
+        assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
         assert_eq!(
-            query_param(Some("a=1&token=x%2By+z"), "token").as_deref(),
+            query_value(Some("a=1&token=x%2By+z"), "token")
+                .unwrap()
+                .as_deref(),
             Some("x+y z")
         );
-        assert_eq!(percent_decode("%zz%"), "%zz%");
     }
 }

@@ -99,6 +99,8 @@ pub struct RunningServer {
     demux: JoinHandle<()>,
     /// Codex rollout discovery: stopped before the registry.
     codex_discovery: Option<discovery::codex::CodexDiscovery>,
+    /// The connectors' event route, detached before the agents stop.
+    router: Option<connector::Router>,
 }
 
 /// Discovery of sessions started outside the server (Codex rollout files).
@@ -152,6 +154,9 @@ impl RunningServer {
         self.registry.stop_sessions().await;
         // The agent exiting because WE stop it is not a crash to report in transcripts.
         self.demux.abort();
+        if let Some(r) = self.router.take() {
+            r.detach();
+        }
         self.registry.shutdown().await;
     }
 
@@ -169,7 +174,9 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer> {
 
 /// [`start`] with explicit discovery options.
 pub async fn start_with(config: ServerConfig, options: DiscoveryOptions) -> Result<RunningServer> {
-    let (tx, rx) = mpsc::channel::<ConnectorEvent>(4096);
+    // The Codex connector routes its events itself (through `router`); the channel stays empty.
+    let (_unused, rx) = mpsc::channel::<ConnectorEvent>(1);
+    let router = connector::Router::new();
     ensure_private_dir(&config.codex_home)?;
     let connector = AppServerConnector::new(
         AppServerConfig {
@@ -178,9 +185,11 @@ pub async fn start_with(config: ServerConfig, options: DiscoveryOptions) -> Resu
             env: config.codex_env.clone(),
             request_timeout: Duration::from_secs(60),
         },
-        tx,
+        router.clone(),
     );
     let mut server = start_with_connector(config.clone(), connector, rx).await?;
+    router.attach(&server.registry);
+    server.router = Some(router);
     if options.watch_codex {
         let mut dc =
             discovery::codex::CodexDiscoveryConfig::new(&config.codex_home, &config.data_dir);
@@ -246,6 +255,7 @@ pub async fn start_with_connector(
         serve,
         demux,
         codex_discovery: None,
+        router: None,
     })
 }
 

@@ -16,6 +16,7 @@
 pub mod codex;
 
 use std::fmt;
+use std::sync::{Arc, Weak};
 
 use async_trait::async_trait;
 use orbitdock_protocol::{ApprovalPolicy, ModelInfo, RateLimits, SandboxMode};
@@ -65,6 +66,41 @@ pub enum ConnectorEvent {
         /// Exit status and stderr tail, for the transcript.
         detail: String,
     },
+}
+
+/// Where a connector delivers its events: straight into the registry's routing, on the
+/// connector's own task (no hop through a separate demultiplexer task), once the registry exists.
+/// Events before [`Router::attach`] or after [`Router::detach`] are dropped (nothing can use them:
+/// the server is starting or stopping).
+#[derive(Debug, Clone, Default)]
+pub struct Router {
+    target: Arc<parking_lot::RwLock<Option<Weak<crate::registry::Registry>>>>,
+}
+
+impl Router {
+    /// A router with no target yet.
+    pub fn new() -> Self {
+        Router::default()
+    }
+
+    /// Delivers to `registry` from now on.
+    pub fn attach(&self, registry: &Arc<crate::registry::Registry>) {
+        *self.target.write() = Some(Arc::downgrade(registry));
+    }
+
+    /// Stops delivering (a stopping server does not report its own agent's exit as a crash).
+    pub fn detach(&self) {
+        *self.target.write() = None;
+    }
+
+    /// Routes one event to its session (bounded; see `Registry::route`).
+    pub async fn route(&self, ev: ConnectorEvent) {
+        let target = self.target.read().as_ref().and_then(Weak::upgrade);
+        match target {
+            Some(registry) => registry.route(ev).await,
+            None => tracing::debug!(?ev, "connector event while not attached; dropped"),
+        }
+    }
 }
 
 /// Thread / turn settings, as OrbitDock names them.

@@ -29,7 +29,7 @@ use orbitdock_protocol::{ApprovalPolicy, ModelInfo, SandboxMode};
 use serde_json::Value;
 use tokio::sync::{Mutex, mpsc};
 
-use super::{CODEX, Connector, ConnectorEvent, OpenedThread, ThreadConfig};
+use super::{CODEX, Connector, ConnectorEvent, OpenedThread, Router, ThreadConfig};
 use crate::error::{Error, Result};
 use crate::session::SessionEvent;
 use translate::Translated;
@@ -86,7 +86,7 @@ pub struct AppServerConnector {
     current: Mutex<Option<AppServer>>,
     generation: AtomicU64,
     pid: AtomicU32,
-    events: mpsc::Sender<ConnectorEvent>,
+    router: Router,
 }
 
 impl fmt::Debug for AppServerConnector {
@@ -100,14 +100,14 @@ impl fmt::Debug for AppServerConnector {
 }
 
 impl AppServerConnector {
-    /// A connector delivering events to `events`. Nothing is spawned until first use.
-    pub fn new(config: AppServerConfig, events: mpsc::Sender<ConnectorEvent>) -> Arc<Self> {
+    /// A connector delivering events through `router`. Nothing is spawned until first use.
+    pub fn new(config: AppServerConfig, router: Router) -> Arc<Self> {
         Arc::new(AppServerConnector {
             config,
             current: Mutex::new(None),
             generation: AtomicU64::new(0),
             pid: AtomicU32::new(0),
-            events,
+            router,
         })
     }
 
@@ -135,7 +135,7 @@ impl AppServerConnector {
             home = %self.config.codex_home.display(),
             "codex app-server started"
         );
-        tokio::spawn(pump(rx, self.events.clone(), generation));
+        tokio::spawn(pump(rx, self.router.clone(), generation));
         *cur = Some(server.clone());
         Ok(server)
     }
@@ -297,12 +297,8 @@ fn agent_err(operation: &str, e: codex_client::Error) -> Error {
     Error::agent(operation, e)
 }
 
-/// Forwards one app-server's events, translated, until it exits or the hub stops listening.
-async fn pump(
-    mut rx: mpsc::Receiver<AppServerEvent>,
-    events: mpsc::Sender<ConnectorEvent>,
-    generation: u64,
-) {
+/// Forwards one app-server's events, translated, until it exits.
+async fn pump(mut rx: mpsc::Receiver<AppServerEvent>, router: Router, generation: u64) {
     while let Some(ev) = rx.recv().await {
         let out = match ev {
             AppServerEvent::Notification(n) => {
@@ -363,8 +359,6 @@ async fn pump(
                 continue;
             }
         };
-        if events.send(out).await.is_err() {
-            break;
-        }
+        router.route(out).await;
     }
 }

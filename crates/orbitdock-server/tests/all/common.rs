@@ -230,17 +230,23 @@ impl Scripted {
     }
 }
 
-/// A REST client with the test token.
+/// A REST client with a bearer token (the test token by default).
 pub struct Rest {
     pub base: String,
     pub http: reqwest::Client,
+    pub token: String,
 }
 
 impl Rest {
     pub fn new(base: &str) -> Rest {
+        Rest::with_token(base, TOKEN)
+    }
+
+    pub fn with_token(base: &str, token: &str) -> Rest {
         Rest {
             base: base.to_owned(),
             http: reqwest::Client::new(),
+            token: token.to_owned(),
         }
     }
 
@@ -248,7 +254,7 @@ impl Rest {
         let r = self
             .http
             .get(format!("{}{path}", self.base))
-            .bearer_auth(TOKEN)
+            .bearer_auth(&self.token)
             .send()
             .await?;
         answer(r).await
@@ -258,7 +264,7 @@ impl Rest {
         let r = self
             .http
             .post(format!("{}{path}", self.base))
-            .bearer_auth(TOKEN)
+            .bearer_auth(&self.token)
             .json(body)
             .send()
             .await?;
@@ -270,7 +276,7 @@ impl Rest {
         let r = self
             .http
             .post(format!("{}{path}", self.base))
-            .bearer_auth(TOKEN)
+            .bearer_auth(&self.token)
             .json(body)
             .send()
             .await?;

@@ -1,13 +1,14 @@
 //! The server's integration tests, in one binary (one link instead of one per file).
 //!
-//! Modules that start the REAL pinned Codex app-server are named `e2e_*`, `passive_codex` and
-//! `claude_hooks`; `.config/nextest.toml` retries only those (real external processes can race),
-//! never the fast in-process tests (`core`, `connector_seam`).
+//! Modules that start the REAL pinned Codex app-server are `e2e_*`, `passive_codex`,
+//! `claude_hooks` and `crash_loop`; `.config/nextest.toml` retries only tests that drive real
+//! external processes, never the fast in-process ones (`core`, `connector_seam`).
 
 mod claude_hooks;
 mod common;
 mod connector_seam;
 mod core;
+mod crash_loop;
 mod e2e_approvals;
 mod e2e_interrupt_persist;
 mod e2e_lifecycle;

@@ -1,0 +1,292 @@
+//! Crash loop: the real `orbitdock serve` binary with 3 direct sessions streaming through the
+//! REAL pinned Codex app-server and the loopback model, plus passive sessions from `codex exec`
+//! runs in the watched home, killed with SIGKILL at random points and restarted on the same data
+//! dir, again and again. Afterwards every item a client saw published (items are published only
+//! after their commit) is there exactly once, no session is duplicated, no approval is left
+//! pending, no item is left `in_progress`, and every direct session takes a new message.
+//!
+//! Kills: `ORBITDOCK_CRASH_KILLS` (default 4 in the suite; the long variant is 20). Prints
+//! `kills, items checked, lost, duplicated, stale`.
+
+#![allow(clippy::unwrap_used)]
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::io::{BufRead, BufReader};
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail, ensure};
+use futures::StreamExt;
+use orbitdock_protocol::{
+    ItemStatus, ItemsPage, Origin, SessionState, SessionStatus, SessionsResponse,
+};
+use rand::Rng;
+use serde_json::json;
+use test_support::{CodexHomeBuilder, FakeResponses, ScriptedResponse};
+use tokio_tungstenite::tungstenite::Message;
+
+use crate::common::{Rest, WAIT, eventually};
+
+/// `target/debug/orbitdock`, next to this test binary's `deps/` directory (`scripts/test.sh`
+/// builds the binaries before the tests).
+fn orbitdock_bin() -> Result<PathBuf> {
+    let exe = std::env::current_exe()?;
+    let dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .context("test binary has no parent dir")?;
+    let bin = dir.join("orbitdock");
+    ensure!(
+        bin.is_file(),
+        "{} is missing: build the binaries first (cargo build --workspace --bins)",
+        bin.display()
+    );
+    Ok(bin)
+}
+
+struct Served {
+    child: Child,
+    base: String,
+    token: String,
+}
+
+fn serve(bin: &Path, data: &Path, home: &test_support::TempCodexHome) -> Result<Served> {
+    let mut cmd = Command::new(bin);
+    cmd.args(["serve", "--port", "0", "--data-dir"])
+        .arg(data)
+        .arg("--codex-home")
+        .arg(home.path())
+        .arg("--codex-bin")
+        .arg(test_support::codex_bin())
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .process_group(0);
+    for (k, v) in home.env() {
+        cmd.env(k, v);
+    }
+    let mut child = cmd.spawn().context("spawning orbitdock serve")?;
+    let out = child.stdout.take().context("stdout")?;
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(out).lines().map_while(|l| l.ok()) {
+            if let Some(rest) = line.strip_prefix("Open the UI: ") {
+                let _ = tx.send(rest.to_owned());
+            }
+        }
+    });
+    let url = rx
+        .recv_timeout(WAIT)
+        .context("orbitdock serve did not print its login URL")?;
+    let (base, token) = url.split_once("/login?token=").context("login URL shape")?;
+    Ok(Served {
+        child,
+        base: base.to_owned(),
+        token: token.to_owned(),
+    })
+}
+
+fn kill9(s: &mut Served) {
+    // The whole process group: the server and the app-server it started.
+    let _ = nix::sys::signal::killpg(
+        nix::unistd::Pid::from_raw(s.child.id() as i32),
+        nix::sys::signal::Signal::SIGKILL,
+    );
+    let _ = s.child.wait();
+}
+
+fn rest(s: &Served) -> Rest {
+    Rest::with_token(&s.base, &s.token)
+}
+
+/// Every item delta seen on the WebSocket: (session, seq) -> item id.
+type Seen = HashMap<(String, u64), String>;
+
+async fn watch(
+    s: &Served,
+    sessions: Vec<String>,
+    seen: std::sync::Arc<parking_lot::Mutex<Seen>>,
+) -> Result<()> {
+    let url = format!(
+        "{}/ws?token={}",
+        s.base.replace("http://", "ws://"),
+        s.token
+    );
+    let (mut ws, _) = tokio_tungstenite::connect_async(url).await?;
+    for id in &sessions {
+        futures::SinkExt::send(
+            &mut ws,
+            Message::Text(
+                json!({"type": "subscribe_session", "session_id": id})
+                    .to_string()
+                    .into(),
+            ),
+        )
+        .await?;
+    }
+    tokio::spawn(async move {
+        while let Some(Ok(m)) = ws.next().await {
+            let Message::Text(t) = m else { continue };
+            let Ok(v) = serde_json::from_str::<serde_json::Value>(t.as_str()) else {
+                continue;
+            };
+            if v["type"] == "session_delta" && v["delta"]["kind"] == "item" {
+                let sid = v["session_id"].as_str().unwrap_or_default().to_owned();
+                let item = &v["delta"]["item"];
+                if let (Some(seq), Some(id)) = (item["seq"].as_u64(), item["id"].as_str()) {
+                    seen.lock().insert((sid, seq), id.to_owned());
+                }
+            }
+        }
+    });
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_dash_nine_in_a_loop_loses_and_duplicates_nothing() -> Result<()> {
+    let kills: usize = std::env::var("ORBITDOCK_CRASH_KILLS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(4);
+    let bin = orbitdock_bin()?;
+    let fake = FakeResponses::start();
+    let parts: Vec<String> = (0..40).map(|i| format!("word{i} ")).collect();
+    let parts: Vec<&str> = parts.iter().map(String::as_str).collect();
+    for _ in 0..(kills + 2) * 3 {
+        fake.enqueue(
+            ScriptedResponse::new()
+                .text_deltas(&parts)
+                .delay_between_events(Duration::from_millis(25)),
+        );
+    }
+    let home = CodexHomeBuilder::new(&fake.base_url())
+        .approval_policy("never")
+        .sandbox_mode("read-only")
+        .build();
+    let data = tempfile::tempdir()?;
+    let seen = std::sync::Arc::new(parking_lot::Mutex::new(Seen::new()));
+    let mut rng = rand::rng();
+
+    let mut s = serve(&bin, data.path(), &home)?;
+    let mut ids = Vec::new();
+    for i in 0..3 {
+        let st: SessionState = rest(&s)
+            .post(
+                "/api/sessions",
+                &json!({"cwd": home.workdir(), "name": format!("crash-{i}")}),
+            )
+            .await?;
+        ids.push(st.summary.id.clone());
+    }
+    for k in 0..kills {
+        watch(&s, ids.clone(), seen.clone()).await?;
+        for id in &ids {
+            // A session may still be settling from the restart; a refusal here is fine, the
+            // loop is about what the server does when it dies mid-whatever.
+            let _ = rest(&s)
+                .post_raw(
+                    &format!("/api/sessions/{id}/messages"),
+                    &json!({"text": format!("round {k}")}),
+                )
+                .await;
+        }
+        if k % 2 == 0 {
+            // A terminal session appends its rollout while the hub streams.
+            let status = home
+                .command(&["exec", "--skip-git-repo-check", &format!("terminal {k}")])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status()?;
+            ensure!(status.success(), "codex exec failed: {status}");
+        }
+        let wait = rng.random_range(50..1500);
+        tokio::time::sleep(Duration::from_millis(wait)).await;
+        kill9(&mut s);
+        s = serve(&bin, data.path(), &home)?;
+    }
+
+    // Verify on a fresh start.
+    let r = rest(&s);
+    let list: SessionsResponse = r.get("/api/sessions").await?;
+    let mut threads = HashSet::new();
+    let mut duplicated_sessions = 0;
+    for summary in &list.sessions {
+        if let Some(t) = &summary.thread_id
+            && !threads.insert(t.clone())
+        {
+            duplicated_sessions += 1;
+        }
+    }
+    let seen = seen.lock().clone();
+    let (mut lost, mut duplicated, mut stale, mut checked) = (0, 0, 0, 0);
+    let mut by_session: BTreeMap<String, Vec<orbitdock_protocol::TranscriptItem>> = BTreeMap::new();
+    for summary in &list.sessions {
+        let page: ItemsPage = r
+            .get(&format!(
+                "/api/sessions/{}/items?after=0&limit=1000",
+                summary.id
+            ))
+            .await?;
+        let mut keys = HashSet::new();
+        for it in &page.items {
+            if !keys.insert((it.turn_id.clone(), it.id.clone())) {
+                duplicated += 1;
+            }
+            if it.status == ItemStatus::InProgress && summary.origin == Origin::Direct {
+                stale += 1;
+            }
+        }
+        by_session.insert(summary.id.clone(), page.items);
+    }
+    for ((sid, seq), id) in &seen {
+        checked += 1;
+        let found = by_session
+            .get(sid)
+            .map(|items| {
+                items
+                    .iter()
+                    .filter(|i| i.seq == *seq && &i.id == id)
+                    .count()
+            })
+            .unwrap_or(0);
+        if found != 1 {
+            lost += 1;
+        }
+    }
+    println!(
+        "crash loop: kills {kills}, items checked {checked}, lost {lost}, duplicated {duplicated}, stale {stale}, duplicated sessions {duplicated_sessions}, sessions {}",
+        list.sessions.len()
+    );
+    ensure!(checked > 0, "no item was seen before the kills");
+    ensure!(lost == 0 && duplicated == 0 && stale == 0 && duplicated_sessions == 0);
+
+    // Every direct session opens, has nothing pending, and takes a message.
+    for id in &ids {
+        let st: SessionState = r.get(&format!("/api/sessions/{id}")).await?;
+        ensure!(st.pending_approvals.is_empty(), "{st:?}");
+        let _: serde_json::Value = eventually("the session to take a message", || async {
+            let (code, body) = r
+                .post_raw(
+                    &format!("/api/sessions/{id}/messages"),
+                    &json!({"text": "after the crashes"}),
+                )
+                .await?;
+            Ok((code == 200).then_some(body))
+        })
+        .await?;
+    }
+    for id in &ids {
+        eventually("the last turn to finish", || async {
+            let st: SessionState = r.get(&format!("/api/sessions/{id}")).await?;
+            Ok((st.summary.status == SessionStatus::Waiting).then_some(()))
+        })
+        .await?;
+    }
+    kill9(&mut s);
+    if lost > 0 {
+        bail!("lost items");
+    }
+    Ok(())
+}

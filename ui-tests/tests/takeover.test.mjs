@@ -56,7 +56,7 @@ test('a passive session offers Take over instead of a composer, then is driven f
     const list = await apiCall(server, 'GET', '/api/sessions');
     return list.sessions.find((s) => s.origin === 'passive' && s.first_prompt === 'terminal task');
   }, T, 'the terminal session to appear as passive');
-  await page.locator('a[data-id]', { hasText: 'terminal task' }).first().click();
+  await page.locator(`a[data-id="${passive.id}"]`).click();
   const bar = page.getByLabel('Observed session');
   await bar.waitFor({ timeout: T });
   assert.equal(await page.locator('form.composer').isHidden(), true, 'no composer on a passive session');

@@ -65,8 +65,9 @@ pub enum Error {
         message: String,
         /// The JSON-RPC error code, when the agent answered with one.
         code: Option<i64>,
-        /// The JSON-RPC error data, when any.
-        data: Option<serde_json::Value>,
+        /// The JSON-RPC error data, when any (boxed: `Value` is large with serde_json's
+        /// `preserve_order`, and every `Result` of the crate pays for the largest variant).
+        data: Option<Box<serde_json::Value>>,
     },
     /// An agent call or a queued command did not finish in time.
     #[error("timed out after {after:?} waiting for {what}")]
@@ -138,7 +139,7 @@ impl Error {
     /// An agent failure during `operation`, keeping a JSON-RPC error's code and data.
     pub fn agent(operation: impl Into<String>, e: codex_client::Error) -> Self {
         let (code, data) = match &e {
-            codex_client::Error::Rpc { code, data, .. } => (Some(*code), data.as_deref().cloned()),
+            codex_client::Error::Rpc { code, data, .. } => (Some(*code), data.clone()),
             _ => (None, None),
         };
         Error::Agent {

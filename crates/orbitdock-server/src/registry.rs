@@ -252,7 +252,7 @@ impl Registry {
                     .as_deref()
                     .and_then(|t| self.session_for(connector, t));
                 match sid {
-                    Some(sid) => self.deliver(&sid, Msg::Approval(Box::new(request))).await,
+                    Some(sid) => self.deliver(&sid, Msg::Approval(request)).await,
                     None => {
                         tracing::warn!(connector, thread = ?thread_id, request = %request.request_id,
                             "request for an unknown thread; refusing");

@@ -175,7 +175,7 @@ impl ScriptedConnector {
             .send(ConnectorEvent::Approval {
                 connector: CODEX,
                 thread_id: Some(thread_id.to_owned()),
-                request: r,
+                request: Box::new(r),
             })
             .await;
     }

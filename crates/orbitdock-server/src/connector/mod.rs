@@ -49,8 +49,8 @@ pub enum ConnectorEvent {
         connector: ConnectorKey,
         /// The thread it concerns (`None`: nobody can answer it; it is refused).
         thread_id: Option<String>,
-        /// The request.
-        request: ApprovalRequest,
+        /// The request (boxed: it is much larger than the other events).
+        request: Box<ApprovalRequest>,
     },
     /// Account-wide rate limits changed (every session on this connector shows them).
     RateLimits {

@@ -323,7 +323,7 @@ async fn pump(mut rx: mpsc::Receiver<AppServerEvent>, router: Router, generation
                 Ok((thread_id, request)) => ConnectorEvent::Approval {
                     connector: CODEX,
                     thread_id,
-                    request,
+                    request: Box::new(request),
                 },
                 Err(unsupported) => match unsupported.thread_id {
                     Some(thread_id) => ConnectorEvent::Thread {

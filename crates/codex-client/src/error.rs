@@ -121,6 +121,20 @@ pub enum Error {
     /// The connection to a child process is closed (it exited, or was shut down).
     #[error("connection to codex closed: {reason}")]
     Closed { reason: String },
+
+    /// An app-server endpoint (Unix socket, WebSocket, command) could not be reached or did not
+    /// complete the WebSocket upgrade.
+    #[error("cannot connect to app-server at {endpoint}: {reason}")]
+    Connect { endpoint: String, reason: String },
+
+    /// The app-server refused our credentials at the WebSocket upgrade (HTTP `status`, usually
+    /// 401, with the server's explanation in `message`). Retrying with the same token is futile.
+    #[error("app-server at {endpoint} refused the connection (HTTP {status}): {message}")]
+    Unauthorized {
+        endpoint: String,
+        status: u16,
+        message: String,
+    },
 }
 
 /// The crate's result type.

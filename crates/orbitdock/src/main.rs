@@ -387,6 +387,7 @@ fn print_item(item: &TranscriptItem) {
         ItemBody::Plan { text } => format!("plan: {text}"),
         ItemBody::Error { message } => format!("error: {message}"),
         ItemBody::Notice { message } => format!("notice: {message}"),
+        ItemBody::ContextCompaction { .. } => "context compacted".into(),
         ItemBody::Other { original_type, .. } => format!("({original_type})"),
         ItemBody::Unknown => "(unknown item)".into(),
     };

@@ -38,6 +38,7 @@
 //! test code, and a clear panic is the most useful failure a test can produce.
 
 mod codex_home;
+pub mod fake_anthropic;
 mod fake_responses;
 pub mod gguf;
 

@@ -2,7 +2,7 @@
 // CLI, codexpc's scripted model): while a turn works the composer offers "Add to current turn"
 // and a message typed then is steered into that turn (the model answers it in the same turn);
 // Archive hides a session from the sidebar, "Show archived" brings it back dimmed, Unarchive
-// restores it. Screenshots at desktop and 390 px into artifacts/screenshots/.
+// restores it; Compact shows the compaction in progress, then the compacted card. Screenshots at desktop and 390 px into artifacts/screenshots/.
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -19,6 +19,10 @@ const SCRIPT = [
   { match: 'Stream slowly', token_delay_ms: 60, completion: final(SLOW_TEXT) },
   { match: 'steered from the browser', completion: final('Heard the steer.') },
   { match: 'Archive me', completion: final('Ready to be archived.') },
+  { match: 'Before compaction', completion: final('A long answer that compaction will fold away.') },
+  // Codex's compaction request (its own prompt): the one line without `match`, so it must stay
+  // last (lines are taken first-unused-first).
+  { token_delay_ms: 60, completion: final(Array.from({ length: 25 }, (_, i) => `summary${i}`).join(' ')) },
 ];
 const T = 30000;
 
@@ -126,4 +130,26 @@ test('Archive hides a session; Show archived brings it back dimmed; Unarchive re
   await row.waitFor({ timeout: T });
   const server2 = await apiCall(server, 'GET', `/api/sessions/${encodeURIComponent(st.id)}`);
   assert.equal(server2.archived, false);
+});
+
+test('Compact shows the compaction in progress, then a compacted card', async () => {
+  await openSession('Compaction from the browser', 'Before compaction');
+  await page.locator('.msg.agent .msg-body', { hasText: 'fold away' }).waitFor({ timeout: T });
+  await page.locator('.status-slot .badge.status-waiting').waitFor({ timeout: T });
+  const compact = page.getByRole('button', { name: 'Compact the context' });
+  assert.equal(await compact.isEnabled(), true);
+  await compact.click();
+  const card = page.locator('.item.compaction');
+  await page.locator('.item.compaction.in-progress[aria-busy="true"]').waitFor({ timeout: T });
+  assert.match(await card.textContent(), /Compacting the context/);
+  assert.equal(await compact.isDisabled(), true, 'no second compaction while one runs');
+  await page.screenshot({ path: screenshotPath('compaction-in-progress-desktop') });
+  await page.locator('.item.compaction[data-status="completed"]').waitFor({ timeout: T });
+  assert.match(await card.textContent(), /Context compacted/);
+  await page.locator('.status-slot .badge.status-waiting').waitFor({ timeout: T });
+  assert.equal(await compact.isEnabled(), true);
+  await page.screenshot({ path: screenshotPath('compaction-done-desktop') });
+  await page.setViewportSize({ width: 390, height: 844 });
+  await page.screenshot({ path: screenshotPath('compaction-done-390') });
+  await page.setViewportSize({ width: 1280, height: 820 });
 });

@@ -303,6 +303,14 @@ impl Actor {
                 ),
             );
         }
+        if self.summary.archived {
+            // Codex keeps an archived thread out of reach (resume would fail), so say what to do
+            // rather than fail later with the agent's error.
+            return refuse(
+                reply,
+                Error::Conflict("this session is archived; unarchive it to continue".into()),
+            );
+        }
         if let Some(turn) = self.extra.current_turn.clone() {
             match (self.summary.thread_id.clone(), self.is_attached()) {
                 (Some(thread), true) => {
@@ -569,6 +577,8 @@ impl Actor {
     ) -> Option<AfterCommit> {
         let why = if self.summary.origin != Origin::Direct {
             Some("this session is observed only (passive); take it over first")
+        } else if self.summary.archived {
+            Some("this session is archived; unarchive it to continue")
         } else if self.summary.thread_id.is_none() {
             Some("the session has no thread yet: nothing to compact")
         } else if self.extra.current_turn.is_some() {

@@ -125,6 +125,21 @@ async fn archive_is_persisted_listed_and_reaches_the_agent() -> Result<()> {
             .calls()
             .contains(&Call::SetArchived(thread.clone(), true))
     );
+    // An archived session takes no message (its agent thread is archived): a clear refusal.
+    let (code, body) = s
+        .rest
+        .post_raw(
+            &format!("/api/sessions/{id}/messages"),
+            &json!({"text": "hello?"}),
+        )
+        .await?;
+    assert_eq!(code, 409, "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("unarchive")),
+        "{body}"
+    );
     // The list still carries it (clients hide archived rows unless asked).
     let list: SessionsResponse = s.rest.get("/api/sessions").await?;
     assert!(list.sessions.iter().any(|x| x.id == id && x.archived));

@@ -259,8 +259,9 @@ export class SessionView {
     // A message sent while a turn works is added to that turn (the server steers it, or starts
     // a new turn if this one has just ended), so say so instead of "send".
     const steer = working && !ended;
-    this.input.placeholder = ended ? 'Session ended: resume it to continue'
-      : steer ? 'Add to current turn' : 'Message the agent';
+    this.input.placeholder = st.archived ? 'Archived: unarchive it to continue'
+      : ended ? 'Session ended: resume it to continue'
+        : steer ? 'Add to current turn' : 'Message the agent';
     this.sendBtn.textContent = steer ? 'Add to turn' : 'Send';
     this.sendBtn.setAttribute('aria-label', steer ? 'Add to current turn' : 'Send message');
     // Compaction runs as a turn of its own, so it is offered only when no turn runs; while it

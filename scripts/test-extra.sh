@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Extra test steps run by scripts/test.sh after `cargo test` (the workspace's binaries are already
-# built by then). Each step is a section below; other engineers append theirs in the marked place.
+# built by then: the `cargo build` lines below only check that, in a second or two). Each step is
+# a section below; other engineers append theirs in the marked place.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
@@ -12,9 +13,9 @@ step() { printf '\n\033[1;32m==>\033[0m %s\n' "$*" >&2; }
 # real `orbitdock serve`, the pinned Codex CLI and codexpc's scripted model. Screenshots land in
 # artifacts/screenshots/ (git-ignored).
 step "web UI browser tests (ui-tests/)"
-# Same feature set as test.sh's `--workspace` build, so nothing is rebuilt (a `-p` build would
-# unify features differently and recompile llama.cpp and friends).
-cargo build --locked --workspace --bins --example seed_transcript
+# Exactly test.sh's build (same selection, and its clippy-driver environment when run from it),
+# so this finds everything fresh; run alone, it builds what it needs.
+cargo build --locked --workspace --all-targets
 if [[ ! -d "$ROOT/ui-tests/node_modules/playwright-core" ]]; then
   (cd "$ROOT/ui-tests" && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
 fi
@@ -27,5 +28,5 @@ step "web UI benchmark: open a 10,000-item transcript (prints figures, asserts n
 # >>> Append further extra test steps below this line (one clearly titled `step` each). <<<
 
 step "codexpc session protocol from Python (crates/codexpc/clients/python, against serve --script)"
-cargo build --locked --workspace --bins
+cargo build --locked --workspace --all-targets
 bash "$ROOT/crates/codexpc/clients/python/run_smoke.sh" "$ROOT/target/debug/codexpc"

@@ -1,15 +1,37 @@
-//! Login state: `codex login status`, API-key login (key on stdin, never on argv), logout, and
-//! reading `auth.json` directly.
+//! Login state: `codex login status`, API-key and access-token login (secret on stdin, never on
+//! argv), the ChatGPT device-code flow as a typed event stream, logout, and reading `auth.json`
+//! directly. The same operations over a long-lived app-server are the typed `account/*`
+//! requests in [`crate::app_server::requests`] ([`AccountRead`](crate::app_server::requests::AccountRead),
+//! [`AccountLoginStart`](crate::app_server::requests::AccountLoginStart), ...).
 //!
 //! `codex login status` prints to STDERR and answers with its exit code (0 logged in, 1 not), so
-//! the status is taken from the exit code and the text is parsed only for detail. The key goes
-//! through stdin so it never appears in `ps` output.
+//! the status is taken from the exit code and the text is parsed only for detail. Secrets go
+//! through stdin so they never appear in `ps` output, and every type holding one redacts it in
+//! `Debug`.
+//!
+//! Device auth on 0.169 (`codex login --device-auth`), checked against a loopback issuer:
+//! 1. `POST {issuer}/api/accounts/deviceauth/usercode {"client_id"}` -> `{device_auth_id,
+//!    user_code, interval}`; Codex prints the verification URL (`{issuer}/codex/device`) and the
+//!    code on stdout -> [`DeviceAuthEvent::Code`];
+//! 2. polls `POST {issuer}/api/accounts/deviceauth/token` (403/404 = pending) every `interval`
+//!    seconds, up to 15 minutes;
+//! 3. exchanges the code at `POST {issuer}/oauth/token`, writes `auth.json` (0600,
+//!    `auth_mode: "chatgpt"`), prints "Successfully logged in" on stderr and exits 0 ->
+//!    [`DeviceAuthEvent::Completed`].
+//!
+//! Offline, step 1 already fails: Codex prints NO code and exits 1 with
+//! `Error logging in: error sending request for url (https://auth.openai.com/api/accounts/deviceauth/usercode)`
+//! -> [`DeviceAuthEvent::Failed`] with that message (and no `Code` event before it).
+//! The issuer and OAuth client id can be overridden with the hidden flags
+//! `--experimental_issuer URL` / `--experimental_client-id ID` ([`DeviceAuth::issuer`],
+//! [`DeviceAuth::client_id`]; the capability guard probes for them).
 
 use std::time::Duration;
 
 use serde::Deserialize;
 
 use crate::binary::CodexBinary;
+use crate::commands::{CliCommand, CliOptions, CliProcess, cli_options};
 use crate::config::{ConfigFile, CredentialStore};
 use crate::home::CodexHome;
 use crate::{Error, Result};
@@ -105,6 +127,254 @@ pub async fn login_with_api_key(
         .await?
         .success("login --with-api-key")?;
     Ok(())
+}
+
+/// `codex login --with-access-token`, the token written to stdin.
+pub async fn login_with_access_token(
+    binary: &CodexBinary,
+    home: &CodexHome,
+    access_token: &Secret,
+) -> Result<()> {
+    let token = access_token.expose().trim();
+    if token.is_empty() || token.contains(['\n', '\r']) {
+        return Err(Error::InvalidInvocation(
+            "the access token is empty or spans several lines".into(),
+        ));
+    }
+    home.create()?;
+    CliCommand::new(binary, home, &["login"])
+        .flag("--with-access-token")
+        .stdin(format!("{token}\n"))
+        .timeout(CLI_TIMEOUT)
+        .output()
+        .await?
+        .check("login --with-access-token")?;
+    Ok(())
+}
+
+/// A secret string (API key, token, client secret): `Debug` and `Display` never show it.
+#[derive(Clone, PartialEq, Eq, Default)]
+pub struct Secret(String);
+
+impl Secret {
+    /// Wraps a secret.
+    pub fn new(s: impl Into<String>) -> Self {
+        Secret(s.into())
+    }
+
+    /// The secret itself (for the one place that must send it).
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl From<&str> for Secret {
+    fn from(s: &str) -> Self {
+        Secret(s.to_owned())
+    }
+}
+
+impl From<String> for Secret {
+    fn from(s: String) -> Self {
+        Secret(s)
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(redacted(&self.0))
+    }
+}
+
+impl std::fmt::Display for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(redacted(&self.0))
+    }
+}
+
+/// How a secret is shown: never its content, only whether there is one.
+pub(crate) fn redacted(s: &str) -> &'static str {
+    if s.is_empty() {
+        "<empty>"
+    } else {
+        "<redacted>"
+    }
+}
+
+/// The ChatGPT device-code login (`codex login --device-auth`) as a builder; see the module
+/// docs for the protocol and what happens offline.
+#[derive(Debug, Clone)]
+pub struct DeviceAuth {
+    binary: CodexBinary,
+    home: CodexHome,
+    issuer: Option<String>,
+    client_id: Option<String>,
+    options: CliOptions,
+}
+
+cli_options!(DeviceAuth);
+
+/// What the user must do to finish a device login.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeviceCode {
+    /// Where to sign in (`{issuer}/codex/device`).
+    pub verification_url: String,
+    /// The one-time code to enter there (expires after 15 minutes).
+    pub user_code: String,
+}
+
+/// One step of a device login.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DeviceAuthEvent {
+    /// Show this to the user; Codex now polls until they confirm.
+    Code(DeviceCode),
+    /// Logged in: `auth.json` holds ChatGPT tokens.
+    Completed,
+    /// The login failed; `message` is Codex's (e.g. the request error when offline).
+    Failed {
+        message: String,
+        exit_code: Option<i32>,
+    },
+}
+
+impl DeviceAuth {
+    /// A device login into `home`.
+    pub fn new(binary: &CodexBinary, home: &CodexHome) -> Self {
+        DeviceAuth {
+            binary: binary.clone(),
+            home: home.clone(),
+            issuer: None,
+            client_id: None,
+            options: CliOptions::default(),
+        }
+    }
+
+    /// `--experimental_issuer URL`: another OAuth issuer than `https://auth.openai.com`.
+    pub fn issuer(mut self, url: impl Into<String>) -> Self {
+        self.issuer = Some(url.into());
+        self
+    }
+
+    /// `--experimental_client-id ID`: another OAuth client id.
+    pub fn client_id(mut self, id: impl Into<String>) -> Self {
+        self.client_id = Some(id.into());
+        self
+    }
+
+    /// The invocation.
+    pub fn command(&self) -> Result<CliCommand> {
+        Ok(CliCommand::new(&self.binary, &self.home, &["login"])
+            .with_options(self.options.clone())
+            .flag("--device-auth")
+            .flag_opt("--experimental_issuer", self.issuer.clone())
+            .flag_opt("--experimental_client-id", self.client_id.clone()))
+    }
+
+    /// Starts the login; read its progress with [`DeviceAuthFlow::next_event`].
+    pub fn start(self) -> Result<DeviceAuthFlow> {
+        self.home.create()?;
+        let process = self.command()?.spawn()?;
+        Ok(DeviceAuthFlow {
+            process,
+            pending_url: None,
+            expect: Expect::Nothing,
+            code_sent: false,
+            done: false,
+        })
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Expect {
+    Nothing,
+    Url,
+    Code,
+}
+
+/// A running device login. Dropping it kills the `codex login` process.
+#[derive(Debug)]
+pub struct DeviceAuthFlow {
+    process: CliProcess,
+    pending_url: Option<String>,
+    expect: Expect,
+    code_sent: bool,
+    done: bool,
+}
+
+impl DeviceAuthFlow {
+    /// The next event; `None` after `Completed` or `Failed`. Waiting for `Completed` lasts as
+    /// long as the user takes (Codex gives up after 15 minutes): bound it with a timeout or
+    /// [`DeviceAuthFlow::cancel`] as the host sees fit.
+    pub async fn next_event(&mut self) -> Option<DeviceAuthEvent> {
+        if self.done {
+            return None;
+        }
+        while let Some(line) = self.process.next_line().await {
+            let Ok(line) = line else { continue };
+            let text = line.trim();
+            if text.is_empty() {
+                continue;
+            }
+            if text.contains("Open this link") {
+                self.expect = Expect::Url;
+                continue;
+            }
+            if text.contains("Enter this one-time code") {
+                self.expect = Expect::Code;
+                continue;
+            }
+            match self.expect {
+                Expect::Url => {
+                    self.pending_url = Some(text.to_owned());
+                    self.expect = Expect::Nothing;
+                }
+                Expect::Code if !self.code_sent => {
+                    self.expect = Expect::Nothing;
+                    if let Some(url) = self.pending_url.take() {
+                        self.code_sent = true;
+                        return Some(DeviceAuthEvent::Code(DeviceCode {
+                            verification_url: url,
+                            user_code: text.to_owned(),
+                        }));
+                    }
+                }
+                _ => {}
+            }
+        }
+        self.done = true;
+        let status = match self.process.wait().await {
+            Ok(s) => s,
+            Err(e) => {
+                return Some(DeviceAuthEvent::Failed {
+                    message: e.to_string(),
+                    exit_code: None,
+                });
+            }
+        };
+        if status.success() {
+            return Some(DeviceAuthEvent::Completed);
+        }
+        let stderr = self.process.stderr_tail();
+        let message = stderr
+            .lines()
+            .map(str::trim)
+            .find_map(|l| {
+                l.strip_prefix("Error logging in: ")
+                    .or_else(|| l.strip_prefix("Error: "))
+                    .map(str::to_owned)
+            })
+            .unwrap_or_else(|| stderr.trim().to_owned());
+        Some(DeviceAuthEvent::Failed {
+            message,
+            exit_code: status.code(),
+        })
+    }
+
+    /// Stops the login (kills `codex login`); nothing is written.
+    pub async fn cancel(&mut self) -> Result<()> {
+        self.done = true;
+        self.process.kill().await.map(|_| ())
+    }
 }
 
 /// `codex logout` (succeeds when already logged out).

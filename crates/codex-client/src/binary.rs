@@ -122,24 +122,63 @@ pub struct CliOutput {
 }
 
 impl CliOutput {
+    /// The exit code (`None` when killed by a signal).
+    pub fn exit_code(&self) -> Option<i32> {
+        self.status.code()
+    }
+
+    /// The message of Codex's `Error: <message>` report on stderr (the lines up to the blank
+    /// line or backtrace that follows), or a clap usage error (`error: ...`).
+    pub fn error_message(&self) -> Option<String> {
+        let mut lines = self.stderr.lines();
+        let first = lines.by_ref().find_map(|l| {
+            l.strip_prefix("Error: ")
+                .or_else(|| l.strip_prefix("error: "))
+                .map(str::to_owned)
+        })?;
+        let mut msg = first;
+        for l in lines {
+            if l.trim().is_empty() || l.starts_with("Stack backtrace") || l.starts_with("Usage:") {
+                break;
+            }
+            msg.push('\n');
+            msg.push_str(l);
+        }
+        Some(msg)
+    }
+
+    /// `Ok(self)` on exit 0, else [`Error::Exited`] with the stderr tail (like `success`, but
+    /// keeping stdout and stderr for the caller).
+    pub fn check(self, what: &str) -> Result<Self> {
+        if self.status.success() {
+            Ok(self)
+        } else {
+            Err(self.into_exited(what))
+        }
+    }
+
     /// stdout if the command succeeded, else [`Error::Exited`] with the stderr tail.
     pub fn success(self, what: &str) -> Result<String> {
         if self.status.success() {
             Ok(self.stdout)
         } else {
-            let mut tail = self.stderr;
-            if tail.len() > crate::process::STDERR_TAIL_BYTES {
-                let mut cut = tail.len() - crate::process::STDERR_TAIL_BYTES;
-                while !tail.is_char_boundary(cut) {
-                    cut += 1;
-                }
-                tail = tail.split_off(cut);
+            Err(self.into_exited(what))
+        }
+    }
+
+    fn into_exited(self, what: &str) -> Error {
+        let mut tail = self.stderr;
+        if tail.len() > crate::process::STDERR_TAIL_BYTES {
+            let mut cut = tail.len() - crate::process::STDERR_TAIL_BYTES;
+            while !tail.is_char_boundary(cut) {
+                cut += 1;
             }
-            tracing::debug!(what, status = ?self.status, "codex sub-command failed");
-            Err(Error::Exited {
-                status: self.status.code(),
-                stderr_tail: tail,
-            })
+            tail = tail.split_off(cut);
+        }
+        tracing::debug!(what, status = ?self.status, "codex sub-command failed");
+        Error::Exited {
+            status: self.status.code(),
+            stderr_tail: tail,
         }
     }
 }

@@ -134,7 +134,13 @@ impl ConfigFile {
         if let Some(dir) = self.path.parent()
             && !dir.as_os_str().is_empty()
         {
-            std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+            // A CODEX_HOME that first comes to exist here holds credentials and transcripts
+            // later: private like `CodexHome::create` makes it. Existing dirs are left alone.
+            let mut builder = std::fs::DirBuilder::new();
+            builder.recursive(true);
+            #[cfg(unix)]
+            std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+            builder.create(dir).map_err(|e| Error::io(dir, e))?;
         }
         crate::home::write_preserving_mode(&self.path, &self.doc.to_string())
     }

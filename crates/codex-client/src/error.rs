@@ -90,6 +90,15 @@ pub enum Error {
     #[error("unexpected output from `codex {command}`: {message}")]
     UnexpectedOutput { command: String, message: String },
 
+    /// The detected `codex` binary lacks a sub-command, flag, feature or app-server method the
+    /// caller asked for (see `capabilities`); nothing was run.
+    #[error("codex {version} ({binary:?}) does not support {what}")]
+    Unsupported {
+        version: String,
+        binary: PathBuf,
+        what: String,
+    },
+
     /// A JSON-RPC request timed out.
     #[error("request {method} timed out after {after:?}")]
     Timeout { method: String, after: Duration },
@@ -112,6 +121,20 @@ pub enum Error {
     /// The connection to a child process is closed (it exited, or was shut down).
     #[error("connection to codex closed: {reason}")]
     Closed { reason: String },
+
+    /// An app-server endpoint (Unix socket, WebSocket, command) could not be reached or did not
+    /// complete the WebSocket upgrade.
+    #[error("cannot connect to app-server at {endpoint}: {reason}")]
+    Connect { endpoint: String, reason: String },
+
+    /// The app-server refused our credentials at the WebSocket upgrade (HTTP `status`, usually
+    /// 401, with the server's explanation in `message`). Retrying with the same token is futile.
+    #[error("app-server at {endpoint} refused the connection (HTTP {status}): {message}")]
+    Unauthorized {
+        endpoint: String,
+        status: u16,
+        message: String,
+    },
 }
 
 /// The crate's result type.

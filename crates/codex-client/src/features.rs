@@ -32,6 +32,18 @@ pub enum FeatureStage {
 }
 
 impl FeatureStage {
+    /// The stage as `features list` prints it.
+    pub fn as_str(&self) -> &str {
+        match self {
+            FeatureStage::Stable => "stable",
+            FeatureStage::Experimental => "experimental",
+            FeatureStage::UnderDevelopment => "under development",
+            FeatureStage::Deprecated => "deprecated",
+            FeatureStage::Removed => "removed",
+            FeatureStage::Other(s) => s,
+        }
+    }
+
     fn parse(s: &str) -> Self {
         match s {
             "stable" => FeatureStage::Stable,

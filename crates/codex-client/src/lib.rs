@@ -15,15 +15,26 @@
 //!   typed notifications, approvals surfaced with a responder and never auto-answered).
 //! - [`config`], [`auth`], [`features`], [`mcp`], [`notify`]: editing `config.toml` without losing
 //!   user content, and the small CLI sub-commands around it.
+//! - [`commands`]: the other sub-commands (`apply`, `sandbox`, `review`, `archive`/`unarchive`/
+//!   `delete`, `resume`/`fork`, `doctor`, `queue`) as typed builders with captured output;
+//!   [`auth`] also runs the device-code login and [`mcp`] the OAuth login as typed event streams.
+//! - [`capabilities`]: what a given binary supports (sub-commands, flags, features, app-server
+//!   methods), detected once per version and cached; builders refuse what it lacks, naming the
+//!   version, and app-server callers pick renamed methods with `method_for`.
+//! - [`advisory`]: the newest published release (npm registry or a host URL) compared with the
+//!   installed and pinned versions; advice only, never an install.
 //! - [`process`]: the child-process plumbing (own process group, group kill on cancel and drop,
 //!   stderr drained into `tracing` with a bounded tail) shared by `exec` and `app_server`.
 //!
 //! Foreign input is never trusted: unknown event and item types become `Unknown(Value)` variants,
 //! and a line that is not JSON becomes an error event carrying the raw line, never a panic.
 
+pub mod advisory;
 pub mod app_server;
 pub mod auth;
 pub mod binary;
+pub mod capabilities;
+pub mod commands;
 pub mod config;
 pub mod error;
 pub mod exec;

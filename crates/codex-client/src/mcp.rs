@@ -1,9 +1,33 @@
 //! MCP servers: the `[mcp_servers.NAME]` config entries (stdio and streamable HTTP) and the
-//! `codex mcp list|get --json`, `add`, `remove` CLI commands.
+//! `codex mcp list|get --json`, `add`, `remove`, `login`, `logout` CLI commands, plus moving
+//! OAuth tokens between homes.
 //!
 //! Config editing ([`crate::config::ConfigFile::set_mcp_server`]) and the CLI write the same
-//! table; the CLI route is there for parity (Codex validates names and normalises entries), the
-//! config route for what the CLI cannot express (timeouts, tool filters, `enabled`).
+//! table; [`add_with`] runs the CLI (Codex validates names and normalises entries) and then
+//! writes what the CLI cannot express (headers, timeouts, tool filters, `enabled`, `env_vars`,
+//! `cwd`) through the config.
+//!
+//! OAuth on 0.169, checked against a loopback authorisation server:
+//! - `mcp add NAME --url URL` probes the server; when it answers 401 with OAuth metadata, Codex
+//!   prints "Detected OAuth support. Starting OAuth flow…" and the authorisation URL, then WAITS
+//!   up to 5 minutes for the browser callback (exit 1 on timeout) — the entry is written before
+//!   that. [`add_with`] stops there (kills the wait) and reports [`McpAdded::oauth_detected`];
+//!   log in afterwards with [`McpLogin`].
+//! - `mcp login NAME --no-browser`: discovery (`GET {url}` -> 401, `GET
+//!   /.well-known/oauth-protected-resource{path}`, `GET /.well-known/oauth-authorization-server`),
+//!   dynamic client registration (`POST {registration_endpoint}`, client name "Codex",
+//!   `token_endpoint_auth_method: none`), then it prints the authorisation URL (PKCE S256,
+//!   `resource` = the server URL) whose `redirect_uri` is a listener Codex opens on
+//!   `127.0.0.1:<random port>/callback/<id>`. The login completes when that listener receives the
+//!   redirect (a browser following the authorisation server's 302) OR when the callback URL is
+//!   written to stdin ([`McpLoginFlow::complete_with_callback`]); Codex then exchanges the code
+//!   at the token endpoint and prints "Successfully logged in to MCP server 'NAME'."
+//! - Tokens go to `$CODEX_HOME/.credentials.json` (0600, an object keyed `NAME|<hash>`, holding
+//!   `server_name, server_url, client_id, access_token, refresh_token, expires_at, scopes`) with
+//!   `mcp_oauth_credentials_store = "file"`; `keyring` uses the OS keyring and `auto` (the
+//!   default) the keyring when one is reachable. [`materialize_credentials`] copies file-store
+//!   entries into an isolated home; `mcp list --json` then reports `auth_status: "o_auth"`.
+//! - `mcp logout NAME` deletes the stored tokens.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -12,8 +36,10 @@ use serde::Deserialize;
 use serde_json::Value;
 use toml_edit::{Array, Item, Table};
 
+use crate::auth::Secret;
 use crate::binary::CodexBinary;
-use crate::config::{inline_map, set_opt, string_map};
+use crate::commands::{CliCommand, CliOptions, CliProcess, cli_options};
+use crate::config::{ConfigFile, inline_map, set_opt, string_map};
 use crate::home::CodexHome;
 use crate::{Error, Result};
 
@@ -256,15 +282,79 @@ pub async fn get(
 }
 
 /// `codex mcp add NAME [--env K=V]... -- COMMAND ARGS...` or `codex mcp add NAME --url URL
-/// [--bearer-token-env-var VAR]`. Other fields of `server` must be set through the config.
+/// [--bearer-token-env-var VAR]`, then the rest of `server` through the config (see
+/// [`add_with`]).
 pub async fn add(
     binary: &CodexBinary,
     home: &CodexHome,
     name: &str,
     server: &McpServer,
 ) -> Result<()> {
+    add_with(binary, home, name, server, &McpAddOptions::default()).await?;
+    Ok(())
+}
+
+/// How the CLI registers an OAuth client for `mcp add` / `mcp login`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum OAuthRegistration {
+    /// Let Codex pick.
+    Auto,
+    /// Client ID metadata document.
+    Cimd,
+    /// Dynamic client registration.
+    Dcr,
+}
+
+impl OAuthRegistration {
+    fn as_arg(self) -> &'static str {
+        match self {
+            OAuthRegistration::Auto => "auto",
+            OAuthRegistration::Cimd => "cimd",
+            OAuthRegistration::Dcr => "dcr",
+        }
+    }
+}
+
+/// OAuth settings of `mcp add` (streamable HTTP servers only).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct McpAddOptions {
+    /// `--oauth-client-id`: a pre-registered client.
+    pub oauth_client_id: Option<String>,
+    /// `--oauth-client-secret` (redacted in `Debug`).
+    pub oauth_client_secret: Option<Secret>,
+    /// `--oauth-client-registration`.
+    pub oauth_client_registration: Option<OAuthRegistration>,
+    /// `--oauth-resource`.
+    pub oauth_resource: Option<String>,
+    /// Refuse flags the detected binary lacks.
+    pub capabilities: Option<std::sync::Arc<crate::capabilities::Capabilities>>,
+}
+
+/// What [`add_with`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct McpAdded {
+    /// Codex found OAuth metadata at the URL: log in with [`McpLogin`] before use.
+    pub oauth_detected: bool,
+    /// The authorisation URL Codex printed for its immediate login (which was stopped).
+    pub authorization_url: Option<String>,
+}
+
+/// `codex mcp add` with OAuth options; afterwards every field of `server` the CLI has no flag
+/// for is written to the config (the CLI's normalisation of the rest is kept). When Codex
+/// detects OAuth and starts waiting for a browser, the wait is stopped (see the module docs).
+pub async fn add_with(
+    binary: &CodexBinary,
+    home: &CodexHome,
+    name: &str,
+    server: &McpServer,
+    opts: &McpAddOptions,
+) -> Result<McpAdded> {
     check_name(name)?;
-    let mut args: Vec<String> = vec!["mcp".into(), "add".into(), name.into()];
+    home.create()?;
+    let mut c = CliCommand::new(binary, home, &["mcp", "add"]).timeout(CLI_TIMEOUT);
+    if let Some(caps) = &opts.capabilities {
+        c = c.capabilities(caps.clone());
+    }
     match &server.transport {
         McpTransport::Stdio {
             command,
@@ -272,33 +362,88 @@ pub async fn add(
             env,
             ..
         } => {
-            for (k, v) in env {
-                args.push("--env".into());
-                args.push(format!("{k}={v}"));
+            if opts.oauth_client_id.is_some()
+                || opts.oauth_client_secret.is_some()
+                || opts.oauth_client_registration.is_some()
+                || opts.oauth_resource.is_some()
+            {
+                return Err(Error::InvalidInvocation(
+                    "OAuth options apply to streamable HTTP servers only".into(),
+                ));
             }
-            args.push("--".into());
-            args.push(command.clone());
-            args.extend(a.iter().cloned());
+            for (k, v) in env {
+                c = c.flag_value("--env", format!("{k}={v}"));
+            }
+            c = c.arg(name).arg("--").arg(command);
+            for arg in a {
+                c = c.arg(arg);
+            }
         }
         McpTransport::Http {
             url,
             bearer_token_env_var,
             ..
         } => {
-            args.push("--url".into());
-            args.push(url.clone());
-            if let Some(v) = bearer_token_env_var {
-                args.push("--bearer-token-env-var".into());
-                args.push(v.clone());
-            }
+            c = c
+                .flag_value("--url", url)
+                .flag_opt("--bearer-token-env-var", bearer_token_env_var.clone())
+                .flag_opt("--oauth-client-id", opts.oauth_client_id.clone())
+                .flag_opt(
+                    "--oauth-client-secret",
+                    opts.oauth_client_secret
+                        .as_ref()
+                        .map(|s| s.expose().to_owned()),
+                )
+                .flag_opt(
+                    "--oauth-client-registration",
+                    opts.oauth_client_registration
+                        .map(OAuthRegistration::as_arg),
+                )
+                .flag_opt("--oauth-resource", opts.oauth_resource.clone())
+                .arg(name);
         }
     }
-    let argv: Vec<&str> = args.iter().map(String::as_str).collect();
-    binary
-        .run(home, &argv, None, CLI_TIMEOUT)
-        .await?
-        .success("mcp add")?;
-    Ok(())
+    let mut process = c.spawn()?;
+    process.close_stdin();
+    let mut added = McpAdded {
+        oauth_detected: false,
+        authorization_url: None,
+    };
+    while let Some(line) = process.next_line().await {
+        let Ok(line) = line else { continue };
+        let text = line.trim();
+        if text.contains("Detected OAuth support") {
+            added.oauth_detected = true;
+            continue;
+        }
+        if added.oauth_detected && text.starts_with("http") {
+            added.authorization_url = Some(text.to_owned());
+            break;
+        }
+    }
+    if added.oauth_detected {
+        // The entry is written before the OAuth wait starts; the wait itself is a browser flow
+        // the host runs later with `McpLogin`.
+        process.kill().await?;
+    } else {
+        let status = process.wait().await?;
+        if !status.success() {
+            return Err(Error::Exited {
+                status: status.code(),
+                stderr_tail: process.stderr_tail(),
+            });
+        }
+    }
+    let mut cfg = ConfigFile::load_home(home)?;
+    if cfg.mcp_server(name).is_none() {
+        return Err(Error::UnexpectedOutput {
+            command: "mcp add".into(),
+            message: format!("no [mcp_servers.{name}] entry after the command"),
+        });
+    }
+    cfg.set_mcp_server(name, server)?;
+    cfg.save()?;
+    Ok(added)
 }
 
 /// `codex mcp remove NAME`.
@@ -309,6 +454,271 @@ pub async fn remove(binary: &CodexBinary, home: &CodexHome, name: &str) -> Resul
         .await?
         .success("mcp remove")?;
     Ok(())
+}
+
+/// `codex mcp logout NAME`: deletes the stored OAuth tokens.
+pub async fn logout(binary: &CodexBinary, home: &CodexHome, name: &str) -> Result<()> {
+    check_name(name)?;
+    binary
+        .run(home, &["mcp", "logout", name], None, CLI_TIMEOUT)
+        .await?
+        .success("mcp logout")?;
+    Ok(())
+}
+
+/// `codex mcp login NAME --no-browser` as a builder (see the module docs for the flow).
+#[derive(Debug, Clone)]
+pub struct McpLogin {
+    binary: CodexBinary,
+    home: CodexHome,
+    name: String,
+    scopes: Vec<String>,
+    registration: Option<OAuthRegistration>,
+    options: CliOptions,
+}
+
+cli_options!(McpLogin);
+
+/// One step of an MCP OAuth login.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum McpLoginEvent {
+    /// Open this URL in a browser (or follow it); Codex waits for the callback.
+    AuthorizationUrl(String),
+    /// Tokens are stored.
+    Completed,
+    /// The login failed with Codex's message.
+    Failed {
+        message: String,
+        exit_code: Option<i32>,
+    },
+}
+
+impl McpLogin {
+    /// A login to the configured server `name` (a streamable HTTP server).
+    pub fn new(binary: &CodexBinary, home: &CodexHome, name: &str) -> Self {
+        McpLogin {
+            binary: binary.clone(),
+            home: home.clone(),
+            name: name.to_owned(),
+            scopes: Vec::new(),
+            registration: None,
+            options: CliOptions::default(),
+        }
+    }
+
+    /// `--scopes a,b`.
+    pub fn scopes<I, S>(mut self, scopes: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.scopes = scopes.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// `--oauth-client-registration`.
+    pub fn registration(mut self, r: OAuthRegistration) -> Self {
+        self.registration = Some(r);
+        self
+    }
+
+    /// The invocation (always `--no-browser`: opening a browser is the host's decision).
+    pub fn command(&self) -> Result<CliCommand> {
+        check_name(&self.name)?;
+        if self.scopes.iter().any(|s| s.is_empty() || s.contains(',')) {
+            return Err(Error::InvalidInvocation(format!(
+                "bad OAuth scopes {:?}",
+                self.scopes
+            )));
+        }
+        Ok(CliCommand::new(&self.binary, &self.home, &["mcp", "login"])
+            .with_options(self.options.clone())
+            .flag("--no-browser")
+            .flag_opt(
+                "--scopes",
+                (!self.scopes.is_empty()).then(|| self.scopes.join(",")),
+            )
+            .flag_opt(
+                "--oauth-client-registration",
+                self.registration.map(OAuthRegistration::as_arg),
+            )
+            .arg(&self.name))
+    }
+
+    /// Starts the login.
+    pub fn start(self) -> Result<McpLoginFlow> {
+        let process = self.command()?.spawn()?;
+        Ok(McpLoginFlow {
+            process,
+            url_sent: false,
+            done: false,
+        })
+    }
+}
+
+/// A running MCP OAuth login. Dropping it kills the `codex mcp login` process.
+#[derive(Debug)]
+pub struct McpLoginFlow {
+    process: CliProcess,
+    url_sent: bool,
+    done: bool,
+}
+
+impl McpLoginFlow {
+    /// The next event; `None` after `Completed` or `Failed`. Codex waits for the callback for
+    /// minutes: bound the wait as the host sees fit, or [`McpLoginFlow::cancel`].
+    pub async fn next_event(&mut self) -> Option<McpLoginEvent> {
+        if self.done {
+            return None;
+        }
+        while let Some(line) = self.process.next_line().await {
+            let Ok(line) = line else { continue };
+            let text = line.trim();
+            if !self.url_sent && (text.starts_with("http://") || text.starts_with("https://")) {
+                self.url_sent = true;
+                return Some(McpLoginEvent::AuthorizationUrl(text.to_owned()));
+            }
+        }
+        self.done = true;
+        let status = match self.process.wait().await {
+            Ok(s) => s,
+            Err(e) => {
+                return Some(McpLoginEvent::Failed {
+                    message: e.to_string(),
+                    exit_code: None,
+                });
+            }
+        };
+        if status.success() {
+            return Some(McpLoginEvent::Completed);
+        }
+        let stderr = self.process.stderr_tail();
+        let message = stderr
+            .lines()
+            .map(str::trim)
+            .find_map(|l| {
+                l.find("Error: ")
+                    .map(|i| l[i + "Error: ".len()..].to_owned())
+            })
+            .unwrap_or_else(|| stderr.trim().to_owned());
+        Some(McpLoginEvent::Failed {
+            message,
+            exit_code: status.code(),
+        })
+    }
+
+    /// Finishes the login with the callback URL the browser ended on (what a user would paste).
+    pub async fn complete_with_callback(&mut self, callback_url: &str) -> Result<()> {
+        if callback_url.contains(['\n', '\r']) {
+            return Err(Error::InvalidInvocation("callback URL spans lines".into()));
+        }
+        self.process.write_line(callback_url).await
+    }
+
+    /// Stops the login; nothing is stored.
+    pub async fn cancel(&mut self) -> Result<()> {
+        self.done = true;
+        self.process.kill().await.map(|_| ())
+    }
+}
+
+/// One stored MCP OAuth credential (an entry of `.credentials.json`). Tokens are [`Secret`]s.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct McpCredential {
+    /// The entry's key (`NAME|<hash>`).
+    pub key: String,
+    pub server_name: String,
+    pub server_url: Option<String>,
+    pub client_id: Option<String>,
+    pub access_token: Secret,
+    pub refresh_token: Option<Secret>,
+    /// Milliseconds since the epoch.
+    pub expires_at: Option<i64>,
+    pub scopes: Vec<String>,
+}
+
+/// The MCP OAuth credentials of `home`'s file store (`.credentials.json`); empty if none.
+pub fn credentials(home: &CodexHome) -> Result<Vec<McpCredential>> {
+    let raw = read_credentials(home)?;
+    Ok(raw
+        .iter()
+        .filter_map(|(key, v)| {
+            let s = |k: &str| v.get(k).and_then(Value::as_str).map(str::to_owned);
+            Some(McpCredential {
+                key: key.clone(),
+                server_name: s("server_name")?,
+                server_url: s("server_url"),
+                client_id: s("client_id"),
+                access_token: Secret::new(s("access_token").unwrap_or_default()),
+                refresh_token: s("refresh_token").map(Secret::new),
+                expires_at: v.get("expires_at").and_then(Value::as_i64),
+                scopes: v
+                    .get("scopes")
+                    .and_then(Value::as_array)
+                    .map(|a| {
+                        a.iter()
+                            .filter_map(|x| x.as_str().map(str::to_owned))
+                            .collect()
+                    })
+                    .unwrap_or_default(),
+            })
+        })
+        .collect())
+}
+
+/// Copies the MCP OAuth credentials of the servers named in `servers` (all when empty) from
+/// `from`'s file store into `to`'s (created if needed), keeping `to`'s other entries; the file
+/// is written atomically with mode 0600. Returns how many entries were copied. Entries are
+/// copied verbatim (their keys bind them to the server name and URL), so `to` must configure
+/// the same servers; set `mcp_oauth_credentials_store = "file"` in `to` so Codex reads them.
+pub fn materialize_credentials(
+    from: &CodexHome,
+    to: &CodexHome,
+    servers: &[&str],
+) -> Result<usize> {
+    let source = read_credentials(from)?;
+    let mut target = read_credentials(to)?;
+    let mut copied = 0;
+    for (key, entry) in source {
+        let name = entry
+            .get("server_name")
+            .and_then(Value::as_str)
+            .unwrap_or("");
+        if servers.is_empty() || servers.contains(&name) {
+            target.insert(key, entry);
+            copied += 1;
+        }
+    }
+    if copied == 0 {
+        return Ok(0);
+    }
+    to.create()?;
+    let bytes = serde_json::to_vec(&target).map_err(|e| Error::Config {
+        path: to.credentials_json(),
+        message: e.to_string(),
+    })?;
+    crate::home::write_private(&to.credentials_json(), &bytes)?;
+    Ok(copied)
+}
+
+fn read_credentials(home: &CodexHome) -> Result<serde_json::Map<String, Value>> {
+    let path = home.credentials_json();
+    let bytes = match std::fs::read(&path) {
+        Ok(b) => b,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Default::default()),
+        Err(e) => return Err(Error::io(path, e)),
+    };
+    match serde_json::from_slice::<Value>(&bytes) {
+        Ok(Value::Object(map)) => Ok(map),
+        Ok(_) => Err(Error::Config {
+            path,
+            message: "not a JSON object".into(),
+        }),
+        Err(e) => Err(Error::Config {
+            path,
+            message: e.to_string(),
+        }),
+    }
 }
 
 fn check_name(name: &str) -> Result<()> {

@@ -1,6 +1,8 @@
-//! Drift check: does the pinned `codex` still speak the app-server protocol this crate types?
+//! Drift check: does each `codex` of the compatibility matrix (the pinned version and the newest
+//! release, see `test_support::codex_matrix`) still speak the app-server protocol this crate
+//! types?
 //!
-//! Runs `codex app-server generate-json-schema --out <tmp>` on the pinned binary and checks,
+//! Runs `codex app-server generate-json-schema --out <tmp>` on the binary and checks,
 //! against what it generates, every entry of our method tables (`REQUESTS`, `NOTIFICATIONS`,
 //! `SERVER_REQUESTS`), every field our params/result types name, the nested structs in
 //! `NESTED_TYPES`, the `ThreadItem` kinds we type and the enum values we send. All problems are
@@ -29,8 +31,8 @@ struct Schema {
     server_requests: BTreeMap<String, Option<String>>,
 }
 
-fn generate(out: &Path) -> Result<()> {
-    let mut child = Command::new(test_support::codex_bin())
+fn generate(bin: &Path, out: &Path) -> Result<()> {
+    let mut child = Command::new(bin)
         .args(["app-server", "generate-json-schema", "--out"])
         .arg(out)
         .stdin(std::process::Stdio::null())
@@ -224,6 +226,19 @@ fn check_params_ref(
     ours: &str,
     problems: &mut Vec<String>,
 ) -> Option<String> {
+    // Methods without params: our table says "null"; nothing to check field by field.
+    if ours == "null" {
+        match table.get(method) {
+            None => problems.push(format!(
+                "{what} `{method}` no longer exists in the pinned protocol"
+            )),
+            Some(Some(theirs)) => problems.push(format!(
+                "{what} `{method}` now takes params `{theirs}`; our table sends none"
+            )),
+            Some(None) => {}
+        }
+        return None;
+    }
     match table.get(method) {
         None => {
             problems.push(format!(
@@ -444,12 +459,17 @@ fn find_problems(schema: &Schema) -> Result<Vec<String>> {
     Ok(problems)
 }
 
+fn problems_of(bin: &Path) -> Result<(Schema, Vec<String>)> {
+    let dir = tempfile::tempdir()?;
+    generate(bin, dir.path())?;
+    let schema = load(dir.path())?;
+    let problems = find_problems(&schema)?;
+    Ok((schema, problems))
+}
+
 #[test]
 fn pinned_app_server_protocol_matches_our_method_tables() -> Result<()> {
-    let dir = tempfile::tempdir()?;
-    generate(dir.path())?;
-    let mut schema = load(dir.path())?;
-    let problems = find_problems(&schema)?;
+    let (mut schema, problems) = problems_of(&test_support::codex_bin())?;
     assert!(
         problems.is_empty(),
         "the pinned codex app-server protocol drifted from codex-client's tables \
@@ -469,16 +489,36 @@ fn pinned_app_server_protocol_matches_our_method_tables() -> Result<()> {
         props.remove("threadId");
     }
     schema.notifications.remove("turn/completed");
+    schema.client_requests.remove("account/logout");
     let seen = find_problems(&schema)?;
     for needle in [
         "request `turn/interrupt` no longer exists",
         "field `threadId` of `TurnStartParams` no longer exists",
         "notification `turn/completed` no longer exists",
+        "request `account/logout` no longer exists",
     ] {
         assert!(
             seen.iter().any(|p| p.contains(needle)),
             "drift check missed: {needle}; it reported: {seen:#?}"
         );
     }
+    Ok(())
+}
+
+/// The newest release of the matrix must speak everything we type as well (the differences
+/// between the two are recorded in COMPAT.md, see `tests/cli_surface/compat.rs`).
+#[test]
+fn newest_app_server_protocol_matches_our_method_tables() -> Result<()> {
+    let bin = test_support::codex_bin_newest();
+    let (_, problems) = problems_of(&bin)?;
+    assert!(
+        problems.is_empty(),
+        "codex {} ({}) app-server protocol drifted from codex-client's tables \
+         ({} problem(s)):\n  - {}",
+        test_support::NEWEST_CODEX_VERSION,
+        bin.display(),
+        problems.len(),
+        problems.join("\n  - ")
+    );
     Ok(())
 }

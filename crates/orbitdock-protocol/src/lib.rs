@@ -211,6 +211,9 @@ pub struct SessionSummary {
     pub updated_at: i64,
     /// The session's current revision (see [`SessionDelta`]).
     pub revision: u64,
+    /// Archived: hidden from the default session list (clients offer "show archived"); the
+    /// agent's thread is archived too. Archiving does not end a session.
+    pub archived: bool,
 }
 
 /// One step of the agent's plan.
@@ -382,6 +385,15 @@ pub enum ItemBody {
     Plan {
         /// The plan text.
         text: String,
+    },
+    /// The agent compacted the thread's history: earlier turns were replaced by a summary in
+    /// what the model sees from now on (the transcript here keeps them). In progress while the
+    /// summary is being written.
+    ContextCompaction {
+        /// Input tokens of the context just before compaction (the session's last request),
+        /// when known: what the compaction freed up, against the next figure.
+        #[serde(default)]
+        context_tokens_before: Option<u64>,
     },
     /// An error reported by the agent (e.g. a failed turn or a stream error).
     Error {
@@ -991,6 +1003,25 @@ pub enum ClientMessage {
         #[serde(default)]
         client_ref: Option<String>,
     },
+    /// Archive (`archived: true`) or unarchive a session; acked with the new state.
+    SetArchived {
+        /// The session.
+        session_id: String,
+        /// The new value.
+        archived: bool,
+        /// Correlation.
+        #[serde(default)]
+        client_ref: Option<String>,
+    },
+    /// Compact the session's thread history (the agent summarises earlier turns); acked once
+    /// the compaction has started. It runs as a turn: watch its item and its end.
+    CompactSession {
+        /// The session.
+        session_id: String,
+        /// Correlation.
+        #[serde(default)]
+        client_ref: Option<String>,
+    },
     /// Liveness check; answered by `pong`.
     Ping {
         /// Correlation.
@@ -1149,6 +1180,24 @@ mod tests {
         assert!(
             matches!(m, ClientMessage::CreateSession { ref request, .. } if request.cwd == "/w")
         );
+    }
+
+    #[test]
+    fn set_archived_and_the_archived_flag_on_the_wire() {
+        let m: ClientMessage =
+            serde_json::from_value(json!({"type":"set_archived","session_id":"s","archived":true}))
+                .unwrap();
+        assert_eq!(
+            m,
+            ClientMessage::SetArchived {
+                session_id: "s".into(),
+                archived: true,
+                client_ref: None,
+            }
+        );
+        // Rows stored before the flag existed read as not archived.
+        let s: SessionSummary = serde_json::from_value(json!({"id": "a"})).unwrap();
+        assert!(!s.archived);
     }
 
     #[test]

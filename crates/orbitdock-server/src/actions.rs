@@ -53,6 +53,18 @@ pub enum SessionAction {
         /// The new name (empty clears it).
         name: String,
     },
+    /// Compact the thread's history.
+    Compact {
+        /// The session.
+        session_id: String,
+    },
+    /// Archive or unarchive.
+    SetArchived {
+        /// The session.
+        session_id: String,
+        /// The new value.
+        archived: bool,
+    },
     /// Change config for the next turns.
     Configure {
         /// The session.
@@ -84,6 +96,8 @@ impl SessionAction {
             | SessionAction::Resume { session_id }
             | SessionAction::Takeover { session_id }
             | SessionAction::Rename { session_id, .. }
+            | SessionAction::SetArchived { session_id, .. }
+            | SessionAction::Compact { session_id }
             | SessionAction::Configure { session_id, .. }
             | SessionAction::Approve { session_id, .. } => Some(session_id),
         }
@@ -131,6 +145,21 @@ impl SessionAction {
                 name,
                 client_ref,
             } => (SessionAction::Rename { session_id, name }, client_ref),
+            ClientMessage::CompactSession {
+                session_id,
+                client_ref,
+            } => (SessionAction::Compact { session_id }, client_ref),
+            ClientMessage::SetArchived {
+                session_id,
+                archived,
+                client_ref,
+            } => (
+                SessionAction::SetArchived {
+                    session_id,
+                    archived,
+                },
+                client_ref,
+            ),
             ClientMessage::UpdateConfig {
                 session_id,
                 patch,
@@ -207,6 +236,19 @@ pub async fn dispatch(registry: &Registry, action: SessionAction) -> Result<Acti
         )?)),
         SessionAction::Rename { session_id, name } => Ok(done(json(
             registry.get(&session_id).await?.rename(name).await?,
+        )?)),
+        SessionAction::Compact { session_id } => Ok(done(json(
+            registry.get(&session_id).await?.compact().await?,
+        )?)),
+        SessionAction::SetArchived {
+            session_id,
+            archived,
+        } => Ok(done(json(
+            registry
+                .get(&session_id)
+                .await?
+                .set_archived(archived)
+                .await?,
         )?)),
         SessionAction::Configure { session_id, patch } => Ok(done(json(
             registry.get(&session_id).await?.configure(patch).await?,

@@ -383,6 +383,7 @@ impl Registry {
             thread_id: new.thread_id.clone(),
             pending_approval_count: 0,
             token_usage: Default::default(),
+            archived: false,
             created_at: if new.created_at > 0 {
                 new.created_at
             } else {

@@ -43,7 +43,16 @@ impl Connector for NoAgent {
     async fn start_turn(&self, _: &str, _: &str, _: &ThreadConfig) -> Result<String> {
         Err(no_agent())
     }
+    async fn steer_turn(&self, _: &str, _: &str, _: &str) -> Result<String> {
+        Err(no_agent())
+    }
     async fn interrupt_turn(&self, _: &str, _: &str) -> Result<()> {
+        Err(no_agent())
+    }
+    async fn compact_thread(&self, _: &str) -> Result<()> {
+        Err(no_agent())
+    }
+    async fn set_thread_archived(&self, _: &str, _: bool) -> Result<()> {
         Err(no_agent())
     }
     async fn set_thread_name(&self, _: &str, _: &str) -> Result<()> {
@@ -75,8 +84,14 @@ pub enum Call {
     ForkThread(String),
     /// `start_turn` (thread, text).
     StartTurn(String, String),
+    /// `steer_turn` (thread, expected turn, text).
+    Steer(String, String, String),
     /// `interrupt_turn` (thread, turn).
     Interrupt(String, String),
+    /// `compact_thread`.
+    Compact(String),
+    /// `set_thread_archived` (thread, archived).
+    SetArchived(String, bool),
     /// `set_thread_name`.
     SetName(String, String),
 }
@@ -90,6 +105,9 @@ pub struct ScriptedConnector {
     /// Threads whose calls wait (an agent that hangs on them); `"*"` holds every call.
     held: watch::Sender<HashSet<String>>,
     answers: Arc<Mutex<Vec<(String, ApprovalAnswer)>>>,
+    /// Thread -> its active turn (set by `start_turn`, cleared by an emitted `TurnEnded`), so
+    /// `steer_turn` refuses a turn that is over the way the real agent does.
+    active: Mutex<std::collections::HashMap<String, String>>,
 }
 
 impl ScriptedConnector {
@@ -103,6 +121,7 @@ impl ScriptedConnector {
                 calls: Mutex::new(Vec::new()),
                 held: watch::channel(HashSet::new()).0,
                 answers: Arc::new(Mutex::new(Vec::new())),
+                active: Mutex::new(std::collections::HashMap::new()),
             }),
             rx,
         )
@@ -135,6 +154,12 @@ impl ScriptedConnector {
         let _ = self.events.send(ev).await;
     }
 
+    /// Ends the thread's active turn in the agent only, as if its end event were still on the
+    /// way: a steer for it is refused from now on while the session still shows it running.
+    pub fn end_turn_quietly(&self, thread_id: &str) {
+        self.active.lock().remove(thread_id);
+    }
+
     /// Answers given to injected requests: (request id, answer).
     pub fn answers(&self) -> Vec<(String, ApprovalAnswer)> {
         self.answers.lock().clone()
@@ -142,6 +167,14 @@ impl ScriptedConnector {
 
     /// Injects events for a thread, as if the agent sent them.
     pub async fn emit(&self, thread_id: &str, events: Vec<SessionEvent>) {
+        for e in &events {
+            if let SessionEvent::TurnEnded { turn_id, .. } = e {
+                let mut active = self.active.lock();
+                if active.get(thread_id) == Some(turn_id) {
+                    active.remove(thread_id);
+                }
+            }
+        }
         let _ = self
             .events
             .send(ConnectorEvent::Thread {
@@ -197,6 +230,9 @@ impl ScriptedConnector {
             Call::ResumeThread(t)
             | Call::ForkThread(t)
             | Call::StartTurn(t, _)
+            | Call::Steer(t, _, _)
+            | Call::Compact(t)
+            | Call::SetArchived(t, _)
             | Call::Interrupt(t, _)
             | Call::SetName(t, _) => t.clone(),
         };
@@ -242,11 +278,36 @@ impl Connector for ScriptedConnector {
     async fn start_turn(&self, t: &str, text: &str, _: &ThreadConfig) -> Result<String> {
         self.call(Call::StartTurn(t.to_owned(), text.to_owned()))
             .await;
-        Ok(self.id("turn"))
+        let turn = self.id("turn");
+        self.active.lock().insert(t.to_owned(), turn.clone());
+        Ok(turn)
+    }
+    async fn steer_turn(&self, t: &str, turn: &str, text: &str) -> Result<String> {
+        self.call(Call::Steer(t.to_owned(), turn.to_owned(), text.to_owned()))
+            .await;
+        // Like the real agent: only the active turn takes input.
+        let active = self.active.lock().get(t).cloned();
+        match active {
+            Some(a) if a == turn => Ok(a),
+            _ => Err(Error::Agent {
+                operation: "turn/steer".into(),
+                message: format!("expected turn {turn} is not the active turn ({active:?})"),
+                code: Some(-32600),
+                data: None,
+            }),
+        }
     }
     async fn interrupt_turn(&self, t: &str, turn: &str) -> Result<()> {
         self.call(Call::Interrupt(t.to_owned(), turn.to_owned()))
             .await;
+        Ok(())
+    }
+    async fn compact_thread(&self, t: &str) -> Result<()> {
+        self.call(Call::Compact(t.to_owned())).await;
+        Ok(())
+    }
+    async fn set_thread_archived(&self, t: &str, archived: bool) -> Result<()> {
+        self.call(Call::SetArchived(t.to_owned(), archived)).await;
         Ok(())
     }
     async fn set_thread_name(&self, t: &str, name: &str) -> Result<()> {

@@ -1,9 +1,9 @@
 //! `orbitdock`: the command line of the OrbitDock control plane.
 //!
 //! Thin on purpose: `serve` wires configuration, logging and the Codex binary into
-//! `orbitdock_server::start`; the other subcommands are small HTTP clients of a running server,
-//! which they find through `DATA_DIR/server.json` and `DATA_DIR/token`. Every subcommand takes
-//! `--data-dir` (default: the XDG data dir, `~/.local/share/orbitdock`).
+//! `orbitdock_server::start`; the other subcommands call a running server through
+//! `orbitdock-client`, which finds it through `DATA_DIR/server.json` and `DATA_DIR/token`.
+//! Every subcommand takes `--data-dir` (default: the XDG data dir, `~/.local/share/orbitdock`).
 
 use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
@@ -11,10 +11,8 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand};
 use codex_client::{BinaryResolver, CodexHome};
-use orbitdock_protocol::{
-    ApprovalDecision, ApprovalRequestBody, ItemBody, ItemsPage, SendMessageRequest, SessionState,
-    SessionsResponse, TranscriptItem,
-};
+use orbitdock_client::{Client, ItemsQuery};
+use orbitdock_protocol::{ApprovalDecision, ItemBody, TranscriptItem};
 use orbitdock_server::data_dir::{self, ServerInfo};
 
 /// Default port of `orbitdock serve`.
@@ -246,8 +244,8 @@ async fn run(cmd: Cmd, data_dir: PathBuf) -> Result<()> {
             Ok(())
         }
         Cmd::Sessions { json } => {
-            let c = Client::new(&data_dir)?;
-            let r: SessionsResponse = c.get("/api/sessions").await?;
+            let c = Client::discover(&data_dir)?;
+            let r = c.list_sessions().await?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&r)?);
             } else {
@@ -270,13 +268,17 @@ async fn run(cmd: Cmd, data_dir: PathBuf) -> Result<()> {
             Ok(())
         }
         Cmd::Show { id, json } => {
-            let c = Client::new(&data_dir)?;
-            let state: SessionState = c.get(&format!("/api/sessions/{id}")).await?;
-            let before = state.last_seq + 1;
-            let page: ItemsPage = c
-                .get(&format!(
-                    "/api/sessions/{id}/items?before={before}&limit=50"
-                ))
+            let c = Client::discover(&data_dir)?;
+            let state = c.get_session(&id).await?;
+            let page = c
+                .items(
+                    &id,
+                    ItemsQuery {
+                        before: Some(state.last_seq + 1),
+                        limit: Some(50),
+                        ..Default::default()
+                    },
+                )
                 .await?;
             if json {
                 println!(
@@ -314,17 +316,9 @@ async fn run(cmd: Cmd, data_dir: PathBuf) -> Result<()> {
             Ok(())
         }
         Cmd::Send { id, text } => {
-            let c = Client::new(&data_dir)?;
-            let r: serde_json::Value = c
-                .post(
-                    &format!("/api/sessions/{id}/messages"),
-                    &SendMessageRequest {
-                        text,
-                        ..Default::default()
-                    },
-                )
-                .await?;
-            println!("{}", r);
+            let c = Client::discover(&data_dir)?;
+            let r = c.send_text(&id, &text).await?;
+            println!("{}", serde_json::to_string(&r)?);
             Ok(())
         }
         Cmd::Approve {
@@ -332,20 +326,13 @@ async fn run(cmd: Cmd, data_dir: PathBuf) -> Result<()> {
             request_id,
             decline,
         } => {
-            let c = Client::new(&data_dir)?;
-            let _: serde_json::Value = c
-                .post(
-                    &format!("/api/sessions/{id}/approvals/{request_id}"),
-                    &ApprovalRequestBody {
-                        decision: if decline {
-                            ApprovalDecision::Decline
-                        } else {
-                            ApprovalDecision::Accept
-                        },
-                        answers: None,
-                    },
-                )
-                .await?;
+            let c = Client::discover(&data_dir)?;
+            let decision = if decline {
+                ApprovalDecision::Decline
+            } else {
+                ApprovalDecision::Accept
+            };
+            c.approve(&id, &request_id, decision).await?;
             println!("{}", if decline { "declined" } else { "accepted" });
             Ok(())
         }
@@ -400,71 +387,11 @@ fn print_item(item: &TranscriptItem) {
         ItemBody::Plan { text } => format!("plan: {text}"),
         ItemBody::Error { message } => format!("error: {message}"),
         ItemBody::Notice { message } => format!("notice: {message}"),
+        ItemBody::ContextCompaction { .. } => "context compacted".into(),
         ItemBody::Other { original_type, .. } => format!("({original_type})"),
         ItemBody::Unknown => "(unknown item)".into(),
     };
     println!("#{:<5} [{}] {}", item.seq, token(&item.status), body);
-}
-
-/// A tiny client of the running server.
-struct Client {
-    base: String,
-    token: String,
-    http: reqwest::Client,
-}
-
-impl Client {
-    fn new(data_dir: &Path) -> Result<Self> {
-        let info = data_dir::read_server_info(data_dir).with_context(|| {
-            format!(
-                "no running server found in {} (start one with `orbitdock serve --data-dir {}`)",
-                data_dir.display(),
-                data_dir.display()
-            )
-        })?;
-        let token = data_dir::load_or_create_token(data_dir, false)?;
-        Ok(Client {
-            base: info.url,
-            token,
-            http: reqwest::Client::new(),
-        })
-    }
-
-    async fn answer<T: serde::de::DeserializeOwned>(r: reqwest::Response) -> Result<T> {
-        let status = r.status();
-        let text = r.text().await?;
-        if !status.is_success() {
-            bail!("server answered {status}: {text}");
-        }
-        serde_json::from_str(&text).with_context(|| format!("unexpected answer: {text}"))
-    }
-
-    async fn get<T: serde::de::DeserializeOwned>(&self, path: &str) -> Result<T> {
-        let r = self
-            .http
-            .get(format!("{}{path}", self.base))
-            .bearer_auth(&self.token)
-            .send()
-            .await
-            .with_context(|| format!("connecting to {}", self.base))?;
-        Self::answer(r).await
-    }
-
-    async fn post<B: serde::Serialize, T: serde::de::DeserializeOwned>(
-        &self,
-        path: &str,
-        body: &B,
-    ) -> Result<T> {
-        let r = self
-            .http
-            .post(format!("{}{path}", self.base))
-            .bearer_auth(&self.token)
-            .json(body)
-            .send()
-            .await
-            .with_context(|| format!("connecting to {}", self.base))?;
-        Self::answer(r).await
-    }
 }
 
 /// Human logs on stderr, JSON logs in DATA_DIR/logs/server.log.
@@ -554,7 +481,8 @@ async fn serve(
         "(API token in {})",
         data_dir::token_path(&data_dir).display()
     );
-    let _ = tokio::signal::ctrl_c().await;
+    // SIGINT or SIGTERM (systemd, launchd, kill): stop gracefully, losing nothing.
+    orbitdock_server::stop_signal().await;
     eprintln!("shutting down ...");
     data_dir::remove_server_info(&data_dir);
     server.shutdown().await;

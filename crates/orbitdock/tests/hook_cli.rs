@@ -1,6 +1,7 @@
 //! `orbitdock hook claude` and `orbitdock hooks install|uninstall claude` as real processes:
 //! exit 0 with nothing on stdout, spool when no server runs (several processes at once lose
-//! nothing), deliver to a listening server, and settings edits that keep foreign hooks.
+//! nothing), deliver to a listening server, and settings edits that keep foreign hooks. Also the
+//! client subcommands (`sessions`, `show`, `send`, `approve`) against a real `orbitdock serve`.
 
 use std::io::{Read, Write};
 use std::net::TcpListener;
@@ -184,4 +185,92 @@ fn hooks_install_and_uninstall_claude_keep_foreign_hooks() -> Result<()> {
     let after: Value = serde_json::from_str(&std::fs::read_to_string(&settings)?)?;
     assert_eq!(after, foreign);
     Ok(())
+}
+
+/// `orbitdock serve` on a temp data dir with the pinned Codex; the client subcommands find it
+/// through server.json and the token file.
+#[test]
+fn client_subcommands_talk_to_a_running_server() -> Result<()> {
+    let data = tempfile::tempdir()?;
+    let fake = test_support::FakeResponses::start();
+    let home = test_support::CodexHomeBuilder::new(&fake.base_url()).build();
+
+    // No server yet: a clear error, no token created behind the user's back.
+    let out = orbitdock()
+        .arg("--data-dir")
+        .arg(data.path())
+        .args(["sessions"])
+        .output()?;
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("no running server found"), "{err}");
+
+    let mut serve = orbitdock()
+        .arg("--data-dir")
+        .arg(data.path())
+        .args(["serve", "--port", "0", "--no-watch", "--codex-home"])
+        .arg(home.path())
+        .arg("--codex-bin")
+        .arg(test_support::codex_bin())
+        .envs(home.env())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()?;
+    let result = (|| -> Result<()> {
+        let info = data.path().join("server.json");
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while !info.exists() {
+            anyhow::ensure!(
+                Instant::now() < deadline,
+                "serve wrote no server.json in 60 s"
+            );
+            anyhow::ensure!(serve.try_wait()?.is_none(), "serve exited early");
+            std::thread::sleep(Duration::from_millis(50)); // poll-with-deadline on a file
+        }
+        let run = |args: &[&str]| {
+            orbitdock()
+                .arg("--data-dir")
+                .arg(data.path())
+                .args(args)
+                .output()
+        };
+        let out = run(&["sessions", "--json"])?;
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let v: Value = serde_json::from_slice(&out.stdout)?;
+        assert_eq!(v["sessions"], json!([]), "{v}");
+        let out = run(&["sessions"])?;
+        assert!(String::from_utf8_lossy(&out.stdout).starts_with("ID"));
+        for args in [
+            &["show", "nope"][..],
+            &["send", "nope", "hi"],
+            &["approve", "nope", "r1", "--decline"],
+        ] {
+            let out = run(args)?;
+            assert!(!out.status.success(), "{args:?}");
+            let err = String::from_utf8_lossy(&out.stderr);
+            assert!(
+                err.contains("404") && err.contains("not_found"),
+                "{args:?}: {err}"
+            );
+        }
+        Ok(())
+    })();
+    // SIGINT: the server's own shutdown path (removes server.json, stops app-server).
+    let _ = Command::new("kill")
+        .args(["-INT", &serve.id().to_string()])
+        .status();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while serve.try_wait()?.is_none() {
+        if Instant::now() > deadline {
+            let _ = serve.kill();
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50)); // poll-with-deadline on process exit
+    }
+    let _ = serve.wait();
+    result
 }

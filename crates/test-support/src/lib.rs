@@ -38,6 +38,7 @@
 //! test code, and a clear panic is the most useful failure a test can produce.
 
 mod codex_home;
+pub mod fake_anthropic;
 mod fake_responses;
 pub mod gguf;
 
@@ -95,4 +96,47 @@ pub fn codex_bin() -> PathBuf {
         bin.display()
     );
     bin
+}
+
+/// The newest published Codex CLI the project checks compatibility against (installed beside the
+/// pinned one by `scripts/setup.sh`).
+pub const NEWEST_CODEX_VERSION: &str = "0.171.0";
+
+/// The newest Codex binary: `$CODEX_BIN_NEWEST` if set, else the install under
+/// `<root>/tools/codex-<NEWEST_CODEX_VERSION>`.
+///
+/// Panics with a hint to run `scripts/setup.sh` when the binary is missing.
+pub fn codex_bin_newest() -> PathBuf {
+    if let Some(bin) = std::env::var_os("CODEX_BIN_NEWEST").filter(|v| !v.is_empty()) {
+        let bin = PathBuf::from(bin);
+        assert!(
+            bin.is_file(),
+            "CODEX_BIN_NEWEST={} does not exist; unset it or run scripts/setup.sh",
+            bin.display()
+        );
+        return bin;
+    }
+    let (package, triple) = platform_package();
+    let bin = workspace_root()
+        .join(format!(
+            "tools/codex-{NEWEST_CODEX_VERSION}/node_modules/@openai"
+        ))
+        .join(package)
+        .join("vendor")
+        .join(triple)
+        .join("bin/codex");
+    assert!(
+        bin.is_file(),
+        "newest Codex CLI {NEWEST_CODEX_VERSION} not found at {}: run scripts/setup.sh",
+        bin.display()
+    );
+    bin
+}
+
+/// Every Codex version the compatibility tests cover: (version, binary), pinned first.
+pub fn codex_matrix() -> Vec<(&'static str, PathBuf)> {
+    vec![
+        (PINNED_CODEX_VERSION, codex_bin()),
+        (NEWEST_CODEX_VERSION, codex_bin_newest()),
+    ]
 }

@@ -39,7 +39,9 @@
 //!   to `tracing` with a bounded tail reported on exit.
 
 pub mod items;
+mod link;
 pub mod notifications;
+pub mod remote;
 pub mod requests;
 pub mod server_requests;
 pub mod thread;
@@ -48,6 +50,10 @@ pub mod wire_fields;
 
 pub use items::ThreadItem;
 pub use notifications::ServerNotification;
+pub use remote::{
+    AppServerListener, CommandEndpoint, Endpoint, Framing, Listen, ListenerBuilder,
+    ReconnectPolicy, RemoteBuilder, WsToken,
+};
 pub use requests::{InitializeResponse, Request};
 pub use server_requests::{
     CommandApprovalDecision, FileChangeApprovalDecision, RequestId, Responder, ServerRequest,

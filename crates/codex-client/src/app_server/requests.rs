@@ -635,7 +635,301 @@ request_types! {
     AccountRead => "account/read", AccountReadParams as "GetAccountParams", AccountReadResponse as "GetAccountResponse";
     /// `account/rateLimits/read`.
     AccountRateLimitsRead => "account/rateLimits/read", AccountRateLimitsReadParams as "GetAccountRateLimitsParams", AccountRateLimitsReadResponse as "GetAccountRateLimitsResponse";
+    /// `account/login/start`: API-key login, or start a ChatGPT (browser or device-code) login.
+    AccountLoginStart => "account/login/start", AccountLoginStartParams as "LoginAccountParams", AccountLoginStartResponse as "LoginAccountResponse";
+    /// `account/login/cancel`: abandon a pending ChatGPT login.
+    AccountLoginCancel => "account/login/cancel", AccountLoginCancelParams as "CancelLoginAccountParams", AccountLoginCancelResponse as "CancelLoginAccountResponse";
+    /// `account/logout` (no params).
+    AccountLogout => "account/logout", () as "null", EmptyResponse as "LogoutAccountResponse";
+    /// `account/usage/read`: token usage of the ChatGPT account (or of one thread).
+    AccountUsageRead => "account/usage/read", AccountUsageReadParams as "GetAccountTokenUsageParams", AccountUsageReadResponse as "GetAccountTokenUsageResponse";
 }
 
 /// The name the product seeds use for history rollback; 0.169 calls it `thread/revert`.
 pub type ThreadRollback = ThreadRevert;
+
+// ---------------------------------------------------------------------------------------------
+// account: login, logout, usage
+
+/// The kind of an `account/login/start` (the `type` tag of `LoginAccountParams` and of its
+/// response).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum LoginKind {
+    /// An OpenAI API key (stored by Codex; the login completes at once).
+    #[default]
+    ApiKey,
+    /// ChatGPT in a browser: the response carries `authUrl`; a local callback completes it.
+    Chatgpt,
+    /// ChatGPT device code: the response carries `verificationUrl` and `userCode`.
+    ChatgptDeviceCode,
+    /// Externally managed ChatGPT tokens (unstable upstream).
+    ChatgptAuthTokens,
+    /// Amazon Bedrock (unstable upstream).
+    AmazonBedrock,
+    /// A kind this client does not know.
+    #[serde(other)]
+    Unknown,
+}
+
+/// Params of `account/login/start`. Upstream is a union tagged by `type`; this flat struct
+/// sends only the fields of the chosen kind. Build it with [`AccountLoginStartParams::api_key`],
+/// [`AccountLoginStartParams::chatgpt`] or [`AccountLoginStartParams::device_code`]. `Debug`
+/// never shows the key.
+#[derive(Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AccountLoginStartParams {
+    #[serde(rename = "type")]
+    pub kind: LoginKind,
+    /// `apiKey` logins: the key.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub api_key: Option<String>,
+    /// `chatgpt` logins: `codex` | `chatgpt` branding of the login page.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub app_brand: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub codex_streamlined_login: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub use_hosted_login_success_page: Option<bool>,
+}
+
+impl AccountLoginStartParams {
+    /// Log in with an API key.
+    pub fn api_key(key: &crate::auth::Secret) -> Self {
+        AccountLoginStartParams {
+            kind: LoginKind::ApiKey,
+            api_key: Some(key.expose().to_owned()),
+            ..Default::default()
+        }
+    }
+
+    /// Start a browser ChatGPT login.
+    pub fn chatgpt() -> Self {
+        AccountLoginStartParams {
+            kind: LoginKind::Chatgpt,
+            ..Default::default()
+        }
+    }
+
+    /// Start a ChatGPT device-code login.
+    pub fn device_code() -> Self {
+        AccountLoginStartParams {
+            kind: LoginKind::ChatgptDeviceCode,
+            ..Default::default()
+        }
+    }
+}
+
+impl std::fmt::Debug for AccountLoginStartParams {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AccountLoginStartParams")
+            .field("kind", &self.kind)
+            .field(
+                "api_key",
+                &self.api_key.as_deref().map(crate::auth::redacted),
+            )
+            .field("app_brand", &self.app_brand)
+            .field("codex_streamlined_login", &self.codex_streamlined_login)
+            .field(
+                "use_hosted_login_success_page",
+                &self.use_hosted_login_success_page,
+            )
+            .finish()
+    }
+}
+
+/// Result of `account/login/start` (flattened like the params).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AccountLoginStartResponse {
+    #[serde(rename = "type")]
+    pub kind: LoginKind,
+    /// ChatGPT logins: the id `account/login/completed` and `account/login/cancel` refer to.
+    #[serde(default)]
+    pub login_id: Option<String>,
+    /// Browser logins: the URL to open.
+    #[serde(default)]
+    pub auth_url: Option<String>,
+    /// Device-code logins: the code to enter.
+    #[serde(default)]
+    pub user_code: Option<String>,
+    /// Device-code logins: where to enter it.
+    #[serde(default)]
+    pub verification_url: Option<String>,
+}
+
+impl AccountLoginStartResponse {
+    /// The device code to show, for device-code logins.
+    pub fn device_code(&self) -> Option<crate::auth::DeviceCode> {
+        Some(crate::auth::DeviceCode {
+            verification_url: self.verification_url.clone()?,
+            user_code: self.user_code.clone()?,
+        })
+    }
+}
+
+/// Params of `account/login/cancel`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AccountLoginCancelParams {
+    pub login_id: String,
+}
+
+/// Result of `account/login/cancel`: `canceled` | `notFound`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AccountLoginCancelResponse {
+    pub status: String,
+}
+
+/// Params of `account/usage/read`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AccountUsageReadParams {
+    /// Usage of this thread instead of the whole account.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub thread_id: Option<String>,
+}
+
+/// Account-wide token usage summary.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AccountTokenUsageSummary {
+    #[serde(default)]
+    pub lifetime_tokens: Option<i64>,
+    #[serde(default)]
+    pub peak_daily_tokens: Option<i64>,
+    #[serde(default)]
+    pub current_streak_days: Option<i64>,
+    #[serde(default)]
+    pub longest_streak_days: Option<i64>,
+    #[serde(default)]
+    pub longest_running_turn_sec: Option<i64>,
+}
+
+/// One day of usage.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AccountTokenUsageDailyBucket {
+    pub start_date: String,
+    pub tokens: i64,
+}
+
+/// Result of `account/usage/read`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AccountUsageReadResponse {
+    #[serde(default)]
+    pub summary: AccountTokenUsageSummary,
+    #[serde(default)]
+    pub daily_usage_buckets: Option<Vec<AccountTokenUsageDailyBucket>>,
+    /// Per-thread estimate (when a thread was asked for), kept raw.
+    #[serde(default)]
+    pub thread_usage: Option<Value>,
+}
+
+/// The account `account/read` reports, typed (see [`AccountReadResponse::account_info`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(
+    tag = "type",
+    rename_all = "camelCase",
+    rename_all_fields = "camelCase"
+)]
+pub enum Account {
+    /// Logged in with an API key.
+    ApiKey,
+    /// Logged in with ChatGPT.
+    Chatgpt {
+        #[serde(default)]
+        email: Option<String>,
+        /// `free`, `plus`, `pro`, `team`, ... (kept as a string: the list grows).
+        #[serde(default)]
+        plan_type: Option<String>,
+        #[serde(default)]
+        workspace_name: Option<String>,
+    },
+    /// Amazon Bedrock credentials.
+    AmazonBedrock {
+        #[serde(default)]
+        uses_codex_managed_credentials: bool,
+    },
+    /// Google Cloud Vertex AI with external credentials.
+    Gcp,
+    /// An account kind this client does not know.
+    #[serde(other)]
+    Unknown,
+}
+
+impl AccountReadResponse {
+    /// The account, typed; `None` when logged out.
+    pub fn account_info(&self) -> Option<Account> {
+        let raw = self.account.as_ref().filter(|v| !v.is_null())?;
+        Some(serde_json::from_value(raw.clone()).unwrap_or(Account::Unknown))
+    }
+}
+
+#[cfg(test)]
+mod account_tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn login_params_serialise_per_kind_and_debug_redacts_the_key() {
+        let key = crate::auth::Secret::new("sk-test-123");
+        let p = AccountLoginStartParams::api_key(&key);
+        assert_eq!(
+            serde_json::to_value(&p).expect("json"),
+            json!({"type": "apiKey", "apiKey": "sk-test-123"})
+        );
+        let dbg = format!("{p:?}");
+        assert!(
+            !dbg.contains("sk-test-123") && dbg.contains("redacted"),
+            "{dbg}"
+        );
+        assert_eq!(
+            serde_json::to_value(AccountLoginStartParams::device_code()).expect("json"),
+            json!({"type": "chatgptDeviceCode"})
+        );
+        let r: AccountLoginStartResponse = serde_json::from_value(json!({
+            "type": "chatgptDeviceCode", "loginId": "l", "userCode": "AB-12",
+            "verificationUrl": "https://x/codex/device", "new": 1
+        }))
+        .expect("decode");
+        assert_eq!(
+            r.device_code(),
+            Some(crate::auth::DeviceCode {
+                verification_url: "https://x/codex/device".into(),
+                user_code: "AB-12".into()
+            })
+        );
+        let r: AccountLoginStartResponse =
+            serde_json::from_value(json!({"type": "somethingNew"})).expect("unknown kind");
+        assert_eq!(r.kind, LoginKind::Unknown);
+    }
+
+    #[test]
+    fn account_kinds_decode_with_an_unknown_fallback() {
+        let read = |v: Value| AccountReadResponse {
+            account: Some(v),
+            user_id: None,
+            requires_openai_auth: true,
+        };
+        assert_eq!(
+            read(json!({"type": "apiKey"})).account_info(),
+            Some(Account::ApiKey)
+        );
+        assert_eq!(
+            read(json!({"type": "chatgpt", "email": "a@b", "planType": "pro"})).account_info(),
+            Some(Account::Chatgpt {
+                email: Some("a@b".into()),
+                plan_type: Some("pro".into()),
+                workspace_name: None
+            })
+        );
+        assert_eq!(
+            read(json!({"type": "quantum"})).account_info(),
+            Some(Account::Unknown)
+        );
+        assert_eq!(read(Value::Null).account_info(), None);
+    }
+}

@@ -428,8 +428,6 @@ async fn create_response(
 
 #[cfg(test)]
 mod tests {
-    use super::*;
-
     #[test]
     fn loopback_host_names() {
         let policy = http_guard::HostPolicy::loopback(None);

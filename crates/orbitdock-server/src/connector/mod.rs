@@ -150,8 +150,18 @@ pub trait Connector: Send + Sync + fmt::Debug + 'static {
     async fn fork_thread(&self, thread_id: &str, cfg: &ThreadConfig) -> Result<OpenedThread>;
     /// Starts a turn with these settings; returns the turn id.
     async fn start_turn(&self, thread_id: &str, text: &str, cfg: &ThreadConfig) -> Result<String>;
+    /// Adds `text` to the running turn `turn_id` (the agent reads it before its next model
+    /// request of that turn); returns the turn id the agent accepted it for. The agent refuses
+    /// when `turn_id` is not its active turn (it ended, or another one started): the caller
+    /// then falls back to a new turn.
+    async fn steer_turn(&self, thread_id: &str, turn_id: &str, text: &str) -> Result<String>;
     /// Interrupts a turn.
     async fn interrupt_turn(&self, thread_id: &str, turn_id: &str) -> Result<()>;
+    /// Starts compacting the thread's history (it runs as a turn of its own: its start, its
+    /// compaction item and its end arrive as events).
+    async fn compact_thread(&self, thread_id: &str) -> Result<()>;
+    /// Archives (`true`) or unarchives (`false`) the thread in the agent's own store.
+    async fn set_thread_archived(&self, thread_id: &str, archived: bool) -> Result<()>;
     /// Names a thread.
     async fn set_thread_name(&self, thread_id: &str, name: &str) -> Result<()>;
     /// Lists models.

@@ -123,6 +123,9 @@ pub fn app(state: AppState) -> Router {
         .route("/api/sessions/{id}/resume", post(rest::resume))
         .route("/api/sessions/{id}/takeover", post(rest::takeover))
         .route("/api/sessions/{id}/name", post(rest::rename))
+        .route("/api/sessions/{id}/compact", post(rest::compact))
+        .route("/api/sessions/{id}/archive", post(rest::archive))
+        .route("/api/sessions/{id}/unarchive", post(rest::unarchive))
         .route("/api/sessions/{id}/config", patch(rest::config))
         .route(
             "/api/sessions/{id}/approvals/{request_id}",

@@ -125,6 +125,45 @@ pub(super) async fn takeover(
     act(&s, SessionAction::Takeover { session_id }).await
 }
 
+/// `POST /api/sessions/{id}/compact`: starts compacting the thread's history.
+pub(super) async fn compact(
+    State(s): State<AppState>,
+    Path(session_id): Path<String>,
+) -> Result<Response> {
+    act(&s, SessionAction::Compact { session_id }).await
+}
+
+/// `POST /api/sessions/{id}/archive`: hides the session from the default list and archives
+/// its agent thread.
+pub(super) async fn archive(
+    State(s): State<AppState>,
+    Path(session_id): Path<String>,
+) -> Result<Response> {
+    act(
+        &s,
+        SessionAction::SetArchived {
+            session_id,
+            archived: true,
+        },
+    )
+    .await
+}
+
+/// `POST /api/sessions/{id}/unarchive`.
+pub(super) async fn unarchive(
+    State(s): State<AppState>,
+    Path(session_id): Path<String>,
+) -> Result<Response> {
+    act(
+        &s,
+        SessionAction::SetArchived {
+            session_id,
+            archived: false,
+        },
+    )
+    .await
+}
+
 pub(super) async fn rename(
     State(s): State<AppState>,
     Path(session_id): Path<String>,

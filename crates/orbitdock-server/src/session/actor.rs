@@ -97,6 +97,9 @@ pub(crate) struct Actor {
     /// A lane command is in flight; further lane commands wait in `queued`.
     pub lane_busy: bool,
     pub queued: VecDeque<Cmd>,
+    /// Messages the agent would not add to a turn that is ending: sent as new turns once the
+    /// turn's end arrives.
+    pub after_turn: VecDeque<Cmd>,
     pub ended_turns: VecDeque<String>,
     /// Commands of this session queued in the writer and not yet published.
     pub in_flight: Arc<AtomicUsize>,
@@ -136,6 +139,7 @@ pub(crate) fn spawn(shared: Arc<Shared>, init: ActorInit, hub: Arc<SessionHub>) 
         ops: JoinSet::new(),
         lane_busy: false,
         queued: VecDeque::new(),
+        after_turn: VecDeque::new(),
         ended_turns: VecDeque::new(),
         in_flight: Arc::new(AtomicUsize::new(0)),
         direct_since_commit: 0,
@@ -218,6 +222,12 @@ impl Actor {
 
     /// Lane commands queued behind an op that has finished since.
     async fn run_queued(&mut self) {
+        if self.extra.current_turn.is_none() {
+            // Messages waiting for a turn's end go first: they were sent before anything queued.
+            while let Some(cmd) = self.after_turn.pop_back() {
+                self.queued.push_front(cmd);
+            }
+        }
         while !self.lane_busy {
             let Some(cmd) = self.queued.pop_front() else {
                 return;

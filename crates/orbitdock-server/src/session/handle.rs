@@ -40,6 +40,8 @@ pub(crate) enum Cmd {
     Resume(oneshot::Sender<Result<SessionState>>),
     Takeover(oneshot::Sender<Result<SessionState>>),
     Rename(String, oneshot::Sender<Result<SessionState>>),
+    SetArchived(bool, oneshot::Sender<Result<SessionState>>),
+    Compact(oneshot::Sender<Result<SessionState>>),
     Config(ConfigPatch, oneshot::Sender<Result<SessionState>>),
     Approve {
         request_id: String,
@@ -164,6 +166,16 @@ impl SessionHandle {
     /// Renames.
     pub async fn rename(&self, name: String) -> Result<SessionState> {
         self.cmd(|r| Cmd::Rename(name, r)).await?
+    }
+
+    /// Archives or unarchives the session (and its agent thread, for direct sessions).
+    pub async fn set_archived(&self, archived: bool) -> Result<SessionState> {
+        self.cmd(|r| Cmd::SetArchived(archived, r)).await?
+    }
+
+    /// Starts compacting the thread's history (resuming the thread first when needed).
+    pub async fn compact(&self) -> Result<SessionState> {
+        self.cmd(Cmd::Compact).await?
     }
 
     /// Changes config for the next turns.

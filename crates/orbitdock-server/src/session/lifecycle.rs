@@ -112,7 +112,13 @@ impl Actor {
     pub(crate) fn on_cmd(&mut self, cmd: Cmd) -> Option<AfterCommit> {
         let lane = matches!(
             cmd,
-            Cmd::Start { .. } | Cmd::Send(..) | Cmd::End(_) | Cmd::Resume(_) | Cmd::Takeover(_)
+            Cmd::Start { .. }
+                | Cmd::Send(..)
+                | Cmd::End(_)
+                | Cmd::Resume(_)
+                | Cmd::Takeover(_)
+                | Cmd::SetArchived(..)
+                | Cmd::Compact(_)
         );
         if lane && self.lane_busy {
             self.queued.push_back(cmd);
@@ -130,6 +136,8 @@ impl Actor {
             Cmd::Resume(reply) => self.resume(reply),
             Cmd::Takeover(reply) => self.takeover(reply),
             Cmd::Rename(name, reply) => Some(self.rename(name, reply)),
+            Cmd::SetArchived(archived, reply) => self.set_archived(archived, reply),
+            Cmd::Compact(reply) => self.compact(reply),
             Cmd::Config(patch, reply) => {
                 self.apply_config(
                     patch.model,
@@ -295,11 +303,27 @@ impl Actor {
                 ),
             );
         }
-        if self.extra.current_turn.is_some() {
+        if self.summary.archived {
+            // Codex keeps an archived thread out of reach (resume would fail), so say what to do
+            // rather than fail later with the agent's error.
             return refuse(
                 reply,
-                Error::Conflict("a turn is running; wait for it or interrupt it first".into()),
+                Error::Conflict("this session is archived; unarchive it to continue".into()),
             );
+        }
+        if let Some(turn) = self.extra.current_turn.clone() {
+            match (self.summary.thread_id.clone(), self.is_attached()) {
+                (Some(thread), true) => {
+                    self.steer(thread, turn.id, req, reply);
+                    return None;
+                }
+                // The agent lost the turn (it exited); the next attach resumes the thread and
+                // the message starts a turn once this one is closed.
+                _ => {
+                    self.after_turn.push_back(Cmd::Send(req, reply));
+                    return None;
+                }
+            }
         }
         self.apply_config(req.model, req.effort, req.approval_policy, req.sandbox_mode);
         if self.summary.status == SessionStatus::Ended {
@@ -319,6 +343,51 @@ impl Actor {
             }))
         });
         None
+    }
+
+    /// Adds a message to the running turn `turn_id`. On the lane, so messages keep their order.
+    /// When the agent refuses (the turn ended meanwhile, or another one is active), the state is
+    /// re-read on the loop: no turn -> a normal send; a different turn -> steer that one; the
+    /// same turn still open here -> the agent has ended it and its end event is on the way, so
+    /// the message waits for it and then starts a turn. The caller never sees the refusal.
+    fn steer(
+        &mut self,
+        thread: String,
+        turn_id: String,
+        req: SendMessageRequest,
+        reply: oneshot::Sender<Result<SendMessageResponse>>,
+    ) {
+        self.lane_busy = true;
+        let connector = self.connector();
+        let session_id = self.summary.id.clone();
+        let text = req.text.clone();
+        self.spawn_op(async move {
+            let r = bounded("turn/steer", connector.steer_turn(&thread, &turn_id, &text)).await;
+            let done: OpDone = Box::new(move |a: &mut Actor| {
+                a.lane_done();
+                match r {
+                    Ok(accepted) => Some(Box::new(move |_: &Actor| {
+                        let _ = reply.send(Ok(SendMessageResponse {
+                            session_id,
+                            turn_id: Some(accepted),
+                            seq: None,
+                        }));
+                    }) as AfterCommit),
+                    Err(e) => {
+                        tracing::debug!(session = %session_id, turn = %turn_id, error = %e,
+                            "steer refused; falling back to a new turn");
+                        match a.extra.current_turn.as_ref().map(|t| t.id.clone()) {
+                            Some(current) if current == turn_id => {
+                                a.after_turn.push_back(Cmd::Send(req, reply));
+                                None
+                            }
+                            _ => a.send(req, reply),
+                        }
+                    }
+                }
+            });
+            done
+        });
     }
 
     fn interrupt(&mut self, reply: oneshot::Sender<Result<()>>) -> Option<AfterCommit> {
@@ -365,6 +434,14 @@ impl Actor {
             (Some(turn), Some(thread), true) => Some((thread, turn.id)),
             _ => None,
         };
+        // Messages waiting for the turn's end would start a new turn after it: refuse them.
+        for cmd in self.after_turn.drain(..) {
+            if let Cmd::Send(_, reply) = cmd {
+                let _ = reply.send(Err(Error::Conflict(
+                    "the session was ended before this message could be sent".into(),
+                )));
+            }
+        }
         // Pending requests are cancelled (refused), never accepted.
         let cancel = self.cancel_all_pending();
         let connector = self.connector();
@@ -487,6 +564,136 @@ impl Actor {
             Some(Box::new(move |a: &Actor| {
                 let _ = reply.send(r.map(|_| a.state()));
             }))
+        });
+        None
+    }
+
+    /// Starts a compaction of the thread's history. It runs as a turn of the agent's own (its
+    /// start, its compaction item and its end arrive as events), so it is refused while a turn
+    /// runs, like a second turn would be.
+    fn compact(
+        &mut self,
+        reply: oneshot::Sender<Result<orbitdock_protocol::SessionState>>,
+    ) -> Option<AfterCommit> {
+        let why = if self.summary.origin != Origin::Direct {
+            Some("this session is observed only (passive); take it over first")
+        } else if self.summary.archived {
+            Some("this session is archived; unarchive it to continue")
+        } else if self.summary.thread_id.is_none() {
+            Some("the session has no thread yet: nothing to compact")
+        } else if self.extra.current_turn.is_some() {
+            Some("a turn is running; compact once it has finished")
+        } else {
+            None
+        };
+        if let Some(why) = why {
+            let _ = reply.send(Err(Error::Conflict(why.into())));
+            return None;
+        }
+        if self.summary.status == SessionStatus::Ended {
+            self.summary.status = SessionStatus::Waiting;
+            self.out.summary_dirty = true;
+        }
+        self.lane_busy = true;
+        let connector = self.connector();
+        let attach = attach_then_turn(
+            connector.clone(),
+            self.shared.clone(),
+            self.summary.id.clone(),
+            self.summary.thread_id.clone(),
+            self.is_attached(),
+            thread_cfg(&self.summary),
+            None,
+        );
+        let known = self.summary.thread_id.clone();
+        self.spawn_op(async move {
+            let outcome = attach.await;
+            // The thread to compact: the loaded one, or the one the attach just loaded.
+            let thread = match &outcome.attach {
+                None => known,
+                Some((Ok(Attached::Started(t) | Attached::Resumed(t)), _)) => {
+                    Some(t.thread_id.clone())
+                }
+                Some((Ok(Attached::Forked { thread, .. }), _)) => Some(thread.thread_id.clone()),
+                Some((Err(_), _)) => None,
+            };
+            let compacted = match thread {
+                Some(t) => bounded("thread/compact/start", connector.compact_thread(&t)).await,
+                // The attach failed: its error is what the caller gets.
+                None => Ok(()),
+            };
+            let done: OpDone = Box::new(move |a: &mut Actor| {
+                a.lane_done();
+                let r = a.apply_outcome(outcome).and(compacted);
+                a.set_status();
+                Some(Box::new(move |a: &Actor| {
+                    let _ = reply.send(r.map(|_| a.state()));
+                }))
+            });
+            done
+        });
+        None
+    }
+
+    /// Archives or unarchives. A direct session's agent thread follows (a passive session's
+    /// thread belongs to whoever runs it, so only OrbitDock's flag changes); the flag changes
+    /// only once the agent agreed, so the two never disagree.
+    fn set_archived(
+        &mut self,
+        archived: bool,
+        reply: oneshot::Sender<Result<orbitdock_protocol::SessionState>>,
+    ) -> Option<AfterCommit> {
+        if self.summary.archived == archived {
+            return Some(Box::new(move |a: &Actor| {
+                let _ = reply.send(Ok(a.state()));
+            }));
+        }
+        if archived && self.extra.current_turn.is_some() {
+            let _ = reply.send(Err(Error::Conflict(
+                "a turn is running; wait for it or interrupt it before archiving".into(),
+            )));
+            return None;
+        }
+        let thread = self
+            .summary
+            .thread_id
+            .clone()
+            .filter(|_| self.summary.origin == Origin::Direct);
+        let Some(thread) = thread else {
+            self.summary.archived = archived;
+            self.out.summary_dirty = true;
+            return Some(Box::new(move |a: &Actor| {
+                let _ = reply.send(Ok(a.state()));
+            }));
+        };
+        self.lane_busy = true;
+        let connector = self.connector();
+        self.spawn_op(async move {
+            let what = if archived {
+                "thread/archive"
+            } else {
+                "thread/unarchive"
+            };
+            let r = bounded(what, connector.set_thread_archived(&thread, archived)).await;
+            let done: OpDone = Box::new(move |a: &mut Actor| {
+                a.lane_done();
+                if let Err(e) = r {
+                    let _ = reply.send(Err(e));
+                    return None;
+                }
+                a.summary.archived = archived;
+                a.out.summary_dirty = true;
+                if archived {
+                    // Codex unloads an archived thread; the next message resumes it.
+                    if a.attached_generation.take().is_some() {
+                        a.delta(SessionDelta::Attached { attached: false });
+                    }
+                }
+                Some(Box::new(move |a: &Actor| {
+                    let _ = reply.send(Ok(a.state()));
+                }))
+            });
+            done
         });
         None
     }

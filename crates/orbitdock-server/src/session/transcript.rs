@@ -103,6 +103,17 @@ impl Actor {
     ) -> u64 {
         let key = (turn_id.clone().unwrap_or_default(), item_id.clone());
         let now = now_ms();
+        // A compaction's first sight records how big the context was, so the transcript can
+        // say what it freed (the agent's item does not carry it; later updates keep it).
+        let body = match body {
+            ItemBody::ContextCompaction {
+                context_tokens_before: None,
+            } if !self.item_seqs.contains_key(&key) => ItemBody::ContextCompaction {
+                context_tokens_before: Some(self.summary.token_usage.last_input_tokens)
+                    .filter(|t| *t > 0),
+            },
+            other => other,
+        };
         let item = if let Some(&seq) = self.item_seqs.get(&key) {
             let existing = self.recent_mut(seq).cloned();
             let created_at = existing.as_ref().map(|e| e.created_at).unwrap_or(now);
@@ -346,6 +357,16 @@ pub(crate) fn merge_body(existing: Option<ItemBody>, new: ItemBody) -> ItemBody 
         ) => ItemBody::Reasoning {
             summary: if summary.is_empty() { os } else { summary },
             text: if text.is_empty() { ot } else { text },
+        },
+        (
+            Some(ItemBody::ContextCompaction {
+                context_tokens_before: Some(before),
+            }),
+            ItemBody::ContextCompaction {
+                context_tokens_before: None,
+            },
+        ) => ItemBody::ContextCompaction {
+            context_tokens_before: Some(before),
         },
         (_, new) => new,
     }

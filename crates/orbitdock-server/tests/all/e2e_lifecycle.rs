@@ -163,7 +163,7 @@ async fn file_change_approval_plan_rename_and_policy_change() -> Result<()> {
     // Interrupt a turn whose model call hangs.
     h.fake.enqueue(ScriptedResponse::new().hang_after_created());
     let before = h.fake.responses_requests().len();
-    let _: serde_json::Value = h
+    let sent: serde_json::Value = h
         .post(
             &format!("/api/sessions/{id}/messages"),
             &json!({"text": "think forever"}),
@@ -171,15 +171,14 @@ async fn file_change_approval_plan_rename_and_policy_change() -> Result<()> {
         .await?;
     let state: SessionState = h.get(&format!("/api/sessions/{id}")).await?;
     assert_eq!(state.summary.status, SessionStatus::Working);
-    // A second message while working is refused, not queued silently.
-    let r = h
-        .http
-        .post(format!("{}/api/sessions/{id}/messages", h.base()))
-        .bearer_auth(common::TOKEN)
-        .json(&json!({"text": "again"}))
-        .send()
+    // A second message while working is added to the running turn (steered), not refused.
+    let again: serde_json::Value = h
+        .post(
+            &format!("/api/sessions/{id}/messages"),
+            &json!({"text": "again"}),
+        )
         .await?;
-    assert_eq!(r.status(), 409);
+    assert_eq!(again["turn_id"], sent["turn_id"], "{again}");
     // The turn is in flight once the model call arrived.
     h.fake
         .wait_for_requests_async(h.fake.requests().len().max(before + 1), common::WAIT)

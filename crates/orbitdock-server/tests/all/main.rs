@@ -14,4 +14,6 @@ mod e2e_interrupt_persist;
 mod e2e_lifecycle;
 mod e2e_restart;
 mod e2e_shutdown;
+mod e2e_thread_ops;
 mod passive_codex;
+mod thread_ops;

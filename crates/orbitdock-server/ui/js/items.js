@@ -64,6 +64,9 @@ export function renderItem(item, ctx = {}) {
     case 'notice':
       el = h('article', { class: 'item notice', 'aria-label': 'Notice' }, h('span', { text: item.message || '' }));
       break;
+    case 'context_compaction':
+      el = compactionItem(item, live);
+      break;
     default:
       el = otherItem(item);
   }
@@ -190,6 +193,19 @@ function statusChip(item, extra, live = item.status === 'in_progress') {
       cls = '';
   }
   return h('span', { class: `chip ${cls}`, text });
+}
+
+/** The agent summarised the history; earlier turns stay visible here but the model sees the summary. */
+function compactionItem(item, live) {
+  const before = item.context_tokens_before;
+  const text = live ? 'Compacting the context…'
+    : `Context compacted${before ? ` (was ${Math.round(before / 100) / 10}k tokens)` : ''}: the agent now works from a summary of the earlier turns.`;
+  return h('article', {
+    class: `item note compaction${live ? ' in-progress' : ''}`, 'aria-label': 'Context compaction',
+    'aria-busy': live ? 'true' : 'false',
+  },
+  h('span', { class: 'note-icon', 'aria-hidden': 'true', text: '⇣' }), ' ', h('span', { text }), ' ',
+  statusChip(item, 'compacted', live));
 }
 
 function awaitingChip() {

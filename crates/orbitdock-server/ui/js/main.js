@@ -38,6 +38,7 @@ const sidebar = new Sidebar({
   search: $('search'),
   status: $('filter-status'),
   provider: $('filter-provider'),
+  archived: $('show-archived'),
 });
 const attention = new Attention($('notify-enable'));
 const newSheet = new NewSessionSheet($('new-session-sheet'), {

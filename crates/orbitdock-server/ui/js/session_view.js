@@ -60,12 +60,20 @@ export class SessionView {
     this.endBtn = h('button', {
       type: 'button', class: 'btn ghost', on: { click: () => this.endOrResume() },
     });
+    this.compactBtn = h('button', {
+      type: 'button', class: 'btn ghost compact-btn', 'aria-label': 'Compact the context',
+      title: 'Summarise the earlier turns so the model has room again',
+      on: { click: () => this.compact() },
+    }, 'Compact');
+    this.archiveBtn = h('button', {
+      type: 'button', class: 'btn ghost archive-btn', on: { click: () => this.toggleArchived() },
+    });
     this.actionBar = h('header', { class: 'action-bar', 'aria-label': 'Session actions' },
       h('div', { class: 'title-row' }, this.nameBtn, this.statusSlot),
       this.meta,
       h('div', { class: 'action-row' }, this.tokenSlot, this.rateSlot,
         h('label', { class: 'visually-hidden', text: 'Autonomy' }), this.autonomy,
-        this.sideToggle, this.endBtn));
+        this.sideToggle, this.compactBtn, this.archiveBtn, this.endBtn));
 
     // Side panel (plan / changes).
     this.tabPlan = h('button', {
@@ -248,7 +256,22 @@ export class SessionView {
     const working = Boolean(st.current_turn) || st.status === 'working';
     this.interruptBtn.hidden = !working;
     const ended = st.status === 'ended';
-    this.input.placeholder = ended ? 'Session ended: resume it to continue' : 'Message the agent';
+    // A message sent while a turn works is added to that turn (the server steers it, or starts
+    // a new turn if this one has just ended), so say so instead of "send".
+    const steer = working && !ended;
+    this.input.placeholder = st.archived ? 'Archived: unarchive it to continue'
+      : ended ? 'Session ended: resume it to continue'
+        : steer ? 'Add to current turn' : 'Message the agent';
+    this.sendBtn.textContent = steer ? 'Add to turn' : 'Send';
+    this.sendBtn.setAttribute('aria-label', steer ? 'Add to current turn' : 'Send message');
+    // Compaction runs as a turn of its own, so it is offered only when no turn runs; while it
+    // runs, its transcript card says "Compacting the context…".
+    this.compactBtn.textContent = this.compacting ? 'Compacting…' : 'Compact';
+    this.compactBtn.setAttribute('aria-busy', String(Boolean(this.compacting)));
+    this.compactBtn.disabled = Boolean(this.compacting) || working || passive || !st.thread_id;
+    this.archiveBtn.textContent = st.archived ? 'Unarchive' : 'Archive';
+    this.archiveBtn.setAttribute('aria-label', st.archived ? 'Unarchive session' : 'Archive session');
+    this.archiveBtn.setAttribute('aria-pressed', String(Boolean(st.archived)));
     this.endBtn.textContent = ended ? 'Resume' : 'End';
     this.endBtn.setAttribute('aria-label', ended ? 'Resume session' : 'End session');
     this.endBtn.classList.toggle('primary', ended);
@@ -298,6 +321,33 @@ export class SessionView {
       this.toast(`Could not ${ended ? 'resume' : 'end'} the session: ${err.message}`, true);
     } finally {
       this.endBtn.disabled = false;
+    }
+  }
+
+  async compact() {
+    this.compacting = true;
+    this.renderComposer();
+    try {
+      await api.compact(this.model.id);
+    } catch (err) {
+      this.toast(`Could not compact: ${err.message}`, true);
+    } finally {
+      this.compacting = false;
+    }
+    this.renderComposer();
+  }
+
+  async toggleArchived() {
+    const archived = Boolean(this.model.state.archived);
+    this.archiveBtn.disabled = true;
+    try {
+      if (archived) await api.unarchive(this.model.id);
+      else await api.archive(this.model.id);
+      this.toast(archived ? 'Session unarchived' : 'Session archived: hidden from the list unless "Show archived" is on');
+    } catch (err) {
+      this.toast(`Could not ${archived ? 'unarchive' : 'archive'} the session: ${err.message}`, true);
+    } finally {
+      this.archiveBtn.disabled = false;
     }
   }
 

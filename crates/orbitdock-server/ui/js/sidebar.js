@@ -11,12 +11,14 @@ import { displayName } from './session_view.js';
 const PAGE_ROWS = 300;
 
 export class Sidebar {
-  constructor({ list, empty, search, status, provider }) {
+  constructor({ list, empty, search, status, provider, archived }) {
     this.listEl = list;
     this.emptyEl = empty;
     this.search = search;
     this.status = status;
     this.provider = provider;
+    // Archived sessions stay out of the list unless asked for; shown, they are dimmed.
+    this.archived = archived;
     this.selected = null;
     this.limit = PAGE_ROWS;
     this.rows = new Map(); // id -> <li>
@@ -24,8 +26,8 @@ export class Sidebar {
       type: 'button', class: 'btn ghost small', 'aria-label': 'Show more sessions',
       on: { click: () => { this.limit += PAGE_ROWS; this.render(); } },
     }, 'Show more'));
-    for (const el of [search, status, provider]) {
-      el.addEventListener('input', () => {
+    for (const el of [search, status, provider, archived].filter(Boolean)) {
+      el.addEventListener(el.type === 'checkbox' ? 'change' : 'input', () => {
         this.limit = PAGE_ROWS;
         this.render();
       });
@@ -82,6 +84,7 @@ export class Sidebar {
   }
 
   matches(s) {
+    if (s.archived && !(this.archived && this.archived.checked)) return false;
     const q = this.search.value.trim().toLowerCase();
     if (q) {
       const hay = [displayName(s), s.first_prompt, s.cwd, s.model, s.id, s.provider]
@@ -131,9 +134,10 @@ export class Sidebar {
     const pending = s.pending_approval_count || 0;
     const label = `${name}, ${s.provider || 'agent'}${s.origin === 'passive' ? ' (passive)' : ''}, `
       + `project ${project || 'unknown'}, ${s.status}, updated ${relativeTime(s.updated_at)}`
-      + (pending ? `, ${pending} pending approval${pending > 1 ? 's' : ''}` : '');
+      + (pending ? `, ${pending} pending approval${pending > 1 ? 's' : ''}` : '')
+      + (s.archived ? ', archived' : '');
     const a = h('a', {
-      class: `session-row${store.needsAttention(s) ? ' attention' : ''}`,
+      class: `session-row${store.needsAttention(s) ? ' attention' : ''}${s.archived ? ' archived' : ''}`,
       href: `#/s/${encodeURIComponent(s.id)}`,
       'aria-label': label,
       'aria-current': s.id === this.selected ? 'page' : null,
@@ -145,6 +149,7 @@ export class Sidebar {
     h('div', { class: 'row-bottom' },
       h('span', { class: `chip provider-${s.provider}`, text: s.provider || 'agent' }),
       s.origin === 'passive' ? h('span', { class: 'chip', text: 'passive' }) : null,
+      s.archived ? h('span', { class: 'chip archived-chip', text: 'archived' }) : null,
       h('span', { class: 'row-project muted', title: s.cwd || '', text: project }),
       h('span', { class: 'spacer' }),
       pending ? h('span', { class: 'pending-count', 'aria-hidden': 'true', text: String(pending) }) : null,

@@ -131,6 +131,13 @@ pub fn convert_item(item: &ThreadItem, completed: bool) -> (String, ItemStatus, 
             },
         ),
         ThreadItem::Plan { text, .. } => (done, ItemBody::Plan { text: text.clone() }),
+        // Codex's item carries only its id; the session core adds the context size it had.
+        ThreadItem::ContextCompaction { .. } => (
+            done,
+            ItemBody::ContextCompaction {
+                context_tokens_before: None,
+            },
+        ),
         other => (
             done,
             ItemBody::Other {
@@ -217,6 +224,22 @@ mod tests {
         };
         assert_eq!(changes[0].kind, FileChangeKind::Add);
         assert_eq!(changes[1].move_path.as_deref(), Some("c.txt"));
+    }
+
+    #[test]
+    fn a_compaction_item_becomes_a_transcript_item_of_its_own() {
+        let item: ThreadItem =
+            serde_json::from_value(json!({"type": "contextCompaction", "id": "cc1"})).unwrap();
+        assert_eq!(
+            convert_item(&item, true),
+            (
+                "cc1".to_owned(),
+                ItemStatus::Completed,
+                ItemBody::ContextCompaction {
+                    context_tokens_before: None
+                }
+            )
+        );
     }
 
     #[test]

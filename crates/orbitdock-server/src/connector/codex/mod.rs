@@ -17,9 +17,10 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use codex_client::app_server::requests::{
-    ModelList, ModelListParams, ThreadFork, ThreadForkParams, ThreadResume, ThreadResumeParams,
-    ThreadSetName, ThreadSetNameParams, ThreadStart, ThreadStartParams, TurnInterrupt,
-    TurnInterruptParams, TurnStart, TurnStartParams,
+    ModelList, ModelListParams, ThreadArchive, ThreadCompactStart, ThreadFork, ThreadForkParams,
+    ThreadIdParams, ThreadResume, ThreadResumeParams, ThreadSetName, ThreadSetNameParams,
+    ThreadStart, ThreadStartParams, ThreadUnarchive, TurnInterrupt, TurnInterruptParams, TurnStart,
+    TurnStartParams, TurnSteer, TurnSteerParams,
 };
 use codex_client::app_server::{
     AppServer, AppServerBuilder, AppServerEvent, AskForApproval, SandboxMode as CodexSandbox,
@@ -227,6 +228,47 @@ impl Connector for AppServerConnector {
             .await
             .map_err(|e| agent_err("turn/start", e))?;
         Ok(r.turn.id)
+    }
+
+    async fn steer_turn(&self, thread_id: &str, turn_id: &str, text: &str) -> Result<String> {
+        let s = self.server().await?;
+        let r = s
+            .call::<TurnSteer>(TurnSteerParams {
+                thread_id: thread_id.to_owned(),
+                input: vec![UserInput::text(text)],
+                expected_turn_id: turn_id.to_owned(),
+                client_user_message_id: None,
+            })
+            .await
+            .map_err(|e| agent_err("turn/steer", e))?;
+        Ok(r.turn_id)
+    }
+
+    async fn compact_thread(&self, thread_id: &str) -> Result<()> {
+        let s = self.server().await?;
+        s.call::<ThreadCompactStart>(ThreadIdParams {
+            thread_id: thread_id.to_owned(),
+        })
+        .await
+        .map_err(|e| agent_err("thread/compact/start", e))?;
+        Ok(())
+    }
+
+    async fn set_thread_archived(&self, thread_id: &str, archived: bool) -> Result<()> {
+        let s = self.server().await?;
+        let params = ThreadIdParams {
+            thread_id: thread_id.to_owned(),
+        };
+        if archived {
+            s.call::<ThreadArchive>(params)
+                .await
+                .map_err(|e| agent_err("thread/archive", e))?;
+        } else {
+            s.call::<ThreadUnarchive>(params)
+                .await
+                .map_err(|e| agent_err("thread/unarchive", e))?;
+        }
+        Ok(())
     }
 
     async fn interrupt_turn(&self, thread_id: &str, turn_id: &str) -> Result<()> {

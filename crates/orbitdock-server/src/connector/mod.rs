@@ -74,7 +74,16 @@ pub enum ConnectorEvent {
 /// the server is starting or stopping).
 #[derive(Debug, Clone, Default)]
 pub struct Router {
-    target: Arc<parking_lot::RwLock<Option<Weak<crate::registry::Registry>>>>,
+    target: Arc<parking_lot::RwLock<Target>>,
+}
+
+#[derive(Debug, Default)]
+enum Target {
+    #[default]
+    None,
+    Registry(Weak<crate::registry::Registry>),
+    /// A plain channel: for code that drives a connector without a registry (tests, tools).
+    Channel(tokio::sync::mpsc::Sender<ConnectorEvent>),
 }
 
 impl Router {
@@ -83,22 +92,41 @@ impl Router {
         Router::default()
     }
 
+    /// A router that hands every event to `tx` (waiting while it is full).
+    pub fn to_channel(tx: tokio::sync::mpsc::Sender<ConnectorEvent>) -> Self {
+        Router {
+            target: Arc::new(parking_lot::RwLock::new(Target::Channel(tx))),
+        }
+    }
+
     /// Delivers to `registry` from now on.
     pub fn attach(&self, registry: &Arc<crate::registry::Registry>) {
-        *self.target.write() = Some(Arc::downgrade(registry));
+        *self.target.write() = Target::Registry(Arc::downgrade(registry));
     }
 
     /// Stops delivering (a stopping server does not report its own agent's exit as a crash).
     pub fn detach(&self) {
-        *self.target.write() = None;
+        *self.target.write() = Target::None;
     }
 
     /// Routes one event to its session (bounded; see `Registry::route`).
     pub async fn route(&self, ev: ConnectorEvent) {
-        let target = self.target.read().as_ref().and_then(Weak::upgrade);
-        match target {
-            Some(registry) => registry.route(ev).await,
-            None => tracing::debug!(?ev, "connector event while not attached; dropped"),
+        enum To {
+            Registry(Arc<crate::registry::Registry>),
+            Channel(tokio::sync::mpsc::Sender<ConnectorEvent>),
+            Nowhere,
+        }
+        let to = match &*self.target.read() {
+            Target::Registry(w) => w.upgrade().map_or(To::Nowhere, To::Registry),
+            Target::Channel(tx) => To::Channel(tx.clone()),
+            Target::None => To::Nowhere,
+        };
+        match to {
+            To::Registry(registry) => registry.route(ev).await,
+            To::Channel(tx) => {
+                let _ = tx.send(ev).await;
+            }
+            To::Nowhere => tracing::debug!(?ev, "connector event while not attached; dropped"),
         }
     }
 }

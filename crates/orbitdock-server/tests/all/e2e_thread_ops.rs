@@ -189,7 +189,7 @@ async fn codex_refuses_a_steer_for_a_turn_that_is_not_active() -> Result<()> {
                 .collect(),
             request_timeout: Duration::from_secs(30),
         },
-        tx,
+        orbitdock_server::connector::Router::to_channel(tx),
     );
     let cfg = ThreadConfig {
         cwd: h.workdir(),

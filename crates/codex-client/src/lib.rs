@@ -23,6 +23,8 @@
 //!   version, and app-server callers pick renamed methods with `method_for`.
 //! - [`advisory`]: the newest published release (npm registry or a host URL) compared with the
 //!   installed and pinned versions; advice only, never an install.
+//! - [`tui`]: the interactive `codex` TUI on a pseudo-terminal (parsed screen, keys, resize,
+//!   resume/fork, `--remote` to a shared app-server), for tests and terminal hand-off.
 //! - [`process`]: the child-process plumbing (own process group, group kill on cancel and drop,
 //!   stderr drained into `tracing` with a bounded tail) shared by `exec` and `app_server`.
 //!
@@ -43,6 +45,7 @@ pub mod home;
 pub mod mcp;
 pub mod notify;
 pub mod process;
+pub mod tui;
 
 pub use binary::{BinaryResolver, CodexBinary, CodexVersion, PINNED_VERSION};
 pub use error::{Error, Result};

@@ -254,6 +254,20 @@ impl Drop for GroupChild {
     }
 }
 
+/// Kills the process tree rooted at `leader` (its group, its descendants and their groups):
+/// SIGTERM, then SIGKILL to whatever is left after `grace`. Does not reap `leader`; for
+/// children not spawned through [`GroupChild`] (e.g. on a pseudo-terminal).
+pub(crate) async fn kill_tree(leader: u32, grace: Duration) {
+    let mut targets = KillSet::of_tree(leader);
+    targets.signal(Signal::SIGTERM);
+    let deadline = Instant::now() + grace;
+    while Instant::now() < deadline && targets.any_alive() {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    targets.refresh();
+    targets.signal(Signal::SIGKILL);
+}
+
 /// The processes and process groups to signal when killing a child: its own group plus every
 /// process below it in the process tree and those processes' groups.
 #[derive(Debug, Clone, Default)]

@@ -30,13 +30,24 @@ pub struct Client {
     timeout: Duration,
 }
 
-/// True for the messages that end a request: `completed`, `error`, `handshake.ok`, `health.ok`
-/// (`cancel.ok` shares the cancelled session's req_id and does not end it).
+/// True for the messages that end a request: `completed`, `error`, `handshake.ok`, `health.ok`,
+/// `tool_result.ok` (`cancel.ok` shares the cancelled session's req_id and does not end it).
 pub fn is_terminal(msg: &Value) -> bool {
     matches!(
         msg.get("type").and_then(Value::as_str),
-        Some("completed" | "error" | "handshake.ok" | "health.ok")
+        Some("completed" | "error" | "handshake.ok" | "health.ok" | "tool_result.ok")
     )
+}
+
+/// The tool call a message asks this client to execute: an `output_item.done` whose item is a
+/// `tool_call` with `executor: "client"` and `status: "in_progress"`.
+pub fn client_tool_call(msg: &Value) -> Option<&Value> {
+    let item = msg.get("item")?;
+    (msg.get("type").and_then(Value::as_str) == Some("output_item.done")
+        && item.get("type").and_then(Value::as_str) == Some("tool_call")
+        && item.get("executor").and_then(Value::as_str) == Some("client")
+        && item.get("status").and_then(Value::as_str) == Some("in_progress"))
+    .then_some(item)
 }
 
 impl Client {
@@ -189,6 +200,23 @@ impl Client {
         let id = self.new_req_id();
         self.send(&id, "create", params).await?;
         Ok(id)
+    }
+
+    /// Answer a client-executed tool call of session `session` (`status`: "completed" or
+    /// "failed"); returns the daemon's reply (`tool_result.ok`, or an `error` such as
+    /// `not_found` when the session no longer waits for that call).
+    pub async fn tool_result(
+        &mut self,
+        session: &str,
+        call_id: &str,
+        output: &str,
+        status: &str,
+    ) -> Result<Value> {
+        self.call(
+            "tool_result",
+            json!({"session": session, "call_id": call_id, "output": output, "status": status}),
+        )
+        .await
     }
 
     /// Ask the daemon to cancel the session `req_id` (its reply, `cancel.ok` or `error`, and

@@ -1,6 +1,8 @@
 //! `codexpc configure-codex`: point a Codex installation at codexpc, preserving the user's files.
 //!
-//! Writes (with `toml_edit`, so existing keys, comments and layout survive):
+//! The editing itself is codex-client's ([`codex_client::config::ConfigFile`]: `toml_edit`,
+//! atomic saves keeping the file mode, comments and unknown keys untouched); this module only
+//! says what codexpc writes:
 //! - `$CODEX_HOME/config.toml`: a `[model_providers.codexpc]` table (`name`, `base_url`,
 //!   `wire_api = "responses"`, optionally `env_key`). Nothing else in the file is touched.
 //! - `$CODEX_HOME/codexpc.config.toml`: the `codexpc` profile (`model`, `model_provider`), used as
@@ -9,7 +11,8 @@
 
 use std::path::{Path, PathBuf};
 
-use toml_edit::{DocumentMut, Item, Table, value};
+use codex_client::CodexHome;
+use codex_client::config::{ConfigFile, ModelProvider};
 
 use crate::{Error, Result};
 
@@ -17,6 +20,8 @@ use crate::{Error, Result};
 pub const PROVIDER_ID: &str = "codexpc";
 /// Default model name Codex will send (Codex knows gpt-oss's family by this name).
 pub const DEFAULT_MODEL: &str = "gpt-oss-20b";
+/// The provider's display name in Codex.
+pub const PROVIDER_NAME: &str = "codexpc (local gpt-oss)";
 
 /// What to write.
 #[derive(Debug, Clone)]
@@ -38,44 +43,29 @@ pub struct Written {
 
 /// The default `CODEX_HOME`: `$CODEX_HOME`, else `~/.codex`.
 pub fn default_codex_home() -> Option<PathBuf> {
-    std::env::var_os("CODEX_HOME")
-        .filter(|v| !v.is_empty())
-        .map(PathBuf::from)
-        .or_else(|| dirs::home_dir().map(|h| h.join(".codex")))
+    CodexHome::default_user()
+        .ok()
+        .map(|h| h.root().to_path_buf())
 }
 
-fn load(path: &Path) -> Result<DocumentMut> {
-    match std::fs::read_to_string(path) {
-        Ok(text) => text.parse::<DocumentMut>().map_err(|e| Error::Config {
-            path: path.to_owned(),
-            message: format!("not valid TOML, left untouched: {e}"),
-        }),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(DocumentMut::new()),
-        Err(e) => Err(Error::io("reading the Codex config", path, e)),
+/// codexpc's provider entry for `base_url`.
+pub fn provider(base_url: &str, env_key: Option<&str>) -> ModelProvider {
+    ModelProvider {
+        env_key: env_key.map(str::to_owned),
+        ..ModelProvider::responses(PROVIDER_NAME, base_url)
     }
 }
 
-fn save(path: &Path, doc: &DocumentMut) -> Result<()> {
-    let tmp = path.with_extension(format!("toml.{}.tmp", std::process::id()));
-    std::fs::write(&tmp, doc.to_string())
-        .and_then(|()| std::fs::rename(&tmp, path))
-        .map_err(|e| {
-            let _ = std::fs::remove_file(&tmp);
-            Error::io("writing the Codex config", path, e)
-        })
-}
-
-/// Set `key = v` in `table`, keeping the existing key's decoration (comments) if present.
-fn set(table: &mut Table, key: &str, v: &str) {
-    match table.get_mut(key).and_then(Item::as_value_mut) {
-        Some(existing) => {
-            let decor = existing.decor().clone();
-            *existing = v.into();
-            *existing.decor_mut() = decor;
+fn config_err(path: &Path, e: codex_client::Error) -> Error {
+    let message = match e {
+        codex_client::Error::Config { message, .. } => {
+            format!("not valid TOML, left untouched: {message}")
         }
-        None => {
-            table.insert(key, value(v));
-        }
+        other => other.to_string(),
+    };
+    Error::Config {
+        path: path.to_owned(),
+        message,
     }
 }
 
@@ -84,46 +74,30 @@ fn set(table: &mut Table, key: &str, v: &str) {
 pub fn configure_codex(plan: &CodexConfigPlan) -> Result<Written> {
     std::fs::create_dir_all(&plan.codex_home)
         .map_err(|e| Error::io("creating CODEX_HOME", &plan.codex_home, e))?;
-    let config_path = plan.codex_home.join("config.toml");
-    let profile_path = plan.codex_home.join(format!("{PROVIDER_ID}.config.toml"));
-    let mut config = load(&config_path)?;
-    let mut profile = load(&profile_path)?;
+    let home = CodexHome::new(&plan.codex_home);
+    let config_path = home.config_toml();
+    let profile_path = home.profile_toml(PROVIDER_ID);
+    let mut config = ConfigFile::load_home(&home).map_err(|e| config_err(&config_path, e))?;
+    let mut profile =
+        ConfigFile::load_profile(&home, PROVIDER_ID).map_err(|e| config_err(&profile_path, e))?;
 
-    let providers = config
-        .entry("model_providers")
-        .or_insert_with(|| {
-            let mut t = Table::new();
-            t.set_implicit(true);
-            Item::Table(t)
-        })
-        .as_table_mut()
-        .ok_or_else(|| Error::Config {
-            path: config_path.clone(),
-            message: "`model_providers` is not a table".into(),
-        })?;
-    let entry = providers
-        .entry(PROVIDER_ID)
-        .or_insert_with(|| Item::Table(Table::new()))
-        .as_table_mut()
-        .ok_or_else(|| Error::Config {
-            path: config_path.clone(),
-            message: format!("`model_providers.{PROVIDER_ID}` is not a table"),
-        })?;
-    set(entry, "name", "codexpc (local gpt-oss)");
-    set(entry, "base_url", &plan.base_url);
-    set(entry, "wire_api", "responses");
-    match &plan.env_key {
-        Some(k) => set(entry, "env_key", k),
-        None => {
-            entry.remove("env_key");
-        }
-    }
+    // Keys of ours that the user added to the table (e.g. `stream_max_retries`) are kept.
+    let mut entry = config.provider(PROVIDER_ID).unwrap_or_default();
+    let ours = provider(&plan.base_url, plan.env_key.as_deref());
+    entry.name = ours.name;
+    entry.base_url = ours.base_url;
+    entry.wire_api = ours.wire_api;
+    entry.env_key = ours.env_key;
+    config
+        .set_provider(PROVIDER_ID, &entry)
+        .map_err(|e| config_err(&config_path, e))?;
+    profile
+        .set_model(&plan.model)
+        .and_then(|()| profile.set_model_provider(PROVIDER_ID))
+        .map_err(|e| config_err(&profile_path, e))?;
 
-    set(profile.as_table_mut(), "model", &plan.model);
-    set(profile.as_table_mut(), "model_provider", PROVIDER_ID);
-
-    save(&config_path, &config)?;
-    save(&profile_path, &profile)?;
+    config.save().map_err(|e| config_err(&config_path, e))?;
+    profile.save().map_err(|e| config_err(&profile_path, e))?;
     Ok(Written {
         config: config_path,
         profile: profile_path,
@@ -197,8 +171,8 @@ base_url = "http://example.invalid/v1"
         );
         assert!(again.contains("env_key = \"CODEXPC_KEY\""), "{again}");
         assert_eq!(again.matches("[model_providers.codexpc]").count(), 1);
-        let parsed: DocumentMut = again.parse().expect("valid toml");
-        assert_eq!(parsed["model"].as_str(), Some("o3"));
+        let parsed = ConfigFile::parse(&written.config, &again).expect("valid toml");
+        assert_eq!(parsed.model(), Some("o3"));
     }
 
     #[test]

@@ -35,7 +35,7 @@
 //!   little recovery; what cannot be recovered ends the response with `response.failed`, because
 //!   a provider that hangs stalls Codex for minutes.
 //! - **One transport-independent [`service::Service`]** owns admission (a bounded queue that
-//!   refuses at once when full), the single engine slot, cancellation and counters. The HTTP
+//!   refuses at once when full), the engine's slots, cancellation and counters. The HTTP
 //!   front end ([`responses`]) and the Unix-socket session protocol reuse it unchanged.
 //! - **Cancellation is structural**: dropping the SSE body (client gone) sets the generation's
 //!   [`engine::CancelFlag`]; engines check it between tokens.

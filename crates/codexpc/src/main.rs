@@ -12,6 +12,7 @@ use codexpc::codex_config::{CodexConfigPlan, DEFAULT_MODEL, configure_codex, def
 use codexpc::daemon::config::FileConfig;
 use codexpc::daemon::{DaemonConfig, default_socket_path};
 use codexpc::engine::Sampling;
+use codexpc::engine::remote::{RemoteConfig, UpstreamApi};
 use codexpc::render::RenderConfig;
 use codexpc::server::{
     DEFAULT_HTTP, EngineChoice, ModelOptions, ServeOptions, SocketOptions, serve,
@@ -37,7 +38,7 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Serve the Responses endpoint; prints `codexpc listening on http://ADDR/v1` first.
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Add a `codexpc` model provider and profile to a Codex home (preserving its content).
     ConfigureCodex(ConfigureArgs),
     /// Stream one reply from a running server to the terminal (socket by default).
@@ -95,7 +96,7 @@ struct UninstallArgs {
 }
 
 #[derive(Debug, Args)]
-#[group(id = "engine", required = true, multiple = false)]
+#[group(id = "engine_source", required = true, multiple = false)]
 struct EngineArgs {
     /// A gpt-oss GGUF model (llama.cpp engine).
     #[arg(long, value_name = "FILE.gguf")]
@@ -103,16 +104,40 @@ struct EngineArgs {
     /// A JSONL script (scripted engine, for tests and demos).
     #[arg(long, value_name = "FILE.jsonl")]
     script: Option<PathBuf>,
+    /// A serving engine fed Harmony token ids (`--engine openai-compat`): vLLM
+    /// (`http://HOST:8000`) or llama.cpp's server (`http://HOST:8080`, `--upstream-api llama-cpp`).
+    #[arg(long, value_name = "URL")]
+    upstream: Option<String>,
+}
+
+/// Which engine `serve` runs; implied by --model / --script / --upstream, checked when given.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum EngineKind {
+    Llama,
+    Scripted,
+    OpenaiCompat,
 }
 
 #[derive(Debug, Args)]
 struct ServeArgs {
     #[command(flatten)]
     engine: EngineArgs,
+    /// The engine (optional: --model, --script and --upstream imply it).
+    #[arg(long = "engine", value_enum)]
+    engine_kind: Option<EngineKind>,
+    /// The upstream's API: `vllm` (`/v1/completions`) or `llama-cpp` (`/completion`).
+    #[arg(long, default_value = "vllm", value_name = "API")]
+    upstream_api: String,
+    /// Model name sent to the upstream (default: the first it lists).
+    #[arg(long, value_name = "NAME")]
+    upstream_model: Option<String>,
+    /// Environment variable holding the upstream's bearer key.
+    #[arg(long, value_name = "VAR")]
+    upstream_key_env: Option<String>,
     /// Listen address (loopback by default; port 0 picks a free port).
     #[arg(long, default_value = DEFAULT_HTTP)]
     http: SocketAddr,
-    /// Generations allowed to wait while one runs; more get HTTP 429.
+    /// Generations allowed to wait while every slot is busy; more get HTTP 429.
     #[arg(long, default_value_t = 8)]
     max_queue: usize,
     /// Require `Authorization: Bearer $VAR` (Codex provider `env_key`) on all routes but /health.
@@ -139,9 +164,13 @@ struct ServeArgs {
     /// llama.cpp threads (default: all cores).
     #[arg(long)]
     threads: Option<usize>,
-    /// llama.cpp context size in tokens.
+    /// llama.cpp context size of one conversation (slot) in tokens.
     #[arg(long)]
     ctx: Option<u32>,
+    /// Conversations decoded concurrently, each keeping its own KV prefix (default: from the
+    /// memory available, at most 4).
+    #[arg(long, value_name = "N")]
+    slots: Option<u32>,
     /// Layers offloaded to the GPU (cuda/metal builds).
     #[arg(long, default_value_t = 0)]
     gpu_layers: u32,
@@ -150,13 +179,19 @@ struct ServeArgs {
     /// Serve HTTP only (no session socket).
     #[arg(long, conflicts_with = "socket")]
     no_socket: bool,
-    /// TOML configuration: `[tools]` (enabled, allow, timeout_ms, max_output_bytes) and
-    /// `[daemon]` (max_sessions, max_message_bytes, coalesce_ms, max_tool_rounds).
+    /// TOML configuration: `[tools]` (enabled, allow, timeout_ms, max_output_bytes, demo),
+    /// `[tools.mcp.NAME]` (command, args, env, cwd, startup_timeout_ms, timeout_ms) and
+    /// `[daemon]` (max_sessions, max_message_bytes, coalesce_ms, max_tool_rounds,
+    /// client_tool_timeout_ms).
     #[arg(long, value_name = "FILE")]
     config: Option<PathBuf>,
     /// Enable in-daemon tool execution (off by default; also `[tools] enabled`).
     #[arg(long)]
     enable_tools: bool,
+    /// Register the demo tools echo, upper and sleep (also `[tools] demo`); they still need
+    /// --enable-tools and --allow-tool.
+    #[arg(long)]
+    demo_tools: bool,
     /// Allow a tool by name (repeatable; adds to `[tools] allow`).
     #[arg(long, value_name = "NAME")]
     allow_tool: Vec<String>,
@@ -226,17 +261,51 @@ async fn shutdown_signal() {
 async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Serve(args) => {
-            let engine = match (args.engine.model, args.engine.script) {
-                (Some(path), None) => EngineChoice::Model {
+            let args = *args;
+            let implied = match (
+                &args.engine.model,
+                &args.engine.script,
+                &args.engine.upstream,
+            ) {
+                (Some(_), None, None) => EngineKind::Llama,
+                (None, Some(_), None) => EngineKind::Scripted,
+                (None, None, Some(_)) => EngineKind::OpenaiCompat,
+                _ => anyhow::bail!("give exactly one of --model, --script or --upstream"),
+            };
+            if let Some(kind) = args.engine_kind
+                && kind != implied
+            {
+                anyhow::bail!(
+                    "--engine {kind:?} does not match the engine source given ({implied:?}): \
+                     llama takes --model, scripted --script, openai-compat --upstream"
+                );
+            }
+            let engine = match (args.engine.model, args.engine.script, args.engine.upstream) {
+                (Some(path), _, _) => EngineChoice::Model {
                     path,
                     options: ModelOptions {
                         threads: args.threads,
                         n_ctx: args.ctx,
+                        slots: args.slots,
                         gpu_layers: args.gpu_layers,
                     },
                 },
-                (None, Some(path)) => EngineChoice::Script(path),
-                _ => anyhow::bail!("give exactly one of --model or --script"),
+                (_, Some(path), _) => EngineChoice::Script(path),
+                (_, _, Some(url)) => {
+                    let api: UpstreamApi = args
+                        .upstream_api
+                        .parse()
+                        .map_err(|e: String| anyhow::anyhow!(e))?;
+                    let mut config = RemoteConfig::new(url, api);
+                    config.model = args.upstream_model;
+                    config.api_key = read_key(args.upstream_key_env.as_deref())?;
+                    config.context_size = args.ctx.map(|c| c as usize);
+                    if let Some(n) = args.slots {
+                        config.slots = n as usize;
+                    }
+                    EngineChoice::Remote(config)
+                }
+                _ => anyhow::bail!("give exactly one of --model, --script or --upstream"),
             };
             let options = ServeOptions {
                 engine,
@@ -273,6 +342,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 file.daemon.apply(&mut daemon);
                 let mut tools = file.tools;
                 tools.enabled |= args.enable_tools;
+                tools.demo |= args.demo_tools;
                 for name in args.allow_tool {
                     if !tools.allow.contains(&name) {
                         tools.allow.push(name);
@@ -347,16 +417,20 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 .context("no --home and no home directory")?;
             let binary = std::env::current_exe().context("locating the codexpc binary")?;
             let mut serve_args: Vec<std::ffi::OsString> = vec!["serve".into()];
-            match (args.engine.model, args.engine.script) {
-                (Some(m), None) => {
+            match (args.engine.model, args.engine.script, args.engine.upstream) {
+                (Some(m), None, None) => {
                     serve_args.push("--model".into());
                     serve_args.push(std::path::absolute(&m)?.into());
                 }
-                (None, Some(s)) => {
+                (None, Some(s), None) => {
                     serve_args.push("--script".into());
                     serve_args.push(std::path::absolute(&s)?.into());
                 }
-                _ => anyhow::bail!("give exactly one of --model or --script"),
+                (None, None, Some(u)) => {
+                    serve_args.push("--upstream".into());
+                    serve_args.push(u.into());
+                }
+                _ => anyhow::bail!("give exactly one of --model, --script or --upstream"),
             }
             if let Some(http) = args.http {
                 serve_args.push("--http".into());

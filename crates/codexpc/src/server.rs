@@ -19,6 +19,8 @@ pub const DEFAULT_HTTP: &str = "127.0.0.1:11435";
 pub struct ModelOptions {
     pub threads: Option<usize>,
     pub n_ctx: Option<u32>,
+    /// Concurrent sequences (`None` = from the memory available).
+    pub slots: Option<u32>,
     pub gpu_layers: u32,
 }
 
@@ -32,6 +34,8 @@ pub enum EngineChoice {
         path: PathBuf,
         options: ModelOptions,
     },
+    /// A serving engine elsewhere, fed Harmony token ids (see [`crate::engine::remote`]).
+    Remote(crate::engine::remote::RemoteConfig),
 }
 
 /// Everything `serve` needs.
@@ -58,6 +62,9 @@ pub fn build_engine(choice: &EngineChoice) -> Result<Arc<dyn Engine>> {
     match choice {
         EngineChoice::Script(path) => Ok(Arc::new(ScriptedEngine::from_path(path)?)),
         EngineChoice::Model { path, options } => load_model(path, options),
+        EngineChoice::Remote(config) => Ok(Arc::new(crate::engine::remote::RemoteEngine::connect(
+            config.clone(),
+        )?)),
     }
 }
 
@@ -67,6 +74,7 @@ fn load_model(path: &std::path::Path, options: &ModelOptions) -> Result<Arc<dyn 
     let config = LlamaConfig {
         threads: options.threads,
         n_ctx: options.n_ctx,
+        slots: options.slots,
         gpu_layers: options.gpu_layers,
         ..LlamaConfig::default()
     };
@@ -116,21 +124,34 @@ pub async fn serve(
         None => None,
         Some(sock) => {
             let unix = crate::daemon::bind_socket(&sock.daemon.socket_path).await?;
-            let daemon = crate::daemon::Daemon::new(
+            let mut registry = if sock.tools.demo {
+                crate::tools::ToolRegistry::builtin()
+            } else {
+                crate::tools::ToolRegistry::new()
+            };
+            let mcp = crate::tools::mcp::McpServers::start(&sock.tools.mcp).await?;
+            for tool in mcp.tools() {
+                registry.register(tool.clone()).map_err(|e| Error::Config {
+                    path: PathBuf::from("[tools.mcp]"),
+                    message: e.to_string(),
+                })?;
+            }
+            let executor = crate::tools::ToolExecutor::new(registry, sock.tools.clone());
+            let daemon = crate::daemon::Daemon::new_with_mcp(
                 service.clone(),
-                crate::tools::ToolExecutor::new(
-                    crate::tools::ToolRegistry::builtin(),
-                    sock.tools.clone(),
-                ),
+                executor,
                 options.render.clone(),
                 sock.daemon.clone(),
+                mcp,
             );
-            if sock.tools.test_force_tool.is_some() {
-                tracing::warn!(
-                    "tools.test_force_tool is set: TEST ONLY, every session starts with a forced tool call"
-                );
-            }
-            tracing::info!(socket = %sock.daemon.socket_path.display(), tools_enabled = sock.tools.enabled, allow = ?sock.tools.allow, "session socket listening");
+            tracing::info!(
+                socket = %sock.daemon.socket_path.display(),
+                tools_enabled = sock.tools.enabled,
+                allow = ?sock.tools.allow,
+                demo = sock.tools.demo,
+                mcp_servers = ?sock.tools.mcp.keys().collect::<Vec<_>>(),
+                "session socket listening"
+            );
             tokio::spawn(daemon.clone().run(unix, stop.clone().cancelled_owned()));
             Some(daemon)
         }

@@ -2,7 +2,8 @@
 //!
 //! Both front ends (the HTTP Responses endpoint here, the Unix-socket session protocol later) call
 //! [`Service::generate`]. It admits the request into a bounded queue (refusing at once with
-//! [`Error::Busy`] when full), waits for the single engine slot, runs the blocking engine on a
+//! [`Error::Busy`] when full), waits for one of the engine's slots ([`Engine::slots`]: as many
+//! generations run at once as the engine decodes together), runs the blocking engine on a
 //! blocking thread, parses every sampled token with [`HarmonyStreamParser`], and sends events on a
 //! bounded channel. The last event is always `Completed` or `Failed`. Dropping the receiver or
 //! setting the [`CancelFlag`] stops generation between tokens.
@@ -25,7 +26,8 @@ const EVENT_CHANNEL: usize = 256;
 /// Service settings.
 #[derive(Debug, Clone)]
 pub struct ServiceConfig {
-    /// Generations allowed to wait while one runs; more are refused with [`Error::Busy`].
+    /// Generations allowed to wait while every engine slot is busy; more are refused with
+    /// [`Error::Busy`].
     pub max_queue: usize,
     /// Sampling used when a request does not say.
     pub default_sampling: Sampling,
@@ -87,6 +89,8 @@ pub struct Service {
     info: EngineInfo,
     harmony: &'static Harmony,
     config: ServiceConfig,
+    /// Generations the engine runs at once.
+    slots: usize,
     slot: Arc<Semaphore>,
     in_flight: Arc<AtomicUsize>,
     counters: Arc<Counters>,
@@ -113,12 +117,14 @@ impl Drop for InFlight {
 impl Service {
     pub fn new(engine: Arc<dyn Engine>, config: ServiceConfig) -> Result<Self> {
         let info = engine.info();
+        let slots = engine.slots().max(1);
         Ok(Self {
+            slots,
             engine,
             info,
             harmony: harmony()?,
             config,
-            slot: Arc::new(Semaphore::new(1)),
+            slot: Arc::new(Semaphore::new(slots)),
             in_flight: Arc::new(AtomicUsize::new(0)),
             counters: Arc::new(Counters::default()),
             prompt_seq: AtomicU64::new(0),
@@ -135,6 +141,11 @@ impl Service {
 
     pub fn config(&self) -> &ServiceConfig {
         &self.config
+    }
+
+    /// Generations the engine runs at once.
+    pub fn slots(&self) -> usize {
+        self.slots
     }
 
     pub fn counters(&self) -> CountersSnapshot {
@@ -182,7 +193,7 @@ impl Service {
                 context_size: self.info.context_size,
             });
         }
-        let capacity = self.config.max_queue + 1;
+        let capacity = self.config.max_queue + self.slots;
         let admitted = self
             .in_flight
             .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
@@ -193,7 +204,7 @@ impl Service {
                 .busy_rejections
                 .fetch_add(1, Ordering::Relaxed);
             return Err(Error::Busy {
-                waiting: current.saturating_sub(1),
+                waiting: current.saturating_sub(self.slots),
                 max_queue: self.config.max_queue,
             });
         }

@@ -3,7 +3,8 @@
 //! of a forced tool call, a slow tool timing out while a second session keeps streaming, denial and
 //! schema failures, cancel, busy, and bad input (unsupported version, oversize, malformed, 10,000
 //! random lines) answered with the connection and daemon staying up. Socket mode and stale/live
-//! socket handling too.
+//! socket handling too. Module `tools`: client-executed tools (round trip, schema failure,
+//! timeout, the result in the next prompt) and an MCP server's tools through every gate.
 
 use std::os::unix::fs::PermissionsExt as _;
 use std::path::PathBuf;
@@ -17,8 +18,12 @@ use codexpc::engine::scripted::{ScriptLine, ScriptedEngine};
 use codexpc::harmony::harmony;
 use codexpc::render::RenderConfig;
 use codexpc::service::{Service, ServiceConfig};
+use codexpc::tools::mcp::McpServers;
 use codexpc::tools::{ForcedToolCall, ToolExecutor, ToolRegistry, ToolsConfig};
 use serde_json::{Value, json};
+
+#[path = "daemon/tools.rs"]
+mod tools;
 
 const TIMEOUT: Duration = Duration::from_secs(20);
 
@@ -64,20 +69,50 @@ async fn start(
     tools: ToolsConfig,
     tweak: impl FnOnce(&mut DaemonConfig),
 ) -> Result<Running> {
+    start_with(
+        lines,
+        ToolExecutor::new(ToolRegistry::builtin(), tools),
+        tweak,
+        Extras::default(),
+    )
+    .await
+}
+
+/// What some tests add to a daemon.
+#[derive(Default)]
+struct Extras {
+    forced: Option<ForcedToolCall>,
+    mcp: Option<McpServers>,
+    /// `--dump-prompts` directory.
+    dump_prompts: Option<PathBuf>,
+}
+
+async fn start_with(
+    lines: Vec<ScriptLine>,
+    tools: ToolExecutor,
+    tweak: impl FnOnce(&mut DaemonConfig),
+    extras: Extras,
+) -> Result<Running> {
     let dir = tempfile::tempdir()?;
     let socket = dir.path().join("codexpc.sock");
     let engine = ScriptedEngine::from_lines("test-script", lines)?;
-    let service = Arc::new(Service::new(Arc::new(engine), ServiceConfig::default())?);
+    let service = Arc::new(Service::new(
+        Arc::new(engine),
+        ServiceConfig {
+            dump_prompts: extras.dump_prompts,
+            ..ServiceConfig::default()
+        },
+    )?);
     let mut config = DaemonConfig::new(socket.clone());
     tweak(&mut config);
-    let daemon = Daemon::new(
-        service,
-        ToolExecutor::new(ToolRegistry::builtin(), tools),
-        RenderConfig {
-            conversation_date: Some("2026-11-22".into()),
-        },
-        config,
-    );
+    let render = RenderConfig {
+        conversation_date: Some("2026-11-22".into()),
+    };
+    let daemon = match (extras.forced, extras.mcp) {
+        (Some(call), _) => Daemon::new_with_forced_tool_call(service, tools, render, config, call),
+        (None, Some(mcp)) => Daemon::new_with_mcp(service, tools, render, config, mcp),
+        (None, None) => Daemon::new(service, tools, render, config),
+    };
     let listener = bind_socket(&socket).await?;
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     let task = tokio::spawn(daemon.clone().run(listener, async move {
@@ -237,19 +272,21 @@ async fn commentary_preamble_is_never_surfaced() -> Result<()> {
 
 #[tokio::test]
 async fn forced_tool_call_event_order() -> Result<()> {
-    let mut tools = tools_on(&["echo", "upper"]);
-    tools.test_force_tool = Some(ForcedToolCall {
-        name: "upper".into(),
-        arguments: r#"{"msg":"ping-42"}"#.into(),
-    });
-    let d = start(
+    let d = start_with(
         vec![line(
             &final_text("tool said PING-42"),
             Some("PING-42"),
             None,
         )],
-        tools,
+        ToolExecutor::new(ToolRegistry::builtin(), tools_on(&["echo", "upper"])),
         |_| {},
+        Extras {
+            forced: Some(ForcedToolCall {
+                name: "upper".into(),
+                arguments: r#"{"msg":"ping-42"}"#.into(),
+            }),
+            ..Extras::default()
+        },
     )
     .await?;
     let mut c = d.client().await?;

@@ -44,12 +44,16 @@ fn serve_socket_health_smoke_and_metrics() -> Result<()> {
     let script = dir.path().join("s.jsonl");
     std::fs::write(
         &script,
-        r#"{"completion": "<|channel|>final<|message|>Echoed: SMOKE-1<|return|>", "match": "SMOKE-1"}"#,
+        concat!(
+            r#"{"completion": "<|channel|>commentary to=functions.echo <|constrain|>json<|message|>{\"msg\":\"SMOKE-1\"}<|call|>", "match": "hi"}"#,
+            "\n",
+            r#"{"completion": "<|channel|>final<|message|>Echoed: SMOKE-1<|return|>", "match": "SMOKE-1"}"#,
+        ),
     )?;
     let config = dir.path().join("codexpc.toml");
     std::fs::write(
         &config,
-        "[tools]\nenabled = true\nallow = [\"echo\"]\n\n[tools.test_force_tool]\nname = \"echo\"\narguments = '{\"msg\":\"SMOKE-1\"}'\n\n[daemon]\nmax_sessions = 2\n",
+        "[tools]\nenabled = true\ndemo = true\nallow = [\"echo\"]\n\n[daemon]\nmax_sessions = 2\n",
     )?;
     let socket = dir.path().join("run/codexpc.sock");
     let log = dir.path().join("serve.log");
@@ -105,7 +109,8 @@ fn serve_socket_health_smoke_and_metrics() -> Result<()> {
         "{h}"
     );
 
-    // smoke over the socket: the forced echo call runs, then the final text streams.
+    // smoke over the socket: the scripted model calls echo, the daemon runs it, then the final
+    // text streams.
     let mut smoke = codexpc();
     smoke
         .args(["smoke", "--prompt", "hi"])
@@ -183,7 +188,7 @@ fn serve_socket_health_smoke_and_metrics() -> Result<()> {
         "# TYPE codexpc_tokens_out_total counter",
         "codexpc_tool_calls_total 1",
         "codexpc_socket_sessions_total 1",
-        "codexpc_generations_completed_total 1",
+        "codexpc_generations_completed_total 2",
     ] {
         ensure!(text.contains(needle), "no {needle:?} in:\n{text}");
     }

@@ -1,6 +1,7 @@
 //! The Responses endpoint over real loopback HTTP with the scripted engine: SSE event order and
 //! usage (incl. cached tokens from prefix reuse), the JSON (non-stream) form, validation errors,
-//! 429 on a full queue, cancel-on-disconnect, and the Host/Origin/auth guards.
+//! 429 on a full queue, cancel-on-disconnect, and the Host/Origin/auth guards. Module
+//! `remote_engine`: the same endpoint over the remote (token-id completions) engine.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -13,6 +14,9 @@ use codexpc::service::{Service, ServiceConfig};
 use codexpc::sse_client::SseDecoder;
 use futures::StreamExt as _;
 use serde_json::{Value, json};
+
+#[path = "http_responses/remote_engine.rs"]
+mod remote_engine;
 
 const TIMEOUT: Duration = Duration::from_secs(30);
 

@@ -3,7 +3,8 @@
 //! special-token check, seeded and greedy determinism, stop tokens, token budgets, the sink,
 //! the context limit, cancellation from another thread (between tokens and during prefill), and
 //! KV-cache reuse by longest common prefix (asserted with the engine's decoded-token counter and
-//! against a from-scratch run).
+//! against a from-scratch run), and (module `slots`) concurrent sequences: slot choice,
+//! lock-step decoding, chunked prefill, cancel isolation.
 #![cfg(feature = "llama")]
 // Test code: a panic with the failing value is the most useful failure.
 #![allow(clippy::unwrap_used)]
@@ -17,6 +18,9 @@ use codexpc::Error;
 use codexpc::engine::llama::{LlamaConfig, LlamaEngine};
 use codexpc::engine::{CancelFlag, Engine, GenerateRequest, Generation, Sampling, StopReason};
 use test_support::gguf::{TinyVariant, tiny_gguf_path};
+
+#[path = "llama_engine/slots.rs"]
+mod slots;
 
 fn config() -> LlamaConfig {
     // One thread per engine: test threads run in parallel on a 2-core machine.

@@ -2,7 +2,8 @@
 //! "final-channel loop" GGUF, whose greedy output is a valid Harmony final-channel message. This
 //! is the whole production path with real llama.cpp: render -> prefill/decode -> Harmony parse ->
 //! SSE; and turn 2 of the conversation is served from the reused KV cache, which the response
-//! reports as `usage.input_tokens_details.cached_tokens`.
+//! reports as `usage.input_tokens_details.cached_tokens`. Beyond the engine's slots and the
+//! queue, requests get 429.
 #![cfg(feature = "llama")]
 // Test code: a panic with the failing value is the most useful failure.
 #![allow(clippy::unwrap_used)]
@@ -145,4 +146,91 @@ async fn llama_engine_streams_final_text_over_http_and_reuses_the_cache_on_turn_
         "3 tokens are only the <|channel|>final<|message|> header"
     );
     assert_eq!(engine.info().engine, "llama");
+}
+
+/// With every slot busy and the queue full, the next request is refused at once with 429 and
+/// `Retry-After`; a queued one runs as soon as a slot frees.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn beyond_slots_and_queue_requests_get_429() {
+    let engine = Arc::new(
+        LlamaEngine::load(
+            &tiny_gguf_path(TinyVariant::FinalChannelLoop),
+            LlamaConfig {
+                threads: Some(1),
+                slots: Some(2),
+                show_progress: false,
+                ..LlamaConfig::default()
+            },
+        )
+        .unwrap(),
+    );
+    let service = Arc::new(
+        Service::new(
+            engine,
+            ServiceConfig {
+                max_queue: 1,
+                ..ServiceConfig::default()
+            },
+        )
+        .unwrap(),
+    );
+    let state = AppState::new(service.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app(state)).await.unwrap() });
+    let http = reqwest::Client::new();
+    let long = |text: &str| {
+        json!({"model": "tiny", "input": text, "stream": true, "temperature": 0,
+               "max_output_tokens": 3000})
+    };
+    // Two running (one per slot) and one queued: each admitted request is answered 200 at once.
+    let mut open = Vec::new();
+    for i in 0..3 {
+        let resp = http
+            .post(format!("{base}/v1/responses"))
+            .json(&long(&format!("talk {i}")))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 200);
+        open.push(resp);
+    }
+    let c = service.counters();
+    assert_eq!(c.in_flight, 3);
+    let refused = http
+        .post(format!("{base}/v1/responses"))
+        .json(&long("one too many"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 429);
+    assert_eq!(
+        refused
+            .headers()
+            .get("retry-after")
+            .and_then(|v| v.to_str().ok()),
+        Some("1")
+    );
+    let body: Value = refused.json().await.unwrap();
+    assert_eq!(body["error"]["code"], json!("server_busy"));
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("max_queue = 1"),
+        "{body}"
+    );
+    assert_eq!(service.counters().busy_rejections, 1);
+    // The first two go away; the queued one gets a slot and streams.
+    let mut queued = open.pop().unwrap().bytes_stream();
+    drop(open);
+    let mut seen = String::new();
+    while !seen.contains("response.output_text.delta") {
+        let chunk = tokio::time::timeout(Duration::from_secs(60), queued.next())
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap();
+        seen.push_str(&String::from_utf8_lossy(&chunk));
+    }
 }

@@ -13,6 +13,7 @@
 //!   git-initialised work dir, and a [`std::process::Command`] for the pinned binary with an
 //!   environment that cannot leak to a real provider.
 //! * [`codex_bin`] / [`workspace_root`]: where the pinned CLI lives.
+//! * [`cargo_example`]: the binary of a workspace example (helper processes tests spawn).
 //!
 //! ```no_run
 //! use std::time::Duration;
@@ -139,4 +140,46 @@ pub fn codex_matrix() -> Vec<(&'static str, PathBuf)> {
         (PINNED_CODEX_VERSION, codex_bin()),
         (NEWEST_CODEX_VERSION, codex_bin_newest()),
     ]
+}
+
+/// The binary of example `name` of workspace package `package`, built for the profile the
+/// running test was built with (`target/<profile>/examples/<name>`). A full `cargo test` /
+/// `cargo nextest run` builds examples already; when a narrower run did not (`--test X`), it is
+/// built here once with `cargo build -p <package> --example <name>`.
+///
+/// Panics with cargo's output when the build fails.
+pub fn cargo_example(package: &str, name: &str) -> PathBuf {
+    use std::sync::{Mutex, OnceLock};
+    static BUILD: OnceLock<Mutex<()>> = OnceLock::new();
+    // Tests live in target/<profile>/deps/; examples next to it.
+    let exe = std::env::current_exe().expect("test-support: the test's own path");
+    let profile_dir = exe
+        .parent()
+        .and_then(|deps| deps.parent())
+        .expect("test-support: a test binary lives in target/<profile>/deps")
+        .to_path_buf();
+    let bin = profile_dir.join("examples").join(name);
+    let _guard = BUILD
+        .get_or_init(|| Mutex::new(()))
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    if bin.is_file() {
+        return bin;
+    }
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let mut cmd = std::process::Command::new(cargo);
+    cmd.current_dir(workspace_root())
+        .args(["build", "-p", package, "--example", name]);
+    if profile_dir.file_name().is_some_and(|p| p == "release") {
+        cmd.arg("--release");
+    }
+    let out = cmd
+        .output()
+        .unwrap_or_else(|e| panic!("test-support: running cargo to build example {name}: {e}"));
+    assert!(
+        out.status.success() && bin.is_file(),
+        "test-support: building example {name} of {package} failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    bin
 }

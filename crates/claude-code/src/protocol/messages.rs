@@ -1,7 +1,7 @@
 //! The lines the CLI writes on stdout (one JSON object per line), by `type`.
 //!
-//! Observed for one turn (2.1.332, `--verbose --include-partial-messages`): `system/init` (once
-//! per process, when the first user message arrives — not at start-up), `system/status`
+//! Observed for one turn (2.1.332, `--verbose --include-partial-messages`): `system/init` (at
+//! the start of EVERY turn, i.e. when a user message is taken — never at start-up), `system/status`
 //! (`requesting`), `stream_event`s, one `assistant` message PER CONTENT BLOCK (all sharing the
 //! API message id), `user` messages carrying `tool_result`s (with a structured
 //! `tool_use_result`), `control_request`s for permissions, and a final `result`.
@@ -17,7 +17,7 @@ use super::open_enum;
 use super::stream::StreamEvent;
 use super::tool_results::FileChange;
 
-/// `system/init`: the session's facts, once per process.
+/// `system/init`: the session's facts, repeated at the start of every turn.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SystemInit {
     #[serde(default)]
@@ -230,8 +230,10 @@ pub struct ResultMessage {
     /// The final text (success) or the error text.
     #[serde(default)]
     pub result: Option<String>,
+    /// The session's running total in USD (it carries on across `--resume`), not this turn's.
     #[serde(default)]
     pub total_cost_usd: Option<f64>,
+    /// This turn's usage (summed over its model requests).
     #[serde(default)]
     pub usage: Option<Usage>,
     /// Per-model usage and cost (`modelUsage`), raw.

@@ -23,6 +23,11 @@
 //! # Ok(()) }
 //! ```
 //!
+//! Other transports (a Unix socket, a WebSocket with a token, `ssh HOST codex app-server proxy`)
+//! with reconnection are in [`remote`], behind the same [`AppServer`]. To build a hub — run
+//! turns and route every approval and question to a handler, with declines on drop and
+//! cancellation — use [`orchestrate::Orchestrator`] over any of them.
+//!
 //! Why shaped so:
 //! - **Wire mirrors upstream.** Messages are JSON-RPC 2.0 lines without the `"jsonrpc"` field;
 //!   types use the exact camelCase names of the pinned binary's generated schema and tolerate
@@ -41,6 +46,7 @@
 pub mod items;
 mod link;
 pub mod notifications;
+pub mod orchestrate;
 pub mod remote;
 pub mod requests;
 pub mod server_requests;

@@ -4,4 +4,6 @@
 
 mod common;
 mod daemon;
+mod orchestrate;
 mod transports;
+mod tui;

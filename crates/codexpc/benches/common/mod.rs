@@ -11,7 +11,7 @@ use codexpc::render::RenderConfig;
 use codexpc::responses::{AppState, app};
 use codexpc::service::{Service, ServiceConfig};
 use futures::StreamExt;
-use serde_json::Value;
+use serde_json::{Value, json};
 
 /// Fixed conversation date so every path renders byte-identical prompts.
 pub const DATE: &str = "2026-11-22";
@@ -159,4 +159,117 @@ pub async fn stream(
     }
     out.elapsed = started.elapsed();
     Ok((out, Instant::now()))
+}
+
+fn text(role: &str, kind: &str, t: &str) -> Value {
+    json!({"type": "message", "role": role, "content": [{"type": kind, "text": t}]})
+}
+
+/// Turn 1 and turn 2 request bodies of a conversation shaped like Codex's: long instructions, a
+/// permissions message, AGENTS.md, the environment context, function tools with schemas, then
+/// `task` as the user's prompt. Turn 2 adds reasoning, an `exec_command` call, its output and a
+/// new user message. Conversations with different tasks share everything before the task, as
+/// Codex sessions do.
+pub fn codex_conversation(task: &str) -> (Value, Value) {
+    let mut instructions = String::from(
+        "You are a coding agent running in a terminal-based coding assistant. You are expected to \
+         be precise, safe, and helpful.\n\n",
+    );
+    let sections = [
+        (
+            "Personality",
+            "Your default personality and tone is concise, direct, and friendly. You communicate efficiently, always keeping the user clearly informed about ongoing actions without unnecessary detail.",
+        ),
+        (
+            "Responsiveness",
+            "Before making tool calls, send a brief preamble to the user explaining what you're about to do. Group related actions, keep it concise, and build on prior context.",
+        ),
+        (
+            "Planning",
+            "Use the plan tool to track steps and progress. A good plan breaks the task into meaningful, logically ordered steps that are easy to verify as you go.",
+        ),
+        (
+            "Task execution",
+            "Keep going until the query is completely resolved before ending your turn. Fix the problem at the root cause rather than applying surface-level patches.",
+        ),
+        (
+            "Sandbox and approvals",
+            "The shell runs in a sandbox. Some commands need approval; when a command fails because of the sandbox, ask for approval with a short justification.",
+        ),
+        (
+            "Validating your work",
+            "If the codebase has tests or the ability to build or run, use them to verify that your work is complete. Start as specific as possible to the code you changed.",
+        ),
+        (
+            "Presenting your work",
+            "Your final message should read naturally, like an update from a concise teammate. Reference files with inline code and keep lists short.",
+        ),
+        (
+            "Shell commands",
+            "Prefer rg over grep for searching text and files. Read files in chunks of at most 250 lines. Do not use python to read or write files when a simple shell command will do.",
+        ),
+    ];
+    for round in 0..4 {
+        for (title, body) in sections {
+            instructions.push_str(&format!("## {title} ({round})\n\n{body}\n\n"));
+        }
+    }
+    let tools = json!([
+        {"type": "function", "name": "exec_command", "description": "Runs a command in a PTY, returning output or a session ID for ongoing interaction.",
+         "parameters": {"type": "object", "properties": {
+            "cmd": {"type": "string", "description": "Shell command to execute."},
+            "workdir": {"type": "string", "description": "Working directory; defaults to the turn cwd."},
+            "yield_time_ms": {"type": "number", "description": "How long to wait for output before yielding."},
+            "max_output_tokens": {"type": "number", "description": "Maximum number of tokens to return."}},
+            "required": ["cmd"], "additionalProperties": false}},
+        {"type": "function", "name": "write_stdin", "description": "Writes characters to an existing exec session and returns recent output.",
+         "parameters": {"type": "object", "properties": {
+            "session_id": {"type": "number"}, "chars": {"type": "string"}, "yield_time_ms": {"type": "number"}},
+            "required": ["session_id"], "additionalProperties": false}},
+        {"type": "function", "name": "update_plan", "description": "Updates the task plan.",
+         "parameters": {"type": "object", "properties": {
+            "explanation": {"type": "string"},
+            "plan": {"type": "array", "items": {"type": "object", "properties": {
+                "step": {"type": "string"}, "status": {"type": "string", "enum": ["pending", "in_progress", "completed"]}},
+                "required": ["step", "status"]}}},
+            "required": ["plan"], "additionalProperties": false}},
+        {"type": "function", "name": "view_image", "description": "Attach a local image to the conversation context.",
+         "parameters": {"type": "object", "properties": {"path": {"type": "string"}}, "required": ["path"]}},
+        {"type": "web_search"}
+    ]);
+    let env = "<environment_context>\n  <cwd>/home/dev/project</cwd>\n  <approval_policy>on-request</approval_policy>\n  <sandbox_mode>workspace-write</sandbox_mode>\n  <network_access>restricted</network_access>\n  <shell>bash</shell>\n</environment_context>";
+    let mut input = vec![
+        text(
+            "developer",
+            "input_text",
+            "<permissions instructions>Filesystem sandboxing: workspace-write. Network access is restricted. Approval policy: on-request.</permissions instructions>",
+        ),
+        text(
+            "user",
+            "input_text",
+            "# AGENTS.md instructions for /home/dev/project\n\n<INSTRUCTIONS>\nRun `cargo test` before committing. Keep functions small. Use thiserror for library errors.\n</INSTRUCTIONS>",
+        ),
+        text("user", "input_text", env),
+        text("user", "input_text", task),
+    ];
+    let turn1 = json!({
+        "model": "gpt-oss-20b", "instructions": instructions, "input": input.clone(), "tools": tools,
+        "reasoning": {"effort": "medium"}, "stream": true, "parallel_tool_calls": false,
+    });
+    input.push(json!({"type": "reasoning", "summary": [], "content": [{"type": "reasoning_text",
+        "text": "I should run the failing test first to see the error message, then read the parser's entry point."}]}));
+    input.push(json!({"type": "function_call", "name": "exec_command", "call_id": "call_1",
+        "arguments": "{\"cmd\":\"cargo test -p parser empty_input 2>&1 | tail -n 30\",\"workdir\":\"/home/dev/project\"}"}));
+    input.push(json!({"type": "function_call_output", "call_id": "call_1", "output":
+        "running 1 test\ntest tests::empty_input ... FAILED\n\nfailures:\n\n---- tests::empty_input stdout ----\nthread 'tests::empty_input' panicked at src/lib.rs:42:18:\nindex out of bounds: the len is 0 but the index is 0\n\nfailures:\n    tests::empty_input\n\ntest result: FAILED. 0 passed; 1 failed; 0 ignored"}));
+    input.push(text(
+        "user",
+        "input_text",
+        "Also make sure whitespace-only input is handled the same way.",
+    ));
+    let turn2 = json!({
+        "model": "gpt-oss-20b", "instructions": turn1["instructions"], "input": input, "tools": turn1["tools"],
+        "reasoning": {"effort": "medium"}, "stream": true, "parallel_tool_calls": false,
+    });
+    (turn1, turn2)
 }

@@ -5,6 +5,11 @@
         for event in c.create({"input": "Say hi"}):
             if event["type"] == "output_text.delta":
                 print(event["text"], end="")
+
+Tools the client declares in `create` (`tools`, Responses function tools) are executed by the
+client: the session emits `output_item.done` with `item.type == "tool_call"`,
+`item.executor == "client"` and `item.status == "in_progress"`; answer it with
+`c.tool_result(event["req_id"], item["call_id"], output)` while iterating, and the session goes on.
 """
 
 import itertools
@@ -88,6 +93,12 @@ class CodexpcClient:
 
     def health(self):
         return self.call("health")
+
+    def tool_result(self, session, call_id, output, status="completed"):
+        """Answer a client-executed tool call of session `session` (its req_id)."""
+        return self.call(
+            "tool_result", session=session, call_id=call_id, output=output, status=status
+        )
 
     def create(self, params, kind="create"):
         """Start a session; yields its events up to and including completed (an error raises)."""

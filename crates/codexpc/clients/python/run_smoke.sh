@@ -10,6 +10,8 @@ cleanup() { [[ -n "$PID" ]] && kill "$PID" 2>/dev/null && wait "$PID" 2>/dev/nul
 trap cleanup EXIT
 cat >"$TMP/script.jsonl" <<'JSONL'
 {"completion": "<|channel|>analysis<|message|>Reply.<|end|><|start|>assistant<|channel|>final<|message|>Hello from Python!<|return|>", "match": "python smoke"}
+{"completion": "<|channel|>commentary to=functions.get_weather <|constrain|>json<|message|>{\"city\":\"Oslo\"}<|call|>", "match": "python tools"}
+{"completion": "<|channel|>final<|message|>It is sunny.<|return|>", "match": "sunny, 21 C"}
 JSONL
 "$BIN" serve --http 127.0.0.1:0 --script "$TMP/script.jsonl" --socket "$TMP/codexpc.sock" \
   >"$TMP/out" 2>"$TMP/err" &

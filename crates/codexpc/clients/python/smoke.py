@@ -5,8 +5,9 @@ usage: smoke.py SOCKET EXPECTED_TEXT
 
 Against a daemon started with a script (scripts/test-extra.sh does it): handshake, health, bad
 input answered (unsupported version, malformed JSON) with the connection still usable, one
-`create` streamed to `completed` with EXPECTED_TEXT as its final text. Exits non-zero on any
-mismatch.
+`create` streamed to `completed` with EXPECTED_TEXT as its final text, and a session with a
+client-declared tool that this client executes (tool_call -> tool_result -> the model's answer
+using it). Exits non-zero on any mismatch.
 """
 
 import os
@@ -52,7 +53,36 @@ def main():
         usage = events[-1]["token_usage"]
         check(usage["input"] > 0 and usage["output"] > 0, f"usage: {usage}")
         check(c.health()["status"] == "ok", "health after the session")
-    print(f"python smoke ok: {text!r} ({len(events)} events, usage {usage})")
+
+        weather = {
+            "type": "function",
+            "name": "get_weather",
+            "description": "Weather for a city.",
+            "parameters": {
+                "type": "object",
+                "properties": {"city": {"type": "string"}},
+                "required": ["city"],
+            },
+        }
+        calls = []
+        tool_events = []
+        for e in c.create({"input": "python tools", "tools": [weather]}):
+            tool_events.append(e)
+            item = e.get("item", {})
+            if item.get("type") == "tool_call" and item.get("executor") == "client":
+                check(item["status"] == "in_progress", f"tool call: {item}")
+                calls.append(item)
+                ok = c.tool_result(e["req_id"], item["call_id"], "sunny, 21 C")
+                check(ok["type"] == "tool_result.ok", f"tool_result reply: {ok}")
+        check(len(calls) == 1 and calls[0]["name"] == "get_weather", f"calls: {calls}")
+        outputs = [e["item"] for e in tool_events if e.get("item", {}).get("type") == "tool_call.output"]
+        check(
+            len(outputs) == 1 and outputs[0]["output"] == "sunny, 21 C" and outputs[0]["executor"] == "client",
+            f"tool outputs: {outputs}",
+        )
+        tool_text = "".join(e["text"] for e in tool_events if e["type"] == "output_text.delta")
+        check(tool_text == "It is sunny.", f"tool session text {tool_text!r}")
+    print(f"python smoke ok: {text!r} ({len(events)} events, usage {usage}); client tool round trip ok")
 
 
 if __name__ == "__main__":

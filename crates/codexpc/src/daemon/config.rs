@@ -3,15 +3,22 @@
 //! ```toml
 //! [tools]            # off unless enabled here or with --enable-tools
 //! enabled = true
-//! allow = ["echo", "upper"]
+//! allow = ["files__read_file", "echo"]
 //! timeout_ms = 2000
 //! max_output_bytes = 8192
+//! demo = true        # register the demo tools echo/upper/sleep
+//!
+//! [tools.mcp.files]  # an MCP server over stdio; its tools are `files__<tool>`
+//! command = "mcp-server-files"
+//! args = ["--root", "/srv/docs"]
+//! env = { LOG = "warn" }     # optional; also `cwd`, `startup_timeout_ms`, `timeout_ms`
 //!
 //! [daemon]
 //! max_sessions = 4
 //! max_message_bytes = 8388608
 //! coalesce_ms = 20
 //! max_tool_rounds = 8
+//! client_tool_timeout_ms = 120000
 //! ```
 //!
 //! Unknown keys are errors (a typo must not silently leave tools on or limits off).
@@ -41,6 +48,7 @@ pub struct DaemonLimits {
     pub max_message_bytes: Option<usize>,
     pub coalesce_ms: Option<u64>,
     pub max_tool_rounds: Option<usize>,
+    pub client_tool_timeout_ms: Option<u64>,
 }
 
 impl DaemonLimits {
@@ -57,6 +65,9 @@ impl DaemonLimits {
         }
         if let Some(v) = self.max_tool_rounds {
             config.max_tool_rounds = v;
+        }
+        if let Some(v) = self.client_tool_timeout_ms {
+            config.client_tool_timeout = Duration::from_millis(v);
         }
     }
 }
@@ -87,7 +98,7 @@ mod tests {
     fn parses_tools_and_limits_and_rejects_typos() {
         let p = Path::new("c.toml");
         let c = FileConfig::parse(
-            "[tools]\nenabled = true\nallow = [\"echo\"]\ntimeout_ms = 500\n[daemon]\nmax_sessions = 2\n",
+            "[tools]\nenabled = true\nallow = [\"echo\"]\ntimeout_ms = 500\n[daemon]\nmax_sessions = 2\nclient_tool_timeout_ms = 1500\n",
             p,
         )
         .unwrap();
@@ -101,6 +112,7 @@ mod tests {
         let mut d = DaemonConfig::new("s".into());
         c.daemon.apply(&mut d);
         assert_eq!(d.max_sessions, 2);
+        assert_eq!(d.client_tool_timeout, Duration::from_millis(1500));
         assert_eq!(d.coalesce, Duration::from_millis(20));
         // Empty file: everything off / default.
         assert_eq!(FileConfig::parse("", p).unwrap(), FileConfig::default());

@@ -13,11 +13,14 @@
 //!   oversize line is answered with `too_large` and discarded up to its newline without ever
 //!   being buffered, and the connection stays usable. Parsing is the pure
 //!   [`protocol::parse_request`], shared with the fuzz target.
-//! - Generation goes through the same [`Service`] as the HTTP endpoint (one engine slot, bounded
+//! - Generation goes through the same [`Service`] as the HTTP endpoint (the engine's slots, bounded
 //!   queue, cancellation); the daemon adds admission of sessions (`max_sessions`, else `busy`),
-//!   final-channel-only text with bounded-latency coalescing, and the tool loop: a tool call is
-//!   executed by the [`ToolExecutor`] (every gate: disabled by default, allowlist, schema,
-//!   timeout, output cap) on its own task, its result is appended to the conversation as a tool
+//!   final-channel-only text with bounded-latency coalescing, and the tool loop. A call of a tool
+//!   the client declared (`create.tools`) is checked against the declared schema and handed to
+//!   the client, which answers with a `tool_result` message (bounded by
+//!   `client_tool_timeout`); a call of an in-daemon tool (MCP servers, demo tools) is executed by
+//!   the [`ToolExecutor`] (every gate: disabled by default, allowlist, schema, timeout, output
+//!   cap) on its own task. Either way the result is appended to the conversation as a tool
 //!   message and sampling resumes on the extended prompt (the engine's KV cache makes that cheap).
 //! - A connection that goes away cancels its sessions.
 
@@ -41,17 +44,20 @@ use crate::parse::{FailureKind, OutputEvent};
 use crate::render::{RenderConfig, render_request};
 use crate::responses::types::ResponsesRequest;
 use crate::service::{GenerationInput, Service};
-use crate::tools::{ForcedToolCall, ToolExecutor, ToolStatus};
+use crate::tools::mcp::McpServers;
+use crate::tools::{ClientTools, ForcedToolCall, ToolExecutor, ToolStatus};
 use crate::{Error, Result};
 use protocol::{
-    CreateFromTokensParams, CreateParams, ErrorCode, PROTO_VERSION, Request, error_message,
-    message, parse_request,
+    CreateFromTokensParams, CreateParams, ErrorCode, PROTO_VERSION, Request, ToolResultParams,
+    ToolResultStatus, error_message, message, parse_request,
 };
 
 /// Messages queued per connection before a slow reader applies backpressure to its sessions.
 const OUTBOX: usize = 1024;
 /// Tool rounds per session before the daemon stops the loop (a model calling tools forever).
 pub const DEFAULT_MAX_TOOL_ROUNDS: usize = 8;
+/// How long the daemon waits for the client's `tool_result` by default.
+pub const DEFAULT_CLIENT_TOOL_TIMEOUT: Duration = Duration::from_secs(120);
 
 /// Daemon settings.
 #[derive(Debug, Clone)]
@@ -64,6 +70,9 @@ pub struct DaemonConfig {
     /// Text deltas are coalesced for at most this long.
     pub coalesce: Duration,
     pub max_tool_rounds: usize,
+    /// How long a session waits for the client's `tool_result` before telling the model the
+    /// tool failed.
+    pub client_tool_timeout: Duration,
 }
 
 impl DaemonConfig {
@@ -74,6 +83,7 @@ impl DaemonConfig {
             max_message_bytes: protocol::DEFAULT_MAX_MESSAGE_BYTES,
             coalesce: Duration::from_millis(20),
             max_tool_rounds: DEFAULT_MAX_TOOL_ROUNDS,
+            client_tool_timeout: DEFAULT_CLIENT_TOOL_TIMEOUT,
         }
     }
 }
@@ -93,7 +103,13 @@ pub fn default_socket_path() -> PathBuf {
 /// is an error naming the path, so two daemons never fight over it.
 pub async fn bind_socket(path: &Path) -> Result<UnixListener> {
     if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir)
+        // Directories created here hold only our socket: private to the owner (0700), like
+        // $XDG_RUNTIME_DIR. Existing directories are left as they are.
+        use std::os::unix::fs::DirBuilderExt as _;
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)
             .map_err(|e| Error::io("creating the socket directory", dir, e))?;
     }
     if path.exists() {
@@ -148,6 +164,8 @@ pub struct DaemonCounters {
     pub cancels: AtomicU64,
     pub bad_requests: AtomicU64,
     pub busy: AtomicU64,
+    pub client_tool_calls: AtomicU64,
+    pub client_tool_timeouts: AtomicU64,
 }
 
 /// The daemon: shared by every connection.
@@ -160,6 +178,10 @@ pub struct Daemon {
     started: Instant,
     active: AtomicUsize,
     counters: DaemonCounters,
+    /// The MCP servers behind some of `tools`; stopped with the daemon.
+    _mcp: Option<McpServers>,
+    /// Test hook, see [`Daemon::new_with_forced_tool_call`].
+    forced_tool_call: Option<ForcedToolCall>,
 }
 
 impl Daemon {
@@ -169,6 +191,43 @@ impl Daemon {
         render: RenderConfig,
         config: DaemonConfig,
     ) -> Arc<Self> {
+        Self::build(service, tools, render, config, None, None)
+    }
+
+    /// A daemon whose `tools` include those of `mcp` (kept running as long as the daemon).
+    pub fn new_with_mcp(
+        service: Arc<Service>,
+        tools: ToolExecutor,
+        render: RenderConfig,
+        config: DaemonConfig,
+        mcp: McpServers,
+    ) -> Arc<Self> {
+        Self::build(service, tools, render, config, Some(mcp), None)
+    }
+
+    /// TEST ONLY: every conversation session starts with `call` instead of sampling the first
+    /// message (the seeds' `CODEXPC_TEST_FORCE_TOOL`), so tests of the tool path are
+    /// deterministic whatever the model. Deliberately not reachable from any config file or flag.
+    #[doc(hidden)]
+    pub fn new_with_forced_tool_call(
+        service: Arc<Service>,
+        tools: ToolExecutor,
+        render: RenderConfig,
+        config: DaemonConfig,
+        call: ForcedToolCall,
+    ) -> Arc<Self> {
+        tracing::warn!(tool = %call.name, "TEST ONLY: every session starts with a forced tool call");
+        Self::build(service, tools, render, config, None, Some(call))
+    }
+
+    fn build(
+        service: Arc<Service>,
+        tools: ToolExecutor,
+        render: RenderConfig,
+        config: DaemonConfig,
+        mcp: Option<McpServers>,
+        forced_tool_call: Option<ForcedToolCall>,
+    ) -> Arc<Self> {
         Arc::new(Self {
             service,
             tools,
@@ -177,6 +236,8 @@ impl Daemon {
             started: Instant::now(),
             active: AtomicUsize::new(0),
             counters: DaemonCounters::default(),
+            _mcp: mcp,
+            forced_tool_call,
         })
     }
 
@@ -229,7 +290,7 @@ impl Daemon {
             }
         });
         let mut reader = LineReader::new(BufReader::new(read), self.config.max_message_bytes);
-        let sessions: Arc<parking_lot_free::Map> = Arc::new(parking_lot_free::Map::default());
+        let sessions: Arc<SessionTable> = Arc::new(SessionTable::default());
         loop {
             let line = match reader.next_line().await {
                 Ok(Some(Frame::Line(line))) => line,
@@ -282,7 +343,7 @@ impl Daemon {
         req_id: String,
         request: Request,
         out: &mpsc::Sender<String>,
-        sessions: &Arc<parking_lot_free::Map>,
+        sessions: &Arc<SessionTable>,
     ) -> Option<String> {
         match request {
             Request::Handshake => {
@@ -333,6 +394,14 @@ impl Daemon {
             Request::CreateFromTokens(params) => {
                 self.start_session(req_id, SessionKind::Tokens(params), out, sessions)
             }
+            Request::ToolResult(p) => Some(match sessions.deliver(p) {
+                Ok((session, call_id)) => message(
+                    Some(&req_id),
+                    "tool_result.ok",
+                    json!({"session": session, "call_id": call_id}),
+                ),
+                Err(text) => error_message(Some(&req_id), ErrorCode::NotFound, &text),
+            }),
         }
     }
 
@@ -344,11 +413,13 @@ impl Daemon {
             "engine": info.engine,
             "model": info.model,
             "context_size": info.context_size,
+            "slots": self.service.slots(),
             "uptime_s": self.started.elapsed().as_secs(),
             "active_sessions": self.active_sessions(),
             "max_sessions": self.config.max_sessions,
             "tools_enabled": self.tools.config().enabled,
             "tools_allowed": self.tools.config().allow,
+            "tools_available": self.tools.registry().specs().into_iter().map(|s| s.name).collect::<Vec<_>>(),
             "counters": self.metrics_json(&c),
         })
     }
@@ -367,6 +438,8 @@ impl Daemon {
             "sessions": load(&d.sessions),
             "tool_calls": load(&d.tool_calls),
             "tool_failures": load(&d.tool_failures),
+            "client_tool_calls": load(&d.client_tool_calls),
+            "client_tool_timeouts": load(&d.client_tool_timeouts),
             "cancels": load(&d.cancels),
             "bad_requests": load(&d.bad_requests),
             "busy": load(&d.busy),
@@ -400,6 +473,16 @@ impl Daemon {
                 load(&d.tool_failures),
             ),
             (
+                "codexpc_client_tool_calls_total",
+                "Tool calls handed to clients to execute.",
+                load(&d.client_tool_calls),
+            ),
+            (
+                "codexpc_client_tool_timeouts_total",
+                "Client-executed tool calls whose result did not come in time.",
+                load(&d.client_tool_timeouts),
+            ),
+            (
                 "codexpc_socket_cancels_total",
                 "Sessions cancelled by a cancel request.",
                 load(&d.cancels),
@@ -431,7 +514,7 @@ impl Daemon {
         req_id: String,
         kind: SessionKind,
         out: &mpsc::Sender<String>,
-        sessions: &Arc<parking_lot_free::Map>,
+        sessions: &Arc<SessionTable>,
     ) -> Option<String> {
         let admitted = self
             .active
@@ -471,6 +554,7 @@ impl Daemon {
                 req_id: &req_id,
                 out: &out,
                 cancel: &cancel,
+                table: &sessions,
                 pending_text: String::new(),
                 usage: Usage::default(),
                 first_token: None,
@@ -531,6 +615,7 @@ fn features() -> Value {
         "final_only_deltas",
         "tool_calls",
         "tool_execution",
+        "client_tools",
         "create_from_tokens",
         "cancel",
         "metrics"
@@ -564,6 +649,8 @@ struct Session<'a> {
     req_id: &'a str,
     out: &'a mpsc::Sender<String>,
     cancel: &'a CancelFlag,
+    /// The connection's sessions (where this one's `tool_result`s arrive).
+    table: &'a Arc<SessionTable>,
     pending_text: String,
     usage: Usage,
     first_token: Option<Instant>,
@@ -658,6 +745,12 @@ impl Session<'_> {
                     input = %truncate(&p.input.to_string(), 200), tools = p.tools.len(),
                     "session started"
                 );
+                let client_tools = ClientTools::from_declared(&p.tools).map_err(|e| {
+                    (
+                        ErrorCode::BadRequest,
+                        format!("field `tools`: {e}; fix the tool's `parameters` schema"),
+                    )
+                })?;
                 let mut conversation = json!({
                     "instructions": p.instructions,
                     "input": match p.input {
@@ -667,19 +760,16 @@ impl Session<'_> {
                     "tools": p.tools,
                     "reasoning": p.reasoning,
                 });
-                // Tools the daemon may run are described to the model too.
+                // Tools the daemon may run are described to the model too (a client's own tool
+                // of the same name wins: the client asked for it).
                 if let Some(tools) = conversation["tools"].as_array_mut() {
                     for spec in self.daemon.tools.exposed_specs() {
-                        let known = tools
-                            .iter()
-                            .any(|t| t.get("name").and_then(Value::as_str) == Some(&spec.name));
-                        if !known {
+                        if !client_tools.contains(&spec.name) {
                             tools.push(json!({"type": "function", "name": spec.name, "description": spec.description, "parameters": spec.parameters}));
                         }
                     }
                 }
-                let mut forced: Option<ForcedToolCall> =
-                    self.daemon.tools.config().test_force_tool.clone();
+                let mut forced = self.daemon.forced_tool_call.clone();
                 for round in 0..=self.daemon.config.max_tool_rounds {
                     let call = if let Some(f) = forced.take() {
                         Round::ToolCall {
@@ -729,50 +819,163 @@ impl Session<'_> {
                         ));
                     }
                     self.flush_text().await;
-                    self.send(
-                        "output_item.done",
-                        json!({"item": {"type": "tool_call", "name": name, "call_id": call_id, "arguments": arguments, "status": "in_progress"}}),
-                    )
-                    .await?;
                     self.tool_calls += 1;
-                    self.daemon
-                        .counters
-                        .tool_calls
-                        .fetch_add(1, Ordering::Relaxed);
-                    let outcome = tokio::select! {
-                        o = self.daemon.tools.execute(&name, &arguments) => o,
-                        () = wait_cancelled(self.cancel) => return Err((ErrorCode::Cancelled, "session cancelled".into())),
+                    let output = match client_tools.check(&name, &arguments) {
+                        Some(checked) => {
+                            self.client_tool(&name, &call_id, &arguments, checked)
+                                .await?
+                        }
+                        None => self.daemon_tool(&name, &call_id, &arguments).await?,
                     };
-                    tracing::info!(
-                        req_id = %self.req_id, tool = %name, call_id = %call_id,
-                        arguments = %truncate(&arguments, 200), status = ?outcome.status,
-                        duration_ms = outcome.duration.as_millis() as u64,
-                        output = %truncate(&outcome.output, 200), "session tool call"
-                    );
-                    if outcome.status == ToolStatus::Failed {
-                        self.daemon
-                            .counters
-                            .tool_failures
-                            .fetch_add(1, Ordering::Relaxed);
-                    }
-                    let status = match outcome.status {
-                        ToolStatus::Completed => "completed",
-                        ToolStatus::Failed => "failed",
-                    };
-                    self.send(
-                        "output_item.done",
-                        json!({"item": {"type": "tool_call.output", "name": name, "call_id": call_id, "status": status,
-                                        "output": outcome.output, "duration_ms": outcome.duration.as_millis() as u64}}),
-                    )
-                    .await?;
                     if let Some(items) = conversation["input"].as_array_mut() {
                         items.push(json!({"type": "function_call", "name": name, "arguments": arguments, "call_id": call_id}));
-                        items.push(json!({"type": "function_call_output", "call_id": call_id, "output": outcome.output}));
+                        items.push(json!({"type": "function_call_output", "call_id": call_id, "output": output}));
                     }
                 }
                 Ok(response_id)
             }
         }
+    }
+
+    /// Run an in-daemon tool through every gate; returns the output the model reads.
+    async fn daemon_tool(
+        &mut self,
+        name: &str,
+        call_id: &str,
+        arguments: &str,
+    ) -> std::result::Result<String, SessionError> {
+        self.send(
+            "output_item.done",
+            json!({"item": {"type": "tool_call", "name": name, "call_id": call_id, "arguments": arguments,
+                            "status": "in_progress", "executor": "daemon"}}),
+        )
+        .await?;
+        self.daemon
+            .counters
+            .tool_calls
+            .fetch_add(1, Ordering::Relaxed);
+        let outcome = tokio::select! {
+            o = self.daemon.tools.execute(name, arguments) => o,
+            () = wait_cancelled(self.cancel) => return Err((ErrorCode::Cancelled, "session cancelled".into())),
+        };
+        tracing::info!(
+            req_id = %self.req_id, tool = %name, call_id = %call_id,
+            arguments = %truncate(arguments, 200), status = ?outcome.status,
+            duration_ms = outcome.duration.as_millis() as u64,
+            output = %truncate(&outcome.output, 200), "session tool call"
+        );
+        if outcome.status == ToolStatus::Failed {
+            self.daemon
+                .counters
+                .tool_failures
+                .fetch_add(1, Ordering::Relaxed);
+        }
+        let status = match outcome.status {
+            ToolStatus::Completed => "completed",
+            ToolStatus::Failed => "failed",
+        };
+        self.send(
+            "output_item.done",
+            json!({"item": {"type": "tool_call.output", "name": name, "call_id": call_id, "status": status,
+                            "output": outcome.output, "duration_ms": outcome.duration.as_millis() as u64,
+                            "executor": "daemon"}}),
+        )
+        .await?;
+        Ok(outcome.output)
+    }
+
+    /// Hand a call of a client-declared tool to the client and wait for its `tool_result`.
+    /// Arguments that do not match the declared schema never reach the client: the model is
+    /// told what is wrong instead. Returns the output the model reads.
+    async fn client_tool(
+        &mut self,
+        name: &str,
+        call_id: &str,
+        arguments: &str,
+        checked: std::result::Result<Value, (crate::tools::ToolFailure, String)>,
+    ) -> std::result::Result<String, SessionError> {
+        let started = Instant::now();
+        let counters = &self.daemon.counters;
+        if let Err((failure, text)) = checked {
+            counters.tool_failures.fetch_add(1, Ordering::Relaxed);
+            tracing::info!(
+                req_id = %self.req_id, tool = %name, call_id = %call_id, ?failure,
+                arguments = %truncate(arguments, 200), "client tool call rejected"
+            );
+            self.send(
+                "output_item.done",
+                json!({"item": {"type": "tool_call", "name": name, "call_id": call_id, "arguments": arguments,
+                                "status": "failed", "executor": "client"}}),
+            )
+            .await?;
+            self.send(
+                "output_item.done",
+                json!({"item": {"type": "tool_call.output", "name": name, "call_id": call_id, "status": "failed",
+                                "output": text, "duration_ms": started.elapsed().as_millis() as u64,
+                                "executor": "daemon"}}),
+            )
+            .await?;
+            return Ok(text);
+        }
+        counters.client_tool_calls.fetch_add(1, Ordering::Relaxed);
+        // Registered before the call goes out: the client may answer at once.
+        let result = self.table.expect_tool_result(self.req_id, call_id);
+        self.send(
+            "output_item.done",
+            json!({"item": {"type": "tool_call", "name": name, "call_id": call_id, "arguments": arguments,
+                            "status": "in_progress", "executor": "client"}}),
+        )
+        .await?;
+        let timeout = self.daemon.config.client_tool_timeout;
+        let answer = tokio::select! {
+            r = tokio::time::timeout(timeout, result) => r,
+            () = wait_cancelled(self.cancel) => {
+                self.table.forget_tool_result(self.req_id);
+                return Err((ErrorCode::Cancelled, "session cancelled".into()));
+            }
+        };
+        let (status, output, executor) = match answer {
+            Ok(Ok(r)) => {
+                let cap = self.daemon.tools.config().max_output_bytes;
+                let (output, truncated) = crate::tools::cap_utf8(r.output, cap);
+                if truncated {
+                    tracing::info!(req_id = %self.req_id, tool = %name, cap, "client tool output truncated");
+                }
+                (r.status, output, "client")
+            }
+            // The table forgot the call: the connection is closing.
+            Ok(Err(_)) => return Err((ErrorCode::Cancelled, "client went away".into())),
+            Err(_) => {
+                self.table.forget_tool_result(self.req_id);
+                counters
+                    .client_tool_timeouts
+                    .fetch_add(1, Ordering::Relaxed);
+                (
+                    ToolResultStatus::Failed,
+                    format!(
+                        "tool `{name}` was not run: the client did not return its result within {} ms",
+                        timeout.as_millis()
+                    ),
+                    "daemon",
+                )
+            }
+        };
+        if status == ToolResultStatus::Failed {
+            counters.tool_failures.fetch_add(1, Ordering::Relaxed);
+        }
+        tracing::info!(
+            req_id = %self.req_id, tool = %name, call_id = %call_id, status = status.as_str(),
+            executor, duration_ms = started.elapsed().as_millis() as u64,
+            output = %truncate(&output, 200), "client tool call"
+        );
+        self.send(
+            "output_item.done",
+            json!({"item": {"type": "tool_call.output", "name": name, "call_id": call_id, "status": status.as_str(),
+                            "output": output, "duration_ms": started.elapsed().as_millis() as u64,
+                            "executor": executor}}),
+        )
+        .await?;
+        Ok(output)
     }
 
     fn sampling(
@@ -897,44 +1100,119 @@ async fn wait_cancelled(flag: &CancelFlag) {
     flag.cancelled().await;
 }
 
-/// Per-connection registry of running sessions (req_id -> cancel flag).
-mod parking_lot_free {
-    use super::*;
-    use std::sync::Mutex;
+/// What a client answered for one of its tool calls.
+#[derive(Debug)]
+struct ClientToolResult {
+    output: String,
+    status: ToolResultStatus,
+}
 
-    #[derive(Debug, Default)]
-    pub struct Map(Mutex<HashMap<String, CancelFlag>>);
+/// A running session as its connection sees it.
+#[derive(Debug)]
+struct SessionEntry {
+    cancel: CancelFlag,
+    /// The client tool call it waits for, if any.
+    waiting: Option<(String, tokio::sync::oneshot::Sender<ClientToolResult>)>,
+}
 
-    impl Map {
-        fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, CancelFlag>> {
-            self.0
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner)
+/// Per-connection registry of running sessions (req_id -> cancel flag and pending tool call).
+#[derive(Debug, Default)]
+struct SessionTable(std::sync::Mutex<HashMap<String, SessionEntry>>);
+
+impl SessionTable {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, SessionEntry>> {
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+    /// False when a session with this id is already running.
+    fn insert(&self, id: &str, cancel: CancelFlag) -> bool {
+        let mut m = self.lock();
+        if m.contains_key(id) {
+            return false;
         }
-        /// False when a session with this id is already running.
-        pub fn insert(&self, id: &str, flag: CancelFlag) -> bool {
-            let mut m = self.lock();
-            if m.contains_key(id) {
-                return false;
+        m.insert(
+            id.to_owned(),
+            SessionEntry {
+                cancel,
+                waiting: None,
+            },
+        );
+        true
+    }
+    fn remove(&self, id: &str) {
+        self.lock().remove(id);
+    }
+    fn cancel(&self, id: &str) -> bool {
+        match self.lock().get(id) {
+            Some(e) => {
+                e.cancel.cancel();
+                true
             }
-            m.insert(id.to_owned(), flag);
-            true
+            None => false,
         }
-        pub fn remove(&self, id: &str) {
-            self.lock().remove(id);
+    }
+    fn cancel_all(&self) {
+        let mut m = self.lock();
+        for e in m.values_mut() {
+            e.cancel.cancel();
+            e.waiting = None;
         }
-        pub fn cancel(&self, id: &str) -> bool {
-            match self.lock().get(id) {
-                Some(f) => {
-                    f.cancel();
-                    true
-                }
-                None => false,
+    }
+    /// Session `id` now waits for the result of `call_id`.
+    fn expect_tool_result(
+        &self,
+        id: &str,
+        call_id: &str,
+    ) -> tokio::sync::oneshot::Receiver<ClientToolResult> {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        if let Some(e) = self.lock().get_mut(id) {
+            e.waiting = Some((call_id.to_owned(), tx));
+        }
+        rx
+    }
+    fn forget_tool_result(&self, id: &str) {
+        if let Some(e) = self.lock().get_mut(id) {
+            e.waiting = None;
+        }
+    }
+    /// Hand a `tool_result` to the session waiting for it; the error says why nobody was.
+    fn deliver(&self, p: ToolResultParams) -> std::result::Result<(String, String), String> {
+        let mut m = self.lock();
+        let Some(entry) = m.get_mut(&p.session) else {
+            return Err(format!(
+                "no running session with req_id {:?} on this connection",
+                p.session
+            ));
+        };
+        match entry.waiting.take() {
+            Some((call_id, tx)) if call_id == p.call_id => {
+                // A session that just timed out dropped its receiver: then nobody was waiting.
+                tx.send(ClientToolResult {
+                    output: p.output,
+                    status: p.status,
+                })
+                .map_err(|_| {
+                    format!(
+                        "session {:?} no longer waits for call {:?} (it timed out or ended)",
+                        p.session, p.call_id
+                    )
+                })?;
+                Ok((p.session, p.call_id))
             }
-        }
-        pub fn cancel_all(&self) {
-            for f in self.lock().values() {
-                f.cancel();
+            other => {
+                let waiting_for = other.as_ref().map(|(c, _)| c.clone());
+                entry.waiting = other;
+                Err(match waiting_for {
+                    Some(c) => format!(
+                        "session {:?} waits for call {c:?}, not {:?}",
+                        p.session, p.call_id
+                    ),
+                    None => format!(
+                        "session {:?} is not waiting for a tool result (call {:?} unknown, timed out or already answered)",
+                        p.session, p.call_id
+                    ),
+                })
             }
         }
     }

@@ -104,6 +104,34 @@ pub struct SamplingParamsOwned {
     pub seed: Option<u32>,
 }
 
+/// How a client-executed tool call went (`tool_result.status`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ToolResultStatus {
+    Completed,
+    Failed,
+}
+
+impl ToolResultStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Completed => "completed",
+            Self::Failed => "failed",
+        }
+    }
+}
+
+/// `tool_result`: the output of a tool call the daemon asked the client to execute.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ToolResultParams {
+    /// `req_id` of the session that made the call.
+    pub session: String,
+    pub call_id: String,
+    /// What the model reads (the tool's output, or why it failed).
+    pub output: String,
+    pub status: ToolResultStatus,
+}
+
 /// A parsed request.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Request {
@@ -113,6 +141,8 @@ pub enum Request {
     CreateFromTokens(CreateFromTokensParams),
     /// Cancel the session started by the request with this `req_id`.
     Cancel,
+    /// The result of a client-executed tool call.
+    ToolResult(ToolResultParams),
 }
 
 /// A request with its envelope's `req_id`.
@@ -179,11 +209,12 @@ pub fn parse_request(line: &[u8]) -> Result<Envelope, WireError> {
         "cancel" => no_fields(&req_id, &kind, obj).map(|()| Request::Cancel)?,
         "create" => Request::Create(Box::new(parse_create(&req_id, obj)?)),
         "create_from_tokens" => Request::CreateFromTokens(parse_from_tokens(&req_id, obj)?),
+        "tool_result" => Request::ToolResult(parse_tool_result(&req_id, obj)?),
         other => {
             return Err(WireError::bad(
                 &req_id,
                 format!(
-                    "unknown `type` {other:?}; expected one of handshake, health, create, create_from_tokens, cancel"
+                    "unknown `type` {other:?}; expected one of handshake, health, create, create_from_tokens, cancel, tool_result"
                 ),
             ));
         }
@@ -385,6 +416,58 @@ fn parse_from_tokens(
     })
 }
 
+fn required_string(
+    req_id: &Option<String>,
+    obj: &mut Map<String, Value>,
+    field: &str,
+    non_empty: bool,
+) -> Result<String, WireError> {
+    match obj.remove(field) {
+        Some(Value::String(s)) if !(non_empty && s.is_empty()) => Ok(s),
+        Some(Value::String(_)) => Err(WireError::bad(
+            req_id,
+            format!("field `{field}` must not be empty"),
+        )),
+        Some(_) => Err(WireError::bad(
+            req_id,
+            format!("field `{field}` must be a string"),
+        )),
+        None => Err(WireError::bad(req_id, format!("missing field `{field}`"))),
+    }
+}
+
+fn parse_tool_result(
+    req_id: &Option<String>,
+    mut obj: Map<String, Value>,
+) -> Result<ToolResultParams, WireError> {
+    let session = required_string(req_id, &mut obj, "session", true)?;
+    let call_id = required_string(req_id, &mut obj, "call_id", true)?;
+    let output = required_string(req_id, &mut obj, "output", false)?;
+    let status = match obj.remove("status") {
+        None | Some(Value::Null) => ToolResultStatus::Completed,
+        Some(Value::String(s)) if s == "completed" => ToolResultStatus::Completed,
+        Some(Value::String(s)) if s == "failed" => ToolResultStatus::Failed,
+        Some(_) => {
+            return Err(WireError::bad(
+                req_id,
+                "field `status` must be \"completed\" or \"failed\"",
+            ));
+        }
+    };
+    if let Some(k) = obj.keys().next() {
+        return Err(WireError::bad(
+            req_id,
+            format!("unknown field `{k}` for `tool_result`"),
+        ));
+    }
+    Ok(ToolResultParams {
+        session,
+        call_id,
+        output,
+        status,
+    })
+}
+
 /// Build an outgoing message: the envelope plus `fields`.
 pub fn message(req_id: Option<&str>, kind: &str, fields: Value) -> String {
     let mut obj = Map::new();
@@ -472,6 +555,20 @@ mod tests {
                 prime_final: true,
                 max_output_tokens: None,
                 sampling: SamplingParamsOwned::default(),
+            })
+        );
+        let r = parse_request(
+            env(r#""type":"tool_result","session":"s1","call_id":"call_1","output":"","status":"failed""#)
+                .as_bytes(),
+        )
+        .unwrap();
+        assert_eq!(
+            r.request,
+            Request::ToolResult(ToolResultParams {
+                session: "s1".into(),
+                call_id: "call_1".into(),
+                output: String::new(),
+                status: ToolResultStatus::Failed,
             })
         );
     }
@@ -569,6 +666,26 @@ mod tests {
                 Some("r1"),
                 ErrorCode::BadRequest,
                 "must not be empty",
+            ),
+            (
+                env(r#""type":"tool_result","call_id":"c","output":"x""#),
+                Some("r1"),
+                ErrorCode::BadRequest,
+                "missing field `session`",
+            ),
+            (
+                env(r#""type":"tool_result","session":"s","call_id":"c","output":5"#),
+                Some("r1"),
+                ErrorCode::BadRequest,
+                "field `output` must be a string",
+            ),
+            (
+                env(
+                    r#""type":"tool_result","session":"s","call_id":"c","output":"x","status":"ok""#,
+                ),
+                Some("r1"),
+                ErrorCode::BadRequest,
+                "field `status`",
             ),
         ];
         for (line, req_id, code, needle) in cases {

@@ -1,26 +1,42 @@
 //! The llama.cpp engine: a gpt-oss GGUF behind the token-level [`Engine`] trait.
 //!
 //! # Shape
-//! One model, one context, one sequence. llama.cpp's context borrows the model
-//! (`LlamaContext<'model>`), so the pair lives in a [`self_cell`] (a safe self-referential cell)
-//! behind a mutex together with the list of tokens currently in the KV cache. Generations are
-//! serialised by that mutex, exactly as the trait documents.
+//! One model, one context, several *slots* (llama.cpp sequences), and one scheduler thread that
+//! owns the context and decodes every running sequence in one batch per step (continuous
+//! batching; see [`scheduler`]). llama.cpp's context borrows the model (`LlamaContext<'model>`),
+//! so the pair lives in a [`self_cell`] (a safe self-referential cell) moved into that thread.
+//! [`LlamaEngine::generate`] is called from as many threads as there are slots: it hands the
+//! job to the scheduler and runs the caller's sink on its own thread as tokens arrive.
 //!
-//! # KV reuse
-//! A request's prompt is compared with the tokens in the cache; the longest common prefix is
-//! kept (`kv_cache_seq_rm` cuts everything after it) and only the rest is decoded. At least the
-//! last prompt token is always re-decoded, because sampling needs its logits and llama.cpp keeps
-//! logits only for the last decode. gpt-oss uses sliding-window attention on every other layer;
-//! llama.cpp's default SWA cache keeps only the window, which makes cutting the cache at an
-//! arbitrary earlier position impossible, so the context is created with `swa_full` (a full-size
-//! cache for those layers too). That costs memory but is what makes "the second run is
-//! immediate" true for Codex's multi-turn prompts. If a cut still fails, the engine clears the
-//! cache and prefills from scratch: correct, just slower.
+//! # Slots and KV reuse
+//! Each slot has its own KV stream (`n_seq_max = slots`, non-unified cache) of `ctx` tokens, so
+//! `--ctx` is the context of ONE conversation and the cache holds `slots * ctx` tokens. A
+//! request's prompt is compared with what each slot holds; it goes to its own conversation's
+//! slot (longest common prefix), else to an empty slot, else to the least recently used one,
+//! optionally seeded with another slot's shared prefix. The longest common prefix is kept
+//! (`kv_cache_seq_rm` cuts the slot after it) and only the rest is decoded, so interleaved Codex
+//! sessions each keep "the second run is immediate". At least the last prompt token is always
+//! re-decoded, because sampling needs its logits. gpt-oss uses sliding-window attention on every
+//! other layer; llama.cpp's default SWA cache keeps only the window, which makes cutting the
+//! cache at an arbitrary earlier position impossible, so the context is created with `swa_full`.
+//! That costs memory but is what makes reuse work for Codex's multi-turn prompts. If a cut still
+//! fails, that slot is cleared and prefilled from scratch: correct, just slower.
+//!
+//! Unless `--slots` says, the number of slots comes from the KV size of one slot and the memory
+//! available at load time:
+//!
+//! ```text
+//! kv_per_token = 2 (K and V) * 2 B (f16) * n_layer * n_head_kv * head_dim
+//! slots        = clamp(MemAvailable / 4 / (ctx * kv_per_token), 1, 4)
+//! ```
+//!
+//! gpt-oss-20b: 48 KiB per token, 384 MiB per 8k slot: 4 slots with 6 GiB free, 1 below 1.5 GiB.
 //!
 //! # Batch sizing
 //! `n_ubatch` (tokens per compute pass) bounds the prefill activations; `n_batch` (tokens per
-//! `decode` call) bounds how long a prefill runs between cancellation checks. Unless given, they
-//! are derived from the model's dimensions and the memory available at load time:
+//! `decode` call, i.e. per scheduler step) bounds how long one step runs, hence both the
+//! latency a long prefill adds to the other streams and the delay of a cancellation. Unless
+//! given, they are derived from the model's dimensions and the memory available at load time:
 //!
 //! ```text
 //! per_token = 4 B * (n_head * n_ctx        // attention scores of one token against the context
@@ -42,26 +58,27 @@
 //! panics on such models, and tokenizing aborts inside llama.cpp, so the metadata is read
 //! instead.)
 
+mod scheduler;
+
 use std::io::IsTerminal;
 use std::num::NonZeroU32;
 use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Mutex, MutexGuard, OnceLock};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::mpsc::{self, Sender};
+use std::sync::{Arc, OnceLock};
 
 use llama_cpp_2::context::LlamaContext;
 use llama_cpp_2::context::params::LlamaContextParams;
 use llama_cpp_2::llama_backend::LlamaBackend;
-use llama_cpp_2::llama_batch::LlamaBatch;
 use llama_cpp_2::model::LlamaModel;
 use llama_cpp_2::model::params::LlamaModelParams;
-use llama_cpp_2::sampling::LlamaSampler;
 use llama_cpp_2::token::LlamaToken;
 
-use super::{
-    CancelFlag, Engine, EngineInfo, GenerateRequest, Generation, GenerationStats, StopReason,
-};
+use super::{CancelFlag, Engine, EngineInfo, GenerateRequest, Generation, StopReason};
 use crate::{Error, Result};
+pub use scheduler::SlotInfo;
+use scheduler::{Command, Event, Job, Scheduler};
 
 /// Harmony's special tokens the engine relies on, with their fixed ids (o200k_harmony).
 pub const HARMONY_SPECIAL_IDS: &[(&str, u32)] = &[
@@ -83,8 +100,12 @@ const ENGINE: &str = "llama";
 pub struct LlamaConfig {
     /// Threads for decode and prefill; `None` = all available cores.
     pub threads: Option<usize>,
-    /// Context size in tokens; `None` = the model's training context, capped at 8192.
+    /// Context size of ONE conversation (slot) in tokens; `None` = the model's training
+    /// context, capped at 8192. The KV cache holds `slots * n_ctx` tokens.
     pub n_ctx: Option<u32>,
+    /// Concurrent sequences, each with its own KV prefix; `None` = derived from the memory
+    /// available (see the module docs).
+    pub slots: Option<u32>,
     /// Tokens per `decode` call; `None` = derived (see the module docs).
     pub n_batch: Option<u32>,
     /// Tokens per compute pass; `None` = derived (see the module docs).
@@ -100,6 +121,7 @@ impl Default for LlamaConfig {
         Self {
             threads: None,
             n_ctx: None,
+            slots: None,
             n_batch: None,
             n_ubatch: None,
             gpu_layers: 0,
@@ -143,6 +165,17 @@ pub fn derive_batch_sizes(
     (n_batch, n_ubatch)
 }
 
+/// Bytes of KV cache one token takes in every layer (f16 keys and values).
+pub fn kv_bytes_per_token(n_layer: u32, n_head_kv: u32, head_dim: u32) -> u64 {
+    2 * 2 * u64::from(n_layer) * u64::from(n_head_kv) * u64::from(head_dim)
+}
+
+/// Slots that fit a quarter of the available memory, 1..=4. See the module docs.
+pub fn derive_slots(n_ctx_slot: u32, kv_per_token: u64, available_bytes: u64) -> u32 {
+    let per_slot = (u64::from(n_ctx_slot) * kv_per_token).max(1);
+    (available_bytes / 4 / per_slot).clamp(1, 4) as u32
+}
+
 /// Memory available for new allocations (Linux `MemAvailable`); 4 GiB when unknown.
 fn available_memory() -> u64 {
     const FALLBACK: u64 = 4 << 30;
@@ -177,13 +210,6 @@ impl std::fmt::Debug for ModelContext {
     }
 }
 
-#[derive(Debug)]
-struct State {
-    cell: ModelContext,
-    /// Exactly the tokens whose keys/values are in the KV cache, in position order.
-    cached: Vec<u32>,
-}
-
 /// The llama.cpp engine. See the module docs.
 #[derive(Debug)]
 pub struct LlamaEngine {
@@ -192,8 +218,10 @@ pub struct LlamaEngine {
     n_batch: u32,
     n_ubatch: u32,
     n_vocab: u32,
-    state: Mutex<State>,
-    decoded: AtomicU64,
+    slots: usize,
+    commands: Sender<Command>,
+    scheduler: Option<std::thread::JoinHandle<()>>,
+    decoded: Arc<AtomicU64>,
 }
 
 impl LlamaEngine {
@@ -257,14 +285,26 @@ impl LlamaEngine {
                 "context size clamped to 16..=the model's training context"
             );
         }
+        let available = available_memory();
+        let kv_per_token = kv_bytes_per_token(model.n_layer(), model.n_head_kv(), head_dim(&model));
+        // llama.cpp accepts at most 256 sequences.
+        let slots = config
+            .slots
+            .unwrap_or_else(|| derive_slots(n_ctx, kv_per_token, available))
+            .clamp(1, 256);
         let (auto_batch, auto_ubatch) = derive_batch_sizes(
             model.n_head(),
             model.n_embd().max(1) as u32,
             n_ctx,
-            available_memory(),
+            available,
         );
         let n_ubatch = config.n_ubatch.unwrap_or(auto_ubatch).clamp(1, n_ctx);
-        let n_batch = config.n_batch.unwrap_or(auto_batch).clamp(n_ubatch, n_ctx);
+        // Every step decodes one token per running slot plus prefill chunks: room for both.
+        let n_batch = config
+            .n_batch
+            .unwrap_or(auto_batch)
+            .clamp(n_ubatch, n_ctx)
+            .max(2 * slots);
         let threads = config
             .threads
             .or_else(|| std::thread::available_parallelism().ok().map(|n| n.get()))
@@ -272,19 +312,28 @@ impl LlamaEngine {
             .clamp(1, 512) as i32;
 
         let ctx_params = LlamaContextParams::default()
-            .with_n_ctx(NonZeroU32::new(n_ctx))
+            .with_n_ctx(NonZeroU32::new(n_ctx.saturating_mul(slots)))
             .with_n_batch(n_batch)
             .with_n_ubatch(n_ubatch)
+            .with_n_seq_max(slots)
+            .with_kv_unified(false)
             .with_n_threads(threads)
             .with_n_threads_batch(threads)
             .with_swa_full(true);
         let cell = ModelContext::try_new(model, |model| model.new_context(backend, ctx_params))
-            .map_err(|e| load_err(format!("creating a context of {n_ctx} tokens: {e}")))?;
-        let context_size = cell.borrow_dependent().n_ctx() as usize;
+            .map_err(|e| {
+                load_err(format!(
+                    "creating a context of {slots} slot(s) x {n_ctx} tokens: {e}"
+                ))
+            })?;
+        // llama.cpp rounds each stream up to a multiple of 256 cells.
+        let context_size = cell.borrow_dependent().n_ctx() as usize / slots as usize;
 
         tracing::info!(
             path = %path.display(),
             n_ctx = context_size,
+            slots,
+            kv_mib = (kv_per_token * context_size as u64 * u64::from(slots)) >> 20,
             n_batch,
             n_ubatch,
             threads,
@@ -295,6 +344,19 @@ impl LlamaEngine {
             .file_stem()
             .map(|s| s.to_string_lossy().into_owned())
             .unwrap_or_else(|| "gguf".to_string());
+        let decoded = Arc::new(AtomicU64::new(0));
+        let (commands, rx) = mpsc::channel();
+        let scheduler = Scheduler::new(
+            cell,
+            slots as usize,
+            n_batch as usize,
+            context_size,
+            decoded.clone(),
+        );
+        let thread = std::thread::Builder::new()
+            .name("llama-scheduler".into())
+            .spawn(move || scheduler.run(rx))
+            .map_err(|e| load_err(format!("starting the scheduler thread: {e}")))?;
         Ok(Self {
             path: path.to_path_buf(),
             info: EngineInfo {
@@ -305,11 +367,10 @@ impl LlamaEngine {
             n_batch,
             n_ubatch,
             n_vocab,
-            state: Mutex::new(State {
-                cell,
-                cached: Vec::new(),
-            }),
-            decoded: AtomicU64::new(0),
+            slots: slots as usize,
+            commands,
+            scheduler: Some(thread),
+            decoded,
         })
     }
 
@@ -330,24 +391,47 @@ impl LlamaEngine {
         &self.path
     }
 
-    /// Forget the KV cache (the next request prefills from scratch). Benchmarks use it to
-    /// measure the no-reuse baseline.
-    pub fn clear_cache(&self) {
-        let mut state = self.lock();
-        state.cached.clear();
-        state.cell.with_dependent_mut(|_, ctx| ctx.clear_kv_cache());
+    /// Every slot's state, in slot order.
+    pub fn slot_info(&self) -> Vec<SlotInfo> {
+        let (tx, rx) = mpsc::channel();
+        if self.commands.send(Command::Inspect(tx)).is_err() {
+            return Vec::new();
+        }
+        rx.recv().unwrap_or_default()
     }
 
-    fn lock(&self) -> MutexGuard<'_, State> {
-        self.state.lock().unwrap_or_else(|poisoned| {
-            // A panic mid-generation may have left the cache out of step with `cached`:
-            // start from an empty cache rather than trust it.
-            let mut state = poisoned.into_inner();
-            state.cached.clear();
-            state.cell.with_dependent_mut(|_, ctx| ctx.clear_kv_cache());
-            state
-        })
+    /// Forget the KV cache of every idle slot (the next requests prefill from scratch).
+    /// Benchmarks use it to measure the no-reuse baseline.
+    pub fn clear_cache(&self) {
+        let (tx, rx) = mpsc::channel();
+        if self.commands.send(Command::Clear(tx)).is_ok() {
+            let _ = rx.recv();
+        }
     }
+}
+
+impl Drop for LlamaEngine {
+    fn drop(&mut self) {
+        // Closing the command channel stops the scheduler once it is idle (no generation can
+        // run: they borrow the engine).
+        let (dead, _) = mpsc::channel();
+        drop(std::mem::replace(&mut self.commands, dead));
+        if let Some(thread) = self.scheduler.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// Head dimension for the KV size: `<arch>.attention.key_length`, else n_embd / n_head.
+fn head_dim(model: &LlamaModel) -> u32 {
+    let arch = model
+        .meta_val_str("general.architecture")
+        .unwrap_or_default();
+    model
+        .meta_val_str(&format!("{arch}.attention.key_length"))
+        .ok()
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or_else(|| (model.n_embd().max(1) as u32) / model.n_head().max(1))
 }
 
 fn engine_err(message: impl Into<String>) -> Error {
@@ -405,18 +489,13 @@ fn check_special_tokens(path: &Path, model: &LlamaModel) -> Result<()> {
     Ok(())
 }
 
-fn token(id: u32) -> LlamaToken {
-    // Ids are validated against the vocabulary size (< 2^31) before they get here.
-    LlamaToken(id as i32)
-}
-
-fn common_prefix(a: &[u32], b: &[u32]) -> usize {
-    a.iter().zip(b).take_while(|(x, y)| x == y).count()
-}
-
 impl Engine for LlamaEngine {
     fn info(&self) -> EngineInfo {
         self.info.clone()
+    }
+
+    fn slots(&self) -> usize {
+        self.slots
     }
 
     fn generate(
@@ -442,117 +521,55 @@ impl Engine for LlamaEngine {
                 self.n_vocab
             )));
         }
-
-        let mut guard = self.lock();
-        let State { cell, cached } = &mut *guard;
-        cell.with_dependent_mut(|_model, ctx| {
-            // Longest common prefix, leaving at least the last prompt token to decode.
-            let mut keep = common_prefix(cached, prompt).min(prompt.len() - 1);
-            if keep < cached.len() {
-                let cut = ctx.kv_cache_seq_rm(0, Some(keep as u32), None);
-                if let Err(e) = cut {
-                    tracing::warn!(keep, error = %e, "could not cut the KV cache; prefilling from scratch");
-                    ctx.clear_kv_cache();
-                    keep = 0;
+        let (events, rx) = mpsc::channel();
+        let halt = Arc::new(AtomicBool::new(false));
+        self.commands
+            .send(Command::Start(Job {
+                prompt: prompt.to_vec(),
+                sampling: req.sampling.clone(),
+                stop_tokens: req.stop_tokens.to_vec(),
+                cancel: cancel.clone(),
+                halt: halt.clone(),
+                events,
+            }))
+            .map_err(|_| engine_err("the llama.cpp scheduler thread is gone"))?;
+        // Tokens the sink accepted; after a Break the scheduler may have sampled a few more,
+        // which are dropped here (they are in the slot's cache, which is harmless).
+        let mut delivered = 0usize;
+        let mut broke = false;
+        loop {
+            match rx.recv() {
+                Ok(Event::Token(t)) => {
+                    if broke {
+                        continue;
+                    }
+                    delivered += 1;
+                    if sink(t).is_break() {
+                        broke = true;
+                        halt.store(true, Ordering::Release);
+                    }
                 }
-                cached.truncate(keep);
+                Ok(Event::Done(result)) => {
+                    let mut g = result?;
+                    if broke {
+                        // A stop token the sink also broke on is still a stop token.
+                        let stop_on_last = matches!(g.stop, StopReason::StopToken(_))
+                            && g.stats.generated_tokens == delivered;
+                        if !stop_on_last {
+                            g.stop = StopReason::Sink;
+                        }
+                        g.stats.generated_tokens = delivered;
+                    }
+                    return Ok(g);
+                }
+                Err(_) => {
+                    return Err(engine_err(
+                        "the llama.cpp scheduler thread stopped in the middle of a generation",
+                    ));
+                }
             }
-            let mut stats = GenerationStats {
-                prompt_tokens: prompt.len(),
-                cached_tokens: keep,
-                prefilled_tokens: 0,
-                generated_tokens: 0,
-            };
-
-            let n_batch = self.n_batch as usize;
-            let mut batch = LlamaBatch::new(n_batch, 1);
-            let suffix = &prompt[keep..];
-            let chunks = suffix.len().div_ceil(n_batch);
-            for (i, chunk) in suffix.chunks(n_batch).enumerate() {
-                if cancel.is_cancelled() {
-                    return Ok(Generation { stop: StopReason::Cancelled, stats });
-                }
-                let last_chunk = i + 1 == chunks;
-                batch.clear();
-                let start = cached.len();
-                for (j, &t) in chunk.iter().enumerate() {
-                    let logits = last_chunk && j + 1 == chunk.len();
-                    batch
-                        .add(token(t), (start + j) as i32, &[0], logits)
-                        .map_err(|e| engine_err(format!("building a prefill batch: {e}")))?;
-                }
-                decode(ctx, &mut batch, cached)?;
-                cached.extend_from_slice(chunk);
-                stats.prefilled_tokens += chunk.len();
-                self.decoded.fetch_add(chunk.len() as u64, Ordering::Relaxed);
-            }
-
-            let mut sampler = sampler_for(&req.sampling);
-            let mut logits_idx = batch.n_tokens() - 1;
-            loop {
-                if cancel.is_cancelled() {
-                    return Ok(Generation { stop: StopReason::Cancelled, stats });
-                }
-                if req.sampling.max_tokens.is_some_and(|max| stats.generated_tokens >= max as usize) {
-                    return Ok(Generation { stop: StopReason::MaxTokens, stats });
-                }
-                let sampled = sampler.sample(ctx, logits_idx);
-                let Ok(id) = u32::try_from(sampled.0) else {
-                    return Err(engine_err(format!("sampler returned invalid token {}", sampled.0)));
-                };
-                stats.generated_tokens += 1;
-                let flow = sink(id);
-                if req.stop_tokens.contains(&id) {
-                    return Ok(Generation { stop: StopReason::StopToken(id), stats });
-                }
-                if flow.is_break() {
-                    return Ok(Generation { stop: StopReason::Sink, stats });
-                }
-                // Checked here too so the last allowed token is not decoded for nothing.
-                if req.sampling.max_tokens.is_some_and(|max| stats.generated_tokens >= max as usize) {
-                    return Ok(Generation { stop: StopReason::MaxTokens, stats });
-                }
-                if cached.len() >= n_ctx {
-                    return Ok(Generation { stop: StopReason::ContextFull, stats });
-                }
-                batch.clear();
-                batch
-                    .add(sampled, cached.len() as i32, &[0], true)
-                    .map_err(|e| engine_err(format!("building a decode batch: {e}")))?;
-                decode(ctx, &mut batch, cached)?;
-                cached.push(id);
-                self.decoded.fetch_add(1, Ordering::Relaxed);
-                logits_idx = 0;
-            }
-        })
+        }
     }
-}
-
-/// `ctx.decode`, and on failure forget the cache (its contents are unknown after a failed
-/// decode) so the next request starts clean.
-fn decode(ctx: &mut LlamaContext<'_>, batch: &mut LlamaBatch, cached: &mut Vec<u32>) -> Result<()> {
-    ctx.decode(batch).map_err(|e| {
-        cached.clear();
-        ctx.clear_kv_cache();
-        engine_err(format!(
-            "llama_decode of {} token(s) failed: {e}",
-            batch.n_tokens()
-        ))
-    })
-}
-
-/// Greedy at temperature 0; otherwise nucleus (top-p), temperature, then a seeded draw.
-fn sampler_for(s: &super::Sampling) -> LlamaSampler {
-    if s.temperature <= 0.0 {
-        return LlamaSampler::greedy();
-    }
-    let mut chain = Vec::with_capacity(3);
-    if s.top_p > 0.0 && s.top_p < 1.0 {
-        chain.push(LlamaSampler::top_p(s.top_p, 1));
-    }
-    chain.push(LlamaSampler::temp(s.temperature));
-    chain.push(LlamaSampler::dist(s.seed));
-    LlamaSampler::chain_simple(chain)
 }
 
 #[cfg(test)]
@@ -571,9 +588,14 @@ mod tests {
     }
 
     #[test]
-    fn common_prefix_counts_equal_leading_tokens() {
-        assert_eq!(common_prefix(&[1, 2, 3], &[1, 2, 4]), 2);
-        assert_eq!(common_prefix(&[], &[1]), 0);
-        assert_eq!(common_prefix(&[1, 2], &[1, 2, 3]), 2);
+    fn slots_follow_memory_and_kv_size() {
+        // gpt-oss-20b: 24 layers, 8 KV heads of 64 -> 48 KiB per token, 384 MiB per 8k slot.
+        let kv = kv_bytes_per_token(24, 8, 64);
+        assert_eq!(kv, 48 * 1024);
+        assert_eq!(derive_slots(8192, kv, 16 << 30), 4);
+        assert_eq!(derive_slots(8192, kv, 3 << 30), 2);
+        assert_eq!(derive_slots(8192, kv, 512 << 20), 1);
+        // The tiny test model: 1 MiB per slot, so the cap of 4.
+        assert_eq!(derive_slots(4096, kv_bytes_per_token(2, 2, 16), 1 << 30), 4);
     }
 }

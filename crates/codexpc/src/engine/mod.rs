@@ -7,12 +7,14 @@
 //! parsing, the Responses endpoint, the socket protocol) is shared by every engine, so the scripted
 //! engine used in tests exercises exactly the same path as llama.cpp.
 //!
-//! Engines are blocking: callers run [`Engine::generate`] on a blocking thread. An engine holds a
-//! single sequence (one KV cache), so it serialises generations internally; the request queue in
-//! front of it bounds how many wait.
+//! Engines are blocking: callers run [`Engine::generate`] on a blocking thread. An engine runs up
+//! to [`Engine::slots`] generations at once (the llama engine: one KV prefix per slot, decoded
+//! together in one batch; the scripted engine: one); further callers wait inside the engine.
+//! The service in front of it admits at most that many at a time and bounds how many wait.
 
 #[cfg(feature = "llama")]
 pub mod llama;
+pub mod remote;
 pub mod scripted;
 
 use std::ops::ControlFlow;
@@ -132,8 +134,13 @@ impl CancelFlag {
 pub trait Engine: Send + Sync + 'static {
     fn info(&self) -> EngineInfo;
 
-    /// Prefill `req.prompt` (reusing the longest common prefix with the previous generation's
-    /// tokens), then sample tokens, handing each to `sink`, until a stop token, the budget, the
+    /// How many generations the engine runs concurrently (each with its own KV prefix).
+    fn slots(&self) -> usize {
+        1
+    }
+
+    /// Prefill `req.prompt` (reusing the longest common prefix with what the engine's cache
+    /// holds), then sample tokens, handing each to `sink`, until a stop token, the budget, the
     /// sink, or `cancel` ends it. Blocking.
     fn generate(
         &self,

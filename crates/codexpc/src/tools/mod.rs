@@ -1,4 +1,5 @@
-//! The guarded in-daemon tool pipeline (the seeds' `ToolExecutor.executeEnforced`).
+//! The guarded in-daemon tool pipeline (the seeds' `ToolExecutor.executeEnforced`), and the
+//! argument checks of client-executed tools.
 //!
 //! When a model running inside the daemon calls a tool (Harmony: a commentary message to
 //! `functions.NAME` ending in `<|call|>`), the daemon may execute it itself and feed the result
@@ -16,10 +17,20 @@
 //!    cut on a UTF-8 boundary). Tools run as tokio tasks off the engine thread, so a slow tool
 //!    never blocks another session.
 //!
-//! Built-in demo tools: `echo` and `upper` (`{msg: string}`), and `sleep` (`{ms: integer}`), a
-//! demo of a slow tool used to test the timeout; it, too, must be allowlisted.
+//! Where tools come from:
+//! - **MCP servers** declared in the config (`[tools.mcp.NAME]`, see [`mcp`]): each server's
+//!   tools, registered as `NAME__TOOL` with the server's input schema.
+//! - **Demo tools**, only with `[tools] demo = true`: `echo` and `upper` (`{msg: string}`), and
+//!   `sleep` (`{ms: integer}`), a demo of a slow tool used to test the timeout. They, too, must
+//!   be allowlisted.
+//!
+//! Tools a session's client declares (`create.tools`) are not run here: the client runs them.
+//! The daemon still checks the model's arguments against the declared schema first
+//! ([`ClientTools`]), so the client only ever receives calls it can execute.
 
-use std::collections::BTreeMap;
+pub mod mcp;
+
+use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
@@ -45,11 +56,12 @@ pub struct ToolsConfig {
     /// Names allowed to execute.
     pub allow: Vec<String>,
     pub timeout_ms: u64,
+    /// Cap on a tool's output (in-daemon and client-executed alike), in bytes.
     pub max_output_bytes: usize,
-    /// TEST ONLY (the seeds' `CODEXPC_TEST_FORCE_TOOL`): make every session start with a call
-    /// of this tool instead of sampling the first message, so integration tests are
-    /// deterministic regardless of the model. Never set in production.
-    pub test_force_tool: Option<ForcedToolCall>,
+    /// Register the demo tools (`echo`, `upper`, `sleep`).
+    pub demo: bool,
+    /// MCP servers whose tools the daemon may run, by name (`[tools.mcp.NAME]`).
+    pub mcp: BTreeMap<String, mcp::McpServerConfig>,
 }
 
 impl Default for ToolsConfig {
@@ -59,14 +71,16 @@ impl Default for ToolsConfig {
             allow: Vec::new(),
             timeout_ms: DEFAULT_TIMEOUT_MS,
             max_output_bytes: DEFAULT_MAX_OUTPUT_BYTES,
-            test_force_tool: None,
+            demo: false,
+            mcp: BTreeMap::new(),
         }
     }
 }
 
-/// A tool call forced at the start of a session (test only).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+/// A tool call forced at the start of every session instead of sampling the first message (the
+/// seeds' `CODEXPC_TEST_FORCE_TOOL`), so integration tests are deterministic whatever the model.
+/// Only a test constructor of the daemon takes one; no configuration file or flag can set it.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ForcedToolCall {
     pub name: String,
     /// Arguments as the model would write them: a JSON string (possibly invalid, to test that
@@ -91,6 +105,10 @@ pub type ToolFuture = Pin<Box<dyn Future<Output = std::result::Result<String, St
 pub trait Tool: Send + Sync + 'static {
     fn spec(&self) -> &ToolSpec;
     fn call(&self, args: Value) -> ToolFuture;
+    /// This tool's own timeout, overriding `[tools] timeout_ms`.
+    fn timeout(&self) -> Option<Duration> {
+        None
+    }
 }
 
 struct Registered {
@@ -126,7 +144,7 @@ impl ToolRegistry {
         Self::default()
     }
 
-    /// The built-in demo tools: `echo`, `upper`, `sleep`.
+    /// The demo tools: `echo`, `upper`, `sleep`.
     pub fn builtin() -> Self {
         let mut r = Self::new();
         for tool in [
@@ -279,44 +297,19 @@ impl ToolExecutor {
                 started,
             );
         };
-        let args: Value = match serde_json::from_str(raw_arguments) {
+        let args = match check_arguments(
+            name,
+            raw_arguments,
+            &reg.validator,
+            &reg.tool.spec().parameters,
+        ) {
             Ok(v) => v,
-            Err(e) => {
-                return ToolOutcome::failed(
-                    ToolFailure::InvalidJson,
-                    format!(
-                        "arguments for `{name}` are not valid JSON ({e}); send a JSON object \
-                         matching the tool's schema, e.g. {}",
-                        example_for(&reg.tool.spec().parameters)
-                    ),
-                    started,
-                );
-            }
+            Err((kind, message)) => return ToolOutcome::failed(kind, message, started),
         };
-        let violations: Vec<String> = reg
-            .validator
-            .iter_errors(&args)
-            .map(|e| {
-                let path = e.instance_path.to_string();
-                let at = if path.is_empty() {
-                    "/".to_owned()
-                } else {
-                    path
-                };
-                format!("at {at}: {e}")
-            })
-            .collect();
-        if !violations.is_empty() {
-            return ToolOutcome::failed(
-                ToolFailure::SchemaViolation,
-                format!(
-                    "arguments for `{name}` do not match its schema: {}",
-                    violations.join("; ")
-                ),
-                started,
-            );
-        }
-        let timeout = Duration::from_millis(cfg.timeout_ms);
+        let timeout = reg
+            .tool
+            .timeout()
+            .unwrap_or(Duration::from_millis(cfg.timeout_ms));
         // A separate task: a tool that blocks its thread still cannot stall the caller's task.
         let fut = reg.tool.call(args);
         let handle = tokio::spawn(fut);
@@ -329,7 +322,7 @@ impl ToolExecutor {
                     ToolFailure::Timeout,
                     format!(
                         "tool `{name}` timed out after {} ms and was stopped; try smaller input",
-                        cfg.timeout_ms
+                        timeout.as_millis()
                     ),
                     started,
                 )
@@ -364,6 +357,106 @@ impl ToolExecutor {
             "tool call"
         );
         outcome
+    }
+}
+
+/// Parse the model's raw arguments and validate them against a tool's schema. The error is the
+/// failure kind and a message the model can act on (it names the offending path).
+pub fn check_arguments(
+    name: &str,
+    raw_arguments: &str,
+    validator: &jsonschema::Validator,
+    schema: &Value,
+) -> std::result::Result<Value, (ToolFailure, String)> {
+    let args: Value = serde_json::from_str(raw_arguments).map_err(|e| {
+        (
+            ToolFailure::InvalidJson,
+            format!(
+                "arguments for `{name}` are not valid JSON ({e}); send a JSON object \
+                 matching the tool's schema, e.g. {}",
+                example_for(schema)
+            ),
+        )
+    })?;
+    let violations: Vec<String> = validator
+        .iter_errors(&args)
+        .map(|e| {
+            let path = e.instance_path.to_string();
+            let at = if path.is_empty() {
+                "/".to_owned()
+            } else {
+                path
+            };
+            format!("at {at}: {e}")
+        })
+        .collect();
+    if !violations.is_empty() {
+        return Err((
+            ToolFailure::SchemaViolation,
+            format!(
+                "arguments for `{name}` do not match its schema: {}",
+                violations.join("; ")
+            ),
+        ));
+    }
+    Ok(args)
+}
+
+/// Function tools a session's client declared (`create.tools`), with compiled schemas. Calls of
+/// these are executed by the client; the daemon only checks their arguments.
+#[derive(Default)]
+pub struct ClientTools {
+    tools: HashMap<String, (Value, jsonschema::Validator)>,
+}
+
+impl fmt::Debug for ClientTools {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_set().entries(self.tools.keys()).finish()
+    }
+}
+
+impl ClientTools {
+    /// Compile the schemas of the `function` tools in `tools` (Responses shape: `{type:
+    /// "function", name, parameters}`); other tool types are skipped, as the renderer skips them.
+    /// A schema that does not compile is an error naming the tool.
+    pub fn from_declared(tools: &[Value]) -> std::result::Result<Self, RegisterError> {
+        let mut out = HashMap::new();
+        for t in tools {
+            if t.get("type").and_then(Value::as_str) != Some("function") {
+                continue;
+            }
+            let Some(name) = t.get("name").and_then(Value::as_str) else {
+                continue;
+            };
+            let schema = match t.get("parameters") {
+                Some(Value::Null) | None => json!({"type": "object"}),
+                Some(s) => s.clone(),
+            };
+            let validator = jsonschema::validator_for(&schema).map_err(|e| RegisterError {
+                name: name.to_owned(),
+                message: e.to_string(),
+            })?;
+            out.insert(name.to_owned(), (schema, validator));
+        }
+        Ok(Self { tools: out })
+    }
+
+    pub fn contains(&self, name: &str) -> bool {
+        self.tools.contains_key(name)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.tools.is_empty()
+    }
+
+    /// Check a call's arguments; `None` when `name` is not a client tool.
+    pub fn check(
+        &self,
+        name: &str,
+        raw_arguments: &str,
+    ) -> Option<std::result::Result<Value, (ToolFailure, String)>> {
+        let (schema, validator) = self.tools.get(name)?;
+        Some(check_arguments(name, raw_arguments, validator, schema))
     }
 }
 
@@ -512,6 +605,7 @@ mod tests {
             ToolRegistry::builtin(),
             ToolsConfig {
                 enabled: true,
+                demo: true,
                 allow: allow.iter().map(|s| s.to_string()).collect(),
                 ..ToolsConfig::default()
             },
@@ -649,8 +743,57 @@ mod tests {
         let cfg: ToolsConfig =
             toml::from_str("enabled = true\nallow = [\"echo\"]\ntimeout_ms = 10").unwrap();
         assert!(cfg.enabled);
+        assert!(!cfg.demo, "demo tools are off unless asked for");
         assert_eq!(cfg.max_output_bytes, DEFAULT_MAX_OUTPUT_BYTES);
         let err = toml::from_str::<ToolsConfig>("enable = true").unwrap_err();
         assert!(err.to_string().contains("enable"), "{err}");
+        // The test-only forced call is not configuration.
+        let err =
+            toml::from_str::<ToolsConfig>("[test_force_tool]\nname = \"echo\"\narguments = \"{}\"")
+                .unwrap_err();
+        assert!(err.to_string().contains("test_force_tool"), "{err}");
+        let cfg: ToolsConfig = toml::from_str(
+            "enabled = true\ndemo = true\n[mcp.files]\ncommand = \"files-mcp\"\nargs = [\"--root\", \"/srv\"]\ntimeout_ms = 500\n",
+        )
+        .unwrap();
+        assert!(cfg.demo);
+        let files = &cfg.mcp["files"];
+        assert_eq!(files.command, "files-mcp");
+        assert_eq!(files.args, ["--root", "/srv"]);
+        assert_eq!(files.timeout_ms, Some(500));
+        assert_eq!(files.startup_timeout_ms, 10_000);
+        assert!(toml::from_str::<ToolsConfig>("[mcp.x]\ncomand = \"y\"").is_err());
+    }
+
+    #[test]
+    fn client_tools_check_arguments_against_their_schema() {
+        let tools = ClientTools::from_declared(&[
+            json!({"type": "function", "name": "exec_command", "parameters": {
+                "type": "object", "properties": {"cmd": {"type": "string"}}, "required": ["cmd"]}}),
+            json!({"type": "web_search"}),
+            json!({"type": "function", "name": "no_params"}),
+        ])
+        .unwrap();
+        assert!(tools.contains("exec_command") && tools.contains("no_params"));
+        assert!(!tools.contains("web_search"));
+        assert_eq!(
+            tools.check("exec_command", r#"{"cmd":"ls"}"#),
+            Some(Ok(json!({"cmd": "ls"})))
+        );
+        let Some(Err((kind, msg))) = tools.check("exec_command", r#"{"cmd":5}"#) else {
+            panic!("schema violation expected")
+        };
+        assert_eq!(kind, ToolFailure::SchemaViolation);
+        assert!(msg.contains("at /cmd"), "{msg}");
+        let Some(Err((kind, _))) = tools.check("exec_command", "{cmd") else {
+            panic!("invalid JSON expected")
+        };
+        assert_eq!(kind, ToolFailure::InvalidJson);
+        assert_eq!(tools.check("other", "{}"), None);
+        let bad = ClientTools::from_declared(&[
+            json!({"type": "function", "name": "x", "parameters": {"type": 7}}),
+        ])
+        .unwrap_err();
+        assert_eq!(bad.name, "x");
     }
 }

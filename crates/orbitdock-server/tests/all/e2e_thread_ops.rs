@@ -384,3 +384,66 @@ async fn after_compaction_the_next_request_carries_the_compacted_history() -> Re
     h.shutdown().await;
     Ok(())
 }
+
+/// Why an archived session refuses messages: the pinned Codex does not resume an archived
+/// thread (and does after it is unarchived).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn codex_resumes_an_archived_thread_only_after_unarchive() -> Result<()> {
+    let h = Harness::start().await?;
+    h.fake.enqueue(ScriptedResponse::new().text("kept"));
+    let (tx, mut rx) = tokio::sync::mpsc::channel(1024);
+    let env = h
+        .home
+        .env()
+        .into_iter()
+        .map(|(k, v)| {
+            (
+                k.to_string_lossy().into_owned(),
+                v.to_string_lossy().into_owned(),
+            )
+        })
+        .collect();
+    let config = AppServerConfig {
+        codex_bin: test_support::codex_bin(),
+        codex_home: h.home.path().to_owned(),
+        env,
+        request_timeout: Duration::from_secs(30),
+    };
+    let cfg = ThreadConfig {
+        cwd: h.workdir(),
+        ..Default::default()
+    };
+    let connector = AppServerConnector::new(config.clone(), tx);
+    let thread = connector.start_thread(&cfg).await?.thread_id;
+    connector.start_turn(&thread, "remember", &cfg).await?;
+    tokio::time::timeout(WAIT, async {
+        while let Some(ev) = rx.recv().await {
+            if let ConnectorEvent::Thread { events, .. } = ev
+                && events
+                    .iter()
+                    .any(|e| matches!(e, orbitdock_server::SessionEvent::TurnEnded { .. }))
+            {
+                return;
+            }
+        }
+    })
+    .await
+    .context("turn end")?;
+    connector.set_thread_archived(&thread, true).await?;
+    connector.shutdown().await;
+
+    // A fresh app-server (nothing loaded) on the same home.
+    let (tx, _rx) = tokio::sync::mpsc::channel(1024);
+    let fresh = AppServerConnector::new(config, tx);
+    let archived = fresh.resume_thread(&thread, &cfg).await;
+    assert!(
+        matches!(&archived, Err(e) if e.to_string().contains("is archived")),
+        "{archived:?}"
+    );
+    fresh.set_thread_archived(&thread, false).await?;
+    let resumed = fresh.resume_thread(&thread, &cfg).await?;
+    assert_eq!(resumed.thread_id, thread);
+    fresh.shutdown().await;
+    h.shutdown().await;
+    Ok(())
+}

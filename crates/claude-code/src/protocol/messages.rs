@@ -263,9 +263,10 @@ pub struct ResultMessage {
 open_enum! {
     /// One line from the CLI.
     ///
-    /// The session transport routes the control envelopes itself (responses to pending calls,
-    /// requests to [`crate::PermissionRequest`]s, cancels), so the event stream only carries
-    /// them if they could not be routed.
+    /// The session transport consumes the control envelopes itself (responses go to pending
+    /// calls — a late one, after its call timed out, is logged and dropped —, requests become
+    /// [`crate::PermissionRequest`]s / [`crate::HostRequest`]s, cancels become
+    /// `RequestCancelled`), so `SessionEvent::Message` never carries them.
     pub enum OutputMessage tagged "type" {
         System(SystemMessage) = "system",
         Assistant(AssistantMessage) = "assistant",

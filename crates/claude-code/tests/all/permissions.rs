@@ -176,3 +176,56 @@ async fn allow_for_session_stops_asking_for_the_same_command() -> anyhow::Result
     session.shutdown().await?;
     Ok(())
 }
+
+#[tokio::test]
+async fn allow_with_an_edited_input_runs_the_edited_command() -> anyhow::Result<()> {
+    let env = Env::new();
+    env.fake.enqueue(
+        ScriptedMessage::new().bash("toolu_edit_cmd", "echo proposed > chosen.txt && echo ran"),
+    );
+    env.fake.enqueue(ScriptedMessage::new().text("done"));
+    let (session, rx) = env.builder().spawn().await?;
+    let mut events = Events::new(rx);
+    session.send_user_text("write chosen.txt").await?;
+    let (perm, _) = events.permission().await;
+    let mut input = perm.input().clone();
+    input["command"] = serde_json::json!("echo edited-by-host > chosen.txt && echo ran");
+    perm.allow_with_input(input).await?;
+    let (result, _) = events.result().await;
+    assert!(!result.is_error);
+    assert_eq!(
+        std::fs::read_to_string(env.path("chosen.txt"))?,
+        "edited-by-host\n"
+    );
+    let turns = env.fake.wait_for_turns_async(2, WAIT).await;
+    assert_eq!(
+        turns[1].tool_result("toolu_edit_cmd").map(|r| r.text),
+        Some("ran".to_owned())
+    );
+    session.shutdown().await?;
+    Ok(())
+}
+
+#[tokio::test]
+async fn deny_and_interrupt_stops_the_turn() -> anyhow::Result<()> {
+    let env = Env::new();
+    env.fake
+        .enqueue(ScriptedMessage::new().bash("toolu_stop", "touch stopped.txt"));
+    env.fake
+        .enqueue(ScriptedMessage::new().text("should not be asked for"));
+    let (session, rx) = env.builder().spawn().await?;
+    let mut events = Events::new(rx);
+    session.send_user_text("make stopped.txt").await?;
+    let (perm, _) = events.permission().await;
+    perm.deny_and_interrupt("stop right there").await?;
+    let (result, _) = events.result().await;
+    assert!(result.is_error);
+    assert_eq!(result.subtype, "error_during_execution");
+    assert_eq!(result.terminal_reason.as_deref(), Some("aborted_tools"));
+    assert_eq!(result.permission_denials[0].tool_use_id, "toolu_stop");
+    assert!(!env.path("stopped.txt").exists());
+    assert_eq!(env.fake.turns().len(), 1, "the model was asked again");
+    assert_eq!(env.fake.pending_scripts(), 1);
+    session.shutdown().await?;
+    Ok(())
+}

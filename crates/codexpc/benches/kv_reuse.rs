@@ -38,6 +38,8 @@ fn main() -> Result<()> {
     )?;
     let h = harmony()?;
     let (turn1, turn2) = common::codex_conversation(
+        "project",
+        0,
         "Find why `cargo test -p parser` fails on the empty-input case and fix it.",
     );
     let t1 = render_request(

@@ -55,6 +55,9 @@ fn main() -> Result<()> {
         &path,
         LlamaConfig {
             threads: Some(threads),
+            // One sequence, like the bare loop's context: the comparison is about the layers
+            // above llama.cpp, not about the KV layout.
+            slots: Some(1),
             show_progress: false,
             ..LlamaConfig::default()
         },

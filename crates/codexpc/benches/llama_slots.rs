@@ -4,9 +4,10 @@
 //!    GGUF (test-support's tiny gpt-oss, "final-channel loop" variant, so every stream really
 //!    decodes its full budget), greedy, each stream with its own prompt. The 4 streams share
 //!    one batch per step (continuous batching); the 1-stream figure is the engine alone.
-//! 2. **Turn-2 prefill with 4 interleaved conversations**: four Codex-shaped conversations (same
-//!    instructions and tools, different tasks) each send turn 1, then each sends turn 2, in that
-//!    interleaved order, as four Codex sessions on one daemon do. Served by an engine with 4
+//! 2. **Turn-2 prefill with 4 interleaved conversations**: four Codex-shaped conversations in
+//!    four projects (same instructions and tools, each its own AGENTS.md, environment and task)
+//!    each send turn 1, then each sends turn 2, in that interleaved order, as four Codex
+//!    sessions on one daemon do. Served by an engine with 4
 //!    slots and by one with a single cache (what the engine was before slots): the tokens
 //!    prefilled and the wall time of the four turn-2 requests (prefill + one token).
 //!
@@ -178,14 +179,27 @@ fn main() -> Result<()> {
 
     // 2. Turn-2 prefill, 4 interleaved conversations: slots vs one cache.
     let turns: Vec<(Vec<u32>, Vec<u32>)> = [
-        "Find why `cargo test -p parser` fails on the empty-input case and fix it.",
-        "Add a --json flag to the CLI and document it in the README.",
-        "The release build warns about an unused import in src/net.rs; clean it up.",
-        "Rename the `Config::load_or_default` function to `Config::load` everywhere.",
+        (
+            "parser",
+            "Find why `cargo test -p parser` fails on the empty-input case and fix it.",
+        ),
+        (
+            "cli",
+            "Add a --json flag to the CLI and document it in the README.",
+        ),
+        (
+            "net",
+            "The release build warns about an unused import in src/net.rs; clean it up.",
+        ),
+        (
+            "config",
+            "Rename the `Config::load_or_default` function to `Config::load` everywhere.",
+        ),
     ]
     .iter()
-    .map(|task| {
-        let (t1, t2) = common::codex_conversation(task);
+    .map(|(project, task)| {
+        // Four sessions in four projects: same instructions and tools, own AGENTS.md.
+        let (t1, t2) = common::codex_conversation(project, 24, task);
         Ok((render(&t1)?, render(&t2)?))
     })
     .collect::<Result<_>>()?;

@@ -166,11 +166,11 @@ fn text(role: &str, kind: &str, t: &str) -> Value {
 }
 
 /// Turn 1 and turn 2 request bodies of a conversation shaped like Codex's: long instructions, a
-/// permissions message, AGENTS.md, the environment context, function tools with schemas, then
-/// `task` as the user's prompt. Turn 2 adds reasoning, an `exec_command` call, its output and a
-/// new user message. Conversations with different tasks share everything before the task, as
-/// Codex sessions do.
-pub fn codex_conversation(task: &str) -> (Value, Value) {
+/// permissions message, the AGENTS.md of `project` (its own `rules` lines), the environment
+/// context, function tools with schemas, then `task` as the user's prompt. Turn 2 adds
+/// reasoning, an `exec_command` call, its output and a new user message. Conversations share
+/// the instructions and tools, as Codex sessions do; different projects differ from AGENTS.md on.
+pub fn codex_conversation(project: &str, rules: usize, task: &str) -> (Value, Value) {
     let mut instructions = String::from(
         "You are a coding agent running in a terminal-based coding assistant. You are expected to \
          be precise, safe, and helpful.\n\n",
@@ -237,19 +237,26 @@ pub fn codex_conversation(task: &str) -> (Value, Value) {
          "parameters": {"type": "object", "properties": {"path": {"type": "string"}}, "required": ["path"]}},
         {"type": "web_search"}
     ]);
-    let env = "<environment_context>\n  <cwd>/home/dev/project</cwd>\n  <approval_policy>on-request</approval_policy>\n  <sandbox_mode>workspace-write</sandbox_mode>\n  <network_access>restricted</network_access>\n  <shell>bash</shell>\n</environment_context>";
+    let env = format!(
+        "<environment_context>\n  <cwd>/home/dev/{project}</cwd>\n  <approval_policy>on-request</approval_policy>\n  <sandbox_mode>workspace-write</sandbox_mode>\n  <network_access>restricted</network_access>\n  <shell>bash</shell>\n</environment_context>"
+    );
+    let mut agents = format!(
+        "# AGENTS.md instructions for /home/dev/{project}\n\n<INSTRUCTIONS>\nRun `cargo test` before committing. Keep functions small. Use thiserror for library errors.\n"
+    );
+    for i in 0..rules {
+        agents.push_str(&format!(
+            "- {project}/src/module_{i}.rs: keep its public items documented, cover new branches with a unit test, and log failures with the request id.\n"
+        ));
+    }
+    agents.push_str("</INSTRUCTIONS>");
     let mut input = vec![
         text(
             "developer",
             "input_text",
             "<permissions instructions>Filesystem sandboxing: workspace-write. Network access is restricted. Approval policy: on-request.</permissions instructions>",
         ),
-        text(
-            "user",
-            "input_text",
-            "# AGENTS.md instructions for /home/dev/project\n\n<INSTRUCTIONS>\nRun `cargo test` before committing. Keep functions small. Use thiserror for library errors.\n</INSTRUCTIONS>",
-        ),
-        text("user", "input_text", env),
+        text("user", "input_text", &agents),
+        text("user", "input_text", &env),
         text("user", "input_text", task),
     ];
     let turn1 = json!({
@@ -259,7 +266,7 @@ pub fn codex_conversation(task: &str) -> (Value, Value) {
     input.push(json!({"type": "reasoning", "summary": [], "content": [{"type": "reasoning_text",
         "text": "I should run the failing test first to see the error message, then read the parser's entry point."}]}));
     input.push(json!({"type": "function_call", "name": "exec_command", "call_id": "call_1",
-        "arguments": "{\"cmd\":\"cargo test -p parser empty_input 2>&1 | tail -n 30\",\"workdir\":\"/home/dev/project\"}"}));
+        "arguments": format!("{{\"cmd\":\"cargo test -p parser empty_input 2>&1 | tail -n 30\",\"workdir\":\"/home/dev/{project}\"}}")}));
     input.push(json!({"type": "function_call_output", "call_id": "call_1", "output":
         "running 1 test\ntest tests::empty_input ... FAILED\n\nfailures:\n\n---- tests::empty_input stdout ----\nthread 'tests::empty_input' panicked at src/lib.rs:42:18:\nindex out of bounds: the len is 0 but the index is 0\n\nfailures:\n    tests::empty_input\n\ntest result: FAILED. 0 passed; 1 failed; 0 ignored"}));
     input.push(text(

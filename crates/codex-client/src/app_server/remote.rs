@@ -48,6 +48,14 @@
 //! [`AppServerEvent::Closed`] is always the last event. Notifications sent while the link was
 //! down are lost: after `Reconnected`, re-read what you show (`thread/read`).
 //!
+//! # Latency (`benches/transport_latency.rs`)
+//! `thread/name/set` -> `thread/name/updated` on one machine, interleaved, 200 samples each:
+//! stdio p50 2.7 ms / p99 31 ms, Unix socket p50 3.0 ms / p99 65 ms, `ws://` p50 47 ms / p99
+//! 67 ms. The Unix socket costs ~0.3 ms over stdio. The ~44 ms extra of `ws://` matches Nagle
+//! on the server's side (the response and the notification leave as two small writes) against
+//! Linux's 40 ms delayed ACK; our side sets `TCP_NODELAY`. Not yet confirmed with a packet
+//! trace: prefer the Unix socket (or `proxy` over SSH) for a local hub.
+//!
 //! # Supervising `app-server --listen unix://` vs Codex's managed daemon
 //! Both give one shared app-server per `CODEX_HOME` that the TUI (`codex --remote unix://…`)
 //! and other clients can join. Observed on 0.169 (each point is asserted by a test in

@@ -82,6 +82,7 @@ pub fn app(state: AppState) -> Router {
         .route("/health", get(health))
         .merge(protected)
         .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
         .layer(middleware::from_fn_with_state(
             state.clone(),
             check_host_and_origin,
@@ -139,6 +140,15 @@ impl IntoResponse for ApiError {
 
 async fn not_found() -> ApiError {
     ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such route")
+}
+
+/// Every error is JSON, a wrong method too (axum's default 405 has an empty body).
+async fn method_not_allowed(method: axum::http::Method, uri: axum::http::Uri) -> ApiError {
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        format!("{method} is not allowed on {}", uri.path()),
+    )
 }
 
 async fn health(State(state): State<Arc<AppState>>) -> impl IntoResponse {
@@ -266,7 +276,7 @@ async fn require_key(State(state): State<Arc<AppState>>, req: Request, next: Nex
 /// Parse the body with the serde error's message and JSON path.
 fn parse_body(bytes: &[u8]) -> Result<ResponsesRequest, ApiError> {
     let de = &mut serde_json::Deserializer::from_slice(bytes);
-    serde_path_to_error::deserialize(de).map_err(|e| {
+    let request = serde_path_to_error::deserialize(&mut *de).map_err(|e| {
         let path = e.path().to_string();
         let inner = e.into_inner();
         let message = if inner.is_syntax() || inner.is_eof() {
@@ -277,7 +287,16 @@ fn parse_body(bytes: &[u8]) -> Result<ResponsesRequest, ApiError> {
             format!("invalid request body at `{path}`: {inner}")
         };
         ApiError::new(StatusCode::BAD_REQUEST, "invalid_request", message)
-    })
+    })?;
+    // One JSON value and nothing after it (trailing bytes mean a broken or spliced body).
+    de.end().map_err(|e| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            format!("request body is not valid JSON: {e}"),
+        )
+    })?;
+    Ok(request)
 }
 
 /// Cancels the generation when the response body (or the JSON handler) is dropped early.

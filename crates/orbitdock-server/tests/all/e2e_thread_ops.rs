@@ -413,7 +413,10 @@ async fn codex_resumes_an_archived_thread_only_after_unarchive() -> Result<()> {
         cwd: h.workdir(),
         ..Default::default()
     };
-    let connector = AppServerConnector::new(config.clone(), tx);
+    let connector = AppServerConnector::new(
+        config.clone(),
+        orbitdock_server::connector::Router::to_channel(tx.clone()),
+    );
     let thread = connector.start_thread(&cfg).await?.thread_id;
     connector.start_turn(&thread, "remember", &cfg).await?;
     tokio::time::timeout(WAIT, async {
@@ -434,7 +437,8 @@ async fn codex_resumes_an_archived_thread_only_after_unarchive() -> Result<()> {
 
     // A fresh app-server (nothing loaded) on the same home.
     let (tx, _rx) = tokio::sync::mpsc::channel(1024);
-    let fresh = AppServerConnector::new(config, tx);
+    let fresh =
+        AppServerConnector::new(config, orbitdock_server::connector::Router::to_channel(tx));
     let archived = fresh.resume_thread(&thread, &cfg).await;
     assert!(
         matches!(&archived, Err(e) if e.to_string().contains("is archived")),

@@ -25,6 +25,7 @@
 //!   installed and pinned versions; advice only, never an install.
 //! - [`tui`]: the interactive `codex` TUI on a pseudo-terminal (parsed screen, keys, resize,
 //!   resume/fork, `--remote` to a shared app-server), for tests and terminal hand-off.
+//! - [`sessions`]: find a thread's rollout by thread id (for cross-process resume).
 //! - [`process`]: the child-process plumbing (own process group, group kill on cancel and drop,
 //!   stderr drained into `tracing` with a bounded tail) shared by `exec` and `app_server`.
 //!
@@ -45,6 +46,7 @@ pub mod home;
 pub mod mcp;
 pub mod notify;
 pub mod process;
+pub mod sessions;
 pub mod tui;
 
 pub use binary::{BinaryResolver, CodexBinary, CodexVersion, PINNED_VERSION};

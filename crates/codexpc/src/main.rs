@@ -118,6 +118,16 @@ enum EngineKind {
     OpenaiCompat,
 }
 
+impl EngineKind {
+    fn name(self) -> &'static str {
+        match self {
+            Self::Llama => "llama",
+            Self::Scripted => "scripted",
+            Self::OpenaiCompat => "openai-compat",
+        }
+    }
+}
+
 #[derive(Debug, Args)]
 struct ServeArgs {
     #[command(flatten)]
@@ -276,8 +286,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 && kind != implied
             {
                 anyhow::bail!(
-                    "--engine {kind:?} does not match the engine source given ({implied:?}): \
-                     llama takes --model, scripted --script, openai-compat --upstream"
+                    "--engine {} does not match the engine source given ({}): \
+                     llama takes --model, scripted --script, openai-compat --upstream",
+                    kind.name(),
+                    implied.name()
                 );
             }
             let engine = match (args.engine.model, args.engine.script, args.engine.upstream) {

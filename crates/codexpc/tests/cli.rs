@@ -156,6 +156,41 @@ fn bad_scripts_and_arguments_fail_clearly() -> Result<()> {
             1,
             "nope.gguf".into(),
         ),
+        (
+            vec![
+                "serve".into(),
+                "--engine".into(),
+                "llama".into(),
+                "--script".into(),
+                bad.display().to_string(),
+            ],
+            1,
+            "--engine llama does not match the engine source given (scripted)".into(),
+        ),
+        (
+            // Nothing listens on port 1: the upstream probe fails with the reason.
+            vec![
+                "serve".into(),
+                "--engine".into(),
+                "openai-compat".into(),
+                "--upstream".into(),
+                "http://127.0.0.1:1".into(),
+                "--no-socket".into(),
+            ],
+            1,
+            "could not learn its model name".into(),
+        ),
+        (
+            vec![
+                "serve".into(),
+                "--upstream".into(),
+                "http://127.0.0.1:1".into(),
+                "--upstream-api".into(),
+                "tgi".into(),
+            ],
+            1,
+            "unknown upstream API \"tgi\"".into(),
+        ),
     ];
     for (args, code, needle) in cases {
         let mut cmd = codexpc();

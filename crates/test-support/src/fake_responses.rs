@@ -551,6 +551,8 @@ struct Shared {
     disconnected: Condvar,
     disconnected_async: tokio::sync::Notify,
     unscripted: AtomicUsize,
+    /// Set by [`FakeResponses::answer_title_requests`].
+    title: Mutex<Option<String>>,
 }
 
 impl Shared {
@@ -619,6 +621,16 @@ impl FakeResponses {
             shutdown: Some(tx),
             thread: Some(thread),
         }
+    }
+
+    /// How the interactive TUI's side request for a thread title begins (0.169 sends it
+    /// concurrently with the first turn's request, so it would race the turn for the scripts).
+    pub const TITLE_REQUEST_PREFIX: &'static str = "Generate a concise, single-line task title";
+
+    /// Answers the TUI's title requests ([`Self::TITLE_REQUEST_PREFIX`]) with `title` without
+    /// consuming a script (they are still recorded). Off by default.
+    pub fn answer_title_requests(&self, title: &str) {
+        *self.shared.title.lock() = Some(title.to_owned());
     }
 
     /// `http://127.0.0.1:PORT/v1`: what a provider's `base_url` should be.
@@ -885,7 +897,15 @@ async fn handle(shared: Arc<Shared>, req: Request<Body>) -> Response<Body> {
     let route = path_only(&path).to_owned();
     // Take the script before recording so a waiter that sees the request also sees the queue
     // already advanced.
-    let script = if is_responses {
+    let title = shared.title.lock().clone().filter(|_| {
+        is_responses
+            && recorded
+                .last_user_text()
+                .is_some_and(|t| t.starts_with(FakeResponses::TITLE_REQUEST_PREFIX))
+    });
+    let script = if let Some(title) = title {
+        Some(ScriptedResponse::new().text(&title))
+    } else if is_responses {
         let next = shared.queue.lock().pop_front();
         Some(next.unwrap_or_else(|| {
             shared.unscripted.fetch_add(1, Ordering::SeqCst);

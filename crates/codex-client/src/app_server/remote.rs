@@ -51,10 +51,12 @@
 //! # Latency (`benches/transport_latency.rs`)
 //! `thread/name/set` -> `thread/name/updated` on one machine, interleaved, 200 samples each:
 //! stdio p50 2.7 ms / p99 31 ms, Unix socket p50 3.0 ms / p99 65 ms, `ws://` p50 47 ms / p99
-//! 67 ms. The Unix socket costs ~0.3 ms over stdio. The ~44 ms extra of `ws://` matches Nagle
-//! on the server's side (the response and the notification leave as two small writes) against
-//! Linux's 40 ms delayed ACK; our side sets `TCP_NODELAY`. Not yet confirmed with a packet
-//! trace: prefer the Unix socket (or `proxy` over SSH) for a local hub.
+//! 67 ms. The Unix socket costs ~0.3 ms over stdio. The ~44 ms extra of `ws://` is Nagle on
+//! the server's side against Linux's 40 ms delayed ACK: `strace -e setsockopt` of the 0.169
+//! listener shows no `TCP_NODELAY` on accepted connections (only `SO_REUSEADDR` on the
+//! listening socket), so the notification written right after the response waits for our ACK.
+//! Our side sets `TCP_NODELAY`; the fix belongs in the server. Prefer the Unix socket (or
+//! `proxy` over SSH) for a local hub.
 //!
 //! # Supervising `app-server --listen unix://` vs Codex's managed daemon
 //! Both give one shared app-server per `CODEX_HOME` that the TUI (`codex --remote unix://…`)

@@ -635,6 +635,14 @@ request_types! {
     AccountRead => "account/read", AccountReadParams as "GetAccountParams", AccountReadResponse as "GetAccountResponse";
     /// `account/rateLimits/read`.
     AccountRateLimitsRead => "account/rateLimits/read", AccountRateLimitsReadParams as "GetAccountRateLimitsParams", AccountRateLimitsReadResponse as "GetAccountRateLimitsResponse";
+    /// `thread/turns/list`: a page of a thread's turns (paginated and legacy threads).
+    ThreadTurnsList => "thread/turns/list", ThreadTurnsListParams as "ThreadTurnsListParams", ThreadTurnsListResponse as "ThreadTurnsListResponse";
+    /// `thread/items/list`: a page of a thread's items (paginated threads only on 0.169).
+    ThreadItemsList => "thread/items/list", ThreadItemsListParams as "ThreadItemsListParams", ThreadItemsListResponse as "ThreadItemsListResponse";
+    /// `hooks/list`: the hooks Codex would run, with trust status and content hash.
+    HooksList => "hooks/list", HooksListParams as "HooksListParams", HooksListResponse as "HooksListResponse";
+    /// `config/batchWrite`: edit the user's config.toml (what the TUI uses to record hook trust).
+    ConfigBatchWrite => "config/batchWrite", ConfigBatchWriteParams as "ConfigBatchWriteParams", ConfigBatchWriteResponse as "ConfigWriteResponse";
     /// `account/login/start`: API-key login, or start a ChatGPT (browser or device-code) login.
     AccountLoginStart => "account/login/start", AccountLoginStartParams as "LoginAccountParams", AccountLoginStartResponse as "LoginAccountResponse";
     /// `account/login/cancel`: abandon a pending ChatGPT login.
@@ -647,6 +655,199 @@ request_types! {
 
 /// The name the product seeds use for history rollback; 0.169 calls it `thread/revert`.
 pub type ThreadRollback = ThreadRevert;
+
+// ---------------------------------------------------------------------------------------------
+// thread history pages, hooks, config writes
+
+/// Params of `thread/turns/list`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ThreadTurnsListParams {
+    pub thread_id: String,
+    /// Cursor from a previous page's `nextCursor`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cursor: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub limit: Option<u32>,
+    /// `asc` | `desc` (the default: newest first).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sort_direction: Option<String>,
+    /// `notLoaded` | `summary` (the default: user and final agent message) | `full`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub items_view: Option<String>,
+}
+
+/// Result of `thread/turns/list`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ThreadTurnsListResponse {
+    pub data: Vec<Turn>,
+    #[serde(default)]
+    pub next_cursor: Option<String>,
+    #[serde(default)]
+    pub backwards_cursor: Option<String>,
+}
+
+/// Params of `thread/items/list`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ThreadItemsListParams {
+    pub thread_id: String,
+    /// Only this turn's items.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub turn_id: Option<String>,
+    /// A previous page's `nextCursor` (a string on the wire, opaque), or an item anchor object.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cursor: Option<Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub limit: Option<u32>,
+    /// `asc` (the default) | `desc`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sort_direction: Option<String>,
+}
+
+/// One entry of `thread/items/list`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ThreadItemEntry {
+    pub turn_id: String,
+    pub item: super::items::ThreadItem,
+    #[serde(default)]
+    pub started_at_ms: Option<i64>,
+    #[serde(default)]
+    pub completed_at_ms: Option<i64>,
+}
+
+/// Result of `thread/items/list`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ThreadItemsListResponse {
+    pub data: Vec<ThreadItemEntry>,
+    /// Opaque; 0.169 sends a JSON string holding an object. Pass it back as given.
+    #[serde(default)]
+    pub next_cursor: Option<Value>,
+    #[serde(default)]
+    pub backwards_cursor: Option<Value>,
+}
+
+/// Params of `hooks/list`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct HooksListParams {
+    /// Working directories whose hooks to list (project `.codex/` hooks included); empty = the
+    /// session cwd.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub cwds: Vec<String>,
+    /// A loaded thread's hooks instead (omit `cwds` then).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub thread_id: Option<String>,
+}
+
+/// Result of `hooks/list`: one entry per cwd.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct HooksListResponse {
+    pub data: Vec<HooksListEntry>,
+}
+
+/// The hooks seen from one cwd.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct HooksListEntry {
+    pub cwd: String,
+    #[serde(default)]
+    pub hooks: Vec<HookMetadata>,
+    /// E.g. "clamping SessionEnd hook timeout to 3s in ...", "loading hooks from both ...".
+    #[serde(default)]
+    pub warnings: Vec<String>,
+    /// `{message, path}` per hooks file that could not be loaded.
+    #[serde(default)]
+    pub errors: Vec<Value>,
+}
+
+/// One configured hook handler as Codex sees it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct HookMetadata {
+    /// `<source file>:<event_snake>:<group index>:<handler index>`: the `[hooks.state]` key.
+    pub key: String,
+    /// camelCase event name (`preToolUse`, ...).
+    pub event_name: String,
+    /// `command` | `mcpTool` | `prompt` | `agent`.
+    pub handler_type: String,
+    /// Command handlers: the command.
+    #[serde(default)]
+    pub command: Option<String>,
+    #[serde(default)]
+    pub matcher: Option<String>,
+    /// Effective timeout (default 600; clamped for some events).
+    pub timeout_sec: u64,
+    pub source_path: String,
+    /// `user` | `project` | `system` | `plugin` | ...
+    pub source: String,
+    pub enabled: bool,
+    pub is_managed: bool,
+    /// `sha256:<hex>` of the hook's definition: what `[hooks.state."<key>"] trusted_hash`
+    /// must equal for the hook to be trusted.
+    pub current_hash: String,
+    pub trust_status: HookTrustStatus,
+}
+
+/// Trust of a hook.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum HookTrustStatus {
+    /// Managed by an administrator: always runs.
+    Managed,
+    /// Never trusted: does not run (silently) unless `--dangerously-bypass-hook-trust`.
+    Untrusted,
+    /// Runs.
+    Trusted,
+    /// Trusted once, changed since: does not run until trusted again.
+    Modified,
+    /// A status this client does not know.
+    #[serde(other)]
+    Unknown,
+}
+
+/// One edit of `config/batchWrite`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ConfigEdit {
+    /// Dotted path, e.g. `hooks.state` (keys containing dots must go inside `value`).
+    pub key_path: String,
+    /// `replace` | `upsert` (merge tables).
+    pub merge_strategy: String,
+    pub value: Value,
+}
+
+/// Params of `config/batchWrite`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ConfigBatchWriteParams {
+    pub edits: Vec<ConfigEdit>,
+    /// Another config file than the user's `config.toml`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub file_path: Option<String>,
+    /// Fail if the file changed since this version (from `config/read`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub expected_version: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reload_user_config: Option<bool>,
+}
+
+/// Result of `config/batchWrite` (and `config/value/write`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ConfigBatchWriteResponse {
+    /// `ok` | `okOverridden`.
+    pub status: String,
+    /// `sha256:...` of the file written.
+    pub version: String,
+    pub file_path: String,
+    #[serde(default)]
+    pub overridden_metadata: Option<Value>,
+}
 
 // ---------------------------------------------------------------------------------------------
 // account: login, logout, usage

@@ -5,5 +5,6 @@
 mod common;
 mod daemon;
 mod orchestrate;
+mod sessions;
 mod transports;
 mod tui;

@@ -144,7 +144,7 @@ impl RemoteEngine {
             .trim_end_matches("/v1")
             .to_owned();
         if !(root.starts_with("http://") || root.starts_with("https://")) {
-            return Err(Error::InvalidRequest(format!(
+            return Err(engine_err(format!(
                 "--upstream {:?} must be an http(s) URL",
                 config.upstream
             )));
@@ -259,7 +259,7 @@ async fn probe(http: &reqwest::Client, root: &str, api: UpstreamApi, key: Option
             r = r.bearer_auth(k);
         }
         async move {
-            let resp = r.send().await.map_err(|e| e.to_string())?;
+            let resp = r.send().await.map_err(|e| chain(&e))?;
             if !resp.status().is_success() {
                 return Err(format!("HTTP {}", resp.status()));
             }

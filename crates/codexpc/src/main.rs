@@ -339,7 +339,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 socket: None,
             };
             let mut options = options;
-            // --- session socket (engineer H) ---
+            // --- session socket ---
             if !args.no_socket {
                 let file = match &args.config {
                     Some(p) => FileConfig::load(p)?,

@@ -1,5 +1,5 @@
 //! Installing `codexpc serve` as a per-user background service: a systemd user unit on Linux
-//! (the seeds' LaunchAgent), a launchd agent plist on macOS.
+//! and a launchd agent plist on macOS.
 //!
 //! Planning is pure ([`plan_install`] / [`plan_uninstall`] return the files to write and the
 //! commands to run), so `--dry-run` prints exactly what a real run would do and tests check the

@@ -1,4 +1,4 @@
-//! The native session protocol on a Unix domain socket (the seeds' XPC service, on Linux).
+//! The native session protocol on a Unix domain socket (the role an XPC service plays on macOS, as a socket that works on Linux too).
 //!
 //! A client connects to `$XDG_RUNTIME_DIR/codexpc.sock` (mode 0600: only its owner may talk to
 //! the model and its tools), writes one JSON request per line and reads one JSON message per
@@ -206,7 +206,7 @@ impl Daemon {
     }
 
     /// TEST ONLY: every conversation session starts with `call` instead of sampling the first
-    /// message (the seeds' `CODEXPC_TEST_FORCE_TOOL`), so tests of the tool path are
+    /// message, so tests of the tool path are
     /// deterministic whatever the model. Deliberately not reachable from any config file or flag.
     #[doc(hidden)]
     pub fn new_with_forced_tool_call(

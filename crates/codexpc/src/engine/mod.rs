@@ -2,7 +2,7 @@
 //!
 //! An [`Engine`] knows nothing about Harmony, HTTP or Codex: it takes a rendered prompt as token
 //! ids, prefills what it has not already seen (longest-common-prefix reuse of its KV cache across
-//! requests, the seeds' "second run is immediate"), then samples one token at a time until a stop
+//! requests, so a follow-up turn starts almost at once), then samples one token at a time until a stop
 //! token, the token budget, the caller or a cancellation says stop. Everything above it (Harmony
 //! parsing, the Responses endpoint, the socket protocol) is shared by every engine, so the scripted
 //! engine used in tests exercises exactly the same path as llama.cpp.

@@ -156,7 +156,7 @@ async fn health(State(state): State<Arc<AppState>>) -> impl IntoResponse {
     axum::Json(json!({"status": "ok", "engine": info.engine, "model": info.model}))
 }
 
-/// Prometheus text: the service's counters, then the socket daemon's (engineer H's addition).
+/// Prometheus text: the service's counters, then the socket daemon's.
 async fn metrics(State(state): State<Arc<AppState>>) -> impl IntoResponse {
     let c = state.service.counters();
     let mut s = String::new();

@@ -1,4 +1,4 @@
-//! The guarded in-daemon tool pipeline (the seeds' `ToolExecutor.executeEnforced`), and the
+//! The guarded in-daemon tool pipeline, and the
 //! argument checks of client-executed tools.
 //!
 //! When a model running inside the daemon calls a tool (Harmony: a commentary message to
@@ -40,9 +40,9 @@ use std::time::{Duration, Instant};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-/// Default per-call timeout (the seeds' `CODEXPC_TOOL_TIMEOUT_MS`).
+/// Default per-call timeout.
 pub const DEFAULT_TIMEOUT_MS: u64 = 2000;
-/// Default output cap in bytes (the seeds' `CODEXPC_TOOL_MAX_OUTPUT_BYTES`).
+/// Default output cap in bytes.
 pub const DEFAULT_MAX_OUTPUT_BYTES: usize = 8192;
 /// Longest `sleep` the demo tool accepts.
 const SLEEP_MAX_MS: u64 = 60_000;
@@ -77,8 +77,8 @@ impl Default for ToolsConfig {
     }
 }
 
-/// A tool call forced at the start of every session instead of sampling the first message (the
-/// seeds' `CODEXPC_TEST_FORCE_TOOL`), so integration tests are deterministic whatever the model.
+/// A tool call forced at the start of every session instead of sampling the first message, so
+/// integration tests are deterministic whatever the model.
 /// Only a test constructor of the daemon takes one; no configuration file or flag can set it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ForcedToolCall {

@@ -446,3 +446,16 @@ impl Ws {
 pub fn is_turn_ended(d: &SessionDelta) -> bool {
     matches!(d, SessionDelta::TurnEnded { .. })
 }
+
+/// A model response that starts an agent message, streams `text` into it, then stalls (never
+/// completes the item): the shape of a turn cut short by an interrupt or a stop.
+pub fn stalled_partial_message(text: &str) -> test_support::ScriptedResponse {
+    test_support::ScriptedResponse::new()
+        .raw_event(serde_json::json!({"type": "response.output_item.added", "output_index": 0,
+            "item": {"id": "msg_partial", "type": "message", "role": "assistant", "status": "in_progress", "content": []}}))
+        .raw_event(serde_json::json!({"type": "response.content_part.added", "item_id": "msg_partial", "output_index": 0,
+            "content_index": 0, "part": {"type": "output_text", "text": "", "annotations": []}}))
+        .raw_event(serde_json::json!({"type": "response.output_text.delta", "item_id": "msg_partial", "output_index": 0,
+            "content_index": 0, "delta": text}))
+        .hang_after_created()
+}

@@ -10,22 +10,13 @@ use anyhow::Result;
 use common::{Harness, is_turn_ended};
 use orbitdock_protocol::{ItemBody, ItemStatus, ItemsPage, ServerMessage, SessionDelta};
 use serde_json::json;
-use test_support::ScriptedResponse;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn interrupted_streaming_text_survives_restart() -> Result<()> {
     let mut h = Harness::start().await?;
     // The model starts a message, streams part of it, then stalls: no output_item.done.
-    h.fake.enqueue(
-        ScriptedResponse::new()
-            .raw_event(json!({"type": "response.output_item.added", "output_index": 0,
-                "item": {"id": "msg_partial", "type": "message", "role": "assistant", "status": "in_progress", "content": []}}))
-            .raw_event(json!({"type": "response.content_part.added", "item_id": "msg_partial", "output_index": 0,
-                "content_index": 0, "part": {"type": "output_text", "text": "", "annotations": []}}))
-            .raw_event(json!({"type": "response.output_text.delta", "item_id": "msg_partial", "output_index": 0,
-                "content_index": 0, "delta": "partial answer"}))
-            .hang_after_created(),
-    );
+    h.fake
+        .enqueue(crate::common::stalled_partial_message("partial answer"));
     let created = h
         .create(
             json!({"cwd": h.workdir(), "approval_policy": "never", "sandbox_mode": "read-only"}),

@@ -16,16 +16,8 @@ use crate::common::{Harness, is_turn_ended};
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stop_mid_turn_then_restart_loses_nothing() -> Result<()> {
     let mut h = Harness::start().await?;
-    h.fake.enqueue(
-        ScriptedResponse::new()
-            .raw_event(json!({"type": "response.output_item.added", "output_index": 0,
-                "item": {"id": "msg_partial", "type": "message", "role": "assistant", "status": "in_progress", "content": []}}))
-            .raw_event(json!({"type": "response.content_part.added", "item_id": "msg_partial", "output_index": 0,
-                "content_index": 0, "part": {"type": "output_text", "text": "", "annotations": []}}))
-            .raw_event(json!({"type": "response.output_text.delta", "item_id": "msg_partial", "output_index": 0,
-                "content_index": 0, "delta": "half of the answer"}))
-            .hang_after_created(),
-    );
+    h.fake
+        .enqueue(crate::common::stalled_partial_message("half of the answer"));
     let created = h
         .create(
             json!({"cwd": h.workdir(), "approval_policy": "never", "sandbox_mode": "read-only"}),

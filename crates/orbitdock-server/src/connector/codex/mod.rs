@@ -35,6 +35,19 @@ use crate::error::{Error, Result};
 use crate::session::SessionEvent;
 use translate::Translated;
 
+/// The thread a start, resume or fork answered with: their response types differ but share
+/// these fields.
+macro_rules! opened {
+    ($r:expr) => {
+        OpenedThread {
+            thread_id: $r.thread.id,
+            model: Some($r.model),
+            effort: $r.reasoning_effort,
+            name: $r.thread.name,
+        }
+    };
+}
+
 fn approval_policy(p: &Option<ApprovalPolicy>) -> Option<AskForApproval> {
     p.as_ref().map(|p| match p {
         ApprovalPolicy::Untrusted => AskForApproval::Untrusted,
@@ -161,12 +174,7 @@ impl Connector for AppServerConnector {
             })
             .await
             .map_err(|e| agent_err("thread/start", e))?;
-        Ok(OpenedThread {
-            thread_id: r.thread.id,
-            model: Some(r.model),
-            effort: r.reasoning_effort,
-            name: r.thread.name,
-        })
+        Ok(opened!(r))
     }
 
     async fn resume_thread(&self, thread_id: &str, cfg: &ThreadConfig) -> Result<OpenedThread> {
@@ -183,12 +191,7 @@ impl Connector for AppServerConnector {
             })
             .await
             .map_err(|e| agent_err("thread/resume", e))?;
-        Ok(OpenedThread {
-            thread_id: r.thread.id,
-            model: Some(r.model),
-            effort: r.reasoning_effort,
-            name: r.thread.name,
-        })
+        Ok(opened!(r))
     }
 
     async fn fork_thread(&self, thread_id: &str, cfg: &ThreadConfig) -> Result<OpenedThread> {
@@ -205,12 +208,7 @@ impl Connector for AppServerConnector {
             })
             .await
             .map_err(|e| agent_err("thread/fork", e))?;
-        Ok(OpenedThread {
-            thread_id: r.thread.id,
-            model: Some(r.model),
-            effort: r.reasoning_effort,
-            name: r.thread.name,
-        })
+        Ok(opened!(r))
     }
 
     async fn start_turn(&self, thread_id: &str, text: &str, cfg: &ThreadConfig) -> Result<String> {

@@ -180,7 +180,7 @@ impl CodexHomeBuilder {
     /// Creates the temp dirs, writes config.toml and git-initialises the work dir.
     pub fn build(self) -> TempCodexHome {
         let mut tmp = tempfile::Builder::new();
-        tmp.prefix("codex-test-");
+        tmp.prefix("ct-");
         let root = match &self.parent_dir {
             Some(dir) => {
                 std::fs::create_dir_all(dir).unwrap_or_else(|e| {
@@ -225,6 +225,11 @@ impl CodexHomeBuilder {
 /// stderr. Under the target dir Codex behaves as on a developer machine and stderr stays clean.
 /// When the checkout itself lies under the temp dir (a CI clone in /tmp, say), the user's cache
 /// dir (`$XDG_CACHE_HOME` or `~/.cache`) is used instead, for the same reason.
+///
+/// The path is also kept short: Codex puts Unix sockets inside `CODEX_HOME` (the managed daemon's
+/// `app-server-control/app-server-control.sock`), and a socket path longer than `SUN_LEN` (108
+/// bytes with its NUL on Linux) cannot be bound or connected. A checkout at a deep path (CI clones
+/// into `/check/work/main`, say) falls back to the cache dir for that reason too.
 pub fn default_parent_dir() -> PathBuf {
     let target = std::env::var_os("CARGO_TARGET_DIR")
         .filter(|v| !v.is_empty())
@@ -232,7 +237,7 @@ pub fn default_parent_dir() -> PathBuf {
         .unwrap_or_else(|| crate::workspace_root().join("target"))
         .join("tmp")
         .join("codex-homes");
-    if !under_temp_dir(&target) {
+    if !under_temp_dir(&target) && fits_socket_paths(&target) {
         return target;
     }
     let cache = std::env::var_os("XDG_CACHE_HOME")
@@ -240,11 +245,22 @@ pub fn default_parent_dir() -> PathBuf {
         .map(PathBuf::from)
         .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")));
     match cache {
-        Some(c) if c.is_absolute() && !under_temp_dir(&c) => {
-            c.join("orbitdock-tests").join("codex-homes")
-        }
+        Some(c) if c.is_absolute() && !under_temp_dir(&c) => c.join("orbitdock-tests"),
         _ => target,
     }
+}
+
+/// The longest socket path Codex builds under a home: `<parent>/ct-XXXXXX/codex-home/` +
+/// `app-server-control/app-server-control.sock`.
+const SOCKET_SUFFIX_LEN: usize =
+    "/ct-XXXXXX/codex-home/app-server-control/app-server-control.sock".len();
+
+/// Longest path a `sockaddr_un` holds, without the trailing NUL (104 on macOS, 108 on Linux).
+const MAX_SOCKET_PATH: usize = if cfg!(target_os = "linux") { 107 } else { 103 };
+
+/// Whether every socket Codex may create in a home made under `parent` has a usable path.
+fn fits_socket_paths(parent: &Path) -> bool {
+    parent.as_os_str().len() + SOCKET_SUFFIX_LEN <= MAX_SOCKET_PATH
 }
 
 /// Whether `p` is inside the system temp dir (as Codex judges it).
@@ -360,5 +376,27 @@ impl TempCodexHome {
             cmd.env_remove(k);
         }
         cmd
+    }
+}
+
+#[cfg(test)]
+mod socket_path_tests {
+    use super::*;
+
+    #[test]
+    fn a_deep_checkout_falls_back_to_a_parent_whose_sockets_fit() {
+        // The CI clone's path, one that broke the managed-daemon test.
+        let deep = Path::new("/check/work/main/target/tmp/codex-homes/and/some/more");
+        assert!(!fits_socket_paths(deep));
+        assert!(fits_socket_paths(Path::new(
+            "/work/main/target/tmp/codex-homes"
+        )));
+        let chosen = default_parent_dir();
+        let socket = chosen.join("ct-abcdef/codex-home/app-server-control/app-server-control.sock");
+        assert!(
+            socket.as_os_str().len() <= MAX_SOCKET_PATH,
+            "{} is too long for a socket",
+            socket.display()
+        );
     }
 }

@@ -4,9 +4,9 @@ use std::path::Path;
 use std::time::Duration;
 
 use orbitdock_protocol::{
-    ApprovalDecision, ApprovalHistory, ApprovalRequestBody, ConfigPatch, CreateSessionRequest,
-    ErrorBody, Health, ItemsPage, ModelsResponse, OkResponse, RenameRequest, SendMessageRequest,
-    SendMessageResponse, SessionState, SessionsResponse,
+    ActionVia, ApprovalDecision, ApprovalHistory, ApprovalRequestBody, ConfigPatch,
+    CreateSessionRequest, ErrorBody, Health, ItemsPage, ModelsResponse, OkResponse, RenameRequest,
+    SendMessageRequest, SendMessageResponse, SessionState, SessionsResponse, VIA_HEADER,
 };
 use reqwest::{Method, Url};
 use serde::de::DeserializeOwned;
@@ -40,6 +40,7 @@ pub struct Client {
     token: String,
     http: reqwest::Client,
     ws_wait: Duration,
+    via: Option<ActionVia>,
 }
 
 #[derive(Serialize)]
@@ -74,6 +75,7 @@ impl Client {
             token: token.into(),
             http,
             ws_wait: DEFAULT_WS_WAIT,
+            via: None,
         })
     }
 
@@ -100,6 +102,13 @@ impl Client {
     /// Bound on each wait of the WebSocket clients made by [`Client::ws`] (default 60 s).
     pub fn with_ws_wait(mut self, wait: Duration) -> Client {
         self.ws_wait = wait;
+        self
+    }
+
+    /// Marks every request as coming through `via` (sent as the `X-OrbitDock-Via` header): the
+    /// server records the session actions taken with it in the session's transcript.
+    pub fn with_via(mut self, via: ActionVia) -> Client {
+        self.via = Some(via);
         self
     }
 
@@ -133,6 +142,9 @@ impl Client {
             .http
             .request(method.clone(), url.clone())
             .bearer_auth(&self.token);
+        if let Some(via) = &self.via {
+            req = req.header(VIA_HEADER, via.as_str());
+        }
         if let Some(b) = body {
             req = req.json(b);
         }
@@ -262,6 +274,13 @@ impl Client {
     /// `conflict` with the reason when it cannot).
     pub async fn takeover(&self, id: &str) -> Result<SessionState> {
         self.post_empty(self.url(&["api", "sessions", id, "takeover"]))
+            .await
+    }
+
+    /// `POST /api/sessions/{id}/compact`: starts compacting the thread's history (it runs as a
+    /// turn; the answer is the state once it has started).
+    pub async fn compact(&self, id: &str) -> Result<SessionState> {
+        self.post_empty(self.url(&["api", "sessions", id, "compact"]))
             .await
     }
 

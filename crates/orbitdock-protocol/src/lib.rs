@@ -79,6 +79,20 @@ string_enum! {
     }
 }
 
+string_enum! {
+    /// Through what an action reached the server when a person did not take it in a client
+    /// directly. Sent as the [`VIA_HEADER`] request header; recorded on the transcript notice
+    /// ([`ItemBody::Notice`]) the server writes for the action.
+    pub enum ActionVia {
+        /// An agent, through `orbitdock mcp` (the MCP bridge).
+        Mcp = "mcp",
+    }
+}
+
+/// Request header naming what an action came through (an [`ActionVia`] value). Absent: a
+/// person in a client. Unknown values are recorded verbatim.
+pub const VIA_HEADER: &str = "x-orbitdock-via";
+
 /// Which agent runs the session.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
 #[serde(rename_all = "snake_case")]
@@ -405,6 +419,11 @@ pub enum ItemBody {
     Notice {
         /// The notice.
         message: String,
+        /// Set when the notice records an action taken by a program on someone's behalf
+        /// (e.g. `mcp`: an agent acting through the MCP bridge), so clients can show who did
+        /// it. Absent for OrbitDock's own notices and in items stored before it existed.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        via: Option<ActionVia>,
     },
     /// An agent item OrbitDock does not model; the raw payload is kept.
     Other {

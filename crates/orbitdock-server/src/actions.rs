@@ -6,13 +6,14 @@
 use std::collections::BTreeMap;
 
 use orbitdock_protocol::{
-    ApprovalDecision, ClientMessage, ConfigPatch, CreateSessionRequest, OkResponse,
+    ActionVia, ApprovalDecision, ClientMessage, ConfigPatch, CreateSessionRequest, OkResponse,
     SendMessageRequest,
 };
 use serde_json::Value;
 
 use crate::error::{Error, Result};
 use crate::registry::Registry;
+use crate::session::SessionEvent;
 
 /// One action on a session (or creating one).
 #[derive(Debug, Clone, PartialEq)]
@@ -202,8 +203,128 @@ fn json<T: serde::Serialize>(v: T) -> Result<Value> {
     })
 }
 
-/// Applies one action. The one place that knows how each action is carried out.
+/// Applies one action a person took in a client. The one place that knows how each action is
+/// carried out.
 pub async fn dispatch(registry: &Registry, action: SessionAction) -> Result<ActionOutcome> {
+    dispatch_via(registry, action, None).await
+}
+
+/// Applies one action that came through `via` (`None`: a person's client). An action that came
+/// through something else (an agent via MCP) and succeeded is recorded in the session's
+/// transcript as a notice carrying `via`, so whoever reads the session sees who did what. The
+/// record is written after the action so it only ever states what happened; the action itself
+/// stands even if the record cannot be written (it is logged instead).
+pub async fn dispatch_via(
+    registry: &Registry,
+    action: SessionAction,
+    via: Option<ActionVia>,
+) -> Result<ActionOutcome> {
+    let Some(via) = via else {
+        return apply(registry, action).await;
+    };
+    let record = describe(&action);
+    let target = action.session_id().map(str::to_owned);
+    let outcome = apply(registry, action).await?;
+    let session_id = target.or_else(|| {
+        outcome
+            .body
+            .get("id")
+            .and_then(Value::as_str)
+            .map(str::to_owned)
+    });
+    if let Some(id) = session_id {
+        let message = format!("An agent via {}: {record}", via_label(&via));
+        let written = match registry.get(&id).await {
+            Ok(h) => {
+                h.ingest_committed(vec![SessionEvent::ActionRecord { message, via }])
+                    .await
+            }
+            Err(e) => Err(e),
+        };
+        if let Err(e) = written {
+            tracing::warn!(session = %id, error = %e, "could not record an attributed action");
+        }
+    }
+    Ok(outcome)
+}
+
+/// How a `via` value reads in a sentence ("via MCP").
+fn via_label(via: &ActionVia) -> String {
+    match via {
+        ActionVia::Mcp => "MCP".into(),
+        ActionVia::Unknown(other) => other.clone(),
+    }
+}
+
+/// What an action did, for its transcript record (texts quoted and shortened).
+fn describe(action: &SessionAction) -> String {
+    fn quote(text: &str) -> String {
+        const MAX: usize = 200;
+        let mut q: String = text.chars().take(MAX).collect();
+        if text.chars().count() > MAX {
+            q.push('…');
+        }
+        format!("“{q}”")
+    }
+    match action {
+        SessionAction::Create(r) => match &r.prompt {
+            Some(p) => format!("created this session with the prompt {}", quote(p)),
+            None => "created this session".into(),
+        },
+        SessionAction::Send { request, .. } => {
+            let mut s = format!("sent the message {}", quote(&request.text));
+            let overrides: Vec<String> = [
+                request.model.as_ref().map(|m| format!("model {m}")),
+                request.effort.as_ref().map(|e| format!("effort {e}")),
+                request
+                    .approval_policy
+                    .as_ref()
+                    .map(|p| format!("approvals {p}")),
+                request
+                    .sandbox_mode
+                    .as_ref()
+                    .map(|m| format!("sandbox {m}")),
+            ]
+            .into_iter()
+            .flatten()
+            .collect();
+            if !overrides.is_empty() {
+                s.push_str(&format!(" ({})", overrides.join(", ")));
+            }
+            s
+        }
+        SessionAction::Interrupt { .. } => "interrupted the turn".into(),
+        SessionAction::End { .. } => "ended the session".into(),
+        SessionAction::Resume { .. } => "resumed the session".into(),
+        SessionAction::Takeover { .. } => "took over the session".into(),
+        SessionAction::Rename { name, .. } => format!("renamed the session to {}", quote(name)),
+        SessionAction::Compact { .. } => "started compacting the thread".into(),
+        SessionAction::SetArchived { archived: true, .. } => "archived the session".into(),
+        SessionAction::SetArchived {
+            archived: false, ..
+        } => "unarchived the session".into(),
+        SessionAction::Configure { .. } => "changed the session's settings".into(),
+        SessionAction::Approve {
+            request_id,
+            decision,
+            answers,
+            ..
+        } => {
+            let d = match decision {
+                ApprovalDecision::Accept => "accepted",
+                ApprovalDecision::AcceptForSession => "accepted for the session",
+                ApprovalDecision::Decline => "declined",
+                ApprovalDecision::Cancel => "cancelled",
+            };
+            match answers {
+                Some(a) if !a.is_empty() => format!("answered request {request_id} ({d})"),
+                _ => format!("{d} request {request_id}"),
+            }
+        }
+    }
+}
+
+async fn apply(registry: &Registry, action: SessionAction) -> Result<ActionOutcome> {
     let done = |body: Value| ActionOutcome {
         body,
         created: false,

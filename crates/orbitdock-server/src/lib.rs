@@ -56,7 +56,7 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-pub use actions::{SessionAction, dispatch};
+pub use actions::{SessionAction, dispatch, dispatch_via};
 pub use discovery::codex::{CodexDiscovery, CodexDiscoveryConfig};
 pub use error::{Error, Result};
 pub use http::{AppState, AuthConfig, app};

@@ -5,6 +5,9 @@
 //! `orbitdock-client`, which finds it through `DATA_DIR/server.json` and `DATA_DIR/token`.
 //! Every subcommand takes `--data-dir` (default: the XDG data dir, `~/.local/share/orbitdock`).
 
+mod mcp;
+mod mcp_install;
+
 use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 
@@ -98,10 +101,59 @@ enum Cmd {
         #[command(subcommand)]
         agent: HookAgent,
     },
+    /// Serve the hub's sessions to an agent as an MCP server on stdio (read-only unless
+    /// `--allow-actions`); `mcp install codex|claude` registers it with an agent.
+    #[command(args_conflicts_with_subcommands = true)]
+    Mcp {
+        /// Allow the action tools (send_message, steer, interrupt_turn, approve,
+        /// create_session, compact); without it they refuse with a tool error.
+        #[arg(long)]
+        allow_actions: bool,
+        #[command(subcommand)]
+        action: Option<McpAction>,
+    },
     /// Install or remove OrbitDock's hooks in an agent's settings.
     Hooks {
         #[command(subcommand)]
         action: HooksAction,
+    },
+}
+
+/// `mcp install|uninstall codex|claude`.
+#[derive(Debug, Subcommand)]
+enum McpAction {
+    /// Register the bridge as an MCP server of an agent (idempotent; other entries kept).
+    Install {
+        #[command(subcommand)]
+        agent: McpTarget,
+    },
+    /// Remove the bridge's entry from an agent's config.
+    Uninstall {
+        #[command(subcommand)]
+        agent: McpTarget,
+    },
+}
+
+/// The agent config to edit.
+#[derive(Debug, Subcommand)]
+enum McpTarget {
+    /// Codex: `[mcp_servers.orbitdock]` in CODEX_HOME/config.toml.
+    Codex {
+        /// CODEX_HOME (default: $CODEX_HOME or ~/.codex).
+        #[arg(long)]
+        codex_home: Option<PathBuf>,
+        /// Let the agent take actions (otherwise the bridge is read-only).
+        #[arg(long)]
+        allow_actions: bool,
+    },
+    /// Claude Code: `mcpServers.orbitdock` in ~/.claude.json (or a project's .mcp.json).
+    Claude {
+        /// The JSON config file (default ~/.claude.json).
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// Let the agent take actions (otherwise the bridge is read-only).
+        #[arg(long)]
+        allow_actions: bool,
     },
 }
 
@@ -162,6 +214,10 @@ fn main() -> Result<()> {
             return Ok(());
         }
         Cmd::Hooks { action } => return hooks_action(action, &data_dir),
+        Cmd::Mcp {
+            action: Some(action),
+            ..
+        } => return mcp_action(action, &data_dir),
         _ => {}
     }
     let rt = tokio::runtime::Builder::new_multi_thread()
@@ -169,6 +225,80 @@ fn main() -> Result<()> {
         .build()
         .context("starting the tokio runtime")?;
     rt.block_on(run(cli.command, data_dir))
+}
+
+/// `data_dir` made absolute, so an installed command works from any working directory.
+fn absolute(data_dir: &Path) -> Result<PathBuf> {
+    Ok(if data_dir.is_absolute() {
+        data_dir.to_path_buf()
+    } else {
+        std::env::current_dir()?.join(data_dir)
+    })
+}
+
+/// `orbitdock mcp install|uninstall codex|claude`.
+fn mcp_action(action: &McpAction, data_dir: &Path) -> Result<()> {
+    let (McpAction::Install { agent } | McpAction::Uninstall { agent }) = action;
+    let install = matches!(action, McpAction::Install { .. });
+    let allow_actions = match agent {
+        McpTarget::Codex { allow_actions, .. } | McpTarget::Claude { allow_actions, .. } => {
+            *allow_actions
+        }
+    };
+    let exe = std::env::current_exe().context("locating the orbitdock binary")?;
+    let (command, args) = mcp_install::bridge_command(&exe, &absolute(data_dir)?, allow_actions);
+    let mode = if allow_actions {
+        "actions allowed"
+    } else {
+        "read-only"
+    };
+    match agent {
+        McpTarget::Codex { codex_home, .. } => {
+            let home = match codex_home {
+                Some(h) => CodexHome::new(h),
+                None => CodexHome::default_user().context("finding CODEX_HOME")?,
+            };
+            if install {
+                let path = mcp_install::install_codex(&home, &command, &args)?;
+                println!(
+                    "installed the OrbitDock MCP bridge ({mode}) as [mcp_servers.{}] in {}",
+                    mcp_install::ENTRY,
+                    path.display()
+                );
+            } else if mcp_install::uninstall_codex(&home)? {
+                println!("removed [mcp_servers.{}]", mcp_install::ENTRY);
+            } else {
+                println!("no [mcp_servers.{}] entry to remove", mcp_install::ENTRY);
+            }
+        }
+        McpTarget::Claude { config, .. } => {
+            let path = match config {
+                Some(p) => p.clone(),
+                None => mcp_install::default_claude_config()?,
+            };
+            if install {
+                mcp_install::install_claude(&path, &command, &args)?;
+                println!(
+                    "installed the OrbitDock MCP bridge ({mode}) as mcpServers.{} in {}",
+                    mcp_install::ENTRY,
+                    path.display()
+                );
+            } else if mcp_install::uninstall_claude(&path)? {
+                println!(
+                    "removed mcpServers.{} from {}",
+                    mcp_install::ENTRY,
+                    path.display()
+                );
+            } else {
+                println!(
+                    "no mcpServers.{} entry in {}",
+                    mcp_install::ENTRY,
+                    path.display()
+                );
+            }
+        }
+    }
+    Ok(())
 }
 
 /// `orbitdock hooks install|uninstall|status claude`.
@@ -185,12 +315,7 @@ fn hooks_action(action: &HooksAction, data_dir: &Path) -> Result<()> {
     match action {
         HooksAction::Install { .. } => {
             let exe = std::env::current_exe().context("locating the orbitdock binary")?;
-            let data_dir = if data_dir.is_absolute() {
-                data_dir.to_path_buf()
-            } else {
-                std::env::current_dir()?.join(data_dir)
-            };
-            let cmd = claude_hooks::hook_command(&exe, &data_dir);
+            let cmd = claude_hooks::hook_command(&exe, &absolute(data_dir)?);
             let c = claude_hooks::install(&settings, &cmd)?;
             println!(
                 "installed {} Claude hooks in {} (replaced {}): {cmd}",
@@ -336,8 +461,15 @@ async fn run(cmd: Cmd, data_dir: PathBuf) -> Result<()> {
             println!("{}", if decline { "declined" } else { "accepted" });
             Ok(())
         }
+        Cmd::Mcp {
+            allow_actions,
+            action: None,
+        } => {
+            init_mcp_logging();
+            mcp::serve_stdio(data_dir, allow_actions).await
+        }
         // Handled in `main` before the runtime starts (hooks must be fast and quiet).
-        Cmd::Hook { .. } | Cmd::Hooks { .. } => Ok(()),
+        Cmd::Hook { .. } | Cmd::Hooks { .. } | Cmd::Mcp { .. } => Ok(()),
     }
 }
 
@@ -386,12 +518,26 @@ fn print_item(item: &TranscriptItem) {
         ItemBody::WebSearch { query } => format!("web search: {query}"),
         ItemBody::Plan { text } => format!("plan: {text}"),
         ItemBody::Error { message } => format!("error: {message}"),
-        ItemBody::Notice { message } => format!("notice: {message}"),
+        ItemBody::Notice { message, via } => match via {
+            Some(via) => format!("notice (via {via}): {message}"),
+            None => format!("notice: {message}"),
+        },
         ItemBody::ContextCompaction { .. } => "context compacted".into(),
         ItemBody::Other { original_type, .. } => format!("({original_type})"),
         ItemBody::Unknown => "(unknown item)".into(),
     };
     println!("#{:<5} [{}] {}", item.seq, token(&item.status), body);
+}
+
+/// The bridge's stdout is the MCP stream: logs go to stderr only (agents keep it in their log).
+fn init_mcp_logging() {
+    use tracing_subscriber::EnvFilter;
+    let filter =
+        EnvFilter::try_from_env("ORBITDOCK_LOG").unwrap_or_else(|_| EnvFilter::new("warn"));
+    let _ = tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(filter)
+        .try_init();
 }
 
 /// Human logs on stderr, JSON logs in DATA_DIR/logs/server.log.

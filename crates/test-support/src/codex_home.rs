@@ -362,6 +362,19 @@ impl TempCodexHome {
         env
     }
 
+    /// [`Self::env`] as strings, the shape `orbitdock_server::ServerConfig::codex_env` takes.
+    pub fn env_strings(&self) -> Vec<(String, String)> {
+        self.env()
+            .into_iter()
+            .map(|(k, v)| {
+                (
+                    k.to_string_lossy().into_owned(),
+                    v.to_string_lossy().into_owned(),
+                )
+            })
+            .collect()
+    }
+
     /// `codex <args>` with [`Self::env`] applied (scrubbed variables removed), cwd = work dir,
     /// stdin null, stdout/stderr left for the caller to configure.
     pub fn command(&self, args: &[&str]) -> Command {

@@ -353,6 +353,7 @@ fn item_event(entry: TranscriptEntry) -> SessionEvent {
             ItemStatus::Completed,
             ItemBody::Notice {
                 message: format!("Context compacted: {summary}"),
+                via: None,
             },
         ),
         TranscriptItem::Error { message } => {

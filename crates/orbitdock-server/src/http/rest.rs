@@ -4,17 +4,17 @@
 
 use axum::Json;
 use axum::extract::rejection::JsonRejection;
-use axum::extract::{Path, Query, State};
+use axum::extract::{FromRequestParts, Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use orbitdock_protocol::{
-    ApprovalHistory, ApprovalRequestBody, ConfigPatch, CreateSessionRequest, Health,
-    ModelsResponse, RenameRequest, SendMessageRequest, SessionsResponse,
+    ActionVia, ApprovalHistory, ApprovalRequestBody, ConfigPatch, CreateSessionRequest, Health,
+    ModelsResponse, RenameRequest, SendMessageRequest, SessionsResponse, VIA_HEADER,
 };
 use serde::Deserialize;
 
 use super::AppState;
-use crate::actions::{SessionAction, dispatch};
+use crate::actions::{SessionAction, dispatch_via};
 use crate::error::{Error, Result};
 use crate::markdown::{MarkdownRequest, render_request};
 
@@ -36,9 +36,29 @@ pub(super) async fn list_sessions(State(s): State<AppState>) -> Json<SessionsRes
     Json(SessionsResponse { sessions, revision })
 }
 
+/// What a request came through ([`VIA_HEADER`]); absent or not text: a person's client.
+pub(super) struct Via(Option<ActionVia>);
+
+impl<S: Send + Sync> FromRequestParts<S> for Via {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        _: &S,
+    ) -> std::result::Result<Self, Self::Rejection> {
+        Ok(Via(parts
+            .headers
+            .get(VIA_HEADER)
+            .and_then(|v| v.to_str().ok())
+            .map(str::trim)
+            .filter(|v| !v.is_empty())
+            .map(ActionVia::parse)))
+    }
+}
+
 /// Runs an action through the one dispatcher (shared with the WebSocket) and answers its body.
-async fn act(s: &AppState, action: SessionAction) -> Result<Response> {
-    let out = dispatch(&s.registry, action).await?;
+async fn act(s: &AppState, Via(via): Via, action: SessionAction) -> Result<Response> {
+    let out = dispatch_via(&s.registry, action, via).await?;
     let status = if out.created {
         StatusCode::CREATED
     } else {
@@ -49,9 +69,10 @@ async fn act(s: &AppState, action: SessionAction) -> Result<Response> {
 
 pub(super) async fn create_session(
     State(s): State<AppState>,
+    via: Via,
     b: std::result::Result<Json<CreateSessionRequest>, JsonRejection>,
 ) -> Result<Response> {
-    act(&s, SessionAction::Create(body(b)?)).await
+    act(&s, via, SessionAction::Create(body(b)?)).await
 }
 
 pub(super) async fn get_session(
@@ -81,12 +102,14 @@ pub(super) async fn items(
 
 pub(super) async fn send_message(
     State(s): State<AppState>,
+    via: Via,
     Path(session_id): Path<String>,
     b: std::result::Result<Json<SendMessageRequest>, JsonRejection>,
 ) -> Result<Response> {
     let request = body(b)?;
     act(
         &s,
+        via,
         SessionAction::Send {
             session_id,
             request,
@@ -97,50 +120,57 @@ pub(super) async fn send_message(
 
 pub(super) async fn interrupt(
     State(s): State<AppState>,
+    via: Via,
     Path(session_id): Path<String>,
 ) -> Result<Response> {
-    act(&s, SessionAction::Interrupt { session_id }).await
+    act(&s, via, SessionAction::Interrupt { session_id }).await
 }
 
 pub(super) async fn end(
     State(s): State<AppState>,
+    via: Via,
     Path(session_id): Path<String>,
 ) -> Result<Response> {
-    act(&s, SessionAction::End { session_id }).await
+    act(&s, via, SessionAction::End { session_id }).await
 }
 
 pub(super) async fn resume(
     State(s): State<AppState>,
+    via: Via,
     Path(session_id): Path<String>,
 ) -> Result<Response> {
-    act(&s, SessionAction::Resume { session_id }).await
+    act(&s, via, SessionAction::Resume { session_id }).await
 }
 
 /// `POST /api/sessions/{id}/takeover`: an idle passive Codex session becomes direct (409 with
 /// the reason when it cannot).
 pub(super) async fn takeover(
     State(s): State<AppState>,
+    via: Via,
     Path(session_id): Path<String>,
 ) -> Result<Response> {
-    act(&s, SessionAction::Takeover { session_id }).await
+    act(&s, via, SessionAction::Takeover { session_id }).await
 }
 
 /// `POST /api/sessions/{id}/compact`: starts compacting the thread's history.
 pub(super) async fn compact(
     State(s): State<AppState>,
+    via: Via,
     Path(session_id): Path<String>,
 ) -> Result<Response> {
-    act(&s, SessionAction::Compact { session_id }).await
+    act(&s, via, SessionAction::Compact { session_id }).await
 }
 
 /// `POST /api/sessions/{id}/archive`: hides the session from the default list and archives
 /// its agent thread.
 pub(super) async fn archive(
     State(s): State<AppState>,
+    via: Via,
     Path(session_id): Path<String>,
 ) -> Result<Response> {
     act(
         &s,
+        via,
         SessionAction::SetArchived {
             session_id,
             archived: true,
@@ -152,10 +182,12 @@ pub(super) async fn archive(
 /// `POST /api/sessions/{id}/unarchive`.
 pub(super) async fn unarchive(
     State(s): State<AppState>,
+    via: Via,
     Path(session_id): Path<String>,
 ) -> Result<Response> {
     act(
         &s,
+        via,
         SessionAction::SetArchived {
             session_id,
             archived: false,
@@ -166,30 +198,34 @@ pub(super) async fn unarchive(
 
 pub(super) async fn rename(
     State(s): State<AppState>,
+    via: Via,
     Path(session_id): Path<String>,
     b: std::result::Result<Json<RenameRequest>, JsonRejection>,
 ) -> Result<Response> {
     let name = body(b)?.name;
-    act(&s, SessionAction::Rename { session_id, name }).await
+    act(&s, via, SessionAction::Rename { session_id, name }).await
 }
 
 pub(super) async fn config(
     State(s): State<AppState>,
+    via: Via,
     Path(session_id): Path<String>,
     b: std::result::Result<Json<ConfigPatch>, JsonRejection>,
 ) -> Result<Response> {
     let patch = body(b)?;
-    act(&s, SessionAction::Configure { session_id, patch }).await
+    act(&s, via, SessionAction::Configure { session_id, patch }).await
 }
 
 pub(super) async fn approve(
     State(s): State<AppState>,
+    via: Via,
     Path((session_id, request_id)): Path<(String, String)>,
     b: std::result::Result<Json<ApprovalRequestBody>, JsonRejection>,
 ) -> Result<Response> {
     let req = body(b)?;
     act(
         &s,
+        via,
         SessionAction::Approve {
             session_id,
             request_id,

@@ -12,8 +12,8 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use orbitdock_protocol::{
-    ApprovalDecision, ApprovalKind, FileChange, ItemBody, ItemStatus, Plan, Question, RateLimits,
-    SessionStatus, TextStream, TokenUsage, TurnStatus,
+    ActionVia, ApprovalDecision, ApprovalKind, FileChange, ItemBody, ItemStatus, Plan, Question,
+    RateLimits, SessionStatus, TextStream, TokenUsage, TurnStatus,
 };
 use serde_json::Value;
 
@@ -73,6 +73,14 @@ pub enum SessionEvent {
     Status(SessionStatus),
     /// A notice from OrbitDock in the transcript.
     Notice(String),
+    /// A record of an action taken through something other than a person's client (see
+    /// [`ActionVia`]): a transcript notice carrying `via`, so people see who did what.
+    ActionRecord {
+        /// What was done.
+        message: String,
+        /// What it came through.
+        via: ActionVia,
+    },
     /// New rate limits of the account this session runs on.
     RateLimits(RateLimits),
     /// The agent withdrew a pending request (answered elsewhere, or no longer needed).

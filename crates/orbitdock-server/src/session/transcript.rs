@@ -8,8 +8,8 @@
 //! of its turn), which is what keeps a fast-streaming agent cheap to persist.
 
 use orbitdock_protocol::{
-    ItemBody, ItemStatus, SessionDelta, SessionStatus, TextStream, TranscriptItem, TurnInfo,
-    TurnStatus,
+    ActionVia, ItemBody, ItemStatus, SessionDelta, SessionStatus, TextStream, TranscriptItem,
+    TurnInfo, TurnStatus,
 };
 
 use super::actor::Actor;
@@ -75,6 +75,7 @@ impl Actor {
                 }
             }
             SessionEvent::Notice(m) => self.notice(m),
+            SessionEvent::ActionRecord { message, via } => self.notice_via(message, Some(via)),
             SessionEvent::RateLimits(r) => {
                 self.extra.rate_limits = Some(r.clone());
                 self.out.row_dirty = true;
@@ -173,6 +174,11 @@ impl Actor {
 
     /// A notice from OrbitDock in the transcript.
     pub(crate) fn notice(&mut self, message: impl Into<String>) {
+        self.notice_via(message, None);
+    }
+
+    /// A notice, attributed to what the action it records came through (`None`: OrbitDock's own).
+    pub(crate) fn notice_via(&mut self, message: impl Into<String>, via: Option<ActionVia>) {
         let id = format!("orbitdock-{}", uuid::Uuid::new_v4());
         let turn = self.extra.current_turn.as_ref().map(|t| t.id.clone());
         self.upsert_item(
@@ -181,6 +187,7 @@ impl Actor {
             ItemStatus::Completed,
             ItemBody::Notice {
                 message: message.into(),
+                via,
             },
         );
     }

@@ -167,7 +167,7 @@ async fn status_follows_turns_approvals_and_ignores_stale_turn_events() -> Resul
         )
         .await;
     ws.wait_delta("marker", &id, |d| {
-        matches!(d, SessionDelta::Item { item } if matches!(&item.body, ItemBody::Notice { message } if message == "marker"))
+        matches!(d, SessionDelta::Item { item } if matches!(&item.body, ItemBody::Notice { message, .. } if message == "marker"))
     })
     .await?;
     let st = s.state(&id).await?;

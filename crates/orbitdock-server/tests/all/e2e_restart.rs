@@ -172,11 +172,9 @@ async fn reconnect_replays_missed_deltas_and_restart_restores_sessions() -> Resu
         &t[t.len() - 2..],
         ["user:three".to_string(), "agent:third answer".to_string()]
     );
-    assert!(
-        page.items.iter().any(
-            |i| matches!(&i.body, ItemBody::Notice { message } if message.contains("Resumed"))
-        )
-    );
+    assert!(page.items.iter().any(
+        |i| matches!(&i.body, ItemBody::Notice { message, .. } if message.contains("Resumed"))
+    ));
     // The model saw the earlier conversation: the thread really was resumed, not restarted.
     let reqs = h.fake.wait_for_requests_async(3, WAIT).await;
     let last = reqs

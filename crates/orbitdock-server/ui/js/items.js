@@ -62,7 +62,7 @@ export function renderItem(item, ctx = {}) {
         h('strong', { text: 'Error: ' }), h('span', { class: 'error-text', text: item.message || '' }));
       break;
     case 'notice':
-      el = h('article', { class: 'item notice', 'aria-label': 'Notice' }, h('span', { text: item.message || '' }));
+      el = noticeItem(item);
       break;
     case 'context_compaction':
       el = compactionItem(item, live);
@@ -75,6 +75,16 @@ export function renderItem(item, ctx = {}) {
   el.dataset.type = item.type || 'unknown';
   el.dataset.status = isStopped(item, live) ? 'stopped' : item.status || '';
   return el;
+}
+
+/** A notice; one recording an action taken on someone's behalf (`via`) says through what. */
+function noticeItem(item) {
+  if (!item.via) {
+    return h('article', { class: 'item notice', 'aria-label': 'Notice' }, h('span', { text: item.message || '' }));
+  }
+  const label = item.via === 'mcp' ? 'via MCP' : `via ${item.via}`;
+  return h('article', { class: 'item notice attributed', 'aria-label': `Action ${label}` },
+    h('span', { class: 'badge via-badge', text: label }), ' ', h('span', { text: item.message || '' }));
 }
 
 /** Appends streamed text to an item's element; returns false when a full re-render is needed. */

@@ -312,6 +312,10 @@ struct CreateArgs {
     /// A name for the session.
     #[serde(default)]
     name: Option<String>,
+    /// The agent's model provider (e.g. `codexpc` for the local model); the agent's default
+    /// when absent.
+    #[serde(default)]
+    model_provider: Option<String>,
     /// Model and permissions.
     #[serde(flatten)]
     settings: Settings,
@@ -329,6 +333,7 @@ fn row(s: &SessionSummary) -> Value {
         "controllable": s.origin == Origin::Direct,
         "cwd": s.cwd,
         "model": s.model,
+        "model_provider": s.model_provider,
         "effort": s.effort,
         "pending_approval_count": s.pending_approval_count,
         "archived": s.archived,
@@ -802,6 +807,7 @@ impl Bridge {
             sandbox_mode,
             prompt: a.prompt,
             name: a.name,
+            model_provider: a.model_provider.filter(|p| !p.trim().is_empty()),
         };
         let s = tri!(c.create_session(&req).await.map_err(|e| api_error(e, "")));
         done(

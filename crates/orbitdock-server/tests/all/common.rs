@@ -149,7 +149,11 @@ pub struct Scripted {
 
 impl Scripted {
     pub async fn start() -> Result<Scripted> {
-        let data = tempfile::tempdir()?;
+        Self::start_in(tempfile::tempdir()?).await
+    }
+
+    /// [`Scripted::start`] with its data in `data` (e.g. a small file system mounted there).
+    pub async fn start_in(data: tempfile::TempDir) -> Result<Scripted> {
         let (agent, server) = Self::boot(data.path()).await?;
         let rest = Rest::new(&server.base_url());
         Ok(Scripted {
@@ -458,4 +462,141 @@ pub fn stalled_partial_message(text: &str) -> test_support::ScriptedResponse {
         .raw_event(serde_json::json!({"type": "response.output_text.delta", "item_id": "msg_partial", "output_index": 0,
             "content_index": 0, "delta": text}))
         .hang_after_created()
+}
+
+/// `target/debug/orbitdock`, next to this test binary's `deps/` directory (`scripts/test.sh`
+/// builds the binaries before the tests).
+pub fn orbitdock_bin() -> Result<std::path::PathBuf> {
+    let exe = std::env::current_exe()?;
+    let dir = exe
+        .parent()
+        .and_then(std::path::Path::parent)
+        .context("test binary has no parent dir")?;
+    let bin = dir.join("orbitdock");
+    anyhow::ensure!(
+        bin.is_file(),
+        "{} is missing: build the binaries first (cargo build --workspace --bins)",
+        bin.display()
+    );
+    Ok(bin)
+}
+
+/// A running `orbitdock serve` child process (its own process group).
+pub struct Served {
+    pub child: std::process::Child,
+    pub base: String,
+    pub token: String,
+}
+
+impl Served {
+    pub fn rest(&self) -> Rest {
+        Rest::with_token(&self.base, &self.token)
+    }
+
+    /// SIGTERM (a graceful stop) and wait.
+    pub fn terminate(&mut self) {
+        let _ = nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(self.child.id() as i32),
+            nix::sys::signal::Signal::SIGTERM,
+        );
+        let _ = self.child.wait();
+    }
+}
+
+/// How to run `orbitdock serve` beyond the defaults.
+#[derive(Default)]
+pub struct ServeOptions {
+    /// Where its stderr goes (discarded when `None`).
+    pub stderr: Option<std::path::PathBuf>,
+    /// Extra environment.
+    pub env: Vec<(String, String)>,
+    /// `RLIMIT_NOFILE` for the server process (soft and hard).
+    pub max_open_files: Option<u64>,
+}
+
+/// Starts `orbitdock serve` on port 0 over `data` and `home`; returns once it printed its URL.
+pub fn serve(
+    bin: &std::path::Path,
+    data: &std::path::Path,
+    home: &TempCodexHome,
+) -> Result<Served> {
+    serve_with(bin, data, home, &ServeOptions::default())
+}
+
+/// [`serve`] with options.
+pub fn serve_with(
+    bin: &std::path::Path,
+    data: &std::path::Path,
+    home: &TempCodexHome,
+    opts: &ServeOptions,
+) -> Result<Served> {
+    use std::io::BufRead as _;
+    use std::os::unix::process::CommandExt as _;
+    use std::process::Stdio;
+
+    let mut cmd = std::process::Command::new(bin);
+    cmd.args(["serve", "--port", "0", "--data-dir"])
+        .arg(data)
+        .arg("--codex-home")
+        .arg(home.path())
+        .arg("--codex-bin")
+        .arg(test_support::codex_bin())
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .process_group(0);
+    match &opts.stderr {
+        Some(p) => cmd.stderr(std::fs::File::create(p)?),
+        None => cmd.stderr(Stdio::null()),
+    };
+    for (k, v) in home.env() {
+        cmd.env(k, v);
+    }
+    for (k, v) in &opts.env {
+        cmd.env(k, v);
+    }
+    // The child inherits the soft RLIMIT_NOFILE in force when it is spawned: lower ours around
+    // the spawn (nextest runs each test in its own process) instead of an unsafe `pre_exec`.
+    let mut child = match opts.max_open_files {
+        Some(n) => {
+            use nix::sys::resource::{Resource, getrlimit, setrlimit};
+            let (soft, hard) = getrlimit(Resource::RLIMIT_NOFILE)?;
+            setrlimit(Resource::RLIMIT_NOFILE, n, hard)?;
+            let spawned = cmd.spawn();
+            setrlimit(Resource::RLIMIT_NOFILE, soft, hard)?;
+            spawned.context("spawning orbitdock serve")?
+        }
+        None => cmd.spawn().context("spawning orbitdock serve")?,
+    };
+    let out = child.stdout.take().context("stdout")?;
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(out).lines().map_while(|l| l.ok()) {
+            if let Some(rest) = line.strip_prefix("Open the UI: ") {
+                let _ = tx.send(rest.to_owned());
+            }
+        }
+    });
+    let url = match rx.recv_timeout(WAIT) {
+        Ok(u) => u,
+        Err(_) => {
+            let _ = child.kill();
+            let _ = child.wait();
+            bail!("orbitdock serve did not print its login URL");
+        }
+    };
+    let (base, token) = url.split_once("/login?token=").context("login URL shape")?;
+    Ok(Served {
+        child,
+        base: base.to_owned(),
+        token: token.to_owned(),
+    })
+}
+
+/// SIGKILL to the whole process group: the server and the app-server it started.
+pub fn kill9(s: &mut Served) {
+    let _ = nix::sys::signal::killpg(
+        nix::unistd::Pid::from_raw(s.child.id() as i32),
+        nix::sys::signal::Signal::SIGKILL,
+    );
+    let _ = s.child.wait();
 }

@@ -122,6 +122,9 @@ pub enum SessionStatus {
     NeedsAnswer,
     /// Ended (by the user, or the agent process is gone). Can be resumed.
     Ended,
+    /// Its start failed (no agent thread exists); [`SessionSummary::failure`] says why in one
+    /// sentence. Resuming retries the start; deleting removes it.
+    Failed,
     /// A status this client does not know.
     #[serde(other)]
     Unknown,
@@ -214,6 +217,11 @@ pub struct SessionSummary {
     /// Archived: hidden from the default session list (clients offer "show archived"); the
     /// agent's thread is archived too. Archiving does not end a session.
     pub archived: bool,
+    /// The agent's model provider the session runs on (Codex's provider id, e.g. `codexpc` for
+    /// the local model); `None` is the agent's default (the OpenAI account).
+    pub model_provider: Option<String>,
+    /// Why the session's start failed (one readable sentence), while its status is `failed`.
+    pub failure: Option<String>,
 }
 
 /// One step of the agent's plan.
@@ -717,6 +725,8 @@ pub struct CreateSessionRequest {
     pub prompt: Option<String>,
     /// Name to give it.
     pub name: Option<String>,
+    /// The agent's model provider (see `GET /api/providers`); the agent's default when absent.
+    pub model_provider: Option<String>,
 }
 
 /// `POST /api/sessions/{id}/messages`. Overrides apply to this turn and stick for later ones.
@@ -1273,4 +1283,117 @@ mod tests {
         let back: SessionState = serde_json::from_value(v).unwrap();
         assert_eq!(back, st);
     }
+}
+
+/// `GET /api/account`: who the agent (Codex) is logged in as, read from the agent itself.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(default)]
+pub struct AccountStatus {
+    /// Someone is logged in.
+    pub logged_in: bool,
+    /// How: `api_key`, `chatgpt`, or the agent's own word for a newer kind.
+    pub kind: Option<String>,
+    /// ChatGPT logins: the account's e-mail.
+    pub email: Option<String>,
+    /// ChatGPT logins: the plan (`plus`, `pro`, ...).
+    pub plan: Option<String>,
+    /// The agent's configured provider needs an OpenAI login (false when it runs on a local
+    /// provider by default).
+    pub requires_openai_auth: bool,
+    /// The agent's home directory (where the login is stored).
+    pub codex_home: String,
+    /// Set when the account could not be read (the agent did not start, ...): one sentence.
+    pub error: Option<String>,
+}
+
+string_enum! {
+    /// How to log in.
+    pub enum LoginMethod {
+        /// An OpenAI API key (stored by the agent; done at once).
+        ApiKey = "api_key",
+        /// ChatGPT with a device code: the answer carries a code to enter at a URL; the login
+        /// completes when the user has done so (poll `GET /api/account`).
+        DeviceCode = "device_code",
+    }
+}
+
+/// `POST /api/account/login`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LoginRequest {
+    /// The method.
+    pub method: LoginMethod,
+    /// `api_key` logins: the key.
+    #[serde(default)]
+    pub api_key: Option<String>,
+}
+
+/// `POST /api/account/login` answer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(default)]
+pub struct LoginResponse {
+    /// The account after the call (logged in at once for API keys).
+    pub account: AccountStatus,
+    /// Device-code logins: the code to enter.
+    pub user_code: Option<String>,
+    /// Device-code logins: where to enter it.
+    pub verification_url: Option<String>,
+}
+
+string_enum! {
+    /// Whether a model provider can take sessions now.
+    pub enum ProviderState {
+        /// Ready.
+        Up = "up",
+        /// Being started.
+        Starting = "starting",
+        /// Not reachable (it crashed or was stopped; a supervised one is being restarted).
+        Down = "down",
+        /// Needs a login first (the OpenAI account).
+        LoggedOut = "logged_out",
+    }
+}
+
+/// One model provider sessions can run on (`GET /api/providers`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ProviderStatus {
+    /// The agent's provider id: `openai` (the account) or `codexpc` (the local model).
+    pub id: String,
+    /// Display name.
+    pub name: String,
+    /// Whether it can take sessions now.
+    pub state: ProviderState,
+    /// One sentence about the state (why it is down, who is logged in).
+    #[serde(default)]
+    pub detail: Option<String>,
+    /// The model it serves, when it serves one model.
+    #[serde(default)]
+    pub model: Option<String>,
+    /// Context size of one conversation, in tokens.
+    #[serde(default)]
+    pub context_size: Option<u64>,
+    /// Recent generation speed (tokens per second over the last generating interval).
+    #[serde(default)]
+    pub tokens_per_second: Option<f64>,
+    /// Generations running or queued now.
+    #[serde(default)]
+    pub busy: Option<u64>,
+    /// Sessions of this server on this provider that are not ended.
+    #[serde(default)]
+    pub sessions: u64,
+}
+
+/// `GET /api/providers`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(default)]
+pub struct ProvidersResponse {
+    /// Every provider, the account first.
+    pub providers: Vec<ProviderStatus>,
+}
+
+/// `POST /api/providers/local`: serve this GGUF model as the local provider (the server starts
+/// and supervises the local model daemon).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LocalModelRequest {
+    /// Absolute path of a gpt-oss GGUF file on the server's machine.
+    pub model_path: String,
 }

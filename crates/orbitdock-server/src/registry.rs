@@ -101,6 +101,8 @@ pub struct NewSession {
     pub approval_policy: Option<orbitdock_protocol::ApprovalPolicy>,
     /// Sandbox mode.
     pub sandbox_mode: Option<orbitdock_protocol::SandboxMode>,
+    /// The agent's model provider (`None`: the agent's default).
+    pub model_provider: Option<String>,
     /// Initial status.
     pub status: SessionStatus,
     /// Creation time (Unix ms); now when 0.
@@ -117,6 +119,8 @@ pub struct Registry {
     sessions: Mutex<HashMap<String, Arc<OnceCell<SessionHandle>>>>,
     rate_limits: Mutex<Option<RateLimits>>,
     models: tokio::sync::Mutex<Option<Vec<ModelInfo>>>,
+    /// The local model provider, when the server runs one.
+    local_model: std::sync::OnceLock<Arc<crate::local_model::LocalModel>>,
 }
 
 impl Registry {
@@ -160,7 +164,18 @@ impl Registry {
             sessions: Mutex::new(HashMap::new()),
             rate_limits: Mutex::new(None),
             models: tokio::sync::Mutex::new(None),
+            local_model: std::sync::OnceLock::new(),
         }))
+    }
+
+    /// Makes `local` the server's local model provider (once; later calls are ignored).
+    pub fn set_local_model(&self, local: Arc<crate::local_model::LocalModel>) {
+        let _ = self.local_model.set(local);
+    }
+
+    /// The local model provider, when the server runs one.
+    pub fn local_model(&self) -> Option<&Arc<crate::local_model::LocalModel>> {
+        self.local_model.get()
     }
 
     /// The store (for read-only queries by other modules).
@@ -384,6 +399,8 @@ impl Registry {
             pending_approval_count: 0,
             token_usage: Default::default(),
             archived: false,
+            model_provider: new.model_provider,
+            failure: None,
             created_at: if new.created_at > 0 {
                 new.created_at
             } else {
@@ -446,13 +463,28 @@ impl Registry {
                 "cwd {cwd} is not an existing absolute directory"
             )));
         }
+        let model_provider = req
+            .model_provider
+            .map(|p| p.trim().to_owned())
+            .filter(|p| !p.is_empty());
+        let mut model = req.model.filter(|m| !m.is_empty());
+        if let Some(local) = self.local_model.get()
+            && model_provider.as_deref() == Some(local.provider_id())
+        {
+            // The local daemon serves one model: name it, so the agent does not send (and size
+            // its context for) its own default model.
+            if model.is_none() {
+                model = local.model_name();
+            }
+        }
         let handle = self
             .create_session(NewSession {
                 provider: Provider::Codex,
                 origin: Origin::Direct,
+                model_provider,
                 cwd,
                 name: req.name.filter(|n| !n.trim().is_empty()),
-                model: req.model.filter(|m| !m.is_empty()),
+                model,
                 effort: req.effort.filter(|m| !m.is_empty()),
                 approval_policy: req.approval_policy.filter(|m| !m.as_str().is_empty()),
                 sandbox_mode: req.sandbox_mode.filter(|m| !m.as_str().is_empty()),

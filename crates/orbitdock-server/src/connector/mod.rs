@@ -19,7 +19,9 @@ use std::fmt;
 use std::sync::{Arc, Weak};
 
 use async_trait::async_trait;
-use orbitdock_protocol::{ApprovalPolicy, ModelInfo, RateLimits, SandboxMode};
+use orbitdock_protocol::{
+    AccountStatus, ApprovalPolicy, LoginRequest, LoginResponse, ModelInfo, RateLimits, SandboxMode,
+};
 
 use crate::error::Result;
 use crate::session::{ApprovalRequest, SessionEvent};
@@ -144,6 +146,19 @@ pub struct ThreadConfig {
     pub approval_policy: Option<ApprovalPolicy>,
     /// Sandbox mode.
     pub sandbox_mode: Option<SandboxMode>,
+    /// The agent's model provider (`None`: the agent's default).
+    pub model_provider: Option<String>,
+}
+
+/// A model provider to add to the agent's configuration (an OpenAI Responses endpoint).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProviderEntry {
+    /// The provider id sessions name.
+    pub id: String,
+    /// Display name.
+    pub name: String,
+    /// `http://HOST:PORT/v1`.
+    pub base_url: String,
 }
 
 /// A thread the agent has loaded.
@@ -157,6 +172,10 @@ pub struct OpenedThread {
     pub effort: Option<String>,
     /// The thread's name, when it has one.
     pub name: Option<String>,
+}
+
+fn no_account() -> crate::error::Error {
+    crate::error::Error::BadRequest("this agent has no account to log in to".into())
 }
 
 /// What a session actor needs from an agent. Calls may take long (they are agent round trips):
@@ -194,6 +213,25 @@ pub trait Connector: Send + Sync + fmt::Debug + 'static {
     async fn set_thread_name(&self, thread_id: &str, name: &str) -> Result<()>;
     /// Lists models.
     async fn list_models(&self) -> Result<Vec<ModelInfo>>;
+    /// Who the agent is logged in as (agents without an account refuse).
+    async fn read_account(&self) -> Result<AccountStatus> {
+        Err(no_account())
+    }
+    /// Logs the agent in.
+    async fn login(&self, _request: &LoginRequest) -> Result<LoginResponse> {
+        Err(no_account())
+    }
+    /// Logs the agent out; answers the account afterwards.
+    async fn logout(&self) -> Result<AccountStatus> {
+        Err(no_account())
+    }
+    /// Adds (or updates) a model provider in the agent's configuration, effective for threads
+    /// started afterwards.
+    async fn configure_provider(&self, _entry: &ProviderEntry) -> Result<()> {
+        Err(crate::error::Error::BadRequest(
+            "this agent has no configurable model providers".into(),
+        ))
+    }
     /// Stops the agent process.
     async fn shutdown(&self);
     /// The agent process id, when one runs (diagnostics and crash tests).

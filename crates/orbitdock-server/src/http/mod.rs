@@ -10,6 +10,7 @@
 
 mod assets;
 mod hooks;
+mod providers;
 mod rest;
 mod ws;
 
@@ -227,6 +228,11 @@ fn route_table() -> RouteTable {
             get(rest::approval_history),
         )
         .route("/api/models", get(rest::models))
+        .route("/api/account", get(providers::account))
+        .route("/api/account/login", post(providers::login))
+        .route("/api/account/logout", post(providers::logout))
+        .route("/api/providers", get(providers::providers))
+        .route("/api/providers/local", post(providers::set_local_model))
         .route("/api/markdown", post(rest::markdown))
         .route("/api/hooks/claude", post(hooks::claude))
         .route("/ws", get(ws::upgrade))

@@ -359,8 +359,11 @@ impl Actor {
     /// Derives the status of a direct session from what is pending and running.
     pub(crate) fn set_status(&mut self) {
         use orbitdock_protocol::ApprovalKind;
-        let status = if self.summary.status == SessionStatus::Ended {
-            SessionStatus::Ended
+        let status = if matches!(
+            self.summary.status,
+            SessionStatus::Ended | SessionStatus::Failed
+        ) {
+            self.summary.status
         } else if self.pending.iter().any(|p| {
             matches!(
                 p.approval.kind,

@@ -48,6 +48,31 @@ fn thread_cfg(s: &orbitdock_protocol::SessionSummary) -> ThreadConfig {
         effort: s.effort.clone(),
         approval_policy: s.approval_policy.clone(),
         sandbox_mode: s.sandbox_mode.clone(),
+        model_provider: s.model_provider.clone(),
+    }
+}
+
+/// One readable sentence saying why an agent call failed, for a person: the first line of the
+/// agent's message (never a stack trace or a stderr dump), without our error-kind prefixes.
+pub(crate) fn failure_sentence(e: &Error) -> String {
+    let text = match e {
+        Error::Conflict(m) | Error::BadRequest(m) | Error::Busy(m) => m.clone(),
+        Error::Agent { message, .. } => message.clone(),
+        other => other.to_string(),
+    };
+    let first = text
+        .lines()
+        .map(str::trim)
+        .find(|l| !l.is_empty())
+        .unwrap_or("the agent did not say why");
+    let mut sentence: String = first.chars().take(300).collect();
+    if sentence.chars().count() < first.chars().count() {
+        sentence.push('…');
+    }
+    let mut chars = sentence.chars();
+    match chars.next() {
+        Some(c) => c.to_uppercase().chain(chars).collect(),
+        None => sentence,
     }
 }
 
@@ -260,9 +285,11 @@ impl Actor {
         self.lane_attach(prompt, move |a, r| {
             if let Err(e) = &r {
                 if a.summary.thread_id.is_none() {
-                    // No thread: nothing can continue this session until it is resumed.
-                    a.notice(format!("Could not start the session: {e}"));
-                    a.summary.status = SessionStatus::Ended;
+                    // No thread: nothing can continue this session until its start is retried.
+                    let why = failure_sentence(e);
+                    a.notice(format!("Failed to start: {why}"));
+                    a.summary.status = SessionStatus::Failed;
+                    a.summary.failure = Some(why);
                     a.out.summary_dirty = true;
                 } else {
                     a.notice(format!("Could not send the first message: {e}"));
@@ -326,8 +353,12 @@ impl Actor {
             }
         }
         self.apply_config(req.model, req.effort, req.approval_policy, req.sandbox_mode);
-        if self.summary.status == SessionStatus::Ended {
+        if matches!(
+            self.summary.status,
+            SessionStatus::Ended | SessionStatus::Failed
+        ) {
             self.summary.status = SessionStatus::Waiting;
+            self.summary.failure = None;
             self.out.summary_dirty = true;
         }
         self.note_first_prompt(&req.text);
@@ -490,6 +521,14 @@ impl Actor {
         &mut self,
         reply: oneshot::Sender<Result<orbitdock_protocol::SessionState>>,
     ) -> Option<AfterCommit> {
+        if self.summary.status == SessionStatus::Failed {
+            // Retry the failed start, with the first prompt it was created with.
+            self.summary.status = SessionStatus::Waiting;
+            self.summary.failure = None;
+            self.out.summary_dirty = true;
+            let prompt = self.summary.first_prompt.clone();
+            return self.start(prompt, reply);
+        }
         if self.summary.status == SessionStatus::Ended {
             self.summary.status = SessionStatus::Waiting;
             self.out.summary_dirty = true;

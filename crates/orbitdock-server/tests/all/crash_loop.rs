@@ -24,7 +24,7 @@ use serde_json::json;
 use test_support::{CodexHomeBuilder, FakeResponses, ScriptedResponse};
 use tokio_tungstenite::tungstenite::Message;
 
-use crate::common::{Served, eventually, kill9, orbitdock_bin, serve};
+use crate::common::{Served, eventually, kill9, serve, target_bin};
 
 /// Every item delta seen on the WebSocket: (session, seq) -> item id.
 type Seen = HashMap<(String, u64), String>;
@@ -75,7 +75,7 @@ async fn kill_dash_nine_in_a_loop_loses_and_duplicates_nothing() -> Result<()> {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(4);
-    let bin = orbitdock_bin()?;
+    let bin = target_bin("orbitdock")?;
     let fake = FakeResponses::start();
     let parts: Vec<String> = (0..40).map(|i| format!("word{i} ")).collect();
     let parts: Vec<&str> = parts.iter().map(String::as_str).collect();
@@ -94,7 +94,7 @@ async fn kill_dash_nine_in_a_loop_loses_and_duplicates_nothing() -> Result<()> {
     let seen = std::sync::Arc::new(parking_lot::Mutex::new(Seen::new()));
     let mut rng = rand::rng();
 
-    let mut s = serve(&bin, data.path(), &home)?;
+    let mut s = serve(&bin, data.path(), &home, &[])?;
     let mut ids = Vec::new();
     for i in 0..3 {
         let st: SessionState = s
@@ -131,7 +131,7 @@ async fn kill_dash_nine_in_a_loop_loses_and_duplicates_nothing() -> Result<()> {
         let wait = rng.random_range(50..1500);
         tokio::time::sleep(Duration::from_millis(wait)).await;
         kill9(&mut s);
-        s = serve(&bin, data.path(), &home)?;
+        s = serve(&bin, data.path(), &home, &[])?;
     }
 
     // Verify on a fresh start.

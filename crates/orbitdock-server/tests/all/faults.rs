@@ -28,7 +28,7 @@ use orbitdock_server::SessionEvent;
 use serde_json::json;
 use test_support::{CodexHomeBuilder, FakeResponses};
 
-use crate::common::{Scripted, ServeOptions, eventually, orbitdock_bin, serve_with};
+use crate::common::{Scripted, ServeOptions, eventually, serve_with, target_bin};
 
 /// A tmpfs mounted on a temp dir; unmounted on drop.
 struct Tmpfs {
@@ -370,7 +370,7 @@ fn health_within(addr: &str, wait: Duration) -> Result<Option<String>> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn running_out_of_file_descriptors_at_the_accept_loop() -> Result<()> {
     const LIMIT: u64 = 96;
-    let bin = orbitdock_bin()?;
+    let bin = target_bin("orbitdock")?;
     let fake = FakeResponses::start();
     let home = CodexHomeBuilder::new(&fake.base_url()).build();
     let data = tempfile::tempdir()?;

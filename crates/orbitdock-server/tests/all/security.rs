@@ -25,7 +25,7 @@ use serde_json::json;
 use test_support::{CodexHomeBuilder, FakeResponses};
 use tokio_tungstenite::tungstenite::Message;
 
-use crate::common::{ServeOptions, orbitdock_bin, serve, serve_with};
+use crate::common::{ServeOptions, serve, serve_with, target_bin};
 
 /// Every path under `root` with its type and permission bits.
 fn walk(root: &Path) -> Result<Vec<(PathBuf, std::fs::FileType, u32)>> {
@@ -47,7 +47,7 @@ fn walk(root: &Path) -> Result<Vec<(PathBuf, std::fs::FileType, u32)>> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn token_stays_out_of_logs_urls_and_errors_and_every_file_is_private() -> Result<()> {
-    let bin = orbitdock_bin()?;
+    let bin = target_bin("orbitdock")?;
     let fake = FakeResponses::start();
     let home = CodexHomeBuilder::new(&fake.base_url()).build();
     let tmp = tempfile::tempdir()?;
@@ -351,14 +351,14 @@ async fn a_second_local_user_is_refused() -> Result<()> {
             return Ok(());
         }
     };
-    let bin = orbitdock_bin()?;
+    let bin = target_bin("orbitdock")?;
     let fake = FakeResponses::start();
     let home = CodexHomeBuilder::new(&fake.base_url()).build();
     let tmp = tempfile::tempdir()?;
     // Directories the other user may enter, so only the hub's own modes stand in the way.
     std::fs::set_permissions(tmp.path(), std::fs::Permissions::from_mode(0o755))?;
     let data = tmp.path().join("data");
-    let mut s = serve(&bin, &data, &home)?;
+    let mut s = serve(&bin, &data, &home, &[])?;
     // A session, so the app-server (and whatever sockets it opens) is running.
     let _: SessionState = s
         .rest()

@@ -17,7 +17,9 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use codex_client::app_server::requests::{
-    ModelList, ModelListParams, ThreadArchive, ThreadCompactStart, ThreadFork, ThreadForkParams,
+    Account, AccountLoginStart, AccountLoginStartParams, AccountLogout, AccountRead,
+    AccountReadParams, ConfigBatchWrite, ConfigBatchWriteParams, ConfigEdit, ModelList,
+    ModelListParams, ThreadArchive, ThreadCompactStart, ThreadFork, ThreadForkParams,
     ThreadIdParams, ThreadResume, ThreadResumeParams, ThreadSetName, ThreadSetNameParams,
     ThreadStart, ThreadStartParams, ThreadUnarchive, TurnInterrupt, TurnInterruptParams, TurnStart,
     TurnStartParams, TurnSteer, TurnSteerParams,
@@ -26,11 +28,13 @@ use codex_client::app_server::{
     AppServer, AppServerBuilder, AppServerEvent, AskForApproval, SandboxMode as CodexSandbox,
     SandboxPolicy, UserInput,
 };
-use orbitdock_protocol::{ApprovalPolicy, ModelInfo, SandboxMode};
+use orbitdock_protocol::{
+    AccountStatus, ApprovalPolicy, LoginMethod, LoginRequest, LoginResponse, ModelInfo, SandboxMode,
+};
 use serde_json::Value;
 use tokio::sync::{Mutex, mpsc};
 
-use super::{CODEX, Connector, ConnectorEvent, OpenedThread, Router, ThreadConfig};
+use super::{CODEX, Connector, ConnectorEvent, OpenedThread, ProviderEntry, Router, ThreadConfig};
 use crate::error::{Error, Result};
 use crate::session::SessionEvent;
 use translate::Translated;
@@ -137,6 +141,11 @@ impl AppServerConnector {
             .client_info("orbitdock", env!("CARGO_PKG_VERSION"))
             .request_timeout(self.config.request_timeout)
             .event_capacity(4096);
+        // A failing Codex must say one readable thing, not print a Rust stack trace that
+        // would end up in a person's transcript: an inherited RUST_BACKTRACE is overridden.
+        builder = builder
+            .env("RUST_BACKTRACE", "0")
+            .env("RUST_LIB_BACKTRACE", "0");
         for (k, v) in &self.config.env {
             builder = builder.env(k, v);
         }
@@ -163,8 +172,21 @@ impl Connector for AppServerConnector {
 
     async fn start_thread(&self, cfg: &ThreadConfig) -> Result<OpenedThread> {
         let s = self.server().await?;
+        // Without a login, Codex would accept the thread and then fail every model request
+        // with retries ("Reconnecting... 5/5"): refuse the start with the reason instead.
+        let account = read_account(&s, &self.config.codex_home).await?;
+        let wants_openai = match cfg.model_provider.as_deref() {
+            None => account.requires_openai_auth,
+            Some(p) => p == OPENAI_PROVIDER,
+        };
+        if wants_openai && !account.logged_in {
+            return Err(Error::Conflict(
+                "nobody is logged in to OpenAI; log in (API key or ChatGPT) or choose the local model".into(),
+            ));
+        }
         let r = s
             .call::<ThreadStart>(ThreadStartParams {
+                model_provider: cfg.model_provider.clone(),
                 model: cfg.model.clone(),
                 cwd: Some(cfg.cwd.clone()),
                 approval_policy: approval_policy(&cfg.approval_policy),
@@ -182,6 +204,7 @@ impl Connector for AppServerConnector {
         let r = s
             .call::<ThreadResume>(ThreadResumeParams {
                 thread_id: thread_id.to_owned(),
+                model_provider: cfg.model_provider.clone(),
                 model: cfg.model.clone(),
                 cwd: Some(cfg.cwd.clone()),
                 approval_policy: approval_policy(&cfg.approval_policy),
@@ -199,6 +222,7 @@ impl Connector for AppServerConnector {
         let r = s
             .call::<ThreadFork>(ThreadForkParams {
                 thread_id: thread_id.to_owned(),
+                model_provider: cfg.model_provider.clone(),
                 model: cfg.model.clone(),
                 cwd: Some(cfg.cwd.clone()),
                 approval_policy: approval_policy(&cfg.approval_policy),
@@ -324,6 +348,71 @@ impl Connector for AppServerConnector {
         Some(self.pid.load(Ordering::SeqCst)).filter(|p| *p != 0)
     }
 
+    async fn read_account(&self) -> Result<AccountStatus> {
+        let s = self.server().await?;
+        read_account(&s, &self.config.codex_home).await
+    }
+
+    async fn login(&self, request: &LoginRequest) -> Result<LoginResponse> {
+        let s = self.server().await?;
+        let params = match &request.method {
+            LoginMethod::ApiKey => {
+                let key = request
+                    .api_key
+                    .as_deref()
+                    .map(str::trim)
+                    .filter(|k| !k.is_empty())
+                    .ok_or_else(|| Error::BadRequest("an API key is required".into()))?;
+                AccountLoginStartParams::api_key(&codex_client::auth::Secret::new(key))
+            }
+            LoginMethod::DeviceCode => AccountLoginStartParams::device_code(),
+            LoginMethod::Unknown(other) => {
+                return Err(Error::BadRequest(format!(
+                    "unknown login method {other:?} (api_key or device_code)"
+                )));
+            }
+        };
+        let started = s
+            .call::<AccountLoginStart>(params)
+            .await
+            .map_err(|e| agent_err("account/login/start", e))?;
+        Ok(LoginResponse {
+            account: read_account(&s, &self.config.codex_home).await?,
+            user_code: started.user_code,
+            verification_url: started.verification_url,
+        })
+    }
+
+    async fn logout(&self) -> Result<AccountStatus> {
+        let s = self.server().await?;
+        s.call::<AccountLogout>(())
+            .await
+            .map_err(|e| agent_err("account/logout", e))?;
+        read_account(&s, &self.config.codex_home).await
+    }
+
+    async fn configure_provider(&self, entry: &ProviderEntry) -> Result<()> {
+        let s = self.server().await?;
+        // Through the app-server's own config writer (it edits config.toml keeping the user's
+        // content, and reloads it for the threads started next).
+        s.call::<ConfigBatchWrite>(ConfigBatchWriteParams {
+            edits: vec![ConfigEdit {
+                key_path: format!("model_providers.{}", entry.id),
+                merge_strategy: "upsert".into(),
+                value: serde_json::json!({
+                    "name": entry.name,
+                    "base_url": entry.base_url,
+                    "wire_api": "responses",
+                }),
+            }],
+            reload_user_config: Some(true),
+            ..Default::default()
+        })
+        .await
+        .map_err(|e| agent_err("config/batchWrite", e))?;
+        Ok(())
+    }
+
     async fn shutdown(&self) {
         if let Some(s) = self.current.lock().await.take()
             && let Err(e) = s.shutdown().await
@@ -331,6 +420,45 @@ impl Connector for AppServerConnector {
             tracing::debug!(error = %e, "app-server shutdown");
         }
     }
+}
+
+/// Codex's built-in provider id of the OpenAI account.
+pub const OPENAI_PROVIDER: &str = "openai";
+
+/// `account/read`, in OrbitDock's terms.
+async fn read_account(s: &AppServer, codex_home: &std::path::Path) -> Result<AccountStatus> {
+    let r = s
+        .call::<AccountRead>(AccountReadParams {
+            refresh_token: Some(false),
+        })
+        .await
+        .map_err(|e| agent_err("account/read", e))?;
+    let mut out = AccountStatus {
+        requires_openai_auth: r.requires_openai_auth,
+        codex_home: codex_home.display().to_string(),
+        ..Default::default()
+    };
+    if let Some(account) = r.account_info() {
+        out.logged_in = true;
+        out.kind = Some(
+            match &account {
+                Account::ApiKey => "api_key",
+                Account::Chatgpt { .. } => "chatgpt",
+                Account::AmazonBedrock { .. } => "amazon_bedrock",
+                Account::Gcp => "gcp",
+                Account::Unknown => "unknown",
+            }
+            .to_owned(),
+        );
+        if let Account::Chatgpt {
+            email, plan_type, ..
+        } = account
+        {
+            out.email = email;
+            out.plan = plan_type;
+        }
+    }
+    Ok(out)
 }
 
 fn agent_err(operation: &str, e: codex_client::Error) -> Error {

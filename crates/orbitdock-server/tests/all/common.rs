@@ -473,6 +473,25 @@ pub fn stalled_partial_message(text: &str) -> test_support::ScriptedResponse {
         .hang_after_created()
 }
 
+/// Whether any `role: user` message of the request holds `needle`.
+pub fn user_text_contains(r: &test_support::RecordedRequest, needle: &str) -> bool {
+    r.input().iter().any(|item| {
+        item.get("role").and_then(Value::as_str) == Some("user")
+            && item.to_string().contains(needle)
+    })
+}
+
+/// A WebSocket subscribed to session `id`, its snapshot received.
+pub async fn subscribed(h: &Harness, id: &str) -> Result<Ws> {
+    let mut ws = h.ws().await?;
+    ws.subscribe(id, None).await?;
+    ws.wait_for("snapshot", |m| {
+        matches!(m, ServerMessage::SessionSnapshot { .. })
+    })
+    .await?;
+    Ok(ws)
+}
+
 /// A binary of the workspace in this test binary's target dir (`target/debug/NAME`, next to
 /// its `deps/` directory; `scripts/test.sh` builds the binaries before the tests).
 pub fn target_bin(name: &str) -> Result<std::path::PathBuf> {

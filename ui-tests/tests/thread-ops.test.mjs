@@ -10,7 +10,7 @@ import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import {
   tempDir, startScriptedModel, makeCodexHome, startOrbitdock, launchBrowser, screenshotPath,
-  apiCall, eventually,
+  apiCall, eventually, openLoggedInPage,
 } from '../lib/harness.mjs';
 
 const final = (t) => `<|channel|>final<|message|>${t}<|return|>`;
@@ -44,11 +44,7 @@ before(async () => {
   const codexHome = makeCodexHome(dir, model.baseUrl);
   server = await startOrbitdock({ dataDir: path.join(dir, 'data'), codexHome });
   browser = await launchBrowser();
-  page = await browser.context.newPage();
-  page.on('pageerror', (err) => console.error('page error:', err));
-  await page.goto(server.loginUrl);
-  await page.waitForURL(`${server.origin}/`);
-  await page.locator('#conn[data-state="live"]').waitFor({ timeout: 15000 });
+  page = await openLoggedInPage(browser, server);
 });
 
 after(async () => {

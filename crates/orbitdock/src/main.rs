@@ -414,6 +414,14 @@ fn print_item(item: &TranscriptItem) {
         ItemBody::Error { message } => format!("error: {message}"),
         ItemBody::Notice { message } => format!("notice: {message}"),
         ItemBody::ContextCompaction { .. } => "context compacted".into(),
+        ItemBody::ReviewMode {
+            entered: true,
+            review,
+        } => format!("entered review mode: {review}"),
+        ItemBody::ReviewMode {
+            entered: false,
+            review,
+        } => format!("review findings:\n{review}"),
         ItemBody::Other { original_type, .. } => format!("({original_type})"),
         ItemBody::Unknown => "(unknown item)".into(),
     };

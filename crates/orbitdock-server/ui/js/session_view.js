@@ -10,6 +10,7 @@ import { TranscriptView } from './transcript.js';
 import { approvalCard } from './approvals.js';
 import { statusBadge, tokenBadge, rateLimitGauge } from './badges.js';
 import { renderDiff, splitFiles, statsBadge, diffStats } from './diff.js';
+import { providerLabel } from './providers.js';
 import { RevertDialog, ForkDialog, ReviewDialog } from './history_ops.js';
 
 // One of each history dialog for the page, created on first use.
@@ -124,6 +125,13 @@ export class SessionView {
         }, '×')),
       this.sideBody);
 
+    // A session whose start failed: why, in one sentence, with retry and remove.
+    this.failureText = h('p', { class: 'failure-text' });
+    this.failureBar = h('div', { class: 'failure-banner', role: 'alert', hidden: true },
+      this.failureText,
+      h('button', { type: 'button', class: 'btn primary small', 'aria-label': 'Retry starting the session', text: 'Retry', on: { click: () => this.retryStart() } }),
+      h('button', { type: 'button', class: 'btn ghost small', 'aria-label': 'Remove the failed session', title: 'Archive it: it leaves the list (Show archived brings it back)', text: 'Remove', on: { click: () => this.removeFailed() } }));
+
     // Approvals + input bar.
     this.approvals = h('section', { class: 'approvals', 'aria-label': 'Pending approvals', 'aria-live': 'assertive' });
     this.input = h('textarea', {
@@ -160,7 +168,7 @@ export class SessionView {
     this.el = h('section', { class: 'session', 'aria-label': 'Session' },
       this.actionBar,
       h('div', { class: 'session-body' },
-        h('div', { class: 'session-main' }, this.transcript.el, this.approvals, this.composer, this.takeoverBar),
+        h('div', { class: 'session-main' }, this.transcript.el, this.failureBar, this.approvals, this.composer, this.takeoverBar),
         this.side));
 
     this.transcript.el.addEventListener('history-op', (ev) => {
@@ -188,11 +196,13 @@ export class SessionView {
     setChildren(this.statusSlot, statusBadge(st.status));
     const chips = [
       h('span', { class: `chip provider-${st.provider}`, text: st.provider || 'agent' }),
+      st.provider === 'codex' && st.origin !== 'passive'
+        ? h('span', { class: 'chip model-provider', title: 'Model provider', text: providerLabel(st.model_provider) }) : null,
       st.origin === 'passive' ? h('span', { class: 'chip', title: 'Started outside OrbitDock', text: 'passive' }) : null,
       st.model ? h('span', { class: 'chip', title: 'Model', text: st.model + (st.effort ? ` · ${st.effort}` : '') }) : null,
       h('span', { class: 'chip project', title: st.cwd || '', text: basename(st.cwd) || '—' }),
       st.forked_from ? forkChip(st.forked_from) : null,
-      st.attached === false && st.status !== 'ended'
+      st.attached === false && st.status !== 'ended' && st.status !== 'failed'
         ? h('span', { class: 'chip warn', title: 'The agent is not connected; sending resumes it', text: 'detached' }) : null,
     ];
     setChildren(this.meta, chips);
@@ -292,6 +302,9 @@ export class SessionView {
 
   renderComposer() {
     const st = this.model.state;
+    const failed = st.status === 'failed';
+    this.failureBar.hidden = !failed;
+    if (failed) this.failureText.textContent = `Failed to start: ${st.failure || 'the agent did not say why'}`;
     const passive = st.origin === 'passive';
     this.composer.hidden = passive;
     this.takeoverBar.hidden = !passive;
@@ -322,6 +335,7 @@ export class SessionView {
     this.archiveBtn.textContent = st.archived ? 'Unarchive' : 'Archive';
     this.archiveBtn.setAttribute('aria-label', st.archived ? 'Unarchive session' : 'Archive session');
     this.archiveBtn.setAttribute('aria-pressed', String(Boolean(st.archived)));
+    this.endBtn.hidden = failed;
     this.endBtn.textContent = ended ? 'Resume' : 'End';
     this.endBtn.setAttribute('aria-label', ended ? 'Resume session' : 'End session');
     this.endBtn.classList.toggle('primary', ended);
@@ -371,6 +385,23 @@ export class SessionView {
       this.toast(`Could not ${ended ? 'resume' : 'end'} the session: ${err.message}`, true);
     } finally {
       this.endBtn.disabled = false;
+    }
+  }
+
+  async retryStart() {
+    try {
+      await api.resume(this.model.id);
+    } catch (err) {
+      this.toast(`Could not start the session: ${err.message}`, true);
+    }
+  }
+
+  async removeFailed() {
+    try {
+      await api.archive(this.model.id);
+      location.hash = '';
+    } catch (err) {
+      this.toast(`Could not remove the session: ${err.message}`, true);
     }
   }
 

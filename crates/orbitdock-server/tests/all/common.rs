@@ -95,6 +95,17 @@ impl Harness {
         self.home.workdir().display().to_string()
     }
 
+    /// The shared app-server's process id, while one runs.
+    pub fn agent_pid(&self) -> Result<u32> {
+        self.server
+            .as_ref()
+            .context("server stopped")?
+            .registry
+            .connector()
+            .agent_pid()
+            .context("app-server pid")
+    }
+
     pub async fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T> {
         let r = self
             .http

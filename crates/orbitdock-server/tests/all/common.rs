@@ -496,6 +496,24 @@ pub fn user_text_contains(r: &test_support::RecordedRequest, needle: &str) -> bo
     })
 }
 
+/// A direct session in the harness's workdir with these policies, and a WebSocket subscribed
+/// to it.
+pub async fn direct_session(
+    h: &Harness,
+    approval_policy: &str,
+    sandbox_mode: &str,
+) -> Result<(String, Ws)> {
+    let created = h
+        .create(
+            serde_json::json!({"cwd": h.workdir(), "approval_policy": approval_policy,
+            "sandbox_mode": sandbox_mode}),
+        )
+        .await?;
+    let id = created.summary.id.clone();
+    let ws = subscribed(h, &id).await?;
+    Ok((id, ws))
+}
+
 /// A WebSocket subscribed to session `id`, its snapshot received.
 pub async fn subscribed(h: &Harness, id: &str) -> Result<Ws> {
     let mut ws = h.ws().await?;

@@ -989,6 +989,10 @@ pub struct Health {
     pub ok: bool,
     /// Server version.
     pub version: String,
+    /// Why the server cannot save changes right now (disk full, read-only file system, data
+    /// dir removed); absent when persistence works. Live updates keep flowing meanwhile.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub degraded: Option<String>,
 }
 
 // ---------------------------------------------------------------------------------------------

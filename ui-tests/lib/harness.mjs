@@ -299,3 +299,29 @@ export async function openLoggedInPage(browser, server) {
   await page.locator('#conn[data-state="live"]').waitFor({ timeout: 15000 });
   return page;
 }
+
+/**
+ * The usual stack of a browser test: codexpc playing `script`, a CODEX_HOME pointing at it,
+ * `orbitdock serve`, and a logged-in page showing the live UI. `dir` (a fresh temp dir) holds a
+ * `project/` directory for sessions. `stop()` tears everything down; `failureContext()` is the
+ * tail of the server's and the model's output, for assertion messages.
+ */
+export async function startStack(prefix, script) {
+  const dir = tempDir(prefix);
+  mkdirSync(path.join(dir, 'project'), { recursive: true });
+  const model = await startScriptedModel(script, dir);
+  const codexHome = makeCodexHome(dir, model.baseUrl);
+  const server = await startOrbitdock({ dataDir: path.join(dir, 'data'), codexHome });
+  const browser = await launchBrowser();
+  const page = await openLoggedInPage(browser, server);
+  return {
+    dir, project: path.join(dir, 'project'), model, server, browser, page,
+    failureContext: () => `\n--- orbitdock output ---\n${server.child.log.slice(-3000)}`
+      + `\n--- codexpc output ---\n${model.child.log.slice(-2000)}`,
+    async stop() {
+      await browser.close();
+      await server.child.kill();
+      await model.child.kill();
+    },
+  };
+}

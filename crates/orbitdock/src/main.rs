@@ -449,9 +449,7 @@ fn init_logging(data_dir: &Path) -> Result<tracing_appender::non_blocking::Worke
     use tracing_subscriber::layer::SubscriberExt;
     use tracing_subscriber::util::SubscriberInitExt;
     use tracing_subscriber::{EnvFilter, Layer, fmt};
-    let logs = data_dir::logs_dir(data_dir);
-    std::fs::create_dir_all(&logs).with_context(|| format!("creating {}", logs.display()))?;
-    let file = tracing_appender::rolling::never(&logs, "server.log");
+    let file = data_dir::open_server_log(data_dir)?;
     let (file, guard) = tracing_appender::non_blocking(file);
     let filter =
         || EnvFilter::try_from_env("ORBITDOCK_LOG").unwrap_or_else(|_| EnvFilter::new("info"));

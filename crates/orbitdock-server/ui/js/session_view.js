@@ -144,10 +144,16 @@ export class SessionView {
       type: 'button', class: 'btn danger', 'aria-label': 'Interrupt the running turn', 'aria-keyshortcuts': 'Escape',
       hidden: true, on: { click: () => this.interrupt() },
     }, 'Interrupt');
+    // Plan mode applies to the next message only: the agent plans, and may ask questions first
+    // (they arrive as question cards above the composer).
+    this.planMode = h('input', { type: 'checkbox', class: 'plan-mode', 'aria-label': 'Plan mode for the next message' });
+    this.planToggle = h('label', {
+      class: 'plan-toggle', title: 'The agent plans and may ask you questions before acting (this message only)',
+    }, this.planMode, h('span', { text: 'Plan mode' }));
     this.composer = h('form', {
       class: 'composer', 'aria-label': 'Send a message',
       on: { submit: (ev) => { ev.preventDefault(); this.send(); } },
-    }, this.input, this.interruptBtn, this.sendBtn);
+    }, this.planToggle, this.input, this.interruptBtn, this.sendBtn);
     // A passive session (started outside OrbitDock) is observed only: instead of a composer that
     // could only fail, offer to take it over; the server says why when it cannot yet.
     this.takeoverBtn = h('button', {
@@ -313,6 +319,8 @@ export class SessionView {
       : ended ? 'Session ended: resume it to continue'
         : steer ? 'Add to current turn' : 'Message the agent';
     this.sendBtn.textContent = steer ? 'Add to turn' : 'Send';
+    // A message added to a running turn cannot change that turn's mode.
+    this.planToggle.hidden = steer;
     this.sendBtn.setAttribute('aria-label', steer ? 'Add to current turn' : 'Send message');
     // Compaction runs as a turn of its own, so it is offered only when no turn runs; while it
     // runs, its transcript card says "Compacting the context…".
@@ -443,7 +451,12 @@ export class SessionView {
     if (!text.trim()) return;
     this.sendBtn.disabled = true;
     try {
-      await api.send(this.model.id, { text });
+      const body = { text };
+      // A message added to a running turn keeps that turn's mode.
+      const steer = Boolean(this.model.state.current_turn);
+      if (this.planMode.checked && !steer) body.collaboration_mode = 'plan';
+      await api.send(this.model.id, body);
+      this.planMode.checked = false;
       this.input.value = '';
       this.autosize();
       this.transcript.scrollToBottom();

@@ -149,7 +149,7 @@ export async function startScriptedModel(lines, dir) {
 }
 
 /** A CODEX_HOME whose config points Codex at the scripted model (see shared notes). */
-export function makeCodexHome(dir, baseUrl) {
+export function makeCodexHome(dir, baseUrl, extraConfig = '') {
   const home = path.join(dir, 'codex-home');
   mkdirSync(home, { recursive: true });
   writeFileSync(path.join(home, 'config.toml'), [
@@ -163,6 +163,7 @@ export function makeCodexHome(dir, baseUrl) {
     'request_max_retries = 0',
     'stream_max_retries = 0',
     '',
+    extraConfig,
   ].join('\n'));
   return home;
 }
@@ -301,16 +302,17 @@ export async function openLoggedInPage(browser, server) {
 }
 
 /**
- * The usual stack of a browser test: codexpc playing `script`, a CODEX_HOME pointing at it,
+ * The usual stack of a browser test: codexpc playing `script`, a CODEX_HOME pointing at it
+ * (its config.toml ending with `extraConfig`, e.g. feature flags),
  * `orbitdock serve`, and a logged-in page showing the live UI. `dir` (a fresh temp dir) holds a
  * `project/` directory for sessions. `stop()` tears everything down; `failureContext()` is the
  * tail of the server's and the model's output, for assertion messages.
  */
-export async function startStack(prefix, script) {
+export async function startStack(prefix, script, { extraConfig = '' } = {}) {
   const dir = tempDir(prefix);
   mkdirSync(path.join(dir, 'project'), { recursive: true });
   const model = await startScriptedModel(script, dir);
-  const codexHome = makeCodexHome(dir, model.baseUrl);
+  const codexHome = makeCodexHome(dir, model.baseUrl, extraConfig);
   const server = await startOrbitdock({ dataDir: path.join(dir, 'data'), codexHome });
   const browser = await launchBrowser();
   const page = await openLoggedInPage(browser, server);

@@ -435,3 +435,37 @@ async fn a_question_asked_in_plan_mode_is_answered_over_rest_and_reaches_the_mod
     h.shutdown().await;
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_permissions_request_answered_over_rest_reaches_codex() -> Result<()> {
+    // The model asks for more permissions with Codex's `request_permissions` tool (behind a
+    // feature flag in 0.169); Codex asks us, and what we grant is the tool's answer.
+    let h = Harness::start_with_home(|b, _| {
+        b.extra_toml("[features]\nrequest_permissions_tool = true")
+    })
+    .await?;
+    h.fake.enqueue(ScriptedResponse::new().function_call(
+        "request_permissions",
+        json!({"reason": "fetch the release notes",
+            "permissions": {"network": {"enabled": true}}}),
+        "call-perm",
+    ));
+    h.fake.enqueue(ScriptedResponse::new().text("thanks"));
+    let (id, mut ws) = common::direct_session(&h, "on-request", "workspace-write").await?;
+    let _: serde_json::Value = h
+        .post(
+            &format!("/api/sessions/{id}/messages"),
+            &json!({"text": "get network access"}),
+        )
+        .await?;
+    let approval = answer_next(&h, &mut ws, &id, "accept").await?;
+    assert_eq!(approval.kind, ApprovalKind::Permissions);
+    ws.wait_delta("turn ended", &id, is_turn_ended).await?;
+    let reqs = h.fake.responses_requests();
+    let out = reqs[1]
+        .function_call_output("call-perm")
+        .context("no tool output")?;
+    assert!(out.contains("network"), "{out}");
+    h.shutdown().await;
+    Ok(())
+}

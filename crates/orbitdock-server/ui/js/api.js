@@ -80,5 +80,10 @@ export const api = {
     request('POST', `/api/sessions/${enc(id)}/approvals/${enc(requestId)}`,
       answers ? { decision, answers } : { decision }),
   models: () => request('GET', '/api/models'),
+  account: () => request('GET', '/api/account'),
+  login: (body) => request('POST', '/api/account/login', body),
+  logout: () => request('POST', '/api/account/logout'),
+  providers: () => request('GET', '/api/providers'),
+  setLocalModel: (modelPath) => request('POST', '/api/providers/local', { model_path: modelPath }),
   markdown: (texts) => request('POST', '/api/markdown', { texts }),
 };

@@ -662,6 +662,7 @@ impl Bridge {
             effort,
             approval_policy,
             sandbox_mode,
+            ..Default::default()
         };
         let r = tri!(
             c.send_message(&a.session_id, &req)
@@ -808,6 +809,7 @@ impl Bridge {
             prompt: a.prompt,
             name: a.name,
             model_provider: a.model_provider.filter(|p| !p.trim().is_empty()),
+            ..Default::default()
         };
         let s = tri!(c.create_session(&req).await.map_err(|e| api_error(e, "")));
         done(

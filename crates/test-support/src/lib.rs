@@ -43,7 +43,10 @@ pub mod fake_anthropic;
 mod fake_responses;
 pub mod gguf;
 
-pub use codex_home::{CodexHomeBuilder, SCRUBBED_ENV, TempCodexHome, default_parent_dir};
+pub use codex_home::{
+    CodexHomeBuilder, ESCALATION_CALL_ID, ESCALATION_JUSTIFICATION, SCRUBBED_ENV, TempCodexHome,
+    default_parent_dir, escalation_home, rollout_files, wait_for_path, write_legacy_rollout,
+};
 pub use fake_responses::{FakeResponses, RecordedRequest, ScriptedResponse};
 
 use std::path::PathBuf;

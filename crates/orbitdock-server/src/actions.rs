@@ -82,6 +82,8 @@ pub enum SessionAction {
         decision: ApprovalDecision,
         /// Answers to questions.
         answers: Option<BTreeMap<String, Vec<String>>>,
+        /// With a refusal: what to tell the agent.
+        message: Option<String>,
     },
 }
 
@@ -170,6 +172,7 @@ impl SessionAction {
                 request_id,
                 decision,
                 answers,
+                message,
                 client_ref,
             } => (
                 SessionAction::Approve {
@@ -177,6 +180,7 @@ impl SessionAction {
                     request_id,
                     decision,
                     answers,
+                    message,
                 },
                 client_ref,
             ),
@@ -258,11 +262,12 @@ pub async fn dispatch(registry: &Registry, action: SessionAction) -> Result<Acti
             request_id,
             decision,
             answers,
+            message,
         } => {
             registry
                 .get(&session_id)
                 .await?
-                .approve(request_id, decision, answers)
+                .approve(request_id, decision, answers, message)
                 .await?;
             Ok(done(ok()?))
         }

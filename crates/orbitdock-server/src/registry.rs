@@ -23,7 +23,7 @@ use parking_lot::Mutex;
 use tokio::sync::{OnceCell, mpsc};
 use tokio::task::JoinHandle;
 
-use crate::connector::{CODEX, Connector, ConnectorEvent, ConnectorKey};
+use crate::connector::{CLAUDE, CODEX, Connector, ConnectorEvent, ConnectorKey};
 use crate::error::{Error, Result};
 use crate::hub::{ListHub, SessionHub};
 use crate::session::actor::{self, ActorInit, Shared};
@@ -65,11 +65,17 @@ impl Connectors {
 
     /// The connector a session's agent runs on.
     pub fn for_summary(&self, s: &SessionSummary) -> Arc<dyn Connector> {
-        let key = match s.provider {
-            Provider::Claude => "claude",
+        self.for_provider(s.provider).clone()
+    }
+
+    /// The connector sessions of `provider` run on (the default one when the provider has
+    /// none of its own).
+    pub fn for_provider(&self, provider: Provider) -> &Arc<dyn Connector> {
+        let key = match provider {
+            Provider::Claude => CLAUDE,
             _ => CODEX,
         };
-        self.by_key.get(key).unwrap_or(&self.default).clone()
+        self.by_key.get(key).unwrap_or(&self.default)
     }
 
     fn all(&self) -> impl Iterator<Item = &Arc<dyn Connector>> {
@@ -101,6 +107,8 @@ pub struct NewSession {
     pub approval_policy: Option<orbitdock_protocol::ApprovalPolicy>,
     /// Sandbox mode.
     pub sandbox_mode: Option<orbitdock_protocol::SandboxMode>,
+    /// Permission mode (Claude).
+    pub permission_mode: Option<orbitdock_protocol::PermissionMode>,
     /// Initial status.
     pub status: SessionStatus,
     /// Creation time (Unix ms); now when 0.
@@ -191,6 +199,15 @@ impl Registry {
     /// The session driving or observing this Codex thread, if any.
     pub fn session_for_thread(&self, thread_id: &str) -> Option<String> {
         self.session_for(CODEX, thread_id)
+    }
+
+    /// The session driving or observing this thread of a `provider` (its sessions are keyed by
+    /// the connector they run on), if any.
+    pub fn session_for_provider(&self, provider: Provider, thread_id: &str) -> Option<String> {
+        self.session_for(
+            self.shared.connectors.for_provider(provider).key(),
+            thread_id,
+        )
     }
 
     /// The session driving or observing this thread of a connector, if any.
@@ -379,6 +396,8 @@ impl Registry {
             effort: new.effort,
             approval_policy: new.approval_policy,
             sandbox_mode: new.sandbox_mode,
+            permission_mode: new.permission_mode,
+            cost_usd: None,
             status: new.status,
             thread_id: new.thread_id.clone(),
             pending_approval_count: 0,
@@ -434,8 +453,25 @@ impl Registry {
         Ok(handle)
     }
 
-    /// Creates a direct Codex session: starts its thread and sends the prompt, if any.
+    /// Creates a direct session of the requested provider (Codex when none is named): starts
+    /// its thread and sends the prompt, if any.
     pub async fn create(&self, req: CreateSessionRequest) -> Result<SessionState> {
+        let provider = req.provider.unwrap_or(Provider::Codex);
+        match provider {
+            Provider::Codex => {}
+            Provider::Claude => {
+                if self.shared.connectors.get(CLAUDE).is_none() {
+                    return Err(Error::BadRequest(
+                        "Claude Code is not available on this server (its CLI was not found; run scripts/setup.sh or set CLAUDE_BIN)".into(),
+                    ));
+                }
+            }
+            Provider::Unknown => {
+                return Err(Error::BadRequest(
+                    "unknown provider; use \"codex\" or \"claude\"".into(),
+                ));
+            }
+        }
         let cwd = req.cwd.trim().to_owned();
         if cwd.is_empty() {
             return Err(Error::BadRequest("cwd is required".into()));
@@ -448,7 +484,7 @@ impl Registry {
         }
         let handle = self
             .create_session(NewSession {
-                provider: Provider::Codex,
+                provider,
                 origin: Origin::Direct,
                 cwd,
                 name: req.name.filter(|n| !n.trim().is_empty()),
@@ -456,6 +492,7 @@ impl Registry {
                 effort: req.effort.filter(|m| !m.is_empty()),
                 approval_policy: req.approval_policy.filter(|m| !m.as_str().is_empty()),
                 sandbox_mode: req.sandbox_mode.filter(|m| !m.as_str().is_empty()),
+                permission_mode: req.permission_mode.filter(|m| !m.as_str().is_empty()),
                 status: SessionStatus::Waiting,
                 ..Default::default()
             })

@@ -38,11 +38,13 @@
 //! Everything here panics on misuse or timeouts with a message that says what happened: it is
 //! test code, and a clear panic is the most useful failure a test can produce.
 
+mod claude_home;
 mod codex_home;
 pub mod fake_anthropic;
 mod fake_responses;
 pub mod gguf;
 
+pub use claude_home::{CLAUDE_SCRUBBED_ENV, ClaudeHome, claude_bin};
 pub use codex_home::{CodexHomeBuilder, SCRUBBED_ENV, TempCodexHome, default_parent_dir};
 pub use fake_responses::{FakeResponses, RecordedRequest, ScriptedResponse};
 

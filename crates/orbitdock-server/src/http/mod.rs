@@ -136,6 +136,7 @@ pub fn app(state: AppState) -> Router {
             get(rest::approval_history),
         )
         .route("/api/models", get(rest::models))
+        .route("/api/providers", get(rest::providers))
         .route("/api/markdown", post(rest::markdown))
         .route("/api/hooks/claude", post(hooks::claude))
         .route("/ws", get(ws::upgrade))

@@ -73,9 +73,10 @@ export const api = {
   unarchive: (id) => request('POST', `/api/sessions/${enc(id)}/unarchive`),
   rename: (id, name) => request('POST', `/api/sessions/${enc(id)}/name`, { name }),
   patchConfig: (id, patch) => request('PATCH', `/api/sessions/${enc(id)}/config`, patch),
-  answer: (id, requestId, decision, answers) =>
+  answer: (id, requestId, decision, answers, message) =>
     request('POST', `/api/sessions/${enc(id)}/approvals/${enc(requestId)}`,
-      answers ? { decision, answers } : { decision }),
-  models: () => request('GET', '/api/models'),
+      { decision, ...(answers ? { answers } : {}), ...(message ? { message } : {}) }),
+  models: (provider = 'codex') => request('GET', `/api/models?provider=${enc(provider)}`),
+  providers: () => request('GET', '/api/providers'),
   markdown: (texts) => request('POST', '/api/markdown', { texts }),
 };

@@ -1,5 +1,6 @@
-// The sheets (modal <dialog>s, so focus is trapped and Escape closes them): new session with model,
-// effort, approval and sandbox pickers, and rename.
+// The sheets (modal <dialog>s, so focus is trapped and Escape closes them): new session with the
+// agent (Codex or Claude, with the server's word on whether each is ready), model, and the agent's
+// own settings (effort, approval and sandbox for Codex; permission mode for Claude), and rename.
 
 import { h, setChildren } from './dom.js';
 import { api } from './api.js';
@@ -22,8 +23,14 @@ export class NewSessionSheet {
     this.onCreated = onCreated;
     this.toast = toast;
     this.models = [];
+    this.providers = [];
+    this.status = dialog.querySelector('.provider-status');
+    this.title = dialog.querySelector('#new-session-title');
     wireClose(dialog);
     this.form.elements.model.addEventListener('change', () => this.fillEfforts());
+    for (const r of this.form.querySelectorAll('input[name=provider]')) {
+      r.addEventListener('change', () => this.providerChanged());
+    }
     this.form.addEventListener('submit', (ev) => {
       ev.preventDefault();
       this.create();
@@ -40,12 +47,44 @@ export class NewSessionSheet {
     this.dialog.showModal();
     f.cwd.focus();
     try {
-      const res = await api.models();
+      const res = await api.providers();
+      this.providers = (res && res.providers) || [];
+    } catch {
+      this.providers = [];
+    }
+    for (const r of this.form.querySelectorAll('input[name=provider]')) {
+      const info = this.providers.find((p) => p.provider === r.value);
+      r.disabled = Boolean(info && !info.available);
+    }
+    await this.providerChanged();
+  }
+
+  provider() {
+    const r = this.form.querySelector('input[name=provider]:checked');
+    return r ? r.value : 'codex';
+  }
+
+  /** Shows the chosen agent's settings, its models and its account state. */
+  async providerChanged() {
+    const f = this.form.elements;
+    const provider = this.provider();
+    const name = provider === 'claude' ? 'Claude' : 'Codex';
+    this.title.textContent = `New ${name} session`;
+    for (const el of this.form.querySelectorAll('[data-provider]')) el.hidden = el.dataset.provider !== provider;
+    const info = this.providers.find((p) => p.provider === provider);
+    const parts = [];
+    if (info && info.version) parts.push(`${name} ${info.version}.`);
+    if (info && info.detail) parts.push(info.detail);
+    this.status.textContent = parts.join(' ');
+    this.status.classList.toggle('warn', Boolean(info && (!info.available || info.credentials === false)));
+    try {
+      const res = await api.models(provider);
       this.models = (res && res.models) || [];
     } catch (err) {
       this.models = [];
       showError(this.form, `Could not load models (${err.message}); the server default will be used.`);
     }
+    if (this.provider() !== provider) return;
     const keep = f.model.value;
     setChildren(f.model, h('option', { value: '', text: 'Server default' }),
       this.models.map((m) => h('option', { value: m.id, text: m.display_name || m.id })));
@@ -66,12 +105,16 @@ export class NewSessionSheet {
 
   async create() {
     const f = this.form.elements;
-    const body = { cwd: f.cwd.value.trim() };
+    const provider = this.provider();
+    const body = { provider, cwd: f.cwd.value.trim() };
     if (!body.cwd) {
       showError(this.form, 'A project directory is required.');
       return;
     }
-    for (const k of ['name', 'model', 'effort', 'approval_policy', 'sandbox_mode', 'prompt']) {
+    const own = provider === 'claude'
+      ? ['permission_mode']
+      : ['effort', 'approval_policy', 'sandbox_mode'];
+    for (const k of ['name', 'model', ...own, 'prompt']) {
       const v = f[k].value.trim();
       if (v) body[k] = k === 'prompt' ? f[k].value : v;
     }

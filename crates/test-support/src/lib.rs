@@ -14,6 +14,7 @@
 //!   environment that cannot leak to a real provider.
 //! * [`codex_bin`] / [`workspace_root`]: where the pinned CLI lives.
 //! * [`cargo_example`]: the binary of a workspace example (helper processes tests spawn).
+//! * [`rollout_corpus`]: rollout files shaped like Codex's, generated in bulk for benchmarks.
 //!
 //! ```no_run
 //! use std::time::Duration;
@@ -43,6 +44,7 @@ mod codex_home;
 pub mod fake_anthropic;
 mod fake_responses;
 pub mod gguf;
+pub mod rollout_corpus;
 
 pub use claude_home::{CLAUDE_SCRUBBED_ENV, ClaudeHome, claude_bin};
 pub use codex_home::{CodexHomeBuilder, SCRUBBED_ENV, TempCodexHome, default_parent_dir};

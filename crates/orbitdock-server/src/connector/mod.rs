@@ -21,10 +21,11 @@ use std::sync::{Arc, Weak};
 
 use async_trait::async_trait;
 use orbitdock_protocol::{
-    ApprovalPolicy, ModelInfo, PermissionMode, ProviderInfo, RateLimits, SandboxMode, TokenUsage,
+    AccountStatus, AgentInfo, ApprovalPolicy, ItemBody, ItemStatus, LoginRequest, LoginResponse,
+    ModelInfo, PermissionMode, RateLimits, ReviewTarget, SandboxMode, TokenUsage,
 };
 
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::session::{ApprovalRequest, SessionEvent};
 
 /// Which connector an event or a session belongs to. Thread ids are only unique per connector
@@ -163,6 +164,19 @@ pub struct ThreadConfig {
     pub agent_home: Option<String>,
     /// The session's usage so far (agents that report per-turn usage go on counting from it).
     pub usage: TokenUsage,
+    /// The agent's model provider (`None`: the agent's default).
+    pub model_provider: Option<String>,
+}
+
+/// A model provider to add to the agent's configuration (an OpenAI Responses endpoint).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProviderEntry {
+    /// The provider id sessions name.
+    pub id: String,
+    /// Display name.
+    pub name: String,
+    /// `http://HOST:PORT/v1`.
+    pub base_url: String,
 }
 
 /// A thread the agent has loaded.
@@ -176,6 +190,23 @@ pub struct OpenedThread {
     pub effort: Option<String>,
     /// The thread's name, when it has one.
     pub name: Option<String>,
+}
+
+/// One turn of a thread's history as the agent keeps it, oldest item first.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HistoryTurn {
+    /// The turn id.
+    pub turn_id: String,
+    /// Its items: `(item id, status, body)`.
+    pub items: Vec<(String, ItemStatus, ItemBody)>,
+}
+
+fn unsupported(what: &str) -> Error {
+    Error::BadRequest(format!("this agent does not support {what}"))
+}
+
+fn no_account() -> crate::error::Error {
+    crate::error::Error::BadRequest("this agent has no account to log in to".into())
 }
 
 /// What a session actor needs from an agent. Calls may take long (they are agent round trips):
@@ -193,8 +224,26 @@ pub trait Connector: Send + Sync + fmt::Debug + 'static {
     async fn start_thread(&self, cfg: &ThreadConfig) -> Result<OpenedThread>;
     /// Loads an existing thread (after a restart).
     async fn resume_thread(&self, thread_id: &str, cfg: &ThreadConfig) -> Result<OpenedThread>;
-    /// Forks a thread into a new one.
-    async fn fork_thread(&self, thread_id: &str, cfg: &ThreadConfig) -> Result<OpenedThread>;
+    /// Forks a thread into a new one; with `through_turn`, turns after it are not copied.
+    async fn fork_thread(
+        &self,
+        thread_id: &str,
+        through_turn: Option<&str>,
+        cfg: &ThreadConfig,
+    ) -> Result<OpenedThread>;
+    /// The thread's history as the agent holds it, oldest turn first.
+    async fn thread_history(&self, _thread_id: &str) -> Result<Vec<HistoryTurn>> {
+        Err(unsupported("reading a thread's history"))
+    }
+    /// Drops `before_turn` and every later turn from the thread's history (what the model sees
+    /// from now on). Files those turns changed stay as they are.
+    async fn revert_thread(&self, _thread_id: &str, _before_turn: &str) -> Result<()> {
+        Err(unsupported("reverting turns"))
+    }
+    /// Starts a review of `target` as a turn of the thread; returns the turn id.
+    async fn start_review(&self, _thread_id: &str, _target: &ReviewTarget) -> Result<String> {
+        Err(unsupported("reviews"))
+    }
     /// Starts a turn with these settings; returns the turn id.
     async fn start_turn(&self, thread_id: &str, text: &str, cfg: &ThreadConfig) -> Result<String>;
     /// Adds `text` to the running turn `turn_id` (the agent reads it before its next model
@@ -221,8 +270,27 @@ pub trait Connector: Send + Sync + fmt::Debug + 'static {
     }
     /// What people should know about this agent before starting a session with it (its
     /// version, whether it has credentials); `None` when there is nothing to report.
-    async fn provider_info(&self) -> Option<ProviderInfo> {
+    async fn agent_info(&self) -> Option<AgentInfo> {
         None
+    }
+    /// Who the agent is logged in as (agents without an account refuse).
+    async fn read_account(&self) -> Result<AccountStatus> {
+        Err(no_account())
+    }
+    /// Logs the agent in.
+    async fn login(&self, _request: &LoginRequest) -> Result<LoginResponse> {
+        Err(no_account())
+    }
+    /// Logs the agent out; answers the account afterwards.
+    async fn logout(&self) -> Result<AccountStatus> {
+        Err(no_account())
+    }
+    /// Adds (or updates) a model provider in the agent's configuration, effective for threads
+    /// started afterwards.
+    async fn configure_provider(&self, _entry: &ProviderEntry) -> Result<()> {
+        Err(crate::error::Error::BadRequest(
+            "this agent has no configurable model providers".into(),
+        ))
     }
     /// Stops the agent process.
     async fn shutdown(&self);

@@ -8,9 +8,9 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use orbitdock_protocol::{
-    ApprovalHistory, ApprovalRequestBody, ConfigPatch, CreateSessionRequest, Health,
-    ModelsResponse, Provider, ProviderInfo, ProvidersResponse, RenameRequest, SendMessageRequest,
-    SessionsResponse,
+    AgentInfo, AgentsResponse, ApprovalHistory, ApprovalRequestBody, ConfigPatch,
+    CreateSessionRequest, ForkRequest, Health, ModelsResponse, Provider, RenameRequest,
+    RevertRequest, ReviewRequest, SendMessageRequest, SessionsResponse,
 };
 use serde::Deserialize;
 
@@ -135,6 +135,59 @@ pub(super) async fn compact(
     act(&s, SessionAction::Compact { session_id }).await
 }
 
+/// `POST /api/sessions/{id}/revert`: drops turns from the thread's history (files stay as
+/// they are) and answers the state once the transcript is rebuilt.
+pub(super) async fn revert(
+    State(s): State<AppState>,
+    Path(session_id): Path<String>,
+    b: std::result::Result<Json<RevertRequest>, JsonRejection>,
+) -> Result<Response> {
+    let request = body(b)?;
+    act(
+        &s,
+        SessionAction::Revert {
+            session_id,
+            request,
+        },
+    )
+    .await
+}
+
+/// `POST /api/sessions/{id}/fork`: a new session on a copy of the thread (201).
+pub(super) async fn fork(
+    State(s): State<AppState>,
+    Path(session_id): Path<String>,
+    b: std::result::Result<Json<ForkRequest>, JsonRejection>,
+) -> Result<Response> {
+    let request = body(b)?;
+    act(
+        &s,
+        SessionAction::Fork {
+            session_id,
+            request,
+        },
+    )
+    .await
+}
+
+/// `POST /api/sessions/{id}/review`: starts a review (inline: 200 with this session's state;
+/// detached: 201 with the new session's).
+pub(super) async fn review(
+    State(s): State<AppState>,
+    Path(session_id): Path<String>,
+    b: std::result::Result<Json<ReviewRequest>, JsonRejection>,
+) -> Result<Response> {
+    let request = body(b)?;
+    act(
+        &s,
+        SessionAction::Review {
+            session_id,
+            request,
+        },
+    )
+    .await
+}
+
 /// `POST /api/sessions/{id}/archive`: hides the session from the default list and archives
 /// its agent thread.
 pub(super) async fn archive(
@@ -234,9 +287,9 @@ pub(super) async fn models(
 }
 
 /// The agents this server can start sessions with, and whether each is ready.
-pub(super) async fn providers(State(s): State<AppState>) -> Json<ProvidersResponse> {
+pub(super) async fn agents(State(s): State<AppState>) -> Json<AgentsResponse> {
     let codex = s.registry.connector();
-    let mut providers = vec![codex.provider_info().await.unwrap_or_else(|| ProviderInfo {
+    let mut agents = vec![codex.agent_info().await.unwrap_or_else(|| AgentInfo {
         provider: Provider::Codex,
         available: true,
         version: None,
@@ -244,8 +297,8 @@ pub(super) async fn providers(State(s): State<AppState>) -> Json<ProvidersRespon
         detail: "Codex runs through the shared app-server.".into(),
     })];
     match s.registry.connectors().get(CLAUDE) {
-        Some(c) => providers.extend(c.provider_info().await),
-        None => providers.push(ProviderInfo {
+        Some(c) => agents.extend(c.agent_info().await),
+        None => agents.push(AgentInfo {
             provider: Provider::Claude,
             available: false,
             version: None,
@@ -253,7 +306,7 @@ pub(super) async fn providers(State(s): State<AppState>) -> Json<ProvidersRespon
             detail: "Claude Code was not found: run scripts/setup.sh or set CLAUDE_BIN, then restart the server.".into(),
         }),
     }
-    Json(ProvidersResponse { providers })
+    Json(AgentsResponse { agents })
 }
 
 pub(super) async fn markdown(

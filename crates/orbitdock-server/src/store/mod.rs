@@ -92,6 +92,14 @@ pub enum PersistOp {
         /// Error of a failed turn.
         error: Option<String>,
     },
+    /// Drop a session's transcript (items, and the turns not in `keep_turns`) before it is
+    /// rebuilt from the agent's history; the rebuilt items follow as upserts in the same batch.
+    ResetTranscript {
+        /// Session.
+        session_id: String,
+        /// Turns the agent still has.
+        keep_turns: Vec<String>,
+    },
     /// Record a new pending approval.
     InsertApproval {
         /// Session.
@@ -723,6 +731,24 @@ pub(crate) fn commit_batch(conn: &mut Connection, batch: &[Command]) -> Result<(
                                 body
                             ])
                             .map_err(|e| Error::db("upserting item", e))?;
+                    }
+                    PersistOp::ResetTranscript {
+                        session_id,
+                        keep_turns,
+                    } => {
+                        tx.execute("DELETE FROM items WHERE session_id = ?1", [session_id])
+                            .map_err(|e| Error::db("dropping the transcript", e))?;
+                        let keep =
+                            serde_json::to_string(keep_turns).map_err(|e| Error::Decode {
+                                what: "kept turn ids".into(),
+                                source: e,
+                            })?;
+                        tx.execute(
+                            "DELETE FROM turns WHERE session_id = ?1
+                             AND turn_id NOT IN (SELECT value FROM json_each(?2))",
+                            params![session_id, keep],
+                        )
+                        .map_err(|e| Error::db("dropping reverted turns", e))?;
                     }
                     PersistOp::UpsertTurn {
                         session_id,

@@ -34,18 +34,30 @@ pub struct Harness {
 
 impl Harness {
     pub async fn start() -> Result<Harness> {
-        Self::start_inner(None).await
+        Self::start_inner(None, |b, _| b).await
     }
 
     /// A harness whose server also runs Claude sessions: the REAL pinned Claude Code CLI in an
     /// isolated config dir, against test-support's loopback fake of the Messages API.
     pub async fn start_with_claude() -> Result<Harness> {
-        Self::start_inner(Some(ClaudeHome::new())).await
+        Self::start_inner(Some(ClaudeHome::new()), |b, _| b).await
     }
 
-    async fn start_inner(claude: Option<ClaudeHome>) -> Result<Harness> {
+    /// [`Harness::start`] with the CODEX_HOME builder adjusted by `home` (given the builder and
+    /// the fake's base URL).
+    pub async fn start_with_home(
+        home: impl FnOnce(CodexHomeBuilder, &str) -> CodexHomeBuilder,
+    ) -> Result<Harness> {
+        Self::start_inner(None, home).await
+    }
+
+    async fn start_inner(
+        claude: Option<ClaudeHome>,
+        home: impl FnOnce(CodexHomeBuilder, &str) -> CodexHomeBuilder,
+    ) -> Result<Harness> {
         let fake = FakeResponses::start();
-        let home = CodexHomeBuilder::new(&fake.base_url()).build();
+        let url = fake.base_url();
+        let home = home(CodexHomeBuilder::new(&url), &url).build();
         let data = tempfile::tempdir()?;
         let mut h = Harness {
             fake,
@@ -370,7 +382,11 @@ pub struct Ws {
 
 impl Ws {
     pub async fn connect(base: &str) -> Result<Ws> {
-        let url = format!("{}/ws?token={TOKEN}", base.replace("http://", "ws://"));
+        Self::connect_with_token(base, TOKEN).await
+    }
+
+    pub async fn connect_with_token(base: &str, token: &str) -> Result<Ws> {
+        let url = format!("{}/ws?token={token}", base.replace("http://", "ws://"));
         let (stream, _) = tokio::time::timeout(WAIT, tokio_tungstenite::connect_async(url))
             .await
             .context("ws connect timed out")??;
@@ -502,4 +518,127 @@ pub fn stalled_partial_message(text: &str) -> test_support::ScriptedResponse {
         .raw_event(serde_json::json!({"type": "response.output_text.delta", "item_id": "msg_partial", "output_index": 0,
             "content_index": 0, "delta": text}))
         .hang_after_created()
+}
+
+/// Whether any `role: user` message of the request holds `needle`.
+pub fn user_text_contains(r: &test_support::RecordedRequest, needle: &str) -> bool {
+    r.input().iter().any(|item| {
+        item.get("role").and_then(Value::as_str) == Some("user")
+            && item.to_string().contains(needle)
+    })
+}
+
+/// A WebSocket subscribed to session `id`, its snapshot received.
+pub async fn subscribed(h: &Harness, id: &str) -> Result<Ws> {
+    let mut ws = h.ws().await?;
+    ws.subscribe(id, None).await?;
+    ws.wait_for("snapshot", |m| {
+        matches!(m, ServerMessage::SessionSnapshot { .. })
+    })
+    .await?;
+    Ok(ws)
+}
+
+/// A binary of the workspace in this test binary's target dir (`target/debug/NAME`, next to
+/// its `deps/` directory; `scripts/test.sh` builds the binaries before the tests).
+pub fn target_bin(name: &str) -> Result<std::path::PathBuf> {
+    let exe = std::env::current_exe()?;
+    let dir = exe
+        .parent()
+        .and_then(std::path::Path::parent)
+        .context("test binary has no parent dir")?;
+    let bin = dir.join(name);
+    anyhow::ensure!(
+        bin.is_file(),
+        "{} is missing: build the binaries first (cargo build --workspace --bins)",
+        bin.display()
+    );
+    Ok(bin)
+}
+
+/// A real `orbitdock serve` child process (its own process group).
+pub struct Served {
+    pub child: std::process::Child,
+    pub base: String,
+    pub token: String,
+    /// Killed and reaped already (its process group id may belong to someone else now).
+    reaped: bool,
+}
+
+impl Served {
+    /// A REST client of this server.
+    pub fn rest(&self) -> Rest {
+        Rest::with_token(&self.base, &self.token)
+    }
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        if !self.reaped {
+            kill9(self);
+        }
+    }
+}
+
+/// Starts `orbitdock serve` (`bin`) on a free port over `data` and `home`, with `extra`
+/// arguments, and waits for its login URL.
+pub fn serve(
+    bin: &std::path::Path,
+    data: &std::path::Path,
+    home: &TempCodexHome,
+    extra: &[std::ffi::OsString],
+) -> Result<Served> {
+    use std::io::{BufRead, BufReader};
+    use std::os::unix::process::CommandExt;
+    use std::process::{Command, Stdio};
+    let mut cmd = Command::new(bin);
+    cmd.args(["serve", "--port", "0", "--data-dir"])
+        .arg(data)
+        .arg("--codex-home")
+        .arg(home.path())
+        .arg("--codex-bin")
+        .arg(test_support::codex_bin())
+        .args(extra)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .process_group(0);
+    for (k, v) in home.env() {
+        cmd.env(k, v);
+    }
+    let mut child = cmd.spawn().context("spawning orbitdock serve")?;
+    let out = child.stdout.take().context("stdout")?;
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(out).lines().map_while(|l| l.ok()) {
+            if let Some(rest) = line.strip_prefix("Open the UI: ") {
+                let _ = tx.send(rest.to_owned());
+            }
+        }
+    });
+    let url = match rx.recv_timeout(WAIT) {
+        Ok(u) => u,
+        Err(_) => {
+            let _ = child.kill();
+            let _ = child.wait();
+            bail!("orbitdock serve did not print its login URL");
+        }
+    };
+    let (base, token) = url.split_once("/login?token=").context("login URL shape")?;
+    Ok(Served {
+        child,
+        base: base.to_owned(),
+        token: token.to_owned(),
+        reaped: false,
+    })
+}
+
+/// SIGKILL to the whole process group: the server and every agent it started.
+pub fn kill9(s: &mut Served) {
+    let _ = nix::sys::signal::killpg(
+        nix::unistd::Pid::from_raw(s.child.id() as i32),
+        nix::sys::signal::Signal::SIGKILL,
+    );
+    let _ = s.child.wait();
+    s.reaped = true;
 }

@@ -11,13 +11,10 @@
 #![allow(clippy::unwrap_used)]
 
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::io::{BufRead, BufReader};
-use std::os::unix::process::CommandExt;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Stdio;
 use std::time::Duration;
 
-use anyhow::{Context, Result, bail, ensure};
+use anyhow::{Result, bail, ensure};
 use futures::StreamExt;
 use orbitdock_protocol::{
     ItemStatus, ItemsPage, Origin, SessionState, SessionStatus, SessionsResponse,
@@ -27,79 +24,7 @@ use serde_json::json;
 use test_support::{CodexHomeBuilder, FakeResponses, ScriptedResponse};
 use tokio_tungstenite::tungstenite::Message;
 
-use crate::common::{Rest, WAIT, eventually};
-
-/// `target/debug/orbitdock`, next to this test binary's `deps/` directory (`scripts/test.sh`
-/// builds the binaries before the tests).
-fn orbitdock_bin() -> Result<PathBuf> {
-    let exe = std::env::current_exe()?;
-    let dir = exe
-        .parent()
-        .and_then(Path::parent)
-        .context("test binary has no parent dir")?;
-    let bin = dir.join("orbitdock");
-    ensure!(
-        bin.is_file(),
-        "{} is missing: build the binaries first (cargo build --workspace --bins)",
-        bin.display()
-    );
-    Ok(bin)
-}
-
-struct Served {
-    child: Child,
-    base: String,
-    token: String,
-}
-
-fn serve(bin: &Path, data: &Path, home: &test_support::TempCodexHome) -> Result<Served> {
-    let mut cmd = Command::new(bin);
-    cmd.args(["serve", "--port", "0", "--data-dir"])
-        .arg(data)
-        .arg("--codex-home")
-        .arg(home.path())
-        .arg("--codex-bin")
-        .arg(test_support::codex_bin())
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .process_group(0);
-    for (k, v) in home.env() {
-        cmd.env(k, v);
-    }
-    let mut child = cmd.spawn().context("spawning orbitdock serve")?;
-    let out = child.stdout.take().context("stdout")?;
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(out).lines().map_while(|l| l.ok()) {
-            if let Some(rest) = line.strip_prefix("Open the UI: ") {
-                let _ = tx.send(rest.to_owned());
-            }
-        }
-    });
-    let url = rx
-        .recv_timeout(WAIT)
-        .context("orbitdock serve did not print its login URL")?;
-    let (base, token) = url.split_once("/login?token=").context("login URL shape")?;
-    Ok(Served {
-        child,
-        base: base.to_owned(),
-        token: token.to_owned(),
-    })
-}
-
-fn kill9(s: &mut Served) {
-    // The whole process group: the server and the app-server it started.
-    let _ = nix::sys::signal::killpg(
-        nix::unistd::Pid::from_raw(s.child.id() as i32),
-        nix::sys::signal::Signal::SIGKILL,
-    );
-    let _ = s.child.wait();
-}
-
-fn rest(s: &Served) -> Rest {
-    Rest::with_token(&s.base, &s.token)
-}
+use crate::common::{Served, eventually, kill9, serve, target_bin};
 
 /// Every item delta seen on the WebSocket: (session, seq) -> item id.
 type Seen = HashMap<(String, u64), String>;
@@ -150,7 +75,7 @@ async fn kill_dash_nine_in_a_loop_loses_and_duplicates_nothing() -> Result<()> {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(4);
-    let bin = orbitdock_bin()?;
+    let bin = target_bin("orbitdock")?;
     let fake = FakeResponses::start();
     let parts: Vec<String> = (0..40).map(|i| format!("word{i} ")).collect();
     let parts: Vec<&str> = parts.iter().map(String::as_str).collect();
@@ -169,10 +94,11 @@ async fn kill_dash_nine_in_a_loop_loses_and_duplicates_nothing() -> Result<()> {
     let seen = std::sync::Arc::new(parking_lot::Mutex::new(Seen::new()));
     let mut rng = rand::rng();
 
-    let mut s = serve(&bin, data.path(), &home)?;
+    let mut s = serve(&bin, data.path(), &home, &[])?;
     let mut ids = Vec::new();
     for i in 0..3 {
-        let st: SessionState = rest(&s)
+        let st: SessionState = s
+            .rest()
             .post(
                 "/api/sessions",
                 &json!({"cwd": home.workdir(), "name": format!("crash-{i}")}),
@@ -185,7 +111,8 @@ async fn kill_dash_nine_in_a_loop_loses_and_duplicates_nothing() -> Result<()> {
         for id in &ids {
             // A session may still be settling from the restart; a refusal here is fine, the
             // loop is about what the server does when it dies mid-whatever.
-            let _ = rest(&s)
+            let _ = s
+                .rest()
                 .post_raw(
                     &format!("/api/sessions/{id}/messages"),
                     &json!({"text": format!("round {k}")}),
@@ -204,11 +131,11 @@ async fn kill_dash_nine_in_a_loop_loses_and_duplicates_nothing() -> Result<()> {
         let wait = rng.random_range(50..1500);
         tokio::time::sleep(Duration::from_millis(wait)).await;
         kill9(&mut s);
-        s = serve(&bin, data.path(), &home)?;
+        s = serve(&bin, data.path(), &home, &[])?;
     }
 
     // Verify on a fresh start.
-    let r = rest(&s);
+    let r = s.rest();
     let list: SessionsResponse = r.get("/api/sessions").await?;
     let mut threads = HashSet::new();
     let mut duplicated_sessions = 0;

@@ -14,9 +14,8 @@ use crate::common;
 use anyhow::{Context, Result, bail};
 use common::{Harness, WAIT, Ws, is_turn_ended};
 use orbitdock_protocol::{
-    ApprovalKind, ItemBody, ItemStatus, ItemsPage, Origin, PendingApproval, Provider,
-    ProvidersResponse, ServerMessage, SessionDelta, SessionState, SessionStatus, TextStream,
-    TurnStatus,
+    AgentsResponse, ApprovalKind, ItemBody, ItemStatus, ItemsPage, Origin, PendingApproval,
+    Provider, ServerMessage, SessionDelta, SessionState, SessionStatus, TextStream, TurnStatus,
 };
 use serde_json::{Value, json};
 use test_support::fake_anthropic::ScriptedMessage;
@@ -121,9 +120,9 @@ async fn claude_session_streams_text_then_runs_an_allowed_bash_command() -> Resu
     api.enqueue(ScriptedMessage::new().text("The command ran."));
 
     // The account state the new-session sheet shows.
-    let providers: ProvidersResponse = h.get("/api/providers").await?;
-    let claude = providers
-        .providers
+    let agents: AgentsResponse = h.get("/api/agents").await?;
+    let claude = agents
+        .agents
         .iter()
         .find(|p| p.provider == Provider::Claude)
         .context("claude listed")?;

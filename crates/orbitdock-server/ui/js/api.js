@@ -69,6 +69,9 @@ export const api = {
   resume: (id) => request('POST', `/api/sessions/${enc(id)}/resume`),
   takeover: (id) => request('POST', `/api/sessions/${enc(id)}/takeover`),
   compact: (id) => request('POST', `/api/sessions/${enc(id)}/compact`),
+  revert: (id, body) => request('POST', `/api/sessions/${enc(id)}/revert`, body),
+  fork: (id, body) => request('POST', `/api/sessions/${enc(id)}/fork`, body),
+  review: (id, body) => request('POST', `/api/sessions/${enc(id)}/review`, body),
   archive: (id) => request('POST', `/api/sessions/${enc(id)}/archive`),
   unarchive: (id) => request('POST', `/api/sessions/${enc(id)}/unarchive`),
   rename: (id, name) => request('POST', `/api/sessions/${enc(id)}/name`, { name }),
@@ -77,6 +80,6 @@ export const api = {
     request('POST', `/api/sessions/${enc(id)}/approvals/${enc(requestId)}`,
       { decision, ...(answers ? { answers } : {}), ...(message ? { message } : {}) }),
   models: (provider = 'codex') => request('GET', `/api/models?provider=${enc(provider)}`),
-  providers: () => request('GET', '/api/providers'),
+  agents: () => request('GET', '/api/agents'),
   markdown: (texts) => request('POST', '/api/markdown', { texts }),
 };

@@ -10,6 +10,20 @@ import { TranscriptView } from './transcript.js';
 import { approvalCard } from './approvals.js';
 import { statusBadge, tokenBadge, rateLimitGauge } from './badges.js';
 import { renderDiff, splitFiles, statsBadge, diffStats } from './diff.js';
+import { RevertDialog, ForkDialog, ReviewDialog } from './history_ops.js';
+
+// One of each history dialog for the page, created on first use.
+let historyDialogs = null;
+function dialogs(toast) {
+  if (!historyDialogs) {
+    historyDialogs = {
+      revert: new RevertDialog({ toast }),
+      fork: new ForkDialog({ toast }),
+      review: new ReviewDialog({ toast }),
+    };
+  }
+  return historyDialogs;
+}
 
 /** Autonomy presets (the seeds' AutonomyPicker): approval policy x sandbox mode. */
 export const AUTONOMY = [
@@ -68,12 +82,28 @@ export class SessionView {
     this.archiveBtn = h('button', {
       type: 'button', class: 'btn ghost archive-btn', on: { click: () => this.toggleArchived() },
     });
+    this.revertBtn = h('button', {
+      type: 'button', class: 'btn ghost revert-btn', 'aria-label': 'Revert turns',
+      title: 'Drop the latest turns from the conversation (files are not restored)',
+      on: { click: () => dialogs(this.toast).revert.open(this.model.id) },
+    }, 'Revert…');
+    this.forkBtn = h('button', {
+      type: 'button', class: 'btn ghost fork-btn', 'aria-label': 'Fork session',
+      title: 'Continue a copy of this conversation in a new session',
+      on: { click: () => dialogs(this.toast).fork.open(this.model.id) },
+    }, 'Fork…');
+    this.reviewBtn = h('button', {
+      type: 'button', class: 'btn ghost review-btn', 'aria-label': 'Start a review',
+      title: 'Have the agent review changes',
+      on: { click: () => dialogs(this.toast).review.open(this.model.id) },
+    }, 'Review…');
     this.actionBar = h('header', { class: 'action-bar', 'aria-label': 'Session actions' },
       h('div', { class: 'title-row' }, this.nameBtn, this.statusSlot),
       this.meta,
       h('div', { class: 'action-row' }, this.tokenSlot, this.rateSlot,
         h('label', { class: 'visually-hidden', text: 'Autonomy' }), this.autonomy,
-        this.sideToggle, this.compactBtn, this.archiveBtn, this.endBtn));
+        this.sideToggle, this.compactBtn, this.revertBtn, this.forkBtn, this.reviewBtn,
+        this.archiveBtn, this.endBtn));
 
     // Side panel (plan / changes).
     this.tabPlan = h('button', {
@@ -127,6 +157,12 @@ export class SessionView {
         h('div', { class: 'session-main' }, this.transcript.el, this.approvals, this.composer, this.takeoverBar),
         this.side));
 
+    this.transcript.el.addEventListener('history-op', (ev) => {
+      const d = dialogs(this.toast);
+      if (ev.detail.op === 'revert') d.revert.open(this.model.id, ev.detail.turnId);
+      else if (ev.detail.op === 'fork') d.fork.open(this.model.id, ev.detail.turnId);
+    });
+
     this.onKey = (ev) => this.globalKey(ev);
     document.addEventListener('keydown', this.onKey);
   }
@@ -149,6 +185,7 @@ export class SessionView {
       st.origin === 'passive' ? h('span', { class: 'chip', title: 'Started outside OrbitDock', text: 'passive' }) : null,
       st.model ? h('span', { class: 'chip', title: 'Model', text: st.model + (st.effort ? ` · ${st.effort}` : '') }) : null,
       h('span', { class: 'chip project', title: st.cwd || '', text: basename(st.cwd) || '—' }),
+      st.forked_from ? forkChip(st.forked_from) : null,
       st.attached === false && st.status !== 'ended'
         ? h('span', { class: 'chip warn', title: 'The agent is not connected; sending resumes it', text: 'detached' }) : null,
     ];
@@ -270,6 +307,11 @@ export class SessionView {
     this.compactBtn.textContent = this.compacting ? 'Compacting…' : 'Compact';
     this.compactBtn.setAttribute('aria-busy', String(Boolean(this.compacting)));
     this.compactBtn.disabled = Boolean(this.compacting) || working || passive || !st.thread_id;
+    // Revert and review change the thread's history or run a turn: not while one runs. A fork
+    // copies what Codex has stored, so it only needs a thread.
+    this.revertBtn.disabled = working || passive || Boolean(st.archived) || !st.thread_id;
+    this.reviewBtn.disabled = working || passive || Boolean(st.archived) || !st.thread_id;
+    this.forkBtn.disabled = !st.thread_id || st.provider !== 'codex';
     this.archiveBtn.textContent = st.archived ? 'Unarchive' : 'Archive';
     this.archiveBtn.setAttribute('aria-label', st.archived ? 'Unarchive session' : 'Archive session');
     this.archiveBtn.setAttribute('aria-pressed', String(Boolean(st.archived)));
@@ -421,6 +463,16 @@ export class SessionView {
       this.interrupt();
     }
   }
+}
+
+/** "fork of <parent>": a link to the session this one was forked from. */
+export function forkChip(parentId) {
+  const parent = store.list.sessions.get(parentId);
+  return h('a', {
+    class: 'chip fork-chip', href: `#/s/${encodeURIComponent(parentId)}`,
+    title: 'Open the session this one was forked from',
+    text: `↳ fork of ${parent ? displayName(parent) : parentId.slice(0, 8)}`,
+  });
 }
 
 function stepIcon(status) {

@@ -23,7 +23,7 @@ export class NewSessionSheet {
     this.onCreated = onCreated;
     this.toast = toast;
     this.models = [];
-    this.providers = [];
+    this.agents = [];
     this.status = dialog.querySelector('.provider-status');
     this.title = dialog.querySelector('#new-session-title');
     wireClose(dialog);
@@ -47,13 +47,13 @@ export class NewSessionSheet {
     this.dialog.showModal();
     f.cwd.focus();
     try {
-      const res = await api.providers();
-      this.providers = (res && res.providers) || [];
+      const res = await api.agents();
+      this.agents = (res && res.agents) || [];
     } catch {
-      this.providers = [];
+      this.agents = [];
     }
     for (const r of this.form.querySelectorAll('input[name=provider]')) {
-      const info = this.providers.find((p) => p.provider === r.value);
+      const info = this.agents.find((p) => p.provider === r.value);
       r.disabled = Boolean(info && !info.available);
     }
     await this.providerChanged();
@@ -71,7 +71,7 @@ export class NewSessionSheet {
     const name = provider === 'claude' ? 'Claude' : 'Codex';
     this.title.textContent = `New ${name} session`;
     for (const el of this.form.querySelectorAll('[data-provider]')) el.hidden = el.dataset.provider !== provider;
-    const info = this.providers.find((p) => p.provider === provider);
+    const info = this.agents.find((p) => p.provider === provider);
     const parts = [];
     if (info && info.version) parts.push(`${name} ${info.version}.`);
     if (info && info.detail) parts.push(info.detail);

@@ -38,7 +38,7 @@ use async_trait::async_trait;
 use claude_code::AccountState;
 use claude_code::protocol::control::PermissionMode as ClaudeMode;
 use claude_code::{ClaudeSession, SessionBuilder, SessionEvent as ClaudeEvent};
-use orbitdock_protocol::{ModelInfo, PermissionMode, Provider, ProviderInfo, TurnStatus};
+use orbitdock_protocol::{AgentInfo, ModelInfo, PermissionMode, Provider, TurnStatus};
 use parking_lot::Mutex;
 use serde_json::json;
 use tokio::sync::mpsc;
@@ -279,9 +279,14 @@ impl Connector for ClaudeConnector {
         Ok(Self::opened(thread_id.to_owned(), cfg))
     }
 
-    async fn fork_thread(&self, _thread_id: &str, _cfg: &ThreadConfig) -> Result<OpenedThread> {
-        // Forks are only asked for when another process holds a thread; the CLI has no such
-        // lock, so this never happens on the Claude side.
+    async fn fork_thread(
+        &self,
+        _thread_id: &str,
+        _through_turn: Option<&str>,
+        _cfg: &ThreadConfig,
+    ) -> Result<OpenedThread> {
+        // The core forks when another process holds a thread (the CLI has no such lock) or a
+        // person asks for a fork (offered for Codex sessions only).
         Err(Error::Conflict(
             "forking is not supported for Claude sessions".into(),
         ))
@@ -388,7 +393,7 @@ impl Connector for ClaudeConnector {
         Ok(true)
     }
 
-    async fn provider_info(&self) -> Option<ProviderInfo> {
+    async fn agent_info(&self) -> Option<AgentInfo> {
         let version = self
             .version
             .get_or_init(|| async {
@@ -413,14 +418,14 @@ impl Connector for ClaudeConnector {
         }
         let account = AccountState::detect(env);
         Some(match version {
-            Ok(v) => ProviderInfo {
+            Ok(v) => AgentInfo {
                 provider: Provider::Claude,
                 available: true,
                 version: Some(v),
                 credentials: Some(account.is_ready()),
                 detail: account.summary(),
             },
-            Err(e) => ProviderInfo {
+            Err(e) => AgentInfo {
                 provider: Provider::Claude,
                 available: false,
                 version: None,

@@ -47,7 +47,7 @@ test('the new-session sheet starts a Claude session whose Bash request is an app
   await sheet.getByRole('radio', { name: 'Claude' }).check();
   await sheet.locator('#new-session-title', { hasText: 'New Claude session' }).waitFor({ timeout: T });
   // The account state: a key is in the server's environment.
-  await sheet.locator('.provider-status', { hasText: 'ANTHROPIC_API_KEY' }).waitFor({ timeout: T });
+  await sheet.locator('.agent-status', { hasText: 'ANTHROPIC_API_KEY' }).waitFor({ timeout: T });
   assert.equal(await sheet.getByLabel('Sandbox mode').isVisible(), false, 'Codex settings hidden');
   assert.equal(await sheet.getByLabel('Permission mode').isVisible(), true);
   await sheet.getByLabel('Project directory').fill(project);

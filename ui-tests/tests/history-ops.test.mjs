@@ -7,13 +7,10 @@
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
 import path from 'node:path';
-import {
-  tempDir, startScriptedModel, makeCodexHome, startOrbitdock, launchBrowser, screenshotPath,
-  apiCall, eventually,
-} from '../lib/harness.mjs';
+import { startStack, screenshotPath, apiCall, eventually } from '../lib/harness.mjs';
 
 const final = (t) => `<|channel|>final<|message|>${t}<|return|>`;
 const FINDINGS = JSON.stringify({
@@ -37,21 +34,14 @@ const SCRIPT = [
 ];
 const T = 30000;
 
-let dir;
+let stack;
 let project;
-let model;
 let server;
-let browser;
 let page;
 
-function failureContext() {
-  return `\n--- orbitdock output ---\n${server.child.log.slice(-3000)}\n--- codexpc output ---\n${model.child.log.slice(-1500)}`;
-}
-
 before(async () => {
-  dir = tempDir('historyops');
-  project = path.join(dir, 'project');
-  mkdirSync(project, { recursive: true });
+  stack = await startStack('historyops', SCRIPT);
+  ({ project, server, page } = stack);
   // A git repository with an uncommitted change, for the review.
   const git = (...args) => execFileSync('git', ['-c', 'user.name=t', '-c', 'user.email=t@example.invalid', ...args], { cwd: project });
   git('init', '-q');
@@ -59,21 +49,10 @@ before(async () => {
   git('add', 'app.txt');
   git('commit', '-q', '-m', 'first');
   writeFileSync(path.join(project, 'app.txt'), 'original\nconsole.log("debug")\n');
-  model = await startScriptedModel(SCRIPT, dir);
-  const codexHome = makeCodexHome(dir, model.baseUrl);
-  server = await startOrbitdock({ dataDir: path.join(dir, 'data'), codexHome });
-  browser = await launchBrowser();
-  page = await browser.context.newPage();
-  page.on('pageerror', (err) => console.error('page error:', err));
-  await page.goto(server.loginUrl);
-  await page.waitForURL(`${server.origin}/`);
-  await page.locator('#conn[data-state="live"]').waitFor({ timeout: 15000 });
 });
 
 after(async () => {
-  if (browser) await browser.close();
-  if (server) await server.child.kill();
-  if (model) await model.child.kill();
+  if (stack) await stack.stop();
 });
 
 async function idle() {
@@ -124,7 +103,7 @@ test('Revert from a message asks first, says files stay, and leaves only what Co
   await page.locator('.item.notice', { hasText: 'Files they changed were not restored' }).waitFor({ timeout: T });
   await eventually(async () => (await page.locator('.msg', { hasText: 'Dropped' }).count()) === 0, T,
     'the dropped turn to leave the transcript');
-  assert.equal(await page.locator('.msg.agent', { hasText: 'Kept answer.' }).count(), 1, failureContext());
+  assert.equal(await page.locator('.msg.agent', { hasText: 'Kept answer.' }).count(), 1, stack.failureContext());
   await shoot('revert-done');
 
   // A new message works after the revert.

@@ -785,6 +785,19 @@ pub struct SendMessageRequest {
     pub approval_policy: Option<ApprovalPolicy>,
     /// Sandbox mode override.
     pub sandbox_mode: Option<SandboxMode>,
+    /// Collaboration mode of this turn (`plan`: the agent plans and may ask questions before
+    /// acting); the agent's default when absent. Not sticky.
+    pub collaboration_mode: Option<CollaborationMode>,
+}
+
+string_enum! {
+    /// How the agent collaborates during a turn.
+    pub enum CollaborationMode {
+        /// Plan first; the agent may ask the user questions (answered as `question` approvals).
+        Plan = "plan",
+        /// The agent's normal mode.
+        Default = "default",
+    }
 }
 
 /// `POST /api/sessions/{id}/messages` answer.
@@ -1027,6 +1040,10 @@ pub struct Health {
     pub ok: bool,
     /// Server version.
     pub version: String,
+    /// Why the server cannot save changes right now (disk full, read-only file system, data
+    /// dir removed); absent when persistence works. Live updates keep flowing meanwhile.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub degraded: Option<String>,
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -565,6 +565,7 @@ impl Registry {
                 .filter(|m| !m.as_str().is_empty())
                 .or(parent.sandbox_mode.clone()),
             model_provider: parent.model_provider.clone(),
+            collaboration_mode: None,
             ..Default::default()
         };
         let connector = self.shared.connectors.for_summary(&parent);

@@ -166,6 +166,8 @@ pub struct ThreadConfig {
     pub usage: TokenUsage,
     /// The agent's model provider (`None`: the agent's default).
     pub model_provider: Option<String>,
+    /// Collaboration mode for the turn being started (`plan`, `default`); never sticky.
+    pub collaboration_mode: Option<orbitdock_protocol::CollaborationMode>,
 }
 
 /// A model provider to add to the agent's configuration (an OpenAI Responses endpoint).

@@ -26,10 +26,11 @@ fn body<T>(b: std::result::Result<Json<T>, JsonRejection>) -> Result<T> {
         .map_err(|e| Error::BadRequest(format!("invalid JSON body: {}", e.body_text())))
 }
 
-pub(super) async fn health() -> Json<Health> {
+pub(super) async fn health(State(s): State<AppState>) -> Json<Health> {
     Json(Health {
         ok: true,
         version: env!("CARGO_PKG_VERSION").into(),
+        degraded: s.registry.store().degraded(),
     })
 }
 

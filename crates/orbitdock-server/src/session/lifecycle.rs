@@ -36,8 +36,8 @@ enum Attached {
 /// The turn an attach round trip starts once the thread is loaded.
 #[derive(Debug)]
 enum TurnRequest {
-    /// A user message.
-    Message(String),
+    /// A user message, in a collaboration mode when given.
+    Message(String, Option<orbitdock_protocol::CollaborationMode>),
     /// A review of this target.
     Review(ReviewTarget),
 }
@@ -59,6 +59,7 @@ fn thread_cfg(s: &orbitdock_protocol::SessionSummary, extra: &SessionExtra) -> T
         approval_policy: s.approval_policy.clone(),
         sandbox_mode: s.sandbox_mode.clone(),
         model_provider: s.model_provider.clone(),
+        collaboration_mode: None,
         permission_mode: s.permission_mode.clone(),
         agent_home: extra.agent_home.clone(),
         usage: s.token_usage.clone(),
@@ -145,7 +146,11 @@ async fn attach_then_turn(
         None
     };
     let turn = match (turn, current) {
-        (Some(TurnRequest::Message(text)), Some(thread)) => {
+        (Some(TurnRequest::Message(text, mode)), Some(thread)) => {
+            let cfg = ThreadConfig {
+                collaboration_mode: mode,
+                ..cfg
+            };
             Some(bounded("turn/start", connector.start_turn(&thread, &text, &cfg)).await)
         }
         (Some(TurnRequest::Review(target)), Some(thread)) => {
@@ -383,24 +388,27 @@ impl Actor {
         if let Some(p) = &prompt {
             self.note_first_prompt(p);
         }
-        self.lane_attach(prompt.map(TurnRequest::Message), move |a, r| {
-            if let Err(e) = &r {
-                if a.summary.thread_id.is_none() {
-                    // No thread: nothing can continue this session until its start is retried.
-                    let why = failure_sentence(e);
-                    a.notice(format!("Failed to start: {why}"));
-                    a.summary.status = SessionStatus::Failed;
-                    a.summary.failure = Some(why);
-                    a.out.summary_dirty = true;
-                } else {
-                    a.notice(format!("Could not send the first message: {e}"));
+        self.lane_attach(
+            prompt.map(|p| TurnRequest::Message(p, None)),
+            move |a, r| {
+                if let Err(e) = &r {
+                    if a.summary.thread_id.is_none() {
+                        // No thread: nothing can continue this session until its start is retried.
+                        let why = failure_sentence(e);
+                        a.notice(format!("Failed to start: {why}"));
+                        a.summary.status = SessionStatus::Failed;
+                        a.summary.failure = Some(why);
+                        a.out.summary_dirty = true;
+                    } else {
+                        a.notice(format!("Could not send the first message: {e}"));
+                    }
                 }
-            }
-            a.set_status();
-            Some(Box::new(move |a: &Actor| {
-                let _ = reply.send(r.map(|_| a.state()));
-            }))
-        });
+                a.set_status();
+                Some(Box::new(move |a: &Actor| {
+                    let _ = reply.send(r.map(|_| a.state()));
+                }))
+            },
+        );
         None
     }
 
@@ -464,16 +472,19 @@ impl Actor {
         }
         self.note_first_prompt(&req.text);
         let session_id = self.summary.id.clone();
-        self.lane_attach(Some(TurnRequest::Message(req.text)), move |a, r| {
-            a.set_status();
-            Some(Box::new(move |_: &Actor| {
-                let _ = reply.send(r.map(|turn_id| SendMessageResponse {
-                    session_id,
-                    turn_id,
-                    seq: None,
-                }));
-            }))
-        });
+        self.lane_attach(
+            Some(TurnRequest::Message(req.text, req.collaboration_mode)),
+            move |a, r| {
+                a.set_status();
+                Some(Box::new(move |_: &Actor| {
+                    let _ = reply.send(r.map(|turn_id| SendMessageResponse {
+                        session_id,
+                        turn_id,
+                        seq: None,
+                    }));
+                }))
+            },
+        );
         None
     }
 

@@ -15,7 +15,7 @@ use orbitdock_protocol::{
 use serde_json::{Value, json};
 use test_support::ScriptedResponse;
 
-use crate::common::{Harness, Ws, is_turn_ended, subscribed, user_text_contains};
+use crate::common::{Harness, Ws, direct_session, is_turn_ended, subscribed, user_text_contains};
 
 /// Sends `text` and waits for the turn it starts to end; returns the turn id.
 async fn exchange(h: &Harness, ws: &mut Ws, id: &str, text: &str) -> Result<String> {
@@ -51,17 +51,6 @@ fn request_mentions(r: &test_support::RecordedRequest, needle: &str) -> bool {
     serde_json::to_string(r.input()).unwrap().contains(needle)
 }
 
-async fn new_session(h: &Harness) -> Result<(String, Ws)> {
-    let created = h
-        .create(
-            json!({"cwd": h.workdir(), "approval_policy": "never", "sandbox_mode": "read-only"}),
-        )
-        .await?;
-    let id = created.summary.id.clone();
-    let ws = subscribed(h, &id).await?;
-    Ok((id, ws))
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn after_revert_the_model_no_longer_sees_the_dropped_turns() -> Result<()> {
     let h = Harness::start().await?;
@@ -73,7 +62,7 @@ async fn after_revert_the_model_no_longer_sees_the_dropped_turns() -> Result<()>
         .enqueue(ScriptedResponse::new().text("ANSWER-THREE-dropped"));
     h.fake
         .enqueue(ScriptedResponse::new().text("answer after revert"));
-    let (id, mut ws) = new_session(&h).await?;
+    let (id, mut ws) = direct_session(&h, "never", "read-only").await?;
     exchange(&h, &mut ws, &id, "first question KEEP").await?;
     let second = exchange(&h, &mut ws, &id, "second question DROP2").await?;
     exchange(&h, &mut ws, &id, "third question DROP3").await?;
@@ -169,7 +158,7 @@ async fn a_fork_keeps_the_history_to_its_point_and_new_messages_reach_only_the_f
     let h = Harness::start().await?;
     h.fake.enqueue(ScriptedResponse::new().text("ALPHA-ANSWER"));
     h.fake.enqueue(ScriptedResponse::new().text("BETA-ANSWER"));
-    let (parent, mut ws) = new_session(&h).await?;
+    let (parent, mut ws) = direct_session(&h, "never", "read-only").await?;
     let alpha = exchange(&h, &mut ws, &parent, "alpha message").await?;
     exchange(&h, &mut ws, &parent, "beta message").await?;
 
@@ -282,7 +271,7 @@ const FINDINGS: &str = r#"{"findings":[{"title":"[P1] Marker line left in lib.tx
 async fn a_review_of_uncommitted_changes_shows_review_mode_and_findings() -> Result<()> {
     let h = Harness::start().await?;
     dirty_repo(&h.workdir(), "REVIEW-MARKER-42")?;
-    let (id, mut ws) = new_session(&h).await?;
+    let (id, mut ws) = direct_session(&h, "never", "read-only").await?;
     // Codex asks the reviewer to look at the changes itself: the model runs `git diff` and gets
     // the diff as the command's output, then answers with its findings.
     h.fake

@@ -20,5 +20,8 @@ mod e2e_local_model;
 mod e2e_restart;
 mod e2e_shutdown;
 mod e2e_thread_ops;
+mod faults;
 mod passive_codex;
+mod security;
+mod soak;
 mod thread_ops;

@@ -79,7 +79,12 @@ export const api = {
   answer: (id, requestId, decision, answers, message) =>
     request('POST', `/api/sessions/${enc(id)}/approvals/${enc(requestId)}`,
       { decision, ...(answers ? { answers } : {}), ...(message ? { message } : {}) }),
-  models: (provider = 'codex') => request('GET', `/api/models?provider=${enc(provider)}`),
+  models: (agent = 'codex') => request('GET', `/api/models?provider=${enc(agent)}`),
   agents: () => request('GET', '/api/agents'),
+  account: () => request('GET', '/api/account'),
+  login: (body) => request('POST', '/api/account/login', body),
+  logout: () => request('POST', '/api/account/logout'),
+  providers: () => request('GET', '/api/providers'),
+  setLocalModel: (modelPath) => request('POST', '/api/providers/local', { model_path: modelPath }),
   markdown: (texts) => request('POST', '/api/markdown', { texts }),
 };

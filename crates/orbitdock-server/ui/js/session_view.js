@@ -10,6 +10,7 @@ import { TranscriptView } from './transcript.js';
 import { approvalCard } from './approvals.js';
 import { statusBadge, tokenBadge, rateLimitGauge } from './badges.js';
 import { renderDiff, splitFiles, statsBadge, diffStats } from './diff.js';
+import { providerLabel } from './providers.js';
 import { RevertDialog, ForkDialog, ReviewDialog } from './history_ops.js';
 
 // One of each history dialog for the page, created on first use.
@@ -124,6 +125,13 @@ export class SessionView {
         }, '×')),
       this.sideBody);
 
+    // A session whose start failed: why, in one sentence, with retry and remove.
+    this.failureText = h('p', { class: 'failure-text' });
+    this.failureBar = h('div', { class: 'failure-banner', role: 'alert', hidden: true },
+      this.failureText,
+      h('button', { type: 'button', class: 'btn primary small', 'aria-label': 'Retry starting the session', text: 'Retry', on: { click: () => this.retryStart() } }),
+      h('button', { type: 'button', class: 'btn ghost small', 'aria-label': 'Remove the failed session', title: 'Archive it: it leaves the list (Show archived brings it back)', text: 'Remove', on: { click: () => this.removeFailed() } }));
+
     // Approvals + input bar.
     this.approvals = h('section', { class: 'approvals', 'aria-label': 'Pending approvals', 'aria-live': 'assertive' });
     this.input = h('textarea', {
@@ -136,10 +144,16 @@ export class SessionView {
       type: 'button', class: 'btn danger', 'aria-label': 'Interrupt the running turn', 'aria-keyshortcuts': 'Escape',
       hidden: true, on: { click: () => this.interrupt() },
     }, 'Interrupt');
+    // Plan mode applies to the next message only: the agent plans, and may ask questions first
+    // (they arrive as question cards above the composer).
+    this.planMode = h('input', { type: 'checkbox', class: 'plan-mode', 'aria-label': 'Plan mode for the next message' });
+    this.planToggle = h('label', {
+      class: 'plan-toggle', title: 'The agent plans and may ask you questions before acting (this message only)',
+    }, this.planMode, h('span', { text: 'Plan mode' }));
     this.composer = h('form', {
       class: 'composer', 'aria-label': 'Send a message',
       on: { submit: (ev) => { ev.preventDefault(); this.send(); } },
-    }, this.input, this.interruptBtn, this.sendBtn);
+    }, this.planToggle, this.input, this.interruptBtn, this.sendBtn);
     // A passive session (started outside OrbitDock) is observed only: instead of a composer that
     // could only fail, offer to take it over; the server says why when it cannot yet.
     this.takeoverBtn = h('button', {
@@ -154,7 +168,7 @@ export class SessionView {
     this.el = h('section', { class: 'session', 'aria-label': 'Session' },
       this.actionBar,
       h('div', { class: 'session-body' },
-        h('div', { class: 'session-main' }, this.transcript.el, this.approvals, this.composer, this.takeoverBar),
+        h('div', { class: 'session-main' }, this.transcript.el, this.failureBar, this.approvals, this.composer, this.takeoverBar),
         this.side));
 
     this.transcript.el.addEventListener('history-op', (ev) => {
@@ -182,11 +196,13 @@ export class SessionView {
     setChildren(this.statusSlot, statusBadge(st.status));
     const chips = [
       h('span', { class: `chip provider-${st.provider}`, text: st.provider || 'agent' }),
+      st.provider === 'codex' && st.origin !== 'passive'
+        ? h('span', { class: 'chip model-provider', title: 'Model provider', text: providerLabel(st.model_provider) }) : null,
       st.origin === 'passive' ? h('span', { class: 'chip', title: 'Started outside OrbitDock', text: 'passive' }) : null,
       st.model ? h('span', { class: 'chip', title: 'Model', text: st.model + (st.effort ? ` · ${st.effort}` : '') }) : null,
       h('span', { class: 'chip project', title: st.cwd || '', text: basename(st.cwd) || '—' }),
       st.forked_from ? forkChip(st.forked_from) : null,
-      st.attached === false && st.status !== 'ended'
+      st.attached === false && st.status !== 'ended' && st.status !== 'failed'
         ? h('span', { class: 'chip warn', title: 'The agent is not connected; sending resumes it', text: 'detached' }) : null,
     ];
     setChildren(this.meta, chips);
@@ -287,6 +303,9 @@ export class SessionView {
 
   renderComposer() {
     const st = this.model.state;
+    const failed = st.status === 'failed';
+    this.failureBar.hidden = !failed;
+    if (failed) this.failureText.textContent = `Failed to start: ${st.failure || 'the agent did not say why'}`;
     const passive = st.origin === 'passive';
     this.composer.hidden = passive;
     this.takeoverBar.hidden = !passive;
@@ -301,6 +320,8 @@ export class SessionView {
       : ended ? 'Session ended: resume it to continue'
         : steer ? 'Add to current turn' : 'Message the agent';
     this.sendBtn.textContent = steer ? 'Add to turn' : 'Send';
+    // A message added to a running turn cannot change that turn's mode.
+    this.planToggle.hidden = steer;
     this.sendBtn.setAttribute('aria-label', steer ? 'Add to current turn' : 'Send message');
     // Compaction runs as a turn of its own, so it is offered only when no turn runs; while it
     // runs, its transcript card says "Compacting the context…".
@@ -315,6 +336,7 @@ export class SessionView {
     this.archiveBtn.textContent = st.archived ? 'Unarchive' : 'Archive';
     this.archiveBtn.setAttribute('aria-label', st.archived ? 'Unarchive session' : 'Archive session');
     this.archiveBtn.setAttribute('aria-pressed', String(Boolean(st.archived)));
+    this.endBtn.hidden = failed;
     this.endBtn.textContent = ended ? 'Resume' : 'End';
     this.endBtn.setAttribute('aria-label', ended ? 'Resume session' : 'End session');
     this.endBtn.classList.toggle('primary', ended);
@@ -367,6 +389,23 @@ export class SessionView {
     }
   }
 
+  async retryStart() {
+    try {
+      await api.resume(this.model.id);
+    } catch (err) {
+      this.toast(`Could not start the session: ${err.message}`, true);
+    }
+  }
+
+  async removeFailed() {
+    try {
+      await api.archive(this.model.id);
+      location.hash = '';
+    } catch (err) {
+      this.toast(`Could not remove the session: ${err.message}`, true);
+    }
+  }
+
   async compact() {
     this.compacting = true;
     this.renderComposer();
@@ -413,7 +452,12 @@ export class SessionView {
     if (!text.trim()) return;
     this.sendBtn.disabled = true;
     try {
-      await api.send(this.model.id, { text });
+      const body = { text };
+      // A message added to a running turn keeps that turn's mode.
+      const steer = Boolean(this.model.state.current_turn);
+      if (this.planMode.checked && !steer) body.collaboration_mode = 'plan';
+      await api.send(this.model.id, body);
+      this.planMode.checked = false;
       this.input.value = '';
       this.autosize();
       this.transcript.scrollToBottom();

@@ -149,6 +149,7 @@ export class Sidebar {
       h('time', { class: 'row-time muted', datetime: new Date(s.updated_at || 0).toISOString(), dataset: { ms: String(s.updated_at || 0) }, text: relativeTime(s.updated_at) })),
     h('div', { class: 'row-bottom' },
       h('span', { class: `chip provider-${s.provider}`, text: s.provider || 'agent' }),
+      s.model_provider === 'codexpc' ? h('span', { class: 'chip model-provider', title: 'Local gpt-oss (codexpc)', text: 'local' }) : null,
       s.origin === 'passive' ? h('span', { class: 'chip', text: 'passive' }) : null,
       s.archived ? h('span', { class: 'chip archived-chip', text: 'archived' }) : null,
       s.forked_from ? h('span', {

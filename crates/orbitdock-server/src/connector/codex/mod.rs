@@ -23,7 +23,7 @@ use codex_client::app_server::requests::{
     ThreadForkParams, ThreadIdParams, ThreadResume, ThreadResumeParams, ThreadRevert,
     ThreadRevertParams, ThreadSetName, ThreadSetNameParams, ThreadStart, ThreadStartParams,
     ThreadTurnsList, ThreadTurnsListParams, ThreadUnarchive, TurnInterrupt, TurnInterruptParams,
-    TurnStart, TurnStartParams, TurnSteer, TurnSteerParams,
+    TurnStart, TurnStartParams, TurnStartResponse, TurnSteer, TurnSteerParams,
 };
 use codex_client::app_server::thread::ReviewTarget as CodexReviewTarget;
 use codex_client::app_server::{
@@ -200,6 +200,9 @@ impl AppServerConnector {
         let mut builder = AppServerBuilder::new(&self.config.codex_bin, &self.config.codex_home)
             .client_info("orbitdock", env!("CARGO_PKG_VERSION"))
             .request_timeout(self.config.request_timeout)
+            // Collaboration modes (plan mode, where the agent asks questions) are experimental
+            // in the app-server's API: without the opt-in, turn/start ignores them.
+            .experimental_api(true)
             .event_capacity(4096);
         // A failing Codex must say one readable thing, not print a Rust stack trace that
         // would end up in a person's transcript: an inherited RUST_BACKTRACE is overridden.
@@ -365,18 +368,49 @@ impl Connector for AppServerConnector {
 
     async fn start_turn(&self, thread_id: &str, text: &str, cfg: &ThreadConfig) -> Result<String> {
         let s = self.server().await?;
-        let r = s
-            .call::<TurnStart>(TurnStartParams {
-                thread_id: thread_id.to_owned(),
-                input: vec![UserInput::text(text)],
-                model: cfg.model.clone(),
-                effort: cfg.effort.clone(),
-                approval_policy: approval_policy(&cfg.approval_policy),
-                sandbox_policy: sandbox_policy(&cfg.sandbox_mode),
-                ..Default::default()
-            })
+        let params = TurnStartParams {
+            thread_id: thread_id.to_owned(),
+            input: vec![UserInput::text(text)],
+            model: cfg.model.clone(),
+            effort: cfg.effort.clone(),
+            approval_policy: approval_policy(&cfg.approval_policy),
+            sandbox_policy: sandbox_policy(&cfg.sandbox_mode),
+            ..Default::default()
+        };
+        let Some(mode) = &cfg.collaboration_mode else {
+            let r = s
+                .call::<TurnStart>(params)
+                .await
+                .map_err(|e| agent_err("turn/start", e))?;
+            return Ok(r.turn.id);
+        };
+        // `collaborationMode` is an experimental field (absent from the stable schema our typed
+        // params follow), so this one call is made raw. Its settings need the model by name.
+        let Some(model) = cfg.model.clone() else {
+            return Err(Error::BadRequest(
+                "a collaboration mode needs the session's model; pick one first".into(),
+            ));
+        };
+        let mut raw = serde_json::to_value(&params).map_err(|e| Error::Decode {
+            what: "turn/start params".into(),
+            source: e,
+        })?;
+        raw["collaborationMode"] = serde_json::json!({
+            "mode": mode.as_str(),
+            "settings": {
+                "model": model,
+                "reasoning_effort": cfg.effort,
+                "developer_instructions": null,
+            },
+        });
+        let answer = s
+            .call_raw("turn/start", raw, self.config.request_timeout)
             .await
             .map_err(|e| agent_err("turn/start", e))?;
+        let r: TurnStartResponse = serde_json::from_value(answer).map_err(|e| Error::Decode {
+            what: "turn/start answer".into(),
+            source: e,
+        })?;
         Ok(r.turn.id)
     }
 

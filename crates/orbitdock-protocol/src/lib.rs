@@ -222,6 +222,9 @@ pub struct SessionSummary {
     pub model_provider: Option<String>,
     /// Why the session's start failed (one readable sentence), while its status is `failed`.
     pub failure: Option<String>,
+    /// The session this one was forked from (its transcript up to the fork point is this
+    /// session's start), when it is a fork.
+    pub forked_from: Option<String>,
 }
 
 /// One step of the agent's plan.
@@ -402,6 +405,15 @@ pub enum ItemBody {
         /// when known: what the compaction freed up, against the next figure.
         #[serde(default)]
         context_tokens_before: Option<u64>,
+    },
+    /// The agent entered (`entered: true`) or left review mode. Leaving carries the review's
+    /// findings as markdown.
+    ReviewMode {
+        /// Entering or leaving.
+        entered: bool,
+        /// What is reviewed (entering) or the findings (leaving).
+        #[serde(default)]
+        review: String,
     },
     /// An error reported by the agent (e.g. a failed turn or a stream error).
     Error {
@@ -673,6 +685,13 @@ pub enum SessionDelta {
         /// The new figures.
         rate_limits: RateLimits,
     },
+    /// The transcript was rebuilt from the agent's own history (after a revert): drop every
+    /// item held; the rebuilt items follow as `item` deltas (with new, higher `seq`s), older
+    /// ones page in over REST as usual.
+    TranscriptReset {
+        /// The session's highest `seq` before the rebuilt items.
+        last_seq: u64,
+    },
     /// Whether the agent connection is live changed.
     Attached {
         /// Live or not.
@@ -743,6 +762,19 @@ pub struct SendMessageRequest {
     pub approval_policy: Option<ApprovalPolicy>,
     /// Sandbox mode override.
     pub sandbox_mode: Option<SandboxMode>,
+    /// Collaboration mode of this turn (`plan`: the agent plans and may ask questions before
+    /// acting); the agent's default when absent. Not sticky.
+    pub collaboration_mode: Option<CollaborationMode>,
+}
+
+string_enum! {
+    /// How the agent collaborates during a turn.
+    pub enum CollaborationMode {
+        /// Plan first; the agent may ask the user questions (answered as `question` approvals).
+        Plan = "plan",
+        /// The agent's normal mode.
+        Default = "default",
+    }
 }
 
 /// `POST /api/sessions/{id}/messages` answer.
@@ -755,6 +787,86 @@ pub struct SendMessageResponse {
     pub turn_id: Option<String>,
     /// The `seq` of the user-message item.
     pub seq: Option<u64>,
+}
+
+/// `POST /api/sessions/{id}/revert`: drop turns from the thread's history (what the model sees
+/// from now on, and the transcript). Files the dropped turns changed are NOT restored. Exactly
+/// one of the fields.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(default)]
+pub struct RevertRequest {
+    /// Drop this turn and every later one ("revert to before this message").
+    pub before_turn_id: Option<String>,
+    /// Drop every turn after this one ("everything after this answer").
+    pub after_turn_id: Option<String>,
+    /// Drop the last N turns.
+    pub last_turns: Option<u32>,
+}
+
+/// `POST /api/sessions/{id}/fork`: a new session continuing a copy of this one's thread.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(default)]
+pub struct ForkRequest {
+    /// Fork through this turn (inclusive; later turns are not copied). The whole thread when
+    /// absent.
+    pub through_turn_id: Option<String>,
+    /// Name of the fork.
+    pub name: Option<String>,
+    /// Model override for the fork.
+    pub model: Option<String>,
+    /// Approval policy override for the fork.
+    pub approval_policy: Option<ApprovalPolicy>,
+    /// Sandbox mode override for the fork.
+    pub sandbox_mode: Option<SandboxMode>,
+}
+
+/// What a review looks at.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ReviewTarget {
+    /// The working tree: staged, unstaged and untracked changes.
+    UncommittedChanges,
+    /// The current branch against `branch`.
+    BaseBranch {
+        /// The base branch.
+        branch: String,
+    },
+    /// One commit.
+    Commit {
+        /// Its sha.
+        sha: String,
+        /// A label (e.g. its subject).
+        #[serde(default)]
+        title: Option<String>,
+    },
+    /// Free-form review instructions.
+    Custom {
+        /// The instructions.
+        instructions: String,
+    },
+    /// A target this build does not know.
+    #[serde(other)]
+    Unknown,
+}
+
+string_enum! {
+    /// Where a review runs.
+    pub enum ReviewDelivery {
+        /// In the session itself, as a turn.
+        Inline = "inline",
+        /// In a new session forked from this one (the session's own thread stays untouched).
+        Detached = "detached",
+    }
+}
+
+/// `POST /api/sessions/{id}/review`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReviewRequest {
+    /// What to review.
+    pub target: ReviewTarget,
+    /// Where (inline when absent).
+    #[serde(default)]
+    pub delivery: Option<ReviewDelivery>,
 }
 
 /// `POST /api/sessions/{id}/name`.
@@ -877,6 +989,10 @@ pub struct Health {
     pub ok: bool,
     /// Server version.
     pub version: String,
+    /// Why the server cannot save changes right now (disk full, read-only file system, data
+    /// dir removed); absent when persistence works. Live updates keep flowing meanwhile.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub degraded: Option<String>,
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1028,6 +1144,40 @@ pub enum ClientMessage {
     CompactSession {
         /// The session.
         session_id: String,
+        /// Correlation.
+        #[serde(default)]
+        client_ref: Option<String>,
+    },
+    /// Drop turns from the thread's history; acked with the new state once the transcript is
+    /// rebuilt (same fields as `POST /api/sessions/{id}/revert`).
+    RevertSession {
+        /// The session.
+        session_id: String,
+        /// What to drop.
+        #[serde(flatten)]
+        request: RevertRequest,
+        /// Correlation.
+        #[serde(default)]
+        client_ref: Option<String>,
+    },
+    /// Fork a session; acked with the new session's state.
+    ForkSession {
+        /// The session.
+        session_id: String,
+        /// Where and how.
+        #[serde(flatten)]
+        request: ForkRequest,
+        /// Correlation.
+        #[serde(default)]
+        client_ref: Option<String>,
+    },
+    /// Start a review; acked with the state of the session it runs in (a new one when detached).
+    StartReview {
+        /// The session.
+        session_id: String,
+        /// What and where.
+        #[serde(flatten)]
+        request: ReviewRequest,
         /// Correlation.
         #[serde(default)]
         client_ref: Option<String>,

@@ -293,6 +293,9 @@ async fn supervise(me: Arc<LocalModel>, connector: Arc<dyn Connector>) {
                     Some(url)
                 }
                 Err(e) => {
+                    // The old port may have been taken meanwhile: the next try picks a free one
+                    // (and the provider's new URL is written into Codex's config).
+                    port = None;
                     tracing::warn!(error = %e, "could not start codexpc; retrying in {backoff:?}");
                     me.set(|s| {
                         s.state = ProviderState::Down;

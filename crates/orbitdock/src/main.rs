@@ -276,16 +276,20 @@ async fn run(cmd: Cmd, data_dir: PathBuf) -> Result<()> {
                 println!("{}", serde_json::to_string_pretty(&r)?);
             } else {
                 println!(
-                    "{:<36}  {:<14}  {:<8}  {:<7}  NAME",
+                    "{:<36}  {:<14}  {:<14}  {:<7}  NAME",
                     "ID", "STATUS", "PROVIDER", "ORIGIN"
                 );
                 for s in r.sessions {
-                    let name = s.name.or(s.first_prompt).unwrap_or_else(|| s.cwd.clone());
+                    let name = s
+                        .name
+                        .clone()
+                        .or_else(|| s.first_prompt.clone())
+                        .unwrap_or_else(|| s.cwd.clone());
                     println!(
-                        "{:<36}  {:<14}  {:<8}  {:<7}  {}",
+                        "{:<36}  {:<14}  {:<14}  {:<7}  {}",
                         s.id,
                         token(&s.status),
-                        token(&s.provider),
+                        provider_text(&s),
                         token(&s.origin),
                         name.lines().next().unwrap_or_default()
                     );
@@ -320,7 +324,11 @@ async fn run(cmd: Cmd, data_dir: PathBuf) -> Result<()> {
             println!("name      {}", s.name.as_deref().unwrap_or("-"));
             println!("status    {}", token(&s.status));
             println!("cwd       {}", s.cwd);
+            println!("provider  {}", provider_text(s));
             println!("model     {}", s.model.as_deref().unwrap_or("-"));
+            if let Some(why) = &s.failure {
+                println!("failed    {why}");
+            }
             println!(
                 "tokens    in {} (cached {}) / out {}",
                 s.token_usage.input_tokens,
@@ -374,6 +382,14 @@ fn token<T: serde::Serialize>(v: &T) -> String {
         .unwrap_or_default()
 }
 
+/// The agent, and the model provider when it is not the agent's default (`codex/codexpc`).
+fn provider_text(s: &orbitdock_protocol::SessionSummary) -> String {
+    match &s.model_provider {
+        Some(p) => format!("{}/{p}", token(&s.provider)),
+        None => token(&s.provider),
+    }
+}
+
 fn print_item(item: &TranscriptItem) {
     let body = match &item.body {
         ItemBody::UserMessage { text } => format!("user: {text}"),
@@ -414,6 +430,14 @@ fn print_item(item: &TranscriptItem) {
         ItemBody::Error { message } => format!("error: {message}"),
         ItemBody::Notice { message } => format!("notice: {message}"),
         ItemBody::ContextCompaction { .. } => "context compacted".into(),
+        ItemBody::ReviewMode {
+            entered: true,
+            review,
+        } => format!("entered review mode: {review}"),
+        ItemBody::ReviewMode {
+            entered: false,
+            review,
+        } => format!("review findings:\n{review}"),
         ItemBody::Other { original_type, .. } => format!("({original_type})"),
         ItemBody::Unknown => "(unknown item)".into(),
     };
@@ -425,9 +449,7 @@ fn init_logging(data_dir: &Path) -> Result<tracing_appender::non_blocking::Worke
     use tracing_subscriber::layer::SubscriberExt;
     use tracing_subscriber::util::SubscriberInitExt;
     use tracing_subscriber::{EnvFilter, Layer, fmt};
-    let logs = data_dir::logs_dir(data_dir);
-    std::fs::create_dir_all(&logs).with_context(|| format!("creating {}", logs.display()))?;
-    let file = tracing_appender::rolling::never(&logs, "server.log");
+    let file = data_dir::open_server_log(data_dir)?;
     let (file, guard) = tracing_appender::non_blocking(file);
     let filter =
         || EnvFilter::try_from_env("ORBITDOCK_LOG").unwrap_or_else(|_| EnvFilter::new("info"));

@@ -43,10 +43,12 @@ mod codex_home;
 pub mod fake_anthropic;
 mod fake_responses;
 pub mod gguf;
+mod local_user;
 pub mod rollout_corpus;
 
 pub use codex_home::{CodexHomeBuilder, SCRUBBED_ENV, TempCodexHome, default_parent_dir};
 pub use fake_responses::{FakeResponses, RecordedRequest, ScriptedResponse};
+pub use local_user::second_local_user;
 
 use std::path::PathBuf;
 

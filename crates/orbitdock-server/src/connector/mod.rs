@@ -20,10 +20,11 @@ use std::sync::{Arc, Weak};
 
 use async_trait::async_trait;
 use orbitdock_protocol::{
-    AccountStatus, ApprovalPolicy, LoginRequest, LoginResponse, ModelInfo, RateLimits, SandboxMode,
+    AccountStatus, ApprovalPolicy, ItemBody, ItemStatus, LoginRequest, LoginResponse, ModelInfo,
+    RateLimits, ReviewTarget, SandboxMode,
 };
 
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::session::{ApprovalRequest, SessionEvent};
 
 /// Which connector an event or a session belongs to. Thread ids are only unique per connector
@@ -148,6 +149,8 @@ pub struct ThreadConfig {
     pub sandbox_mode: Option<SandboxMode>,
     /// The agent's model provider (`None`: the agent's default).
     pub model_provider: Option<String>,
+    /// Collaboration mode for the turn being started (`plan`, `default`); never sticky.
+    pub collaboration_mode: Option<orbitdock_protocol::CollaborationMode>,
 }
 
 /// A model provider to add to the agent's configuration (an OpenAI Responses endpoint).
@@ -174,6 +177,19 @@ pub struct OpenedThread {
     pub name: Option<String>,
 }
 
+/// One turn of a thread's history as the agent keeps it, oldest item first.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HistoryTurn {
+    /// The turn id.
+    pub turn_id: String,
+    /// Its items: `(item id, status, body)`.
+    pub items: Vec<(String, ItemStatus, ItemBody)>,
+}
+
+fn unsupported(what: &str) -> Error {
+    Error::BadRequest(format!("this agent does not support {what}"))
+}
+
 fn no_account() -> crate::error::Error {
     crate::error::Error::BadRequest("this agent has no account to log in to".into())
 }
@@ -193,8 +209,26 @@ pub trait Connector: Send + Sync + fmt::Debug + 'static {
     async fn start_thread(&self, cfg: &ThreadConfig) -> Result<OpenedThread>;
     /// Loads an existing thread (after a restart).
     async fn resume_thread(&self, thread_id: &str, cfg: &ThreadConfig) -> Result<OpenedThread>;
-    /// Forks a thread into a new one.
-    async fn fork_thread(&self, thread_id: &str, cfg: &ThreadConfig) -> Result<OpenedThread>;
+    /// Forks a thread into a new one; with `through_turn`, turns after it are not copied.
+    async fn fork_thread(
+        &self,
+        thread_id: &str,
+        through_turn: Option<&str>,
+        cfg: &ThreadConfig,
+    ) -> Result<OpenedThread>;
+    /// The thread's history as the agent holds it, oldest turn first.
+    async fn thread_history(&self, _thread_id: &str) -> Result<Vec<HistoryTurn>> {
+        Err(unsupported("reading a thread's history"))
+    }
+    /// Drops `before_turn` and every later turn from the thread's history (what the model sees
+    /// from now on). Files those turns changed stay as they are.
+    async fn revert_thread(&self, _thread_id: &str, _before_turn: &str) -> Result<()> {
+        Err(unsupported("reverting turns"))
+    }
+    /// Starts a review of `target` as a turn of the thread; returns the turn id.
+    async fn start_review(&self, _thread_id: &str, _target: &ReviewTarget) -> Result<String> {
+        Err(unsupported("reviews"))
+    }
     /// Starts a turn with these settings; returns the turn id.
     async fn start_turn(&self, thread_id: &str, text: &str, cfg: &ThreadConfig) -> Result<String>;
     /// Adds `text` to the running turn `turn_id` (the agent reads it before its next model

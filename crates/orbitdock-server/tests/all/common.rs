@@ -95,6 +95,17 @@ impl Harness {
         self.home.workdir().display().to_string()
     }
 
+    /// The shared app-server's process id, while one runs.
+    pub fn agent_pid(&self) -> Result<u32> {
+        self.server
+            .as_ref()
+            .context("server stopped")?
+            .registry
+            .connector()
+            .agent_pid()
+            .context("app-server pid")
+    }
+
     pub async fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T> {
         let r = self
             .http
@@ -158,7 +169,11 @@ pub struct Scripted {
 
 impl Scripted {
     pub async fn start() -> Result<Scripted> {
-        let data = tempfile::tempdir()?;
+        Self::start_in(tempfile::tempdir()?).await
+    }
+
+    /// [`Scripted::start`] with its data in `data` (e.g. a small file system mounted there).
+    pub async fn start_in(data: tempfile::TempDir) -> Result<Scripted> {
         let (agent, server) = Self::boot(data.path()).await?;
         let rest = Rest::new(&server.base_url());
         Ok(Scripted {
@@ -473,6 +488,43 @@ pub fn stalled_partial_message(text: &str) -> test_support::ScriptedResponse {
         .hang_after_created()
 }
 
+/// Whether any `role: user` message of the request holds `needle`.
+pub fn user_text_contains(r: &test_support::RecordedRequest, needle: &str) -> bool {
+    r.input().iter().any(|item| {
+        item.get("role").and_then(Value::as_str) == Some("user")
+            && item.to_string().contains(needle)
+    })
+}
+
+/// A direct session in the harness's workdir with these policies, and a WebSocket subscribed
+/// to it.
+pub async fn direct_session(
+    h: &Harness,
+    approval_policy: &str,
+    sandbox_mode: &str,
+) -> Result<(String, Ws)> {
+    let created = h
+        .create(
+            serde_json::json!({"cwd": h.workdir(), "approval_policy": approval_policy,
+            "sandbox_mode": sandbox_mode}),
+        )
+        .await?;
+    let id = created.summary.id.clone();
+    let ws = subscribed(h, &id).await?;
+    Ok((id, ws))
+}
+
+/// A WebSocket subscribed to session `id`, its snapshot received.
+pub async fn subscribed(h: &Harness, id: &str) -> Result<Ws> {
+    let mut ws = h.ws().await?;
+    ws.subscribe(id, None).await?;
+    ws.wait_for("snapshot", |m| {
+        matches!(m, ServerMessage::SessionSnapshot { .. })
+    })
+    .await?;
+    Ok(ws)
+}
+
 /// A binary of the workspace in this test binary's target dir (`target/debug/NAME`, next to
 /// its `deps/` directory; `scripts/test.sh` builds the binaries before the tests).
 pub fn target_bin(name: &str) -> Result<std::path::PathBuf> {
@@ -504,6 +556,29 @@ impl Served {
     pub fn rest(&self) -> Rest {
         Rest::with_token(&self.base, &self.token)
     }
+
+    /// SIGTERM (a graceful stop) and wait.
+    pub fn terminate(&mut self) {
+        let _ = nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(self.child.id() as i32),
+            nix::sys::signal::Signal::SIGTERM,
+        );
+        let _ = self.child.wait();
+        self.reaped = true;
+    }
+}
+
+/// How to run `orbitdock serve` beyond [`serve`]'s defaults.
+#[derive(Default)]
+pub struct ServeOptions {
+    /// Extra arguments.
+    pub args: Vec<std::ffi::OsString>,
+    /// Where its stderr goes (discarded when `None`).
+    pub stderr: Option<std::path::PathBuf>,
+    /// Extra environment.
+    pub env: Vec<(String, String)>,
+    /// `RLIMIT_NOFILE` for the server process (its soft limit).
+    pub max_open_files: Option<u64>,
 }
 
 impl Drop for Served {
@@ -522,6 +597,24 @@ pub fn serve(
     home: &TempCodexHome,
     extra: &[std::ffi::OsString],
 ) -> Result<Served> {
+    serve_with(
+        bin,
+        data,
+        home,
+        &ServeOptions {
+            args: extra.to_vec(),
+            ..Default::default()
+        },
+    )
+}
+
+/// [`serve`] with options.
+pub fn serve_with(
+    bin: &std::path::Path,
+    data: &std::path::Path,
+    home: &TempCodexHome,
+    opts: &ServeOptions,
+) -> Result<Served> {
     use std::io::{BufRead, BufReader};
     use std::os::unix::process::CommandExt;
     use std::process::{Command, Stdio};
@@ -532,15 +625,33 @@ pub fn serve(
         .arg(home.path())
         .arg("--codex-bin")
         .arg(test_support::codex_bin())
-        .args(extra)
+        .args(&opts.args)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
-        .stderr(Stdio::null())
         .process_group(0);
+    match &opts.stderr {
+        Some(p) => cmd.stderr(std::fs::File::create(p)?),
+        None => cmd.stderr(Stdio::null()),
+    };
     for (k, v) in home.env() {
         cmd.env(k, v);
     }
-    let mut child = cmd.spawn().context("spawning orbitdock serve")?;
+    for (k, v) in &opts.env {
+        cmd.env(k, v);
+    }
+    // The child inherits the soft RLIMIT_NOFILE in force when it is spawned: lower ours around
+    // the spawn (nextest runs each test in its own process) instead of an unsafe `pre_exec`.
+    let mut child = match opts.max_open_files {
+        Some(n) => {
+            use nix::sys::resource::{Resource, getrlimit, setrlimit};
+            let (soft, hard) = getrlimit(Resource::RLIMIT_NOFILE)?;
+            setrlimit(Resource::RLIMIT_NOFILE, n, hard)?;
+            let spawned = cmd.spawn();
+            setrlimit(Resource::RLIMIT_NOFILE, soft, hard)?;
+            spawned.context("spawning orbitdock serve")?
+        }
+        None => cmd.spawn().context("spawning orbitdock serve")?,
+    };
     let out = child.stdout.take().context("stdout")?;
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {

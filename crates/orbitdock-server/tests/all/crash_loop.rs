@@ -5,6 +5,10 @@
 //! after their commit) is there exactly once, no session is duplicated, no approval is left
 //! pending, no item is left `in_progress`, and every direct session takes a new message.
 //!
+//! A fourth session waits on a command approval at the first kill (it must end up closed, never
+//! pending and never decided by the server), and `codex exec` runs append their rollouts while
+//! the hub is killed (each must become exactly one passive session).
+//!
 //! Kills: `ORBITDOCK_CRASH_KILLS` (default 4 in the suite; the long variant is 20). Prints
 //! `kills, items checked, lost, duplicated, stale`.
 
@@ -17,7 +21,8 @@ use std::time::Duration;
 use anyhow::{Result, bail, ensure};
 use futures::StreamExt;
 use orbitdock_protocol::{
-    ItemStatus, ItemsPage, Origin, SessionState, SessionStatus, SessionsResponse,
+    ApprovalHistory, ApprovalResolution, ItemStatus, ItemsPage, Origin, SessionState,
+    SessionStatus, SessionsResponse,
 };
 use rand::Rng;
 use serde_json::json;
@@ -77,9 +82,12 @@ async fn kill_dash_nine_in_a_loop_loses_and_duplicates_nothing() -> Result<()> {
         .unwrap_or(4);
     let bin = target_bin("orbitdock")?;
     let fake = FakeResponses::start();
+    // The first model request is the approval session's: a command that needs approval.
+    fake.enqueue(ScriptedResponse::new().exec_command("echo approved-run", "call-crash"));
     let parts: Vec<String> = (0..40).map(|i| format!("word{i} ")).collect();
     let parts: Vec<&str> = parts.iter().map(String::as_str).collect();
-    for _ in 0..(kills + 2) * 3 {
+    // Direct turns (3 a round), terminal runs (every other round), the final messages.
+    for _ in 0..(kills + 2) * 4 + 4 {
         fake.enqueue(
             ScriptedResponse::new()
                 .text_deltas(&parts)
@@ -106,6 +114,30 @@ async fn kill_dash_nine_in_a_loop_loses_and_duplicates_nothing() -> Result<()> {
             .await?;
         ids.push(st.summary.id.clone());
     }
+    // A fourth session waits on a command approval when the first kill comes.
+    let st: SessionState = s
+        .rest()
+        .post(
+            "/api/sessions",
+            &json!({"cwd": home.workdir(), "name": "crash-approval",
+                "approval_policy": "untrusted", "sandbox_mode": "workspace-write"}),
+        )
+        .await?;
+    let approval_id = st.summary.id.clone();
+    let _: serde_json::Value = s
+        .rest()
+        .post(
+            &format!("/api/sessions/{approval_id}/messages"),
+            &json!({"text": "run the command"}),
+        )
+        .await?;
+    let r = s.rest();
+    eventually("the approval to be pending", || async {
+        let st: SessionState = r.get(&format!("/api/sessions/{approval_id}")).await?;
+        Ok((!st.pending_approvals.is_empty()).then_some(()))
+    })
+    .await?;
+    let mut terminals = Vec::new();
     for k in 0..kills {
         watch(&s, ids.clone(), seen.clone()).await?;
         for id in &ids {
@@ -120,23 +152,43 @@ async fn kill_dash_nine_in_a_loop_loses_and_duplicates_nothing() -> Result<()> {
                 .await;
         }
         if k % 2 == 0 {
-            // A terminal session appends its rollout while the hub streams.
-            let status = home
-                .command(&["exec", "--skip-git-repo-check", &format!("terminal {k}")])
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .status()?;
-            ensure!(status.success(), "codex exec failed: {status}");
+            // A terminal session appends its rollout while the hub streams and dies: the
+            // watcher is mid-file at the kill and must pick up where it left off.
+            terminals.push(
+                home.command(&["exec", "--skip-git-repo-check", &format!("terminal {k}")])
+                    .stdout(Stdio::null())
+                    .stderr(Stdio::null())
+                    .spawn()?,
+            );
         }
         let wait = rng.random_range(50..1500);
         tokio::time::sleep(Duration::from_millis(wait)).await;
         kill9(&mut s);
         s = serve(&bin, data.path(), &home, &[])?;
     }
+    let terminal_runs = terminals.len();
+    for mut t in terminals {
+        let status = t.wait()?;
+        ensure!(status.success(), "codex exec failed: {status}");
+    }
 
-    // Verify on a fresh start.
+    // Verify on a fresh start, once every terminal run is a passive session.
     let r = s.rest();
-    let list: SessionsResponse = r.get("/api/sessions").await?;
+    let list: SessionsResponse = eventually("the terminal runs to be discovered", || async {
+        let list: SessionsResponse = r.get("/api/sessions").await?;
+        let passive = list
+            .sessions
+            .iter()
+            .filter(|x| x.origin == Origin::Passive)
+            .count();
+        Ok((passive >= terminal_runs).then_some(list))
+    })
+    .await?;
+    let passive = list
+        .sessions
+        .iter()
+        .filter(|x| x.origin == Origin::Passive)
+        .count();
     let mut threads = HashSet::new();
     let mut duplicated_sessions = 0;
     for summary in &list.sessions {
@@ -182,12 +234,42 @@ async fn kill_dash_nine_in_a_loop_loses_and_duplicates_nothing() -> Result<()> {
             lost += 1;
         }
     }
+    // The approval that was pending at the first kill: closed, never left pending, never
+    // answered by the server on its own.
+    let approval_state: SessionState = r.get(&format!("/api/sessions/{approval_id}")).await?;
+    let history: ApprovalHistory = r
+        .get(&format!("/api/sessions/{approval_id}/approvals/history"))
+        .await?;
+    let resolutions: Vec<ApprovalResolution> =
+        history.approvals.iter().map(|a| a.resolution).collect();
     println!(
-        "crash loop: kills {kills}, items checked {checked}, lost {lost}, duplicated {duplicated}, stale {stale}, duplicated sessions {duplicated_sessions}, sessions {}",
-        list.sessions.len()
+        "crash loop: kills {kills}, items checked {checked}, lost {lost}, duplicated {duplicated}, stale {stale}, duplicated sessions {duplicated_sessions}, sessions {} ({passive} passive from {terminal_runs} terminal runs appended during kills); approval pending at a kill: left pending {}, resolutions {resolutions:?}",
+        list.sessions.len(),
+        approval_state.pending_approvals.len(),
     );
     ensure!(checked > 0, "no item was seen before the kills");
     ensure!(lost == 0 && duplicated == 0 && stale == 0 && duplicated_sessions == 0);
+    ensure!(
+        passive == terminal_runs,
+        "passive sessions {passive} != terminal runs {terminal_runs}"
+    );
+    ensure!(
+        approval_state.pending_approvals.is_empty(),
+        "{approval_state:?}"
+    );
+    ensure!(
+        !resolutions.is_empty()
+            && resolutions.iter().all(|r| matches!(
+                r,
+                ApprovalResolution::AgentGone | ApprovalResolution::TurnEnded
+            )),
+        "approval resolutions {resolutions:?}"
+    );
+    ensure!(
+        history.approvals.iter().all(|a| a.decision.is_none()),
+        "an approval was decided without a person"
+    );
+    let ids: Vec<String> = ids.into_iter().chain([approval_id]).collect();
 
     // Every direct session opens, has nothing pending, and takes a message.
     for id in &ids {

@@ -77,6 +77,15 @@ async fn newcomer_is_logged_out_then_logs_in_with_an_api_key_and_out_again() -> 
         "one readable notice, nothing else: {texts:?}"
     );
     ensure!(h.fake.requests().is_empty(), "no model request was made");
+    // Codex runs without Rust backtraces, whatever the environment says: a failure is one
+    // sentence, never a stack trace.
+    let agent = h.agent_pid()?;
+    let environ = std::fs::read(format!("/proc/{agent}/environ"))?;
+    let vars: Vec<&[u8]> = environ.split(|b| *b == 0).collect();
+    ensure!(
+        vars.contains(&&b"RUST_BACKTRACE=0"[..]),
+        "RUST_BACKTRACE=0 for Codex"
+    );
 
     // API-key login: Codex stores the key (auth.json, owner-only).
     h.fake
@@ -130,5 +139,37 @@ async fn newcomer_is_logged_out_then_logs_in_with_an_api_key_and_out_again() -> 
     let account: AccountStatus = h.get("/api/account").await?;
     ensure!(!account.logged_in);
     h.shutdown().await;
+    Ok(())
+}
+
+/// A fresh machine: the CODEX_HOME given does not exist yet. The hub creates it private (0700)
+/// and Codex starts in it; the account reads as nobody logged in.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_missing_codex_home_is_created_private_and_reads_as_logged_out() -> Result<()> {
+    let data = tempfile::tempdir()?;
+    let machine = tempfile::TempDir::new_in(test_support::default_parent_dir())?;
+    let home = machine.path().join("new").join(".codex");
+    let env: Vec<(String, String)> = test_support::SCRUBBED_ENV
+        .iter()
+        .map(|k| ((*k).to_owned(), String::new()))
+        .collect();
+    let server = orbitdock_server::start(orbitdock_server::ServerConfig {
+        data_dir: data.path().to_owned(),
+        codex_home: home.clone(),
+        codex_bin: test_support::codex_bin(),
+        bind: "127.0.0.1:0".parse()?,
+        token: crate::common::TOKEN.into(),
+        codex_env: env,
+    })
+    .await?;
+    ensure!(std::fs::metadata(&home)?.permissions().mode() & 0o777 == 0o700);
+    let account: AccountStatus = crate::common::Rest::new(&server.base_url())
+        .get("/api/account")
+        .await?;
+    ensure!(
+        !account.logged_in && account.requires_openai_auth && account.error.is_none(),
+        "{account:?}"
+    );
+    server.shutdown().await;
     Ok(())
 }

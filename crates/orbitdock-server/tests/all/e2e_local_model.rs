@@ -281,3 +281,57 @@ async fn a_running_codexpc_found_on_its_socket_is_used_and_left_running() -> Res
     );
     Ok(())
 }
+
+/// The settings route: a hub started without a model says so, refuses a path that is not an
+/// absolute file, and serves a GGUF chosen later (`POST /api/providers/local`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_model_chosen_in_the_settings_is_started_and_served() -> Result<()> {
+    let h = crate::common::Harness::start().await?;
+    let dir = tempfile::tempdir()?;
+    let local = h.server.as_ref().unwrap().start_local_model(
+        orbitdock_server::local_model::LocalModelConfig {
+            codexpc_bin: target_bin("codexpc")?,
+            model_path: None,
+            socket: Some(dir.path().join("codexpc.sock")),
+            log_dir: h.data.path().join("logs"),
+            extra_args: vec!["--ctx=4096".into(), "--slots=1".into()],
+        },
+    );
+    let rest = Rest::new(&h.base());
+    let idle = eventually("no local model yet", || async {
+        let p = local_status(&rest).await?;
+        Ok((p.state == ProviderState::Down).then_some(p))
+    })
+    .await?;
+    ensure!(
+        idle.detail
+            .as_deref()
+            .is_some_and(|d| d.starts_with("No local model")),
+        "{idle:?}"
+    );
+    let (status, body) = rest
+        .post_raw(
+            "/api/providers/local",
+            &json!({"model_path": "relative/model.gguf"}),
+        )
+        .await?;
+    ensure!(status == 400, "{status} {body}");
+    let model = tiny_gguf_path(TinyVariant::FinalChannelLoop);
+    let chosen: ProviderStatus = rest
+        .post("/api/providers/local", &json!({"model_path": model}))
+        .await?;
+    ensure!(chosen.state == ProviderState::Starting, "{chosen:?}");
+    let up = eventually("the chosen model served", || async {
+        let p = local_status(&rest).await?;
+        Ok((p.state == ProviderState::Up).then_some(p))
+    })
+    .await?;
+    ensure!(
+        up.model.as_deref() == Some("tiny-gpt-oss-final-channel-loop-v1"),
+        "{up:?}"
+    );
+    ensure!(local.child_pid().is_some(), "the hub runs the daemon");
+    h.shutdown().await;
+    ensure!(local.child_pid().is_none(), "stopped with the hub");
+    Ok(())
+}

@@ -19,22 +19,28 @@ use async_trait::async_trait;
 use codex_client::app_server::requests::{
     Account, AccountLoginStart, AccountLoginStartParams, AccountLogout, AccountRead,
     AccountReadParams, ConfigBatchWrite, ConfigBatchWriteParams, ConfigEdit, ModelList,
-    ModelListParams, ThreadArchive, ThreadCompactStart, ThreadFork, ThreadForkParams,
-    ThreadIdParams, ThreadResume, ThreadResumeParams, ThreadSetName, ThreadSetNameParams,
-    ThreadStart, ThreadStartParams, ThreadUnarchive, TurnInterrupt, TurnInterruptParams, TurnStart,
-    TurnStartParams, TurnSteer, TurnSteerParams,
+    ModelListParams, ReviewStart, ReviewStartParams, ThreadArchive, ThreadCompactStart, ThreadFork,
+    ThreadForkParams, ThreadIdParams, ThreadResume, ThreadResumeParams, ThreadRevert,
+    ThreadRevertParams, ThreadSetName, ThreadSetNameParams, ThreadStart, ThreadStartParams,
+    ThreadTurnsList, ThreadTurnsListParams, ThreadUnarchive, TurnInterrupt, TurnInterruptParams,
+    TurnStart, TurnStartParams, TurnStartResponse, TurnSteer, TurnSteerParams,
 };
+use codex_client::app_server::thread::ReviewTarget as CodexReviewTarget;
 use codex_client::app_server::{
     AppServer, AppServerBuilder, AppServerEvent, AskForApproval, SandboxMode as CodexSandbox,
     SandboxPolicy, UserInput,
 };
 use orbitdock_protocol::{
-    AccountStatus, ApprovalPolicy, LoginMethod, LoginRequest, LoginResponse, ModelInfo, SandboxMode,
+    AccountStatus, ApprovalPolicy, LoginMethod, LoginRequest, LoginResponse, ModelInfo,
+    ReviewTarget, SandboxMode,
 };
 use serde_json::Value;
 use tokio::sync::{Mutex, mpsc};
 
-use super::{CODEX, Connector, ConnectorEvent, OpenedThread, ProviderEntry, Router, ThreadConfig};
+use super::{
+    CODEX, Connector, ConnectorEvent, HistoryTurn, OpenedThread, ProviderEntry, Router,
+    ThreadConfig,
+};
 use crate::error::{Error, Result};
 use crate::session::SessionEvent;
 use translate::Translated;
@@ -82,6 +88,60 @@ fn sandbox_policy(s: &Option<SandboxMode>) -> Option<SandboxPolicy> {
             exclude_tmpdir_env_var: false,
             exclude_slash_tmp: false,
         },
+    })
+}
+
+/// The first Codex release whose app-server has `thread/revert` (older ones spoke
+/// `thread/rollback`) and `thread/fork`'s `lastTurnId`; checked against its generated schema.
+const HISTORY_EDITS_SINCE: (u64, u64, u64) = (0, 169, 0);
+
+/// Longest history read in one go (pages of [`HISTORY_PAGE`] turns).
+const HISTORY_MAX_TURNS: usize = 10_000;
+const HISTORY_PAGE: u32 = 100;
+
+/// The Codex version an app-server reports in `initialize`: its user agent starts with
+/// `originator/VERSION`.
+fn reported_version(user_agent: &str) -> Option<(u64, u64, u64)> {
+    let first = user_agent.split_whitespace().next()?;
+    let version = first.rsplit_once('/')?.1;
+    let core = version.split(['-', '+']).next()?;
+    let mut parts = core.split('.').map(|p| p.parse::<u64>().ok());
+    Some((
+        parts.next()??,
+        parts.next()??,
+        parts.next().flatten().unwrap_or(0),
+    ))
+}
+
+/// Refuses `what` on an app-server older than [`HISTORY_EDITS_SINCE`]. An unparsable user
+/// agent is let through: the call itself then says whether the method exists.
+fn require_history_edits(s: &AppServer, what: &str) -> Result<()> {
+    let ua = &s.initialize_response().user_agent;
+    match reported_version(ua) {
+        Some(v) if v < HISTORY_EDITS_SINCE => Err(Error::BadRequest(format!(
+            "{what} needs Codex {}.{}.{} or newer; the app-server reports {ua:?}",
+            HISTORY_EDITS_SINCE.0, HISTORY_EDITS_SINCE.1, HISTORY_EDITS_SINCE.2
+        ))),
+        _ => Ok(()),
+    }
+}
+
+fn review_target(t: &ReviewTarget) -> Result<CodexReviewTarget> {
+    Ok(match t {
+        ReviewTarget::UncommittedChanges => CodexReviewTarget::UncommittedChanges,
+        ReviewTarget::BaseBranch { branch } => CodexReviewTarget::BaseBranch {
+            branch: branch.clone(),
+        },
+        ReviewTarget::Commit { sha, title } => CodexReviewTarget::Commit {
+            sha: sha.clone(),
+            title: title.clone(),
+        },
+        ReviewTarget::Custom { instructions } => CodexReviewTarget::Custom {
+            instructions: instructions.clone(),
+        },
+        ReviewTarget::Unknown => {
+            return Err(Error::BadRequest("unknown review target".into()));
+        }
     })
 }
 
@@ -140,6 +200,9 @@ impl AppServerConnector {
         let mut builder = AppServerBuilder::new(&self.config.codex_bin, &self.config.codex_home)
             .client_info("orbitdock", env!("CARGO_PKG_VERSION"))
             .request_timeout(self.config.request_timeout)
+            // Collaboration modes (plan mode, where the agent asks questions) are experimental
+            // in the app-server's API: without the opt-in, turn/start ignores them.
+            .experimental_api(true)
             .event_capacity(4096);
         // A failing Codex must say one readable thing, not print a Rust stack trace that
         // would end up in a person's transcript: an inherited RUST_BACKTRACE is overridden.
@@ -217,11 +280,20 @@ impl Connector for AppServerConnector {
         Ok(opened!(r))
     }
 
-    async fn fork_thread(&self, thread_id: &str, cfg: &ThreadConfig) -> Result<OpenedThread> {
+    async fn fork_thread(
+        &self,
+        thread_id: &str,
+        through_turn: Option<&str>,
+        cfg: &ThreadConfig,
+    ) -> Result<OpenedThread> {
         let s = self.server().await?;
+        if through_turn.is_some() {
+            require_history_edits(&s, "forking from a turn")?;
+        }
         let r = s
             .call::<ThreadFork>(ThreadForkParams {
                 thread_id: thread_id.to_owned(),
+                last_turn_id: through_turn.map(str::to_owned),
                 model_provider: cfg.model_provider.clone(),
                 model: cfg.model.clone(),
                 cwd: Some(cfg.cwd.clone()),
@@ -235,20 +307,110 @@ impl Connector for AppServerConnector {
         Ok(opened!(r))
     }
 
-    async fn start_turn(&self, thread_id: &str, text: &str, cfg: &ThreadConfig) -> Result<String> {
+    async fn thread_history(&self, thread_id: &str) -> Result<Vec<HistoryTurn>> {
+        let s = self.server().await?;
+        let mut turns = Vec::new();
+        let mut cursor = None;
+        loop {
+            let page = s
+                .call::<ThreadTurnsList>(ThreadTurnsListParams {
+                    thread_id: thread_id.to_owned(),
+                    cursor: cursor.take(),
+                    limit: Some(HISTORY_PAGE),
+                    sort_direction: Some("asc".into()),
+                    items_view: Some("full".into()),
+                })
+                .await
+                .map_err(|e| agent_err("thread/turns/list", e))?;
+            let done = page.data.is_empty() || page.next_cursor.is_none();
+            turns.extend(page.data.into_iter().map(|t| {
+                HistoryTurn {
+                    items: t
+                        .items
+                        .iter()
+                        .map(|i| items::convert_item(i, true))
+                        .collect(),
+                    turn_id: t.id,
+                }
+            }));
+            if done || turns.len() >= HISTORY_MAX_TURNS {
+                return Ok(turns);
+            }
+            cursor = page.next_cursor;
+        }
+    }
+
+    async fn revert_thread(&self, thread_id: &str, before_turn: &str) -> Result<()> {
+        let s = self.server().await?;
+        require_history_edits(&s, "reverting turns")?;
+        s.call::<ThreadRevert>(ThreadRevertParams {
+            thread_id: thread_id.to_owned(),
+            before_turn_id: before_turn.to_owned(),
+        })
+        .await
+        .map_err(|e| agent_err("thread/revert", e))?;
+        Ok(())
+    }
+
+    async fn start_review(&self, thread_id: &str, target: &ReviewTarget) -> Result<String> {
         let s = self.server().await?;
         let r = s
-            .call::<TurnStart>(TurnStartParams {
+            .call::<ReviewStart>(ReviewStartParams {
                 thread_id: thread_id.to_owned(),
-                input: vec![UserInput::text(text)],
-                model: cfg.model.clone(),
-                effort: cfg.effort.clone(),
-                approval_policy: approval_policy(&cfg.approval_policy),
-                sandbox_policy: sandbox_policy(&cfg.sandbox_mode),
-                ..Default::default()
+                target: review_target(target)?,
+                // The only delivery 0.169 accepts; a detached review is a review on a fork.
+                delivery: Some("inline".into()),
             })
             .await
+            .map_err(|e| agent_err("review/start", e))?;
+        Ok(r.turn.id)
+    }
+
+    async fn start_turn(&self, thread_id: &str, text: &str, cfg: &ThreadConfig) -> Result<String> {
+        let s = self.server().await?;
+        let params = TurnStartParams {
+            thread_id: thread_id.to_owned(),
+            input: vec![UserInput::text(text)],
+            model: cfg.model.clone(),
+            effort: cfg.effort.clone(),
+            approval_policy: approval_policy(&cfg.approval_policy),
+            sandbox_policy: sandbox_policy(&cfg.sandbox_mode),
+            ..Default::default()
+        };
+        let Some(mode) = &cfg.collaboration_mode else {
+            let r = s
+                .call::<TurnStart>(params)
+                .await
+                .map_err(|e| agent_err("turn/start", e))?;
+            return Ok(r.turn.id);
+        };
+        // `collaborationMode` is an experimental field (absent from the stable schema our typed
+        // params follow), so this one call is made raw. Its settings need the model by name.
+        let Some(model) = cfg.model.clone() else {
+            return Err(Error::BadRequest(
+                "a collaboration mode needs the session's model; pick one first".into(),
+            ));
+        };
+        let mut raw = serde_json::to_value(&params).map_err(|e| Error::Decode {
+            what: "turn/start params".into(),
+            source: e,
+        })?;
+        raw["collaborationMode"] = serde_json::json!({
+            "mode": mode.as_str(),
+            "settings": {
+                "model": model,
+                "reasoning_effort": cfg.effort,
+                "developer_instructions": null,
+            },
+        });
+        let answer = s
+            .call_raw("turn/start", raw, self.config.request_timeout)
+            .await
             .map_err(|e| agent_err("turn/start", e))?;
+        let r: TurnStartResponse = serde_json::from_value(answer).map_err(|e| Error::Decode {
+            what: "turn/start answer".into(),
+            source: e,
+        })?;
         Ok(r.turn.id)
     }
 
@@ -528,5 +690,24 @@ async fn pump(mut rx: mpsc::Receiver<AppServerEvent>, router: Router, generation
             }
         };
         router.route(out).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::reported_version;
+
+    #[test]
+    fn the_version_comes_from_the_user_agents_first_token() {
+        assert_eq!(
+            reported_version("orbitdock/0.169.0 (Ubuntu 24.4.0; x86_64) xterm (orbitdock; 0.1.0)"),
+            Some((0, 169, 0))
+        );
+        assert_eq!(
+            reported_version("codex_cli_rs/0.171.0-alpha.2"),
+            Some((0, 171, 0))
+        );
+        assert_eq!(reported_version("fake/0"), None);
+        assert_eq!(reported_version(""), None);
     }
 }

@@ -78,6 +78,7 @@ pub async fn watched_thread(thread: &str, token: &str) -> Result<WatchedThread> 
             bind: "127.0.0.1:0".parse::<SocketAddr>()?,
             token: token.into(),
             codex_env: Vec::new(),
+            claude: None,
         },
         DiscoveryOptions {
             watch_codex: true,

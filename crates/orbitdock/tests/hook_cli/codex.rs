@@ -52,6 +52,7 @@ impl Hub {
                 bind: "127.0.0.1:0".parse::<SocketAddr>()?,
                 token,
                 codex_env: home.env_strings(),
+                claude: None,
             },
             options,
         )

@@ -103,6 +103,8 @@ pub enum SessionAction {
         decision: ApprovalDecision,
         /// Answers to questions.
         answers: Option<BTreeMap<String, Vec<String>>>,
+        /// With a refusal: what to tell the agent.
+        message: Option<String>,
     },
 }
 
@@ -227,6 +229,7 @@ impl SessionAction {
                 request_id,
                 decision,
                 answers,
+                message,
                 client_ref,
             } => (
                 SessionAction::Approve {
@@ -234,6 +237,7 @@ impl SessionAction {
                     request_id,
                     decision,
                     answers,
+                    message,
                 },
                 client_ref,
             ),
@@ -338,11 +342,12 @@ pub async fn dispatch(registry: &Registry, action: SessionAction) -> Result<Acti
             request_id,
             decision,
             answers,
+            message,
         } => {
             registry
                 .get(&session_id)
                 .await?
-                .approve(request_id, decision, answers)
+                .approve(request_id, decision, answers, message)
                 .await?;
             Ok(done(ok()?))
         }

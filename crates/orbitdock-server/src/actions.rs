@@ -104,6 +104,8 @@ pub enum SessionAction {
         decision: ApprovalDecision,
         /// Answers to questions.
         answers: Option<BTreeMap<String, Vec<String>>>,
+        /// With a refusal: what to tell the agent.
+        message: Option<String>,
     },
 }
 
@@ -228,6 +230,7 @@ impl SessionAction {
                 request_id,
                 decision,
                 answers,
+                message,
                 client_ref,
             } => (
                 SessionAction::Approve {
@@ -235,6 +238,7 @@ impl SessionAction {
                     request_id,
                     decision,
                     answers,
+                    message,
                 },
                 client_ref,
             ),
@@ -462,11 +466,12 @@ async fn apply(registry: &Registry, action: SessionAction) -> Result<ActionOutco
             request_id,
             decision,
             answers,
+            message,
         } => {
             registry
                 .get(&session_id)
                 .await?
-                .approve(request_id, decision, answers)
+                .approve(request_id, decision, answers, message)
                 .await?;
             Ok(done(ok()?))
         }

@@ -300,6 +300,9 @@ struct ApproveArgs {
     /// Shortcut for a request with a single question: its answer.
     #[serde(default)]
     answer: Option<String>,
+    /// With decline or cancel: what to tell the agent (Claude passes it to its model).
+    #[serde(default)]
+    message: Option<String>,
 }
 
 #[derive(Debug, Deserialize, schemars::JsonSchema)]
@@ -775,6 +778,7 @@ impl Bridge {
         let body = ApprovalRequestBody {
             decision: a.decision.into(),
             answers,
+            message: a.message.filter(|m| !m.trim().is_empty()),
         };
         tri!(
             c.answer_approval(&a.session_id, &a.request_id, &body)

@@ -59,6 +59,7 @@ impl Hub {
                 bind: "127.0.0.1:0".parse::<SocketAddr>()?,
                 token: token.clone(),
                 codex_env: home.env_strings(),
+                claude: None,
             },
             DiscoveryOptions {
                 watch_codex: false,

@@ -8,11 +8,12 @@
 //!
 //! Agent wire types stop here: [`codex`] is the only module that knows Codex's app-server
 //! protocol (`codex::translate` turns each notification and server request into the neutral
-//! events). A second agent is a second module implementing [`Connector`] and emitting the same
-//! events.
+//! events), and [`claude`] the only one that knows Claude Code's stream-json protocol
+//! (`claude::translate`). Both implement [`Connector`] and emit the same events.
 //!
 //! Tests and benchmarks implement the trait themselves (see [`crate::testing`]).
 
+pub mod claude;
 pub mod codex;
 
 use std::fmt;
@@ -20,8 +21,8 @@ use std::sync::{Arc, Weak};
 
 use async_trait::async_trait;
 use orbitdock_protocol::{
-    AccountStatus, ApprovalPolicy, ItemBody, ItemStatus, LoginRequest, LoginResponse, ModelInfo,
-    RateLimits, ReviewTarget, SandboxMode,
+    AccountStatus, AgentInfo, ApprovalPolicy, ItemBody, ItemStatus, LoginRequest, LoginResponse,
+    ModelInfo, PermissionMode, RateLimits, ReviewTarget, SandboxMode, TokenUsage,
 };
 
 use crate::error::{Error, Result};
@@ -33,6 +34,9 @@ pub type ConnectorKey = &'static str;
 
 /// The key of the local Codex app-server.
 pub const CODEX: ConnectorKey = "codex";
+
+/// The key of the Claude Code connector.
+pub const CLAUDE: ConnectorKey = "claude";
 
 /// Something an agent process said, already in the core's vocabulary.
 #[derive(Debug)]
@@ -69,6 +73,12 @@ pub enum ConnectorEvent {
         /// Exit status and stderr tail, for the transcript.
         detail: String,
     },
+}
+
+/// The last `n` lines of an agent's stderr, for an exit notice.
+pub fn stderr_tail_lines(stderr: &str, n: usize) -> String {
+    let lines: Vec<&str> = stderr.lines().collect();
+    lines[lines.len().saturating_sub(n)..].join("\n")
 }
 
 /// Where a connector delivers its events: straight into the registry's routing, on the
@@ -147,6 +157,13 @@ pub struct ThreadConfig {
     pub approval_policy: Option<ApprovalPolicy>,
     /// Sandbox mode.
     pub sandbox_mode: Option<SandboxMode>,
+    /// Permission mode (agents that have one).
+    pub permission_mode: Option<PermissionMode>,
+    /// Where the agent keeps this thread when it is not the connector's own place (the config
+    /// dir of the terminal a taken-over session came from).
+    pub agent_home: Option<String>,
+    /// The session's usage so far (agents that report per-turn usage go on counting from it).
+    pub usage: TokenUsage,
     /// The agent's model provider (`None`: the agent's default).
     pub model_provider: Option<String>,
     /// Collaboration mode for the turn being started (`plan`, `default`); never sticky.
@@ -247,6 +264,17 @@ pub trait Connector: Send + Sync + fmt::Debug + 'static {
     async fn set_thread_name(&self, thread_id: &str, name: &str) -> Result<()>;
     /// Lists models.
     async fn list_models(&self) -> Result<Vec<ModelInfo>>;
+    /// The session no longer needs the thread loaded (it ended or was archived). Returns
+    /// whether the agent let it go (the next turn must resume it); agents whose threads cost
+    /// nothing while idle keep them.
+    async fn release_thread(&self, _thread_id: &str) -> Result<bool> {
+        Ok(false)
+    }
+    /// What people should know about this agent before starting a session with it (its
+    /// version, whether it has credentials); `None` when there is nothing to report.
+    async fn agent_info(&self) -> Option<AgentInfo> {
+        None
+    }
     /// Who the agent is logged in as (agents without an account refuse).
     async fn read_account(&self) -> Result<AccountStatus> {
         Err(no_account())

@@ -117,6 +117,7 @@ pub struct Registry {
     sessions: Mutex<HashMap<String, Arc<OnceCell<SessionHandle>>>>,
     rate_limits: Mutex<Option<RateLimits>>,
     models: tokio::sync::Mutex<Option<Vec<ModelInfo>>>,
+    commands: Arc<crate::around::RunningCommands>,
 }
 
 impl Registry {
@@ -160,7 +161,26 @@ impl Registry {
             sessions: Mutex::new(HashMap::new()),
             rate_limits: Mutex::new(None),
             models: tokio::sync::Mutex::new(None),
+            commands: Default::default(),
         }))
+    }
+
+    /// One-off commands running now.
+    pub(crate) fn commands(&self) -> &crate::around::RunningCommands {
+        &self.commands
+    }
+
+    pub(crate) fn commands_arc(&self) -> Arc<crate::around::RunningCommands> {
+        self.commands.clone()
+    }
+
+    /// Drops a session's actor and thread routing (its record is deleted by the caller).
+    pub(crate) fn remove_handle(&self, id: &str, thread_id: Option<&str>, s: &SessionSummary) {
+        self.sessions.lock().remove(id);
+        if let Some(t) = thread_id {
+            let key = self.shared.connectors.for_summary(s).key();
+            self.shared.threads.write().remove(&(key, t.to_owned()));
+        }
     }
 
     /// The store (for read-only queries by other modules).

@@ -30,8 +30,15 @@ pub struct Harness {
 
 impl Harness {
     pub async fn start() -> Result<Harness> {
+        Harness::start_with(|b| b).await
+    }
+
+    /// Like [`Harness::start`], with the CODEX_HOME's config adjusted by `configure`.
+    pub async fn start_with(
+        configure: impl FnOnce(CodexHomeBuilder) -> CodexHomeBuilder,
+    ) -> Result<Harness> {
         let fake = FakeResponses::start();
-        let home = CodexHomeBuilder::new(&fake.base_url()).build();
+        let home = configure(CodexHomeBuilder::new(&fake.base_url())).build();
         let data = tempfile::tempdir()?;
         let mut h = Harness {
             fake,
@@ -45,17 +52,7 @@ impl Harness {
     }
 
     async fn boot(&mut self) -> Result<()> {
-        let env = self
-            .home
-            .env()
-            .into_iter()
-            .map(|(k, v)| {
-                (
-                    k.to_string_lossy().into_owned(),
-                    v.to_string_lossy().into_owned(),
-                )
-            })
-            .collect();
+        let env = self.codex_env();
         let server = orbitdock_server::start(ServerConfig {
             data_dir: self.data.path().to_owned(),
             codex_home: self.home.path().to_owned(),
@@ -128,6 +125,38 @@ impl Harness {
 
     pub async fn ws(&self) -> Result<Ws> {
         Ws::connect(&self.base()).await
+    }
+
+    /// The temp CODEX_HOME's environment for a Codex child, as strings.
+    pub fn codex_env(&self) -> Vec<(String, String)> {
+        self.home
+            .env()
+            .into_iter()
+            .map(|(k, v)| {
+                (
+                    k.to_string_lossy().into_owned(),
+                    v.to_string_lossy().into_owned(),
+                )
+            })
+            .collect()
+    }
+
+    /// A second, independent Codex app-server client on the same CODEX_HOME (what another
+    /// editor or tool would be), delivering its events to `tx`.
+    pub fn outside_connector(
+        &self,
+        tx: tokio::sync::mpsc::Sender<orbitdock_server::connector::ConnectorEvent>,
+    ) -> std::sync::Arc<orbitdock_server::connector::codex::AppServerConnector> {
+        let env = self.codex_env();
+        orbitdock_server::connector::codex::AppServerConnector::new(
+            orbitdock_server::connector::codex::AppServerConfig {
+                codex_bin: test_support::codex_bin(),
+                codex_home: self.home.path().to_owned(),
+                env,
+                request_timeout: Duration::from_secs(30),
+            },
+            orbitdock_server::connector::Router::to_channel(tx),
+        )
     }
 
     pub async fn shutdown(mut self) {
@@ -441,6 +470,25 @@ impl Ws {
     pub async fn close(mut self) {
         let _ = self.stream.close(None).await;
     }
+}
+
+/// Waits until a connector driven directly by a test reports the end of a turn.
+pub async fn connector_turn_end(
+    rx: &mut tokio::sync::mpsc::Receiver<orbitdock_server::connector::ConnectorEvent>,
+) -> Result<()> {
+    tokio::time::timeout(WAIT, async {
+        while let Some(ev) = rx.recv().await {
+            if let orbitdock_server::connector::ConnectorEvent::Thread { events, .. } = ev
+                && events
+                    .iter()
+                    .any(|e| matches!(e, orbitdock_server::SessionEvent::TurnEnded { .. }))
+            {
+                return;
+            }
+        }
+    })
+    .await
+    .context("turn end from the connector")
 }
 
 pub fn is_turn_ended(d: &SessionDelta) -> bool {

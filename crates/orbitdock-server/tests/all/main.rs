@@ -10,6 +10,7 @@ mod connector_seam;
 mod core;
 mod crash_loop;
 mod e2e_approvals;
+mod e2e_around;
 mod e2e_interrupt_persist;
 mod e2e_lifecycle;
 mod e2e_restart;

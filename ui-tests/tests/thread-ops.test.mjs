@@ -6,12 +6,7 @@
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdirSync } from 'node:fs';
-import path from 'node:path';
-import {
-  tempDir, startScriptedModel, makeCodexHome, startOrbitdock, launchBrowser, screenshotPath,
-  apiCall, eventually,
-} from '../lib/harness.mjs';
+import { startStack, screenshotPath, apiCall, eventually } from '../lib/harness.mjs';
 
 const final = (t) => `<|channel|>final<|message|>${t}<|return|>`;
 const SLOW_TEXT = Array.from({ length: 60 }, (_, i) => `beat${i}`).join(' ');
@@ -26,40 +21,23 @@ const SCRIPT = [
 ];
 const T = 30000;
 
-let dir;
-let model;
+let stack;
 let server;
-let browser;
 let page;
-
-function failureContext() {
-  return `\n--- orbitdock output ---\n${server.child.log.slice(-3000)}\n--- codexpc output ---\n${model.child.log.slice(-1500)}`;
-}
+const failureContext = () => stack.failureContext();
 
 before(async () => {
-  dir = tempDir('threadops');
-  const project = path.join(dir, 'project');
-  mkdirSync(project, { recursive: true });
-  model = await startScriptedModel(SCRIPT, dir);
-  const codexHome = makeCodexHome(dir, model.baseUrl);
-  server = await startOrbitdock({ dataDir: path.join(dir, 'data'), codexHome });
-  browser = await launchBrowser();
-  page = await browser.context.newPage();
-  page.on('pageerror', (err) => console.error('page error:', err));
-  await page.goto(server.loginUrl);
-  await page.waitForURL(`${server.origin}/`);
-  await page.locator('#conn[data-state="live"]').waitFor({ timeout: 15000 });
+  stack = await startStack('threadops', SCRIPT);
+  ({ server, page } = stack);
 });
 
 after(async () => {
-  if (browser) await browser.close();
-  if (server) await server.child.kill();
-  if (model) await model.child.kill();
+  if (stack) await stack.stop();
 });
 
 async function openSession(name, prompt) {
   const st = await apiCall(server, 'POST', '/api/sessions', {
-    cwd: path.join(dir, 'project'), name, approval_policy: 'never', sandbox_mode: 'read-only', prompt,
+    cwd: stack.project, name, approval_policy: 'never', sandbox_mode: 'read-only', prompt,
   });
   await page.goto(`${server.origin}/#/s/${encodeURIComponent(st.id)}`);
   await page.locator('.session-name', { hasText: name }).waitFor({ timeout: T });

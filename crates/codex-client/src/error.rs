@@ -135,6 +135,10 @@ pub enum Error {
         status: u16,
         message: String,
     },
+
+    /// The session index (its SQLite database) failed or refused a query.
+    #[error("session index {path:?}: {message}")]
+    Index { path: PathBuf, message: String },
 }
 
 /// The crate's result type.

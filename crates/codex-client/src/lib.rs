@@ -26,6 +26,9 @@
 //! - [`tui`]: the interactive `codex` TUI on a pseudo-terminal (parsed screen, keys, resize,
 //!   resume/fork, `--remote` to a shared app-server), for tests and terminal hand-off.
 //! - [`sessions`]: find a thread's rollout by thread id (for cross-process resume).
+//! - [`session_index`]: a persistent SQLite/FTS5 index of every thread in a `CODEX_HOME` (and
+//!   `history.jsonl`), kept up to date incrementally, for listing and searching past sessions by
+//!   cwd, time, model and text.
 //! - [`process`]: the child-process plumbing (own process group, group kill on cancel and drop,
 //!   stderr drained into `tracing` with a bounded tail) shared by `exec` and `app_server`.
 //!
@@ -46,6 +49,7 @@ pub mod home;
 pub mod mcp;
 pub mod notify;
 pub mod process;
+pub mod session_index;
 pub mod sessions;
 pub mod tui;
 

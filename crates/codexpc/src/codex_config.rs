@@ -72,8 +72,17 @@ fn config_err(path: &Path, e: codex_client::Error) -> Error {
 /// Write the provider entry and the profile. Both files are parsed first; if either is not valid
 /// TOML nothing is written.
 pub fn configure_codex(plan: &CodexConfigPlan) -> Result<Written> {
-    std::fs::create_dir_all(&plan.codex_home)
-        .map_err(|e| Error::io("creating CODEX_HOME", &plan.codex_home, e))?;
+    // A CODEX_HOME created here will hold credentials and transcripts: owner-only (0700).
+    // An existing one keeps the mode its owner chose.
+    if !plan.codex_home.is_dir() {
+        let mut builder = std::fs::DirBuilder::new();
+        builder.recursive(true);
+        #[cfg(unix)]
+        std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+        builder
+            .create(&plan.codex_home)
+            .map_err(|e| Error::io("creating CODEX_HOME", &plan.codex_home, e))?;
+    }
     let home = CodexHome::new(&plan.codex_home);
     let config_path = home.config_toml();
     let profile_path = home.profile_toml(PROVIDER_ID);
@@ -173,6 +182,33 @@ base_url = "http://example.invalid/v1"
         assert_eq!(again.matches("[model_providers.codexpc]").count(), 1);
         let parsed = ConfigFile::parse(&written.config, &again).expect("valid toml");
         assert_eq!(parsed.model(), Some("o3"));
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_missing_codex_home_is_created_private_and_an_existing_one_keeps_its_mode() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().expect("tmp");
+        let mode = |p: &Path| std::fs::metadata(p).expect("stat").permissions().mode() & 0o777;
+        let plan = CodexConfigPlan {
+            codex_home: dir.path().join("fresh").join(".codex"),
+            base_url: "http://127.0.0.1:1/v1".into(),
+            model: DEFAULT_MODEL.into(),
+            env_key: None,
+        };
+        let written = configure_codex(&plan).expect("configure");
+        assert_eq!(mode(&plan.codex_home), 0o700);
+        assert_eq!(mode(&written.config), 0o600);
+
+        let existing = dir.path().join("existing");
+        std::fs::create_dir(&existing).expect("mkdir");
+        std::fs::set_permissions(&existing, std::fs::Permissions::from_mode(0o750)).expect("chmod");
+        configure_codex(&CodexConfigPlan {
+            codex_home: existing.clone(),
+            ..plan
+        })
+        .expect("configure existing");
+        assert_eq!(mode(&existing), 0o750);
     }
 
     #[test]

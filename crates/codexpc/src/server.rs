@@ -137,11 +137,13 @@ pub async fn serve(
                 })?;
             }
             let executor = crate::tools::ToolExecutor::new(registry, sock.tools.clone());
+            let mut config = sock.daemon.clone();
+            config.http_base_url = Some(format!("http://{addr}/v1"));
             let daemon = crate::daemon::Daemon::new_with_mcp(
                 service.clone(),
                 executor,
                 options.render.clone(),
-                sock.daemon.clone(),
+                config,
                 mcp,
             );
             tracing::info!(

@@ -262,10 +262,31 @@ impl Service {
         let n = self.prompt_seq.fetch_add(1, Ordering::Relaxed) + 1;
         let path = dir.join(format!("prompt-{n:04}.txt"));
         let text = self.harmony.decode_lossy(prompt);
-        if let Err(e) = std::fs::create_dir_all(dir).and_then(|()| std::fs::write(&path, text)) {
+        if let Err(e) = write_private(dir, &path, text.as_bytes()) {
             tracing::warn!(path = %path.display(), error = %e, "could not dump the prompt");
         }
     }
+}
+
+/// Writes a prompt dump owner-only: prompts carry the user's code, instructions and tool output.
+/// A missing dump directory is created 0700.
+fn write_private(
+    dir: &std::path::Path,
+    path: &std::path::Path,
+    bytes: &[u8],
+) -> std::io::Result<()> {
+    use std::io::Write as _;
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    }
+    builder.create(dir)?;
+    options.open(path)?.write_all(bytes)
 }
 
 /// Run one generation on the current (blocking) thread, sending events to `tx`.
@@ -391,6 +412,33 @@ mod tests {
             match_text: None,
             sampling: Sampling::default(),
         }
+    }
+
+    #[cfg(unix)]
+    #[tokio::test]
+    async fn prompt_dumps_are_private() {
+        use std::os::unix::fs::PermissionsExt;
+        let tmp = tempfile::tempdir().expect("tmp");
+        let dir = tmp.path().join("prompts");
+        let engine = ScriptedEngine::from_lines(
+            "t",
+            vec![line("<|channel|>final<|message|>ok<|return|>", None)],
+        )
+        .expect("engine");
+        let config = ServiceConfig {
+            dump_prompts: Some(dir.clone()),
+            ..ServiceConfig::default()
+        };
+        let service = Service::new(Arc::new(engine), config).expect("service");
+        let rx = service
+            .generate(input(vec![1, 2, 3]), CancelFlag::new())
+            .expect("admitted");
+        collect(rx).await;
+        let mode =
+            |p: &std::path::Path| std::fs::metadata(p).expect("stat").permissions().mode() & 0o777;
+        let dump = dir.join("prompt-0001.txt");
+        assert!(dump.is_file(), "the prompt was dumped");
+        assert_eq!((mode(&dir), mode(&dump)), (0o700, 0o600));
     }
 
     #[tokio::test]

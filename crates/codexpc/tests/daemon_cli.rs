@@ -104,6 +104,8 @@ fn serve_socket_health_smoke_and_metrics() -> Result<()> {
     );
     let h: serde_json::Value = serde_json::from_slice(&out.stdout)?;
     ensure!(h["engine"] == "scripted" && h["max_sessions"] == 2, "{h}");
+    // A client that found the daemon by its socket learns where the Responses endpoint is.
+    ensure!(h["base_url"] == format!("{base}/v1").as_str(), "{h}");
     ensure!(
         h["tools_enabled"] == true && h["tools_allowed"] == serde_json::json!(["echo"]),
         "{h}"

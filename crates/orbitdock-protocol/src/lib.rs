@@ -126,6 +126,9 @@ pub enum SessionStatus {
     NeedsAnswer,
     /// Ended (by the user, or the agent process is gone). Can be resumed.
     Ended,
+    /// Its start failed (no agent thread exists); [`SessionSummary::failure`] says why in one
+    /// sentence. Resuming retries the start; deleting removes it.
+    Failed,
     /// A status this client does not know.
     #[serde(other)]
     Unknown,
@@ -218,6 +221,14 @@ pub struct SessionSummary {
     /// Archived: hidden from the default session list (clients offer "show archived"); the
     /// agent's thread is archived too. Archiving does not end a session.
     pub archived: bool,
+    /// The agent's model provider the session runs on (Codex's provider id, e.g. `codexpc` for
+    /// the local model); `None` is the agent's default (the OpenAI account).
+    pub model_provider: Option<String>,
+    /// Why the session's start failed (one readable sentence), while its status is `failed`.
+    pub failure: Option<String>,
+    /// The session this one was forked from (its transcript up to the fork point is this
+    /// session's start), when it is a fork.
+    pub forked_from: Option<String>,
 }
 
 /// One step of the agent's plan.
@@ -398,6 +409,15 @@ pub enum ItemBody {
         /// when known: what the compaction freed up, against the next figure.
         #[serde(default)]
         context_tokens_before: Option<u64>,
+    },
+    /// The agent entered (`entered: true`) or left review mode. Leaving carries the review's
+    /// findings as markdown.
+    ReviewMode {
+        /// Entering or leaving.
+        entered: bool,
+        /// What is reviewed (entering) or the findings (leaving).
+        #[serde(default)]
+        review: String,
     },
     /// An error reported by the agent (e.g. a failed turn or a stream error).
     Error {
@@ -685,6 +705,13 @@ pub enum SessionDelta {
         /// The new figures.
         rate_limits: RateLimits,
     },
+    /// The transcript was rebuilt from the agent's own history (after a revert): drop every
+    /// item held; the rebuilt items follow as `item` deltas (with new, higher `seq`s), older
+    /// ones page in over REST as usual.
+    TranscriptReset {
+        /// The session's highest `seq` before the rebuilt items.
+        last_seq: u64,
+    },
     /// Whether the agent connection is live changed.
     Attached {
         /// Live or not.
@@ -737,6 +764,8 @@ pub struct CreateSessionRequest {
     pub prompt: Option<String>,
     /// Name to give it.
     pub name: Option<String>,
+    /// The agent's model provider (see `GET /api/providers`); the agent's default when absent.
+    pub model_provider: Option<String>,
 }
 
 /// `POST /api/sessions/{id}/messages`. Overrides apply to this turn and stick for later ones.
@@ -753,6 +782,19 @@ pub struct SendMessageRequest {
     pub approval_policy: Option<ApprovalPolicy>,
     /// Sandbox mode override.
     pub sandbox_mode: Option<SandboxMode>,
+    /// Collaboration mode of this turn (`plan`: the agent plans and may ask questions before
+    /// acting); the agent's default when absent. Not sticky.
+    pub collaboration_mode: Option<CollaborationMode>,
+}
+
+string_enum! {
+    /// How the agent collaborates during a turn.
+    pub enum CollaborationMode {
+        /// Plan first; the agent may ask the user questions (answered as `question` approvals).
+        Plan = "plan",
+        /// The agent's normal mode.
+        Default = "default",
+    }
 }
 
 /// `POST /api/sessions/{id}/messages` answer.
@@ -765,6 +807,86 @@ pub struct SendMessageResponse {
     pub turn_id: Option<String>,
     /// The `seq` of the user-message item.
     pub seq: Option<u64>,
+}
+
+/// `POST /api/sessions/{id}/revert`: drop turns from the thread's history (what the model sees
+/// from now on, and the transcript). Files the dropped turns changed are NOT restored. Exactly
+/// one of the fields.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(default)]
+pub struct RevertRequest {
+    /// Drop this turn and every later one ("revert to before this message").
+    pub before_turn_id: Option<String>,
+    /// Drop every turn after this one ("everything after this answer").
+    pub after_turn_id: Option<String>,
+    /// Drop the last N turns.
+    pub last_turns: Option<u32>,
+}
+
+/// `POST /api/sessions/{id}/fork`: a new session continuing a copy of this one's thread.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(default)]
+pub struct ForkRequest {
+    /// Fork through this turn (inclusive; later turns are not copied). The whole thread when
+    /// absent.
+    pub through_turn_id: Option<String>,
+    /// Name of the fork.
+    pub name: Option<String>,
+    /// Model override for the fork.
+    pub model: Option<String>,
+    /// Approval policy override for the fork.
+    pub approval_policy: Option<ApprovalPolicy>,
+    /// Sandbox mode override for the fork.
+    pub sandbox_mode: Option<SandboxMode>,
+}
+
+/// What a review looks at.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ReviewTarget {
+    /// The working tree: staged, unstaged and untracked changes.
+    UncommittedChanges,
+    /// The current branch against `branch`.
+    BaseBranch {
+        /// The base branch.
+        branch: String,
+    },
+    /// One commit.
+    Commit {
+        /// Its sha.
+        sha: String,
+        /// A label (e.g. its subject).
+        #[serde(default)]
+        title: Option<String>,
+    },
+    /// Free-form review instructions.
+    Custom {
+        /// The instructions.
+        instructions: String,
+    },
+    /// A target this build does not know.
+    #[serde(other)]
+    Unknown,
+}
+
+string_enum! {
+    /// Where a review runs.
+    pub enum ReviewDelivery {
+        /// In the session itself, as a turn.
+        Inline = "inline",
+        /// In a new session forked from this one (the session's own thread stays untouched).
+        Detached = "detached",
+    }
+}
+
+/// `POST /api/sessions/{id}/review`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReviewRequest {
+    /// What to review.
+    pub target: ReviewTarget,
+    /// Where (inline when absent).
+    #[serde(default)]
+    pub delivery: Option<ReviewDelivery>,
 }
 
 /// `POST /api/sessions/{id}/name`.
@@ -887,6 +1009,10 @@ pub struct Health {
     pub ok: bool,
     /// Server version.
     pub version: String,
+    /// Why the server cannot save changes right now (disk full, read-only file system, data
+    /// dir removed); absent when persistence works. Live updates keep flowing meanwhile.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub degraded: Option<String>,
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1067,11 +1193,34 @@ pub enum ClientMessage {
         #[serde(default)]
         client_ref: Option<String>,
     },
+    /// Drop turns from the thread's history; acked with the new state once the transcript is
+    /// rebuilt (same fields as `POST /api/sessions/{id}/revert`).
+    RevertSession {
+        /// The session.
+        session_id: String,
+        /// What to drop.
+        #[serde(flatten)]
+        request: RevertRequest,
+        /// Correlation.
+        #[serde(default)]
+        client_ref: Option<String>,
+    },
     /// Import a thread the agent knows as a session with its history; acked with its state.
     ImportThread {
         /// The thread.
         #[serde(flatten)]
         request: ImportThreadRequest,
+        /// Correlation.
+        #[serde(default)]
+        client_ref: Option<String>,
+    },
+    /// Fork a session; acked with the new session's state.
+    ForkSession {
+        /// The session.
+        session_id: String,
+        /// Where and how.
+        #[serde(flatten)]
+        request: ForkRequest,
         /// Correlation.
         #[serde(default)]
         client_ref: Option<String>,
@@ -1155,6 +1304,17 @@ pub enum ClientMessage {
         /// The goal.
         #[serde(flatten)]
         request: SetGoalRequest,
+        /// Correlation.
+        #[serde(default)]
+        client_ref: Option<String>,
+    },
+    /// Start a review; acked with the state of the session it runs in (a new one when detached).
+    StartReview {
+        /// The session.
+        session_id: String,
+        /// What and where.
+        #[serde(flatten)]
+        request: ReviewRequest,
         /// Correlation.
         #[serde(default)]
         client_ref: Option<String>,
@@ -1406,4 +1566,117 @@ mod tests {
         let back: SessionState = serde_json::from_value(v).unwrap();
         assert_eq!(back, st);
     }
+}
+
+/// `GET /api/account`: who the agent (Codex) is logged in as, read from the agent itself.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(default)]
+pub struct AccountStatus {
+    /// Someone is logged in.
+    pub logged_in: bool,
+    /// How: `api_key`, `chatgpt`, or the agent's own word for a newer kind.
+    pub kind: Option<String>,
+    /// ChatGPT logins: the account's e-mail.
+    pub email: Option<String>,
+    /// ChatGPT logins: the plan (`plus`, `pro`, ...).
+    pub plan: Option<String>,
+    /// The agent's configured provider needs an OpenAI login (false when it runs on a local
+    /// provider by default).
+    pub requires_openai_auth: bool,
+    /// The agent's home directory (where the login is stored).
+    pub codex_home: String,
+    /// Set when the account could not be read (the agent did not start, ...): one sentence.
+    pub error: Option<String>,
+}
+
+string_enum! {
+    /// How to log in.
+    pub enum LoginMethod {
+        /// An OpenAI API key (stored by the agent; done at once).
+        ApiKey = "api_key",
+        /// ChatGPT with a device code: the answer carries a code to enter at a URL; the login
+        /// completes when the user has done so (poll `GET /api/account`).
+        DeviceCode = "device_code",
+    }
+}
+
+/// `POST /api/account/login`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LoginRequest {
+    /// The method.
+    pub method: LoginMethod,
+    /// `api_key` logins: the key.
+    #[serde(default)]
+    pub api_key: Option<String>,
+}
+
+/// `POST /api/account/login` answer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(default)]
+pub struct LoginResponse {
+    /// The account after the call (logged in at once for API keys).
+    pub account: AccountStatus,
+    /// Device-code logins: the code to enter.
+    pub user_code: Option<String>,
+    /// Device-code logins: where to enter it.
+    pub verification_url: Option<String>,
+}
+
+string_enum! {
+    /// Whether a model provider can take sessions now.
+    pub enum ProviderState {
+        /// Ready.
+        Up = "up",
+        /// Being started.
+        Starting = "starting",
+        /// Not reachable (it crashed or was stopped; a supervised one is being restarted).
+        Down = "down",
+        /// Needs a login first (the OpenAI account).
+        LoggedOut = "logged_out",
+    }
+}
+
+/// One model provider sessions can run on (`GET /api/providers`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ProviderStatus {
+    /// The agent's provider id: `openai` (the account) or `codexpc` (the local model).
+    pub id: String,
+    /// Display name.
+    pub name: String,
+    /// Whether it can take sessions now.
+    pub state: ProviderState,
+    /// One sentence about the state (why it is down, who is logged in).
+    #[serde(default)]
+    pub detail: Option<String>,
+    /// The model it serves, when it serves one model.
+    #[serde(default)]
+    pub model: Option<String>,
+    /// Context size of one conversation, in tokens.
+    #[serde(default)]
+    pub context_size: Option<u64>,
+    /// Recent generation speed (tokens per second over the last generating interval).
+    #[serde(default)]
+    pub tokens_per_second: Option<f64>,
+    /// Generations running or queued now.
+    #[serde(default)]
+    pub busy: Option<u64>,
+    /// Sessions of this server on this provider that are not ended.
+    #[serde(default)]
+    pub sessions: u64,
+}
+
+/// `GET /api/providers`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(default)]
+pub struct ProvidersResponse {
+    /// Every provider, the account first.
+    pub providers: Vec<ProviderStatus>,
+}
+
+/// `POST /api/providers/local`: serve this GGUF model as the local provider (the server starts
+/// and supervises the local model daemon).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LocalModelRequest {
+    /// Absolute path of a gpt-oss GGUF file on the server's machine.
+    pub model_path: String,
 }

@@ -7,8 +7,8 @@ use std::collections::BTreeMap;
 
 use orbitdock_protocol::{
     AgentThreadsQuery, ApprovalDecision, ClientMessage, CommandStdin, ConfigPatch,
-    ConfigValueWrite, CreateSessionRequest, ImportThreadRequest, OkResponse, RunCommandRequest,
-    SendMessageRequest,
+    ConfigValueWrite, CreateSessionRequest, ForkRequest, ImportThreadRequest, OkResponse,
+    RevertRequest, ReviewRequest, RunCommandRequest, SendMessageRequest,
 };
 use serde_json::Value;
 
@@ -58,6 +58,27 @@ pub enum SessionAction {
     Compact {
         /// The session.
         session_id: String,
+    },
+    /// Drop turns from the thread's history.
+    Revert {
+        /// The session.
+        session_id: String,
+        /// What to drop.
+        request: RevertRequest,
+    },
+    /// Fork into a new session.
+    Fork {
+        /// The session.
+        session_id: String,
+        /// Where and how.
+        request: ForkRequest,
+    },
+    /// Start a review.
+    Review {
+        /// The session.
+        session_id: String,
+        /// What and where.
+        request: ReviewRequest,
     },
     /// Archive or unarchive.
     SetArchived {
@@ -159,6 +180,9 @@ impl SessionAction {
             | SessionAction::Rename { session_id, .. }
             | SessionAction::SetArchived { session_id, .. }
             | SessionAction::Compact { session_id }
+            | SessionAction::Revert { session_id, .. }
+            | SessionAction::Fork { session_id, .. }
+            | SessionAction::Review { session_id, .. }
             | SessionAction::Configure { session_id, .. }
             | SessionAction::Approve { session_id, .. }
             | SessionAction::Delete { session_id }
@@ -217,6 +241,39 @@ impl SessionAction {
                 session_id,
                 client_ref,
             } => (SessionAction::Compact { session_id }, client_ref),
+            ClientMessage::RevertSession {
+                session_id,
+                request,
+                client_ref,
+            } => (
+                SessionAction::Revert {
+                    session_id,
+                    request,
+                },
+                client_ref,
+            ),
+            ClientMessage::ForkSession {
+                session_id,
+                request,
+                client_ref,
+            } => (
+                SessionAction::Fork {
+                    session_id,
+                    request,
+                },
+                client_ref,
+            ),
+            ClientMessage::StartReview {
+                session_id,
+                request,
+                client_ref,
+            } => (
+                SessionAction::Review {
+                    session_id,
+                    request,
+                },
+                client_ref,
+            ),
             ClientMessage::SetArchived {
                 session_id,
                 archived,
@@ -390,6 +447,29 @@ pub async fn dispatch(registry: &Registry, action: SessionAction) -> Result<Acti
         SessionAction::Compact { session_id } => Ok(done(json(
             registry.get(&session_id).await?.compact().await?,
         )?)),
+        SessionAction::Revert {
+            session_id,
+            request,
+        } => Ok(done(json(
+            registry.get(&session_id).await?.revert(request).await?,
+        )?)),
+        SessionAction::Fork {
+            session_id,
+            request,
+        } => Ok(ActionOutcome {
+            body: json(registry.fork(&session_id, request).await?)?,
+            created: true,
+        }),
+        SessionAction::Review {
+            session_id,
+            request,
+        } => {
+            let (state, created) = registry.review(&session_id, request).await?;
+            Ok(ActionOutcome {
+                body: json(state)?,
+                created,
+            })
+        }
         SessionAction::SetArchived {
             session_id,
             archived,

@@ -39,6 +39,31 @@ pub fn logs_dir(data_dir: &Path) -> PathBuf {
     data_dir.join("logs")
 }
 
+/// Opens `logs/server.log` for appending, creating the directory (0700) and the file (0600)
+/// readable by the owner only, and tightening them when they already exist: logs name
+/// sessions, paths and prompts.
+pub fn open_server_log(data_dir: &Path) -> Result<fs::File> {
+    use std::os::unix::fs::DirBuilderExt;
+    let logs = logs_dir(data_dir);
+    fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(&logs)
+        .map_err(|e| Error::io(&logs, e))?;
+    fs::set_permissions(&logs, fs::Permissions::from_mode(0o700))
+        .map_err(|e| Error::io(&logs, e))?;
+    let path = logs.join("server.log");
+    let f = fs::OpenOptions::new()
+        .append(true)
+        .create(true)
+        .mode(0o600)
+        .open(&path)
+        .map_err(|e| Error::io(&path, e))?;
+    fs::set_permissions(&path, fs::Permissions::from_mode(0o600))
+        .map_err(|e| Error::io(&path, e))?;
+    Ok(f)
+}
+
 /// Creates the data dir (0700).
 pub fn ensure_dir(data_dir: &Path) -> Result<()> {
     fs::create_dir_all(data_dir).map_err(|e| Error::io(data_dir, e))?;

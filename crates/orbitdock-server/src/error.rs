@@ -114,9 +114,10 @@ impl Error {
             Error::Busy(_) => "busy",
             Error::Agent { .. } => "agent_error",
             Error::Timeout { .. } => "timeout",
-            Error::Db { .. } | Error::Io { .. } | Error::Closed(_) | Error::Persist(_) => {
-                "internal"
-            }
+            // Saving failed for a reason outside the request (disk full, read-only): a
+            // temporary refusal the client may retry, not a server bug.
+            Error::Persist(_) => "storage_unavailable",
+            Error::Db { .. } | Error::Io { .. } | Error::Closed(_) => "internal",
         }
     }
 
@@ -127,7 +128,7 @@ impl Error {
             "not_found" => S::NOT_FOUND,
             "bad_request" => S::BAD_REQUEST,
             "conflict" => S::CONFLICT,
-            "busy" => S::SERVICE_UNAVAILABLE,
+            "busy" | "storage_unavailable" => S::SERVICE_UNAVAILABLE,
             "agent_error" => S::BAD_GATEWAY,
             "timeout" => S::GATEWAY_TIMEOUT,
             _ => S::INTERNAL_SERVER_ERROR,

@@ -28,6 +28,8 @@
 //!   lazily; also the entry point for passive sessions (rollout discovery, Claude hooks).
 //! * [`http`]: the axum router (`app`), security (token, Host/Origin checks), REST, WebSocket and
 //!   the embedded web UI.
+//! * [`local_model`]: codexpc (local gpt-oss) supervised as a child, or found on its socket,
+//!   and written into Codex's configuration as the `codexpc` model provider.
 //! * [`data_dir`]: the token file, `server.json`, log paths.
 //!
 //! Approvals are never answered by the server on its own: they wait, keyed by (session, request
@@ -41,6 +43,7 @@ pub mod discovery;
 pub mod error;
 pub mod http;
 pub mod hub;
+pub mod local_model;
 pub mod markdown;
 pub mod registry;
 pub mod session;
@@ -153,12 +156,26 @@ impl RunningServer {
             d.shutdown().await;
         }
         self.registry.stop_sessions().await;
+        if let Some(local) = self.registry.local_model() {
+            local.shutdown().await;
+        }
         // The agent exiting because WE stop it is not a crash to report in transcripts.
         self.demux.abort();
         if let Some(r) = self.router.take() {
             r.detach();
         }
         self.registry.shutdown().await;
+    }
+
+    /// Runs the local model provider (codexpc) next to the Codex app-server: see
+    /// [`local_model`]. Sessions created with `model_provider = "codexpc"` use it.
+    pub fn start_local_model(
+        &self,
+        config: local_model::LocalModelConfig,
+    ) -> Arc<local_model::LocalModel> {
+        let local = local_model::LocalModel::start(config, self.registry.connector());
+        self.registry.set_local_model(local.clone());
+        local
     }
 
     /// Waits until the server stops (it stops on [`RunningServer::shutdown`] or a fatal error).

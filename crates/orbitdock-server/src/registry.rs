@@ -16,14 +16,15 @@ use std::path::Path;
 use std::sync::Arc;
 
 use orbitdock_protocol::{
-    ApprovalRecord, CreateSessionRequest, ItemsPage, ListDelta, ModelInfo, Origin, Provider,
-    RateLimits, SessionState, SessionStatus, SessionSummary,
+    ApprovalRecord, CreateSessionRequest, ForkRequest, ItemsPage, ListDelta, ModelInfo, Origin,
+    Provider, RateLimits, ReviewDelivery, ReviewRequest, ReviewTarget, SessionState, SessionStatus,
+    SessionSummary,
 };
 use parking_lot::Mutex;
 use tokio::sync::{OnceCell, mpsc};
 use tokio::task::JoinHandle;
 
-use crate::connector::{CODEX, Connector, ConnectorEvent, ConnectorKey};
+use crate::connector::{CODEX, Connector, ConnectorEvent, ConnectorKey, ThreadConfig};
 use crate::error::{Error, Result};
 use crate::hub::{ListHub, SessionHub};
 use crate::session::actor::{self, ActorInit, Shared};
@@ -101,12 +102,16 @@ pub struct NewSession {
     pub approval_policy: Option<orbitdock_protocol::ApprovalPolicy>,
     /// Sandbox mode.
     pub sandbox_mode: Option<orbitdock_protocol::SandboxMode>,
+    /// The agent's model provider (`None`: the agent's default).
+    pub model_provider: Option<String>,
     /// Initial status.
     pub status: SessionStatus,
     /// Creation time (Unix ms); now when 0.
     pub created_at: i64,
     /// Last activity (Unix ms); now when 0 (discovery passes the source's own time).
     pub updated_at: i64,
+    /// The session it was forked from.
+    pub forked_from: Option<String>,
 }
 
 /// All sessions.
@@ -118,6 +123,8 @@ pub struct Registry {
     rate_limits: Mutex<Option<RateLimits>>,
     models: tokio::sync::Mutex<Option<Vec<ModelInfo>>>,
     commands: Arc<crate::around::RunningCommands>,
+    /// The local model provider, when the server runs one.
+    local_model: std::sync::OnceLock<Arc<crate::local_model::LocalModel>>,
 }
 
 impl Registry {
@@ -162,6 +169,7 @@ impl Registry {
             rate_limits: Mutex::new(None),
             models: tokio::sync::Mutex::new(None),
             commands: Default::default(),
+            local_model: std::sync::OnceLock::new(),
         }))
     }
 
@@ -181,6 +189,16 @@ impl Registry {
             let key = self.shared.connectors.for_summary(s).key();
             self.shared.threads.write().remove(&(key, t.to_owned()));
         }
+    }
+
+    /// Makes `local` the server's local model provider (once; later calls are ignored).
+    pub fn set_local_model(&self, local: Arc<crate::local_model::LocalModel>) {
+        let _ = self.local_model.set(local);
+    }
+
+    /// The local model provider, when the server runs one.
+    pub fn local_model(&self) -> Option<&Arc<crate::local_model::LocalModel>> {
+        self.local_model.get()
     }
 
     /// The store (for read-only queries by other modules).
@@ -404,6 +422,9 @@ impl Registry {
             pending_approval_count: 0,
             token_usage: Default::default(),
             archived: false,
+            model_provider: new.model_provider,
+            failure: None,
+            forked_from: new.forked_from,
             created_at: if new.created_at > 0 {
                 new.created_at
             } else {
@@ -466,13 +487,28 @@ impl Registry {
                 "cwd {cwd} is not an existing absolute directory"
             )));
         }
+        let model_provider = req
+            .model_provider
+            .map(|p| p.trim().to_owned())
+            .filter(|p| !p.is_empty());
+        let mut model = req.model.filter(|m| !m.is_empty());
+        if let Some(local) = self.local_model.get()
+            && model_provider.as_deref() == Some(local.provider_id())
+        {
+            // The local daemon serves one model: name it, so the agent does not send (and size
+            // its context for) its own default model.
+            if model.is_none() {
+                model = local.model_name();
+            }
+        }
         let handle = self
             .create_session(NewSession {
                 provider: Provider::Codex,
                 origin: Origin::Direct,
+                model_provider,
                 cwd,
                 name: req.name.filter(|n| !n.trim().is_empty()),
-                model: req.model.filter(|m| !m.is_empty()),
+                model,
                 effort: req.effort.filter(|m| !m.is_empty()),
                 approval_policy: req.approval_policy.filter(|m| !m.as_str().is_empty()),
                 sandbox_mode: req.sandbox_mode.filter(|m| !m.as_str().is_empty()),
@@ -481,6 +517,111 @@ impl Registry {
             })
             .await?;
         handle.start(req.prompt).await
+    }
+
+    /// Forks a Codex session: the agent copies its thread (through `through_turn_id`, when
+    /// given) into a new one, which a new direct session adopts with the copied history. Later
+    /// messages go to the fork only; the parent is untouched.
+    pub async fn fork(&self, parent_id: &str, req: ForkRequest) -> Result<SessionState> {
+        let parent = self.get(parent_id).await?.state().await?.summary;
+        if parent.provider != Provider::Codex {
+            return Err(Error::Conflict(
+                "only Codex sessions can be forked by the agent".into(),
+            ));
+        }
+        let Some(thread) = parent.thread_id.clone() else {
+            return Err(Error::Conflict(
+                "the session has no thread yet: nothing to fork".into(),
+            ));
+        };
+        let through = req.through_turn_id.filter(|t| !t.trim().is_empty());
+        let cfg = ThreadConfig {
+            cwd: parent.cwd.clone(),
+            model: req.model.filter(|m| !m.is_empty()).or(parent.model.clone()),
+            effort: parent.effort.clone(),
+            approval_policy: req
+                .approval_policy
+                .filter(|p| !p.as_str().is_empty())
+                .or(parent.approval_policy.clone()),
+            sandbox_mode: req
+                .sandbox_mode
+                .filter(|m| !m.as_str().is_empty())
+                .or(parent.sandbox_mode.clone()),
+            model_provider: parent.model_provider.clone(),
+            collaboration_mode: None,
+        };
+        let connector = self.shared.connectors.for_summary(&parent);
+        let opened = actor::bounded(
+            "thread/fork",
+            connector.fork_thread(&thread, through.as_deref(), &cfg),
+        )
+        .await?;
+        let generation = connector.generation();
+        let history = actor::bounded(
+            "thread/turns/list",
+            connector.thread_history(&opened.thread_id),
+        )
+        .await?;
+        let parent_name = parent
+            .name
+            .clone()
+            .or(parent.first_prompt.clone())
+            .unwrap_or_else(|| "session".into());
+        let name = req
+            .name
+            .filter(|n| !n.trim().is_empty())
+            .unwrap_or_else(|| {
+                format!(
+                    "Fork of {}",
+                    parent_name.chars().take(60).collect::<String>()
+                )
+            });
+        let handle = self
+            .create_session(NewSession {
+                provider: Provider::Codex,
+                origin: Origin::Direct,
+                cwd: parent.cwd,
+                thread_id: Some(opened.thread_id),
+                name: Some(name),
+                model: opened.model.or(cfg.model),
+                effort: opened.effort.or(cfg.effort),
+                approval_policy: cfg.approval_policy,
+                sandbox_mode: cfg.sandbox_mode,
+                status: SessionStatus::Waiting,
+                model_provider: cfg.model_provider,
+                forked_from: Some(parent.id),
+                ..Default::default()
+            })
+            .await?;
+        handle.adopt(generation, history).await
+    }
+
+    /// Starts a review: inline in the session itself, or detached in a fork of it (so the
+    /// session's own thread never sees the review). Answers the state of the session the review
+    /// runs in and whether that session is new.
+    pub async fn review(&self, id: &str, req: ReviewRequest) -> Result<(SessionState, bool)> {
+        if req.target == ReviewTarget::Unknown {
+            return Err(Error::BadRequest("unknown review target".into()));
+        }
+        match req.delivery.unwrap_or(ReviewDelivery::Inline) {
+            ReviewDelivery::Inline => Ok((self.get(id).await?.review(req.target).await?, false)),
+            ReviewDelivery::Detached => {
+                let fork = self
+                    .fork(
+                        id,
+                        ForkRequest {
+                            name: Some(format!("Review: {}", review_label(&req.target))),
+                            ..Default::default()
+                        },
+                    )
+                    .await?;
+                let child = self.get(&fork.summary.id).await?;
+                Ok((child.review(req.target).await?, true))
+            }
+            ReviewDelivery::Unknown(d) => {
+                Err(Error::BadRequest(format!("unknown review delivery {d:?}")))
+            }
+        }
     }
 
     /// A page of a session's transcript.
@@ -564,5 +705,19 @@ impl Registry {
             c.shutdown().await;
         }
         self.shared.store.stop_writer().await;
+    }
+}
+
+/// A short human label of a review target (names detached review sessions).
+fn review_label(t: &ReviewTarget) -> String {
+    match t {
+        ReviewTarget::UncommittedChanges => "uncommitted changes".into(),
+        ReviewTarget::BaseBranch { branch } => format!("changes against {branch}"),
+        ReviewTarget::Commit { sha, title } => match title {
+            Some(t) => format!("commit {} ({t})", sha.chars().take(10).collect::<String>()),
+            None => format!("commit {}", sha.chars().take(10).collect::<String>()),
+        },
+        ReviewTarget::Custom { instructions } => instructions.chars().take(60).collect(),
+        ReviewTarget::Unknown => "review".into(),
     }
 }

@@ -37,7 +37,12 @@ impl Connector for NoAgent {
     async fn resume_thread(&self, _: &str, _: &ThreadConfig) -> Result<OpenedThread> {
         Err(no_agent())
     }
-    async fn fork_thread(&self, _: &str, _: &ThreadConfig) -> Result<OpenedThread> {
+    async fn fork_thread(
+        &self,
+        _: &str,
+        _: Option<&str>,
+        _: &ThreadConfig,
+    ) -> Result<OpenedThread> {
         Err(no_agent())
     }
     async fn start_turn(&self, _: &str, _: &str, _: &ThreadConfig) -> Result<String> {
@@ -268,7 +273,12 @@ impl Connector for ScriptedConnector {
             ..Default::default()
         })
     }
-    async fn fork_thread(&self, t: &str, _: &ThreadConfig) -> Result<OpenedThread> {
+    async fn fork_thread(
+        &self,
+        t: &str,
+        _: Option<&str>,
+        _: &ThreadConfig,
+    ) -> Result<OpenedThread> {
         self.call(Call::ForkThread(t.to_owned())).await;
         Ok(OpenedThread {
             thread_id: self.id("fork"),

@@ -54,6 +54,19 @@ enum Cmd {
         /// Do not watch CODEX_HOME/sessions for Codex sessions started elsewhere.
         #[arg(long)]
         no_watch: bool,
+        /// Serve this gpt-oss GGUF model as the local provider: the server starts and supervises
+        /// `codexpc serve` (a codexpc already running on its socket is used instead).
+        #[arg(long, value_name = "FILE.gguf")]
+        local_model: Option<PathBuf>,
+        /// The codexpc binary (default: $CODEXPC_BIN, next to this binary, $PATH).
+        #[arg(long)]
+        codexpc_bin: Option<PathBuf>,
+        /// codexpc's session socket (default: codexpc's own default).
+        #[arg(long)]
+        codexpc_socket: Option<PathBuf>,
+        /// An extra argument for `codexpc serve` (repeatable, e.g. `--codexpc-arg=--ctx=16384`).
+        #[arg(long = "codexpc-arg", value_name = "ARG", allow_hyphen_values = true)]
+        codexpc_args: Vec<String>,
     },
     /// Print the API token (`--rotate` replaces it; restart the server afterwards).
     Token {
@@ -228,12 +241,25 @@ async fn run(cmd: Cmd, data_dir: PathBuf) -> Result<()> {
             codex_bin,
             passive_idle_secs,
             no_watch,
+            local_model,
+            codexpc_bin,
+            codexpc_socket,
+            codexpc_args,
         } => {
             let discovery = orbitdock_server::DiscoveryOptions {
                 watch_codex: !no_watch,
                 passive_idle: std::time::Duration::from_secs(passive_idle_secs.max(1)),
             };
-            serve(data_dir, port, bind, codex_home, codex_bin, discovery).await
+            let local = LocalModelArgs {
+                model: local_model,
+                codexpc_bin,
+                socket: codexpc_socket,
+                extra_args: codexpc_args,
+            };
+            serve(
+                data_dir, port, bind, codex_home, codex_bin, discovery, local,
+            )
+            .await
         }
         Cmd::Token { rotate } => {
             let t = data_dir::load_or_create_token(&data_dir, rotate)?;
@@ -250,16 +276,20 @@ async fn run(cmd: Cmd, data_dir: PathBuf) -> Result<()> {
                 println!("{}", serde_json::to_string_pretty(&r)?);
             } else {
                 println!(
-                    "{:<36}  {:<14}  {:<8}  {:<7}  NAME",
+                    "{:<36}  {:<14}  {:<14}  {:<7}  NAME",
                     "ID", "STATUS", "PROVIDER", "ORIGIN"
                 );
                 for s in r.sessions {
-                    let name = s.name.or(s.first_prompt).unwrap_or_else(|| s.cwd.clone());
+                    let name = s
+                        .name
+                        .clone()
+                        .or_else(|| s.first_prompt.clone())
+                        .unwrap_or_else(|| s.cwd.clone());
                     println!(
-                        "{:<36}  {:<14}  {:<8}  {:<7}  {}",
+                        "{:<36}  {:<14}  {:<14}  {:<7}  {}",
                         s.id,
                         token(&s.status),
-                        token(&s.provider),
+                        provider_text(&s),
                         token(&s.origin),
                         name.lines().next().unwrap_or_default()
                     );
@@ -294,7 +324,11 @@ async fn run(cmd: Cmd, data_dir: PathBuf) -> Result<()> {
             println!("name      {}", s.name.as_deref().unwrap_or("-"));
             println!("status    {}", token(&s.status));
             println!("cwd       {}", s.cwd);
+            println!("provider  {}", provider_text(s));
             println!("model     {}", s.model.as_deref().unwrap_or("-"));
+            if let Some(why) = &s.failure {
+                println!("failed    {why}");
+            }
             println!(
                 "tokens    in {} (cached {}) / out {}",
                 s.token_usage.input_tokens,
@@ -348,6 +382,14 @@ fn token<T: serde::Serialize>(v: &T) -> String {
         .unwrap_or_default()
 }
 
+/// The agent, and the model provider when it is not the agent's default (`codex/codexpc`).
+fn provider_text(s: &orbitdock_protocol::SessionSummary) -> String {
+    match &s.model_provider {
+        Some(p) => format!("{}/{p}", token(&s.provider)),
+        None => token(&s.provider),
+    }
+}
+
 fn print_item(item: &TranscriptItem) {
     let body = match &item.body {
         ItemBody::UserMessage { text } => format!("user: {text}"),
@@ -398,6 +440,14 @@ fn print_item(item: &TranscriptItem) {
         },
         ItemBody::Goal { goal: Some(g) } => format!("goal ({}): {}", g.status, g.objective),
         ItemBody::Goal { goal: None } => "goal cleared".into(),
+        ItemBody::ReviewMode {
+            entered: true,
+            review,
+        } => format!("entered review mode: {review}"),
+        ItemBody::ReviewMode {
+            entered: false,
+            review,
+        } => format!("review findings:\n{review}"),
         ItemBody::Other { original_type, .. } => format!("({original_type})"),
         ItemBody::Unknown => "(unknown item)".into(),
     };
@@ -409,9 +459,7 @@ fn init_logging(data_dir: &Path) -> Result<tracing_appender::non_blocking::Worke
     use tracing_subscriber::layer::SubscriberExt;
     use tracing_subscriber::util::SubscriberInitExt;
     use tracing_subscriber::{EnvFilter, Layer, fmt};
-    let logs = data_dir::logs_dir(data_dir);
-    std::fs::create_dir_all(&logs).with_context(|| format!("creating {}", logs.display()))?;
-    let file = tracing_appender::rolling::never(&logs, "server.log");
+    let file = data_dir::open_server_log(data_dir)?;
     let (file, guard) = tracing_appender::non_blocking(file);
     let filter =
         || EnvFilter::try_from_env("ORBITDOCK_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
@@ -427,6 +475,47 @@ fn init_logging(data_dir: &Path) -> Result<tracing_appender::non_blocking::Worke
     Ok(guard)
 }
 
+/// `serve`'s local-model options.
+struct LocalModelArgs {
+    model: Option<PathBuf>,
+    codexpc_bin: Option<PathBuf>,
+    socket: Option<PathBuf>,
+    extra_args: Vec<String>,
+}
+
+impl LocalModelArgs {
+    /// The supervisor's configuration: the binary is the flag, else `$CODEXPC_BIN`, else the
+    /// `codexpc` next to this binary (an install or a cargo target dir holds both), else `$PATH`.
+    fn config(self, data_dir: &Path) -> Result<orbitdock_server::local_model::LocalModelConfig> {
+        let codexpc_bin = self
+            .codexpc_bin
+            .or_else(|| std::env::var_os("CODEXPC_BIN").map(PathBuf::from))
+            .or_else(|| {
+                let sibling = std::env::current_exe().ok()?.with_file_name("codexpc");
+                sibling.is_file().then_some(sibling)
+            })
+            .unwrap_or_else(|| PathBuf::from("codexpc"));
+        let model_path = match self.model {
+            Some(m) => {
+                let m = std::path::absolute(&m)
+                    .with_context(|| format!("resolving {}", m.display()))?;
+                if !m.is_file() {
+                    bail!("--local-model {}: no such file", m.display());
+                }
+                Some(m)
+            }
+            None => None,
+        };
+        Ok(orbitdock_server::local_model::LocalModelConfig {
+            codexpc_bin,
+            model_path,
+            socket: self.socket,
+            log_dir: data_dir::logs_dir(data_dir),
+            extra_args: self.extra_args,
+        })
+    }
+}
+
 async fn serve(
     data_dir: PathBuf,
     port: u16,
@@ -434,6 +523,7 @@ async fn serve(
     codex_home: Option<PathBuf>,
     codex_bin: Option<PathBuf>,
     discovery: orbitdock_server::DiscoveryOptions,
+    local: LocalModelArgs,
 ) -> Result<()> {
     if !bind.is_loopback() {
         bail!("refusing to bind {bind}: OrbitDock only listens on loopback addresses");
@@ -441,6 +531,7 @@ async fn serve(
     data_dir::ensure_dir(&data_dir)?;
     let _guard = init_logging(&data_dir)?;
     let token = data_dir::load_or_create_token(&data_dir, false)?;
+    let local = local.config(&data_dir)?;
     let codex_home = match codex_home {
         Some(h) => CodexHome::new(h),
         None => CodexHome::default_user().context("finding CODEX_HOME")?,
@@ -477,6 +568,14 @@ async fn serve(
     )
     .await
     .context("starting the server")?;
+    if let Some(m) = &local.model_path {
+        println!(
+            "Local model: {} (codexpc, logs in {})",
+            m.display(),
+            local.log_dir.join("codexpc.log").display()
+        );
+    }
+    server.start_local_model(local);
     let url = server.base_url();
     data_dir::write_server_info(
         &data_dir,

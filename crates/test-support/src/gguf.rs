@@ -66,6 +66,8 @@ const N_EXPERT: u64 = 4;
 const N_EXPERT_USED: u64 = 2;
 const N_FF: u64 = 64;
 const N_CTX_TRAIN: u32 = 4096;
+/// Training context of [`TinyVariant::FinalChannelLoopLongContext`].
+const LONG_CTX_TRAIN: u32 = 32_768;
 const SLIDING_WINDOW: u32 = 16;
 
 /// Which vocabulary a tiny model carries.
@@ -90,6 +92,9 @@ pub enum TinyVariant {
     /// [`TinyGptOss::final_channel_loop`]: ids only, and greedy decoding after
     /// `<|start|>assistant` writes a valid Harmony final-channel message that never ends.
     FinalChannelLoop,
+    /// [`TinyVariant::FinalChannelLoop`] with a 32k-token training context: the real Codex
+    /// CLI's first request (instructions and tool schemas) does not fit in 4096 tokens.
+    FinalChannelLoopLongContext,
 }
 
 impl TinyVariant {
@@ -99,6 +104,9 @@ impl TinyVariant {
             TinyVariant::FullVocab => TinyGptOss::full_vocab(),
             TinyVariant::WrongSpecialIds => TinyGptOss::full_vocab().with_swapped_start_end(),
             TinyVariant::FinalChannelLoop => TinyGptOss::final_channel_loop(),
+            TinyVariant::FinalChannelLoopLongContext => {
+                TinyGptOss::final_channel_loop().with_context_length(LONG_CTX_TRAIN)
+            }
         }
     }
 
@@ -108,6 +116,7 @@ impl TinyVariant {
             TinyVariant::FullVocab => "tiny-gpt-oss-full-vocab",
             TinyVariant::WrongSpecialIds => "tiny-gpt-oss-wrong-special-ids",
             TinyVariant::FinalChannelLoop => "tiny-gpt-oss-final-channel-loop",
+            TinyVariant::FinalChannelLoopLongContext => "tiny-gpt-oss-final-channel-loop-32k",
         }
     }
 }
@@ -119,6 +128,7 @@ pub struct TinyGptOss {
     seed: u64,
     swap_start_end: bool,
     final_loop: bool,
+    context_length: u32,
 }
 
 impl TinyGptOss {
@@ -129,6 +139,7 @@ impl TinyGptOss {
             seed: 0x6770_742d_6f73_7321,
             swap_start_end: false,
             final_loop: false,
+            context_length: N_CTX_TRAIN,
         }
     }
 
@@ -152,6 +163,12 @@ impl TinyGptOss {
             vocab: TinyVocab::Full,
             ..Self::ids_only()
         }
+    }
+
+    /// Another training context length (`gpt-oss.context_length`); the weights are the same.
+    pub fn with_context_length(mut self, tokens: u32) -> Self {
+        self.context_length = tokens;
+        self
     }
 
     /// Weights from another seed (same dimensions).
@@ -239,7 +256,7 @@ impl TinyGptOss {
             ("general.architecture".into(), Str("gpt-oss".into())),
             ("general.name".into(), Str("tiny-random-gpt-oss".into())),
             ("general.alignment".into(), U32(ALIGNMENT as u32)),
-            (a("context_length"), U32(N_CTX_TRAIN)),
+            (a("context_length"), U32(self.context_length)),
             (a("embedding_length"), U32(N_EMBD as u32)),
             (a("block_count"), U32(N_LAYER as u32)),
             (a("feed_forward_length"), U32(N_FF as u32)),

@@ -14,6 +14,7 @@
 //!   environment that cannot leak to a real provider.
 //! * [`codex_bin`] / [`workspace_root`]: where the pinned CLI lives.
 //! * [`cargo_example`]: the binary of a workspace example (helper processes tests spawn).
+//! * [`rollout_corpus`]: rollout files shaped like Codex's, generated in bulk for benchmarks.
 //!
 //! ```no_run
 //! use std::time::Duration;
@@ -42,9 +43,12 @@ mod codex_home;
 pub mod fake_anthropic;
 mod fake_responses;
 pub mod gguf;
+mod local_user;
+pub mod rollout_corpus;
 
 pub use codex_home::{CodexHomeBuilder, SCRUBBED_ENV, TempCodexHome, default_parent_dir};
 pub use fake_responses::{FakeResponses, RecordedRequest, ScriptedResponse};
+pub use local_user::second_local_user;
 
 use std::path::PathBuf;
 

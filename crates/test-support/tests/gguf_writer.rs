@@ -272,3 +272,13 @@ fn cached_paths_are_stable_and_complete() {
         "versioned name: {a:?}"
     );
 }
+
+#[test]
+fn long_context_variant_differs_from_the_final_loop_only_in_its_context_length() {
+    let long = std::fs::read(tiny_gguf_path(TinyVariant::FinalChannelLoopLongContext)).unwrap();
+    let short = std::fs::read(tiny_gguf_path(TinyVariant::FinalChannelLoop)).unwrap();
+    let (long, short) = (parse(&long), parse(&short));
+    assert_eq!(int(&long, "gpt-oss.context_length"), 32_768);
+    assert_eq!(int(&short, "gpt-oss.context_length"), 4_096);
+    assert_eq!(long.tensors, short.tensors);
+}

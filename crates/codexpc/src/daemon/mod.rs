@@ -73,6 +73,10 @@ pub struct DaemonConfig {
     /// How long a session waits for the client's `tool_result` before telling the model the
     /// tool failed.
     pub client_tool_timeout: Duration,
+    /// The Responses endpoint served next to the socket (`http://ADDR/v1`), reported by
+    /// `health` so a client that found the daemon by its socket (a hub configuring Codex) knows
+    /// where Codex should send its requests.
+    pub http_base_url: Option<String>,
 }
 
 impl DaemonConfig {
@@ -84,6 +88,7 @@ impl DaemonConfig {
             coalesce: Duration::from_millis(20),
             max_tool_rounds: DEFAULT_MAX_TOOL_ROUNDS,
             client_tool_timeout: DEFAULT_CLIENT_TOOL_TIMEOUT,
+            http_base_url: None,
         }
     }
 }
@@ -413,6 +418,7 @@ impl Daemon {
             "engine": info.engine,
             "model": info.model,
             "context_size": info.context_size,
+            "base_url": self.config.http_base_url,
             "slots": self.service.slots(),
             "uptime_s": self.started.elapsed().as_secs(),
             "active_sessions": self.active_sessions(),

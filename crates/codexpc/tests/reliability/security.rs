@@ -8,7 +8,7 @@
 
 use std::os::unix::fs::PermissionsExt as _;
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::Duration;
 
 use anyhow::{Context as _, Result, ensure};
@@ -73,32 +73,7 @@ const PROBE_USER: &str = "codexpc-probe";
 
 /// The uid of the probe user, creating it if needed; `Err` with the reason when we cannot.
 fn probe_user() -> Result<u32, String> {
-    if !nix::unistd::geteuid().is_root() {
-        return Err("not running as root: cannot create a second local user".into());
-    }
-    let lookup = || nix::unistd::User::from_name(PROBE_USER).ok().flatten();
-    if lookup().is_none() {
-        let out = Command::new("useradd")
-            .args([
-                "--system",
-                "--no-create-home",
-                "--shell",
-                "/usr/sbin/nologin",
-                PROBE_USER,
-            ])
-            .output()
-            .map_err(|e| format!("useradd not available: {e}"))?;
-        // Exit 9: created meanwhile by a concurrent run.
-        if !out.status.success() && out.status.code() != Some(9) {
-            return Err(format!(
-                "useradd failed: {}",
-                String::from_utf8_lossy(&out.stderr)
-            ));
-        }
-    }
-    lookup()
-        .map(|u| u.uid.as_raw())
-        .ok_or_else(|| "the probe user does not exist after useradd".into())
+    test_support::second_local_user(PROBE_USER).map(|(uid, _)| uid)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

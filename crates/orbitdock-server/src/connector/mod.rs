@@ -20,8 +20,9 @@ use std::sync::{Arc, Weak};
 
 use async_trait::async_trait;
 use orbitdock_protocol::{
-    AgentThread, AgentThreadsQuery, ApprovalPolicy, McpServerInfo, ModelInfo, RateLimits,
-    SandboxMode, SkillsResponse, ThreadGoal, UsageResponse,
+    AccountStatus, AgentThread, AgentThreadsQuery, ApprovalPolicy, ItemBody, ItemStatus,
+    LoginRequest, LoginResponse, McpServerInfo, ModelInfo, RateLimits, ReviewTarget, SandboxMode,
+    SkillsResponse, ThreadGoal, UsageResponse,
 };
 use serde_json::Value;
 use tokio::sync::mpsc;
@@ -149,6 +150,21 @@ pub struct ThreadConfig {
     pub approval_policy: Option<ApprovalPolicy>,
     /// Sandbox mode.
     pub sandbox_mode: Option<SandboxMode>,
+    /// The agent's model provider (`None`: the agent's default).
+    pub model_provider: Option<String>,
+    /// Collaboration mode for the turn being started (`plan`, `default`); never sticky.
+    pub collaboration_mode: Option<orbitdock_protocol::CollaborationMode>,
+}
+
+/// A model provider to add to the agent's configuration (an OpenAI Responses endpoint).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProviderEntry {
+    /// The provider id sessions name.
+    pub id: String,
+    /// Display name.
+    pub name: String,
+    /// `http://HOST:PORT/v1`.
+    pub base_url: String,
 }
 
 /// A thread the agent has loaded.
@@ -201,13 +217,21 @@ pub struct ImportedThread {
     pub events: Vec<SessionEvent>,
 }
 
-fn unsupported(operation: &str) -> Error {
-    Error::Agent {
-        operation: operation.into(),
-        message: "this agent does not support it".into(),
-        code: None,
-        data: None,
-    }
+/// One turn of a thread's history as the agent keeps it, oldest item first.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HistoryTurn {
+    /// The turn id.
+    pub turn_id: String,
+    /// Its items: `(item id, status, body)`.
+    pub items: Vec<(String, ItemStatus, ItemBody)>,
+}
+
+fn unsupported(what: &str) -> Error {
+    Error::BadRequest(format!("this agent does not support {what}"))
+}
+
+fn no_account() -> crate::error::Error {
+    crate::error::Error::BadRequest("this agent has no account to log in to".into())
 }
 
 /// What a session actor needs from an agent. Calls may take long (they are agent round trips):
@@ -225,8 +249,26 @@ pub trait Connector: Send + Sync + fmt::Debug + 'static {
     async fn start_thread(&self, cfg: &ThreadConfig) -> Result<OpenedThread>;
     /// Loads an existing thread (after a restart).
     async fn resume_thread(&self, thread_id: &str, cfg: &ThreadConfig) -> Result<OpenedThread>;
-    /// Forks a thread into a new one.
-    async fn fork_thread(&self, thread_id: &str, cfg: &ThreadConfig) -> Result<OpenedThread>;
+    /// Forks a thread into a new one; with `through_turn`, turns after it are not copied.
+    async fn fork_thread(
+        &self,
+        thread_id: &str,
+        through_turn: Option<&str>,
+        cfg: &ThreadConfig,
+    ) -> Result<OpenedThread>;
+    /// The thread's history as the agent holds it, oldest turn first.
+    async fn thread_history(&self, _thread_id: &str) -> Result<Vec<HistoryTurn>> {
+        Err(unsupported("reading a thread's history"))
+    }
+    /// Drops `before_turn` and every later turn from the thread's history (what the model sees
+    /// from now on). Files those turns changed stay as they are.
+    async fn revert_thread(&self, _thread_id: &str, _before_turn: &str) -> Result<()> {
+        Err(unsupported("reverting turns"))
+    }
+    /// Starts a review of `target` as a turn of the thread; returns the turn id.
+    async fn start_review(&self, _thread_id: &str, _target: &ReviewTarget) -> Result<String> {
+        Err(unsupported("reviews"))
+    }
     /// Starts a turn with these settings; returns the turn id.
     async fn start_turn(&self, thread_id: &str, text: &str, cfg: &ThreadConfig) -> Result<String>;
     /// Adds `text` to the running turn `turn_id` (the agent reads it before its next model
@@ -304,6 +346,25 @@ pub trait Connector: Send + Sync + fmt::Debug + 'static {
         _objective: Option<&str>,
     ) -> Result<Option<ThreadGoal>> {
         Err(unsupported("thread/goal/set"))
+    }
+    /// Who the agent is logged in as (agents without an account refuse).
+    async fn read_account(&self) -> Result<AccountStatus> {
+        Err(no_account())
+    }
+    /// Logs the agent in.
+    async fn login(&self, _request: &LoginRequest) -> Result<LoginResponse> {
+        Err(no_account())
+    }
+    /// Logs the agent out; answers the account afterwards.
+    async fn logout(&self) -> Result<AccountStatus> {
+        Err(no_account())
+    }
+    /// Adds (or updates) a model provider in the agent's configuration, effective for threads
+    /// started afterwards.
+    async fn configure_provider(&self, _entry: &ProviderEntry) -> Result<()> {
+        Err(crate::error::Error::BadRequest(
+            "this agent has no configurable model providers".into(),
+        ))
     }
     /// Stops the agent process.
     async fn shutdown(&self);

@@ -11,6 +11,7 @@
 mod around;
 mod assets;
 mod hooks;
+mod providers;
 mod rest;
 mod ws;
 
@@ -22,7 +23,7 @@ use axum::extract::{Request, State};
 use axum::http::{StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, patch, post};
+use axum::routing::{MethodRouter, get, patch, post};
 use http_guard::{
     HostPolicy, Rejection, RejectionKind, Token, bearer_token, cookie_value, query_value,
 };
@@ -109,9 +110,100 @@ impl IntoResponse for Error {
     }
 }
 
-/// The router.
+/// The router: [`route_table`] behind the security layer, the body limit and JSON errors.
 pub fn app(state: AppState) -> Router {
-    let api = Router::new()
+    route_table()
+        .router
+        .layer(middleware::from_fn_with_state(state.clone(), guard))
+        .layer(tower_http::limit::RequestBodyLimitLayer::new(
+            MAX_BODY_BYTES,
+        ))
+        .layer(middleware::from_fn(refuse_oversized))
+        .layer(middleware::from_fn(json_errors))
+        .with_state(state)
+}
+
+/// Largest request body accepted (413 beyond).
+pub const MAX_BODY_BYTES: usize = 4 * 1024 * 1024;
+
+/// A declared-oversized body up to this size is read and discarded before the 413 goes out.
+const DRAIN_MAX_BYTES: u64 = 64 * 1024 * 1024;
+/// How long reading such a body may take.
+const DRAIN_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Refuses a body whose `Content-Length` is over [`MAX_BODY_BYTES`] with a JSON 413, after
+/// reading it. Answering without reading it (what the body limit alone does) closes the socket
+/// with the rest of the body unread, which makes the kernel reset the connection, and the client
+/// usually sees "connection reset" while still sending instead of the 413. Bodies beyond
+/// [`DRAIN_MAX_BYTES`] (or slower than [`DRAIN_TIMEOUT`]) are not worth reading: those clients
+/// get the reset.
+async fn refuse_oversized(req: Request<Body>, next: Next) -> Response {
+    let declared = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    let Some(len) = declared.filter(|n| *n > MAX_BODY_BYTES as u64) else {
+        return next.run(req).await;
+    };
+    if len <= DRAIN_MAX_BYTES {
+        let mut body = req.into_body().into_data_stream();
+        let drain = async { while let Some(Ok(_)) = futures::StreamExt::next(&mut body).await {} };
+        let _ = tokio::time::timeout(DRAIN_TIMEOUT, drain).await;
+    }
+    error_response(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "payload_too_large",
+        format!("the body has {len} bytes; the limit is {MAX_BODY_BYTES}"),
+    )
+}
+
+/// Every route's path pattern (`/api/sessions/{id}`, ...), in the order the router declares
+/// them. Read from the same table [`app`] serves, so tests that walk the whole API surface
+/// cover a new route without being edited.
+pub fn route_paths() -> Vec<&'static str> {
+    route_table().paths
+}
+
+/// A router that records the path of every route added to it.
+struct RouteTable {
+    router: Router<AppState>,
+    paths: Vec<&'static str>,
+}
+
+impl RouteTable {
+    fn new() -> Self {
+        RouteTable {
+            router: Router::new(),
+            paths: Vec::new(),
+        }
+    }
+
+    fn route(mut self, path: &'static str, method: MethodRouter<AppState>) -> Self {
+        self.paths.push(path);
+        self.router = self.router.route(path, method);
+        self
+    }
+
+    fn merge(mut self, other: RouteTable) -> Self {
+        self.paths.extend(other.paths);
+        self.router = self.router.merge(other.router);
+        self
+    }
+
+    fn fallback<H, T>(mut self, handler: H) -> Self
+    where
+        H: axum::handler::Handler<T, AppState>,
+        T: 'static,
+    {
+        self.router = self.router.fallback(handler);
+        self
+    }
+}
+
+/// Every route, unguarded (see [`app`]).
+fn route_table() -> RouteTable {
+    let api = RouteTable::new()
         .route(
             "/api/sessions",
             get(rest::list_sessions).post(rest::create_session),
@@ -125,6 +217,9 @@ pub fn app(state: AppState) -> Router {
         .route("/api/sessions/{id}/takeover", post(rest::takeover))
         .route("/api/sessions/{id}/name", post(rest::rename))
         .route("/api/sessions/{id}/compact", post(rest::compact))
+        .route("/api/sessions/{id}/revert", post(rest::revert))
+        .route("/api/sessions/{id}/fork", post(rest::fork))
+        .route("/api/sessions/{id}/review", post(rest::review))
         .route("/api/sessions/{id}/archive", post(rest::archive))
         .route("/api/sessions/{id}/unarchive", post(rest::unarchive))
         .route("/api/sessions/{id}/config", patch(rest::config))
@@ -160,20 +255,65 @@ pub fn app(state: AppState) -> Router {
         )
         .route("/api/codex/usage", get(around::usage))
         .route("/api/models", get(rest::models))
+        .route("/api/account", get(providers::account))
+        .route("/api/account/login", post(providers::login))
+        .route("/api/account/logout", post(providers::logout))
+        .route("/api/providers", get(providers::providers))
+        .route("/api/providers/local", post(providers::set_local_model))
         .route("/api/markdown", post(rest::markdown))
         .route("/api/hooks/claude", post(hooks::claude))
         .route("/ws", get(ws::upgrade))
         .route("/", get(assets::index))
         .fallback(assets::asset);
-    Router::new()
+    RouteTable::new()
         .route("/health", get(rest::health))
         .route("/login", get(login))
         .merge(api)
-        .layer(middleware::from_fn_with_state(state.clone(), guard))
-        .layer(tower_http::limit::RequestBodyLimitLayer::new(
-            4 * 1024 * 1024,
-        ))
-        .with_state(state)
+}
+
+/// Makes every error answer a JSON [`ErrorBody`]: the framework's own refusals (405 from the
+/// method router with its `Allow` header, 413 from the body limit, a failed WebSocket upgrade)
+/// come with an empty or plain-text body, which clients cannot tell apart from a proxy's page.
+/// The sign-in page (HTML on purpose) and JSON errors pass through untouched.
+async fn json_errors(req: Request<Body>, next: Next) -> Response {
+    let resp = next.run(req).await;
+    let status = resp.status();
+    if !(status.is_client_error() || status.is_server_error()) {
+        return resp;
+    }
+    let content_type = resp
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    if content_type.starts_with("application/json") || content_type.starts_with("text/html") {
+        return resp;
+    }
+    let code = match status {
+        StatusCode::METHOD_NOT_ALLOWED => "method_not_allowed",
+        StatusCode::PAYLOAD_TOO_LARGE => "payload_too_large",
+        StatusCode::NOT_FOUND => "not_found",
+        StatusCode::UNAUTHORIZED => "unauthorized",
+        StatusCode::FORBIDDEN => "forbidden",
+        s if s.is_server_error() => "internal",
+        _ => "bad_request",
+    };
+    let (parts, body) = resp.into_parts();
+    // The framework's message ("length limit exceeded", "Connection header did not include
+    // 'upgrade'") is short and safe to pass on; a missing one gets the status's reason.
+    let detail = axum::body::to_bytes(body, 4096)
+        .await
+        .ok()
+        .map(|b| String::from_utf8_lossy(&b).trim().to_owned())
+        .filter(|m| !m.is_empty())
+        .unwrap_or_else(|| status.canonical_reason().unwrap_or("error").to_owned());
+    let mut out = error_response(status, code, detail);
+    for (name, value) in parts.headers.iter() {
+        if name != header::CONTENT_TYPE && name != header::CONTENT_LENGTH {
+            out.headers_mut().append(name.clone(), value.clone());
+        }
+    }
+    out
 }
 
 /// Our JSON error for a guard rejection. The wire codes predate the shared guard and clients

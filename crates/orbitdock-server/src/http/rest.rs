@@ -8,8 +8,9 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use orbitdock_protocol::{
-    ApprovalHistory, ApprovalRequestBody, ConfigPatch, CreateSessionRequest, Health,
-    ModelsResponse, RenameRequest, SendMessageRequest, SessionsResponse,
+    ApprovalHistory, ApprovalRequestBody, ConfigPatch, CreateSessionRequest, ForkRequest, Health,
+    ModelsResponse, RenameRequest, RevertRequest, ReviewRequest, SendMessageRequest,
+    SessionsResponse,
 };
 use serde::Deserialize;
 
@@ -24,10 +25,11 @@ pub(super) fn body<T>(b: std::result::Result<Json<T>, JsonRejection>) -> Result<
         .map_err(|e| Error::BadRequest(format!("invalid JSON body: {}", e.body_text())))
 }
 
-pub(super) async fn health() -> Json<Health> {
+pub(super) async fn health(State(s): State<AppState>) -> Json<Health> {
     Json(Health {
         ok: true,
         version: env!("CARGO_PKG_VERSION").into(),
+        degraded: s.registry.store().degraded(),
     })
 }
 
@@ -131,6 +133,59 @@ pub(super) async fn compact(
     Path(session_id): Path<String>,
 ) -> Result<Response> {
     act(&s, SessionAction::Compact { session_id }).await
+}
+
+/// `POST /api/sessions/{id}/revert`: drops turns from the thread's history (files stay as
+/// they are) and answers the state once the transcript is rebuilt.
+pub(super) async fn revert(
+    State(s): State<AppState>,
+    Path(session_id): Path<String>,
+    b: std::result::Result<Json<RevertRequest>, JsonRejection>,
+) -> Result<Response> {
+    let request = body(b)?;
+    act(
+        &s,
+        SessionAction::Revert {
+            session_id,
+            request,
+        },
+    )
+    .await
+}
+
+/// `POST /api/sessions/{id}/fork`: a new session on a copy of the thread (201).
+pub(super) async fn fork(
+    State(s): State<AppState>,
+    Path(session_id): Path<String>,
+    b: std::result::Result<Json<ForkRequest>, JsonRejection>,
+) -> Result<Response> {
+    let request = body(b)?;
+    act(
+        &s,
+        SessionAction::Fork {
+            session_id,
+            request,
+        },
+    )
+    .await
+}
+
+/// `POST /api/sessions/{id}/review`: starts a review (inline: 200 with this session's state;
+/// detached: 201 with the new session's).
+pub(super) async fn review(
+    State(s): State<AppState>,
+    Path(session_id): Path<String>,
+    b: std::result::Result<Json<ReviewRequest>, JsonRejection>,
+) -> Result<Response> {
+    let request = body(b)?;
+    act(
+        &s,
+        SessionAction::Review {
+            session_id,
+            request,
+        },
+    )
+    .await
 }
 
 /// `POST /api/sessions/{id}/archive`: hides the session from the default list and archives

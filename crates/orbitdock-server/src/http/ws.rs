@@ -144,7 +144,29 @@ async fn connection(state: AppState, socket: WebSocket) {
                 break;
             }
             incoming = stream.next() => {
-                let Some(Ok(msg)) = incoming else { break };
+                let msg = match incoming {
+                    Some(Ok(msg)) => msg,
+                    Some(Err(e)) => {
+                        // Say why before closing, so the client can tell "your frame was too
+                        // big" (1009) from a broken connection. The framework's error is
+                        // opaque; its text names the frame-size limit.
+                        let text = e.to_string();
+                        let (code, reason) = if text.contains("too long") || text.contains("Space limit") {
+                            (1009, "message too big")
+                        } else {
+                            (1002, "protocol error")
+                        };
+                        tracing::debug!(error = %text, "closing the WebSocket after a bad frame");
+                        let _ = sink
+                            .send(Message::Close(Some(axum::extract::ws::CloseFrame {
+                                code,
+                                reason: reason.into(),
+                            })))
+                            .await;
+                        break;
+                    }
+                    None => break,
+                };
                 let text = match msg {
                     Message::Text(t) => t,
                     Message::Close(_) => break,

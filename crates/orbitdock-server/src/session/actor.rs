@@ -101,6 +101,10 @@ pub(crate) struct Actor {
     /// turn's end arrives.
     pub after_turn: VecDeque<Cmd>,
     pub ended_turns: VecDeque<String>,
+    /// The running review's turn. Codex runs a review as a child agent whose own turn is
+    /// reported on this thread too; it must not replace the review's turn, whose end is what
+    /// ends the work here.
+    pub review_turn: Option<String>,
     /// Commands of this session queued in the writer and not yet published.
     pub in_flight: Arc<AtomicUsize>,
     /// Deltas published directly since the last commit through the writer.
@@ -141,6 +145,7 @@ pub(crate) fn spawn(shared: Arc<Shared>, init: ActorInit, hub: Arc<SessionHub>) 
         queued: VecDeque::new(),
         after_turn: VecDeque::new(),
         ended_turns: VecDeque::new(),
+        review_turn: None,
         in_flight: Arc::new(AtomicUsize::new(0)),
         direct_since_commit: 0,
     };
@@ -359,8 +364,11 @@ impl Actor {
     /// Derives the status of a direct session from what is pending and running.
     pub(crate) fn set_status(&mut self) {
         use orbitdock_protocol::ApprovalKind;
-        let status = if self.summary.status == SessionStatus::Ended {
-            SessionStatus::Ended
+        let status = if matches!(
+            self.summary.status,
+            SessionStatus::Ended | SessionStatus::Failed
+        ) {
+            self.summary.status
         } else if self.pending.iter().any(|p| {
             matches!(
                 p.approval.kind,

@@ -8,12 +8,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use orbitdock_protocol::{
-    ApprovalDecision, ConfigPatch, SendMessageRequest, SendMessageResponse, SessionState,
-    TranscriptItem,
+    ApprovalDecision, ConfigPatch, RevertRequest, ReviewTarget, SendMessageRequest,
+    SendMessageResponse, SessionState, TranscriptItem,
 };
 use tokio::sync::{mpsc, oneshot};
 
 use super::{ApprovalRequest, SessionEvent};
+use crate::connector::HistoryTurn;
 use crate::error::{Error, Result};
 use crate::hub::SessionHub;
 
@@ -42,6 +43,14 @@ pub(crate) enum Cmd {
     Rename(String, oneshot::Sender<Result<SessionState>>),
     SetArchived(bool, oneshot::Sender<Result<SessionState>>),
     Compact(oneshot::Sender<Result<SessionState>>),
+    Revert(RevertRequest, oneshot::Sender<Result<SessionState>>),
+    Review(ReviewTarget, oneshot::Sender<Result<SessionState>>),
+    /// Take a thread the agent just forked (loaded under `generation`) with its history.
+    Adopt {
+        generation: u64,
+        history: Vec<HistoryTurn>,
+        reply: oneshot::Sender<Result<SessionState>>,
+    },
     Config(ConfigPatch, oneshot::Sender<Result<SessionState>>),
     Approve {
         request_id: String,
@@ -176,6 +185,31 @@ impl SessionHandle {
     /// Starts compacting the thread's history (resuming the thread first when needed).
     pub async fn compact(&self) -> Result<SessionState> {
         self.cmd(Cmd::Compact).await?
+    }
+
+    /// Drops turns from the thread's history and rebuilds the transcript from what the agent
+    /// keeps.
+    pub async fn revert(&self, req: RevertRequest) -> Result<SessionState> {
+        self.cmd(|r| Cmd::Revert(req, r)).await?
+    }
+
+    /// Starts a review in this session's thread (a turn of its own).
+    pub async fn review(&self, target: ReviewTarget) -> Result<SessionState> {
+        self.cmd(|r| Cmd::Review(target, r)).await?
+    }
+
+    /// Binds a freshly forked thread's history to this (new) session.
+    pub(crate) async fn adopt(
+        &self,
+        generation: u64,
+        history: Vec<HistoryTurn>,
+    ) -> Result<SessionState> {
+        self.cmd(|reply| Cmd::Adopt {
+            generation,
+            history,
+            reply,
+        })
+        .await?
     }
 
     /// Changes config for the next turns.

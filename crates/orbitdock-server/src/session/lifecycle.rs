@@ -9,15 +9,15 @@
 use std::sync::Arc;
 
 use orbitdock_protocol::{
-    ApprovalDecision, ApprovalResolution, Origin, Provider, SendMessageRequest,
-    SendMessageResponse, SessionDelta, SessionStatus, TurnStatus,
+    ApprovalDecision, ApprovalResolution, Origin, Provider, RevertRequest, ReviewTarget,
+    SendMessageRequest, SendMessageResponse, SessionDelta, SessionStatus, TurnStatus,
 };
 use tokio::sync::oneshot;
 
 use super::actor::{Actor, AfterCommit, OpDone, bounded};
 use super::handle::Cmd;
 use super::{ApprovalAnswer, TAKEOVER_QUIET_MS, now_ms};
-use crate::connector::{Connector, OpenedThread, ThreadConfig};
+use crate::connector::{Connector, HistoryTurn, OpenedThread, ThreadConfig};
 use crate::error::{Error, Result};
 
 /// How a thread became loaded in the agent.
@@ -30,6 +30,15 @@ enum Attached {
         from: String,
         thread: OpenedThread,
     },
+}
+
+/// The turn an attach round trip starts once the thread is loaded.
+#[derive(Debug)]
+enum TurnRequest {
+    /// A user message, in a collaboration mode when given.
+    Message(String, Option<orbitdock_protocol::CollaborationMode>),
+    /// A review of this target.
+    Review(ReviewTarget),
 }
 
 /// What an attach-and-maybe-start-a-turn round trip produced.
@@ -48,10 +57,36 @@ fn thread_cfg(s: &orbitdock_protocol::SessionSummary) -> ThreadConfig {
         effort: s.effort.clone(),
         approval_policy: s.approval_policy.clone(),
         sandbox_mode: s.sandbox_mode.clone(),
+        model_provider: s.model_provider.clone(),
+        collaboration_mode: None,
     }
 }
 
-/// Loads (or creates) the thread when needed, then starts a turn with `prompt`.
+/// One readable sentence saying why an agent call failed, for a person: the first line of the
+/// agent's message (never a stack trace or a stderr dump), without our error-kind prefixes.
+pub(crate) fn failure_sentence(e: &Error) -> String {
+    let text = match e {
+        Error::Conflict(m) | Error::BadRequest(m) | Error::Busy(m) => m.clone(),
+        Error::Agent { message, .. } => message.clone(),
+        other => other.to_string(),
+    };
+    let first = text
+        .lines()
+        .map(str::trim)
+        .find(|l| !l.is_empty())
+        .unwrap_or("the agent did not say why");
+    let mut sentence: String = first.chars().take(300).collect();
+    if sentence.chars().count() < first.chars().count() {
+        sentence.push('…');
+    }
+    let mut chars = sentence.chars();
+    match chars.next() {
+        Some(c) => c.to_uppercase().chain(chars).collect(),
+        None => sentence,
+    }
+}
+
+/// Loads (or creates) the thread when needed, then starts `turn`, if any.
 async fn attach_then_turn(
     connector: Arc<dyn Connector>,
     shared: Arc<super::actor::Shared>,
@@ -59,7 +94,7 @@ async fn attach_then_turn(
     thread_id: Option<String>,
     attached: bool,
     cfg: ThreadConfig,
-    prompt: Option<String>,
+    turn: Option<TurnRequest>,
 ) -> Outcome {
     let mut current = thread_id.clone().filter(|_| attached);
     let attach = if current.is_none() {
@@ -71,7 +106,7 @@ async fn attach_then_turn(
                 Ok(th) => Ok(Attached::Resumed(th)),
                 Err(e) if e.is_active_writer_conflict() => {
                     // Never two writers on one thread: continue in a fork and say so.
-                    bounded("thread/fork", connector.fork_thread(t, &cfg))
+                    bounded("thread/fork", connector.fork_thread(t, None, &cfg))
                         .await
                         .map(|thread| Attached::Forked {
                             from: t.clone(),
@@ -98,13 +133,73 @@ async fn attach_then_turn(
     } else {
         None
     };
-    let turn = match (prompt, current) {
-        (Some(text), Some(thread)) => {
+    let turn = match (turn, current) {
+        (Some(TurnRequest::Message(text, mode)), Some(thread)) => {
+            let cfg = ThreadConfig {
+                collaboration_mode: mode,
+                ..cfg
+            };
             Some(bounded("turn/start", connector.start_turn(&thread, &text, &cfg)).await)
+        }
+        (Some(TurnRequest::Review(target)), Some(thread)) => {
+            Some(bounded("review/start", connector.start_review(&thread, &target)).await)
         }
         _ => None,
     };
     Outcome { attach, turn }
+}
+
+impl Outcome {
+    /// The thread to act on: the one already loaded (`known`), or the one the attach loaded.
+    fn thread(&self, known: Option<String>) -> Option<String> {
+        match &self.attach {
+            None => known,
+            Some((Ok(Attached::Started(t) | Attached::Resumed(t)), _)) => Some(t.thread_id.clone()),
+            Some((Ok(Attached::Forked { thread, .. }), _)) => Some(thread.thread_id.clone()),
+            Some((Err(_), _)) => None,
+        }
+    }
+}
+
+/// The turn a revert request drops first (`None`: nothing to drop), given the thread's turns
+/// oldest first.
+fn revert_point(req: &RevertRequest, turns: &[String]) -> Result<Option<String>> {
+    let given = [
+        req.before_turn_id.is_some(),
+        req.after_turn_id.is_some(),
+        req.last_turns.is_some(),
+    ]
+    .iter()
+    .filter(|g| **g)
+    .count();
+    if given != 1 {
+        return Err(Error::BadRequest(
+            "give exactly one of before_turn_id, after_turn_id, last_turns".into(),
+        ));
+    }
+    let position = |id: &str| {
+        turns
+            .iter()
+            .position(|t| t == id)
+            .ok_or_else(|| Error::BadRequest(format!("turn {id} is not in the thread's history")))
+    };
+    if let Some(id) = &req.before_turn_id {
+        return Ok(Some(turns[position(id)?].clone()));
+    }
+    if let Some(id) = &req.after_turn_id {
+        return Ok(turns.get(position(id)? + 1).cloned());
+    }
+    let n = req.last_turns.unwrap_or(0) as usize;
+    if n == 0 {
+        return Err(Error::BadRequest("last_turns must be at least 1".into()));
+    }
+    if n > turns.len() {
+        return Err(Error::BadRequest(format!(
+            "the thread has {} turns; cannot drop {n}",
+            turns.len()
+        )));
+    }
+    Ok(Some(turns[turns.len() - n].clone()))
 }
 
 impl Actor {
@@ -119,6 +214,8 @@ impl Actor {
                 | Cmd::Takeover(_)
                 | Cmd::SetArchived(..)
                 | Cmd::Compact(_)
+                | Cmd::Revert(..)
+                | Cmd::Review(..)
         );
         if lane && self.lane_busy {
             self.queued.push_back(cmd);
@@ -138,6 +235,24 @@ impl Actor {
             Cmd::Rename(name, reply) => Some(self.rename(name, reply)),
             Cmd::SetArchived(archived, reply) => self.set_archived(archived, reply),
             Cmd::Compact(reply) => self.compact(reply),
+            Cmd::Revert(req, reply) => self.revert(req, reply),
+            Cmd::Review(target, reply) => self.review(target, reply),
+            Cmd::Adopt {
+                generation,
+                history,
+                reply,
+            } => {
+                self.attached_generation = Some(generation);
+                self.rebuild_transcript(history);
+                if let Some(parent) = self.summary.forked_from.clone() {
+                    self.notice(format!("Forked from session {parent}."));
+                }
+                self.delta(SessionDelta::Attached { attached: true });
+                self.set_status();
+                Some(Box::new(move |a: &Actor| {
+                    let _ = reply.send(Ok(a.state()));
+                }))
+            }
             Cmd::Config(patch, reply) => {
                 self.apply_config(
                     patch.model,
@@ -167,7 +282,7 @@ impl Actor {
     /// Runs attach (+ turn) off the loop on the lane; `finish` applies the outcome.
     fn lane_attach(
         &mut self,
-        prompt: Option<String>,
+        turn: Option<TurnRequest>,
         finish: impl FnOnce(&mut Actor, Result<Option<String>>) -> Option<AfterCommit> + Send + 'static,
     ) {
         self.lane_busy = true;
@@ -178,7 +293,7 @@ impl Actor {
             self.summary.thread_id.clone(),
             self.is_attached(),
             thread_cfg(&self.summary),
-            prompt,
+            turn,
         );
         self.spawn_op(async move {
             let outcome = fut.await;
@@ -257,22 +372,27 @@ impl Actor {
         if let Some(p) = &prompt {
             self.note_first_prompt(p);
         }
-        self.lane_attach(prompt, move |a, r| {
-            if let Err(e) = &r {
-                if a.summary.thread_id.is_none() {
-                    // No thread: nothing can continue this session until it is resumed.
-                    a.notice(format!("Could not start the session: {e}"));
-                    a.summary.status = SessionStatus::Ended;
-                    a.out.summary_dirty = true;
-                } else {
-                    a.notice(format!("Could not send the first message: {e}"));
+        self.lane_attach(
+            prompt.map(|p| TurnRequest::Message(p, None)),
+            move |a, r| {
+                if let Err(e) = &r {
+                    if a.summary.thread_id.is_none() {
+                        // No thread: nothing can continue this session until its start is retried.
+                        let why = failure_sentence(e);
+                        a.notice(format!("Failed to start: {why}"));
+                        a.summary.status = SessionStatus::Failed;
+                        a.summary.failure = Some(why);
+                        a.out.summary_dirty = true;
+                    } else {
+                        a.notice(format!("Could not send the first message: {e}"));
+                    }
                 }
-            }
-            a.set_status();
-            Some(Box::new(move |a: &Actor| {
-                let _ = reply.send(r.map(|_| a.state()));
-            }))
-        });
+                a.set_status();
+                Some(Box::new(move |a: &Actor| {
+                    let _ = reply.send(r.map(|_| a.state()));
+                }))
+            },
+        );
         None
     }
 
@@ -326,22 +446,29 @@ impl Actor {
             }
         }
         self.apply_config(req.model, req.effort, req.approval_policy, req.sandbox_mode);
-        if self.summary.status == SessionStatus::Ended {
+        if matches!(
+            self.summary.status,
+            SessionStatus::Ended | SessionStatus::Failed
+        ) {
             self.summary.status = SessionStatus::Waiting;
+            self.summary.failure = None;
             self.out.summary_dirty = true;
         }
         self.note_first_prompt(&req.text);
         let session_id = self.summary.id.clone();
-        self.lane_attach(Some(req.text), move |a, r| {
-            a.set_status();
-            Some(Box::new(move |_: &Actor| {
-                let _ = reply.send(r.map(|turn_id| SendMessageResponse {
-                    session_id,
-                    turn_id,
-                    seq: None,
-                }));
-            }))
-        });
+        self.lane_attach(
+            Some(TurnRequest::Message(req.text, req.collaboration_mode)),
+            move |a, r| {
+                a.set_status();
+                Some(Box::new(move |_: &Actor| {
+                    let _ = reply.send(r.map(|turn_id| SendMessageResponse {
+                        session_id,
+                        turn_id,
+                        seq: None,
+                    }));
+                }))
+            },
+        );
         None
     }
 
@@ -490,6 +617,14 @@ impl Actor {
         &mut self,
         reply: oneshot::Sender<Result<orbitdock_protocol::SessionState>>,
     ) -> Option<AfterCommit> {
+        if self.summary.status == SessionStatus::Failed {
+            // Retry the failed start, with the first prompt it was created with.
+            self.summary.status = SessionStatus::Waiting;
+            self.summary.failure = None;
+            self.out.summary_dirty = true;
+            let prompt = self.summary.first_prompt.clone();
+            return self.start(prompt, reply);
+        }
         if self.summary.status == SessionStatus::Ended {
             self.summary.status = SessionStatus::Waiting;
             self.out.summary_dirty = true;
@@ -575,20 +710,62 @@ impl Actor {
         &mut self,
         reply: oneshot::Sender<Result<orbitdock_protocol::SessionState>>,
     ) -> Option<AfterCommit> {
-        let why = if self.summary.origin != Origin::Direct {
+        let (connector, attach, known) = match self.begin_thread_op() {
+            Ok(op) => op,
+            Err(e) => {
+                let _ = reply.send(Err(e));
+                return None;
+            }
+        };
+        self.spawn_op(async move {
+            let outcome = attach.await;
+            let thread = outcome.thread(known);
+            let compacted = match thread {
+                Some(t) => bounded("thread/compact/start", connector.compact_thread(&t)).await,
+                // The attach failed: its error is what the caller gets.
+                None => Ok(()),
+            };
+            let done: OpDone = Box::new(move |a: &mut Actor| {
+                a.lane_done();
+                let r = a.apply_outcome(outcome).and(compacted);
+                a.set_status();
+                Some(Box::new(move |a: &Actor| {
+                    let _ = reply.send(r.map(|_| a.state()));
+                }))
+            });
+            done
+        });
+        None
+    }
+
+    /// Why a command that works on the thread's history (compact, revert, review) cannot run
+    /// now, if it cannot.
+    fn thread_op_blocker(&self) -> Option<&'static str> {
+        if self.summary.origin != Origin::Direct {
             Some("this session is observed only (passive); take it over first")
         } else if self.summary.archived {
             Some("this session is archived; unarchive it to continue")
         } else if self.summary.thread_id.is_none() {
-            Some("the session has no thread yet: nothing to compact")
+            Some("the session has no thread yet")
         } else if self.extra.current_turn.is_some() {
-            Some("a turn is running; compact once it has finished")
+            Some("a turn is running; wait for it or interrupt it first")
         } else {
             None
-        };
-        if let Some(why) = why {
-            let _ = reply.send(Err(Error::Conflict(why.into())));
-            return None;
+        }
+    }
+
+    /// Starts a history command on the lane: checks it may run, and gives the connector, the
+    /// round trip loading the thread when needed (see [`Outcome::thread`]) and the thread id
+    /// known now.
+    fn begin_thread_op(
+        &mut self,
+    ) -> Result<(
+        Arc<dyn Connector>,
+        impl std::future::Future<Output = Outcome> + Send + 'static,
+        Option<String>,
+    )> {
+        if let Some(why) = self.thread_op_blocker() {
+            return Err(Error::Conflict(why.into()));
         }
         if self.summary.status == SessionStatus::Ended {
             self.summary.status = SessionStatus::Waiting;
@@ -605,32 +782,85 @@ impl Actor {
             thread_cfg(&self.summary),
             None,
         );
-        let known = self.summary.thread_id.clone();
+        Ok((connector, attach, self.summary.thread_id.clone()))
+    }
+
+    /// Drops turns from the thread's history in the agent (files the turns changed stay as they
+    /// are), then rebuilds the transcript from the history the agent keeps, so what the person
+    /// sees is what the model will see.
+    fn revert(
+        &mut self,
+        req: RevertRequest,
+        reply: oneshot::Sender<Result<orbitdock_protocol::SessionState>>,
+    ) -> Option<AfterCommit> {
+        let (connector, attach, known) = match self.begin_thread_op() {
+            Ok(op) => op,
+            Err(e) => {
+                let _ = reply.send(Err(e));
+                return None;
+            }
+        };
         self.spawn_op(async move {
             let outcome = attach.await;
-            // The thread to compact: the loaded one, or the one the attach just loaded.
-            let thread = match &outcome.attach {
-                None => known,
-                Some((Ok(Attached::Started(t) | Attached::Resumed(t)), _)) => {
-                    Some(t.thread_id.clone())
-                }
-                Some((Ok(Attached::Forked { thread, .. }), _)) => Some(thread.thread_id.clone()),
-                Some((Err(_), _)) => None,
-            };
-            let compacted = match thread {
-                Some(t) => bounded("thread/compact/start", connector.compact_thread(&t)).await,
+            let reverted: Result<Option<(usize, Vec<HistoryTurn>)>> = async {
                 // The attach failed: its error is what the caller gets.
-                None => Ok(()),
-            };
+                let Some(thread) = outcome.thread(known) else {
+                    return Ok(None);
+                };
+                let before = bounded("thread/turns/list", connector.thread_history(&thread)).await?;
+                let ids: Vec<String> = before.iter().map(|t| t.turn_id.clone()).collect();
+                let Some(point) = revert_point(&req, &ids)? else {
+                    return Ok(Some((0, before)));
+                };
+                bounded("thread/revert", connector.revert_thread(&thread, &point)).await?;
+                let after = bounded("thread/turns/list", connector.thread_history(&thread)).await?;
+                Ok(Some((before.len().saturating_sub(after.len()), after)))
+            }
+            .await;
             let done: OpDone = Box::new(move |a: &mut Actor| {
                 a.lane_done();
-                let r = a.apply_outcome(outcome).and(compacted);
+                let r = a.apply_outcome(outcome).and(reverted).map(|rebuilt| {
+                    if let Some((dropped, history)) = rebuilt {
+                        a.rebuild_transcript(history);
+                        a.notice(format!(
+                            "Reverted {dropped} turn{}: the agent no longer sees them. Files they changed were not restored.",
+                            if dropped == 1 { "" } else { "s" }
+                        ));
+                    }
+                });
                 a.set_status();
                 Some(Box::new(move |a: &Actor| {
                     let _ = reply.send(r.map(|_| a.state()));
                 }))
             });
             done
+        });
+        None
+    }
+
+    /// Starts a review as a turn of this session's thread; its entering and leaving review mode
+    /// and its findings arrive as items.
+    fn review(
+        &mut self,
+        target: ReviewTarget,
+        reply: oneshot::Sender<Result<orbitdock_protocol::SessionState>>,
+    ) -> Option<AfterCommit> {
+        if let Some(why) = self.thread_op_blocker() {
+            let _ = reply.send(Err(Error::Conflict(why.into())));
+            return None;
+        }
+        if self.summary.status == SessionStatus::Ended {
+            self.summary.status = SessionStatus::Waiting;
+            self.out.summary_dirty = true;
+        }
+        self.lane_attach(Some(TurnRequest::Review(target)), move |a, r| {
+            if let Ok(Some(turn)) = &r {
+                a.review_turn = Some(turn.clone());
+            }
+            a.set_status();
+            Some(Box::new(move |a: &Actor| {
+                let _ = reply.send(r.map(|_| a.state()));
+            }))
         });
         None
     }

@@ -34,6 +34,7 @@ pub struct Recovered {
 pub fn restored_status(s: SessionStatus) -> SessionStatus {
     match s {
         SessionStatus::Ended => SessionStatus::Ended,
+        SessionStatus::Failed => SessionStatus::Failed,
         _ => SessionStatus::Waiting,
     }
 }

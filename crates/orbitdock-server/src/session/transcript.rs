@@ -171,6 +171,28 @@ impl Actor {
         seq
     }
 
+    /// Replaces the transcript with the agent's own history (after a revert, or for a fork).
+    /// Items get new `seq`s above every one used so far (a `seq` is never reused); clients are
+    /// told to drop what they hold, then get the rebuilt items as ordinary item deltas.
+    pub(crate) fn rebuild_transcript(&mut self, history: Vec<crate::connector::HistoryTurn>) {
+        self.out.ops.push(PersistOp::ResetTranscript {
+            session_id: self.summary.id.clone(),
+            keep_turns: history.iter().map(|t| t.turn_id.clone()).collect(),
+        });
+        self.recent.clear();
+        self.item_seqs.clear();
+        self.extra.item_count = 0;
+        self.out.row_dirty = true;
+        self.delta(SessionDelta::TranscriptReset {
+            last_seq: self.extra.last_seq,
+        });
+        for turn in history {
+            for (item_id, status, body) in turn.items {
+                self.upsert_item(Some(turn.turn_id.clone()), item_id, status, body);
+            }
+        }
+    }
+
     /// A notice from OrbitDock in the transcript.
     pub(crate) fn notice(&mut self, message: impl Into<String>) {
         let id = format!("orbitdock-{}", uuid::Uuid::new_v4());
@@ -238,6 +260,12 @@ impl Actor {
         {
             return;
         }
+        if let (Some(review), Some(current)) = (&self.review_turn, &self.extra.current_turn)
+            && *review == current.id
+        {
+            tracing::debug!(session = %self.summary.id, %turn_id, "the review's own turn; kept the review's");
+            return;
+        }
         let turn = TurnInfo {
             id: turn_id.clone(),
             started_at: now_ms(),
@@ -278,6 +306,9 @@ impl Actor {
             None => now_ms(),
         };
         self.remember_ended(&turn_id);
+        if self.review_turn.as_deref() == Some(turn_id.as_str()) {
+            self.review_turn = None;
+        }
         self.extra.current_turn = None;
         self.out.row_dirty = true;
         self.withdraw_turn(&turn_id);

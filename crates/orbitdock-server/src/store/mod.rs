@@ -16,6 +16,7 @@
 pub mod schema;
 
 use std::collections::HashMap;
+use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -88,6 +89,14 @@ pub enum PersistOp {
         ended_at: Option<i64>,
         /// Error of a failed turn.
         error: Option<String>,
+    },
+    /// Drop a session's transcript (items, and the turns not in `keep_turns`) before it is
+    /// rebuilt from the agent's history; the rebuilt items follow as upserts in the same batch.
+    ResetTranscript {
+        /// Session.
+        session_id: String,
+        /// Turns the agent still has.
+        keep_turns: Vec<String>,
     },
     /// Record a new pending approval.
     InsertApproval {
@@ -190,6 +199,34 @@ struct StoreInner {
     writer: Mutex<Option<JoinHandle<()>>>,
     /// Set by [`Store::stop_writer`]: the writer exits after the batch it is on.
     stopping: Arc<std::sync::atomic::AtomicBool>,
+    /// Why the last write failed or the database is gone; `None` when writes succeed.
+    degraded: Arc<Mutex<Option<String>>>,
+}
+
+/// Creates the database file readable by its owner only, and tightens an existing one (and its
+/// WAL and shared-memory files) to 0600. SQLite creates `-wal` and `-shm` with the database
+/// file's mode, so a private database keeps them private; without this the umask (usually
+/// 0644) would let every local user read every transcript.
+fn make_private(path: &Path) -> Result<()> {
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .mode(0o600)
+        .open(path)
+        .map_err(|e| Error::io(path, e))?;
+    for suffix in ["", "-wal", "-shm"] {
+        let mut p = path.as_os_str().to_owned();
+        p.push(suffix);
+        let p = PathBuf::from(p);
+        match std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o600)) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(Error::io(p, e)),
+        }
+    }
+    Ok(())
 }
 
 fn open_conn(path: &Path, write: bool) -> Result<Connection> {
@@ -228,8 +265,13 @@ impl Store {
     /// [`Store::close_interrupted_work`], before the writer starts.
     pub fn open(path: &Path) -> Result<Store> {
         if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+            std::fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o700)
+                .create(dir)
+                .map_err(|e| Error::io(dir, e))?;
         }
+        make_private(path)?;
         let mut conn = open_conn(path, true)?;
         schema::migrate(&mut conn)?;
         let (tx, rx) = mpsc::channel(QUEUE_CAPACITY);
@@ -241,6 +283,7 @@ impl Store {
                 pending_writer: Mutex::new(Some((conn, rx))),
                 writer: Mutex::new(None),
                 stopping: Arc::new(std::sync::atomic::AtomicBool::new(false)),
+                degraded: Arc::new(Mutex::new(None)),
             }),
         })
     }
@@ -248,10 +291,15 @@ impl Store {
     /// Starts the writer thread; list changes are published to `list` after commit.
     pub fn start_writer(&self, list: Arc<ListHub>) {
         if let Some((conn, rx)) = self.inner.pending_writer.lock().take() {
-            let stopping = self.inner.stopping.clone();
+            let w = Writer {
+                stopping: self.inner.stopping.clone(),
+                degraded: self.inner.degraded.clone(),
+                identity: file_identity(&self.inner.path),
+                path: self.inner.path.clone(),
+            };
             let handle = std::thread::Builder::new()
                 .name("orbitdock-writer".into())
-                .spawn(move || writer_loop(conn, rx, list, stopping));
+                .spawn(move || writer_loop(conn, rx, list, w));
             match handle {
                 Ok(h) => *self.inner.writer.lock() = Some(h),
                 Err(e) => tracing::error!(error = %e, "could not spawn the persistence writer"),
@@ -333,6 +381,12 @@ impl Store {
     /// The database path.
     pub fn path(&self) -> &Path {
         &self.inner.path
+    }
+
+    /// Why persistence is failing (disk full, read-only, the database file removed), or `None`
+    /// when the last write succeeded. Shown by `/health`; cleared by the next successful write.
+    pub fn degraded(&self) -> Option<String> {
+        self.inner.degraded.lock().clone()
     }
 
     /// Queues a command; waits while the queue is full (backpressure).
@@ -581,11 +635,50 @@ fn from_token<T: for<'de> Deserialize<'de>>(s: &str) -> Option<T> {
     serde_json::from_value(serde_json::Value::String(s.to_owned())).ok()
 }
 
+/// What the writer thread shares with the [`Store`] handle.
+struct Writer {
+    stopping: Arc<std::sync::atomic::AtomicBool>,
+    degraded: Arc<Mutex<Option<String>>>,
+    /// (device, inode) of the database file when the writer started.
+    identity: Option<(u64, u64)>,
+    path: PathBuf,
+}
+
+/// How long a batch that fails for an environmental reason (disk full, read-only file system,
+/// I/O error) is retried before it is given up. Meanwhile nothing is published and producers
+/// wait on the bounded queue, so an operator who frees space loses nothing.
+const RETRY_FOR: std::time::Duration = std::time::Duration::from_secs(30);
+
+fn file_identity(path: &Path) -> Option<(u64, u64)> {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata(path).ok().map(|m| (m.dev(), m.ino()))
+}
+
+/// Whether a failed batch may succeed later without anything changing in the batch itself.
+fn is_environmental(e: &Error) -> bool {
+    use rusqlite::ErrorCode as C;
+    match e {
+        Error::Db { source, .. } => matches!(
+            source.sqlite_error_code(),
+            Some(
+                C::DiskFull
+                    | C::ReadOnly
+                    | C::SystemIoFailure
+                    | C::CannotOpen
+                    | C::DatabaseBusy
+                    | C::DatabaseLocked
+                    | C::OutOfMemory
+            )
+        ),
+        _ => false,
+    }
+}
+
 fn writer_loop(
     mut conn: Connection,
     mut rx: mpsc::Receiver<Command>,
     list: Arc<ListHub>,
-    stopping: Arc<std::sync::atomic::AtomicBool>,
+    w: Writer,
 ) {
     let mut batch: Vec<Command> = Vec::with_capacity(BATCH_MAX);
     while let Some(first) = rx.blocking_recv() {
@@ -596,10 +689,43 @@ fn writer_loop(
                 Err(_) => break,
             }
         }
-        let outcome = commit_batch(&mut conn, &batch);
-        if let Err(e) = &outcome {
-            // The in-memory state stays authoritative; report loudly and carry on.
-            tracing::error!(error = %e, commands = batch.len(), "persistence batch failed");
+        let mut outcome = commit_batch(&mut conn, &batch);
+        let started = std::time::Instant::now();
+        let mut pause = std::time::Duration::from_millis(50);
+        while let Err(e) = &outcome {
+            let stopping = w.stopping.load(std::sync::atomic::Ordering::SeqCst);
+            if !is_environmental(e) || stopping || started.elapsed() > RETRY_FOR {
+                break;
+            }
+            *w.degraded.lock() = Some(format!("cannot save changes: {e}"));
+            tracing::warn!(error = %e, commands = batch.len(), "persistence batch failed; retrying");
+            std::thread::sleep(pause);
+            pause = (pause * 2).min(std::time::Duration::from_secs(1));
+            outcome = commit_batch(&mut conn, &batch);
+        }
+        match &outcome {
+            Err(e) => {
+                // Given up: the in-memory state stays authoritative for this run; report
+                // loudly, stay degraded, and carry on.
+                tracing::error!(error = %e, commands = batch.len(), "persistence batch failed");
+                *w.degraded.lock() = Some(format!(
+                    "{} changes could not be saved and are kept in memory only: {e}",
+                    batch.len()
+                ));
+            }
+            Ok(()) => {
+                // A database file removed (data dir deleted) or replaced under us still takes
+                // writes through the open descriptor, into a file nobody will ever open again.
+                let now = file_identity(&w.path);
+                if now.is_none() || now != w.identity {
+                    *w.degraded.lock() = Some(format!(
+                        "the database {} was removed or replaced while running; changes are kept in memory only until a restart",
+                        w.path.display()
+                    ));
+                } else if w.degraded.lock().take().is_some() {
+                    tracing::info!("persistence recovered");
+                }
+            }
         }
         for cmd in batch.drain(..) {
             for p in cmd.publish {
@@ -615,7 +741,7 @@ fn writer_loop(
                 let _ = done.send(outcome.as_ref().map(|_| ()).map_err(|e| e.to_string()));
             }
         }
-        if stopping.load(std::sync::atomic::Ordering::SeqCst) {
+        if w.stopping.load(std::sync::atomic::Ordering::SeqCst) {
             break;
         }
     }
@@ -725,6 +851,24 @@ pub(crate) fn commit_batch(conn: &mut Connection, batch: &[Command]) -> Result<(
                                 body
                             ])
                             .map_err(|e| Error::db("upserting item", e))?;
+                    }
+                    PersistOp::ResetTranscript {
+                        session_id,
+                        keep_turns,
+                    } => {
+                        tx.execute("DELETE FROM items WHERE session_id = ?1", [session_id])
+                            .map_err(|e| Error::db("dropping the transcript", e))?;
+                        let keep =
+                            serde_json::to_string(keep_turns).map_err(|e| Error::Decode {
+                                what: "kept turn ids".into(),
+                                source: e,
+                            })?;
+                        tx.execute(
+                            "DELETE FROM turns WHERE session_id = ?1
+                             AND turn_id NOT IN (SELECT value FROM json_each(?2))",
+                            params![session_id, keep],
+                        )
+                        .map_err(|e| Error::db("dropping reverted turns", e))?;
                     }
                     PersistOp::UpsertTurn {
                         session_id,

@@ -30,15 +30,17 @@ pub struct Harness {
 
 impl Harness {
     pub async fn start() -> Result<Harness> {
-        Harness::start_with(|b| b).await
+        Self::start_with_home(|b, _| b).await
     }
 
-    /// Like [`Harness::start`], with the CODEX_HOME's config adjusted by `configure`.
-    pub async fn start_with(
-        configure: impl FnOnce(CodexHomeBuilder) -> CodexHomeBuilder,
+    /// [`Harness::start`] with the CODEX_HOME builder adjusted by `home` (given the builder and
+    /// the fake's base URL).
+    pub async fn start_with_home(
+        home: impl FnOnce(CodexHomeBuilder, &str) -> CodexHomeBuilder,
     ) -> Result<Harness> {
         let fake = FakeResponses::start();
-        let home = configure(CodexHomeBuilder::new(&fake.base_url())).build();
+        let url = fake.base_url();
+        let home = home(CodexHomeBuilder::new(&url), &url).build();
         let data = tempfile::tempdir()?;
         let mut h = Harness {
             fake,
@@ -81,6 +83,17 @@ impl Harness {
 
     pub fn workdir(&self) -> String {
         self.home.workdir().display().to_string()
+    }
+
+    /// The shared app-server's process id, while one runs.
+    pub fn agent_pid(&self) -> Result<u32> {
+        self.server
+            .as_ref()
+            .context("server stopped")?
+            .registry
+            .connector()
+            .agent_pid()
+            .context("app-server pid")
     }
 
     pub async fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T> {
@@ -178,7 +191,11 @@ pub struct Scripted {
 
 impl Scripted {
     pub async fn start() -> Result<Scripted> {
-        let data = tempfile::tempdir()?;
+        Self::start_in(tempfile::tempdir()?).await
+    }
+
+    /// [`Scripted::start`] with its data in `data` (e.g. a small file system mounted there).
+    pub async fn start_in(data: tempfile::TempDir) -> Result<Scripted> {
         let (agent, server) = Self::boot(data.path()).await?;
         let rest = Rest::new(&server.base_url());
         Ok(Scripted {
@@ -355,7 +372,11 @@ pub struct Ws {
 
 impl Ws {
     pub async fn connect(base: &str) -> Result<Ws> {
-        let url = format!("{}/ws?token={TOKEN}", base.replace("http://", "ws://"));
+        Self::connect_with_token(base, TOKEN).await
+    }
+
+    pub async fn connect_with_token(base: &str, token: &str) -> Result<Ws> {
+        let url = format!("{}/ws?token={token}", base.replace("http://", "ws://"));
         let (stream, _) = tokio::time::timeout(WAIT, tokio_tungstenite::connect_async(url))
             .await
             .context("ws connect timed out")??;
@@ -506,4 +527,204 @@ pub fn stalled_partial_message(text: &str) -> test_support::ScriptedResponse {
         .raw_event(serde_json::json!({"type": "response.output_text.delta", "item_id": "msg_partial", "output_index": 0,
             "content_index": 0, "delta": text}))
         .hang_after_created()
+}
+
+/// Whether any `role: user` message of the request holds `needle`.
+pub fn user_text_contains(r: &test_support::RecordedRequest, needle: &str) -> bool {
+    r.input().iter().any(|item| {
+        item.get("role").and_then(Value::as_str) == Some("user")
+            && item.to_string().contains(needle)
+    })
+}
+
+/// A direct session in the harness's workdir with these policies, and a WebSocket subscribed
+/// to it.
+pub async fn direct_session(
+    h: &Harness,
+    approval_policy: &str,
+    sandbox_mode: &str,
+) -> Result<(String, Ws)> {
+    let created = h
+        .create(
+            serde_json::json!({"cwd": h.workdir(), "approval_policy": approval_policy,
+            "sandbox_mode": sandbox_mode}),
+        )
+        .await?;
+    let id = created.summary.id.clone();
+    let ws = subscribed(h, &id).await?;
+    Ok((id, ws))
+}
+
+/// A WebSocket subscribed to session `id`, its snapshot received.
+pub async fn subscribed(h: &Harness, id: &str) -> Result<Ws> {
+    let mut ws = h.ws().await?;
+    ws.subscribe(id, None).await?;
+    ws.wait_for("snapshot", |m| {
+        matches!(m, ServerMessage::SessionSnapshot { .. })
+    })
+    .await?;
+    Ok(ws)
+}
+
+/// A binary of the workspace in this test binary's target dir (`target/debug/NAME`, next to
+/// its `deps/` directory; `scripts/test.sh` builds the binaries before the tests).
+pub fn target_bin(name: &str) -> Result<std::path::PathBuf> {
+    let exe = std::env::current_exe()?;
+    let dir = exe
+        .parent()
+        .and_then(std::path::Path::parent)
+        .context("test binary has no parent dir")?;
+    let bin = dir.join(name);
+    anyhow::ensure!(
+        bin.is_file(),
+        "{} is missing: build the binaries first (cargo build --workspace --bins)",
+        bin.display()
+    );
+    Ok(bin)
+}
+
+/// A real `orbitdock serve` child process (its own process group).
+pub struct Served {
+    pub child: std::process::Child,
+    pub base: String,
+    pub token: String,
+    /// Killed and reaped already (its process group id may belong to someone else now).
+    reaped: bool,
+}
+
+impl Served {
+    /// A REST client of this server.
+    pub fn rest(&self) -> Rest {
+        Rest::with_token(&self.base, &self.token)
+    }
+
+    /// SIGTERM (a graceful stop) and wait.
+    pub fn terminate(&mut self) {
+        let _ = nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(self.child.id() as i32),
+            nix::sys::signal::Signal::SIGTERM,
+        );
+        let _ = self.child.wait();
+        self.reaped = true;
+    }
+}
+
+/// How to run `orbitdock serve` beyond [`serve`]'s defaults.
+#[derive(Default)]
+pub struct ServeOptions {
+    /// Extra arguments.
+    pub args: Vec<std::ffi::OsString>,
+    /// Where its stderr goes (discarded when `None`).
+    pub stderr: Option<std::path::PathBuf>,
+    /// Extra environment.
+    pub env: Vec<(String, String)>,
+    /// `RLIMIT_NOFILE` for the server process (its soft limit).
+    pub max_open_files: Option<u64>,
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        if !self.reaped {
+            kill9(self);
+        }
+    }
+}
+
+/// Starts `orbitdock serve` (`bin`) on a free port over `data` and `home`, with `extra`
+/// arguments, and waits for its login URL.
+pub fn serve(
+    bin: &std::path::Path,
+    data: &std::path::Path,
+    home: &TempCodexHome,
+    extra: &[std::ffi::OsString],
+) -> Result<Served> {
+    serve_with(
+        bin,
+        data,
+        home,
+        &ServeOptions {
+            args: extra.to_vec(),
+            ..Default::default()
+        },
+    )
+}
+
+/// [`serve`] with options.
+pub fn serve_with(
+    bin: &std::path::Path,
+    data: &std::path::Path,
+    home: &TempCodexHome,
+    opts: &ServeOptions,
+) -> Result<Served> {
+    use std::io::{BufRead, BufReader};
+    use std::os::unix::process::CommandExt;
+    use std::process::{Command, Stdio};
+    let mut cmd = Command::new(bin);
+    cmd.args(["serve", "--port", "0", "--data-dir"])
+        .arg(data)
+        .arg("--codex-home")
+        .arg(home.path())
+        .arg("--codex-bin")
+        .arg(test_support::codex_bin())
+        .args(&opts.args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .process_group(0);
+    match &opts.stderr {
+        Some(p) => cmd.stderr(std::fs::File::create(p)?),
+        None => cmd.stderr(Stdio::null()),
+    };
+    for (k, v) in home.env() {
+        cmd.env(k, v);
+    }
+    for (k, v) in &opts.env {
+        cmd.env(k, v);
+    }
+    // The child inherits the soft RLIMIT_NOFILE in force when it is spawned: lower ours around
+    // the spawn (nextest runs each test in its own process) instead of an unsafe `pre_exec`.
+    let mut child = match opts.max_open_files {
+        Some(n) => {
+            use nix::sys::resource::{Resource, getrlimit, setrlimit};
+            let (soft, hard) = getrlimit(Resource::RLIMIT_NOFILE)?;
+            setrlimit(Resource::RLIMIT_NOFILE, n, hard)?;
+            let spawned = cmd.spawn();
+            setrlimit(Resource::RLIMIT_NOFILE, soft, hard)?;
+            spawned.context("spawning orbitdock serve")?
+        }
+        None => cmd.spawn().context("spawning orbitdock serve")?,
+    };
+    let out = child.stdout.take().context("stdout")?;
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(out).lines().map_while(|l| l.ok()) {
+            if let Some(rest) = line.strip_prefix("Open the UI: ") {
+                let _ = tx.send(rest.to_owned());
+            }
+        }
+    });
+    let url = match rx.recv_timeout(WAIT) {
+        Ok(u) => u,
+        Err(_) => {
+            let _ = child.kill();
+            let _ = child.wait();
+            bail!("orbitdock serve did not print its login URL");
+        }
+    };
+    let (base, token) = url.split_once("/login?token=").context("login URL shape")?;
+    Ok(Served {
+        child,
+        base: base.to_owned(),
+        token: token.to_owned(),
+        reaped: false,
+    })
+}
+
+/// SIGKILL to the whole process group: the server and every agent it started.
+pub fn kill9(s: &mut Served) {
+    let _ = nix::sys::signal::killpg(
+        nix::unistd::Pid::from_raw(s.child.id() as i32),
+        nix::sys::signal::Signal::SIGKILL,
+    );
+    let _ = s.child.wait();
+    s.reaped = true;
 }

@@ -5,101 +5,31 @@
 //! after their commit) is there exactly once, no session is duplicated, no approval is left
 //! pending, no item is left `in_progress`, and every direct session takes a new message.
 //!
+//! A fourth session waits on a command approval at the first kill (it must end up closed, never
+//! pending and never decided by the server), and `codex exec` runs append their rollouts while
+//! the hub is killed (each must become exactly one passive session).
+//!
 //! Kills: `ORBITDOCK_CRASH_KILLS` (default 4 in the suite; the long variant is 20). Prints
 //! `kills, items checked, lost, duplicated, stale`.
 
 #![allow(clippy::unwrap_used)]
 
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::io::{BufRead, BufReader};
-use std::os::unix::process::CommandExt;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Stdio;
 use std::time::Duration;
 
-use anyhow::{Context, Result, bail, ensure};
+use anyhow::{Result, bail, ensure};
 use futures::StreamExt;
 use orbitdock_protocol::{
-    ItemStatus, ItemsPage, Origin, SessionState, SessionStatus, SessionsResponse,
+    ApprovalHistory, ApprovalResolution, ItemStatus, ItemsPage, Origin, SessionState,
+    SessionStatus, SessionsResponse,
 };
 use rand::Rng;
 use serde_json::json;
 use test_support::{CodexHomeBuilder, FakeResponses, ScriptedResponse};
 use tokio_tungstenite::tungstenite::Message;
 
-use crate::common::{Rest, WAIT, eventually};
-
-/// `target/debug/orbitdock`, next to this test binary's `deps/` directory (`scripts/test.sh`
-/// builds the binaries before the tests).
-fn orbitdock_bin() -> Result<PathBuf> {
-    let exe = std::env::current_exe()?;
-    let dir = exe
-        .parent()
-        .and_then(Path::parent)
-        .context("test binary has no parent dir")?;
-    let bin = dir.join("orbitdock");
-    ensure!(
-        bin.is_file(),
-        "{} is missing: build the binaries first (cargo build --workspace --bins)",
-        bin.display()
-    );
-    Ok(bin)
-}
-
-struct Served {
-    child: Child,
-    base: String,
-    token: String,
-}
-
-fn serve(bin: &Path, data: &Path, home: &test_support::TempCodexHome) -> Result<Served> {
-    let mut cmd = Command::new(bin);
-    cmd.args(["serve", "--port", "0", "--data-dir"])
-        .arg(data)
-        .arg("--codex-home")
-        .arg(home.path())
-        .arg("--codex-bin")
-        .arg(test_support::codex_bin())
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .process_group(0);
-    for (k, v) in home.env() {
-        cmd.env(k, v);
-    }
-    let mut child = cmd.spawn().context("spawning orbitdock serve")?;
-    let out = child.stdout.take().context("stdout")?;
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(out).lines().map_while(|l| l.ok()) {
-            if let Some(rest) = line.strip_prefix("Open the UI: ") {
-                let _ = tx.send(rest.to_owned());
-            }
-        }
-    });
-    let url = rx
-        .recv_timeout(WAIT)
-        .context("orbitdock serve did not print its login URL")?;
-    let (base, token) = url.split_once("/login?token=").context("login URL shape")?;
-    Ok(Served {
-        child,
-        base: base.to_owned(),
-        token: token.to_owned(),
-    })
-}
-
-fn kill9(s: &mut Served) {
-    // The whole process group: the server and the app-server it started.
-    let _ = nix::sys::signal::killpg(
-        nix::unistd::Pid::from_raw(s.child.id() as i32),
-        nix::sys::signal::Signal::SIGKILL,
-    );
-    let _ = s.child.wait();
-}
-
-fn rest(s: &Served) -> Rest {
-    Rest::with_token(&s.base, &s.token)
-}
+use crate::common::{Served, eventually, kill9, serve, target_bin};
 
 /// Every item delta seen on the WebSocket: (session, seq) -> item id.
 type Seen = HashMap<(String, u64), String>;
@@ -150,11 +80,14 @@ async fn kill_dash_nine_in_a_loop_loses_and_duplicates_nothing() -> Result<()> {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(4);
-    let bin = orbitdock_bin()?;
+    let bin = target_bin("orbitdock")?;
     let fake = FakeResponses::start();
+    // The first model request is the approval session's: a command that needs approval.
+    fake.enqueue(ScriptedResponse::new().exec_command("echo approved-run", "call-crash"));
     let parts: Vec<String> = (0..40).map(|i| format!("word{i} ")).collect();
     let parts: Vec<&str> = parts.iter().map(String::as_str).collect();
-    for _ in 0..(kills + 2) * 3 {
+    // Direct turns (3 a round), terminal runs (every other round), the final messages.
+    for _ in 0..(kills + 2) * 4 + 4 {
         fake.enqueue(
             ScriptedResponse::new()
                 .text_deltas(&parts)
@@ -169,10 +102,11 @@ async fn kill_dash_nine_in_a_loop_loses_and_duplicates_nothing() -> Result<()> {
     let seen = std::sync::Arc::new(parking_lot::Mutex::new(Seen::new()));
     let mut rng = rand::rng();
 
-    let mut s = serve(&bin, data.path(), &home)?;
+    let mut s = serve(&bin, data.path(), &home, &[])?;
     let mut ids = Vec::new();
     for i in 0..3 {
-        let st: SessionState = rest(&s)
+        let st: SessionState = s
+            .rest()
             .post(
                 "/api/sessions",
                 &json!({"cwd": home.workdir(), "name": format!("crash-{i}")}),
@@ -180,12 +114,37 @@ async fn kill_dash_nine_in_a_loop_loses_and_duplicates_nothing() -> Result<()> {
             .await?;
         ids.push(st.summary.id.clone());
     }
+    // A fourth session waits on a command approval when the first kill comes.
+    let st: SessionState = s
+        .rest()
+        .post(
+            "/api/sessions",
+            &json!({"cwd": home.workdir(), "name": "crash-approval",
+                "approval_policy": "untrusted", "sandbox_mode": "workspace-write"}),
+        )
+        .await?;
+    let approval_id = st.summary.id.clone();
+    let _: serde_json::Value = s
+        .rest()
+        .post(
+            &format!("/api/sessions/{approval_id}/messages"),
+            &json!({"text": "run the command"}),
+        )
+        .await?;
+    let r = s.rest();
+    eventually("the approval to be pending", || async {
+        let st: SessionState = r.get(&format!("/api/sessions/{approval_id}")).await?;
+        Ok((!st.pending_approvals.is_empty()).then_some(()))
+    })
+    .await?;
+    let mut terminals = Vec::new();
     for k in 0..kills {
         watch(&s, ids.clone(), seen.clone()).await?;
         for id in &ids {
             // A session may still be settling from the restart; a refusal here is fine, the
             // loop is about what the server does when it dies mid-whatever.
-            let _ = rest(&s)
+            let _ = s
+                .rest()
                 .post_raw(
                     &format!("/api/sessions/{id}/messages"),
                     &json!({"text": format!("round {k}")}),
@@ -193,23 +152,43 @@ async fn kill_dash_nine_in_a_loop_loses_and_duplicates_nothing() -> Result<()> {
                 .await;
         }
         if k % 2 == 0 {
-            // A terminal session appends its rollout while the hub streams.
-            let status = home
-                .command(&["exec", "--skip-git-repo-check", &format!("terminal {k}")])
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .status()?;
-            ensure!(status.success(), "codex exec failed: {status}");
+            // A terminal session appends its rollout while the hub streams and dies: the
+            // watcher is mid-file at the kill and must pick up where it left off.
+            terminals.push(
+                home.command(&["exec", "--skip-git-repo-check", &format!("terminal {k}")])
+                    .stdout(Stdio::null())
+                    .stderr(Stdio::null())
+                    .spawn()?,
+            );
         }
         let wait = rng.random_range(50..1500);
         tokio::time::sleep(Duration::from_millis(wait)).await;
         kill9(&mut s);
-        s = serve(&bin, data.path(), &home)?;
+        s = serve(&bin, data.path(), &home, &[])?;
+    }
+    let terminal_runs = terminals.len();
+    for mut t in terminals {
+        let status = t.wait()?;
+        ensure!(status.success(), "codex exec failed: {status}");
     }
 
-    // Verify on a fresh start.
-    let r = rest(&s);
-    let list: SessionsResponse = r.get("/api/sessions").await?;
+    // Verify on a fresh start, once every terminal run is a passive session.
+    let r = s.rest();
+    let list: SessionsResponse = eventually("the terminal runs to be discovered", || async {
+        let list: SessionsResponse = r.get("/api/sessions").await?;
+        let passive = list
+            .sessions
+            .iter()
+            .filter(|x| x.origin == Origin::Passive)
+            .count();
+        Ok((passive >= terminal_runs).then_some(list))
+    })
+    .await?;
+    let passive = list
+        .sessions
+        .iter()
+        .filter(|x| x.origin == Origin::Passive)
+        .count();
     let mut threads = HashSet::new();
     let mut duplicated_sessions = 0;
     for summary in &list.sessions {
@@ -255,12 +234,42 @@ async fn kill_dash_nine_in_a_loop_loses_and_duplicates_nothing() -> Result<()> {
             lost += 1;
         }
     }
+    // The approval that was pending at the first kill: closed, never left pending, never
+    // answered by the server on its own.
+    let approval_state: SessionState = r.get(&format!("/api/sessions/{approval_id}")).await?;
+    let history: ApprovalHistory = r
+        .get(&format!("/api/sessions/{approval_id}/approvals/history"))
+        .await?;
+    let resolutions: Vec<ApprovalResolution> =
+        history.approvals.iter().map(|a| a.resolution).collect();
     println!(
-        "crash loop: kills {kills}, items checked {checked}, lost {lost}, duplicated {duplicated}, stale {stale}, duplicated sessions {duplicated_sessions}, sessions {}",
-        list.sessions.len()
+        "crash loop: kills {kills}, items checked {checked}, lost {lost}, duplicated {duplicated}, stale {stale}, duplicated sessions {duplicated_sessions}, sessions {} ({passive} passive from {terminal_runs} terminal runs appended during kills); approval pending at a kill: left pending {}, resolutions {resolutions:?}",
+        list.sessions.len(),
+        approval_state.pending_approvals.len(),
     );
     ensure!(checked > 0, "no item was seen before the kills");
     ensure!(lost == 0 && duplicated == 0 && stale == 0 && duplicated_sessions == 0);
+    ensure!(
+        passive == terminal_runs,
+        "passive sessions {passive} != terminal runs {terminal_runs}"
+    );
+    ensure!(
+        approval_state.pending_approvals.is_empty(),
+        "{approval_state:?}"
+    );
+    ensure!(
+        !resolutions.is_empty()
+            && resolutions.iter().all(|r| matches!(
+                r,
+                ApprovalResolution::AgentGone | ApprovalResolution::TurnEnded
+            )),
+        "approval resolutions {resolutions:?}"
+    );
+    ensure!(
+        history.approvals.iter().all(|a| a.decision.is_none()),
+        "an approval was decided without a person"
+    );
+    let ids: Vec<String> = ids.into_iter().chain([approval_id]).collect();
 
     // Every direct session opens, has nothing pending, and takes a message.
     for id in &ids {

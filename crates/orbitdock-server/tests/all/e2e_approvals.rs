@@ -287,3 +287,185 @@ async fn create_over_websocket_and_decline_a_command() -> Result<()> {
     h.shutdown().await;
     Ok(())
 }
+
+/// A patch the model asks Codex to apply (Codex turns an `apply_patch` heredoc run through the
+/// shell tool into a file change, which asks for approval under `untrusted`).
+fn add_file_patch(name: &str, line: &str) -> String {
+    format!(
+        "apply_patch <<'EOF'\n*** Begin Patch\n*** Add File: {name}\n+{line}\n*** End Patch\nEOF\n"
+    )
+}
+
+/// Answers the next pending approval of `id` over REST; returns it.
+async fn answer_next(
+    h: &Harness,
+    ws: &mut common::Ws,
+    id: &str,
+    decision: &str,
+) -> Result<orbitdock_protocol::PendingApproval> {
+    let d = ws
+        .wait_delta("approval", id, |d| {
+            matches!(d, SessionDelta::ApprovalRequested { .. })
+        })
+        .await?;
+    let SessionDelta::ApprovalRequested { approval } = d else {
+        unreachable!()
+    };
+    let _: serde_json::Value = h
+        .post(
+            &format!("/api/sessions/{id}/approvals/{}", approval.request_id),
+            &json!({ "decision": decision }),
+        )
+        .await?;
+    Ok(approval)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn file_changes_answered_over_rest_are_applied_or_not() -> Result<()> {
+    let h = Harness::start().await?;
+    h.fake.enqueue(
+        ScriptedResponse::new()
+            .exec_command(&add_file_patch("kept.txt", "accepted line"), "call-fc1"),
+    );
+    h.fake.enqueue(ScriptedResponse::new().text("patched"));
+    h.fake.enqueue(
+        ScriptedResponse::new()
+            .exec_command(&add_file_patch("refused.txt", "declined line"), "call-fc2"),
+    );
+    h.fake.enqueue(ScriptedResponse::new().text("not patched"));
+    let (id, mut ws) = common::direct_session(&h, "untrusted", "workspace-write").await?;
+
+    let _: serde_json::Value = h
+        .post(
+            &format!("/api/sessions/{id}/messages"),
+            &json!({"text": "add kept.txt"}),
+        )
+        .await?;
+    let approval = answer_next(&h, &mut ws, &id, "accept").await?;
+    assert_eq!(approval.kind, ApprovalKind::FileChange);
+    ws.wait_delta("turn ended", &id, is_turn_ended).await?;
+    assert_eq!(
+        std::fs::read_to_string(h.home.workdir().join("kept.txt"))?,
+        "accepted line\n"
+    );
+
+    let _: serde_json::Value = h
+        .post(
+            &format!("/api/sessions/{id}/messages"),
+            &json!({"text": "add refused.txt"}),
+        )
+        .await?;
+    let approval = answer_next(&h, &mut ws, &id, "decline").await?;
+    assert_eq!(approval.kind, ApprovalKind::FileChange);
+    ws.wait_delta("turn ended", &id, is_turn_ended).await?;
+    assert!(!h.home.workdir().join("refused.txt").exists());
+    // The model was told: the declined patch's output says so.
+    let reqs = h.fake.responses_requests();
+    let out = reqs
+        .iter()
+        .find_map(|r| r.function_call_output("call-fc2"))
+        .context("no output for the declined patch")?;
+    assert!(
+        out.to_lowercase().contains("reject") || out.to_lowercase().contains("declin"),
+        "{out}"
+    );
+    h.shutdown().await;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_question_asked_in_plan_mode_is_answered_over_rest_and_reaches_the_model() -> Result<()> {
+    let h = Harness::start().await?;
+    h.fake.enqueue(ScriptedResponse::new().function_call(
+        "request_user_input",
+        json!({"questions": [{"id": "color", "header": "Color",
+            "question": "Which color should the button be?",
+            "options": [{"label": "Blue", "description": "calm"},
+                        {"label": "Red", "description": "loud"}]}]}),
+        "call-q",
+    ));
+    h.fake
+        .enqueue(ScriptedResponse::new().text("Plan: a blue button."));
+    let (id, mut ws) = common::direct_session(&h, "on-request", "read-only").await?;
+    let _: serde_json::Value = h
+        .post(
+            &format!("/api/sessions/{id}/messages"),
+            &json!({"text": "plan a button", "collaboration_mode": "plan"}),
+        )
+        .await?;
+    let d = ws
+        .wait_delta("question", &id, |d| {
+            matches!(d, SessionDelta::ApprovalRequested { .. })
+        })
+        .await
+        .with_context(|| {
+            format!(
+                "{:#?}",
+                h.fake.responses_requests().first().map(|r| r.tool_names())
+            )
+        })?;
+    let SessionDelta::ApprovalRequested { approval } = d else {
+        unreachable!()
+    };
+    assert_eq!(approval.kind, ApprovalKind::Question);
+    let q = &approval.questions.as_ref().context("questions")?[0];
+    assert_eq!(q.id, "color");
+    assert_eq!(q.options, vec!["Blue".to_owned(), "Red".to_owned()]);
+    let st: SessionState = h.get(&format!("/api/sessions/{id}")).await?;
+    assert_eq!(st.summary.status, SessionStatus::NeedsAnswer);
+    // Plan mode reached Codex: the model is offered the question tool and told it is planning.
+    let first = &h.fake.responses_requests()[0];
+    assert!(first.tool_names().iter().any(|t| t == "request_user_input"));
+    let sent = serde_json::to_string(first.input())?;
+    assert!(sent.contains("<collaboration_mode># Plan Mode"), "{sent}");
+
+    let _: serde_json::Value = h
+        .post(
+            &format!("/api/sessions/{id}/approvals/{}", approval.request_id),
+            &json!({"decision": "accept", "answers": {"color": ["Blue"]}}),
+        )
+        .await?;
+    ws.wait_delta("turn ended", &id, is_turn_ended).await?;
+    let reqs = h.fake.responses_requests();
+    assert_eq!(reqs.len(), 2, "{reqs:#?}");
+    let out = reqs[1]
+        .function_call_output("call-q")
+        .context("the answer was not sent to the model")?;
+    assert!(out.contains("Blue"), "{out}");
+    h.shutdown().await;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_permissions_request_answered_over_rest_reaches_codex() -> Result<()> {
+    // The model asks for more permissions with Codex's `request_permissions` tool (behind a
+    // feature flag in 0.169); Codex asks us, and what we grant is the tool's answer.
+    let h = Harness::start_with_home(|b, _| {
+        b.extra_toml("[features]\nrequest_permissions_tool = true")
+    })
+    .await?;
+    h.fake.enqueue(ScriptedResponse::new().function_call(
+        "request_permissions",
+        json!({"reason": "fetch the release notes",
+            "permissions": {"network": {"enabled": true}}}),
+        "call-perm",
+    ));
+    h.fake.enqueue(ScriptedResponse::new().text("thanks"));
+    let (id, mut ws) = common::direct_session(&h, "on-request", "workspace-write").await?;
+    let _: serde_json::Value = h
+        .post(
+            &format!("/api/sessions/{id}/messages"),
+            &json!({"text": "get network access"}),
+        )
+        .await?;
+    let approval = answer_next(&h, &mut ws, &id, "accept").await?;
+    assert_eq!(approval.kind, ApprovalKind::Permissions);
+    ws.wait_delta("turn ended", &id, is_turn_ended).await?;
+    let reqs = h.fake.responses_requests();
+    let out = reqs[1]
+        .function_call_output("call-perm")
+        .context("no tool output")?;
+    assert!(out.contains("network"), "{out}");
+    h.shutdown().await;
+    Ok(())
+}

@@ -152,7 +152,7 @@ fn mcp_config() -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn mcp_server_status_shows_startup_cards_tools_and_errors() -> Result<()> {
     let cfg = mcp_config();
-    let h = Harness::start_with(|b| b.extra_toml(&cfg)).await?;
+    let h = Harness::start_with_home(|b, _| b.extra_toml(&cfg)).await?;
     h.fake
         .enqueue(ScriptedResponse::new().text("hello with tools"));
     let id = read_only_session(&h, Some("which tools do you have")).await?;

@@ -226,14 +226,7 @@ async fn app_server_crash_marks_sessions_and_the_next_message_resumes() -> Resul
     .await?;
 
     // Kill the shared app-server while an approval is pending.
-    let pid = h
-        .server
-        .as_ref()
-        .unwrap()
-        .registry
-        .connector()
-        .agent_pid()
-        .context("app-server pid")?;
+    let pid = h.agent_pid()?;
     let status = std::process::Command::new("kill")
         .args(["-9", &pid.to_string()])
         .status()?;

@@ -14,27 +14,9 @@ use orbitdock_protocol::{SendMessageResponse, ServerMessage, SessionDelta, Sessi
 use orbitdock_server::connector::codex::{AppServerConfig, AppServerConnector};
 use orbitdock_server::connector::{Connector, ConnectorEvent, ThreadConfig};
 use serde_json::{Value, json};
-use test_support::{RecordedRequest, ScriptedResponse};
+use test_support::ScriptedResponse;
 
-use crate::common::{Harness, WAIT, eventually, is_turn_ended};
-
-/// Whether any `role: user` message of the request holds `needle`.
-fn user_text_contains(r: &RecordedRequest, needle: &str) -> bool {
-    r.input().iter().any(|item| {
-        item.get("role").and_then(Value::as_str) == Some("user")
-            && item.to_string().contains(needle)
-    })
-}
-
-async fn subscribed(h: &Harness, id: &str) -> Result<crate::common::Ws> {
-    let mut ws = h.ws().await?;
-    ws.subscribe(id, None).await?;
-    ws.wait_for("snapshot", |m| {
-        matches!(m, ServerMessage::SessionSnapshot { .. })
-    })
-    .await?;
-    Ok(ws)
-}
+use crate::common::{Harness, WAIT, eventually, is_turn_ended, subscribed, user_text_contains};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_steer_reaches_the_model_within_the_same_turn() -> Result<()> {

@@ -4,17 +4,24 @@
 //! `claude_hooks` and `crash_loop`; `.config/nextest.toml` retries only tests that drive real
 //! external processes, never the fast in-process ones (`core`, `connector_seam`).
 
+mod bad_input;
 mod claude_hooks;
 mod common;
 mod connector_seam;
 mod core;
 mod crash_loop;
+mod e2e_account;
 mod e2e_approvals;
 mod e2e_around;
+mod e2e_history_ops;
 mod e2e_interrupt_persist;
 mod e2e_lifecycle;
+mod e2e_local_model;
 mod e2e_restart;
 mod e2e_shutdown;
 mod e2e_thread_ops;
+mod faults;
 mod passive_codex;
+mod security;
+mod soak;
 mod thread_ops;

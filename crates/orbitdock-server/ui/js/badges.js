@@ -8,6 +8,7 @@ const STATUS_TEXT = {
   needs_approval: 'Needs approval',
   needs_answer: 'Needs answer',
   ended: 'Ended',
+  failed: 'Failed to start',
 };
 
 export function statusText(status) {

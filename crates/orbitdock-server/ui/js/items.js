@@ -67,6 +67,14 @@ export function renderItem(item, ctx = {}) {
     case 'context_compaction':
       el = compactionItem(item, live);
       break;
+    case 'review_mode':
+      el = item.entered
+        ? h('article', { class: 'item notice review-enter', 'aria-label': 'Entered review mode' },
+          h('span', { class: 'note-icon', 'aria-hidden': 'true', text: '🔍' }),
+          h('span', { text: ` Review mode: reviewing ${item.review || 'the changes'}` }))
+        : messageItem({ ...item, text: item.review || '(no findings)' }, 'review', 'Review findings', false);
+      if (!item.entered) el.classList.add('review-exit');
+      break;
     default:
       el = otherItem(item);
   }
@@ -133,9 +141,29 @@ function messageItem(item, role, label, live) {
   }
   return h('article', { class: `item msg ${role}`, 'aria-label': `${label} message` },
     h('div', { class: 'msg-role', 'aria-hidden': 'true', text: label }),
+    role === 'user' && item.turn_id ? messageActions(item.turn_id) : null,
     body,
     streaming ? h('span', { class: 'typing', 'aria-label': 'streaming', text: '▍' }) : null,
     stopped ? h('div', { class: 'muted small', text: '(stopped: the turn ended before this message was finished)' }) : null);
+}
+
+/**
+ * "Revert from here" / "Fork from here" on a user message. The buttons only announce the choice
+ * (a bubbling `history-op` event with the message's turn); the session view opens the dialog.
+ */
+function messageActions(turnId) {
+  const fire = (op) => (ev) => {
+    ev.currentTarget.dispatchEvent(new CustomEvent('history-op', { bubbles: true, detail: { op, turnId } }));
+  };
+  return h('div', { class: 'msg-actions' },
+    h('button', {
+      type: 'button', class: 'link-btn', 'aria-label': 'Revert from this message',
+      title: 'Drop this message and everything after it', on: { click: fire('revert') },
+    }, 'Revert from here'),
+    h('button', {
+      type: 'button', class: 'link-btn', 'aria-label': 'Fork from this message',
+      title: 'A new session with the conversation up to this message and its answer', on: { click: fire('fork') },
+    }, 'Fork from here'));
 }
 
 function labelCodeBlocks(body) {

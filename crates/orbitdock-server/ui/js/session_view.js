@@ -10,6 +10,21 @@ import { TranscriptView } from './transcript.js';
 import { approvalCard } from './approvals.js';
 import { statusBadge, tokenBadge, rateLimitGauge } from './badges.js';
 import { renderDiff, splitFiles, statsBadge, diffStats } from './diff.js';
+import { providerLabel } from './providers.js';
+import { RevertDialog, ForkDialog, ReviewDialog } from './history_ops.js';
+
+// One of each history dialog for the page, created on first use.
+let historyDialogs = null;
+function dialogs(toast) {
+  if (!historyDialogs) {
+    historyDialogs = {
+      revert: new RevertDialog({ toast }),
+      fork: new ForkDialog({ toast }),
+      review: new ReviewDialog({ toast }),
+    };
+  }
+  return historyDialogs;
+}
 
 /** Autonomy presets (the seeds' AutonomyPicker): approval policy x sandbox mode. */
 export const AUTONOMY = [
@@ -68,12 +83,28 @@ export class SessionView {
     this.archiveBtn = h('button', {
       type: 'button', class: 'btn ghost archive-btn', on: { click: () => this.toggleArchived() },
     });
+    this.revertBtn = h('button', {
+      type: 'button', class: 'btn ghost revert-btn', 'aria-label': 'Revert turns',
+      title: 'Drop the latest turns from the conversation (files are not restored)',
+      on: { click: () => dialogs(this.toast).revert.open(this.model.id) },
+    }, 'Revert…');
+    this.forkBtn = h('button', {
+      type: 'button', class: 'btn ghost fork-btn', 'aria-label': 'Fork session',
+      title: 'Continue a copy of this conversation in a new session',
+      on: { click: () => dialogs(this.toast).fork.open(this.model.id) },
+    }, 'Fork…');
+    this.reviewBtn = h('button', {
+      type: 'button', class: 'btn ghost review-btn', 'aria-label': 'Start a review',
+      title: 'Have the agent review changes',
+      on: { click: () => dialogs(this.toast).review.open(this.model.id) },
+    }, 'Review…');
     this.actionBar = h('header', { class: 'action-bar', 'aria-label': 'Session actions' },
       h('div', { class: 'title-row' }, this.nameBtn, this.statusSlot),
       this.meta,
       h('div', { class: 'action-row' }, this.tokenSlot, this.rateSlot,
         h('label', { class: 'visually-hidden', text: 'Autonomy' }), this.autonomy,
-        this.sideToggle, this.compactBtn, this.archiveBtn, this.endBtn));
+        this.sideToggle, this.compactBtn, this.revertBtn, this.forkBtn, this.reviewBtn,
+        this.archiveBtn, this.endBtn));
 
     // Side panel (plan / changes).
     this.tabPlan = h('button', {
@@ -94,6 +125,13 @@ export class SessionView {
         }, '×')),
       this.sideBody);
 
+    // A session whose start failed: why, in one sentence, with retry and remove.
+    this.failureText = h('p', { class: 'failure-text' });
+    this.failureBar = h('div', { class: 'failure-banner', role: 'alert', hidden: true },
+      this.failureText,
+      h('button', { type: 'button', class: 'btn primary small', 'aria-label': 'Retry starting the session', text: 'Retry', on: { click: () => this.retryStart() } }),
+      h('button', { type: 'button', class: 'btn ghost small', 'aria-label': 'Remove the failed session', title: 'Archive it: it leaves the list (Show archived brings it back)', text: 'Remove', on: { click: () => this.removeFailed() } }));
+
     // Approvals + input bar.
     this.approvals = h('section', { class: 'approvals', 'aria-label': 'Pending approvals', 'aria-live': 'assertive' });
     this.input = h('textarea', {
@@ -106,10 +144,16 @@ export class SessionView {
       type: 'button', class: 'btn danger', 'aria-label': 'Interrupt the running turn', 'aria-keyshortcuts': 'Escape',
       hidden: true, on: { click: () => this.interrupt() },
     }, 'Interrupt');
+    // Plan mode applies to the next message only: the agent plans, and may ask questions first
+    // (they arrive as question cards above the composer).
+    this.planMode = h('input', { type: 'checkbox', class: 'plan-mode', 'aria-label': 'Plan mode for the next message' });
+    this.planToggle = h('label', {
+      class: 'plan-toggle', title: 'The agent plans and may ask you questions before acting (this message only)',
+    }, this.planMode, h('span', { text: 'Plan mode' }));
     this.composer = h('form', {
       class: 'composer', 'aria-label': 'Send a message',
       on: { submit: (ev) => { ev.preventDefault(); this.send(); } },
-    }, this.input, this.interruptBtn, this.sendBtn);
+    }, this.planToggle, this.input, this.interruptBtn, this.sendBtn);
     // A passive session (started outside OrbitDock) is observed only: instead of a composer that
     // could only fail, offer to take it over; the server says why when it cannot yet.
     this.takeoverBtn = h('button', {
@@ -124,8 +168,14 @@ export class SessionView {
     this.el = h('section', { class: 'session', 'aria-label': 'Session' },
       this.actionBar,
       h('div', { class: 'session-body' },
-        h('div', { class: 'session-main' }, this.transcript.el, this.approvals, this.composer, this.takeoverBar),
+        h('div', { class: 'session-main' }, this.transcript.el, this.failureBar, this.approvals, this.composer, this.takeoverBar),
         this.side));
+
+    this.transcript.el.addEventListener('history-op', (ev) => {
+      const d = dialogs(this.toast);
+      if (ev.detail.op === 'revert') d.revert.open(this.model.id, ev.detail.turnId);
+      else if (ev.detail.op === 'fork') d.fork.open(this.model.id, ev.detail.turnId);
+    });
 
     this.onKey = (ev) => this.globalKey(ev);
     document.addEventListener('keydown', this.onKey);
@@ -146,10 +196,13 @@ export class SessionView {
     setChildren(this.statusSlot, statusBadge(st.status));
     const chips = [
       h('span', { class: `chip provider-${st.provider}`, text: st.provider || 'agent' }),
+      st.provider === 'codex' && st.origin !== 'passive'
+        ? h('span', { class: 'chip model-provider', title: 'Model provider', text: providerLabel(st.model_provider) }) : null,
       st.origin === 'passive' ? h('span', { class: 'chip', title: 'Started outside OrbitDock', text: 'passive' }) : null,
       st.model ? h('span', { class: 'chip', title: 'Model', text: st.model + (st.effort ? ` · ${st.effort}` : '') }) : null,
       h('span', { class: 'chip project', title: st.cwd || '', text: basename(st.cwd) || '—' }),
-      st.attached === false && st.status !== 'ended'
+      st.forked_from ? forkChip(st.forked_from) : null,
+      st.attached === false && st.status !== 'ended' && st.status !== 'failed'
         ? h('span', { class: 'chip warn', title: 'The agent is not connected; sending resumes it', text: 'detached' }) : null,
     ];
     setChildren(this.meta, chips);
@@ -249,6 +302,9 @@ export class SessionView {
 
   renderComposer() {
     const st = this.model.state;
+    const failed = st.status === 'failed';
+    this.failureBar.hidden = !failed;
+    if (failed) this.failureText.textContent = `Failed to start: ${st.failure || 'the agent did not say why'}`;
     const passive = st.origin === 'passive';
     this.composer.hidden = passive;
     this.takeoverBar.hidden = !passive;
@@ -263,15 +319,23 @@ export class SessionView {
       : ended ? 'Session ended: resume it to continue'
         : steer ? 'Add to current turn' : 'Message the agent';
     this.sendBtn.textContent = steer ? 'Add to turn' : 'Send';
+    // A message added to a running turn cannot change that turn's mode.
+    this.planToggle.hidden = steer;
     this.sendBtn.setAttribute('aria-label', steer ? 'Add to current turn' : 'Send message');
     // Compaction runs as a turn of its own, so it is offered only when no turn runs; while it
     // runs, its transcript card says "Compacting the context…".
     this.compactBtn.textContent = this.compacting ? 'Compacting…' : 'Compact';
     this.compactBtn.setAttribute('aria-busy', String(Boolean(this.compacting)));
     this.compactBtn.disabled = Boolean(this.compacting) || working || passive || !st.thread_id;
+    // Revert and review change the thread's history or run a turn: not while one runs. A fork
+    // copies what Codex has stored, so it only needs a thread.
+    this.revertBtn.disabled = working || passive || Boolean(st.archived) || !st.thread_id;
+    this.reviewBtn.disabled = working || passive || Boolean(st.archived) || !st.thread_id;
+    this.forkBtn.disabled = !st.thread_id || st.provider !== 'codex';
     this.archiveBtn.textContent = st.archived ? 'Unarchive' : 'Archive';
     this.archiveBtn.setAttribute('aria-label', st.archived ? 'Unarchive session' : 'Archive session');
     this.archiveBtn.setAttribute('aria-pressed', String(Boolean(st.archived)));
+    this.endBtn.hidden = failed;
     this.endBtn.textContent = ended ? 'Resume' : 'End';
     this.endBtn.setAttribute('aria-label', ended ? 'Resume session' : 'End session');
     this.endBtn.classList.toggle('primary', ended);
@@ -324,6 +388,23 @@ export class SessionView {
     }
   }
 
+  async retryStart() {
+    try {
+      await api.resume(this.model.id);
+    } catch (err) {
+      this.toast(`Could not start the session: ${err.message}`, true);
+    }
+  }
+
+  async removeFailed() {
+    try {
+      await api.archive(this.model.id);
+      location.hash = '';
+    } catch (err) {
+      this.toast(`Could not remove the session: ${err.message}`, true);
+    }
+  }
+
   async compact() {
     this.compacting = true;
     this.renderComposer();
@@ -370,7 +451,12 @@ export class SessionView {
     if (!text.trim()) return;
     this.sendBtn.disabled = true;
     try {
-      await api.send(this.model.id, { text });
+      const body = { text };
+      // A message added to a running turn keeps that turn's mode.
+      const steer = Boolean(this.model.state.current_turn);
+      if (this.planMode.checked && !steer) body.collaboration_mode = 'plan';
+      await api.send(this.model.id, body);
+      this.planMode.checked = false;
       this.input.value = '';
       this.autosize();
       this.transcript.scrollToBottom();
@@ -420,6 +506,16 @@ export class SessionView {
       this.interrupt();
     }
   }
+}
+
+/** "fork of <parent>": a link to the session this one was forked from. */
+export function forkChip(parentId) {
+  const parent = store.list.sessions.get(parentId);
+  return h('a', {
+    class: 'chip fork-chip', href: `#/s/${encodeURIComponent(parentId)}`,
+    title: 'Open the session this one was forked from',
+    text: `↳ fork of ${parent ? displayName(parent) : parentId.slice(0, 8)}`,
+  });
 }
 
 function stepIcon(status) {

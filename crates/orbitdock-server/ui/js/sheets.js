@@ -4,6 +4,7 @@
 import { h, setChildren } from './dom.js';
 import { api } from './api.js';
 import * as store from './store.js';
+import { ProviderPicker } from './providers.js';
 
 function showError(form, message) {
   const p = form.querySelector('.form-error');
@@ -22,6 +23,10 @@ export class NewSessionSheet {
     this.onCreated = onCreated;
     this.toast = toast;
     this.models = [];
+    this.providers = new ProviderPicker(dialog.querySelector('.provider-picker'), {
+      onChange: (id) => this.providerChanged(id),
+    });
+    dialog.addEventListener('close', () => this.providers.stop());
     wireClose(dialog);
     this.form.elements.model.addEventListener('change', () => this.fillEfforts());
     this.form.addEventListener('submit', (ev) => {
@@ -39,6 +44,7 @@ export class NewSessionSheet {
     }
     this.dialog.showModal();
     f.cwd.focus();
+    this.providers.start();
     try {
       const res = await api.models();
       this.models = (res && res.models) || [];
@@ -52,6 +58,17 @@ export class NewSessionSheet {
     const def = this.models.find((m) => m.is_default);
     f.model.value = keep && this.models.some((m) => m.id === keep) ? keep : (def ? def.id : '');
     this.fillEfforts();
+  }
+
+  /** The local model serves one model: the model list is the account's. */
+  providerChanged(id) {
+    const f = this.form.elements;
+    const local = Boolean(id) && id !== 'openai';
+    f.model.disabled = local;
+    if (local) {
+      f.model.value = '';
+      this.fillEfforts();
+    }
   }
 
   fillEfforts() {
@@ -74,6 +91,11 @@ export class NewSessionSheet {
     for (const k of ['name', 'model', 'effort', 'approval_policy', 'sandbox_mode', 'prompt']) {
       const v = f[k].value.trim();
       if (v) body[k] = k === 'prompt' ? f[k].value : v;
+    }
+    const provider = this.providers.value();
+    if (provider) {
+      body.model_provider = provider;
+      delete body.model;
     }
     const submit = this.form.querySelector('[type=submit]');
     submit.disabled = true;

@@ -135,7 +135,8 @@ export class Sidebar {
     const label = `${name}, ${s.provider || 'agent'}${s.origin === 'passive' ? ' (passive)' : ''}, `
       + `project ${project || 'unknown'}, ${s.status}, updated ${relativeTime(s.updated_at)}`
       + (pending ? `, ${pending} pending approval${pending > 1 ? 's' : ''}` : '')
-      + (s.archived ? ', archived' : '');
+      + (s.archived ? ', archived' : '')
+      + (s.forked_from ? `, forked from ${forkParentName(s.forked_from)}` : '');
     const a = h('a', {
       class: `session-row${store.needsAttention(s) ? ' attention' : ''}${s.archived ? ' archived' : ''}`,
       href: `#/s/${encodeURIComponent(s.id)}`,
@@ -148,8 +149,13 @@ export class Sidebar {
       h('time', { class: 'row-time muted', datetime: new Date(s.updated_at || 0).toISOString(), dataset: { ms: String(s.updated_at || 0) }, text: relativeTime(s.updated_at) })),
     h('div', { class: 'row-bottom' },
       h('span', { class: `chip provider-${s.provider}`, text: s.provider || 'agent' }),
+      s.model_provider === 'codexpc' ? h('span', { class: 'chip model-provider', title: 'Local gpt-oss (codexpc)', text: 'local' }) : null,
       s.origin === 'passive' ? h('span', { class: 'chip', text: 'passive' }) : null,
       s.archived ? h('span', { class: 'chip archived-chip', text: 'archived' }) : null,
+      s.forked_from ? h('span', {
+        class: 'chip fork-chip', title: `Forked from ${forkParentName(s.forked_from)}`,
+        text: `↳ ${forkParentName(s.forked_from)}`,
+      }) : null,
       h('span', { class: 'row-project muted', title: s.cwd || '', text: project }),
       h('span', { class: 'spacer' }),
       pending ? h('span', { class: 'pending-count', 'aria-hidden': 'true', text: String(pending) }) : null,
@@ -162,4 +168,10 @@ export class Sidebar {
       t.textContent = relativeTime(Number(t.dataset.ms));
     }
   }
+}
+
+/** The display name of a fork's parent (its id's start when the parent is not listed). */
+function forkParentName(parentId) {
+  const parent = store.list.sessions.get(parentId);
+  return parent ? displayName(parent) : parentId.slice(0, 8);
 }

@@ -180,6 +180,13 @@ export function applySessionDelta(model, revision, delta) {
       st.rate_limits = delta.rate_limits;
       emit('session-state', { id: model.id, what: 'usage' });
       break;
+    case 'transcript_reset':
+      // The transcript was rebuilt from the agent's history (after a revert): what we hold is
+      // gone; the rebuilt items follow as item deltas.
+      model.items = new Map();
+      model.hasOlder = false;
+      emit('session-items', { id: model.id, reset: true });
+      break;
     case 'attached':
       st.attached = delta.attached;
       emit('session-state', { id: model.id, what: 'attached' });

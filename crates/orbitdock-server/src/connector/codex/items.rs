@@ -138,6 +138,21 @@ pub fn convert_item(item: &ThreadItem, completed: bool) -> (String, ItemStatus, 
                 context_tokens_before: None,
             },
         ),
+        // Markers: done as soon as they are seen (leaving carries the findings).
+        ThreadItem::EnteredReviewMode { review, .. } => (
+            ItemStatus::Completed,
+            ItemBody::ReviewMode {
+                entered: true,
+                review: review.clone(),
+            },
+        ),
+        ThreadItem::ExitedReviewMode { review, .. } => (
+            ItemStatus::Completed,
+            ItemBody::ReviewMode {
+                entered: false,
+                review: review.clone(),
+            },
+        ),
         other => (
             done,
             ItemBody::Other {

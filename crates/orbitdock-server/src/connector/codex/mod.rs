@@ -18,25 +18,30 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use codex_client::app_server::requests::{
-    ModelList, ModelListParams, ThreadArchive, ThreadCompactStart, ThreadFork, ThreadForkParams,
-    ThreadIdParams, ThreadResume, ThreadResumeParams, ThreadSetName, ThreadSetNameParams,
-    ThreadStart, ThreadStartParams, ThreadUnarchive, TurnInterrupt, TurnInterruptParams, TurnStart,
-    TurnStartParams, TurnSteer, TurnSteerParams,
+    Account, AccountLoginStart, AccountLoginStartParams, AccountLogout, AccountRead,
+    AccountReadParams, ConfigBatchWrite, ConfigBatchWriteParams, ConfigEdit, ModelList,
+    ModelListParams, ReviewStart, ReviewStartParams, ThreadArchive, ThreadCompactStart, ThreadFork,
+    ThreadForkParams, ThreadIdParams, ThreadResume, ThreadResumeParams, ThreadRevert,
+    ThreadRevertParams, ThreadSetName, ThreadSetNameParams, ThreadStart, ThreadStartParams,
+    ThreadTurnsList, ThreadTurnsListParams, ThreadUnarchive, TurnInterrupt, TurnInterruptParams,
+    TurnStart, TurnStartParams, TurnStartResponse, TurnSteer, TurnSteerParams,
 };
+use codex_client::app_server::thread::ReviewTarget as CodexReviewTarget;
 use codex_client::app_server::{
     AppServer, AppServerBuilder, AppServerEvent, AskForApproval, SandboxMode as CodexSandbox,
     SandboxPolicy, UserInput,
 };
 use orbitdock_protocol::{
-    AgentThread, AgentThreadsQuery, ApprovalPolicy, McpServerInfo, ModelInfo, SandboxMode,
-    SkillsResponse, ThreadGoal, UsageResponse,
+    AccountStatus, AgentThread, AgentThreadsQuery, ApprovalPolicy, LoginMethod, LoginRequest,
+    LoginResponse, McpServerInfo, ModelInfo, ReviewTarget, SandboxMode, SkillsResponse, ThreadGoal,
+    UsageResponse,
 };
 use serde_json::Value;
 use tokio::sync::{Mutex, mpsc};
 
 use super::{
-    CODEX, Connector, ConnectorEvent, ExecChunk, ExecSpec, ImportedThread, OpenedThread, Router,
-    ThreadConfig,
+    CODEX, Connector, ConnectorEvent, ExecChunk, ExecSpec, HistoryTurn, ImportedThread,
+    OpenedThread, ProviderEntry, Router, ThreadConfig,
 };
 use crate::error::{Error, Result};
 use crate::session::SessionEvent;
@@ -85,6 +90,60 @@ fn sandbox_policy(s: &Option<SandboxMode>) -> Option<SandboxPolicy> {
             exclude_tmpdir_env_var: false,
             exclude_slash_tmp: false,
         },
+    })
+}
+
+/// The first Codex release whose app-server has `thread/revert` (older ones spoke
+/// `thread/rollback`) and `thread/fork`'s `lastTurnId`; checked against its generated schema.
+const HISTORY_EDITS_SINCE: (u64, u64, u64) = (0, 169, 0);
+
+/// Longest history read in one go (pages of [`HISTORY_PAGE`] turns).
+const HISTORY_MAX_TURNS: usize = 10_000;
+const HISTORY_PAGE: u32 = 100;
+
+/// The Codex version an app-server reports in `initialize`: its user agent starts with
+/// `originator/VERSION`.
+fn reported_version(user_agent: &str) -> Option<(u64, u64, u64)> {
+    let first = user_agent.split_whitespace().next()?;
+    let version = first.rsplit_once('/')?.1;
+    let core = version.split(['-', '+']).next()?;
+    let mut parts = core.split('.').map(|p| p.parse::<u64>().ok());
+    Some((
+        parts.next()??,
+        parts.next()??,
+        parts.next().flatten().unwrap_or(0),
+    ))
+}
+
+/// Refuses `what` on an app-server older than [`HISTORY_EDITS_SINCE`]. An unparsable user
+/// agent is let through: the call itself then says whether the method exists.
+fn require_history_edits(s: &AppServer, what: &str) -> Result<()> {
+    let ua = &s.initialize_response().user_agent;
+    match reported_version(ua) {
+        Some(v) if v < HISTORY_EDITS_SINCE => Err(Error::BadRequest(format!(
+            "{what} needs Codex {}.{}.{} or newer; the app-server reports {ua:?}",
+            HISTORY_EDITS_SINCE.0, HISTORY_EDITS_SINCE.1, HISTORY_EDITS_SINCE.2
+        ))),
+        _ => Ok(()),
+    }
+}
+
+fn review_target(t: &ReviewTarget) -> Result<CodexReviewTarget> {
+    Ok(match t {
+        ReviewTarget::UncommittedChanges => CodexReviewTarget::UncommittedChanges,
+        ReviewTarget::BaseBranch { branch } => CodexReviewTarget::BaseBranch {
+            branch: branch.clone(),
+        },
+        ReviewTarget::Commit { sha, title } => CodexReviewTarget::Commit {
+            sha: sha.clone(),
+            title: title.clone(),
+        },
+        ReviewTarget::Custom { instructions } => CodexReviewTarget::Custom {
+            instructions: instructions.clone(),
+        },
+        ReviewTarget::Unknown => {
+            return Err(Error::BadRequest("unknown review target".into()));
+        }
     })
 }
 
@@ -145,7 +204,15 @@ impl AppServerConnector {
         let mut builder = AppServerBuilder::new(&self.config.codex_bin, &self.config.codex_home)
             .client_info("orbitdock", env!("CARGO_PKG_VERSION"))
             .request_timeout(self.config.request_timeout)
+            // Collaboration modes (plan mode, where the agent asks questions) are experimental
+            // in the app-server's API: without the opt-in, turn/start ignores them.
+            .experimental_api(true)
             .event_capacity(4096);
+        // A failing Codex must say one readable thing, not print a Rust stack trace that
+        // would end up in a person's transcript: an inherited RUST_BACKTRACE is overridden.
+        builder = builder
+            .env("RUST_BACKTRACE", "0")
+            .env("RUST_LIB_BACKTRACE", "0");
         for (k, v) in &self.config.env {
             builder = builder.env(k, v);
         }
@@ -177,8 +244,21 @@ impl Connector for AppServerConnector {
 
     async fn start_thread(&self, cfg: &ThreadConfig) -> Result<OpenedThread> {
         let s = self.server().await?;
+        // Without a login, Codex would accept the thread and then fail every model request
+        // with retries ("Reconnecting... 5/5"): refuse the start with the reason instead.
+        let account = read_account(&s, &self.config.codex_home).await?;
+        let wants_openai = match cfg.model_provider.as_deref() {
+            None => account.requires_openai_auth,
+            Some(p) => p == OPENAI_PROVIDER,
+        };
+        if wants_openai && !account.logged_in {
+            return Err(Error::Conflict(
+                "nobody is logged in to OpenAI; log in (API key or ChatGPT) or choose the local model".into(),
+            ));
+        }
         let r = s
             .call::<ThreadStart>(ThreadStartParams {
+                model_provider: cfg.model_provider.clone(),
                 model: cfg.model.clone(),
                 cwd: Some(cfg.cwd.clone()),
                 approval_policy: approval_policy(&cfg.approval_policy),
@@ -196,6 +276,7 @@ impl Connector for AppServerConnector {
         let r = s
             .call::<ThreadResume>(ThreadResumeParams {
                 thread_id: thread_id.to_owned(),
+                model_provider: cfg.model_provider.clone(),
                 model: cfg.model.clone(),
                 cwd: Some(cfg.cwd.clone()),
                 approval_policy: approval_policy(&cfg.approval_policy),
@@ -208,11 +289,21 @@ impl Connector for AppServerConnector {
         Ok(opened!(r))
     }
 
-    async fn fork_thread(&self, thread_id: &str, cfg: &ThreadConfig) -> Result<OpenedThread> {
+    async fn fork_thread(
+        &self,
+        thread_id: &str,
+        through_turn: Option<&str>,
+        cfg: &ThreadConfig,
+    ) -> Result<OpenedThread> {
         let s = self.server().await?;
+        if through_turn.is_some() {
+            require_history_edits(&s, "forking from a turn")?;
+        }
         let r = s
             .call::<ThreadFork>(ThreadForkParams {
                 thread_id: thread_id.to_owned(),
+                last_turn_id: through_turn.map(str::to_owned),
+                model_provider: cfg.model_provider.clone(),
                 model: cfg.model.clone(),
                 cwd: Some(cfg.cwd.clone()),
                 approval_policy: approval_policy(&cfg.approval_policy),
@@ -225,20 +316,110 @@ impl Connector for AppServerConnector {
         Ok(opened!(r))
     }
 
-    async fn start_turn(&self, thread_id: &str, text: &str, cfg: &ThreadConfig) -> Result<String> {
+    async fn thread_history(&self, thread_id: &str) -> Result<Vec<HistoryTurn>> {
+        let s = self.server().await?;
+        let mut turns = Vec::new();
+        let mut cursor = None;
+        loop {
+            let page = s
+                .call::<ThreadTurnsList>(ThreadTurnsListParams {
+                    thread_id: thread_id.to_owned(),
+                    cursor: cursor.take(),
+                    limit: Some(HISTORY_PAGE),
+                    sort_direction: Some("asc".into()),
+                    items_view: Some("full".into()),
+                })
+                .await
+                .map_err(|e| agent_err("thread/turns/list", e))?;
+            let done = page.data.is_empty() || page.next_cursor.is_none();
+            turns.extend(page.data.into_iter().map(|t| {
+                HistoryTurn {
+                    items: t
+                        .items
+                        .iter()
+                        .map(|i| items::convert_item(i, true))
+                        .collect(),
+                    turn_id: t.id,
+                }
+            }));
+            if done || turns.len() >= HISTORY_MAX_TURNS {
+                return Ok(turns);
+            }
+            cursor = page.next_cursor;
+        }
+    }
+
+    async fn revert_thread(&self, thread_id: &str, before_turn: &str) -> Result<()> {
+        let s = self.server().await?;
+        require_history_edits(&s, "reverting turns")?;
+        s.call::<ThreadRevert>(ThreadRevertParams {
+            thread_id: thread_id.to_owned(),
+            before_turn_id: before_turn.to_owned(),
+        })
+        .await
+        .map_err(|e| agent_err("thread/revert", e))?;
+        Ok(())
+    }
+
+    async fn start_review(&self, thread_id: &str, target: &ReviewTarget) -> Result<String> {
         let s = self.server().await?;
         let r = s
-            .call::<TurnStart>(TurnStartParams {
+            .call::<ReviewStart>(ReviewStartParams {
                 thread_id: thread_id.to_owned(),
-                input: vec![UserInput::text(text)],
-                model: cfg.model.clone(),
-                effort: cfg.effort.clone(),
-                approval_policy: approval_policy(&cfg.approval_policy),
-                sandbox_policy: sandbox_policy(&cfg.sandbox_mode),
-                ..Default::default()
+                target: review_target(target)?,
+                // The only delivery 0.169 accepts; a detached review is a review on a fork.
+                delivery: Some("inline".into()),
             })
             .await
+            .map_err(|e| agent_err("review/start", e))?;
+        Ok(r.turn.id)
+    }
+
+    async fn start_turn(&self, thread_id: &str, text: &str, cfg: &ThreadConfig) -> Result<String> {
+        let s = self.server().await?;
+        let params = TurnStartParams {
+            thread_id: thread_id.to_owned(),
+            input: vec![UserInput::text(text)],
+            model: cfg.model.clone(),
+            effort: cfg.effort.clone(),
+            approval_policy: approval_policy(&cfg.approval_policy),
+            sandbox_policy: sandbox_policy(&cfg.sandbox_mode),
+            ..Default::default()
+        };
+        let Some(mode) = &cfg.collaboration_mode else {
+            let r = s
+                .call::<TurnStart>(params)
+                .await
+                .map_err(|e| agent_err("turn/start", e))?;
+            return Ok(r.turn.id);
+        };
+        // `collaborationMode` is an experimental field (absent from the stable schema our typed
+        // params follow), so this one call is made raw. Its settings need the model by name.
+        let Some(model) = cfg.model.clone() else {
+            return Err(Error::BadRequest(
+                "a collaboration mode needs the session's model; pick one first".into(),
+            ));
+        };
+        let mut raw = serde_json::to_value(&params).map_err(|e| Error::Decode {
+            what: "turn/start params".into(),
+            source: e,
+        })?;
+        raw["collaborationMode"] = serde_json::json!({
+            "mode": mode.as_str(),
+            "settings": {
+                "model": model,
+                "reasoning_effort": cfg.effort,
+                "developer_instructions": null,
+            },
+        });
+        let answer = s
+            .call_raw("turn/start", raw, self.config.request_timeout)
+            .await
             .map_err(|e| agent_err("turn/start", e))?;
+        let r: TurnStartResponse = serde_json::from_value(answer).map_err(|e| Error::Decode {
+            what: "turn/start answer".into(),
+            source: e,
+        })?;
         Ok(r.turn.id)
     }
 
@@ -397,6 +578,71 @@ impl Connector for AppServerConnector {
         Some(self.pid.load(Ordering::SeqCst)).filter(|p| *p != 0)
     }
 
+    async fn read_account(&self) -> Result<AccountStatus> {
+        let s = self.server().await?;
+        read_account(&s, &self.config.codex_home).await
+    }
+
+    async fn login(&self, request: &LoginRequest) -> Result<LoginResponse> {
+        let s = self.server().await?;
+        let params = match &request.method {
+            LoginMethod::ApiKey => {
+                let key = request
+                    .api_key
+                    .as_deref()
+                    .map(str::trim)
+                    .filter(|k| !k.is_empty())
+                    .ok_or_else(|| Error::BadRequest("an API key is required".into()))?;
+                AccountLoginStartParams::api_key(&codex_client::auth::Secret::new(key))
+            }
+            LoginMethod::DeviceCode => AccountLoginStartParams::device_code(),
+            LoginMethod::Unknown(other) => {
+                return Err(Error::BadRequest(format!(
+                    "unknown login method {other:?} (api_key or device_code)"
+                )));
+            }
+        };
+        let started = s
+            .call::<AccountLoginStart>(params)
+            .await
+            .map_err(|e| agent_err("account/login/start", e))?;
+        Ok(LoginResponse {
+            account: read_account(&s, &self.config.codex_home).await?,
+            user_code: started.user_code,
+            verification_url: started.verification_url,
+        })
+    }
+
+    async fn logout(&self) -> Result<AccountStatus> {
+        let s = self.server().await?;
+        s.call::<AccountLogout>(())
+            .await
+            .map_err(|e| agent_err("account/logout", e))?;
+        read_account(&s, &self.config.codex_home).await
+    }
+
+    async fn configure_provider(&self, entry: &ProviderEntry) -> Result<()> {
+        let s = self.server().await?;
+        // Through the app-server's own config writer (it edits config.toml keeping the user's
+        // content, and reloads it for the threads started next).
+        s.call::<ConfigBatchWrite>(ConfigBatchWriteParams {
+            edits: vec![ConfigEdit {
+                key_path: format!("model_providers.{}", entry.id),
+                merge_strategy: "upsert".into(),
+                value: serde_json::json!({
+                    "name": entry.name,
+                    "base_url": entry.base_url,
+                    "wire_api": "responses",
+                }),
+            }],
+            reload_user_config: Some(true),
+            ..Default::default()
+        })
+        .await
+        .map_err(|e| agent_err("config/batchWrite", e))?;
+        Ok(())
+    }
+
     async fn shutdown(&self) {
         if let Some(s) = self.current.lock().await.take()
             && let Err(e) = s.shutdown().await
@@ -404,6 +650,45 @@ impl Connector for AppServerConnector {
             tracing::debug!(error = %e, "app-server shutdown");
         }
     }
+}
+
+/// Codex's built-in provider id of the OpenAI account.
+pub const OPENAI_PROVIDER: &str = "openai";
+
+/// `account/read`, in OrbitDock's terms.
+async fn read_account(s: &AppServer, codex_home: &std::path::Path) -> Result<AccountStatus> {
+    let r = s
+        .call::<AccountRead>(AccountReadParams {
+            refresh_token: Some(false),
+        })
+        .await
+        .map_err(|e| agent_err("account/read", e))?;
+    let mut out = AccountStatus {
+        requires_openai_auth: r.requires_openai_auth,
+        codex_home: codex_home.display().to_string(),
+        ..Default::default()
+    };
+    if let Some(account) = r.account_info() {
+        out.logged_in = true;
+        out.kind = Some(
+            match &account {
+                Account::ApiKey => "api_key",
+                Account::Chatgpt { .. } => "chatgpt",
+                Account::AmazonBedrock { .. } => "amazon_bedrock",
+                Account::Gcp => "gcp",
+                Account::Unknown => "unknown",
+            }
+            .to_owned(),
+        );
+        if let Account::Chatgpt {
+            email, plan_type, ..
+        } = account
+        {
+            out.email = email;
+            out.plan = plan_type;
+        }
+    }
+    Ok(out)
 }
 
 fn agent_err(operation: &str, e: codex_client::Error) -> Error {
@@ -484,5 +769,24 @@ async fn pump(
             }
         };
         router.route(out).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::reported_version;
+
+    #[test]
+    fn the_version_comes_from_the_user_agents_first_token() {
+        assert_eq!(
+            reported_version("orbitdock/0.169.0 (Ubuntu 24.4.0; x86_64) xterm (orbitdock; 0.1.0)"),
+            Some((0, 169, 0))
+        );
+        assert_eq!(
+            reported_version("codex_cli_rs/0.171.0-alpha.2"),
+            Some((0, 171, 0))
+        );
+        assert_eq!(reported_version("fake/0"), None);
+        assert_eq!(reported_version(""), None);
     }
 }

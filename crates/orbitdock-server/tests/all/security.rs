@@ -1,0 +1,419 @@
+//! Security checks against the real `orbitdock serve` binary (real app-server, real files):
+//!
+//! * the token never appears in its logs (stderr and `logs/server.log`, at debug level), in the
+//!   URL a browser lands on after `/login`, or in any error body or WebSocket error, whatever
+//!   was sent (wrong tokens, the token in a query where it is not accepted, junk);
+//! * the login cookie is `HttpOnly; SameSite=Strict; Path=/`;
+//! * every directory the hub creates in its data dir is 0700 and every file and socket 0600
+//!   (database with its WAL files, token, `server.json`, logs, the hook spool);
+//! * a second local user (created with `useradd` when running as root; skipped with the reason
+//!   printed otherwise) cannot read the token, cannot connect to any Unix socket under the data
+//!   dir or `CODEX_HOME`, and gets 401 from the loopback port.
+
+#![allow(clippy::unwrap_used)]
+
+use std::io::{Read as _, Write as _};
+use std::os::unix::fs::{FileTypeExt as _, PermissionsExt as _};
+use std::os::unix::process::CommandExt as _;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use anyhow::{Context, Result, ensure};
+use futures::{SinkExt, StreamExt};
+use orbitdock_protocol::SessionState;
+use serde_json::json;
+use test_support::{CodexHomeBuilder, FakeResponses};
+use tokio_tungstenite::tungstenite::Message;
+
+use crate::common::{ServeOptions, serve, serve_with, target_bin};
+
+/// Every path under `root` with its type and permission bits.
+fn walk(root: &Path) -> Result<Vec<(PathBuf, std::fs::FileType, u32)>> {
+    let mut out = Vec::new();
+    let mut stack = vec![root.to_owned()];
+    while let Some(dir) = stack.pop() {
+        for e in std::fs::read_dir(&dir)? {
+            let e = e?;
+            let meta = std::fs::symlink_metadata(e.path())?;
+            let ft = meta.file_type();
+            if ft.is_dir() {
+                stack.push(e.path());
+            }
+            out.push((e.path(), ft, meta.permissions().mode() & 0o777));
+        }
+    }
+    Ok(out)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn token_stays_out_of_logs_urls_and_errors_and_every_file_is_private() -> Result<()> {
+    let bin = target_bin("orbitdock")?;
+    let fake = FakeResponses::start();
+    let home = CodexHomeBuilder::new(&fake.base_url()).build();
+    let tmp = tempfile::tempdir()?;
+    let data = tmp.path().join("data");
+    let stderr = tmp.path().join("stderr.log");
+    let mut s = serve_with(
+        &bin,
+        &data,
+        &home,
+        &ServeOptions {
+            stderr: Some(stderr.clone()),
+            env: vec![("ORBITDOCK_LOG".into(), "debug".into())],
+            ..Default::default()
+        },
+    )?;
+    let token = s.token.clone();
+    let base = s.base.clone();
+    let port: u16 = base.rsplit(':').next().unwrap().parse()?;
+    let c = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()?;
+    // Everything the server answered that a page, a proxy or a log collector could see.
+    let mut seen: Vec<String> = Vec::new();
+    let mut record = |what: &str, r: &reqwest::Response| {
+        let mut headers = String::new();
+        for (k, v) in r.headers() {
+            // The cookie carries the token by design; its flags are checked below.
+            if k != reqwest::header::SET_COOKIE {
+                headers.push_str(&format!("{k}: {}\n", v.to_str().unwrap_or_default()));
+            }
+        }
+        seen.push(format!("{what} {} {headers}", r.status()));
+    };
+
+    // Login: a redirect to a URL without the token, and a cookie with the right flags.
+    let r = c.get(format!("{base}/login?token={token}")).send().await?;
+    ensure!(r.status() == 303, "login: {}", r.status());
+    let location = r.headers()["location"].to_str()?.to_owned();
+    let cookie = r.headers()["set-cookie"].to_str()?.to_owned();
+    record("login", &r);
+    let flags: Vec<&str> = cookie.split(';').skip(1).map(str::trim).collect();
+    for want in ["HttpOnly", "SameSite=Strict", "Path=/"] {
+        ensure!(flags.contains(&want), "cookie flags {flags:?} lack {want}");
+    }
+    let cookie_pair = cookie.split(';').next().unwrap().to_owned();
+
+    // Error answers, each read whole.
+    let mut bodies = Vec::new();
+    let requests: Vec<(&str, reqwest::RequestBuilder)> = vec![
+        (
+            "wrong login",
+            c.get(format!("{base}/login?token=wrong{token}")),
+        ),
+        (
+            "wrong bearer",
+            c.get(format!("{base}/api/sessions"))
+                .bearer_auth(format!("{token}x")),
+        ),
+        (
+            "wrong cookie",
+            c.get(format!("{base}/api/sessions"))
+                .header("cookie", "orbitdock_token=nope"),
+        ),
+        ("no token", c.get(format!("{base}/api/sessions"))),
+        (
+            "token in a query where it is refused",
+            c.get(format!("{base}/api/sessions?token={token}")),
+        ),
+        (
+            "foreign Host",
+            c.get(format!("{base}/api/sessions"))
+                .bearer_auth(&token)
+                .header("host", format!("evil.example:{port}")),
+        ),
+        (
+            "foreign Origin",
+            c.post(format!("{base}/api/sessions"))
+                .header("cookie", &cookie_pair)
+                .header("origin", "http://evil.example")
+                .json(&json!({"cwd": home.workdir()})),
+        ),
+        (
+            "malformed JSON",
+            c.post(format!("{base}/api/sessions"))
+                .header("cookie", &cookie_pair)
+                .header("content-type", "application/json")
+                .body("{\"cwd\": \"/tm"),
+        ),
+        (
+            "unknown session",
+            c.get(format!("{base}/api/sessions/no-such-session"))
+                .header("cookie", &cookie_pair),
+        ),
+        (
+            "wrong method",
+            c.delete(format!("{base}/api/sessions"))
+                .header("cookie", &cookie_pair),
+        ),
+    ];
+    for (what, req) in requests {
+        let r = req.send().await?;
+        ensure!(
+            r.status().is_client_error(),
+            "{what}: {} (expected a 4xx)",
+            r.status()
+        );
+        record(what, &r);
+        bodies.push((what, r.text().await?));
+    }
+    // A real session through the cookie, so the app-server and the database are in use.
+    let r = c
+        .post(format!("{base}/api/sessions"))
+        .header("cookie", &cookie_pair)
+        .json(&json!({"cwd": home.workdir(), "name": "security"}))
+        .send()
+        .await?;
+    ensure!(r.status().is_success(), "create: {}", r.status());
+    let st: SessionState = r.json().await?;
+    // WebSocket errors (the token is in this URL by design: browsers cannot set headers).
+    let (mut ws, _) = tokio_tungstenite::connect_async(format!(
+        "{}/ws?token={token}",
+        base.replace("http://", "ws://")
+    ))
+    .await?;
+    for m in [
+        "not json".to_owned(),
+        json!({"type": "subscribe_session", "session_id": "no-such-session"}).to_string(),
+        json!({"type": "send_message", "session_id": st.summary.id, "text": 5}).to_string(),
+    ] {
+        ws.send(Message::Text(m.into())).await?;
+    }
+    let mut ws_errors = 0;
+    while ws_errors < 3 {
+        let m = tokio::time::timeout(std::time::Duration::from_secs(30), ws.next())
+            .await
+            .context("no WebSocket error")?
+            .context("closed")??;
+        if let Message::Text(t) = m
+            && t.as_str().contains("\"error\"")
+        {
+            ws_errors += 1;
+            bodies.push(("websocket error", t.as_str().to_owned()));
+        }
+    }
+    drop(ws);
+    // A graceful stop flushes the logs; then a hook with the server down is spooled.
+    s.terminate();
+    let mut hook = Command::new(&bin)
+        .args(["--data-dir"])
+        .arg(&data)
+        .args(["hook", "claude"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()?;
+    hook.stdin.take().unwrap().write_all(
+        json!({"session_id": "sec-1", "hook_event_name": "SessionStart", "cwd": home.workdir()})
+            .to_string()
+            .as_bytes(),
+    )?;
+    ensure!(hook.wait()?.success(), "orbitdock hook claude failed");
+
+    let mut logs = String::new();
+    std::fs::File::open(&stderr)?.read_to_string(&mut logs)?;
+    let server_log = data.join("logs").join("server.log");
+    logs.push_str(&std::fs::read_to_string(&server_log)?);
+    let log_lines = logs.lines().count();
+    ensure!(log_lines > 10, "suspiciously few log lines: {logs}");
+    ensure!(!logs.contains(&token), "the token is in the logs");
+    ensure!(
+        !location.contains(&token),
+        "the post-login URL has the token: {location}"
+    );
+    for (what, b) in &bodies {
+        ensure!(
+            !b.contains(&token),
+            "{what}: the token is in the answer: {b}"
+        );
+    }
+    for h in &seen {
+        ensure!(!h.contains(&token), "the token is in a header: {h}");
+    }
+
+    // File modes.
+    let entries = walk(&data)?;
+    let mut wrong = Vec::new();
+    let mut listed = Vec::new();
+    let data_mode = std::fs::metadata(&data)?.permissions().mode() & 0o777;
+    if data_mode != 0o700 {
+        wrong.push(format!("{} {data_mode:o}", data.display()));
+    }
+    for (p, ft, mode) in &entries {
+        let rel = p.strip_prefix(&data).unwrap().display().to_string();
+        let want = if ft.is_dir() { 0o700 } else { 0o600 };
+        let kind = if ft.is_dir() {
+            "dir"
+        } else if ft.is_socket() {
+            "socket"
+        } else {
+            "file"
+        };
+        listed.push(format!("{rel} ({kind}) {mode:o}"));
+        if ft.is_symlink() {
+            continue;
+        }
+        if *mode != want {
+            wrong.push(format!("{rel} ({kind}) {mode:o}, want {want:o}"));
+        }
+    }
+    println!(
+        "security: token absent from {log_lines} log lines (stderr + server.log at debug), {} error answers, {} response header sets and the post-login URL {location:?}; cookie flags {flags:?}",
+        bodies.len(),
+        seen.len()
+    );
+    println!("security: data dir 700; {}", listed.join(", "));
+    ensure!(wrong.is_empty(), "not private: {wrong:?}");
+    ensure!(
+        entries
+            .iter()
+            .any(|(p, _, _)| p.ends_with("orbitdock.sqlite")),
+        "no database in {listed:?}"
+    );
+    Ok(())
+}
+
+const PROBE_USER: &str = "orbitdock-probe";
+
+/// Run as the second user by `a_second_local_user_is_refused`: does nothing in a normal run.
+/// `ORBITDOCK_PROBE` is `read:PATH`, `socket:PATH` or `http:HOST:PORT`; prints one
+/// `PROBE <target> ok|refused <error>|status <code>` line.
+#[test]
+fn probe_as_another_user() {
+    let Ok(what) = std::env::var("ORBITDOCK_PROBE") else {
+        return;
+    };
+    let result = if let Some(p) = what.strip_prefix("read:") {
+        match std::fs::read(p) {
+            Ok(_) => "ok".to_owned(),
+            Err(e) => format!("refused {e}"),
+        }
+    } else if let Some(p) = what.strip_prefix("socket:") {
+        match std::os::unix::net::UnixStream::connect(p) {
+            Ok(_) => "ok".to_owned(),
+            Err(e) => format!("refused {e}"),
+        }
+    } else if let Some(addr) = what.strip_prefix("http:") {
+        match std::net::TcpStream::connect(addr) {
+            Ok(mut s) => {
+                let _ = write!(
+                    s,
+                    "GET /api/sessions HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+                );
+                let mut out = String::new();
+                let _ = s.read_to_string(&mut out);
+                format!("status {}", out.split_whitespace().nth(1).unwrap_or("none"))
+            }
+            Err(e) => format!("refused {e}"),
+        }
+    } else {
+        "unknown probe".to_owned()
+    };
+    println!("PROBE {what} {result}");
+}
+
+/// Runs [`probe_as_another_user`] in this test binary as `uid`/`gid`.
+fn probe(uid: u32, gid: u32, what: &str) -> Result<String> {
+    let out = Command::new(std::env::current_exe()?)
+        .args([
+            "--exact",
+            "security::probe_as_another_user",
+            "--nocapture",
+            "--test-threads",
+            "1",
+        ])
+        .env("ORBITDOCK_PROBE", what)
+        .uid(uid)
+        .gid(gid)
+        .current_dir("/")
+        .output()
+        .context("running the probe as the second user")?;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    stdout
+        .lines()
+        // libtest prints `test NAME ... ` before the test's own output, on the same line.
+        .find_map(|l| l.split_once(&format!("PROBE {what} ")).map(|(_, r)| r))
+        .map(str::to_owned)
+        .with_context(|| {
+            format!(
+                "the probe printed nothing: {stdout} {}",
+                String::from_utf8_lossy(&out.stderr)
+            )
+        })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_local_user_is_refused() -> Result<()> {
+    let (uid, gid) = match test_support::second_local_user(PROBE_USER) {
+        Ok(ids) => ids,
+        Err(reason) => {
+            println!("SKIPPED second-user checks: {reason}");
+            return Ok(());
+        }
+    };
+    let bin = target_bin("orbitdock")?;
+    let fake = FakeResponses::start();
+    let home = CodexHomeBuilder::new(&fake.base_url()).build();
+    let tmp = tempfile::tempdir()?;
+    // Directories the other user may enter, so only the hub's own modes stand in the way.
+    std::fs::set_permissions(tmp.path(), std::fs::Permissions::from_mode(0o755))?;
+    let data = tmp.path().join("data");
+    let mut s = serve(&bin, &data, &home, &[])?;
+    // A session, so the app-server (and whatever sockets it opens) is running.
+    let _: SessionState = s
+        .rest()
+        .post("/api/sessions", &json!({"cwd": home.workdir()}))
+        .await?;
+    // Can the other user run this binary at all? Otherwise the checks below prove nothing.
+    let reachable = probe(uid, gid, "read:/etc/hostname");
+    if let Err(e) = &reachable {
+        s.terminate();
+        println!("SKIPPED second-user checks: the test binary cannot run as uid {uid}: {e}");
+        return Ok(());
+    }
+    let mut sockets = Vec::new();
+    for root in [data.as_path(), home.path()] {
+        for (p, ft, _) in walk(root)? {
+            if ft.is_socket() {
+                sockets.push(p);
+            }
+        }
+    }
+    let token_file = data.join("token");
+    let token_read = probe(uid, gid, &format!("read:{}", token_file.display()))?;
+    let addr = s.base.trim_start_matches("http://").to_owned();
+    let http = probe(uid, gid, &format!("http:{addr}"))?;
+    let mut socket_results = Vec::new();
+    for p in &sockets {
+        socket_results.push((
+            p.clone(),
+            probe(uid, gid, &format!("socket:{}", p.display()))?,
+        ));
+    }
+    s.terminate();
+    println!(
+        "security: second local user (uid {uid}): token file: {token_read}; loopback port without the token: {http}; Unix sockets under the data dir and CODEX_HOME: {}",
+        if socket_results.is_empty() {
+            "none created".to_owned()
+        } else {
+            socket_results
+                .iter()
+                .map(|(p, r)| format!("{} {r}", p.display()))
+                .collect::<Vec<_>>()
+                .join("; ")
+        }
+    );
+    ensure!(
+        token_read.starts_with("refused"),
+        "the other user read the token"
+    );
+    ensure!(http == "status 401", "the other user got {http}");
+    for (p, r) in &socket_results {
+        ensure!(
+            r.starts_with("refused"),
+            "the other user connected to {}",
+            p.display()
+        );
+    }
+    Ok(())
+}

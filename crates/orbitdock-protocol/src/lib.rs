@@ -56,6 +56,21 @@ string_enum! {
 }
 
 string_enum! {
+    /// Claude Code's permission mode: which tool uses it asks about. Wire values are the CLI's
+    /// own (`--permission-mode`); newer ones arrive as `Unknown` and round-trip.
+    pub enum PermissionMode {
+        /// Ask before tools that are not known to be safe.
+        Default = "default",
+        /// Edits inside the working directory run without asking; commands still ask.
+        AcceptEdits = "acceptEdits",
+        /// Plan only: nothing that changes files runs.
+        Plan = "plan",
+        /// Never ask: tool uses that would need a permission are refused.
+        DontAsk = "dontAsk",
+    }
+}
+
+string_enum! {
     /// How a turn ended (or that it still runs).
     pub enum TurnStatus {
         /// Still running.
@@ -90,7 +105,7 @@ pub enum Provider {
     /// OpenAI Codex (driven through `codex app-server`, or discovered from rollout files).
     #[default]
     Codex,
-    /// Claude Code (discovered through hooks).
+    /// Claude Code (driven through its stream-json protocol, or discovered through hooks).
     Claude,
     /// A provider this client does not know.
     #[serde(other)]
@@ -204,6 +219,8 @@ pub struct SessionSummary {
     pub approval_policy: Option<ApprovalPolicy>,
     /// Sandbox mode for the next turn.
     pub sandbox_mode: Option<SandboxMode>,
+    /// Claude Code's permission mode (Claude sessions only).
+    pub permission_mode: Option<PermissionMode>,
     /// Current status.
     pub status: SessionStatus,
     /// The agent's thread id (Codex thread id / Claude session id), when known.
@@ -212,6 +229,8 @@ pub struct SessionSummary {
     pub pending_approval_count: u32,
     /// Token usage.
     pub token_usage: TokenUsage,
+    /// The session's cost in USD so far, when the agent reports it (Claude).
+    pub cost_usd: Option<f64>,
     /// Created (Unix ms).
     pub created_at: i64,
     /// Last change (Unix ms).
@@ -750,6 +769,8 @@ pub enum ListDelta {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(default)]
 pub struct CreateSessionRequest {
+    /// Which agent runs it (Codex when absent).
+    pub provider: Option<Provider>,
     /// Working directory (absolute; must exist).
     pub cwd: String,
     /// Model; the agent's default when absent.
@@ -758,8 +779,10 @@ pub struct CreateSessionRequest {
     pub effort: Option<String>,
     /// Approval policy.
     pub approval_policy: Option<ApprovalPolicy>,
-    /// Sandbox mode.
+    /// Sandbox mode (Codex).
     pub sandbox_mode: Option<SandboxMode>,
+    /// Permission mode (Claude).
+    pub permission_mode: Option<PermissionMode>,
     /// First message to send right away.
     pub prompt: Option<String>,
     /// Name to give it.
@@ -919,6 +942,9 @@ pub struct ApprovalRequestBody {
     /// Answers to questions: question id -> answers.
     #[serde(default)]
     pub answers: Option<BTreeMap<String, Vec<String>>>,
+    /// With a refusal: what to tell the agent (Claude passes it to the model).
+    #[serde(default)]
+    pub message: Option<String>,
 }
 
 /// `GET /api/sessions/{id}/items` answer.
@@ -999,6 +1025,31 @@ pub struct ErrorInfo {
     pub code: String,
     /// What happened, for humans.
     pub message: String,
+}
+
+/// One agent the server can start sessions with (Codex, Claude), and whether it is ready to
+/// (`GET /api/agents`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(default)]
+pub struct AgentInfo {
+    /// Which agent.
+    pub provider: Provider,
+    /// Whether the server can start sessions with it (its CLI was found).
+    pub available: bool,
+    /// The CLI's version, when found.
+    pub version: Option<String>,
+    /// Whether credentials were found (`None`: the server cannot tell).
+    pub credentials: Option<bool>,
+    /// What was found (or what to do), for people.
+    pub detail: String,
+}
+
+/// `GET /api/agents`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(default)]
+pub struct AgentsResponse {
+    /// Every agent the server knows.
+    pub agents: Vec<AgentInfo>,
 }
 
 /// `GET /health` answer (no auth).
@@ -1145,6 +1196,9 @@ pub enum ClientMessage {
         /// Answers to questions.
         #[serde(default)]
         answers: Option<BTreeMap<String, Vec<String>>>,
+        /// With a refusal: what to tell the agent (Claude passes it to the model).
+        #[serde(default)]
+        message: Option<String>,
         /// Correlation.
         #[serde(default)]
         client_ref: Option<String>,

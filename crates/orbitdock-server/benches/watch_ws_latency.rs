@@ -92,6 +92,7 @@ async fn main() -> Result<()> {
             bind: "127.0.0.1:0".parse::<SocketAddr>()?,
             token: "bench".into(),
             codex_env: Vec::new(),
+            claude: None,
         },
         DiscoveryOptions {
             watch_codex: true,

@@ -159,6 +159,8 @@ pub enum SessionAction {
         decision: ApprovalDecision,
         /// Answers to questions.
         answers: Option<BTreeMap<String, Vec<String>>>,
+        /// With a refusal: what to tell the agent.
+        message: Option<String>,
     },
 }
 
@@ -295,6 +297,7 @@ impl SessionAction {
                 request_id,
                 decision,
                 answers,
+                message,
                 client_ref,
             } => (
                 SessionAction::Approve {
@@ -302,6 +305,7 @@ impl SessionAction {
                     request_id,
                     decision,
                     answers,
+                    message,
                 },
                 client_ref,
             ),
@@ -538,11 +542,12 @@ pub async fn dispatch(registry: &Registry, action: SessionAction) -> Result<Acti
             request_id,
             decision,
             answers,
+            message,
         } => {
             registry
                 .get(&session_id)
                 .await?
-                .approve(request_id, decision, answers)
+                .approve(request_id, decision, answers, message)
                 .await?;
             Ok(done(ok()?))
         }

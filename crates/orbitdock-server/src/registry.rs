@@ -24,7 +24,7 @@ use parking_lot::Mutex;
 use tokio::sync::{OnceCell, mpsc};
 use tokio::task::JoinHandle;
 
-use crate::connector::{CODEX, Connector, ConnectorEvent, ConnectorKey, ThreadConfig};
+use crate::connector::{CLAUDE, CODEX, Connector, ConnectorEvent, ConnectorKey, ThreadConfig};
 use crate::error::{Error, Result};
 use crate::hub::{ListHub, SessionHub};
 use crate::session::actor::{self, ActorInit, Shared};
@@ -66,11 +66,17 @@ impl Connectors {
 
     /// The connector a session's agent runs on.
     pub fn for_summary(&self, s: &SessionSummary) -> Arc<dyn Connector> {
-        let key = match s.provider {
-            Provider::Claude => "claude",
+        self.for_provider(s.provider).clone()
+    }
+
+    /// The connector sessions of `provider` run on (the default one when the provider has
+    /// none of its own).
+    pub fn for_provider(&self, provider: Provider) -> &Arc<dyn Connector> {
+        let key = match provider {
+            Provider::Claude => CLAUDE,
             _ => CODEX,
         };
-        self.by_key.get(key).unwrap_or(&self.default).clone()
+        self.by_key.get(key).unwrap_or(&self.default)
     }
 
     fn all(&self) -> impl Iterator<Item = &Arc<dyn Connector>> {
@@ -102,6 +108,8 @@ pub struct NewSession {
     pub approval_policy: Option<orbitdock_protocol::ApprovalPolicy>,
     /// Sandbox mode.
     pub sandbox_mode: Option<orbitdock_protocol::SandboxMode>,
+    /// Permission mode (Claude).
+    pub permission_mode: Option<orbitdock_protocol::PermissionMode>,
     /// The agent's model provider (`None`: the agent's default).
     pub model_provider: Option<String>,
     /// Initial status.
@@ -229,6 +237,15 @@ impl Registry {
     /// The session driving or observing this Codex thread, if any.
     pub fn session_for_thread(&self, thread_id: &str) -> Option<String> {
         self.session_for(CODEX, thread_id)
+    }
+
+    /// The session driving or observing this thread of a `provider` (its sessions are keyed by
+    /// the connector they run on), if any.
+    pub fn session_for_provider(&self, provider: Provider, thread_id: &str) -> Option<String> {
+        self.session_for(
+            self.shared.connectors.for_provider(provider).key(),
+            thread_id,
+        )
     }
 
     /// The session driving or observing this thread of a connector, if any.
@@ -417,6 +434,8 @@ impl Registry {
             effort: new.effort,
             approval_policy: new.approval_policy,
             sandbox_mode: new.sandbox_mode,
+            permission_mode: new.permission_mode,
+            cost_usd: None,
             status: new.status,
             thread_id: new.thread_id.clone(),
             pending_approval_count: 0,
@@ -475,8 +494,25 @@ impl Registry {
         Ok(handle)
     }
 
-    /// Creates a direct Codex session: starts its thread and sends the prompt, if any.
+    /// Creates a direct session of the requested provider (Codex when none is named): starts
+    /// its thread and sends the prompt, if any.
     pub async fn create(&self, req: CreateSessionRequest) -> Result<SessionState> {
+        let provider = req.provider.unwrap_or(Provider::Codex);
+        match provider {
+            Provider::Codex => {}
+            Provider::Claude => {
+                if self.shared.connectors.get(CLAUDE).is_none() {
+                    return Err(Error::BadRequest(
+                        "Claude Code is not available on this server (its CLI was not found; run scripts/setup.sh or set CLAUDE_BIN)".into(),
+                    ));
+                }
+            }
+            Provider::Unknown => {
+                return Err(Error::BadRequest(
+                    "unknown provider; use \"codex\" or \"claude\"".into(),
+                ));
+            }
+        }
         let cwd = req.cwd.trim().to_owned();
         if cwd.is_empty() {
             return Err(Error::BadRequest("cwd is required".into()));
@@ -503,7 +539,7 @@ impl Registry {
         }
         let handle = self
             .create_session(NewSession {
-                provider: Provider::Codex,
+                provider,
                 origin: Origin::Direct,
                 model_provider,
                 cwd,
@@ -512,6 +548,7 @@ impl Registry {
                 effort: req.effort.filter(|m| !m.is_empty()),
                 approval_policy: req.approval_policy.filter(|m| !m.as_str().is_empty()),
                 sandbox_mode: req.sandbox_mode.filter(|m| !m.as_str().is_empty()),
+                permission_mode: req.permission_mode.filter(|m| !m.as_str().is_empty()),
                 status: SessionStatus::Waiting,
                 ..Default::default()
             })
@@ -549,6 +586,7 @@ impl Registry {
                 .or(parent.sandbox_mode.clone()),
             model_provider: parent.model_provider.clone(),
             collaboration_mode: None,
+            ..Default::default()
         };
         let connector = self.shared.connectors.for_summary(&parent);
         let opened = actor::bounded(

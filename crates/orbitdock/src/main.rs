@@ -555,6 +555,20 @@ async fn serve(
         }
     };
     tracing::info!(codex = %binary.path.display(), version = %binary.version.0, home = %codex_home.root().display(), "using Codex");
+    // Claude Code is optional: without it the server offers Codex sessions only (and says so).
+    let claude = match claude_code::BinaryResolver::new()
+        .managed_dir(data_dir.join("claude"))
+        .locate()
+    {
+        Ok(path) => {
+            tracing::info!(claude = %path.display(), "using Claude Code");
+            Some(orbitdock_server::connector::claude::ClaudeConfig::new(path))
+        }
+        Err(e) => {
+            tracing::info!(error = %e, "Claude Code not found; Claude sessions are off");
+            None
+        }
+    };
     let server = orbitdock_server::start_with(
         orbitdock_server::ServerConfig {
             data_dir: data_dir.clone(),
@@ -563,6 +577,7 @@ async fn serve(
             bind: SocketAddr::new(bind, port),
             token: token.clone(),
             codex_env: Vec::new(),
+            claude,
         },
         discovery,
     )

@@ -9,12 +9,43 @@ use codex_client::app_server::requests::{
     AccountRateLimitsReadParams, AccountRead, AccountReadParams, AccountUsageRead,
     AccountUsageReadParams, LoginKind,
 };
-use codex_client::auth::{self, DeviceAuth, DeviceAuthEvent, DeviceCode, LoginStatus, Secret};
+use codex_client::auth::{
+    self, DeviceAuth, DeviceAuthEvent, DeviceAuthFlow, DeviceCode, LoginStatus, Secret,
+};
 
 use crate::fake_cloud::{FakeCloud, PENDING_POLLS, USER_CODE};
 use crate::{binary, empty_home, mode, offline_env};
 
 const STEP: Duration = Duration::from_secs(60);
+
+/// The next event is the typed code with `issuer`'s verification URL.
+async fn expect_code(flow: &mut DeviceAuthFlow, issuer: &str) {
+    let first = tokio::time::timeout(STEP, flow.next_event())
+        .await
+        .expect("code in time");
+    assert_eq!(
+        first,
+        Some(DeviceAuthEvent::Code(DeviceCode {
+            verification_url: format!("{issuer}/codex/device"),
+            user_code: USER_CODE.into(),
+        }))
+    );
+}
+
+/// The next and last event is a failure (exit 1) whose message names `url`.
+async fn expect_failure(flow: &mut DeviceAuthFlow, url: &str) {
+    let next = tokio::time::timeout(STEP, flow.next_event())
+        .await
+        .expect("failure in time");
+    match next {
+        Some(DeviceAuthEvent::Failed { message, exit_code }) => {
+            assert_eq!(exit_code, Some(1));
+            assert!(message.contains(url), "{message}");
+        }
+        other => panic!("expected a failure, got {other:?}"),
+    }
+    assert_eq!(flow.next_event().await, None);
+}
 
 #[tokio::test]
 async fn device_auth_against_a_loopback_issuer_logs_in_with_chatgpt() {
@@ -27,16 +58,7 @@ async fn device_auth_against_a_loopback_issuer_logs_in_with_chatgpt() {
         .envs(offline_env())
         .start()
         .expect("start");
-    let first = tokio::time::timeout(STEP, flow.next_event())
-        .await
-        .expect("code in time");
-    assert_eq!(
-        first,
-        Some(DeviceAuthEvent::Code(DeviceCode {
-            verification_url: format!("{}/codex/device", cloud.base_url()),
-            user_code: USER_CODE.into(),
-        }))
-    );
+    expect_code(&mut flow, &cloud.base_url()).await;
     let done = tokio::time::timeout(STEP, flow.next_event())
         .await
         .expect("completion in time");
@@ -82,6 +104,67 @@ async fn device_auth_against_a_loopback_issuer_logs_in_with_chatgpt() {
     );
 }
 
+/// An issuer that answers the user-code request once and then vanishes from the network (its
+/// port closed): what a laptop going offline mid-login looks like to Codex. Returns its URL.
+fn issuer_that_goes_offline_after_the_code() -> String {
+    use std::io::{BufRead, BufReader, Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind issuer");
+    let url = format!("http://{}", listener.local_addr().expect("addr"));
+    std::thread::spawn(move || {
+        let Ok((stream, _)) = listener.accept() else {
+            return;
+        };
+        // Closing the listener with the first connection: later connects are refused.
+        drop(listener);
+        let mut reader = BufReader::new(stream);
+        let mut length = 0usize;
+        let mut line = String::new();
+        while reader.read_line(&mut line).is_ok_and(|n| n > 0) {
+            if line == "\r\n" {
+                break;
+            }
+            if let Some((name, value)) = line.split_once(':')
+                && name.eq_ignore_ascii_case("content-length")
+            {
+                length = value.trim().parse().unwrap_or(0);
+            }
+            line.clear();
+        }
+        let mut body = vec![0u8; length];
+        let _ = reader.read_exact(&mut body);
+        let json = format!(
+            r#"{{"device_auth_id":"dev-auth-1","user_code":"{USER_CODE}","interval":"0"}}"#
+        );
+        let mut stream = reader.into_inner();
+        let _ = write!(
+            stream,
+            "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{json}",
+            json.len()
+        );
+    });
+    url
+}
+
+/// The typed code arrives, then the network goes away while Codex polls for the grant: the
+/// next event is a clear failure, and nothing is written.
+#[tokio::test]
+async fn device_auth_yields_the_code_then_fails_clearly_when_the_network_goes() {
+    let issuer = issuer_that_goes_offline_after_the_code();
+    let (_tmp, home) = empty_home();
+    let mut flow = DeviceAuth::new(&binary(), &home)
+        .issuer(&issuer)
+        .envs(offline_env())
+        .start()
+        .expect("start");
+    expect_code(&mut flow, &issuer).await;
+    expect_failure(
+        &mut flow,
+        &format!("{issuer}/api/accounts/deviceauth/token"),
+    )
+    .await;
+    assert_eq!(auth::read_auth_file(&home).expect("read"), None);
+}
+
 /// Offline, 0.169 cannot even obtain a code: the first and only event is a clear failure
 /// naming the request that failed.
 #[tokio::test]
@@ -91,20 +174,11 @@ async fn device_auth_offline_fails_clearly_before_any_code() {
         .envs(offline_env())
         .start()
         .expect("start");
-    let ev = tokio::time::timeout(STEP, flow.next_event())
-        .await
-        .expect("in time");
-    match ev {
-        Some(DeviceAuthEvent::Failed { message, exit_code }) => {
-            assert_eq!(exit_code, Some(1));
-            assert!(
-                message.contains("https://auth.openai.com/api/accounts/deviceauth/usercode"),
-                "{message}"
-            );
-        }
-        other => panic!("expected a failure first, got {other:?}"),
-    }
-    assert_eq!(flow.next_event().await, None);
+    expect_failure(
+        &mut flow,
+        "https://auth.openai.com/api/accounts/deviceauth/usercode",
+    )
+    .await;
     assert_eq!(auth::read_auth_file(&home).expect("read"), None);
 }
 

@@ -7,6 +7,7 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use codex_client::app_server::requests::{TurnStart, TurnStartParams};
 use codex_client::app_server::{AppServerEvent, RemoteBuilder, ServerNotification, ThreadItem};
+use codex_client::session_index::{SessionIndex, SessionQuery};
 use codex_client::tui::{TuiBuilder, TuiSession};
 use test_support::{CodexHomeBuilder, FakeResponses, ScriptedResponse, TempCodexHome};
 
@@ -101,6 +102,29 @@ async fn the_tui_answers_a_prompt_from_the_loopback_model_and_exits_cleanly() ->
     assert!(status.success(), "{status:?}");
     let text = String::from_utf8_lossy(&tui.output()).into_owned();
     assert!(text.contains("codex resume "), "exit message: {text}");
+
+    // What the TUI wrote is found by the session index: the thread by its prompt, and the
+    // prompt in `history.jsonl` under the same thread id.
+    let db = home.path().parent().context("root")?.join("index.sqlite");
+    let mut index = SessionIndex::open(home.path(), db)?;
+    let stats = index.refresh()?;
+    assert_eq!((stats.sessions, stats.bad_lines), (1, 0), "{stats:?}");
+    let page = index.list(&SessionQuery {
+        text: Some("greet".into()),
+        ..SessionQuery::default()
+    })?;
+    let [thread] = page.sessions.as_slice() else {
+        anyhow::bail!("one thread expected: {page:?}");
+    };
+    assert_eq!(thread.first_prompt.as_deref(), Some("please greet me"));
+    assert!(
+        text.contains(&thread.thread_id),
+        "resume hint names it: {text}"
+    );
+    let history = index.history(None, Some("greet"), 10)?;
+    assert_eq!(history.len(), 1, "{history:?}");
+    assert_eq!(history[0].session_id, thread.thread_id);
+    assert_eq!(history[0].text, "please greet me");
     Ok(())
 }
 

@@ -8,11 +8,12 @@
 //!
 //! Agent wire types stop here: [`codex`] is the only module that knows Codex's app-server
 //! protocol (`codex::translate` turns each notification and server request into the neutral
-//! events). A second agent is a second module implementing [`Connector`] and emitting the same
-//! events.
+//! events), and [`claude`] the only one that knows Claude Code's stream-json protocol
+//! (`claude::translate`). Both implement [`Connector`] and emit the same events.
 //!
 //! Tests and benchmarks implement the trait themselves (see [`crate::testing`]).
 
+pub mod claude;
 pub mod codex;
 
 use std::fmt;
@@ -20,9 +21,9 @@ use std::sync::{Arc, Weak};
 
 use async_trait::async_trait;
 use orbitdock_protocol::{
-    AccountStatus, AgentThread, AgentThreadsQuery, ApprovalPolicy, ItemBody, ItemStatus,
-    LoginRequest, LoginResponse, McpServerInfo, ModelInfo, RateLimits, ReviewTarget, SandboxMode,
-    SkillsResponse, ThreadGoal, UsageResponse,
+    AccountStatus, AgentInfo, AgentThread, AgentThreadsQuery, ApprovalPolicy, ItemBody, ItemStatus,
+    LoginRequest, LoginResponse, McpServerInfo, ModelInfo, PermissionMode, RateLimits,
+    ReviewTarget, SandboxMode, SkillsResponse, ThreadGoal, TokenUsage, UsageResponse,
 };
 use serde_json::Value;
 use tokio::sync::mpsc;
@@ -36,6 +37,9 @@ pub type ConnectorKey = &'static str;
 
 /// The key of the local Codex app-server.
 pub const CODEX: ConnectorKey = "codex";
+
+/// The key of the Claude Code connector.
+pub const CLAUDE: ConnectorKey = "claude";
 
 /// Something an agent process said, already in the core's vocabulary.
 #[derive(Debug)]
@@ -72,6 +76,12 @@ pub enum ConnectorEvent {
         /// Exit status and stderr tail, for the transcript.
         detail: String,
     },
+}
+
+/// The last `n` lines of an agent's stderr, for an exit notice.
+pub fn stderr_tail_lines(stderr: &str, n: usize) -> String {
+    let lines: Vec<&str> = stderr.lines().collect();
+    lines[lines.len().saturating_sub(n)..].join("\n")
 }
 
 /// Where a connector delivers its events: straight into the registry's routing, on the
@@ -150,6 +160,13 @@ pub struct ThreadConfig {
     pub approval_policy: Option<ApprovalPolicy>,
     /// Sandbox mode.
     pub sandbox_mode: Option<SandboxMode>,
+    /// Permission mode (agents that have one).
+    pub permission_mode: Option<PermissionMode>,
+    /// Where the agent keeps this thread when it is not the connector's own place (the config
+    /// dir of the terminal a taken-over session came from).
+    pub agent_home: Option<String>,
+    /// The session's usage so far (agents that report per-turn usage go on counting from it).
+    pub usage: TokenUsage,
     /// The agent's model provider (`None`: the agent's default).
     pub model_provider: Option<String>,
     /// Collaboration mode for the turn being started (`plan`, `default`); never sticky.
@@ -346,6 +363,17 @@ pub trait Connector: Send + Sync + fmt::Debug + 'static {
         _objective: Option<&str>,
     ) -> Result<Option<ThreadGoal>> {
         Err(unsupported("thread/goal/set"))
+    }
+    /// The session no longer needs the thread loaded (it ended or was archived). Returns
+    /// whether the agent let it go (the next turn must resume it); agents whose threads cost
+    /// nothing while idle keep them.
+    async fn release_thread(&self, _thread_id: &str) -> Result<bool> {
+        Ok(false)
+    }
+    /// What people should know about this agent before starting a session with it (its
+    /// version, whether it has credentials); `None` when there is nothing to report.
+    async fn agent_info(&self) -> Option<AgentInfo> {
+        None
     }
     /// Who the agent is logged in as (agents without an account refuse).
     async fn read_account(&self) -> Result<AccountStatus> {

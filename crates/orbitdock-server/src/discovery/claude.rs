@@ -25,6 +25,15 @@ use crate::session::{SessionEvent, SessionHandle};
 /// Applies one payload; returns the OrbitDock session id.
 pub async fn apply_hook(registry: &Registry, p: HookPayload) -> Result<String> {
     let handle = session_for(registry, &p).await?;
+    // A session OrbitDock drives reports everything through its own stream; the hooks a
+    // person installed in the same config dir fire for it too and would duplicate it.
+    if registry
+        .list_hub()
+        .get(handle.id())
+        .is_some_and(|s| s.origin == Origin::Direct)
+    {
+        return Ok(handle.id().to_owned());
+    }
     let events = events_for(&p);
     if !events.is_empty() {
         // Committed before answering: the hook's caller (and tests) read the list next.
@@ -37,10 +46,10 @@ async fn session_for(registry: &Registry, p: &HookPayload) -> Result<SessionHand
     if p.session_id.trim().is_empty() {
         return Err(Error::BadRequest("hook payload without session_id".into()));
     }
-    if let Some(id) = registry.session_for_thread(&p.session_id) {
+    if let Some(id) = registry.session_for_provider(Provider::Claude, &p.session_id) {
         return registry.get(&id).await;
     }
-    registry
+    let handle = registry
         .create_session(NewSession {
             provider: Provider::Claude,
             origin: Origin::Passive,
@@ -50,7 +59,23 @@ async fn session_for(registry: &Registry, p: &HookPayload) -> Result<SessionHand
             status: SessionStatus::Waiting,
             ..NewSession::default()
         })
-        .await
+        .await?;
+    if let Some(home) = config_dir_of(p) {
+        handle
+            .ingest_committed(vec![SessionEvent::AgentHome(home)])
+            .await?;
+    }
+    Ok(handle)
+}
+
+/// The config dir a terminal session lives in: its transcript is
+/// `<config dir>/projects/<cwd slug>/<session id>.jsonl`, and a takeover must resume it there.
+fn config_dir_of(p: &HookPayload) -> Option<String> {
+    let t = Path::new(p.transcript_path.as_deref()?);
+    let projects = t.parent()?.parent()?;
+    (projects.file_name()? == "projects")
+        .then(|| projects.parent().map(|d| d.to_string_lossy().into_owned()))
+        .flatten()
 }
 
 fn text_of(v: &Option<Value>) -> String {

@@ -260,6 +260,7 @@ fn route_table() -> RouteTable {
         .route("/api/account/logout", post(providers::logout))
         .route("/api/providers", get(providers::providers))
         .route("/api/providers/local", post(providers::set_local_model))
+        .route("/api/agents", get(rest::agents))
         .route("/api/markdown", post(rest::markdown))
         .route("/api/hooks/claude", post(hooks::claude))
         .route("/ws", get(ws::upgrade))

@@ -56,6 +56,7 @@ pub(crate) enum Cmd {
         request_id: String,
         decision: ApprovalDecision,
         answers: Option<BTreeMap<String, Vec<String>>>,
+        message: Option<String>,
         reply: oneshot::Sender<Result<()>>,
     },
     /// Stop: close the running turn as interrupted (its streamed text persisted), mark pending
@@ -223,11 +224,13 @@ impl SessionHandle {
         request_id: String,
         decision: ApprovalDecision,
         answers: Option<BTreeMap<String, Vec<String>>>,
+        message: Option<String>,
     ) -> Result<()> {
         self.cmd(|reply| Cmd::Approve {
             request_id,
             decision,
             answers,
+            message,
             reply,
         })
         .await?

@@ -68,6 +68,18 @@ impl Actor {
                     self.out.summary_dirty = true;
                 }
             }
+            SessionEvent::Cost(c) => {
+                if self.summary.cost_usd != Some(c) {
+                    self.summary.cost_usd = Some(c);
+                    self.out.summary_dirty = true;
+                }
+            }
+            SessionEvent::AgentHome(h) => {
+                if self.extra.agent_home.as_deref() != Some(h.as_str()) {
+                    self.extra.agent_home = Some(h);
+                    self.out.row_dirty = true;
+                }
+            }
             SessionEvent::Status(s) => {
                 if self.summary.status != s {
                     self.summary.status = s;

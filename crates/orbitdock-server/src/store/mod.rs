@@ -56,6 +56,9 @@ pub struct SessionExtra {
     pub item_count: u64,
     /// Last approval version handed out.
     pub approval_version: u64,
+    /// Where the agent keeps this session when it is not the connector's own place (the config
+    /// dir of the terminal a passive Claude session runs in), for takeover.
+    pub agent_home: Option<String>,
 }
 
 /// One write.

@@ -10,11 +10,12 @@ use std::time::Duration;
 use anyhow::{Context, Result, bail};
 use futures::{SinkExt, StreamExt};
 use orbitdock_protocol::{ServerMessage, SessionDelta, SessionState};
+use orbitdock_server::connector::claude::ClaudeConfig;
 use orbitdock_server::{RunningServer, ServerConfig};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
-use test_support::{CodexHomeBuilder, FakeResponses, TempCodexHome};
+use test_support::{ClaudeHome, CodexHomeBuilder, FakeResponses, TempCodexHome};
 use tokio_tungstenite::tungstenite::Message;
 
 pub const WAIT: Duration = Duration::from_secs(60);
@@ -26,16 +27,32 @@ pub struct Harness {
     pub data: tempfile::TempDir,
     pub server: Option<RunningServer>,
     pub http: reqwest::Client,
+    /// With [`Harness::start_with_claude`]: the pinned Claude Code's isolated home and its fake
+    /// Messages API.
+    pub claude: Option<ClaudeHome>,
 }
 
 impl Harness {
     pub async fn start() -> Result<Harness> {
-        Self::start_with_home(|b, _| b).await
+        Self::start_inner(None, |b, _| b).await
+    }
+
+    /// A harness whose server also runs Claude sessions: the REAL pinned Claude Code CLI in an
+    /// isolated config dir, against test-support's loopback fake of the Messages API.
+    pub async fn start_with_claude() -> Result<Harness> {
+        Self::start_inner(Some(ClaudeHome::new()), |b, _| b).await
     }
 
     /// [`Harness::start`] with the CODEX_HOME builder adjusted by `home` (given the builder and
     /// the fake's base URL).
     pub async fn start_with_home(
+        home: impl FnOnce(CodexHomeBuilder, &str) -> CodexHomeBuilder,
+    ) -> Result<Harness> {
+        Self::start_inner(None, home).await
+    }
+
+    async fn start_inner(
+        claude: Option<ClaudeHome>,
         home: impl FnOnce(CodexHomeBuilder, &str) -> CodexHomeBuilder,
     ) -> Result<Harness> {
         let fake = FakeResponses::start();
@@ -48,9 +65,37 @@ impl Harness {
             data,
             server: None,
             http: reqwest::Client::new(),
+            claude,
         };
         h.boot().await?;
         Ok(h)
+    }
+
+    /// The Claude home (panics for a harness started without Claude).
+    pub fn claude(&self) -> &ClaudeHome {
+        self.claude
+            .as_ref()
+            .expect("started with start_with_claude")
+    }
+
+    /// The fake Messages API the Claude sessions call.
+    pub fn anthropic(&self) -> &test_support::fake_anthropic::FakeAnthropic {
+        &self.claude().fake
+    }
+
+    /// The Claude connector's config for this harness, if any.
+    fn claude_config(&self) -> Option<ClaudeConfig> {
+        self.claude.as_ref().map(|c| ClaudeConfig {
+            claude_bin: test_support::claude_bin(),
+            config_dir: Some(c.config.clone()),
+            home: Some(c.home.clone()),
+            env: c.env(),
+            env_remove: test_support::CLAUDE_SCRUBBED_ENV
+                .iter()
+                .map(|s| (*s).to_owned())
+                .collect(),
+            request_timeout: Duration::from_secs(30),
+        })
     }
 
     async fn boot(&mut self) -> Result<()> {
@@ -62,6 +107,7 @@ impl Harness {
             bind: "127.0.0.1:0".parse::<SocketAddr>()?,
             token: TOKEN.into(),
             codex_env: env,
+            claude: self.claude_config(),
         })
         .await?;
         self.server = Some(server);
@@ -221,6 +267,7 @@ impl Scripted {
                 bind: "127.0.0.1:0".parse::<SocketAddr>()?,
                 token: TOKEN.into(),
                 codex_env: Vec::new(),
+                claude: None,
             },
             agent.clone(),
             rx,

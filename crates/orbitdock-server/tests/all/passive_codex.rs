@@ -49,6 +49,7 @@ async fn boot(
             bind: "127.0.0.1:0".parse::<SocketAddr>()?,
             token: TOKEN.into(),
             codex_env: env,
+            claude: None,
         },
         options,
     )
@@ -59,6 +60,7 @@ async fn boot(
         data,
         server: Some(server),
         http: reqwest::Client::new(),
+        claude: None,
     })
 }
 
@@ -309,7 +311,7 @@ async fn an_idle_exec_thread_is_taken_over_and_continued() -> Result<()> {
     let home = home(&fake);
     let h = boot(home, fake, DiscoveryOptions::default()).await?;
 
-    // Not a Codex session: a passive Claude session (hooks) cannot be taken over.
+    // A passive Claude session (hooks) still open in its terminal cannot be taken over yet.
     let claude: Value = h
         .post(
             "/api/hooks/claude",
@@ -327,7 +329,7 @@ async fn an_idle_exec_thread_is_taken_over_and_continued() -> Result<()> {
     let (status, body) = takeover(&h, &claude_id).await?;
     assert_eq!(status, 409, "{body}");
     assert!(
-        body.to_string().contains("only passive Codex sessions"),
+        body.to_string().contains("still open in its terminal"),
         "{body}"
     );
 

@@ -754,9 +754,7 @@ async fn pump(
                 status,
                 stderr_tail,
             } => {
-                let tail: Vec<&str> = stderr_tail.lines().rev().take(5).collect();
-                let tail: Vec<&str> = tail.into_iter().rev().collect();
-                let tail = tail.join("\n");
+                let tail = super::stderr_tail_lines(&stderr_tail, 5);
                 tracing::warn!(?status, generation, stderr = %tail, "codex app-server exited");
                 ConnectorEvent::Exited {
                     connector: CODEX,

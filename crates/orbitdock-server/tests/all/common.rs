@@ -99,7 +99,7 @@ impl Harness {
     }
 
     async fn boot(&mut self) -> Result<()> {
-        let env = self.codex_env();
+        let env = self.home.env_strings();
         let server = orbitdock_server::start(ServerConfig {
             data_dir: self.data.path().to_owned(),
             codex_home: self.home.path().to_owned(),
@@ -186,27 +186,13 @@ impl Harness {
         Ws::connect(&self.base()).await
     }
 
-    /// The temp CODEX_HOME's environment for a Codex child, as strings.
-    pub fn codex_env(&self) -> Vec<(String, String)> {
-        self.home
-            .env()
-            .into_iter()
-            .map(|(k, v)| {
-                (
-                    k.to_string_lossy().into_owned(),
-                    v.to_string_lossy().into_owned(),
-                )
-            })
-            .collect()
-    }
-
     /// A second, independent Codex app-server client on the same CODEX_HOME (what another
     /// editor or tool would be), delivering its events to `tx`.
     pub fn outside_connector(
         &self,
         tx: tokio::sync::mpsc::Sender<orbitdock_server::connector::ConnectorEvent>,
     ) -> std::sync::Arc<orbitdock_server::connector::codex::AppServerConnector> {
-        let env = self.codex_env();
+        let env = self.home.env_strings();
         orbitdock_server::connector::codex::AppServerConnector::new(
             orbitdock_server::connector::codex::AppServerConfig {
                 codex_bin: test_support::codex_bin(),

@@ -762,6 +762,16 @@ fn print_item(item: &TranscriptItem) {
             None => format!("notice: {message}"),
         },
         ItemBody::ContextCompaction { .. } => "context compacted".into(),
+        ItemBody::McpServerStatus {
+            server,
+            state,
+            error,
+        } => match error {
+            Some(e) => format!("mcp server {server}: {state} ({e})"),
+            None => format!("mcp server {server}: {state}"),
+        },
+        ItemBody::Goal { goal: Some(g) } => format!("goal ({}): {}", g.status, g.objective),
+        ItemBody::Goal { goal: None } => "goal cleared".into(),
         ItemBody::ReviewMode {
             entered: true,
             review,

@@ -21,7 +21,7 @@ use crate::error::{Error, Result};
 use crate::markdown::{MarkdownRequest, render_request};
 
 /// Unwraps a JSON body, turning axum's rejection into our JSON 400.
-fn body<T>(b: std::result::Result<Json<T>, JsonRejection>) -> Result<T> {
+pub(super) fn body<T>(b: std::result::Result<Json<T>, JsonRejection>) -> Result<T> {
     b.map(|Json(v)| v)
         .map_err(|e| Error::BadRequest(format!("invalid JSON body: {}", e.body_text())))
 }
@@ -60,7 +60,13 @@ impl<S: Send + Sync> FromRequestParts<S> for Via {
 }
 
 /// Runs an action through the one dispatcher (shared with the WebSocket) and answers its body.
-async fn act(s: &AppState, Via(via): Via, action: SessionAction) -> Result<Response> {
+/// Runs an action a person's client asked for (no attribution).
+pub(super) async fn act(s: &AppState, action: SessionAction) -> Result<Response> {
+    act_via(s, Via(None), action).await
+}
+
+/// Runs an action that came through `via`.
+async fn act_via(s: &AppState, Via(via): Via, action: SessionAction) -> Result<Response> {
     let out = dispatch_via(&s.registry, action, via).await?;
     let status = if out.created {
         StatusCode::CREATED
@@ -75,7 +81,7 @@ pub(super) async fn create_session(
     via: Via,
     b: std::result::Result<Json<CreateSessionRequest>, JsonRejection>,
 ) -> Result<Response> {
-    act(&s, via, SessionAction::Create(body(b)?)).await
+    act_via(&s, via, SessionAction::Create(body(b)?)).await
 }
 
 pub(super) async fn get_session(
@@ -110,7 +116,7 @@ pub(super) async fn send_message(
     b: std::result::Result<Json<SendMessageRequest>, JsonRejection>,
 ) -> Result<Response> {
     let request = body(b)?;
-    act(
+    act_via(
         &s,
         via,
         SessionAction::Send {
@@ -126,7 +132,7 @@ pub(super) async fn interrupt(
     via: Via,
     Path(session_id): Path<String>,
 ) -> Result<Response> {
-    act(&s, via, SessionAction::Interrupt { session_id }).await
+    act_via(&s, via, SessionAction::Interrupt { session_id }).await
 }
 
 pub(super) async fn end(
@@ -134,7 +140,7 @@ pub(super) async fn end(
     via: Via,
     Path(session_id): Path<String>,
 ) -> Result<Response> {
-    act(&s, via, SessionAction::End { session_id }).await
+    act_via(&s, via, SessionAction::End { session_id }).await
 }
 
 pub(super) async fn resume(
@@ -142,7 +148,7 @@ pub(super) async fn resume(
     via: Via,
     Path(session_id): Path<String>,
 ) -> Result<Response> {
-    act(&s, via, SessionAction::Resume { session_id }).await
+    act_via(&s, via, SessionAction::Resume { session_id }).await
 }
 
 /// `POST /api/sessions/{id}/takeover`: an idle passive Codex session becomes direct (409 with
@@ -152,7 +158,7 @@ pub(super) async fn takeover(
     via: Via,
     Path(session_id): Path<String>,
 ) -> Result<Response> {
-    act(&s, via, SessionAction::Takeover { session_id }).await
+    act_via(&s, via, SessionAction::Takeover { session_id }).await
 }
 
 /// `POST /api/sessions/{id}/compact`: starts compacting the thread's history.
@@ -161,7 +167,7 @@ pub(super) async fn compact(
     via: Via,
     Path(session_id): Path<String>,
 ) -> Result<Response> {
-    act(&s, via, SessionAction::Compact { session_id }).await
+    act_via(&s, via, SessionAction::Compact { session_id }).await
 }
 
 /// `POST /api/sessions/{id}/revert`: drops turns from the thread's history (files stay as
@@ -173,7 +179,7 @@ pub(super) async fn revert(
     b: std::result::Result<Json<RevertRequest>, JsonRejection>,
 ) -> Result<Response> {
     let request = body(b)?;
-    act(
+    act_via(
         &s,
         via,
         SessionAction::Revert {
@@ -192,7 +198,7 @@ pub(super) async fn fork(
     b: std::result::Result<Json<ForkRequest>, JsonRejection>,
 ) -> Result<Response> {
     let request = body(b)?;
-    act(
+    act_via(
         &s,
         via,
         SessionAction::Fork {
@@ -212,7 +218,7 @@ pub(super) async fn review(
     b: std::result::Result<Json<ReviewRequest>, JsonRejection>,
 ) -> Result<Response> {
     let request = body(b)?;
-    act(
+    act_via(
         &s,
         via,
         SessionAction::Review {
@@ -230,7 +236,7 @@ pub(super) async fn archive(
     via: Via,
     Path(session_id): Path<String>,
 ) -> Result<Response> {
-    act(
+    act_via(
         &s,
         via,
         SessionAction::SetArchived {
@@ -247,7 +253,7 @@ pub(super) async fn unarchive(
     via: Via,
     Path(session_id): Path<String>,
 ) -> Result<Response> {
-    act(
+    act_via(
         &s,
         via,
         SessionAction::SetArchived {
@@ -265,7 +271,7 @@ pub(super) async fn rename(
     b: std::result::Result<Json<RenameRequest>, JsonRejection>,
 ) -> Result<Response> {
     let name = body(b)?.name;
-    act(&s, via, SessionAction::Rename { session_id, name }).await
+    act_via(&s, via, SessionAction::Rename { session_id, name }).await
 }
 
 pub(super) async fn config(
@@ -275,7 +281,7 @@ pub(super) async fn config(
     b: std::result::Result<Json<ConfigPatch>, JsonRejection>,
 ) -> Result<Response> {
     let patch = body(b)?;
-    act(&s, via, SessionAction::Configure { session_id, patch }).await
+    act_via(&s, via, SessionAction::Configure { session_id, patch }).await
 }
 
 pub(super) async fn approve(
@@ -285,7 +291,7 @@ pub(super) async fn approve(
     b: std::result::Result<Json<ApprovalRequestBody>, JsonRejection>,
 ) -> Result<Response> {
     let req = body(b)?;
-    act(
+    act_via(
         &s,
         via,
         SessionAction::Approve {

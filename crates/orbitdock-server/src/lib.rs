@@ -111,13 +111,18 @@ pub struct RunningServer {
     router: Option<connector::Router>,
 }
 
-/// Discovery of sessions started outside the server (Codex rollout files).
+/// Discovery of sessions started outside the server (Codex rollout files and hooks).
 #[derive(Debug, Clone)]
 pub struct DiscoveryOptions {
     /// Watch `CODEX_HOME/sessions` for Codex sessions started elsewhere (default on).
     pub watch_codex: bool,
     /// A passive session with no activity for this long is ended (default 120 s).
     pub passive_idle: Duration,
+    /// Take Codex hook events (`/api/hooks/codex*`) into passive sessions (default on). Off,
+    /// events are ignored and PermissionRequests answer "not watched" at once.
+    pub codex_hooks: bool,
+    /// Debounce of rollout file events (default 150 ms).
+    pub rollout_debounce: Duration,
 }
 
 impl Default for DiscoveryOptions {
@@ -125,6 +130,8 @@ impl Default for DiscoveryOptions {
         Self {
             watch_codex: true,
             passive_idle: Duration::from_secs(120),
+            codex_hooks: true,
+            rollout_debounce: Duration::from_millis(150),
         }
     }
 }
@@ -216,10 +223,15 @@ pub async fn start_with(config: ServerConfig, options: DiscoveryOptions) -> Resu
     let mut server = start_with_connectors(config.clone(), connector, claude, rx).await?;
     router.attach(&server.registry);
     server.router = Some(router);
+    server
+        .registry
+        .codex_hooks()
+        .set_enabled(options.codex_hooks);
     if options.watch_codex {
         let mut dc =
             discovery::codex::CodexDiscoveryConfig::new(&config.codex_home, &config.data_dir);
         dc.idle_timeout = options.passive_idle;
+        dc.debounce = options.rollout_debounce;
         match discovery::codex::CodexDiscovery::start(&server.registry, dc) {
             Ok(d) => server.codex_discovery = Some(d),
             // Not fatal: the server still drives its own sessions.
@@ -257,6 +269,15 @@ pub async fn start_with_connectors(
         Ok(n) => tracing::info!(payloads = n, "applied spooled Claude hook payloads"),
         Err(e) => {
             tracing::warn!(error = %e, "cannot drain the Claude hook spool; kept for next start")
+        }
+    }
+    // Codex hook payloads spooled while the server was down (their PermissionRequests were
+    // answered in the terminal; the other events bring the passive sessions up to date).
+    match discovery::codex_hooks::drain_spool(registry.clone(), &config.data_dir).await {
+        Ok(0) => {}
+        Ok(n) => tracing::info!(payloads = n, "applied spooled Codex hook payloads"),
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot drain the Codex hook spool; kept for next start")
         }
     }
     let listener = tokio::net::TcpListener::bind(config.bind)

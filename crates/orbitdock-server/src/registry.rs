@@ -130,8 +130,22 @@ pub struct Registry {
     sessions: Mutex<HashMap<String, Arc<OnceCell<SessionHandle>>>>,
     rate_limits: Mutex<Option<RateLimits>>,
     models: tokio::sync::Mutex<Option<Vec<ModelInfo>>>,
+    /// Serialises "find or create the passive session of a thread" across its sources (rollout
+    /// watcher, Codex hooks), so two of them seeing a new thread at once make one session.
+    passive_lock: tokio::sync::Mutex<()>,
+    codex_hooks: crate::discovery::codex_hooks::CodexHooks,
     /// The local model provider, when the server runs one.
     local_model: std::sync::OnceLock<Arc<crate::local_model::LocalModel>>,
+}
+
+/// Who owns a thread a passive source reports on.
+#[derive(Debug)]
+pub enum PassiveOwner {
+    /// A passive session of the source's provider (found or just created).
+    Passive(SessionHandle),
+    /// A direct session (the hub drives the thread) or another provider's session: the source
+    /// must not touch it.
+    Other,
 }
 
 impl Registry {
@@ -175,6 +189,8 @@ impl Registry {
             sessions: Mutex::new(HashMap::new()),
             rate_limits: Mutex::new(None),
             models: tokio::sync::Mutex::new(None),
+            passive_lock: tokio::sync::Mutex::new(()),
+            codex_hooks: Default::default(),
             local_model: std::sync::OnceLock::new(),
         }))
     }
@@ -202,6 +218,38 @@ impl Registry {
     /// Every connector.
     pub fn connectors(&self) -> &Connectors {
         &self.shared.connectors
+    }
+
+    /// State of the Codex hook routes.
+    pub fn codex_hooks(&self) -> &crate::discovery::codex_hooks::CodexHooks {
+        &self.codex_hooks
+    }
+
+    /// The passive session observing `new.thread_id` for `new.provider`, created from `new` when
+    /// no session knows the thread yet. Sources of passive sessions call this instead of
+    /// [`Registry::create_session`] so that they never create two sessions for one thread.
+    pub async fn passive_for_thread(&self, new: NewSession) -> Result<PassiveOwner> {
+        let Some(thread_id) = new.thread_id.clone() else {
+            return Err(Error::BadRequest(
+                "a passive session needs a thread id".into(),
+            ));
+        };
+        let _one_at_a_time = self.passive_lock.lock().await;
+        let provider = new.provider;
+        let key = self.shared.connectors.for_summary(&SessionSummary {
+            provider,
+            origin: Origin::Passive,
+            ..Default::default()
+        });
+        match self.session_for(key.key(), &thread_id) {
+            Some(id) => match self.list.get(&id) {
+                Some(s) if s.origin == Origin::Passive && s.provider == provider => {
+                    Ok(PassiveOwner::Passive(self.get(&id).await?))
+                }
+                _ => Ok(PassiveOwner::Other),
+            },
+            None => Ok(PassiveOwner::Passive(self.create_session(new).await?)),
+        }
     }
 
     /// The list hub.

@@ -48,7 +48,10 @@ mod local_user;
 pub mod rollout_corpus;
 
 pub use claude_home::{CLAUDE_SCRUBBED_ENV, ClaudeHome, claude_bin};
-pub use codex_home::{CodexHomeBuilder, SCRUBBED_ENV, TempCodexHome, default_parent_dir};
+pub use codex_home::{
+    CodexHomeBuilder, ESCALATION_CALL_ID, ESCALATION_JUSTIFICATION, SCRUBBED_ENV, TempCodexHome,
+    default_parent_dir, escalation_home, rollout_files, wait_for_path, write_legacy_rollout,
+};
 pub use fake_responses::{FakeResponses, RecordedRequest, ScriptedResponse};
 pub use local_user::second_local_user;
 

@@ -187,30 +187,14 @@ pub fn events_for(p: &HookPayload) -> Vec<SessionEvent> {
 /// Malformed lines are logged with their offset and dropped; if applying fails, the spool is
 /// kept whole for the next start.
 pub async fn drain_spool(registry: Arc<Registry>, data_dir: &Path) -> Result<usize> {
-    let spool = Spool::in_data_dir(data_dir);
-    let rt = tokio::runtime::Handle::current();
-    let path = spool.path().to_path_buf();
-    let res = tokio::task::spawn_blocking(move || {
-        spool.drain(|lines| -> std::result::Result<(), Error> {
-            for l in lines {
-                match HookPayload::parse(l.text.as_bytes()) {
-                    Ok(p) => {
-                        rt.block_on(apply_hook(&registry, p))?;
-                    }
-                    Err(e) => tracing::warn!(
-                        spool = %path.display(), offset = l.offset, error = %e,
-                        "malformed spooled Claude hook payload; dropped"
-                    ),
-                }
-            }
-            Ok(())
-        })
-    })
+    super::drain_spool(
+        Spool::in_data_dir(data_dir),
+        "claude",
+        |b| HookPayload::parse(b).map_err(|e| e.to_string()),
+        move |p: HookPayload| {
+            let registry = registry.clone();
+            async move { apply_hook(&registry, p).await.map(drop) }
+        },
+    )
     .await
-    .map_err(|e| Error::Persist(format!("spool drain task: {e}")))?;
-    match res {
-        Ok(Ok(outcome)) => Ok(outcome.lines),
-        Ok(Err(e)) => Err(e),
-        Err(e) => Err(Error::Persist(format!("spool: {e}"))),
-    }
 }

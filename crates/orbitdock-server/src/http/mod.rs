@@ -239,6 +239,8 @@ fn route_table() -> RouteTable {
         .route("/api/agents", get(rest::agents))
         .route("/api/markdown", post(rest::markdown))
         .route("/api/hooks/claude", post(hooks::claude))
+        .route(codex_hooks::EVENT_ROUTE, post(hooks::codex))
+        .route(codex_hooks::PERMISSION_ROUTE, post(hooks::codex_permission))
         .route("/ws", get(ws::upgrade))
         .route("/", get(assets::index))
         .fallback(assets::asset);

@@ -236,6 +236,12 @@ impl SessionHandle {
         .await?
     }
 
+    /// Puts a request in front of a person (passive sources whose agent asks outside any
+    /// connector, e.g. a Codex PermissionRequest hook). Returns once queued.
+    pub async fn approval_request(&self, req: super::ApprovalRequest) -> Result<()> {
+        self.deliver(Msg::Approval(Box::new(req))).await
+    }
+
     /// Applies neutral events; returns once they are queued for persistence.
     pub async fn ingest(&self, events: Vec<SessionEvent>) -> Result<()> {
         self.events(events, false).await

@@ -85,6 +85,11 @@ impl Actor {
                     self.summary.status = s;
                     self.out.summary_dirty = true;
                 }
+                // A source reporting "working" must not hide a question still waiting for a
+                // person; only the end of the session outranks it.
+                if !self.pending.is_empty() && s != SessionStatus::Ended {
+                    self.set_status();
+                }
             }
             SessionEvent::Notice(m) => self.notice(m),
             SessionEvent::RateLimits(r) => {

@@ -99,17 +99,7 @@ impl Harness {
     }
 
     async fn boot(&mut self) -> Result<()> {
-        let env = self
-            .home
-            .env()
-            .into_iter()
-            .map(|(k, v)| {
-                (
-                    k.to_string_lossy().into_owned(),
-                    v.to_string_lossy().into_owned(),
-                )
-            })
-            .collect();
+        let env = self.home.env_strings();
         let server = orbitdock_server::start(ServerConfig {
             data_dir: self.data.path().to_owned(),
             codex_home: self.home.path().to_owned(),

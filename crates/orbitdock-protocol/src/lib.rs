@@ -19,6 +19,10 @@
 
 mod string_enum;
 
+pub mod around;
+
+pub use around::*;
+
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
@@ -444,6 +448,22 @@ pub enum ItemBody {
     Notice {
         /// The notice.
         message: String,
+    },
+    /// One of the thread's MCP servers changed its startup state (starting, ready, failed).
+    McpServerStatus {
+        /// The server's configured name.
+        server: String,
+        /// Its new state.
+        state: McpStartupState,
+        /// Why it failed.
+        #[serde(default)]
+        error: Option<String>,
+    },
+    /// The thread's goal was set, changed or cleared.
+    Goal {
+        /// The goal (`None`: it was cleared).
+        #[serde(default)]
+        goal: Option<ThreadGoal>,
     },
     /// An agent item OrbitDock does not model; the raw payload is kept.
     Other {
@@ -1202,6 +1222,31 @@ pub enum ClientMessage {
         #[serde(default)]
         client_ref: Option<String>,
     },
+    /// Delete a session and its agent thread (no undo); acked with `{ok: true}`.
+    DeleteSession {
+        /// The session.
+        session_id: String,
+        /// Correlation.
+        #[serde(default)]
+        client_ref: Option<String>,
+    },
+    /// The MCP servers of a session's agent; acked with a `McpServersResponse`.
+    ListMcpServers {
+        /// The session.
+        session_id: String,
+        /// Correlation.
+        #[serde(default)]
+        client_ref: Option<String>,
+    },
+    /// The threads the agent knows; acked with an `AgentThreadsResponse`.
+    ListAgentThreads {
+        /// Search and paging.
+        #[serde(flatten)]
+        query: AgentThreadsQuery,
+        /// Correlation.
+        #[serde(default)]
+        client_ref: Option<String>,
+    },
     /// Drop turns from the thread's history; acked with the new state once the transcript is
     /// rebuilt (same fields as `POST /api/sessions/{id}/revert`).
     RevertSession {
@@ -1214,6 +1259,15 @@ pub enum ClientMessage {
         #[serde(default)]
         client_ref: Option<String>,
     },
+    /// Import a thread the agent knows as a session with its history; acked with its state.
+    ImportThread {
+        /// The thread.
+        #[serde(flatten)]
+        request: ImportThreadRequest,
+        /// Correlation.
+        #[serde(default)]
+        client_ref: Option<String>,
+    },
     /// Fork a session; acked with the new session's state.
     ForkSession {
         /// The session.
@@ -1221,6 +1275,89 @@ pub enum ClientMessage {
         /// Where and how.
         #[serde(flatten)]
         request: ForkRequest,
+        /// Correlation.
+        #[serde(default)]
+        client_ref: Option<String>,
+    },
+    /// The agent's effective config; acked with an `AgentConfigResponse`.
+    ReadAgentConfig {
+        /// Correlation.
+        #[serde(default)]
+        client_ref: Option<String>,
+    },
+    /// Set one value of the agent's config; acked with the new `AgentConfigResponse`.
+    WriteAgentConfig {
+        /// The change.
+        #[serde(flatten)]
+        write: ConfigValueWrite,
+        /// Correlation.
+        #[serde(default)]
+        client_ref: Option<String>,
+    },
+    /// Run a one-off command in a session's directory and sandbox; acked with a
+    /// `RunCommandResponse`, output streams into the transcript.
+    RunCommand {
+        /// The session.
+        session_id: String,
+        /// The command.
+        #[serde(flatten)]
+        request: RunCommandRequest,
+        /// Correlation.
+        #[serde(default)]
+        client_ref: Option<String>,
+    },
+    /// Stop a running one-off command.
+    TerminateCommand {
+        /// The session.
+        session_id: String,
+        /// The run.
+        command_id: String,
+        /// Correlation.
+        #[serde(default)]
+        client_ref: Option<String>,
+    },
+    /// Write to a running one-off command's stdin.
+    WriteCommandStdin {
+        /// The session.
+        session_id: String,
+        /// The run.
+        command_id: String,
+        /// The text.
+        #[serde(flatten)]
+        stdin: CommandStdin,
+        /// Correlation.
+        #[serde(default)]
+        client_ref: Option<String>,
+    },
+    /// Account rate limits and usage; acked with a `UsageResponse`.
+    ReadUsage {
+        /// Correlation.
+        #[serde(default)]
+        client_ref: Option<String>,
+    },
+    /// A session's skills; acked with a `SkillsResponse`.
+    ListSkills {
+        /// The session.
+        session_id: String,
+        /// Correlation.
+        #[serde(default)]
+        client_ref: Option<String>,
+    },
+    /// Read a session's goal; acked with a `GoalResponse`.
+    GetGoal {
+        /// The session.
+        session_id: String,
+        /// Correlation.
+        #[serde(default)]
+        client_ref: Option<String>,
+    },
+    /// Set (or with an empty objective clear) a session's goal; acked with a `GoalResponse`.
+    SetGoal {
+        /// The session.
+        session_id: String,
+        /// The goal.
+        #[serde(flatten)]
+        request: SetGoalRequest,
         /// Correlation.
         #[serde(default)]
         client_ref: Option<String>,

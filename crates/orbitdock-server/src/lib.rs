@@ -39,6 +39,7 @@
 //! id) with a version, until a user decides, the agent withdraws them, or their turn ends.
 
 pub mod actions;
+pub mod around;
 pub mod connector;
 pub mod data_dir;
 pub mod discovery;

@@ -130,6 +130,7 @@ pub struct Registry {
     sessions: Mutex<HashMap<String, Arc<OnceCell<SessionHandle>>>>,
     rate_limits: Mutex<Option<RateLimits>>,
     models: tokio::sync::Mutex<Option<Vec<ModelInfo>>>,
+    commands: Arc<crate::around::RunningCommands>,
     /// Serialises "find or create the passive session of a thread" across its sources (rollout
     /// watcher, Codex hooks), so two of them seeing a new thread at once make one session.
     passive_lock: tokio::sync::Mutex<()>,
@@ -189,10 +190,29 @@ impl Registry {
             sessions: Mutex::new(HashMap::new()),
             rate_limits: Mutex::new(None),
             models: tokio::sync::Mutex::new(None),
+            commands: Default::default(),
             passive_lock: tokio::sync::Mutex::new(()),
             codex_hooks: Default::default(),
             local_model: std::sync::OnceLock::new(),
         }))
+    }
+
+    /// One-off commands running now.
+    pub(crate) fn commands(&self) -> &crate::around::RunningCommands {
+        &self.commands
+    }
+
+    pub(crate) fn commands_arc(&self) -> Arc<crate::around::RunningCommands> {
+        self.commands.clone()
+    }
+
+    /// Drops a session's actor and thread routing (its record is deleted by the caller).
+    pub(crate) fn remove_handle(&self, id: &str, thread_id: Option<&str>, s: &SessionSummary) {
+        self.sessions.lock().remove(id);
+        if let Some(t) = thread_id {
+            let key = self.shared.connectors.for_summary(s).key();
+            self.shared.threads.write().remove(&(key, t.to_owned()));
+        }
     }
 
     /// Makes `local` the server's local model provider (once; later calls are ignored).

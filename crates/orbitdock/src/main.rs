@@ -636,6 +636,16 @@ fn print_item(item: &TranscriptItem) {
         ItemBody::Error { message } => format!("error: {message}"),
         ItemBody::Notice { message } => format!("notice: {message}"),
         ItemBody::ContextCompaction { .. } => "context compacted".into(),
+        ItemBody::McpServerStatus {
+            server,
+            state,
+            error,
+        } => match error {
+            Some(e) => format!("mcp server {server}: {state} ({e})"),
+            None => format!("mcp server {server}: {state}"),
+        },
+        ItemBody::Goal { goal: Some(g) } => format!("goal ({}): {}", g.status, g.objective),
+        ItemBody::Goal { goal: None } => "goal cleared".into(),
         ItemBody::ReviewMode {
             entered: true,
             review,

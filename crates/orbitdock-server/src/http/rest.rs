@@ -21,7 +21,7 @@ use crate::error::{Error, Result};
 use crate::markdown::{MarkdownRequest, render_request};
 
 /// Unwraps a JSON body, turning axum's rejection into our JSON 400.
-fn body<T>(b: std::result::Result<Json<T>, JsonRejection>) -> Result<T> {
+pub(super) fn body<T>(b: std::result::Result<Json<T>, JsonRejection>) -> Result<T> {
     b.map(|Json(v)| v)
         .map_err(|e| Error::BadRequest(format!("invalid JSON body: {}", e.body_text())))
 }
@@ -40,7 +40,7 @@ pub(super) async fn list_sessions(State(s): State<AppState>) -> Json<SessionsRes
 }
 
 /// Runs an action through the one dispatcher (shared with the WebSocket) and answers its body.
-async fn act(s: &AppState, action: SessionAction) -> Result<Response> {
+pub(super) async fn act(s: &AppState, action: SessionAction) -> Result<Response> {
     let out = dispatch(&s.registry, action).await?;
     let status = if out.created {
         StatusCode::CREATED

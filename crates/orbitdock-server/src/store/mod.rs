@@ -121,6 +121,11 @@ pub enum PersistOp {
         /// When.
         resolved_at: i64,
     },
+    /// Remove a session with its items, turns and approvals.
+    DeleteSession {
+        /// Session.
+        session_id: String,
+    },
 }
 
 /// Something to publish after commit.
@@ -919,6 +924,17 @@ pub(crate) fn commit_batch(conn: &mut Connection, batch: &[Command]) -> Result<(
                                 resolved_at
                             ])
                             .map_err(|e| Error::db("resolving approval", e))?;
+                    }
+                    PersistOp::DeleteSession { session_id } => {
+                        for table in ["items", "turns", "approvals"] {
+                            tx.execute(
+                                &format!("DELETE FROM {table} WHERE session_id = ?1"),
+                                params![session_id],
+                            )
+                            .map_err(|e| Error::db(format!("deleting {table}"), e))?;
+                        }
+                        tx.execute("DELETE FROM sessions WHERE id = ?1", params![session_id])
+                            .map_err(|e| Error::db("deleting session", e))?;
                     }
                 }
             }

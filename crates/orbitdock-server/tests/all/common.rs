@@ -186,6 +186,24 @@ impl Harness {
         Ws::connect(&self.base()).await
     }
 
+    /// A second, independent Codex app-server client on the same CODEX_HOME (what another
+    /// editor or tool would be), delivering its events to `tx`.
+    pub fn outside_connector(
+        &self,
+        tx: tokio::sync::mpsc::Sender<orbitdock_server::connector::ConnectorEvent>,
+    ) -> std::sync::Arc<orbitdock_server::connector::codex::AppServerConnector> {
+        let env = self.home.env_strings();
+        orbitdock_server::connector::codex::AppServerConnector::new(
+            orbitdock_server::connector::codex::AppServerConfig {
+                codex_bin: test_support::codex_bin(),
+                codex_home: self.home.path().to_owned(),
+                env,
+                request_timeout: Duration::from_secs(30),
+            },
+            orbitdock_server::connector::Router::to_channel(tx),
+        )
+    }
+
     pub async fn shutdown(mut self) {
         if let Some(s) = self.server.take() {
             s.shutdown().await;
@@ -506,6 +524,25 @@ impl Ws {
     pub async fn close(mut self) {
         let _ = self.stream.close(None).await;
     }
+}
+
+/// Waits until a connector driven directly by a test reports the end of a turn.
+pub async fn connector_turn_end(
+    rx: &mut tokio::sync::mpsc::Receiver<orbitdock_server::connector::ConnectorEvent>,
+) -> Result<()> {
+    tokio::time::timeout(WAIT, async {
+        while let Some(ev) = rx.recv().await {
+            if let orbitdock_server::connector::ConnectorEvent::Thread { events, .. } = ev
+                && events
+                    .iter()
+                    .any(|e| matches!(e, orbitdock_server::SessionEvent::TurnEnded { .. }))
+            {
+                return;
+            }
+        }
+    })
+    .await
+    .context("turn end from the connector")
 }
 
 pub fn is_turn_ended(d: &SessionDelta) -> bool {

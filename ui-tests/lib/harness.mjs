@@ -23,6 +23,9 @@ export const BIN = {
   codexpc: process.env.CODEXPC_BIN || path.join(TARGET, 'debug', 'codexpc'),
   codex: process.env.CODEX_BIN || codexBin(),
   chromium: process.env.CHROMIUM_BIN || '/usr/bin/chromium',
+  claude: process.env.CLAUDE_BIN
+    || path.join(ROOT, 'tools', 'claude', 'node_modules', '@anthropic-ai', 'claude-code', 'bin', 'claude.exe'),
+  fakeAnthropic: process.env.FAKE_ANTHROPIC_BIN || path.join(TARGET, 'debug', 'examples', 'fake_anthropic_server'),
 };
 
 function codexBin() {
@@ -148,6 +151,39 @@ export async function startScriptedModel(lines, dir) {
   return { child, baseUrl: m[1] };
 }
 
+/**
+ * Starts test-support's loopback fake of the Anthropic Messages API (`fake_anthropic_server`)
+ * answering model requests with `lines` in order ({text}, {deltas}, {bash: {id, command}},
+ * {tool_use: {id, name, input}}); returns {child, baseUrl}.
+ */
+export async function startFakeAnthropic(lines, dir) {
+  const script = path.join(dir, 'anthropic-script.jsonl');
+  writeFileSync(script, lines.map((l) => JSON.stringify(l)).join('\n') + '\n');
+  const child = new Child('fake-anthropic', BIN.fakeAnthropic, [script]);
+  const m = await child.waitFor(/listening on (http:\/\/127\.0\.0\.1:\d+)/, 30000, 'the fake Anthropic API to start');
+  return { child, baseUrl: m[1] };
+}
+
+/**
+ * The environment `orbitdock serve` needs to run the pinned Claude Code offline against the fake
+ * API, in an isolated config dir under `dir`.
+ */
+export function claudeEnv(dir, baseUrl) {
+  const config = path.join(dir, 'claude-config');
+  const home = path.join(dir, 'home');
+  mkdirSync(config, { recursive: true });
+  mkdirSync(home, { recursive: true });
+  return {
+    CLAUDE_BIN: BIN.claude,
+    CLAUDE_CONFIG_DIR: config,
+    HOME: home,
+    ANTHROPIC_BASE_URL: baseUrl,
+    ANTHROPIC_API_KEY: 'sk-ant-test-fake',
+    CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC: '1',
+    CLAUDE_CODE_MAX_RETRIES: '0',
+  };
+}
+
 /** A CODEX_HOME whose config points Codex at the scripted model (see shared notes). */
 export function makeCodexHome(dir, baseUrl, extraConfig = '') {
   const home = path.join(dir, 'codex-home');
@@ -172,10 +208,10 @@ export function makeCodexHome(dir, baseUrl, extraConfig = '') {
  * Starts `orbitdock serve` on `port` (0 = any free port) and waits for the login URL it prints.
  * Returns {child, origin, loginUrl, port}.
  */
-export async function startOrbitdock({ dataDir, codexHome, port = 0, extraArgs = [] }) {
+export async function startOrbitdock({ dataDir, codexHome, port = 0, extraArgs = [], env = {} }) {
   const args = ['serve', '--port', String(port), '--data-dir', dataDir, '--codex-home', codexHome,
     '--codex-bin', BIN.codex, ...extraArgs];
-  const child = new Child('orbitdock', BIN.orbitdock, args, { env: { RUST_LOG: process.env.RUST_LOG || 'info' } });
+  const child = new Child('orbitdock', BIN.orbitdock, args, { env: { RUST_LOG: process.env.RUST_LOG || 'info', ...env } });
   const m = await child.waitFor(/(http:\/\/127\.0\.0\.1:(\d+))\/login\?token=([A-Za-z0-9_\-.~%]+)/, 60000,
     'orbitdock serve to print its login URL');
   return { child, origin: m[1], port: Number(m[2]), loginUrl: `${m[1]}/login?token=${m[3]}`, token: decodeURIComponent(m[3]) };
@@ -200,6 +236,22 @@ export async function launchBrowser({ viewport = { width: 1280, height: 820 } } 
       rmSync(profile, { recursive: true, force: true });
     },
   };
+}
+
+/** A browser logged in to `server`: {browser, page} (page errors are printed). */
+export async function openLoggedIn(server) {
+  const browser = await launchBrowser();
+  const page = await browser.context.newPage();
+  page.on('pageerror', (err) => console.error('page error:', err));
+  await page.goto(server.loginUrl);
+  await page.waitForURL(`${server.origin}/`);
+  return { browser, page };
+}
+
+/** Closes whatever of the browser and the processes was started (in that order). */
+export async function stopAll(browser, ...children) {
+  if (browser) await browser.close();
+  for (const c of children) if (c) await c.child.kill();
 }
 
 export function screenshotPath(name) {

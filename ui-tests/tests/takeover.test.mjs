@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import {
-  tempDir, startScriptedModel, makeCodexHome, startOrbitdock, launchBrowser, screenshotPath,
+  tempDir, startScriptedModel, makeCodexHome, startOrbitdock, openLoggedIn, stopAll, screenshotPath,
   apiCall, eventually, Child, BIN,
 } from '../lib/harness.mjs';
 
@@ -38,18 +38,10 @@ before(async () => {
     { env: { CODEX_HOME: codexHome } });
   const code = await exec.exitPromise;
   assert.equal(code, 0, `codex exec failed:\n${exec.log}`);
-  browser = await launchBrowser();
-  page = await browser.context.newPage();
-  page.on('pageerror', (err) => console.error('page error:', err));
-  await page.goto(server.loginUrl);
-  await page.waitForURL(`${server.origin}/`);
+  ({ browser, page } = await openLoggedIn(server));
 });
 
-after(async () => {
-  if (browser) await browser.close();
-  if (server) await server.child.kill();
-  if (model) await model.child.kill();
-});
+after(() => stopAll(browser, server, model));
 
 test('a passive session offers Take over instead of a composer, then is driven from the browser', async () => {
   const passive = await eventually(async () => {

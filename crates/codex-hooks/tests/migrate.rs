@@ -18,61 +18,21 @@ use codex_client::app_server::requests::{
 };
 use codex_client::app_server::{AppServer, AppServerBuilder, ThreadItem, UserInput};
 use serde_json::{Value, json};
-use test_support::{CodexHomeBuilder, FakeResponses, ScriptedResponse, TempCodexHome, codex_bin};
+use test_support::{
+    CodexHomeBuilder, FakeResponses, ScriptedResponse, TempCodexHome, codex_bin, rollout_files,
+    write_legacy_rollout,
+};
 
 fn migrate(home: &TempCodexHome, apply: bool) -> Result<Vec<Value>> {
-    let mut args = vec!["migrate-rollouts", "--json"];
-    if apply {
-        args.push("--apply");
-    }
-    let out = home.command(&args).output()?;
-    ensure!(
-        out.status.success(),
-        "migrate-rollouts failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let v: Value = serde_json::from_slice(&out.stdout).context("--json output")?;
-    Ok(v["outcomes"].as_array().cloned().unwrap_or_default())
+    home.migrate_rollouts(apply).map_err(anyhow::Error::msg)
 }
 
 fn rollouts(home: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    let mut stack = vec![home.join("sessions")];
-    while let Some(d) = stack.pop() {
-        for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
-            let p = e.path();
-            if p.is_dir() {
-                stack.push(p);
-            } else if p.extension().is_some_and(|x| x == "jsonl") {
-                out.push(p);
-            }
-        }
-    }
-    out
+    rollout_files(home)
 }
 
-/// Copies `src`'s rollout into `dst` in the shape an older Codex wrote: no `ordinal`, no
-/// `history_mode`.
 fn write_legacy_copy(src: &Path, dst_home: &Path, src_home: &Path) -> Result<PathBuf> {
-    let rel = src.strip_prefix(src_home)?;
-    let dst = dst_home.join(rel);
-    std::fs::create_dir_all(dst.parent().context("parent")?)?;
-    let mut out = String::new();
-    for line in std::fs::read_to_string(src)?.lines() {
-        let mut v: Value = serde_json::from_str(line)?;
-        if let Some(o) = v.as_object_mut() {
-            o.remove("ordinal");
-        }
-        if v["type"] == "session_meta"
-            && let Some(p) = v["payload"].as_object_mut()
-        {
-            p.remove("history_mode");
-        }
-        out.push_str(&serde_json::to_string(&v)?);
-        out.push('\n');
-    }
-    std::fs::write(&dst, out)?;
-    Ok(dst)
+    write_legacy_rollout(src, src_home, dst_home).map_err(anyhow::Error::msg)
 }
 
 async fn app_server(

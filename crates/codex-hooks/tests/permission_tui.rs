@@ -4,14 +4,17 @@
 //! prompt; deny does not run it and the model hears why; no decision within the wait gives the
 //! TUI's own prompt (and no "hook timed out"), which then works as usual.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use codex_client::tui::{Key, Tui, TuiBuilder};
 use codex_hooks::{hook_command, install, trust_our_hooks};
 use serde_json::json;
-use test_support::{CodexHomeBuilder, FakeResponses, ScriptedResponse, TempCodexHome, codex_bin};
+use test_support::{
+    ESCALATION_CALL_ID, ESCALATION_JUSTIFICATION, FakeResponses, TempCodexHome, codex_bin,
+    escalation_home,
+};
 
 use crate::common::{FakeOrbitDock, PermissionReply, data_dir, runner_bin};
 
@@ -30,22 +33,7 @@ struct Case {
 /// model turn asks to `touch` a marker file outside the workspace with escalation.
 async fn start(reply: PermissionReply, wait_ms: u64) -> Result<Case> {
     let fake = FakeResponses::start();
-    fake.answer_title_requests("Touch a file");
-    let home = CodexHomeBuilder::new(&fake.base_url())
-        .approval_policy("on-request")
-        .sandbox_mode("workspace-write")
-        .build();
-    let marker = home
-        .path()
-        .parent()
-        .context("home parent")?
-        .join("escalated-ran");
-    fake.enqueue(ScriptedResponse::new().exec_command_escalated(
-        &format!("touch {}", marker.display()),
-        "call_esc",
-        "need to write outside the workspace",
-    ));
-    fake.enqueue(ScriptedResponse::new().text("done"));
+    let (home, marker) = escalation_home(&fake);
     let server = FakeOrbitDock::start(reply);
     let data = data_dir(Some(&server.url()));
     let command = format!(
@@ -90,20 +78,9 @@ impl Case {
             .fake
             .wait_for_responses_requests(3, Duration::from_secs(60));
         reqs.iter()
-            .find_map(|r| r.function_call_output("call_esc"))
+            .find_map(|r| r.function_call_output(ESCALATION_CALL_ID))
             .unwrap_or_default()
     }
-}
-
-async fn wait_for_file(p: &Path, timeout: Duration) -> bool {
-    let deadline = Instant::now() + timeout;
-    while Instant::now() < deadline {
-        if p.exists() {
-            return true;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    p.exists()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -118,11 +95,11 @@ async fn allow_from_the_hub_runs_the_escalated_command_without_a_prompt() -> Res
     );
     assert_eq!(
         asked["payload"]["tool_input"]["description"],
-        "need to write outside the workspace"
+        ESCALATION_JUSTIFICATION
     );
     assert_eq!(asked["wait_ms"], 30_000);
     assert!(
-        wait_for_file(&case.marker, Duration::from_secs(60)).await,
+        test_support::wait_for_path(&case.marker, Duration::from_secs(60)).await,
         "the command did not run"
     );
     let output = case.call_output();
@@ -190,7 +167,7 @@ async fn no_decision_within_the_wait_gives_the_terminal_prompt() -> Result<()> {
     let mut ran = false;
     while !ran && Instant::now() < deadline {
         case.tui.send_key(Key::Enter).await?;
-        ran = wait_for_file(&case.marker, Duration::from_millis(300)).await;
+        ran = test_support::wait_for_path(&case.marker, Duration::from_millis(300)).await;
     }
     assert!(
         ran,

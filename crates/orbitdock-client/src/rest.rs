@@ -294,6 +294,7 @@ impl Client {
         let body = ApprovalRequestBody {
             decision,
             answers: None,
+            message: None,
         };
         self.answer_approval(id, request_id, &body).await
     }

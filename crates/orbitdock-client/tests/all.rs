@@ -42,6 +42,7 @@ async fn rest_and_websocket_calls_against_a_real_server() -> Result<()> {
         bind: "127.0.0.1:0".parse::<SocketAddr>()?,
         token: TOKEN.into(),
         codex_env: env,
+        claude: None,
     })
     .await?;
 

@@ -19,6 +19,10 @@
 
 mod string_enum;
 
+pub mod around;
+
+pub use around::*;
+
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
@@ -48,6 +52,21 @@ string_enum! {
         WorkspaceWrite = "workspace-write",
         /// No sandbox.
         DangerFullAccess = "danger-full-access",
+    }
+}
+
+string_enum! {
+    /// Claude Code's permission mode: which tool uses it asks about. Wire values are the CLI's
+    /// own (`--permission-mode`); newer ones arrive as `Unknown` and round-trip.
+    pub enum PermissionMode {
+        /// Ask before tools that are not known to be safe.
+        Default = "default",
+        /// Edits inside the working directory run without asking; commands still ask.
+        AcceptEdits = "acceptEdits",
+        /// Plan only: nothing that changes files runs.
+        Plan = "plan",
+        /// Never ask: tool uses that would need a permission are refused.
+        DontAsk = "dontAsk",
     }
 }
 
@@ -86,7 +105,7 @@ pub enum Provider {
     /// OpenAI Codex (driven through `codex app-server`, or discovered from rollout files).
     #[default]
     Codex,
-    /// Claude Code (discovered through hooks).
+    /// Claude Code (driven through its stream-json protocol, or discovered through hooks).
     Claude,
     /// A provider this client does not know.
     #[serde(other)]
@@ -200,6 +219,8 @@ pub struct SessionSummary {
     pub approval_policy: Option<ApprovalPolicy>,
     /// Sandbox mode for the next turn.
     pub sandbox_mode: Option<SandboxMode>,
+    /// Claude Code's permission mode (Claude sessions only).
+    pub permission_mode: Option<PermissionMode>,
     /// Current status.
     pub status: SessionStatus,
     /// The agent's thread id (Codex thread id / Claude session id), when known.
@@ -208,6 +229,8 @@ pub struct SessionSummary {
     pub pending_approval_count: u32,
     /// Token usage.
     pub token_usage: TokenUsage,
+    /// The session's cost in USD so far, when the agent reports it (Claude).
+    pub cost_usd: Option<f64>,
     /// Created (Unix ms).
     pub created_at: i64,
     /// Last change (Unix ms).
@@ -425,6 +448,22 @@ pub enum ItemBody {
     Notice {
         /// The notice.
         message: String,
+    },
+    /// One of the thread's MCP servers changed its startup state (starting, ready, failed).
+    McpServerStatus {
+        /// The server's configured name.
+        server: String,
+        /// Its new state.
+        state: McpStartupState,
+        /// Why it failed.
+        #[serde(default)]
+        error: Option<String>,
+    },
+    /// The thread's goal was set, changed or cleared.
+    Goal {
+        /// The goal (`None`: it was cleared).
+        #[serde(default)]
+        goal: Option<ThreadGoal>,
     },
     /// An agent item OrbitDock does not model; the raw payload is kept.
     Other {
@@ -730,6 +769,8 @@ pub enum ListDelta {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(default)]
 pub struct CreateSessionRequest {
+    /// Which agent runs it (Codex when absent).
+    pub provider: Option<Provider>,
     /// Working directory (absolute; must exist).
     pub cwd: String,
     /// Model; the agent's default when absent.
@@ -738,8 +779,10 @@ pub struct CreateSessionRequest {
     pub effort: Option<String>,
     /// Approval policy.
     pub approval_policy: Option<ApprovalPolicy>,
-    /// Sandbox mode.
+    /// Sandbox mode (Codex).
     pub sandbox_mode: Option<SandboxMode>,
+    /// Permission mode (Claude).
+    pub permission_mode: Option<PermissionMode>,
     /// First message to send right away.
     pub prompt: Option<String>,
     /// Name to give it.
@@ -899,6 +942,9 @@ pub struct ApprovalRequestBody {
     /// Answers to questions: question id -> answers.
     #[serde(default)]
     pub answers: Option<BTreeMap<String, Vec<String>>>,
+    /// With a refusal: what to tell the agent (Claude passes it to the model).
+    #[serde(default)]
+    pub message: Option<String>,
 }
 
 /// `GET /api/sessions/{id}/items` answer.
@@ -979,6 +1025,31 @@ pub struct ErrorInfo {
     pub code: String,
     /// What happened, for humans.
     pub message: String,
+}
+
+/// One agent the server can start sessions with (Codex, Claude), and whether it is ready to
+/// (`GET /api/agents`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(default)]
+pub struct AgentInfo {
+    /// Which agent.
+    pub provider: Provider,
+    /// Whether the server can start sessions with it (its CLI was found).
+    pub available: bool,
+    /// The CLI's version, when found.
+    pub version: Option<String>,
+    /// Whether credentials were found (`None`: the server cannot tell).
+    pub credentials: Option<bool>,
+    /// What was found (or what to do), for people.
+    pub detail: String,
+}
+
+/// `GET /api/agents`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(default)]
+pub struct AgentsResponse {
+    /// Every agent the server knows.
+    pub agents: Vec<AgentInfo>,
 }
 
 /// `GET /health` answer (no auth).
@@ -1125,6 +1196,9 @@ pub enum ClientMessage {
         /// Answers to questions.
         #[serde(default)]
         answers: Option<BTreeMap<String, Vec<String>>>,
+        /// With a refusal: what to tell the agent (Claude passes it to the model).
+        #[serde(default)]
+        message: Option<String>,
         /// Correlation.
         #[serde(default)]
         client_ref: Option<String>,
@@ -1148,6 +1222,31 @@ pub enum ClientMessage {
         #[serde(default)]
         client_ref: Option<String>,
     },
+    /// Delete a session and its agent thread (no undo); acked with `{ok: true}`.
+    DeleteSession {
+        /// The session.
+        session_id: String,
+        /// Correlation.
+        #[serde(default)]
+        client_ref: Option<String>,
+    },
+    /// The MCP servers of a session's agent; acked with a `McpServersResponse`.
+    ListMcpServers {
+        /// The session.
+        session_id: String,
+        /// Correlation.
+        #[serde(default)]
+        client_ref: Option<String>,
+    },
+    /// The threads the agent knows; acked with an `AgentThreadsResponse`.
+    ListAgentThreads {
+        /// Search and paging.
+        #[serde(flatten)]
+        query: AgentThreadsQuery,
+        /// Correlation.
+        #[serde(default)]
+        client_ref: Option<String>,
+    },
     /// Drop turns from the thread's history; acked with the new state once the transcript is
     /// rebuilt (same fields as `POST /api/sessions/{id}/revert`).
     RevertSession {
@@ -1160,6 +1259,15 @@ pub enum ClientMessage {
         #[serde(default)]
         client_ref: Option<String>,
     },
+    /// Import a thread the agent knows as a session with its history; acked with its state.
+    ImportThread {
+        /// The thread.
+        #[serde(flatten)]
+        request: ImportThreadRequest,
+        /// Correlation.
+        #[serde(default)]
+        client_ref: Option<String>,
+    },
     /// Fork a session; acked with the new session's state.
     ForkSession {
         /// The session.
@@ -1167,6 +1275,89 @@ pub enum ClientMessage {
         /// Where and how.
         #[serde(flatten)]
         request: ForkRequest,
+        /// Correlation.
+        #[serde(default)]
+        client_ref: Option<String>,
+    },
+    /// The agent's effective config; acked with an `AgentConfigResponse`.
+    ReadAgentConfig {
+        /// Correlation.
+        #[serde(default)]
+        client_ref: Option<String>,
+    },
+    /// Set one value of the agent's config; acked with the new `AgentConfigResponse`.
+    WriteAgentConfig {
+        /// The change.
+        #[serde(flatten)]
+        write: ConfigValueWrite,
+        /// Correlation.
+        #[serde(default)]
+        client_ref: Option<String>,
+    },
+    /// Run a one-off command in a session's directory and sandbox; acked with a
+    /// `RunCommandResponse`, output streams into the transcript.
+    RunCommand {
+        /// The session.
+        session_id: String,
+        /// The command.
+        #[serde(flatten)]
+        request: RunCommandRequest,
+        /// Correlation.
+        #[serde(default)]
+        client_ref: Option<String>,
+    },
+    /// Stop a running one-off command.
+    TerminateCommand {
+        /// The session.
+        session_id: String,
+        /// The run.
+        command_id: String,
+        /// Correlation.
+        #[serde(default)]
+        client_ref: Option<String>,
+    },
+    /// Write to a running one-off command's stdin.
+    WriteCommandStdin {
+        /// The session.
+        session_id: String,
+        /// The run.
+        command_id: String,
+        /// The text.
+        #[serde(flatten)]
+        stdin: CommandStdin,
+        /// Correlation.
+        #[serde(default)]
+        client_ref: Option<String>,
+    },
+    /// Account rate limits and usage; acked with a `UsageResponse`.
+    ReadUsage {
+        /// Correlation.
+        #[serde(default)]
+        client_ref: Option<String>,
+    },
+    /// A session's skills; acked with a `SkillsResponse`.
+    ListSkills {
+        /// The session.
+        session_id: String,
+        /// Correlation.
+        #[serde(default)]
+        client_ref: Option<String>,
+    },
+    /// Read a session's goal; acked with a `GoalResponse`.
+    GetGoal {
+        /// The session.
+        session_id: String,
+        /// Correlation.
+        #[serde(default)]
+        client_ref: Option<String>,
+    },
+    /// Set (or with an empty objective clear) a session's goal; acked with a `GoalResponse`.
+    SetGoal {
+        /// The session.
+        session_id: String,
+        /// The goal.
+        #[serde(flatten)]
+        request: SetGoalRequest,
         /// Correlation.
         #[serde(default)]
         client_ref: Option<String>,

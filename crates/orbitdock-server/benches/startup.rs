@@ -92,6 +92,7 @@ async fn time_to_first_list(data_dir: &Path) -> anyhow::Result<(Duration, usize)
             bind: "127.0.0.1:0".parse::<SocketAddr>()?,
             token: "bench".into(),
             codex_env: Vec::new(),
+            claude: None,
         },
         Arc::new(NoAgent),
         rx,

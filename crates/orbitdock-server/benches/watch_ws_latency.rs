@@ -7,45 +7,18 @@
 //!
 //! `cargo bench -p orbitdock-server --bench watch_ws_latency` (env `BENCH_APPENDS`, default 200).
 
-use std::io::Write;
-use std::net::SocketAddr;
+#[path = "support/mod.rs"]
+mod support;
+
 use std::sync::mpsc as std_mpsc;
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, Result, bail};
-use futures::{SinkExt, StreamExt};
+use anyhow::Result;
 use notify::{RecursiveMode, Watcher};
-use orbitdock_server::{DiscoveryOptions, ServerConfig};
-use serde_json::json;
-use tokio_tungstenite::tungstenite::Message;
+
+use support::{append, delta_with, pct, user_line, watched_thread};
 
 const THREAD: &str = "0199aaaa-bbbb-7ccc-8ddd-eeeeffff0001";
-
-fn append(path: &std::path::Path, line: &str) -> Result<()> {
-    let mut f = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(path)?;
-    f.write_all(line.as_bytes())?;
-    Ok(())
-}
-
-fn user_line(i: usize) -> String {
-    format!(
-        "{}\n",
-        json!({
-            "timestamp": chrono::Utc::now().to_rfc3339(),
-            "type": "event_msg",
-            "payload": {"type": "user_message", "message": format!("prompt {i}")},
-        })
-    )
-}
-
-fn pct(v: &mut [Duration], p: f64) -> Duration {
-    v.sort();
-    let i = ((v.len() as f64 - 1.0) * p).round() as usize;
-    v[i.min(v.len() - 1)]
-}
 
 fn baseline(n: usize, gap: Duration) -> Result<Vec<Duration>> {
     let dir = tempfile::tempdir()?;
@@ -62,7 +35,7 @@ fn baseline(n: usize, gap: Duration) -> Result<Vec<Duration>> {
     for i in 0..n {
         while rx.try_recv().is_ok() {}
         let t = Instant::now();
-        append(&raw_file, &user_line(i))?;
+        append(&raw_file, &user_line(&format!("prompt {i}")))?;
         let got = rx.recv_timeout(Duration::from_secs(5))?;
         raw.push(got.saturating_duration_since(t));
         std::thread::sleep(gap); // pacing between samples, not synchronisation
@@ -79,80 +52,16 @@ async fn main() -> Result<()> {
     let gap = Duration::from_millis(30);
     let mut raw = tokio::task::spawn_blocking(move || baseline(n, gap)).await??;
 
-    let data = tempfile::tempdir()?;
-    let home = tempfile::tempdir()?;
-    let day = home.path().join("sessions/2026/11/22");
-    std::fs::create_dir_all(&day)?;
-    let file = day.join(format!("rollout-2026-11-22T00-00-00-{THREAD}.jsonl"));
-    let server = orbitdock_server::start_with(
-        ServerConfig {
-            data_dir: data.path().to_owned(),
-            codex_home: home.path().to_owned(),
-            codex_bin: test_support::codex_bin(),
-            bind: "127.0.0.1:0".parse::<SocketAddr>()?,
-            token: "bench".into(),
-            codex_env: Vec::new(),
-        },
-        DiscoveryOptions {
-            watch_codex: true,
-            passive_idle: Duration::from_secs(3600),
-        },
-    )
-    .await?;
-    append(
-        &file,
-        &format!(
-            "{}\n",
-            json!({"timestamp": chrono::Utc::now().to_rfc3339(), "type": "session_meta",
-                "payload": {"id": THREAD, "cwd": home.path(), "cli_version": "0.169.0"}})
-        ),
-    )?;
-    let deadline = Instant::now() + Duration::from_secs(15);
-    let id = loop {
-        if let Some(id) = server.registry.session_for_thread(THREAD) {
-            break id;
-        }
-        if Instant::now() > deadline {
-            bail!("the passive session never appeared");
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    };
-    let url = format!("ws://{}/ws?token=bench", server.addr);
-    let (mut ws, _) = tokio_tungstenite::connect_async(url).await?;
-    ws.send(Message::Text(
-        json!({"type": "subscribe_session", "session_id": id})
-            .to_string()
-            .into(),
-    ))
-    .await?;
-    loop {
-        let m = tokio::time::timeout(Duration::from_secs(5), ws.next())
-            .await?
-            .context("ws closed")??;
-        if m.to_text().unwrap_or_default().contains("session_snapshot") {
-            break;
-        }
-    }
-
+    let mut w = watched_thread(THREAD, "bench").await?;
     let mut lat = Vec::with_capacity(n);
     for i in 0..n {
+        let text = format!("prompt {i}");
         let t = Instant::now();
-        append(&file, &user_line(i))?;
-        let want = format!("\"prompt {i}\"");
-        loop {
-            let m = tokio::time::timeout(Duration::from_secs(5), ws.next())
-                .await
-                .with_context(|| format!("no delta for prompt {i}"))?
-                .context("ws closed")??;
-            let text = m.to_text().unwrap_or_default();
-            if text.contains("session_delta") && text.contains(&want) {
-                lat.push(t.elapsed());
-                break;
-            }
-        }
+        append(&w.rollout, &user_line(&text))?;
+        lat.push(delta_with(&mut w.ws, &format!("\"{text}\"")).await? - t);
         tokio::time::sleep(gap).await; // pacing between samples, not synchronisation
     }
-    server.shutdown().await;
+    w.server.shutdown().await;
 
     let (r50, r99) = (pct(&mut raw, 0.5), pct(&mut raw, 0.99));
     let (l50, l99) = (pct(&mut lat, 0.5), pct(&mut lat, 0.99));

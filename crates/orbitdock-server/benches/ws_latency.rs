@@ -1,14 +1,18 @@
-//! Notification-in to WebSocket-frame-out latency with 20 sessions x 5 clients.
+//! Agent-event-in to WebSocket-frame-out latency with 20 sessions x 5 clients, for Codex and
+//! Claude sessions in the same run.
 //!
-//! Events are injected at the connector seam exactly as the Codex connector delivers a translated
-//! app-server notification (translation + `Registry::route` on the delivering task), so neither a
-//! model nor the Codex CLI is measured: route -> session actor -> (writer when something must be
-//! persisted first) -> hub -> WebSocket. The baseline in the same run is a bare axum WebSocket
-//! fan-out (a broadcast channel per session, nothing else) over the same number of loopback
-//! connections. Each delta carries its injection time; clients record the latency on receipt.
+//! Events are injected at the connector seam exactly as each connector delivers them — a Codex
+//! app-server notification translated by `connector::codex::translate`, a Claude Code
+//! `stream_event` line decoded and translated by `connector::claude::translate` — followed by
+//! `Registry::route` on the delivering task, so neither a model nor a CLI is measured: decode +
+//! translate -> route -> session actor -> (writer when something must be persisted first) -> hub
+//! -> WebSocket. The baseline in the same run is a bare axum WebSocket fan-out (a broadcast
+//! channel per session, nothing else) over the same number of loopback connections. Each delta
+//! carries its injection time; clients record the latency on receipt.
 //!
 //! `cargo bench -p orbitdock-server --bench ws_latency [-- ROUNDS]` (default 300 rounds,
-//! one event per session per round, every 2 ms). Goal: p99 within 1.3x of the bare fan-out.
+//! one event per session per round, every 2 ms). Goals: Codex p99 within 1.3x of the bare
+//! fan-out; Claude within 1.1x of Codex (one core, two vocabularies).
 
 use std::net::SocketAddr;
 use std::sync::{Arc, OnceLock};
@@ -16,13 +20,15 @@ use std::time::{Duration, Instant};
 
 use axum::extract::ws::{Message as AxMessage, WebSocket, WebSocketUpgrade};
 use axum::extract::{Query, State};
+use claude_code::protocol::decode_line;
 use codex_client::app_server::ServerNotification;
 use futures::{SinkExt, StreamExt};
 use hdrhistogram::Histogram;
 use orbitdock_protocol::{ServerMessage, SessionDelta, SessionState};
 use orbitdock_server::ServerConfig;
+use orbitdock_server::connector::claude::translate::Translator;
 use orbitdock_server::connector::codex::translate::{self, Translated};
-use orbitdock_server::connector::{CODEX, ConnectorEvent};
+use orbitdock_server::connector::{CLAUDE, CODEX, ConnectorEvent};
 use orbitdock_server::testing::ScriptedConnector;
 use serde_json::json;
 use tokio::sync::broadcast;
@@ -79,10 +85,19 @@ fn report(name: &str, h: &Histogram<u64>) -> (f64, f64) {
     (p50, p99)
 }
 
-async fn orbitdock_run(rounds: usize) -> anyhow::Result<Histogram<u64>> {
+/// Which agent's events a run injects.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Agent {
+    Codex,
+    Claude,
+}
+
+async fn orbitdock_run(rounds: usize, agent_kind: Agent) -> anyhow::Result<Histogram<u64>> {
     let data = tempfile::tempdir()?;
     let (agent, rx) = ScriptedConnector::new();
-    let server = orbitdock_server::start_with_connector(
+    // The Claude sessions' connector: scripted too (no CLI), registered under Claude's key.
+    let (claude, _claude_events) = ScriptedConnector::with_key(CLAUDE);
+    let server = orbitdock_server::start_with_connectors(
         ServerConfig {
             data_dir: data.path().to_owned(),
             codex_home: data.path().join("home"),
@@ -90,11 +105,17 @@ async fn orbitdock_run(rounds: usize) -> anyhow::Result<Histogram<u64>> {
             bind: "127.0.0.1:0".parse::<SocketAddr>()?,
             token: "bench".into(),
             codex_env: Vec::new(),
+            claude: None,
         },
         agent.clone(),
+        Some(claude),
         rx,
     )
     .await?;
+    let provider = match agent_kind {
+        Agent::Codex => "codex",
+        Agent::Claude => "claude",
+    };
     let http = reqwest::Client::new();
     let mut threads = Vec::new();
     let mut clients = Vec::new();
@@ -102,7 +123,7 @@ async fn orbitdock_run(rounds: usize) -> anyhow::Result<Histogram<u64>> {
         let st: SessionState = http
             .post(format!("{}/api/sessions", server.base_url()))
             .bearer_auth("bench")
-            .json(&json!({"cwd": data.path()}))
+            .json(&json!({"cwd": data.path(), "provider": provider}))
             .send()
             .await?
             .json()
@@ -129,15 +150,35 @@ async fn orbitdock_run(rounds: usize) -> anyhow::Result<Histogram<u64>> {
         .map(|ws| tokio::spawn(collect(ws, rounds, true)))
         .collect();
     // Open one agent message per session first (its first delta creates the item).
-    // Events enter as the Codex connector's pump delivers them: `Registry::route`, called on the
+    // Events enter as each connector's pump delivers them: `Registry::route`, called on the
     // delivering task itself.
-    for t in &threads {
-        server.registry.route(delta(t, "0")).await;
+    let mut translators: Vec<Translator> = threads
+        .iter()
+        .map(|_| {
+            let mut t = Translator::default();
+            t.begin_turn("turn-1".into());
+            let start = json!({"type": "stream_event", "session_id": "s",
+                "event": {"type": "message_start", "message": {"id": "msg-1"}}});
+            t.message(decode_line(&start.to_string()).expect("a JSON object"));
+            t
+        })
+        .collect();
+    let event = |i: usize, t: &str, text: &str, translators: &mut Vec<Translator>| match agent_kind
+    {
+        Agent::Codex => delta(t, text),
+        Agent::Claude => claude_delta(&mut translators[i], t, text),
+    };
+    for (i, t) in threads.iter().enumerate() {
+        server
+            .registry
+            .route(event(i, t, "0", &mut translators))
+            .await;
     }
     tokio::time::sleep(Duration::from_millis(50)).await;
     for _ in 0..rounds {
-        for t in &threads {
-            server.registry.route(delta(t, &now_ns().to_string())).await;
+        for (i, t) in threads.iter().enumerate() {
+            let ev = event(i, t, &now_ns().to_string(), &mut translators);
+            server.registry.route(ev).await;
         }
         tokio::time::sleep(Duration::from_millis(2)).await;
     }
@@ -163,6 +204,20 @@ fn delta(thread: &str, text: &str) -> ConnectorEvent {
             events,
         },
         other => panic!("a delta notification translates to thread events, got {other:?}"),
+    }
+}
+
+/// A Claude Code text delta as the Claude connector's pump forwards it: the stdout line decoded
+/// and translated (both inside the measured interval, as they are in the server).
+fn claude_delta(translator: &mut Translator, thread: &str, text: &str) -> ConnectorEvent {
+    let line = json!({"type": "stream_event", "session_id": thread, "event": {
+        "type": "content_block_delta", "index": 0,
+        "delta": {"type": "text_delta", "text": text}}});
+    let msg = decode_line(&line.to_string()).expect("a JSON object");
+    ConnectorEvent::Thread {
+        connector: CLAUDE,
+        thread_id: thread.to_owned(),
+        events: translator.message(msg),
     }
 }
 
@@ -236,17 +291,25 @@ fn main() -> anyhow::Result<()> {
     START.get_or_init(Instant::now);
     let rt = tokio::runtime::Runtime::new()?;
     let base = rt.block_on(baseline_run(rounds))?;
-    let od = rt.block_on(orbitdock_run(rounds))?;
+    let od = rt.block_on(orbitdock_run(rounds, Agent::Codex))?;
+    let claude = rt.block_on(orbitdock_run(rounds, Agent::Claude))?;
     println!(
-        "notification -> WebSocket frame latency, {SESSIONS} sessions x {CLIENTS} clients, {rounds} events per session"
+        "agent event -> WebSocket frame latency, {SESSIONS} sessions x {CLIENTS} clients, {rounds} events per session"
     );
     let (bp50, bp99) = report("bare WS fan-out (baseline)", &base);
-    let (p50, p99) = report("orbitdock (route+actor+hub)", &od);
+    let (p50, p99) = report("orbitdock codex (route+hub)", &od);
+    let (cp50, cp99) = report("orbitdock claude (route+hub)", &claude);
     let ratio = p99 / bp99.max(1e-6);
     println!(
-        "  ratio orbitdock/baseline: p50 {:.2}x  p99 {ratio:.2}x   goal p99 ratio <= 1.3: {}",
+        "  ratio codex/baseline:  p50 {:.2}x  p99 {ratio:.2}x   goal p99 ratio <= 1.3: {}",
         p50 / bp50.max(1e-6),
         if ratio <= 1.3 { "MET" } else { "NOT MET" }
+    );
+    let cratio = cp99 / p99.max(1e-6);
+    println!(
+        "  ratio claude/codex:    p50 {:.2}x  p99 {cratio:.2}x   goal p99 ratio <= 1.1: {}",
+        cp50 / p50.max(1e-6),
+        if cratio <= 1.1 { "MET" } else { "NOT MET" }
     );
     Ok(())
 }

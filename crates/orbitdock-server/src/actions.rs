@@ -6,8 +6,9 @@
 use std::collections::BTreeMap;
 
 use orbitdock_protocol::{
-    ApprovalDecision, ClientMessage, ConfigPatch, CreateSessionRequest, ForkRequest, OkResponse,
-    RevertRequest, ReviewRequest, SendMessageRequest,
+    AgentThreadsQuery, ApprovalDecision, ClientMessage, CommandStdin, ConfigPatch,
+    ConfigValueWrite, CreateSessionRequest, ForkRequest, ImportThreadRequest, OkResponse,
+    RevertRequest, ReviewRequest, RunCommandRequest, SendMessageRequest,
 };
 use serde_json::Value;
 
@@ -93,6 +94,61 @@ pub enum SessionAction {
         /// The change.
         patch: ConfigPatch,
     },
+    /// Delete a session and its agent thread.
+    Delete {
+        /// The session.
+        session_id: String,
+    },
+    /// List the MCP servers of a session's agent.
+    McpServers {
+        /// The session.
+        session_id: String,
+    },
+    /// List the threads the agent has stored.
+    AgentThreads(AgentThreadsQuery),
+    /// Import a stored agent thread as a session.
+    ImportThread(ImportThreadRequest),
+    /// Read the agent's config.
+    ReadAgentConfig,
+    /// Set one value of the agent's config.
+    WriteAgentConfig(ConfigValueWrite),
+    /// Run a one-off command.
+    RunCommand {
+        /// The session.
+        session_id: String,
+        /// The command.
+        request: RunCommandRequest,
+    },
+    /// Stop a one-off command.
+    TerminateCommand {
+        /// The session.
+        session_id: String,
+        /// The run.
+        command_id: String,
+    },
+    /// Write to a one-off command's stdin.
+    CommandStdin {
+        /// The session.
+        session_id: String,
+        /// The run.
+        command_id: String,
+        /// The text.
+        stdin: CommandStdin,
+    },
+    /// Account rate limits and usage.
+    Usage,
+    /// A session's skills.
+    Skills {
+        /// The session.
+        session_id: String,
+    },
+    /// Read (`objective: None`) or set a session's goal (empty clears it).
+    Goal {
+        /// The session.
+        session_id: String,
+        /// The new objective.
+        objective: Option<String>,
+    },
     /// Answer an approval or question.
     Approve {
         /// The session.
@@ -103,6 +159,8 @@ pub enum SessionAction {
         decision: ApprovalDecision,
         /// Answers to questions.
         answers: Option<BTreeMap<String, Vec<String>>>,
+        /// With a refusal: what to tell the agent.
+        message: Option<String>,
     },
 }
 
@@ -110,7 +168,12 @@ impl SessionAction {
     /// The session the action concerns (`None` for create).
     pub fn session_id(&self) -> Option<&str> {
         match self {
-            SessionAction::Create(_) => None,
+            SessionAction::Create(_)
+            | SessionAction::AgentThreads(_)
+            | SessionAction::ImportThread(_)
+            | SessionAction::ReadAgentConfig
+            | SessionAction::WriteAgentConfig(_)
+            | SessionAction::Usage => None,
             SessionAction::Send { session_id, .. }
             | SessionAction::Interrupt { session_id }
             | SessionAction::End { session_id }
@@ -123,7 +186,14 @@ impl SessionAction {
             | SessionAction::Fork { session_id, .. }
             | SessionAction::Review { session_id, .. }
             | SessionAction::Configure { session_id, .. }
-            | SessionAction::Approve { session_id, .. } => Some(session_id),
+            | SessionAction::Approve { session_id, .. }
+            | SessionAction::Delete { session_id }
+            | SessionAction::McpServers { session_id }
+            | SessionAction::RunCommand { session_id, .. }
+            | SessionAction::TerminateCommand { session_id, .. }
+            | SessionAction::CommandStdin { session_id, .. }
+            | SessionAction::Skills { session_id }
+            | SessionAction::Goal { session_id, .. } => Some(session_id),
         }
     }
 
@@ -227,6 +297,7 @@ impl SessionAction {
                 request_id,
                 decision,
                 answers,
+                message,
                 client_ref,
             } => (
                 SessionAction::Approve {
@@ -234,6 +305,89 @@ impl SessionAction {
                     request_id,
                     decision,
                     answers,
+                    message,
+                },
+                client_ref,
+            ),
+            ClientMessage::DeleteSession {
+                session_id,
+                client_ref,
+            } => (SessionAction::Delete { session_id }, client_ref),
+            ClientMessage::ListMcpServers {
+                session_id,
+                client_ref,
+            } => (SessionAction::McpServers { session_id }, client_ref),
+            ClientMessage::ListAgentThreads { query, client_ref } => {
+                (SessionAction::AgentThreads(query), client_ref)
+            }
+            ClientMessage::ImportThread {
+                request,
+                client_ref,
+            } => (SessionAction::ImportThread(request), client_ref),
+            ClientMessage::ReadAgentConfig { client_ref } => {
+                (SessionAction::ReadAgentConfig, client_ref)
+            }
+            ClientMessage::WriteAgentConfig { write, client_ref } => {
+                (SessionAction::WriteAgentConfig(write), client_ref)
+            }
+            ClientMessage::RunCommand {
+                session_id,
+                request,
+                client_ref,
+            } => (
+                SessionAction::RunCommand {
+                    session_id,
+                    request,
+                },
+                client_ref,
+            ),
+            ClientMessage::TerminateCommand {
+                session_id,
+                command_id,
+                client_ref,
+            } => (
+                SessionAction::TerminateCommand {
+                    session_id,
+                    command_id,
+                },
+                client_ref,
+            ),
+            ClientMessage::WriteCommandStdin {
+                session_id,
+                command_id,
+                stdin,
+                client_ref,
+            } => (
+                SessionAction::CommandStdin {
+                    session_id,
+                    command_id,
+                    stdin,
+                },
+                client_ref,
+            ),
+            ClientMessage::ReadUsage { client_ref } => (SessionAction::Usage, client_ref),
+            ClientMessage::ListSkills {
+                session_id,
+                client_ref,
+            } => (SessionAction::Skills { session_id }, client_ref),
+            ClientMessage::GetGoal {
+                session_id,
+                client_ref,
+            } => (
+                SessionAction::Goal {
+                    session_id,
+                    objective: None,
+                },
+                client_ref,
+            ),
+            ClientMessage::SetGoal {
+                session_id,
+                request,
+                client_ref,
+            } => (
+                SessionAction::Goal {
+                    session_id,
+                    objective: Some(request.objective),
                 },
                 client_ref,
             ),
@@ -333,16 +487,67 @@ pub async fn dispatch(registry: &Registry, action: SessionAction) -> Result<Acti
         SessionAction::Configure { session_id, patch } => Ok(done(json(
             registry.get(&session_id).await?.configure(patch).await?,
         )?)),
+        SessionAction::Delete { session_id } => {
+            registry.delete(&session_id).await?;
+            Ok(done(ok()?))
+        }
+        SessionAction::McpServers { session_id } => {
+            Ok(done(json(registry.mcp_servers(&session_id).await?)?))
+        }
+        SessionAction::AgentThreads(q) => Ok(done(json(registry.agent_threads(&q).await?)?)),
+        SessionAction::ImportThread(req) => Ok(ActionOutcome {
+            body: json(registry.import_thread(&req).await?)?,
+            created: true,
+        }),
+        SessionAction::ReadAgentConfig => Ok(done(json(registry.agent_config().await?)?)),
+        SessionAction::WriteAgentConfig(w) => Ok(done(json(
+            registry.write_agent_config(&w.key_path, w.value).await?,
+        )?)),
+        SessionAction::RunCommand {
+            session_id,
+            request,
+        } => Ok(ActionOutcome {
+            body: json(registry.run_command(&session_id, request).await?)?,
+            created: true,
+        }),
+        SessionAction::TerminateCommand {
+            session_id,
+            command_id,
+        } => {
+            registry.terminate_command(&session_id, &command_id).await?;
+            Ok(done(ok()?))
+        }
+        SessionAction::CommandStdin {
+            session_id,
+            command_id,
+            stdin,
+        } => {
+            registry
+                .command_stdin(&session_id, &command_id, &stdin.text, stdin.close)
+                .await?;
+            Ok(done(ok()?))
+        }
+        SessionAction::Usage => Ok(done(json(registry.usage().await?)?)),
+        SessionAction::Skills { session_id } => {
+            Ok(done(json(registry.skills(&session_id).await?)?))
+        }
+        SessionAction::Goal {
+            session_id,
+            objective,
+        } => Ok(done(json(
+            registry.goal(&session_id, objective.as_deref()).await?,
+        )?)),
         SessionAction::Approve {
             session_id,
             request_id,
             decision,
             answers,
+            message,
         } => {
             registry
                 .get(&session_id)
                 .await?
-                .approve(request_id, decision, answers)
+                .approve(request_id, decision, answers, message)
                 .await?;
             Ok(done(ok()?))
         }

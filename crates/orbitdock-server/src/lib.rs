@@ -1,11 +1,13 @@
 //! OrbitDock's control plane: supervises Codex sessions through ONE shared `codex app-server`
-//! per `CODEX_HOME`, persists everything in SQLite, and serves REST + a revisioned WebSocket to
-//! the web UI, the CLI and scripts.
+//! per `CODEX_HOME` and Claude Code sessions through one `claude -p` stream-json process each,
+//! persists everything in SQLite, and serves REST + a revisioned WebSocket to the web UI, the CLI
+//! and scripts.
 //!
 //! Shape (each a module, each with its own header):
 //!
 //! ```text
 //!  codex app-server ──> connector::codex (translate) ──neutral events──> registry (demux) ──> session actor
+//!  claude -p (each) ──> connector::claude (translate) ──neutral events──^
 //!                   <── calls (off the actor loop) ─────────────────────────────────────────  │ ops + deltas
 //!  rollout files / hooks ──> discovery ──neutral events──────────────────────────────────────>│
 //!                                                                                             v
@@ -23,7 +25,8 @@
 //!   reconnecting with its last revision gets exactly what it missed.
 //! * [`connector`]: the seam to the agents, in OrbitDock's terms; [`connector::codex`] drives
 //!   `codex app-server` through `codex-client` and restarts it after a crash (threads are resumed
-//!   on demand).
+//!   on demand); [`connector::claude`] runs one Claude Code process per session through
+//!   `claude-code` (resumed with `--resume` after a restart or a takeover).
 //! * [`registry`]: all sessions, restored at start-up from one indexed query, actors spawned
 //!   lazily; also the entry point for passive sessions (rollout discovery, Claude hooks).
 //! * [`http`]: the axum router (`app`), security (token, Host/Origin checks), REST, WebSocket and
@@ -36,6 +39,7 @@
 //! id) with a version, until a user decides, the agent withdraws them, or their turn ends.
 
 pub mod actions;
+pub mod around;
 pub mod connector;
 pub mod data_dir;
 pub mod discovery;
@@ -87,6 +91,8 @@ pub struct ServerConfig {
     pub token: String,
     /// Extra environment for the app-server child.
     pub codex_env: Vec<(String, String)>,
+    /// How to run Claude Code sessions; `None`: the server offers Codex only.
+    pub claude: Option<connector::claude::ClaudeConfig>,
 }
 
 /// A running server.
@@ -106,13 +112,18 @@ pub struct RunningServer {
     router: Option<connector::Router>,
 }
 
-/// Discovery of sessions started outside the server (Codex rollout files).
+/// Discovery of sessions started outside the server (Codex rollout files and hooks).
 #[derive(Debug, Clone)]
 pub struct DiscoveryOptions {
     /// Watch `CODEX_HOME/sessions` for Codex sessions started elsewhere (default on).
     pub watch_codex: bool,
     /// A passive session with no activity for this long is ended (default 120 s).
     pub passive_idle: Duration,
+    /// Take Codex hook events (`/api/hooks/codex*`) into passive sessions (default on). Off,
+    /// events are ignored and PermissionRequests answer "not watched" at once.
+    pub codex_hooks: bool,
+    /// Debounce of rollout file events (default 150 ms).
+    pub rollout_debounce: Duration,
 }
 
 impl Default for DiscoveryOptions {
@@ -120,6 +131,8 @@ impl Default for DiscoveryOptions {
         Self {
             watch_codex: true,
             passive_idle: Duration::from_secs(120),
+            codex_hooks: true,
+            rollout_debounce: Duration::from_millis(150),
         }
     }
 }
@@ -204,13 +217,22 @@ pub async fn start_with(config: ServerConfig, options: DiscoveryOptions) -> Resu
         },
         router.clone(),
     );
-    let mut server = start_with_connector(config.clone(), connector, rx).await?;
+    let claude = config
+        .claude
+        .clone()
+        .map(|c| connector::claude::ClaudeConnector::new(c, router.clone()) as Arc<dyn Connector>);
+    let mut server = start_with_connectors(config.clone(), connector, claude, rx).await?;
     router.attach(&server.registry);
     server.router = Some(router);
+    server
+        .registry
+        .codex_hooks()
+        .set_enabled(options.codex_hooks);
     if options.watch_codex {
         let mut dc =
             discovery::codex::CodexDiscoveryConfig::new(&config.codex_home, &config.data_dir);
         dc.idle_timeout = options.passive_idle;
+        dc.debounce = options.rollout_debounce;
         match discovery::codex::CodexDiscovery::start(&server.registry, dc) {
             Ok(d) => server.codex_discovery = Some(d),
             // Not fatal: the server still drives its own sessions.
@@ -226,11 +248,21 @@ pub async fn start_with_connector(
     connector: Arc<dyn Connector>,
     events: mpsc::Receiver<ConnectorEvent>,
 ) -> Result<RunningServer> {
-    let registry = Registry::open(
-        &data_dir::db_path(&config.data_dir),
-        Connectors::new(connector),
-    )
-    .await?;
+    start_with_connectors(config, connector, None, events).await
+}
+
+/// [`start_with_connector`] with a second connector for Claude sessions.
+pub async fn start_with_connectors(
+    config: ServerConfig,
+    connector: Arc<dyn Connector>,
+    claude: Option<Arc<dyn Connector>>,
+    events: mpsc::Receiver<ConnectorEvent>,
+) -> Result<RunningServer> {
+    let mut connectors = Connectors::new(connector);
+    if let Some(c) = claude {
+        connectors = connectors.with(c);
+    }
+    let registry = Registry::open(&data_dir::db_path(&config.data_dir), connectors).await?;
     let demux = registry.spawn_demux(events);
     // Claude hook payloads spooled while the server was down.
     match discovery::claude::drain_spool(registry.clone(), &config.data_dir).await {
@@ -238,6 +270,15 @@ pub async fn start_with_connector(
         Ok(n) => tracing::info!(payloads = n, "applied spooled Claude hook payloads"),
         Err(e) => {
             tracing::warn!(error = %e, "cannot drain the Claude hook spool; kept for next start")
+        }
+    }
+    // Codex hook payloads spooled while the server was down (their PermissionRequests were
+    // answered in the terminal; the other events bring the passive sessions up to date).
+    match discovery::codex_hooks::drain_spool(registry.clone(), &config.data_dir).await {
+        Ok(0) => {}
+        Ok(n) => tracing::info!(payloads = n, "applied spooled Codex hook payloads"),
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot drain the Codex hook spool; kept for next start")
         }
     }
     let listener = tokio::net::TcpListener::bind(config.bind)

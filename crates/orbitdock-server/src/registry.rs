@@ -24,7 +24,7 @@ use parking_lot::Mutex;
 use tokio::sync::{OnceCell, mpsc};
 use tokio::task::JoinHandle;
 
-use crate::connector::{CODEX, Connector, ConnectorEvent, ConnectorKey, ThreadConfig};
+use crate::connector::{CLAUDE, CODEX, Connector, ConnectorEvent, ConnectorKey, ThreadConfig};
 use crate::error::{Error, Result};
 use crate::hub::{ListHub, SessionHub};
 use crate::session::actor::{self, ActorInit, Shared};
@@ -66,11 +66,17 @@ impl Connectors {
 
     /// The connector a session's agent runs on.
     pub fn for_summary(&self, s: &SessionSummary) -> Arc<dyn Connector> {
-        let key = match s.provider {
-            Provider::Claude => "claude",
+        self.for_provider(s.provider).clone()
+    }
+
+    /// The connector sessions of `provider` run on (the default one when the provider has
+    /// none of its own).
+    pub fn for_provider(&self, provider: Provider) -> &Arc<dyn Connector> {
+        let key = match provider {
+            Provider::Claude => CLAUDE,
             _ => CODEX,
         };
-        self.by_key.get(key).unwrap_or(&self.default).clone()
+        self.by_key.get(key).unwrap_or(&self.default)
     }
 
     fn all(&self) -> impl Iterator<Item = &Arc<dyn Connector>> {
@@ -102,6 +108,8 @@ pub struct NewSession {
     pub approval_policy: Option<orbitdock_protocol::ApprovalPolicy>,
     /// Sandbox mode.
     pub sandbox_mode: Option<orbitdock_protocol::SandboxMode>,
+    /// Permission mode (Claude).
+    pub permission_mode: Option<orbitdock_protocol::PermissionMode>,
     /// The agent's model provider (`None`: the agent's default).
     pub model_provider: Option<String>,
     /// Initial status.
@@ -122,8 +130,23 @@ pub struct Registry {
     sessions: Mutex<HashMap<String, Arc<OnceCell<SessionHandle>>>>,
     rate_limits: Mutex<Option<RateLimits>>,
     models: tokio::sync::Mutex<Option<Vec<ModelInfo>>>,
+    commands: Arc<crate::around::RunningCommands>,
+    /// Serialises "find or create the passive session of a thread" across its sources (rollout
+    /// watcher, Codex hooks), so two of them seeing a new thread at once make one session.
+    passive_lock: tokio::sync::Mutex<()>,
+    codex_hooks: crate::discovery::codex_hooks::CodexHooks,
     /// The local model provider, when the server runs one.
     local_model: std::sync::OnceLock<Arc<crate::local_model::LocalModel>>,
+}
+
+/// Who owns a thread a passive source reports on.
+#[derive(Debug)]
+pub enum PassiveOwner {
+    /// A passive session of the source's provider (found or just created).
+    Passive(SessionHandle),
+    /// A direct session (the hub drives the thread) or another provider's session: the source
+    /// must not touch it.
+    Other,
 }
 
 impl Registry {
@@ -167,8 +190,29 @@ impl Registry {
             sessions: Mutex::new(HashMap::new()),
             rate_limits: Mutex::new(None),
             models: tokio::sync::Mutex::new(None),
+            commands: Default::default(),
+            passive_lock: tokio::sync::Mutex::new(()),
+            codex_hooks: Default::default(),
             local_model: std::sync::OnceLock::new(),
         }))
+    }
+
+    /// One-off commands running now.
+    pub(crate) fn commands(&self) -> &crate::around::RunningCommands {
+        &self.commands
+    }
+
+    pub(crate) fn commands_arc(&self) -> Arc<crate::around::RunningCommands> {
+        self.commands.clone()
+    }
+
+    /// Drops a session's actor and thread routing (its record is deleted by the caller).
+    pub(crate) fn remove_handle(&self, id: &str, thread_id: Option<&str>, s: &SessionSummary) {
+        self.sessions.lock().remove(id);
+        if let Some(t) = thread_id {
+            let key = self.shared.connectors.for_summary(s).key();
+            self.shared.threads.write().remove(&(key, t.to_owned()));
+        }
     }
 
     /// Makes `local` the server's local model provider (once; later calls are ignored).
@@ -196,6 +240,38 @@ impl Registry {
         &self.shared.connectors
     }
 
+    /// State of the Codex hook routes.
+    pub fn codex_hooks(&self) -> &crate::discovery::codex_hooks::CodexHooks {
+        &self.codex_hooks
+    }
+
+    /// The passive session observing `new.thread_id` for `new.provider`, created from `new` when
+    /// no session knows the thread yet. Sources of passive sessions call this instead of
+    /// [`Registry::create_session`] so that they never create two sessions for one thread.
+    pub async fn passive_for_thread(&self, new: NewSession) -> Result<PassiveOwner> {
+        let Some(thread_id) = new.thread_id.clone() else {
+            return Err(Error::BadRequest(
+                "a passive session needs a thread id".into(),
+            ));
+        };
+        let _one_at_a_time = self.passive_lock.lock().await;
+        let provider = new.provider;
+        let key = self.shared.connectors.for_summary(&SessionSummary {
+            provider,
+            origin: Origin::Passive,
+            ..Default::default()
+        });
+        match self.session_for(key.key(), &thread_id) {
+            Some(id) => match self.list.get(&id) {
+                Some(s) if s.origin == Origin::Passive && s.provider == provider => {
+                    Ok(PassiveOwner::Passive(self.get(&id).await?))
+                }
+                _ => Ok(PassiveOwner::Other),
+            },
+            None => Ok(PassiveOwner::Passive(self.create_session(new).await?)),
+        }
+    }
+
     /// The list hub.
     pub fn list_hub(&self) -> &Arc<ListHub> {
         &self.list
@@ -209,6 +285,15 @@ impl Registry {
     /// The session driving or observing this Codex thread, if any.
     pub fn session_for_thread(&self, thread_id: &str) -> Option<String> {
         self.session_for(CODEX, thread_id)
+    }
+
+    /// The session driving or observing this thread of a `provider` (its sessions are keyed by
+    /// the connector they run on), if any.
+    pub fn session_for_provider(&self, provider: Provider, thread_id: &str) -> Option<String> {
+        self.session_for(
+            self.shared.connectors.for_provider(provider).key(),
+            thread_id,
+        )
     }
 
     /// The session driving or observing this thread of a connector, if any.
@@ -397,6 +482,8 @@ impl Registry {
             effort: new.effort,
             approval_policy: new.approval_policy,
             sandbox_mode: new.sandbox_mode,
+            permission_mode: new.permission_mode,
+            cost_usd: None,
             status: new.status,
             thread_id: new.thread_id.clone(),
             pending_approval_count: 0,
@@ -455,8 +542,25 @@ impl Registry {
         Ok(handle)
     }
 
-    /// Creates a direct Codex session: starts its thread and sends the prompt, if any.
+    /// Creates a direct session of the requested provider (Codex when none is named): starts
+    /// its thread and sends the prompt, if any.
     pub async fn create(&self, req: CreateSessionRequest) -> Result<SessionState> {
+        let provider = req.provider.unwrap_or(Provider::Codex);
+        match provider {
+            Provider::Codex => {}
+            Provider::Claude => {
+                if self.shared.connectors.get(CLAUDE).is_none() {
+                    return Err(Error::BadRequest(
+                        "Claude Code is not available on this server (its CLI was not found; run scripts/setup.sh or set CLAUDE_BIN)".into(),
+                    ));
+                }
+            }
+            Provider::Unknown => {
+                return Err(Error::BadRequest(
+                    "unknown provider; use \"codex\" or \"claude\"".into(),
+                ));
+            }
+        }
         let cwd = req.cwd.trim().to_owned();
         if cwd.is_empty() {
             return Err(Error::BadRequest("cwd is required".into()));
@@ -483,7 +587,7 @@ impl Registry {
         }
         let handle = self
             .create_session(NewSession {
-                provider: Provider::Codex,
+                provider,
                 origin: Origin::Direct,
                 model_provider,
                 cwd,
@@ -492,6 +596,7 @@ impl Registry {
                 effort: req.effort.filter(|m| !m.is_empty()),
                 approval_policy: req.approval_policy.filter(|m| !m.as_str().is_empty()),
                 sandbox_mode: req.sandbox_mode.filter(|m| !m.as_str().is_empty()),
+                permission_mode: req.permission_mode.filter(|m| !m.as_str().is_empty()),
                 status: SessionStatus::Waiting,
                 ..Default::default()
             })
@@ -529,6 +634,7 @@ impl Registry {
                 .or(parent.sandbox_mode.clone()),
             model_provider: parent.model_provider.clone(),
             collaboration_mode: None,
+            ..Default::default()
         };
         let connector = self.shared.connectors.for_summary(&parent);
         let opened = actor::bounded(

@@ -104,6 +104,7 @@ pub enum Call {
 /// A scripted agent: see the module docs.
 #[derive(Debug)]
 pub struct ScriptedConnector {
+    key: crate::connector::ConnectorKey,
     events: mpsc::Sender<ConnectorEvent>,
     next: AtomicU64,
     calls: Mutex<Vec<Call>>,
@@ -118,9 +119,18 @@ pub struct ScriptedConnector {
 impl ScriptedConnector {
     /// A connector and the event channel to give `start_with_connector`.
     pub fn new() -> (Arc<Self>, mpsc::Receiver<ConnectorEvent>) {
+        Self::with_key(crate::connector::CODEX)
+    }
+
+    /// A connector registered under `key` (e.g. [`crate::connector::CLAUDE`], to stand in for
+    /// a second agent).
+    pub fn with_key(
+        key: crate::connector::ConnectorKey,
+    ) -> (Arc<Self>, mpsc::Receiver<ConnectorEvent>) {
         let (tx, rx) = mpsc::channel(4096);
         (
             Arc::new(ScriptedConnector {
+                key,
                 events: tx,
                 next: AtomicU64::new(1),
                 calls: Mutex::new(Vec::new()),
@@ -255,6 +265,9 @@ impl ScriptedConnector {
 
 #[async_trait]
 impl Connector for ScriptedConnector {
+    fn key(&self) -> crate::connector::ConnectorKey {
+        self.key
+    }
     fn generation(&self) -> u64 {
         1
     }
@@ -359,6 +372,7 @@ impl ApprovalReply for RecordingReply {
             ApprovalAnswer {
                 decision: orbitdock_protocol::ApprovalDecision::Cancel,
                 answers: Some(answers),
+                message: Some(message.to_owned()),
             },
         ));
         Ok(())

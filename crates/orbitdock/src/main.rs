@@ -106,7 +106,8 @@ enum Cmd {
         decline: bool,
     },
     /// Hook entry point run by an agent (reads one payload on stdin, forwards it to the server
-    /// within 50 ms or spools it; prints nothing on stdout; always exits 0).
+    /// within 50 ms or spools it; always exits 0; prints nothing on stdout except a Codex
+    /// PermissionRequest decision made in the hub).
     Hook {
         #[command(subcommand)]
         agent: HookAgent,
@@ -123,9 +124,19 @@ enum Cmd {
 enum HookAgent {
     /// Claude Code (any hook event).
     Claude,
+    /// Codex CLI (any hook event; a PermissionRequest waits for a decision in the hub).
+    Codex {
+        /// How long a PermissionRequest waits for a person in the hub before the terminal's
+        /// own prompt takes over (ms; capped below the installed hook timeout).
+        #[arg(long)]
+        permission_wait_ms: Option<u64>,
+        /// Budget for forwarding an event before it is spooled (ms).
+        #[arg(long)]
+        budget_ms: Option<u64>,
+    },
 }
 
-/// `hooks install|uninstall|status claude [--settings PATH]`.
+/// `hooks install|uninstall|status claude [--settings PATH]` / `codex [--codex-home DIR]`.
 #[derive(Debug, Subcommand)]
 enum HooksAction {
     /// Merge our hook entries into the agent's settings (idempotent; others' hooks kept).
@@ -154,6 +165,20 @@ enum HookTarget {
         #[arg(long)]
         settings: Option<PathBuf>,
     },
+    /// Codex's hooks.json or `[hooks]` in config.toml of a CODEX_HOME, with Codex's trust record.
+    Codex {
+        /// CODEX_HOME (default: $CODEX_HOME or ~/.codex).
+        #[arg(long)]
+        codex_home: Option<PathBuf>,
+        /// The codex binary asked to record trust and report it (default: $CODEX_BIN,
+        /// DATA_DIR/codex, $PATH).
+        #[arg(long)]
+        codex_bin: Option<PathBuf>,
+        /// Install: how long a PermissionRequest waits for the hub (ms) before the terminal
+        /// prompt takes over (default 120000).
+        #[arg(long)]
+        permission_wait_ms: Option<u64>,
+    },
 }
 
 fn main() -> Result<()> {
@@ -174,7 +199,48 @@ fn main() -> Result<()> {
             );
             return Ok(());
         }
-        Cmd::Hooks { action } => return hooks_action(action, &data_dir),
+        Cmd::Hook {
+            agent:
+                HookAgent::Codex {
+                    permission_wait_ms,
+                    budget_ms,
+                },
+        } => {
+            let mut cfg = codex_hooks::RunnerConfig::new(&data_dir);
+            if let Some(ms) = permission_wait_ms {
+                cfg.permission_wait = std::time::Duration::from_millis(*ms);
+            }
+            if let Some(ms) = budget_ms {
+                cfg.forward_budget = std::time::Duration::from_millis(*ms);
+            }
+            let mut out = std::io::stdout().lock();
+            codex_hooks::run_hook(&cfg, std::io::stdin().lock(), &mut out);
+            return Ok(());
+        }
+        Cmd::Hooks { action } => {
+            let (HooksAction::Install { agent }
+            | HooksAction::Uninstall { agent }
+            | HooksAction::Status { agent }) = action;
+            if let HookTarget::Codex {
+                codex_home,
+                codex_bin,
+                permission_wait_ms,
+            } = agent
+            {
+                let rt = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .context("starting the tokio runtime")?;
+                return rt.block_on(codex_hooks_action(
+                    action,
+                    &data_dir,
+                    codex_home.clone(),
+                    codex_bin.clone(),
+                    *permission_wait_ms,
+                ));
+            }
+            return hooks_action(action, &data_dir);
+        }
         _ => {}
     }
     let rt = tokio::runtime::Builder::new_multi_thread()
@@ -189,7 +255,9 @@ fn hooks_action(action: &HooksAction, data_dir: &Path) -> Result<()> {
     let (HooksAction::Install { agent }
     | HooksAction::Uninstall { agent }
     | HooksAction::Status { agent }) = action;
-    let HookTarget::Claude { settings } = agent;
+    let HookTarget::Claude { settings } = agent else {
+        bail!("not a Claude Code target");
+    };
     let settings = match settings {
         Some(p) => p.clone(),
         None => claude_hooks::settings_install::default_settings_path()
@@ -232,6 +300,143 @@ fn hooks_action(action: &HooksAction, data_dir: &Path) -> Result<()> {
     Ok(())
 }
 
+fn absolute(p: &Path) -> Result<PathBuf> {
+    Ok(if p.is_absolute() {
+        p.to_path_buf()
+    } else {
+        std::env::current_dir()?.join(p)
+    })
+}
+
+/// The codex binary that records and reports hook trust, if one can be found (never installed
+/// here: without one, the person is told the one manual step).
+/// A `--codex-bin` that does not work is an error, not a silent fallback.
+async fn trust_binary(data_dir: &Path, explicit: Option<PathBuf>) -> Result<Option<PathBuf>> {
+    let mut resolver = BinaryResolver::new().managed_dir(data_dir.join("codex"));
+    let explicit_given = explicit.is_some();
+    if let Some(b) = explicit {
+        resolver = resolver.explicit(b);
+    }
+    match resolver.resolve().await {
+        Ok(b) => Ok(Some(b.path)),
+        Err(e) if explicit_given => Err(e).context("--codex-bin"),
+        Err(_) => Ok(None),
+    }
+}
+
+/// `orbitdock hooks install|uninstall|status codex`.
+async fn codex_hooks_action(
+    action: &HooksAction,
+    data_dir: &Path,
+    codex_home: Option<PathBuf>,
+    codex_bin: Option<PathBuf>,
+    permission_wait_ms: Option<u64>,
+) -> Result<()> {
+    let home = match codex_home {
+        Some(h) => absolute(&h)?,
+        None => CodexHome::default_user()
+            .context("finding CODEX_HOME; pass --codex-home")?
+            .root()
+            .to_path_buf(),
+    };
+    match action {
+        HooksAction::Install { .. } => {
+            let exe = std::env::current_exe().context("locating the orbitdock binary")?;
+            let mut cmd = codex_hooks::hook_command(&exe, Some(&absolute(data_dir)?));
+            if let Some(ms) = permission_wait_ms {
+                cmd.push_str(&format!(" --permission-wait-ms {ms}"));
+            }
+            let c = codex_hooks::install(&home, &cmd)?;
+            let file = c.format.map(|f| f.path(&home)).unwrap_or_default();
+            println!(
+                "installed {} Codex hooks in {} (replaced {}): {cmd}",
+                c.added,
+                file.display(),
+                c.removed
+            );
+            match trust_binary(data_dir, codex_bin).await? {
+                Some(bin) => {
+                    let r = codex_hooks::trust_our_hooks(&bin, &home)
+                        .await
+                        .context("recording trust for the OrbitDock hooks")?;
+                    println!(
+                        "trusted {} hooks in {} (Codex runs all {} OrbitDock hooks)",
+                        r.trusted.len(),
+                        home.join(codex_hooks::hooks_file::CONFIG_TOML).display(),
+                        r.hooks.len()
+                    );
+                    for w in r.warnings {
+                        println!("codex warns: {w}");
+                    }
+                }
+                None => println!(
+                    "no codex binary found to record trust; do this once: {}",
+                    codex_hooks::MANUAL_TRUST_STEPS
+                ),
+            }
+        }
+        HooksAction::Uninstall { .. } => {
+            let c = codex_hooks::uninstall(&home)?;
+            println!(
+                "removed {} OrbitDock hooks from {}",
+                c.removed,
+                home.display()
+            );
+        }
+        HooksAction::Status { .. } => {
+            let st = codex_hooks::hooks_file::file_status(&home)?;
+            if st.ours.is_empty() {
+                println!("no OrbitDock hooks in {}", home.display());
+                return Ok(());
+            }
+            let events: Vec<&str> = st.ours.iter().map(|h| h.event.as_str()).collect();
+            println!("{}: {}", home.display(), events.join(", "));
+            if !st.missing.is_empty() {
+                let m: Vec<&str> = st.missing.iter().map(|e| e.as_str()).collect();
+                println!(
+                    "missing: {} (run `orbitdock hooks install codex`)",
+                    m.join(", ")
+                );
+            }
+            if !st.duplicated.is_empty() {
+                println!("installed twice: {}", st.duplicated.join(", "));
+            }
+            if st.both_files_have_hooks {
+                println!("hooks.json and config.toml both hold hooks: Codex loads both and warns");
+            }
+            match trust_binary(data_dir, codex_bin).await? {
+                Some(bin) => {
+                    let (hooks, warnings) = codex_hooks::trust_status(&bin, &home).await?;
+                    let idle: Vec<String> = hooks
+                        .iter()
+                        .filter(|h| !h.runs())
+                        .map(|h| format!("{} ({:?})", h.hook.event_name, h.hook.trust_status))
+                        .collect();
+                    if idle.is_empty() {
+                        println!("trust: Codex runs all {} OrbitDock hooks", hooks.len());
+                    } else {
+                        println!(
+                            "trust: Codex does NOT run {}; run `orbitdock hooks install codex` again, or: {}",
+                            idle.join(", "),
+                            codex_hooks::MANUAL_TRUST_STEPS
+                        );
+                    }
+                    for w in warnings {
+                        println!("codex warns: {w}");
+                    }
+                }
+                None => println!(
+                    "trust entries recorded for {} of {} hooks (no codex binary to check them; if they do not run: {})",
+                    st.trust_recorded.len(),
+                    st.ours.len(),
+                    codex_hooks::MANUAL_TRUST_STEPS
+                ),
+            }
+        }
+    }
+    Ok(())
+}
+
 async fn run(cmd: Cmd, data_dir: PathBuf) -> Result<()> {
     match cmd {
         Cmd::Serve {
@@ -249,6 +454,7 @@ async fn run(cmd: Cmd, data_dir: PathBuf) -> Result<()> {
             let discovery = orbitdock_server::DiscoveryOptions {
                 watch_codex: !no_watch,
                 passive_idle: std::time::Duration::from_secs(passive_idle_secs.max(1)),
+                ..Default::default()
             };
             let local = LocalModelArgs {
                 model: local_model,
@@ -430,6 +636,16 @@ fn print_item(item: &TranscriptItem) {
         ItemBody::Error { message } => format!("error: {message}"),
         ItemBody::Notice { message } => format!("notice: {message}"),
         ItemBody::ContextCompaction { .. } => "context compacted".into(),
+        ItemBody::McpServerStatus {
+            server,
+            state,
+            error,
+        } => match error {
+            Some(e) => format!("mcp server {server}: {state} ({e})"),
+            None => format!("mcp server {server}: {state}"),
+        },
+        ItemBody::Goal { goal: Some(g) } => format!("goal ({}): {}", g.status, g.objective),
+        ItemBody::Goal { goal: None } => "goal cleared".into(),
         ItemBody::ReviewMode {
             entered: true,
             review,
@@ -545,6 +761,20 @@ async fn serve(
         }
     };
     tracing::info!(codex = %binary.path.display(), version = %binary.version.0, home = %codex_home.root().display(), "using Codex");
+    // Claude Code is optional: without it the server offers Codex sessions only (and says so).
+    let claude = match claude_code::BinaryResolver::new()
+        .managed_dir(data_dir.join("claude"))
+        .locate()
+    {
+        Ok(path) => {
+            tracing::info!(claude = %path.display(), "using Claude Code");
+            Some(orbitdock_server::connector::claude::ClaudeConfig::new(path))
+        }
+        Err(e) => {
+            tracing::info!(error = %e, "Claude Code not found; Claude sessions are off");
+            None
+        }
+    };
     let server = orbitdock_server::start_with(
         orbitdock_server::ServerConfig {
             data_dir: data_dir.clone(),
@@ -553,6 +783,7 @@ async fn serve(
             bind: SocketAddr::new(bind, port),
             token: token.clone(),
             codex_env: Vec::new(),
+            claude,
         },
         discovery,
     )

@@ -2,6 +2,10 @@
 //! exit 0 with nothing on stdout, spool when no server runs (several processes at once lose
 //! nothing), deliver to a listening server, and settings edits that keep foreign hooks. Also the
 //! client subcommands (`sessions`, `show`, `send`, `approve`) against a real `orbitdock serve`.
+//! [`codex`]: the same for Codex hooks, with the pinned Codex running them.
+
+#[path = "hook_cli/codex.rs"]
+mod codex;
 
 use std::io::{Read, Write};
 use std::net::TcpListener;

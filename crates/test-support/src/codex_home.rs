@@ -51,6 +51,7 @@
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+use std::time::Duration;
 
 use tempfile::TempDir;
 
@@ -325,6 +326,100 @@ fn git_init(dir: &Path) {
     ]);
 }
 
+/// Polls (every 50 ms) until `path` exists or `timeout` passes; whether it exists. For files a
+/// child process creates (a command that ran), which no event announces.
+pub async fn wait_for_path(path: &Path, timeout: Duration) -> bool {
+    let deadline = tokio::time::Instant::now() + timeout;
+    while tokio::time::Instant::now() < deadline {
+        if path.exists() {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    path.exists()
+}
+
+/// Every rollout file (`*.jsonl`) under `codex_home/sessions`.
+pub fn rollout_files(codex_home: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut stack = vec![codex_home.join("sessions")];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else if p.extension().is_some_and(|x| x == "jsonl") {
+                out.push(p);
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+/// Copies the rollout `src` (under `src_home`) to the same place under `dst_home` in the shape
+/// a Codex older than 0.169 wrote it: without the `ordinal` of every line and the
+/// `history_mode` of `session_meta` (what `codex migrate-rollouts --apply` adds back).
+pub fn write_legacy_rollout(
+    src: &Path,
+    src_home: &Path,
+    dst_home: &Path,
+) -> Result<PathBuf, String> {
+    let rel = src.strip_prefix(src_home).map_err(|e| e.to_string())?;
+    let dst = dst_home.join(rel);
+    if let Some(parent) = dst.parent() {
+        std::fs::create_dir_all(parent).map_err(|e| e.to_string())?;
+    }
+    let mut out = String::new();
+    let text = std::fs::read_to_string(src).map_err(|e| format!("{}: {e}", src.display()))?;
+    for line in text.lines() {
+        let mut v: serde_json::Value = serde_json::from_str(line).map_err(|e| e.to_string())?;
+        if let Some(o) = v.as_object_mut() {
+            o.remove("ordinal");
+        }
+        if v["type"] == "session_meta"
+            && let Some(p) = v["payload"].as_object_mut()
+        {
+            p.remove("history_mode");
+        }
+        out.push_str(&v.to_string());
+        out.push('\n');
+    }
+    std::fs::write(&dst, out).map_err(|e| format!("{}: {e}", dst.display()))?;
+    Ok(dst)
+}
+
+/// The command the model of [`escalation_home`] asks to run outside the sandbox.
+pub const ESCALATION_CALL_ID: &str = "call_esc";
+
+/// The model's justification in [`escalation_home`].
+pub const ESCALATION_JUSTIFICATION: &str = "need to write outside the workspace";
+
+/// A home for approval tests with the interactive TUI: on-request approvals, workspace-write
+/// sandbox, and a model whose first turn asks to `touch` a marker file OUTSIDE the workspace with
+/// escalation (call [`ESCALATION_CALL_ID`]), then answers "done". Title side requests of the TUI
+/// are answered so they do not eat the scripts. Returns the home and the marker path (absent
+/// until the command runs).
+pub fn escalation_home(fake: &crate::FakeResponses) -> (TempCodexHome, PathBuf) {
+    fake.answer_title_requests("Touch a file");
+    let home = CodexHomeBuilder::new(&fake.base_url())
+        .approval_policy("on-request")
+        .sandbox_mode("workspace-write")
+        .build();
+    let marker = home
+        .path()
+        .parent()
+        .map(|p| p.join("escalated-ran"))
+        .unwrap_or_else(|| home.path().join("escalated-ran"));
+    fake.enqueue(crate::ScriptedResponse::new().exec_command_escalated(
+        &format!("touch {}", marker.display()),
+        ESCALATION_CALL_ID,
+        ESCALATION_JUSTIFICATION,
+    ));
+    fake.enqueue(crate::ScriptedResponse::new().text("done"));
+    (home, marker)
+}
+
 /// A temp `CODEX_HOME` plus a work dir; both are removed on drop.
 #[derive(Debug)]
 pub struct TempCodexHome {
@@ -360,6 +455,72 @@ impl TempCodexHome {
                 .map(|k| (OsString::from(k), OsString::new())),
         );
         env
+    }
+
+    /// [`Self::env`] as UTF-8 pairs (for APIs taking `(String, String)`, e.g. a server's
+    /// environment for its Codex child).
+    pub fn env_strings(&self) -> Vec<(String, String)> {
+        self.env()
+            .into_iter()
+            .map(|(k, v)| {
+                (
+                    k.to_string_lossy().into_owned(),
+                    v.to_string_lossy().into_owned(),
+                )
+            })
+            .collect()
+    }
+
+    /// Runs `codex exec --json --skip-git-repo-check <args>` in this home (killed after
+    /// `timeout`) and returns the thread id from its `thread.started` event; `Err` carries the
+    /// exit status, stderr and stdout.
+    pub async fn exec_thread(&self, args: &[&str], timeout: Duration) -> Result<String, String> {
+        let mut all = vec!["exec", "--json", "--skip-git-repo-check"];
+        all.extend_from_slice(args);
+        let mut cmd = tokio::process::Command::from(self.command(&all));
+        cmd.stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true);
+        let out = tokio::time::timeout(timeout, cmd.output())
+            .await
+            .map_err(|_| format!("codex exec did not finish within {timeout:?}"))?
+            .map_err(|e| format!("codex exec: {e}"))?;
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        if !out.status.success() {
+            return Err(format!(
+                "codex exec failed ({}): {}\n{stdout}",
+                out.status,
+                String::from_utf8_lossy(&out.stderr)
+            ));
+        }
+        stdout
+            .lines()
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .find(|e| e["type"] == "thread.started")
+            .and_then(|e| e["thread_id"].as_str().map(str::to_owned))
+            .ok_or_else(|| format!("no thread.started in {stdout}"))
+    }
+
+    /// `codex migrate-rollouts --json [--apply]` in this home: the `outcomes` array
+    /// (`{thread_id, rollout_path, status, ...}` per thread).
+    pub fn migrate_rollouts(&self, apply: bool) -> Result<Vec<serde_json::Value>, String> {
+        let mut args = vec!["migrate-rollouts", "--json"];
+        if apply {
+            args.push("--apply");
+        }
+        let out = self
+            .command(&args)
+            .output()
+            .map_err(|e| format!("codex migrate-rollouts: {e}"))?;
+        if !out.status.success() {
+            return Err(format!(
+                "migrate-rollouts failed: {}",
+                String::from_utf8_lossy(&out.stderr)
+            ));
+        }
+        let v: serde_json::Value =
+            serde_json::from_slice(&out.stdout).map_err(|e| format!("--json output: {e}"))?;
+        Ok(v["outcomes"].as_array().cloned().unwrap_or_default())
     }
 
     /// `codex <args>` with [`Self::env`] applied (scrubbed variables removed), cwd = work dir,

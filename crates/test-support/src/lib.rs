@@ -39,6 +39,7 @@
 //! Everything here panics on misuse or timeouts with a message that says what happened: it is
 //! test code, and a clear panic is the most useful failure a test can produce.
 
+mod claude_home;
 mod codex_home;
 pub mod fake_anthropic;
 mod fake_responses;
@@ -46,7 +47,11 @@ pub mod gguf;
 mod local_user;
 pub mod rollout_corpus;
 
-pub use codex_home::{CodexHomeBuilder, SCRUBBED_ENV, TempCodexHome, default_parent_dir};
+pub use claude_home::{CLAUDE_SCRUBBED_ENV, ClaudeHome, claude_bin};
+pub use codex_home::{
+    CodexHomeBuilder, ESCALATION_CALL_ID, ESCALATION_JUSTIFICATION, SCRUBBED_ENV, TempCodexHome,
+    default_parent_dir, escalation_home, rollout_files, wait_for_path, write_legacy_rollout,
+};
 pub use fake_responses::{FakeResponses, RecordedRequest, ScriptedResponse};
 pub use local_user::second_local_user;
 

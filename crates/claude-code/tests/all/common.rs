@@ -8,33 +8,12 @@ use std::time::Duration;
 use claude_code::protocol::messages::ResultMessage;
 use claude_code::protocol::{OutputMessage, SystemMessage};
 use claude_code::{BinaryResolver, PermissionRequest, SessionBuilder, SessionEvent};
-use test_support::fake_anthropic::FakeAnthropic;
+use test_support::ClaudeHome;
 use tokio::sync::mpsc;
 
 /// How long any single wait may take. Generous: the machine is shared and the CLI is a large
 /// binary whose first start reads ~400 MB.
 pub const WAIT: Duration = Duration::from_secs(90);
-
-/// Inherited variables that could route the CLI elsewhere or change its behaviour.
-const SCRUBBED: &[&str] = &[
-    "ANTHROPIC_AUTH_TOKEN",
-    "CLAUDE_CODE_OAUTH_TOKEN",
-    "ANTHROPIC_MODEL",
-    "ANTHROPIC_SMALL_FAST_MODEL",
-    "ANTHROPIC_DEFAULT_SONNET_MODEL",
-    "ANTHROPIC_DEFAULT_OPUS_MODEL",
-    "CLAUDE_CODE_USE_BEDROCK",
-    "CLAUDE_CODE_USE_VERTEX",
-    "CLAUDE_CODE_USE_FOUNDRY",
-    "CLAUDECODE",
-    "CLAUDE_CODE_ENTRYPOINT",
-    "HTTP_PROXY",
-    "HTTPS_PROXY",
-    "ALL_PROXY",
-    "http_proxy",
-    "https_proxy",
-    "all_proxy",
-];
 
 /// The pinned CLI: `$CLAUDE_BIN`, else the install under `<root>/tools/claude`.
 pub fn claude_bin() -> PathBuf {
@@ -45,31 +24,19 @@ pub fn claude_bin() -> PathBuf {
         .unwrap_or_else(|e| panic!("{e}: run scripts/setup.sh to install the pinned Claude Code"))
 }
 
-/// A fake API, a temp config dir and a temp working dir.
-pub struct Env {
-    pub fake: FakeAnthropic,
-    _dir: tempfile::TempDir,
-    pub cwd: PathBuf,
-    pub config: PathBuf,
-    pub home: PathBuf,
+/// A fake API, a temp config dir and a temp working dir (test-support's [`ClaudeHome`]).
+pub struct Env(ClaudeHome);
+
+impl std::ops::Deref for Env {
+    type Target = ClaudeHome;
+    fn deref(&self) -> &ClaudeHome {
+        &self.0
+    }
 }
 
 impl Env {
     pub fn new() -> Env {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let cwd = dir.path().join("work");
-        let config = dir.path().join("claude-config");
-        let home = dir.path().join("home");
-        for d in [&cwd, &config, &home] {
-            std::fs::create_dir_all(d).expect("mkdir");
-        }
-        Env {
-            fake: FakeAnthropic::start(),
-            _dir: dir,
-            cwd,
-            config,
-            home,
-        }
+        Env(ClaudeHome::new())
     }
 
     /// A session builder wired to the fake, fully offline and isolated.
@@ -81,7 +48,7 @@ impl Env {
             .anthropic_base_url(self.fake.base_url())
             .api_key("sk-ant-test-fake")
             .disable_nonessential_traffic();
-        for var in SCRUBBED {
+        for var in test_support::CLAUDE_SCRUBBED_ENV {
             b = b.env_remove(*var);
         }
         b
@@ -261,10 +228,5 @@ pub async fn eventually(what: &str, mut cond: impl FnMut() -> bool) {
 
 /// The transcript file of a session under a config dir (`projects/<cwd-slug>/<id>.jsonl`).
 pub fn transcript_path(config: &Path, session_id: &str) -> Option<PathBuf> {
-    let projects = config.join("projects");
-    std::fs::read_dir(projects)
-        .ok()?
-        .flatten()
-        .map(|d| d.path().join(format!("{session_id}.jsonl")))
-        .find(|p| p.is_file())
+    test_support::ClaudeHome::transcript_path(config, session_id)
 }

@@ -208,6 +208,29 @@ pub struct McpServerStartupStatusNotification {
     pub failure_reason: Option<Value>,
 }
 
+/// `command/exec/outputDelta`: a chunk of a streamed `command/exec`'s output.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CommandExecOutputDeltaNotification {
+    /// The `processId` the client chose.
+    pub process_id: String,
+    /// `stdout` | `stderr`.
+    pub stream: String,
+    pub delta_base64: String,
+    #[serde(default)]
+    pub cap_reached: bool,
+}
+
+/// `thread/goal/updated`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ThreadGoalUpdatedNotification {
+    pub thread_id: String,
+    #[serde(default)]
+    pub turn_id: Option<String>,
+    pub goal: super::requests::ThreadGoal,
+}
+
 /// One typed notification, as listed in [`NOTIFICATIONS`].
 #[derive(Debug, Clone, Copy)]
 pub struct NotificationSpec {
@@ -298,6 +321,9 @@ notification_types! {
     ConfigWarning => "configWarning", ConfigWarningNotification as "ConfigWarningNotification";
     ServerRequestResolved => "serverRequest/resolved", ServerRequestResolvedNotification as "ServerRequestResolvedNotification";
     McpServerStartupStatus => "mcpServer/startupStatus/updated", McpServerStartupStatusNotification as "McpServerStatusUpdatedNotification";
+    CommandExecOutputDelta => "command/exec/outputDelta", CommandExecOutputDeltaNotification as "CommandExecOutputDeltaNotification";
+    ThreadGoalUpdated => "thread/goal/updated", ThreadGoalUpdatedNotification as "ThreadGoalUpdatedNotification";
+    ThreadGoalCleared => "thread/goal/cleared", ThreadIdNotification as "ThreadGoalClearedNotification";
 }
 
 impl ServerNotification {
@@ -327,7 +353,11 @@ impl ServerNotification {
             N::Warning(n) => n.thread_id.as_deref(),
             N::ServerRequestResolved(n) => Some(&n.thread_id),
             N::McpServerStartupStatus(n) => n.thread_id.as_deref(),
-            N::AccountRateLimitsUpdated(_) | N::ConfigWarning(_) => None,
+            N::ThreadGoalUpdated(n) => Some(&n.thread_id),
+            N::ThreadGoalCleared(n) => Some(&n.thread_id),
+            N::AccountRateLimitsUpdated(_) | N::ConfigWarning(_) | N::CommandExecOutputDelta(_) => {
+                None
+            }
             N::Unknown { params, .. } => params.get("threadId").and_then(Value::as_str),
         }
     }

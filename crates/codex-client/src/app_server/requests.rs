@@ -651,6 +651,28 @@ request_types! {
     AccountLogout => "account/logout", () as "null", EmptyResponse as "LogoutAccountResponse";
     /// `account/usage/read`: token usage of the ChatGPT account (or of one thread).
     AccountUsageRead => "account/usage/read", AccountUsageReadParams as "GetAccountTokenUsageParams", AccountUsageReadResponse as "GetAccountTokenUsageResponse";
+    /// `thread/delete`: remove a thread from the agent's store for good.
+    ThreadDelete => "thread/delete", ThreadIdParams as "ThreadDeleteParams", EmptyResponse as "ThreadDeleteResponse";
+    /// `skills/list`: the skills the agent would load for some working directories.
+    SkillsList => "skills/list", SkillsListParams as "SkillsListParams", SkillsListResponse as "SkillsListResponse";
+    /// `config/value/write`: set one key of the user's config.toml.
+    ConfigValueWrite => "config/value/write", ConfigValueWriteParams as "ConfigValueWriteParams", ConfigBatchWriteResponse as "ConfigWriteResponse";
+    /// `command/exec`: run one command outside any thread; answers when it exits. Commands may
+    /// run long, so the caller's own timeout applies (no default).
+    CommandExec => "command/exec", CommandExecParams as "CommandExecParams", CommandExecResponse as "CommandExecResponse",
+        timeout = Duration::from_secs(24 * 3600);
+    /// `command/exec/write`: stdin bytes for a running `command/exec`.
+    CommandExecWrite => "command/exec/write", CommandExecWriteParams as "CommandExecWriteParams", EmptyResponse as "CommandExecWriteResponse";
+    /// `command/exec/terminate`: stop a running `command/exec`.
+    CommandExecTerminate => "command/exec/terminate", CommandExecProcessParams as "CommandExecTerminateParams", EmptyResponse as "CommandExecTerminateResponse";
+    /// `command/exec/resize`: new PTY size of a running `command/exec` in tty mode.
+    CommandExecResize => "command/exec/resize", CommandExecResizeParams as "CommandExecResizeParams", EmptyResponse as "CommandExecResizeResponse";
+    /// `thread/goal/get`.
+    ThreadGoalGet => "thread/goal/get", ThreadIdParams as "ThreadGoalGetParams", ThreadGoalGetResponse as "ThreadGoalGetResponse";
+    /// `thread/goal/set`.
+    ThreadGoalSet => "thread/goal/set", ThreadGoalSetParams as "ThreadGoalSetParams", ThreadGoalSetResponse as "ThreadGoalSetResponse";
+    /// `thread/goal/clear`.
+    ThreadGoalClear => "thread/goal/clear", ThreadIdParams as "ThreadGoalClearParams", ThreadGoalClearResponse as "ThreadGoalClearResponse";
 }
 
 /// The name the product seeds use for history rollback; 0.169 calls it `thread/revert`.
@@ -1133,4 +1155,206 @@ mod account_tests {
         );
         assert_eq!(read(Value::Null).account_info(), None);
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// skills, single config values, one-off commands, thread goals
+
+/// Params of `skills/list`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SkillsListParams {
+    /// Working directories to scan (empty: the server's).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub cwds: Vec<String>,
+    /// Re-scan instead of answering from the cache.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub force_reload: bool,
+}
+
+/// One skill of `skills/list`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SkillMetadata {
+    pub name: String,
+    #[serde(default)]
+    pub description: String,
+    #[serde(default)]
+    pub path: String,
+    /// `user` | `repo` | `system` | `admin`.
+    #[serde(default)]
+    pub scope: String,
+    #[serde(default)]
+    pub enabled: bool,
+}
+
+/// A skill that failed to load.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SkillErrorInfo {
+    #[serde(default)]
+    pub path: String,
+    #[serde(default)]
+    pub message: String,
+}
+
+/// The skills of one working directory.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SkillsListEntry {
+    #[serde(default)]
+    pub cwd: String,
+    #[serde(default)]
+    pub skills: Vec<SkillMetadata>,
+    #[serde(default)]
+    pub errors: Vec<SkillErrorInfo>,
+}
+
+/// Result of `skills/list`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SkillsListResponse {
+    pub data: Vec<SkillsListEntry>,
+}
+
+/// Params of `config/value/write`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ConfigValueWriteParams {
+    /// Dotted path, e.g. `model` or `mcp_servers.docs.enabled`.
+    pub key_path: String,
+    pub value: Value,
+    /// `replace` | `upsert`.
+    pub merge_strategy: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub file_path: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub expected_version: Option<String>,
+}
+
+/// Params of `command/exec`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CommandExecParams {
+    /// argv (empty is rejected).
+    pub command: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cwd: Option<String>,
+    /// Connection-scoped id chosen by the client; required for streaming and follow-ups.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub process_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sandbox_policy: Option<SandboxPolicy>,
+    /// Stream output as `command/exec/outputDelta` (then not repeated in the response).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub stream_stdout_stderr: bool,
+    /// Accept `command/exec/write`.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub stream_stdin: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub timeout_ms: Option<i64>,
+}
+
+/// Result of `command/exec`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CommandExecResponse {
+    pub exit_code: i32,
+    /// Empty when streamed.
+    #[serde(default)]
+    pub stdout: String,
+    /// Empty when streamed.
+    #[serde(default)]
+    pub stderr: String,
+}
+
+/// Params of `command/exec/write`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CommandExecWriteParams {
+    pub process_id: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub delta_base64: Option<String>,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub close_stdin: bool,
+}
+
+/// Params of `command/exec/terminate`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CommandExecProcessParams {
+    pub process_id: String,
+}
+
+/// PTY size in character cells.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CommandExecTerminalSize {
+    pub rows: u16,
+    pub cols: u16,
+}
+
+/// Params of `command/exec/resize`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CommandExecResizeParams {
+    pub process_id: String,
+    pub size: CommandExecTerminalSize,
+}
+
+/// A thread's goal.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ThreadGoal {
+    #[serde(default)]
+    pub thread_id: String,
+    pub objective: String,
+    /// `active` | `paused` | `blocked` | `usageLimited` | `budgetLimited` | `complete`.
+    pub status: String,
+    #[serde(default)]
+    pub tokens_used: i64,
+    #[serde(default)]
+    pub token_budget: Option<i64>,
+    #[serde(default)]
+    pub time_used_seconds: i64,
+    #[serde(default)]
+    pub created_at: i64,
+    #[serde(default)]
+    pub updated_at: i64,
+}
+
+/// Params of `thread/goal/set`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ThreadGoalSetParams {
+    pub thread_id: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub objective: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub status: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub token_budget: Option<i64>,
+}
+
+/// Result of `thread/goal/set`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ThreadGoalSetResponse {
+    pub goal: ThreadGoal,
+}
+
+/// Result of `thread/goal/get`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ThreadGoalGetResponse {
+    #[serde(default)]
+    pub goal: Option<ThreadGoal>,
+}
+
+/// Result of `thread/goal/clear`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ThreadGoalClearResponse {
+    #[serde(default)]
+    pub cleared: bool,
 }

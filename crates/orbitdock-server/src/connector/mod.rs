@@ -8,11 +8,12 @@
 //!
 //! Agent wire types stop here: [`codex`] is the only module that knows Codex's app-server
 //! protocol (`codex::translate` turns each notification and server request into the neutral
-//! events). A second agent is a second module implementing [`Connector`] and emitting the same
-//! events.
+//! events), and [`claude`] the only one that knows Claude Code's stream-json protocol
+//! (`claude::translate`). Both implement [`Connector`] and emit the same events.
 //!
 //! Tests and benchmarks implement the trait themselves (see [`crate::testing`]).
 
+pub mod claude;
 pub mod codex;
 
 use std::fmt;
@@ -20,9 +21,12 @@ use std::sync::{Arc, Weak};
 
 use async_trait::async_trait;
 use orbitdock_protocol::{
-    AccountStatus, ApprovalPolicy, ItemBody, ItemStatus, LoginRequest, LoginResponse, ModelInfo,
-    RateLimits, ReviewTarget, SandboxMode,
+    AccountStatus, AgentInfo, AgentThread, AgentThreadsQuery, ApprovalPolicy, ItemBody, ItemStatus,
+    LoginRequest, LoginResponse, McpServerInfo, ModelInfo, PermissionMode, RateLimits,
+    ReviewTarget, SandboxMode, SkillsResponse, ThreadGoal, TokenUsage, UsageResponse,
 };
+use serde_json::Value;
+use tokio::sync::mpsc;
 
 use crate::error::{Error, Result};
 use crate::session::{ApprovalRequest, SessionEvent};
@@ -33,6 +37,9 @@ pub type ConnectorKey = &'static str;
 
 /// The key of the local Codex app-server.
 pub const CODEX: ConnectorKey = "codex";
+
+/// The key of the Claude Code connector.
+pub const CLAUDE: ConnectorKey = "claude";
 
 /// Something an agent process said, already in the core's vocabulary.
 #[derive(Debug)]
@@ -69,6 +76,12 @@ pub enum ConnectorEvent {
         /// Exit status and stderr tail, for the transcript.
         detail: String,
     },
+}
+
+/// The last `n` lines of an agent's stderr, for an exit notice.
+pub fn stderr_tail_lines(stderr: &str, n: usize) -> String {
+    let lines: Vec<&str> = stderr.lines().collect();
+    lines[lines.len().saturating_sub(n)..].join("\n")
 }
 
 /// Where a connector delivers its events: straight into the registry's routing, on the
@@ -147,6 +160,13 @@ pub struct ThreadConfig {
     pub approval_policy: Option<ApprovalPolicy>,
     /// Sandbox mode.
     pub sandbox_mode: Option<SandboxMode>,
+    /// Permission mode (agents that have one).
+    pub permission_mode: Option<PermissionMode>,
+    /// Where the agent keeps this thread when it is not the connector's own place (the config
+    /// dir of the terminal a taken-over session came from).
+    pub agent_home: Option<String>,
+    /// The session's usage so far (agents that report per-turn usage go on counting from it).
+    pub usage: TokenUsage,
     /// The agent's model provider (`None`: the agent's default).
     pub model_provider: Option<String>,
     /// Collaboration mode for the turn being started (`plan`, `default`); never sticky.
@@ -175,6 +195,43 @@ pub struct OpenedThread {
     pub effort: Option<String>,
     /// The thread's name, when it has one.
     pub name: Option<String>,
+}
+
+/// One command to run outside any turn (see [`Connector::exec_command`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExecSpec {
+    /// The run's id, unique per connector (follow-up calls name it).
+    pub id: String,
+    /// argv.
+    pub argv: Vec<String>,
+    /// Working directory.
+    pub cwd: String,
+    /// Sandbox (`None`: the agent's default).
+    pub sandbox_mode: Option<SandboxMode>,
+    /// Timeout in milliseconds (`None`: the agent's default).
+    pub timeout_ms: Option<u64>,
+}
+
+/// A chunk of a running command's output (stdout and stderr interleaved as they arrive).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExecChunk {
+    /// `stdout` or `stderr`.
+    pub stream: String,
+    /// The text (invalid UTF-8 replaced).
+    pub text: String,
+}
+
+/// A thread the agent knows, with its history in the core's vocabulary.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ImportedThread {
+    /// Its metadata.
+    pub thread: AgentThread,
+    /// Its model, when recorded.
+    pub model: Option<String>,
+    /// Its effort, when recorded.
+    pub effort: Option<String>,
+    /// Its turns' items, in order (`SessionEvent::Item`s).
+    pub events: Vec<SessionEvent>,
 }
 
 /// One turn of a thread's history as the agent keeps it, oldest item first.
@@ -247,6 +304,77 @@ pub trait Connector: Send + Sync + fmt::Debug + 'static {
     async fn set_thread_name(&self, thread_id: &str, name: &str) -> Result<()>;
     /// Lists models.
     async fn list_models(&self) -> Result<Vec<ModelInfo>>;
+    /// Deletes the thread from the agent's own store (no undo).
+    async fn delete_thread(&self, _thread_id: &str) -> Result<()> {
+        Err(unsupported("thread/delete"))
+    }
+    /// The agent's MCP servers, as seen by `thread_id` when given (its live connections).
+    async fn mcp_servers(&self, _thread_id: Option<&str>) -> Result<Vec<McpServerInfo>> {
+        Err(unsupported("mcpServerStatus/list"))
+    }
+    /// One page of the threads the agent has stored.
+    async fn list_threads(
+        &self,
+        _query: &AgentThreadsQuery,
+    ) -> Result<(Vec<AgentThread>, Option<String>)> {
+        Err(unsupported("thread/list"))
+    }
+    /// A stored thread with its history.
+    async fn read_thread(&self, _thread_id: &str) -> Result<ImportedThread> {
+        Err(unsupported("thread/read"))
+    }
+    /// The agent's effective config (as seen from `cwd`).
+    async fn read_config(&self, _cwd: Option<&str>) -> Result<Value> {
+        Err(unsupported("config/read"))
+    }
+    /// Sets one key of the agent's user config.
+    async fn write_config(&self, _key_path: &str, _value: Value) -> Result<()> {
+        Err(unsupported("config/value/write"))
+    }
+    /// Runs one command outside any turn, streaming its output to `output`; returns its exit
+    /// code once it ends.
+    async fn exec_command(&self, _spec: ExecSpec, _output: mpsc::Sender<ExecChunk>) -> Result<i32> {
+        Err(unsupported("command/exec"))
+    }
+    /// Writes to a running command's stdin.
+    async fn write_command_stdin(&self, _id: &str, _text: &str, _close: bool) -> Result<()> {
+        Err(unsupported("command/exec/write"))
+    }
+    /// Stops a running command.
+    async fn terminate_command(&self, _id: &str) -> Result<()> {
+        Err(unsupported("command/exec/terminate"))
+    }
+    /// The account's rate limits and token usage.
+    async fn usage(&self) -> Result<UsageResponse> {
+        Err(unsupported("account/usage/read"))
+    }
+    /// The skills the agent would load in `cwd`.
+    async fn skills(&self, _cwd: &str) -> Result<SkillsResponse> {
+        Err(unsupported("skills/list"))
+    }
+    /// The thread's goal; `Ok(None)` when none is set, `Err` when goals are not supported.
+    async fn goal(&self, _thread_id: &str) -> Result<Option<ThreadGoal>> {
+        Err(unsupported("thread/goal/get"))
+    }
+    /// Sets (`Some`) or clears (`None`) the thread's goal.
+    async fn set_goal(
+        &self,
+        _thread_id: &str,
+        _objective: Option<&str>,
+    ) -> Result<Option<ThreadGoal>> {
+        Err(unsupported("thread/goal/set"))
+    }
+    /// The session no longer needs the thread loaded (it ended or was archived). Returns
+    /// whether the agent let it go (the next turn must resume it); agents whose threads cost
+    /// nothing while idle keep them.
+    async fn release_thread(&self, _thread_id: &str) -> Result<bool> {
+        Ok(false)
+    }
+    /// What people should know about this agent before starting a session with it (its
+    /// version, whether it has credentials); `None` when there is nothing to report.
+    async fn agent_info(&self) -> Option<AgentInfo> {
+        None
+    }
     /// Who the agent is logged in as (agents without an account refuse).
     async fn read_account(&self) -> Result<AccountStatus> {
         Err(no_account())

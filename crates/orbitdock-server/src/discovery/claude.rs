@@ -25,6 +25,15 @@ use crate::session::{SessionEvent, SessionHandle};
 /// Applies one payload; returns the OrbitDock session id.
 pub async fn apply_hook(registry: &Registry, p: HookPayload) -> Result<String> {
     let handle = session_for(registry, &p).await?;
+    // A session OrbitDock drives reports everything through its own stream; the hooks a
+    // person installed in the same config dir fire for it too and would duplicate it.
+    if registry
+        .list_hub()
+        .get(handle.id())
+        .is_some_and(|s| s.origin == Origin::Direct)
+    {
+        return Ok(handle.id().to_owned());
+    }
     let events = events_for(&p);
     if !events.is_empty() {
         // Committed before answering: the hook's caller (and tests) read the list next.
@@ -37,10 +46,10 @@ async fn session_for(registry: &Registry, p: &HookPayload) -> Result<SessionHand
     if p.session_id.trim().is_empty() {
         return Err(Error::BadRequest("hook payload without session_id".into()));
     }
-    if let Some(id) = registry.session_for_thread(&p.session_id) {
+    if let Some(id) = registry.session_for_provider(Provider::Claude, &p.session_id) {
         return registry.get(&id).await;
     }
-    registry
+    let handle = registry
         .create_session(NewSession {
             provider: Provider::Claude,
             origin: Origin::Passive,
@@ -50,7 +59,23 @@ async fn session_for(registry: &Registry, p: &HookPayload) -> Result<SessionHand
             status: SessionStatus::Waiting,
             ..NewSession::default()
         })
-        .await
+        .await?;
+    if let Some(home) = config_dir_of(p) {
+        handle
+            .ingest_committed(vec![SessionEvent::AgentHome(home)])
+            .await?;
+    }
+    Ok(handle)
+}
+
+/// The config dir a terminal session lives in: its transcript is
+/// `<config dir>/projects/<cwd slug>/<session id>.jsonl`, and a takeover must resume it there.
+fn config_dir_of(p: &HookPayload) -> Option<String> {
+    let t = Path::new(p.transcript_path.as_deref()?);
+    let projects = t.parent()?.parent()?;
+    (projects.file_name()? == "projects")
+        .then(|| projects.parent().map(|d| d.to_string_lossy().into_owned()))
+        .flatten()
 }
 
 fn text_of(v: &Option<Value>) -> String {
@@ -162,30 +187,14 @@ pub fn events_for(p: &HookPayload) -> Vec<SessionEvent> {
 /// Malformed lines are logged with their offset and dropped; if applying fails, the spool is
 /// kept whole for the next start.
 pub async fn drain_spool(registry: Arc<Registry>, data_dir: &Path) -> Result<usize> {
-    let spool = Spool::in_data_dir(data_dir);
-    let rt = tokio::runtime::Handle::current();
-    let path = spool.path().to_path_buf();
-    let res = tokio::task::spawn_blocking(move || {
-        spool.drain(|lines| -> std::result::Result<(), Error> {
-            for l in lines {
-                match HookPayload::parse(l.text.as_bytes()) {
-                    Ok(p) => {
-                        rt.block_on(apply_hook(&registry, p))?;
-                    }
-                    Err(e) => tracing::warn!(
-                        spool = %path.display(), offset = l.offset, error = %e,
-                        "malformed spooled Claude hook payload; dropped"
-                    ),
-                }
-            }
-            Ok(())
-        })
-    })
+    super::drain_spool(
+        Spool::in_data_dir(data_dir),
+        "claude",
+        |b| HookPayload::parse(b).map_err(|e| e.to_string()),
+        move |p: HookPayload| {
+            let registry = registry.clone();
+            async move { apply_hook(&registry, p).await.map(drop) }
+        },
+    )
     .await
-    .map_err(|e| Error::Persist(format!("spool drain task: {e}")))?;
-    match res {
-        Ok(Ok(outcome)) => Ok(outcome.lines),
-        Ok(Err(e)) => Err(e),
-        Err(e) => Err(Error::Persist(format!("spool: {e}"))),
-    }
 }

@@ -6,8 +6,10 @@
 //! order:
 //!
 //! * `Created` -> a passive Codex session (thread id, cwd, model, display name or slug, status,
-//!   usage). If the registry already knows the thread as a passive session (a restart whose
-//!   checkpoint file was lost), that session is reused: one session per thread.
+//!   usage). If the registry already knows the thread as a passive session (Codex hooks reported
+//!   it first, or a restart whose checkpoint file was lost), that session is reused: one session
+//!   per thread (the registry's passive-session lock makes "find or create" atomic across
+//!   sources).
 //! * `Changed` / `ItemAppended` / `Ended` -> the same [`SessionEvent`]s direct sessions use, so
 //!   passive sessions publish the same protocol messages (first prompt comes from the first user
 //!   item, exactly as for direct sessions).
@@ -16,6 +18,10 @@
 //! the thread belongs to a *direct* session: passive sessions register their thread id too, so
 //! "is the thread known" would detach the very sessions this module created. Updates are checked
 //! again when applied (a direct session may have claimed the thread in between).
+//!
+//! Item ids are derived from the rollout line (timestamp, kind, content; a command's call id),
+//! so a file read again from the start — replaced by `codex migrate-rollouts --apply`, or a lost
+//! checkpoint — updates the items it produced before instead of adding copies.
 //!
 //! Checkpoints (byte offset + unfinished last line + session state per file) live in
 //! `DATA_DIR/codex-rollout-state.json`, written after the events went to the sink: a restart
@@ -35,7 +41,7 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
 use crate::error::Result;
-use crate::registry::{NewSession, Registry};
+use crate::registry::{NewSession, PassiveOwner, Registry};
 use crate::session::{SessionEvent, SessionHandle};
 
 /// File name of the rollout checkpoints inside the data dir.
@@ -185,30 +191,41 @@ async fn apply_update(registry: &Registry, update: SessionUpdate) -> Result<()> 
     let thread_id = update.thread_id().to_owned();
     let handle = match &update {
         SessionUpdate::Created { view } => {
-            if registry.session_for_thread(&thread_id).is_some() {
-                match passive_handle(registry, &thread_id).await? {
-                    Some(h) => h,
-                    // A direct session drives it: never a duplicate.
-                    None => return Ok(()),
+            let known = registry.session_for_thread(&thread_id).is_some();
+            let owner = registry
+                .passive_for_thread(NewSession {
+                    provider: Provider::Codex,
+                    origin: Origin::Passive,
+                    cwd: view.cwd.clone().unwrap_or_default(),
+                    thread_id: Some(thread_id.clone()),
+                    name: Some(view.display_name().to_owned()),
+                    model: view.model.clone(),
+                    status: status_of(view.status),
+                    created_at: view
+                        .started_at
+                        .as_deref()
+                        .and_then(codex_rollout::passive_session::parse_ts_ms)
+                        .unwrap_or(0),
+                    ..NewSession::default()
+                })
+                .await?;
+            match owner {
+                PassiveOwner::Passive(h) => {
+                    // Hooks may have made the session first; they know no display name.
+                    let unnamed = registry
+                        .list_hub()
+                        .get(h.id())
+                        .is_some_and(|s| s.name.is_none());
+                    if known && unnamed {
+                        h.ingest(vec![SessionEvent::Renamed(Some(
+                            view.display_name().to_owned(),
+                        ))])
+                        .await?;
+                    }
+                    h
                 }
-            } else {
-                registry
-                    .create_session(NewSession {
-                        provider: Provider::Codex,
-                        origin: Origin::Passive,
-                        cwd: view.cwd.clone().unwrap_or_default(),
-                        thread_id: Some(thread_id.clone()),
-                        name: Some(view.display_name().to_owned()),
-                        model: view.model.clone(),
-                        status: status_of(view.status),
-                        created_at: view
-                            .started_at
-                            .as_deref()
-                            .and_then(codex_rollout::passive_session::parse_ts_ms)
-                            .unwrap_or(0),
-                        ..NewSession::default()
-                    })
-                    .await?
+                // A direct session drives it: never a duplicate.
+                PassiveOwner::Other => return Ok(()),
             }
         }
         _ => match passive_handle(registry, &thread_id).await? {
@@ -284,9 +301,28 @@ pub fn events_for(update: SessionUpdate) -> Vec<SessionEvent> {
     }
 }
 
+/// An item id that is the same every time the same rollout line is read: a file read again
+/// from the start (Codex's `migrate-rollouts` replaces each file with a new inode; a lost
+/// checkpoint) then updates the items it produced before instead of adding copies. Lines keep
+/// their timestamp through a migration (only `ordinal` is added), so timestamp, kind and
+/// content identify an item; FNV-1a because it is stable across builds, unlike std's hasher.
+fn stable_item_id(timestamp: Option<&str>, item: &TranscriptItem) -> String {
+    let Some(ts) = timestamp else {
+        return format!("rollout-{}", uuid::Uuid::new_v4());
+    };
+    let content = serde_json::to_string(item).unwrap_or_default();
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in ts.bytes().chain([0u8]).chain(content.bytes()) {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    format!("rollout-{h:016x}")
+}
+
 fn item_event(entry: TranscriptEntry) -> SessionEvent {
+    let id = stable_item_id(entry.timestamp.as_deref(), &entry.item);
     let TranscriptEntry { turn_id, item, .. } = entry;
-    let fresh = || format!("rollout-{}", uuid::Uuid::new_v4());
+    let fresh = || id.clone();
     let (item_id, status, body) = match item {
         TranscriptItem::User { text } => (
             fresh(),

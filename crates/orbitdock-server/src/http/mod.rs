@@ -8,6 +8,7 @@
 //! rebinding and cross-site requests; mutations are POST/PATCH/DELETE only (the router refuses
 //! other methods with 405).
 
+mod around;
 mod assets;
 mod hooks;
 mod providers;
@@ -230,14 +231,40 @@ fn route_table() -> RouteTable {
             "/api/sessions/{id}/approvals/history",
             get(rest::approval_history),
         )
+        .route("/api/sessions/{id}/delete", post(around::delete))
+        .route("/api/sessions/{id}/mcp-servers", get(around::mcp_servers))
+        .route("/api/sessions/{id}/commands", post(around::run_command))
+        .route(
+            "/api/sessions/{id}/commands/{command_id}/terminate",
+            post(around::terminate_command),
+        )
+        .route(
+            "/api/sessions/{id}/commands/{command_id}/stdin",
+            post(around::command_stdin),
+        )
+        .route("/api/sessions/{id}/skills", get(around::skills))
+        .route(
+            "/api/sessions/{id}/goal",
+            get(around::goal).post(around::set_goal),
+        )
+        .route("/api/codex/threads", get(around::agent_threads))
+        .route("/api/codex/threads/import", post(around::import_thread))
+        .route(
+            "/api/codex/config",
+            get(around::read_config).post(around::write_config),
+        )
+        .route("/api/codex/usage", get(around::usage))
         .route("/api/models", get(rest::models))
         .route("/api/account", get(providers::account))
         .route("/api/account/login", post(providers::login))
         .route("/api/account/logout", post(providers::logout))
         .route("/api/providers", get(providers::providers))
         .route("/api/providers/local", post(providers::set_local_model))
+        .route("/api/agents", get(rest::agents))
         .route("/api/markdown", post(rest::markdown))
         .route("/api/hooks/claude", post(hooks::claude))
+        .route(codex_hooks::EVENT_ROUTE, post(hooks::codex))
+        .route(codex_hooks::PERMISSION_ROUTE, post(hooks::codex_permission))
         .route("/ws", get(ws::upgrade))
         .route("/", get(assets::index))
         .fallback(assets::asset);

@@ -8,19 +8,20 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use orbitdock_protocol::{
-    ApprovalHistory, ApprovalRequestBody, ConfigPatch, CreateSessionRequest, ForkRequest, Health,
-    ModelsResponse, RenameRequest, RevertRequest, ReviewRequest, SendMessageRequest,
-    SessionsResponse,
+    AgentInfo, AgentsResponse, ApprovalHistory, ApprovalRequestBody, ConfigPatch,
+    CreateSessionRequest, ForkRequest, Health, ModelsResponse, Provider, RenameRequest,
+    RevertRequest, ReviewRequest, SendMessageRequest, SessionsResponse,
 };
 use serde::Deserialize;
 
 use super::AppState;
 use crate::actions::{SessionAction, dispatch};
+use crate::connector::CLAUDE;
 use crate::error::{Error, Result};
 use crate::markdown::{MarkdownRequest, render_request};
 
 /// Unwraps a JSON body, turning axum's rejection into our JSON 400.
-fn body<T>(b: std::result::Result<Json<T>, JsonRejection>) -> Result<T> {
+pub(super) fn body<T>(b: std::result::Result<Json<T>, JsonRejection>) -> Result<T> {
     b.map(|Json(v)| v)
         .map_err(|e| Error::BadRequest(format!("invalid JSON body: {}", e.body_text())))
 }
@@ -39,7 +40,7 @@ pub(super) async fn list_sessions(State(s): State<AppState>) -> Json<SessionsRes
 }
 
 /// Runs an action through the one dispatcher (shared with the WebSocket) and answers its body.
-async fn act(s: &AppState, action: SessionAction) -> Result<Response> {
+pub(super) async fn act(s: &AppState, action: SessionAction) -> Result<Response> {
     let out = dispatch(&s.registry, action).await?;
     let status = if out.created {
         StatusCode::CREATED
@@ -250,6 +251,7 @@ pub(super) async fn approve(
             request_id,
             decision: req.decision,
             answers: req.answers,
+            message: req.message,
         },
     )
     .await
@@ -263,11 +265,49 @@ pub(super) async fn approval_history(
     Ok(Json(ApprovalHistory { approvals }).into_response())
 }
 
-pub(super) async fn models(State(s): State<AppState>) -> Result<Response> {
-    Ok(Json(ModelsResponse {
-        models: s.registry.models().await?,
-    })
-    .into_response())
+#[derive(Debug, Deserialize)]
+pub(super) struct ModelsQuery {
+    provider: Option<Provider>,
+}
+
+/// Models of one provider (`?provider=claude`; Codex's by default).
+pub(super) async fn models(
+    State(s): State<AppState>,
+    q: std::result::Result<Query<ModelsQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Response> {
+    let Query(q) = q.map_err(|e| Error::BadRequest(e.body_text()))?;
+    let models = match q.provider.unwrap_or(Provider::Codex) {
+        Provider::Codex => s.registry.models().await?,
+        Provider::Claude => match s.registry.connectors().get(CLAUDE) {
+            Some(c) => c.list_models().await?,
+            None => Vec::new(),
+        },
+        Provider::Unknown => return Err(Error::BadRequest("unknown provider".into())),
+    };
+    Ok(Json(ModelsResponse { models }).into_response())
+}
+
+/// The agents this server can start sessions with, and whether each is ready.
+pub(super) async fn agents(State(s): State<AppState>) -> Json<AgentsResponse> {
+    let codex = s.registry.connector();
+    let mut agents = vec![codex.agent_info().await.unwrap_or_else(|| AgentInfo {
+        provider: Provider::Codex,
+        available: true,
+        version: None,
+        credentials: None,
+        detail: "Codex runs through the shared app-server.".into(),
+    })];
+    match s.registry.connectors().get(CLAUDE) {
+        Some(c) => agents.extend(c.agent_info().await),
+        None => agents.push(AgentInfo {
+            provider: Provider::Claude,
+            available: false,
+            version: None,
+            credentials: None,
+            detail: "Claude Code was not found: run scripts/setup.sh or set CLAUDE_BIN, then restart the server.".into(),
+        }),
+    }
+    Json(AgentsResponse { agents })
 }
 
 pub(super) async fn markdown(

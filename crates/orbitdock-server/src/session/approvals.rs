@@ -165,6 +165,7 @@ impl Actor {
         request_id: String,
         decision: ApprovalDecision,
         answers: Option<BTreeMap<String, Vec<String>>>,
+        message: Option<String>,
         reply: tokio::sync::oneshot::Sender<Result<()>>,
     ) -> Option<AfterCommit> {
         let session_id = self.summary.id.clone();
@@ -193,7 +194,11 @@ impl Actor {
             }));
         };
         entry.answering = true;
-        let answer = ApprovalAnswer { decision, answers };
+        let answer = ApprovalAnswer {
+            decision,
+            answers,
+            message,
+        };
         self.spawn_op(async move {
             let sent = bounded("the agent to take the answer", agent.answer(&answer)).await;
             let done: OpDone = Box::new(move |a: &mut Actor| {

@@ -2,7 +2,8 @@
 //! [`ApprovalRequest`]s.
 //!
 //! Every source of session changes speaks it: the Codex app-server connector (after
-//! `connector::codex::translate`), the rollout watcher and the Claude hooks for passive sessions,
+//! `connector::codex::translate`), the Claude Code connector (after `connector::claude::translate`),
+//! the rollout watcher and the Claude hooks for passive sessions,
 //! tests. The actor never sees an agent's wire types, so adding an agent means writing one
 //! translation, not touching the actor.
 
@@ -69,6 +70,11 @@ pub enum SessionEvent {
     Renamed(Option<String>),
     /// Model changed.
     Model(String),
+    /// The session's running cost in USD, as the agent reports it.
+    Cost(f64),
+    /// Where the agent keeps this session's state (e.g. the config dir of the terminal that
+    /// ran it), for resuming it somewhere other than the connector's own place.
+    AgentHome(String),
     /// Explicit status (passive sessions, whose status their source infers).
     Status(SessionStatus),
     /// A notice from OrbitDock in the transcript.
@@ -91,6 +97,8 @@ pub struct ApprovalAnswer {
     pub decision: ApprovalDecision,
     /// Answers to questions / elicitation fields: id -> values.
     pub answers: Option<BTreeMap<String, Vec<String>>>,
+    /// What to tell the agent with a refusal (agents that pass it to the model).
+    pub message: Option<String>,
 }
 
 /// Sends the answer to one agent request. Each agent's connector implements it with its own

@@ -56,6 +56,7 @@ pub(crate) enum Cmd {
         request_id: String,
         decision: ApprovalDecision,
         answers: Option<BTreeMap<String, Vec<String>>>,
+        message: Option<String>,
         reply: oneshot::Sender<Result<()>>,
     },
     /// Stop: close the running turn as interrupted (its streamed text persisted), mark pending
@@ -223,14 +224,22 @@ impl SessionHandle {
         request_id: String,
         decision: ApprovalDecision,
         answers: Option<BTreeMap<String, Vec<String>>>,
+        message: Option<String>,
     ) -> Result<()> {
         self.cmd(|reply| Cmd::Approve {
             request_id,
             decision,
             answers,
+            message,
             reply,
         })
         .await?
+    }
+
+    /// Puts a request in front of a person (passive sources whose agent asks outside any
+    /// connector, e.g. a Codex PermissionRequest hook). Returns once queued.
+    pub async fn approval_request(&self, req: super::ApprovalRequest) -> Result<()> {
+        self.deliver(Msg::Approval(Box::new(req))).await
     }
 
     /// Applies neutral events; returns once they are queued for persistence.

@@ -19,6 +19,7 @@ use super::handle::Cmd;
 use super::{ApprovalAnswer, TAKEOVER_QUIET_MS, now_ms};
 use crate::connector::{Connector, HistoryTurn, OpenedThread, ThreadConfig};
 use crate::error::{Error, Result};
+use crate::store::SessionExtra;
 
 /// How a thread became loaded in the agent.
 #[derive(Debug)]
@@ -50,7 +51,7 @@ struct Outcome {
     turn: Option<Result<String>>,
 }
 
-fn thread_cfg(s: &orbitdock_protocol::SessionSummary) -> ThreadConfig {
+fn thread_cfg(s: &orbitdock_protocol::SessionSummary, extra: &SessionExtra) -> ThreadConfig {
     ThreadConfig {
         cwd: s.cwd.clone(),
         model: s.model.clone(),
@@ -59,6 +60,17 @@ fn thread_cfg(s: &orbitdock_protocol::SessionSummary) -> ThreadConfig {
         sandbox_mode: s.sandbox_mode.clone(),
         model_provider: s.model_provider.clone(),
         collaboration_mode: None,
+        permission_mode: s.permission_mode.clone(),
+        agent_home: extra.agent_home.clone(),
+        usage: s.token_usage.clone(),
+    }
+}
+
+/// The agent's name, for notices.
+fn agent_name(p: Provider) -> &'static str {
+    match p {
+        Provider::Claude => "Claude",
+        _ => "Codex",
     }
 }
 
@@ -268,8 +280,9 @@ impl Actor {
                 request_id,
                 decision,
                 answers,
+                message,
                 reply,
-            } => self.approve(request_id, decision, answers, reply),
+            } => self.approve(request_id, decision, answers, message, reply),
             Cmd::Shutdown(reply) => {
                 // Handled by the loop; reaching here means it was queued behind the lane.
                 self.shutdown();
@@ -292,7 +305,7 @@ impl Actor {
             self.summary.id.clone(),
             self.summary.thread_id.clone(),
             self.is_attached(),
-            thread_cfg(&self.summary),
+            thread_cfg(&self.summary, &self.extra),
             turn,
         );
         self.spawn_op(async move {
@@ -323,7 +336,10 @@ impl Actor {
                 Attached::Resumed(t) => {
                     self.attached_generation = Some(generation);
                     self.bind_thread(t.thread_id);
-                    self.notice("Resumed the Codex thread.");
+                    self.notice(format!(
+                        "Resumed the {} session.",
+                        agent_name(self.summary.provider)
+                    ));
                     self.delta(SessionDelta::Attached { attached: true });
                 }
                 Attached::Forked { from, thread } => {
@@ -573,6 +589,11 @@ impl Actor {
         let cancel = self.cancel_all_pending();
         let connector = self.connector();
         let session = self.summary.id.clone();
+        let loaded = self
+            .summary
+            .thread_id
+            .clone()
+            .filter(|_| self.is_attached());
         self.lane_busy = true;
         self.spawn_op(async move {
             if let Some((thread, turn)) = interrupt
@@ -584,14 +605,29 @@ impl Actor {
             let cancel_answer = ApprovalAnswer {
                 decision: ApprovalDecision::Cancel,
                 answers: None,
+                message: Some("The session was ended.".into()),
             };
             for (_, r) in &cancel {
                 if let Err(e) = bounded("cancel approval", r.answer(&cancel_answer)).await {
                     tracing::debug!(%session, error = %e, "cancel of a pending approval on end");
                 }
             }
+            // An ended session holds no agent resources (a Claude process per session).
+            let released = match loaded {
+                Some(thread) => match bounded("release", connector.release_thread(&thread)).await {
+                    Ok(r) => r,
+                    Err(e) => {
+                        tracing::warn!(%session, error = %e, "release on end failed");
+                        false
+                    }
+                },
+                None => false,
+            };
             let done: OpDone = Box::new(move |a: &mut Actor| {
                 a.lane_done();
+                if released && a.attached_generation.take().is_some() {
+                    a.delta(SessionDelta::Attached { attached: false });
+                }
                 for (v, _) in cancel {
                     a.resolve(
                         v,
@@ -649,14 +685,31 @@ impl Actor {
         if self.summary.origin != Origin::Passive {
             return Some("this session is already driven by OrbitDock".into());
         }
-        if self.summary.provider != Provider::Codex {
-            return Some(format!(
-                "only passive Codex sessions can be taken over (this one is {:?})",
-                self.summary.provider
-            ));
+        let agent = agent_name(self.summary.provider);
+        match self.summary.provider {
+            Provider::Codex => {}
+            Provider::Claude => {
+                if self.summary.thread_id.is_none() {
+                    return Some("this passive session has no Claude session id yet".into());
+                }
+                // Claude Code does not refuse a second process on one session: the terminal
+                // must be gone (its SessionEnd seen), or both would write the transcript.
+                if self.summary.status != SessionStatus::Ended {
+                    return Some(format!(
+                        "the Claude session is still open in its terminal ({:?}); take it over once it has ended",
+                        self.summary.status
+                    ));
+                }
+                return None;
+            }
+            other => {
+                return Some(format!(
+                    "only passive Codex and Claude sessions can be taken over (this one is {other:?})"
+                ));
+            }
         }
         if self.summary.thread_id.is_none() {
-            return Some("this passive session has no Codex thread id yet".into());
+            return Some(format!("this passive session has no {agent} thread id yet"));
         }
         if matches!(
             self.summary.status,
@@ -685,17 +738,26 @@ impl Actor {
             return None;
         }
         self.summary.origin = Origin::Direct;
+        let was = self.summary.status;
         if self.summary.status == SessionStatus::Ended {
             self.summary.status = SessionStatus::Waiting;
         }
         self.out.summary_dirty = true;
         self.lane_attach(None, move |a, r| {
             match &r {
-                Ok(_) => a.notice("Taken over: OrbitDock now drives this Codex thread."),
-                Err(_) => a.summary.origin = Origin::Passive,
+                Ok(_) => a.notice(format!(
+                    "Taken over: OrbitDock now drives this {} session.",
+                    agent_name(a.summary.provider)
+                )),
+                Err(_) => {
+                    a.summary.origin = Origin::Passive;
+                    a.summary.status = was;
+                }
             }
             a.out.summary_dirty = true;
-            a.set_status();
+            if a.summary.origin == Origin::Direct {
+                a.set_status();
+            }
             Some(Box::new(move |a: &Actor| {
                 let _ = reply.send(r.map(|_| a.state()));
             }))
@@ -779,7 +841,7 @@ impl Actor {
             self.summary.id.clone(),
             self.summary.thread_id.clone(),
             self.is_attached(),
-            thread_cfg(&self.summary),
+            thread_cfg(&self.summary, &self.extra),
             None,
         );
         Ok((connector, attach, self.summary.thread_id.clone()))

@@ -68,10 +68,27 @@ impl Actor {
                     self.out.summary_dirty = true;
                 }
             }
+            SessionEvent::Cost(c) => {
+                if self.summary.cost_usd != Some(c) {
+                    self.summary.cost_usd = Some(c);
+                    self.out.summary_dirty = true;
+                }
+            }
+            SessionEvent::AgentHome(h) => {
+                if self.extra.agent_home.as_deref() != Some(h.as_str()) {
+                    self.extra.agent_home = Some(h);
+                    self.out.row_dirty = true;
+                }
+            }
             SessionEvent::Status(s) => {
                 if self.summary.status != s {
                     self.summary.status = s;
                     self.out.summary_dirty = true;
+                }
+                // A source reporting "working" must not hide a question still waiting for a
+                // person; only the end of the session outranks it.
+                if !self.pending.is_empty() && s != SessionStatus::Ended {
+                    self.set_status();
                 }
             }
             SessionEvent::Notice(m) => self.notice(m),

@@ -56,6 +56,9 @@ pub struct SessionExtra {
     pub item_count: u64,
     /// Last approval version handed out.
     pub approval_version: u64,
+    /// Where the agent keeps this session when it is not the connector's own place (the config
+    /// dir of the terminal a passive Claude session runs in), for takeover.
+    pub agent_home: Option<String>,
 }
 
 /// One write.
@@ -117,6 +120,11 @@ pub enum PersistOp {
         decision: Option<ApprovalDecision>,
         /// When.
         resolved_at: i64,
+    },
+    /// Remove a session with its items, turns and approvals.
+    DeleteSession {
+        /// Session.
+        session_id: String,
     },
 }
 
@@ -916,6 +924,17 @@ pub(crate) fn commit_batch(conn: &mut Connection, batch: &[Command]) -> Result<(
                                 resolved_at
                             ])
                             .map_err(|e| Error::db("resolving approval", e))?;
+                    }
+                    PersistOp::DeleteSession { session_id } => {
+                        for table in ["items", "turns", "approvals"] {
+                            tx.execute(
+                                &format!("DELETE FROM {table} WHERE session_id = ?1"),
+                                params![session_id],
+                            )
+                            .map_err(|e| Error::db(format!("deleting {table}"), e))?;
+                        }
+                        tx.execute("DELETE FROM sessions WHERE id = ?1", params![session_id])
+                            .map_err(|e| Error::db("deleting session", e))?;
                     }
                 }
             }

@@ -10,11 +10,12 @@ use std::time::Duration;
 use anyhow::{Context, Result, bail};
 use futures::{SinkExt, StreamExt};
 use orbitdock_protocol::{ServerMessage, SessionDelta, SessionState};
+use orbitdock_server::connector::claude::ClaudeConfig;
 use orbitdock_server::{RunningServer, ServerConfig};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
-use test_support::{CodexHomeBuilder, FakeResponses, TempCodexHome};
+use test_support::{ClaudeHome, CodexHomeBuilder, FakeResponses, TempCodexHome};
 use tokio_tungstenite::tungstenite::Message;
 
 pub const WAIT: Duration = Duration::from_secs(60);
@@ -26,16 +27,32 @@ pub struct Harness {
     pub data: tempfile::TempDir,
     pub server: Option<RunningServer>,
     pub http: reqwest::Client,
+    /// With [`Harness::start_with_claude`]: the pinned Claude Code's isolated home and its fake
+    /// Messages API.
+    pub claude: Option<ClaudeHome>,
 }
 
 impl Harness {
     pub async fn start() -> Result<Harness> {
-        Self::start_with_home(|b, _| b).await
+        Self::start_inner(None, |b, _| b).await
+    }
+
+    /// A harness whose server also runs Claude sessions: the REAL pinned Claude Code CLI in an
+    /// isolated config dir, against test-support's loopback fake of the Messages API.
+    pub async fn start_with_claude() -> Result<Harness> {
+        Self::start_inner(Some(ClaudeHome::new()), |b, _| b).await
     }
 
     /// [`Harness::start`] with the CODEX_HOME builder adjusted by `home` (given the builder and
     /// the fake's base URL).
     pub async fn start_with_home(
+        home: impl FnOnce(CodexHomeBuilder, &str) -> CodexHomeBuilder,
+    ) -> Result<Harness> {
+        Self::start_inner(None, home).await
+    }
+
+    async fn start_inner(
+        claude: Option<ClaudeHome>,
         home: impl FnOnce(CodexHomeBuilder, &str) -> CodexHomeBuilder,
     ) -> Result<Harness> {
         let fake = FakeResponses::start();
@@ -48,23 +65,41 @@ impl Harness {
             data,
             server: None,
             http: reqwest::Client::new(),
+            claude,
         };
         h.boot().await?;
         Ok(h)
     }
 
+    /// The Claude home (panics for a harness started without Claude).
+    pub fn claude(&self) -> &ClaudeHome {
+        self.claude
+            .as_ref()
+            .expect("started with start_with_claude")
+    }
+
+    /// The fake Messages API the Claude sessions call.
+    pub fn anthropic(&self) -> &test_support::fake_anthropic::FakeAnthropic {
+        &self.claude().fake
+    }
+
+    /// The Claude connector's config for this harness, if any.
+    fn claude_config(&self) -> Option<ClaudeConfig> {
+        self.claude.as_ref().map(|c| ClaudeConfig {
+            claude_bin: test_support::claude_bin(),
+            config_dir: Some(c.config.clone()),
+            home: Some(c.home.clone()),
+            env: c.env(),
+            env_remove: test_support::CLAUDE_SCRUBBED_ENV
+                .iter()
+                .map(|s| (*s).to_owned())
+                .collect(),
+            request_timeout: Duration::from_secs(30),
+        })
+    }
+
     async fn boot(&mut self) -> Result<()> {
-        let env = self
-            .home
-            .env()
-            .into_iter()
-            .map(|(k, v)| {
-                (
-                    k.to_string_lossy().into_owned(),
-                    v.to_string_lossy().into_owned(),
-                )
-            })
-            .collect();
+        let env = self.home.env_strings();
         let server = orbitdock_server::start(ServerConfig {
             data_dir: self.data.path().to_owned(),
             codex_home: self.home.path().to_owned(),
@@ -72,6 +107,7 @@ impl Harness {
             bind: "127.0.0.1:0".parse::<SocketAddr>()?,
             token: TOKEN.into(),
             codex_env: env,
+            claude: self.claude_config(),
         })
         .await?;
         self.server = Some(server);
@@ -150,6 +186,24 @@ impl Harness {
         Ws::connect(&self.base()).await
     }
 
+    /// A second, independent Codex app-server client on the same CODEX_HOME (what another
+    /// editor or tool would be), delivering its events to `tx`.
+    pub fn outside_connector(
+        &self,
+        tx: tokio::sync::mpsc::Sender<orbitdock_server::connector::ConnectorEvent>,
+    ) -> std::sync::Arc<orbitdock_server::connector::codex::AppServerConnector> {
+        let env = self.home.env_strings();
+        orbitdock_server::connector::codex::AppServerConnector::new(
+            orbitdock_server::connector::codex::AppServerConfig {
+                codex_bin: test_support::codex_bin(),
+                codex_home: self.home.path().to_owned(),
+                env,
+                request_timeout: Duration::from_secs(30),
+            },
+            orbitdock_server::connector::Router::to_channel(tx),
+        )
+    }
+
     pub async fn shutdown(mut self) {
         if let Some(s) = self.server.take() {
             s.shutdown().await;
@@ -199,6 +253,7 @@ impl Scripted {
                 bind: "127.0.0.1:0".parse::<SocketAddr>()?,
                 token: TOKEN.into(),
                 codex_env: Vec::new(),
+                claude: None,
             },
             agent.clone(),
             rx,
@@ -469,6 +524,25 @@ impl Ws {
     pub async fn close(mut self) {
         let _ = self.stream.close(None).await;
     }
+}
+
+/// Waits until a connector driven directly by a test reports the end of a turn.
+pub async fn connector_turn_end(
+    rx: &mut tokio::sync::mpsc::Receiver<orbitdock_server::connector::ConnectorEvent>,
+) -> Result<()> {
+    tokio::time::timeout(WAIT, async {
+        while let Some(ev) = rx.recv().await {
+            if let orbitdock_server::connector::ConnectorEvent::Thread { events, .. } = ev
+                && events
+                    .iter()
+                    .any(|e| matches!(e, orbitdock_server::SessionEvent::TurnEnded { .. }))
+            {
+                return;
+            }
+        }
+    })
+    .await
+    .context("turn end from the connector")
 }
 
 pub fn is_turn_ended(d: &SessionDelta) -> bool {

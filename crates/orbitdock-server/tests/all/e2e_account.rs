@@ -160,6 +160,7 @@ async fn a_missing_codex_home_is_created_private_and_reads_as_logged_out() -> Re
         bind: "127.0.0.1:0".parse()?,
         token: crate::common::TOKEN.into(),
         codex_env: env,
+        claude: None,
     })
     .await?;
     ensure!(std::fs::metadata(&home)?.permissions().mode() & 0o777 == 0o700);

@@ -263,6 +263,7 @@ async fn a_read_only_data_dir_is_a_clear_start_error() -> Result<()> {
             bind: "127.0.0.1:0".parse()?,
             token: crate::common::TOKEN.into(),
             codex_env: Vec::new(),
+            claude: None,
         },
         agent,
         rx,

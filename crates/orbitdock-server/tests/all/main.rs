@@ -12,6 +12,8 @@ mod core;
 mod crash_loop;
 mod e2e_account;
 mod e2e_approvals;
+mod e2e_around;
+mod e2e_claude;
 mod e2e_history_ops;
 mod e2e_interrupt_persist;
 mod e2e_lifecycle;

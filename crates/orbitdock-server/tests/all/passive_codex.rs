@@ -9,7 +9,6 @@
 use crate::common;
 
 use std::net::SocketAddr;
-use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
@@ -31,16 +30,7 @@ async fn boot(
     options: DiscoveryOptions,
 ) -> Result<Harness> {
     let data = tempfile::tempdir()?;
-    let env = home
-        .env()
-        .into_iter()
-        .map(|(k, v)| {
-            (
-                k.to_string_lossy().into_owned(),
-                v.to_string_lossy().into_owned(),
-            )
-        })
-        .collect();
+    let env = home.env_strings();
     let server = orbitdock_server::start_with(
         ServerConfig {
             data_dir: data.path().to_owned(),
@@ -49,6 +39,7 @@ async fn boot(
             bind: "127.0.0.1:0".parse::<SocketAddr>()?,
             token: TOKEN.into(),
             codex_env: env,
+            claude: None,
         },
         options,
     )
@@ -59,35 +50,16 @@ async fn boot(
         data,
         server: Some(server),
         http: reqwest::Client::new(),
+        claude: None,
     })
 }
 
 /// Runs `codex exec --json ARGS` in the harness's CODEX_HOME; returns the thread id.
 async fn exec(h: &Harness, args: &[&str]) -> Result<String> {
-    let mut all = vec!["exec", "--json", "--skip-git-repo-check"];
-    all.extend_from_slice(args);
-    let mut cmd = tokio::process::Command::from(h.home.command(&all));
-    cmd.stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true);
-    let out = tokio::time::timeout(EXEC_TIMEOUT, cmd.output())
+    h.home
+        .exec_thread(args, EXEC_TIMEOUT)
         .await
-        .context("codex exec timed out")??;
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    if !out.status.success() {
-        bail!(
-            "codex exec failed ({}): {}\n{stdout}",
-            out.status,
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
-    stdout
-        .lines()
-        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
-        .find(|e| e["type"] == "thread.started")
-        .and_then(|e| e["thread_id"].as_str().map(str::to_owned))
-        .with_context(|| format!("no thread.started in {stdout}"))
+        .map_err(anyhow::Error::msg)
 }
 
 async fn sessions_for(h: &Harness, thread: &str) -> Result<Vec<SessionSummary>> {
@@ -309,7 +281,7 @@ async fn an_idle_exec_thread_is_taken_over_and_continued() -> Result<()> {
     let home = home(&fake);
     let h = boot(home, fake, DiscoveryOptions::default()).await?;
 
-    // Not a Codex session: a passive Claude session (hooks) cannot be taken over.
+    // A passive Claude session (hooks) still open in its terminal cannot be taken over yet.
     let claude: Value = h
         .post(
             "/api/hooks/claude",
@@ -327,7 +299,7 @@ async fn an_idle_exec_thread_is_taken_over_and_continued() -> Result<()> {
     let (status, body) = takeover(&h, &claude_id).await?;
     assert_eq!(status, 409, "{body}");
     assert!(
-        body.to_string().contains("only passive Codex sessions"),
+        body.to_string().contains("still open in its terminal"),
         "{body}"
     );
 
@@ -422,6 +394,7 @@ async fn a_quiet_passive_session_ends_after_the_idle_timeout() -> Result<()> {
         DiscoveryOptions {
             watch_codex: true,
             passive_idle: Duration::from_secs(2),
+            ..DiscoveryOptions::default()
         },
     )
     .await?;
@@ -444,6 +417,77 @@ async fn a_quiet_passive_session_ends_after_the_idle_timeout() -> Result<()> {
             ItemBody::AgentMessage { text: "bye".into() }
         ]
     );
+    h.shutdown().await;
+    Ok(())
+}
+
+/// `codex migrate-rollouts --apply` replaces every legacy rollout (same path, new inode, each
+/// line gaining an `ordinal`) under a running watcher: the session keeps its transcript without
+/// copies, follows the thread's next turn, and a fresh server on the migrated home lists the
+/// session with the same transcript.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_home_migrated_with_migrate_rollouts_keeps_its_sessions_and_transcripts() -> Result<()> {
+    let fake = FakeResponses::start();
+    // A thread written by the pinned Codex, copied into a home in the legacy (pre-0.169) shape.
+    let made = home(&fake);
+    tool_turn(&fake);
+    let thread = made
+        .exec_thread(&["please run echo"], EXEC_TIMEOUT)
+        .await
+        .map_err(anyhow::Error::msg)?;
+    let legacy = home(&fake);
+    let src = test_support::rollout_files(made.path());
+    anyhow::ensure!(src.len() == 1, "{src:?}");
+    test_support::write_legacy_rollout(&src[0], made.path(), legacy.path())
+        .map_err(anyhow::Error::msg)?;
+    let mut h = boot(legacy, fake, DiscoveryOptions::default()).await?;
+    let finished = |s: &SessionSummary, it: &[ItemBody]| {
+        s.token_usage.total_tokens > 0
+            && it
+                .iter()
+                .any(|i| matches!(i, ItemBody::AgentMessage { text } if text.starts_with("Done")))
+    };
+    let (_, before) = wait_passive(&h, &thread, "the legacy thread", finished).await?;
+
+    let outcomes = h.home.migrate_rollouts(true).map_err(anyhow::Error::msg)?;
+    assert_eq!(outcomes.len(), 1, "{outcomes:?}");
+    assert_eq!(outcomes[0]["status"], "migrated", "{outcomes:?}");
+    assert_eq!(outcomes[0]["thread_id"], thread.as_str());
+
+    // The next turn reaches the same session: the watcher has re-read the replaced file by then
+    // (a reset is read before any line of the new content).
+    h.fake.enqueue(
+        ScriptedResponse::new()
+            .text("after migration")
+            .usage(5, 0, 1, 0),
+    );
+    exec(&h, &["resume", &thread, "and again"]).await?;
+    let (_, after) = wait_passive(&h, &thread, "the turn after migration", |_, it| {
+        it.iter()
+            .any(|i| matches!(i, ItemBody::AgentMessage { text } if text == "after migration"))
+    })
+    .await?;
+    assert_eq!(
+        after[..before.len()],
+        before[..],
+        "the migrated file's items were added again"
+    );
+    let user = |it: &[ItemBody], t: &str| {
+        it.iter()
+            .filter(|i| matches!(i, ItemBody::UserMessage { text } if text == t))
+            .count()
+    };
+    assert_eq!(user(&after, "please run echo"), 1, "{after:#?}");
+    assert_eq!(user(&after, "and again"), 1, "{after:#?}");
+
+    // A hub meeting the migrated home for the first time lists it with its transcript.
+    h.data = tempfile::tempdir()?;
+    h.restart().await?;
+    let (_, fresh) = wait_passive(&h, &thread, "the migrated thread, read afresh", |_, it| {
+        it.len() >= after.len()
+    })
+    .await?;
+    assert_eq!(fresh, after);
     h.shutdown().await;
     Ok(())
 }

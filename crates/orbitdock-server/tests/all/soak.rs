@@ -43,8 +43,10 @@ struct ClientFigures {
     errors: Vec<String>,
 }
 
-/// One process-wide sample: (seconds since start, RSS KiB, open fds).
-fn sample(start: Instant) -> (f64, u64, usize) {
+/// One process-wide sample: (seconds since start, RSS KiB, open fds that are not sockets,
+/// open sockets). Sockets are counted apart: the load's own HTTP clients pool connections
+/// (both ends live in this process) and their number follows the bursts of concurrency.
+fn sample(start: Instant) -> (f64, u64, usize, usize) {
     let rss = std::fs::read_to_string("/proc/self/status")
         .ok()
         .and_then(|s| {
@@ -54,10 +56,18 @@ fn sample(start: Instant) -> (f64, u64, usize) {
                 .and_then(|v| v.parse().ok())
         })
         .unwrap_or(0);
-    let fds = std::fs::read_dir("/proc/self/fd")
-        .map(|d| d.count())
-        .unwrap_or(0);
-    (start.elapsed().as_secs_f64(), rss, fds)
+    let (mut files, mut sockets) = (0, 0);
+    for e in std::fs::read_dir("/proc/self/fd")
+        .into_iter()
+        .flatten()
+        .flatten()
+    {
+        match std::fs::read_link(e.path()) {
+            Ok(t) if t.to_string_lossy().starts_with("socket:") => sockets += 1,
+            _ => files += 1,
+        }
+    }
+    (start.elapsed().as_secs_f64(), rss, files, sockets)
 }
 
 fn now_ns(start: Instant) -> u64 {
@@ -324,8 +334,10 @@ async fn fifty_sessions_ten_clients_memory_and_fds_plateau_revisions_gap_free() 
     let settled = &samples[warm.min(samples.len())..];
     let half = settled.len() / 2;
     let (early, late) = settled.split_at(half);
-    let max_rss = |s: &[(f64, u64, usize)]| s.iter().map(|x| x.1).max().unwrap_or(0);
-    let max_fds = |s: &[(f64, u64, usize)]| s.iter().map(|x| x.2).max().unwrap_or(0);
+    type Sample = (f64, u64, usize, usize);
+    let max_rss = |s: &[Sample]| s.iter().map(|x| x.1).max().unwrap_or(0);
+    let max_fds = |s: &[Sample]| s.iter().map(|x| x.2).max().unwrap_or(0);
+    let max_sockets = samples.iter().map(|x| x.3).max().unwrap_or(0);
     let frames: u64 = figures.iter().map(|f| f.frames).sum();
     let deltas: u64 = figures.iter().map(|f| f.deltas).sum();
     let gaps: u64 = figures.iter().map(|f| f.gaps).sum();
@@ -355,20 +367,20 @@ async fn fifty_sessions_ten_clients_memory_and_fds_plateau_revisions_gap_free() 
         "soak: RSS MiB (t s): {}",
         samples
             .iter()
-            .map(|(t, r, _)| format!("{:.0}@{t:.0}", *r as f64 / 1024.0))
+            .map(|(t, r, _, _)| format!("{:.0}@{t:.0}", *r as f64 / 1024.0))
             .collect::<Vec<_>>()
             .join(" ")
     );
     println!(
-        "soak: open fds (t s): {}",
+        "soak: open fds other than sockets / sockets (t s): {}",
         samples
             .iter()
-            .map(|(t, _, f)| format!("{f}@{t:.0}"))
+            .map(|(t, _, f, so)| format!("{f}/{so}@{t:.0}"))
             .collect::<Vec<_>>()
             .join(" ")
     );
     println!(
-        "soak: after warm-up, max RSS {:.1} MiB (first half) -> {:.1} MiB (second half); max fds {} -> {}",
+        "soak: after warm-up, max RSS {:.1} MiB (first half) -> {:.1} MiB (second half); max fds other than sockets {} -> {}; max sockets {max_sockets}",
         max_rss(early) as f64 / 1024.0,
         max_rss(late) as f64 / 1024.0,
         max_fds(early),
@@ -393,12 +405,18 @@ async fn fifty_sessions_ten_clients_memory_and_fds_plateau_revisions_gap_free() 
         max_rss(late) <= max_rss(early) + max_rss(early) / 4 + 24 * 1024,
         "RSS kept growing"
     );
-    // Descriptors: the WebSocket and HTTP connections are fixed; SQLite read connections are
-    // pooled (8 kept) but a burst of concurrent reads opens a few more for a moment (two
-    // descriptors each), which a sample may catch.
+    // Descriptors other than sockets: SQLite read connections are pooled (8 kept) but a burst
+    // of concurrent reads opens a few more for a moment (three descriptors each), which a
+    // sample may catch.
     ensure!(
-        max_fds(late) <= max_fds(early) + 16,
+        max_fds(late) <= max_fds(early) + 24,
         "open file descriptors kept growing"
+    );
+    // Sockets: never more than both ends of every connection the clients can hold at once
+    // (one WebSocket each, at most one HTTP connection per driver), plus the listeners.
+    ensure!(
+        max_sockets <= 2 * (CLIENTS + SESSIONS) + 8,
+        "{max_sockets} sockets: connections leak"
     );
     match Arc::try_unwrap(s) {
         Ok(s) => s.shutdown().await,

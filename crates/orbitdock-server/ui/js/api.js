@@ -76,10 +76,11 @@ export const api = {
   unarchive: (id) => request('POST', `/api/sessions/${enc(id)}/unarchive`),
   rename: (id, name) => request('POST', `/api/sessions/${enc(id)}/name`, { name }),
   patchConfig: (id, patch) => request('PATCH', `/api/sessions/${enc(id)}/config`, patch),
-  answer: (id, requestId, decision, answers) =>
+  answer: (id, requestId, decision, answers, message) =>
     request('POST', `/api/sessions/${enc(id)}/approvals/${enc(requestId)}`,
-      answers ? { decision, answers } : { decision }),
-  models: () => request('GET', '/api/models'),
+      { decision, ...(answers ? { answers } : {}), ...(message ? { message } : {}) }),
+  models: (agent = 'codex') => request('GET', `/api/models?provider=${enc(agent)}`),
+  agents: () => request('GET', '/api/agents'),
   account: () => request('GET', '/api/account'),
   login: (body) => request('POST', '/api/account/login', body),
   logout: () => request('POST', '/api/account/logout'),

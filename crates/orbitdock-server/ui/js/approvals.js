@@ -20,16 +20,19 @@ const TITLES = {
  * Renders the card for one pending approval. `onError(message)` reports failures; the card
  * disappears when the server publishes `approval_resolved`.
  */
-export function approvalCard(sessionId, approval, onError, cwd = null) {
+export function approvalCard(sessionId, approval, onError, cwd = null, { declineMessage = false } = {}) {
   const kind = approval.kind || 'unknown';
   const buttons = [];
   const disableAll = (on) => {
     for (const b of buttons) b.disabled = on;
   };
+  // Agents that pass a refusal's reason to the model (Claude) get an optional message box.
+  let why = null;
   const decide = async (decision, answers) => {
     disableAll(true);
+    const message = why && (decision === 'decline' || decision === 'cancel') ? why.value.trim() : '';
     try {
-      await api.answer(sessionId, approval.request_id, decision, answers);
+      await api.answer(sessionId, approval.request_id, decision, answers, message || undefined);
       card.dataset.answered = decision;
     } catch (err) {
       disableAll(false);
@@ -67,6 +70,16 @@ export function approvalCard(sessionId, approval, onError, cwd = null) {
       body.push(h('details', {}, h('summary', { text: 'Request details' }),
         h('pre', { class: 'output', text: JSON.stringify(approval.raw, null, 2) })));
     }
+  }
+
+  if (declineMessage && !questionFields) {
+    const whyId = `why-${cssId(approval.request_id)}`;
+    why = h('input', {
+      id: whyId, type: 'text', class: 'decline-message', autocomplete: 'off',
+      placeholder: 'Tell the agent why (optional, sent with Decline)',
+      'aria-label': 'Message for the agent if you decline',
+    });
+    body.push(h('div', { class: 'decline-why' }, why));
   }
 
   const actions = h('div', { class: 'approval-actions' });

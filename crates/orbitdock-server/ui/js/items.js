@@ -67,6 +67,19 @@ export function renderItem(item, ctx = {}) {
     case 'context_compaction':
       el = compactionItem(item, live);
       break;
+    case 'mcp_server_status':
+      el = h('article', {
+        class: `item note mcp-status${item.state === 'failed' ? ' failed' : ''}`, 'aria-label': `MCP server ${item.server || ''}`,
+      },
+      h('span', { class: 'note-icon', 'aria-hidden': 'true', text: '⚙' }), ' ',
+      h('span', { text: `MCP server “${item.server || '?'}”: ${item.state || 'unknown'}` }),
+      item.error ? h('span', { class: 'error-text', text: ` — ${item.error}` }) : null);
+      break;
+    case 'goal':
+      el = h('article', { class: 'item note goal', 'aria-label': 'Thread goal' },
+        h('span', { class: 'note-icon', 'aria-hidden': 'true', text: '◎' }), ' ',
+        h('span', { text: item.goal ? `Goal (${item.goal.status || 'set'}): ${item.goal.objective || ''}` : 'Goal cleared' }));
+      break;
     case 'review_mode':
       el = item.entered
         ? h('article', { class: 'item notice review-enter', 'aria-label': 'Entered review mode' },

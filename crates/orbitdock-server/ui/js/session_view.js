@@ -291,7 +291,8 @@ export class SessionView {
       const key = a.request_id;
       const existing = this.cards.get(key);
       if (existing && existing.dataset.version === String(a.version)) continue;
-      const card = approvalCard(this.model.id, a, this.toast, this.model.state.cwd);
+      const card = approvalCard(this.model.id, a, this.toast, this.model.state.cwd,
+        { declineMessage: this.model.state.provider === 'claude' });
       card.dataset.version = String(a.version);
       if (existing) existing.replaceWith(card);
       else this.approvals.append(card);

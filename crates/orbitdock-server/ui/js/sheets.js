@@ -1,5 +1,7 @@
-// The sheets (modal <dialog>s, so focus is trapped and Escape closes them): new session with model,
-// effort, approval and sandbox pickers, and rename.
+// The sheets (modal <dialog>s, so focus is trapped and Escape closes them): new session with the
+// agent (Codex or Claude, with the server's word on whether each is ready), model, and the agent's
+// own settings (model provider, effort, approval and sandbox for Codex; permission mode for
+// Claude), and rename.
 
 import { h, setChildren } from './dom.js';
 import { api } from './api.js';
@@ -23,12 +25,18 @@ export class NewSessionSheet {
     this.onCreated = onCreated;
     this.toast = toast;
     this.models = [];
+    this.agents = [];
+    this.status = dialog.querySelector('.agent-status');
+    this.title = dialog.querySelector('#new-session-title');
     this.providers = new ProviderPicker(dialog.querySelector('.provider-picker'), {
       onChange: (id) => this.providerChanged(id),
     });
     dialog.addEventListener('close', () => this.providers.stop());
     wireClose(dialog);
     this.form.elements.model.addEventListener('change', () => this.fillEfforts());
+    for (const r of this.form.querySelectorAll('input[name=agent]')) {
+      r.addEventListener('change', () => this.agentChanged());
+    }
     this.form.addEventListener('submit', (ev) => {
       ev.preventDefault();
       this.create();
@@ -46,18 +54,52 @@ export class NewSessionSheet {
     f.cwd.focus();
     this.providers.start();
     try {
-      const res = await api.models();
+      const res = await api.agents();
+      this.agents = (res && res.agents) || [];
+    } catch {
+      this.agents = [];
+    }
+    for (const r of this.form.querySelectorAll('input[name=agent]')) {
+      const info = this.agents.find((a) => a.provider === r.value);
+      r.disabled = Boolean(info && !info.available);
+    }
+    await this.agentChanged();
+  }
+
+  /** The chosen agent: `codex` or `claude`. */
+  agent() {
+    const r = this.form.querySelector('input[name=agent]:checked');
+    return r ? r.value : 'codex';
+  }
+
+  /** Shows the chosen agent's settings, its models and its account state. */
+  async agentChanged() {
+    const f = this.form.elements;
+    const agent = this.agent();
+    const name = agent === 'claude' ? 'Claude' : 'Codex';
+    this.title.textContent = `New ${name} session`;
+    for (const el of this.form.querySelectorAll('[data-agent]')) el.hidden = el.dataset.agent !== agent;
+    const info = this.agents.find((a) => a.provider === agent);
+    const parts = [];
+    if (info && info.version) parts.push(`${name} ${info.version}.`);
+    if (info && info.detail) parts.push(info.detail);
+    this.status.textContent = parts.join(' ');
+    this.status.classList.toggle('warn', Boolean(info && (!info.available || info.credentials === false)));
+    try {
+      const res = await api.models(agent);
       this.models = (res && res.models) || [];
     } catch (err) {
       this.models = [];
       showError(this.form, `Could not load models (${err.message}); the server default will be used.`);
     }
+    if (this.agent() !== agent) return;
     const keep = f.model.value;
     setChildren(f.model, h('option', { value: '', text: 'Server default' }),
       this.models.map((m) => h('option', { value: m.id, text: m.display_name || m.id })));
     const def = this.models.find((m) => m.is_default);
     f.model.value = keep && this.models.some((m) => m.id === keep) ? keep : (def ? def.id : '');
     this.fillEfforts();
+    this.providerChanged(agent === 'codex' ? this.providers.value() : null);
   }
 
   /** The local model serves one model: the model list is the account's. */
@@ -83,16 +125,20 @@ export class NewSessionSheet {
 
   async create() {
     const f = this.form.elements;
-    const body = { cwd: f.cwd.value.trim() };
+    const agent = this.agent();
+    const body = { provider: agent, cwd: f.cwd.value.trim() };
     if (!body.cwd) {
       showError(this.form, 'A project directory is required.');
       return;
     }
-    for (const k of ['name', 'model', 'effort', 'approval_policy', 'sandbox_mode', 'prompt']) {
+    const own = agent === 'claude'
+      ? ['permission_mode']
+      : ['effort', 'approval_policy', 'sandbox_mode'];
+    for (const k of ['name', 'model', ...own, 'prompt']) {
       const v = f[k].value.trim();
       if (v) body[k] = k === 'prompt' ? f[k].value : v;
     }
-    const provider = this.providers.value();
+    const provider = agent === 'codex' ? this.providers.value() : null;
     if (provider) {
       body.model_provider = provider;
       delete body.model;

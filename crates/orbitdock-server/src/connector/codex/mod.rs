@@ -6,6 +6,7 @@
 //! must be resumed before the next turn. Everything the app-server says is translated by
 //! [`translate`] before it leaves this module: Codex types stop here.
 
+mod around;
 pub mod items;
 pub mod translate;
 
@@ -31,15 +32,16 @@ use codex_client::app_server::{
     SandboxPolicy, UserInput,
 };
 use orbitdock_protocol::{
-    AccountStatus, ApprovalPolicy, LoginMethod, LoginRequest, LoginResponse, ModelInfo,
-    ReviewTarget, SandboxMode,
+    AccountStatus, AgentThread, AgentThreadsQuery, ApprovalPolicy, LoginMethod, LoginRequest,
+    LoginResponse, McpServerInfo, ModelInfo, ReviewTarget, SandboxMode, SkillsResponse, ThreadGoal,
+    UsageResponse,
 };
 use serde_json::Value;
 use tokio::sync::{Mutex, mpsc};
 
 use super::{
-    CODEX, Connector, ConnectorEvent, HistoryTurn, OpenedThread, ProviderEntry, Router,
-    ThreadConfig,
+    CODEX, Connector, ConnectorEvent, ExecChunk, ExecSpec, HistoryTurn, ImportedThread,
+    OpenedThread, ProviderEntry, Router, ThreadConfig,
 };
 use crate::error::{Error, Result};
 use crate::session::SessionEvent;
@@ -165,6 +167,7 @@ pub struct AppServerConnector {
     generation: AtomicU64,
     pid: AtomicU32,
     router: Router,
+    exec_outputs: around::ExecOutputs,
 }
 
 impl fmt::Debug for AppServerConnector {
@@ -186,6 +189,7 @@ impl AppServerConnector {
             generation: AtomicU64::new(0),
             pid: AtomicU32::new(0),
             router,
+            exec_outputs: Default::default(),
         })
     }
 
@@ -221,7 +225,12 @@ impl AppServerConnector {
             home = %self.config.codex_home.display(),
             "codex app-server started"
         );
-        tokio::spawn(pump(rx, self.router.clone(), generation));
+        tokio::spawn(pump(
+            rx,
+            self.router.clone(),
+            self.exec_outputs.clone(),
+            generation,
+        ));
         *cur = Some(server.clone());
         Ok(server)
     }
@@ -506,6 +515,65 @@ impl Connector for AppServerConnector {
             .collect())
     }
 
+    async fn delete_thread(&self, thread_id: &str) -> Result<()> {
+        around::delete_thread(&self.server().await?, thread_id).await
+    }
+
+    async fn mcp_servers(&self, thread_id: Option<&str>) -> Result<Vec<McpServerInfo>> {
+        around::mcp_servers(&self.server().await?, thread_id).await
+    }
+
+    async fn list_threads(
+        &self,
+        query: &AgentThreadsQuery,
+    ) -> Result<(Vec<AgentThread>, Option<String>)> {
+        around::list_threads(&self.server().await?, query).await
+    }
+
+    async fn read_thread(&self, thread_id: &str) -> Result<ImportedThread> {
+        around::read_thread(&self.server().await?, thread_id).await
+    }
+
+    async fn read_config(&self, cwd: Option<&str>) -> Result<Value> {
+        around::read_config(&self.server().await?, cwd).await
+    }
+
+    async fn write_config(&self, key_path: &str, value: Value) -> Result<()> {
+        around::write_config(&self.server().await?, key_path, value).await
+    }
+
+    async fn exec_command(&self, spec: ExecSpec, output: mpsc::Sender<ExecChunk>) -> Result<i32> {
+        around::exec_command(&self.server().await?, &self.exec_outputs, spec, output).await
+    }
+
+    async fn write_command_stdin(&self, id: &str, text: &str, close: bool) -> Result<()> {
+        around::write_command_stdin(&self.server().await?, id, text, close).await
+    }
+
+    async fn terminate_command(&self, id: &str) -> Result<()> {
+        around::terminate_command(&self.server().await?, id).await
+    }
+
+    async fn usage(&self) -> Result<UsageResponse> {
+        around::usage(&self.server().await?).await
+    }
+
+    async fn skills(&self, cwd: &str) -> Result<SkillsResponse> {
+        around::skills(&self.server().await?, cwd).await
+    }
+
+    async fn goal(&self, thread_id: &str) -> Result<Option<ThreadGoal>> {
+        around::get_goal(&self.server().await?, thread_id).await
+    }
+
+    async fn set_goal(
+        &self,
+        thread_id: &str,
+        objective: Option<&str>,
+    ) -> Result<Option<ThreadGoal>> {
+        around::set_goal(&self.server().await?, thread_id, objective).await
+    }
+
     fn agent_pid(&self) -> Option<u32> {
         Some(self.pid.load(Ordering::SeqCst)).filter(|p| *p != 0)
     }
@@ -628,9 +696,20 @@ fn agent_err(operation: &str, e: codex_client::Error) -> Error {
 }
 
 /// Forwards one app-server's events, translated, until it exits.
-async fn pump(mut rx: mpsc::Receiver<AppServerEvent>, router: Router, generation: u64) {
+async fn pump(
+    mut rx: mpsc::Receiver<AppServerEvent>,
+    router: Router,
+    exec_outputs: around::ExecOutputs,
+    generation: u64,
+) {
     while let Some(ev) = rx.recv().await {
         let out = match ev {
+            AppServerEvent::Notification(
+                codex_client::app_server::ServerNotification::CommandExecOutputDelta(d),
+            ) => {
+                around::route_exec_output(&exec_outputs, &d.process_id, d.stream, &d.delta_base64);
+                continue;
+            }
             AppServerEvent::Notification(n) => {
                 let method = n.method().to_owned();
                 match translate::notification(n) {
@@ -675,9 +754,7 @@ async fn pump(mut rx: mpsc::Receiver<AppServerEvent>, router: Router, generation
                 status,
                 stderr_tail,
             } => {
-                let tail: Vec<&str> = stderr_tail.lines().rev().take(5).collect();
-                let tail: Vec<&str> = tail.into_iter().rev().collect();
-                let tail = tail.join("\n");
+                let tail = super::stderr_tail_lines(&stderr_tail, 5);
                 tracing::warn!(?status, generation, stderr = %tail, "codex app-server exited");
                 ConnectorEvent::Exited {
                     connector: CODEX,

@@ -22,8 +22,8 @@ use codex_client::app_server::{
     Responder, ServerNotification, ServerRequest, ServerRequestParams, TurnStatus as CodexTurn,
 };
 use orbitdock_protocol::{
-    ApprovalDecision, ApprovalKind, ItemBody, ItemStatus, Plan, PlanStep, PlanStepStatus, Question,
-    RateLimitWindow, RateLimits, TextStream, TokenUsage, TurnStatus,
+    ApprovalDecision, ApprovalKind, ItemBody, ItemStatus, McpStartupState, Plan, PlanStep,
+    PlanStepStatus, Question, RateLimitWindow, RateLimits, TextStream, TokenUsage, TurnStatus,
 };
 use serde_json::{Value, json};
 
@@ -183,6 +183,47 @@ pub fn notification(n: ServerNotification) -> Translated {
         ),
         N::ThreadClosed(c) => thread(c.thread_id, vec![SessionEvent::Detached]),
         N::AccountRateLimitsUpdated(r) => Translated::RateLimits(rate_limits(&r.rate_limits)),
+        N::McpServerStartupStatus(m) => {
+            // `starting` is transient (the session's MCP pill shows it); the outcome is what
+            // belongs in the transcript.
+            let state = McpStartupState::parse(&m.status);
+            match (m.thread_id, state) {
+                (Some(thread_id), state) if state != McpStartupState::Starting => thread(
+                    thread_id,
+                    vec![SessionEvent::Item {
+                        turn_id: None,
+                        item_id: format!("mcp-{}-{}", m.name, uuid::Uuid::new_v4()),
+                        status: ItemStatus::Completed,
+                        body: ItemBody::McpServerStatus {
+                            server: m.name,
+                            state,
+                            error: m.error,
+                        },
+                    }],
+                ),
+                _ => Translated::Ignored,
+            }
+        }
+        N::ThreadGoalUpdated(g) => thread(
+            g.thread_id,
+            vec![SessionEvent::Item {
+                turn_id: g.turn_id,
+                item_id: format!("goal-{}", uuid::Uuid::new_v4()),
+                status: ItemStatus::Completed,
+                body: ItemBody::Goal {
+                    goal: Some(super::around::goal(g.goal)),
+                },
+            }],
+        ),
+        N::ThreadGoalCleared(g) => thread(
+            g.thread_id,
+            vec![SessionEvent::Item {
+                turn_id: None,
+                item_id: format!("goal-{}", uuid::Uuid::new_v4()),
+                status: ItemStatus::Completed,
+                body: ItemBody::Goal { goal: None },
+            }],
+        ),
         N::Warning(w) => {
             tracing::info!(warning = %w.message, "codex warning");
             Translated::Ignored

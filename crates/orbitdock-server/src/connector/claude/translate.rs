@@ -1,0 +1,711 @@
+//! Where a Claude Code stream-json line or permission request becomes OrbitDock's neutral
+//! [`SessionEvent`]s and [`ApprovalRequest`]s — the ONLY place that does it.
+//!
+//! The CLI reports a turn as (see the `claude-code` crate's README): `system/init`, per model
+//! response `stream_event`s wrapping the API's SSE events, one `assistant` line per content
+//! block (written right after the block's last delta), `user` lines carrying `tool_result`s with
+//! a structured `tool_use_result`, and a final `result`. [`Translator`] keeps the little state
+//! needed to turn that into items:
+//!
+//! * item ids: a streamed block is `<api message id>:<block index>`, so its deltas and its
+//!   authoritative `assistant` line land on the same item; a tool call is its `tool_use` id, so
+//!   its result (and the permission request about it) land on the call's item;
+//! * the tool calls of the turn (name + input), to render results: Bash output as a command
+//!   item, Edit/Write/MultiEdit as file changes with unified diffs (also aggregated as the
+//!   turn's diff), TodoWrite as the plan, anything else as a generic tool call with its input
+//!   and result;
+//! * the session's usage, summed over turns (`result.usage` is the turn's), and its cost
+//!   (`result.total_cost_usd` is already the session's running total).
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use claude_code::PermissionRequest;
+use claude_code::protocol::content::{ContentBlock, ToolResultBlock, ToolUseBlock};
+use claude_code::protocol::messages::{
+    AssistantMessage, ResultMessage, SystemMessage, Usage, UserMessage,
+};
+use claude_code::protocol::stream::{ContentBlockStart, Delta, StreamEvent};
+use claude_code::protocol::tool_results::{FileChange as ClaudeFileChange, FileChangeKind};
+use claude_code::protocol::{OutputMessage, tool_results};
+use orbitdock_protocol::{
+    ApprovalDecision, ApprovalKind, FileChange, FileChangeKind as Kind, ItemBody, ItemStatus, Plan,
+    PlanStep, PlanStepStatus, TextStream, TokenUsage, TurnStatus,
+};
+use serde_json::Value;
+
+use crate::error::{Error, Result};
+use crate::session::{ApprovalAnswer, ApprovalReply, ApprovalRequest, SessionEvent};
+
+/// What the model sees when a person declines without saying why.
+pub const DEFAULT_DENIAL: &str = "The user declined this tool use.";
+
+/// Tools whose calls change files (rendered as diffs).
+fn is_file_tool(name: &str) -> bool {
+    matches!(name, "Edit" | "MultiEdit" | "Write" | "NotebookEdit")
+}
+
+/// Per-session translation state (one per CLI process).
+#[derive(Debug, Default)]
+pub struct Translator {
+    /// The turn the next lines belong to (set by the connector when it sends a message).
+    pub turn_id: Option<String>,
+    /// The API message id of the response being streamed.
+    message_id: Option<String>,
+    /// Index of the block being streamed.
+    open_block: Option<u32>,
+    /// Blocks of a response that arrived as `assistant` lines, by API message id (for
+    /// responses that were not streamed).
+    blocks_seen: HashMap<String, u32>,
+    /// Tool calls of this process: id -> (name, input).
+    tools: HashMap<String, (String, Value)>,
+    /// File diffs of the current turn, aggregated.
+    turn_diffs: Vec<String>,
+    /// Usage summed over turns.
+    usage: TokenUsage,
+    /// The model last reported.
+    model: Option<String>,
+    /// The working directory last reported.
+    cwd: Option<String>,
+}
+
+impl Translator {
+    /// A translator for a session whose usage so far is `usage` (a resumed session goes on
+    /// counting).
+    pub fn new(usage: TokenUsage) -> Self {
+        Translator {
+            usage,
+            ..Default::default()
+        }
+    }
+
+    fn turn(&self) -> Option<String> {
+        self.turn_id.clone()
+    }
+
+    /// Marks the start of a turn.
+    pub fn begin_turn(&mut self, turn_id: String) {
+        self.turn_id = Some(turn_id);
+        self.turn_diffs.clear();
+    }
+
+    /// Translates one line from the CLI.
+    pub fn message(&mut self, m: OutputMessage) -> Vec<SessionEvent> {
+        match m {
+            OutputMessage::System(SystemMessage::Init(init)) => {
+                self.cwd = Some(init.cwd.clone()).filter(|c| !c.is_empty());
+                if !init.model.is_empty() && self.model.as_deref() != Some(init.model.as_str()) {
+                    self.model = Some(init.model.clone());
+                    return vec![SessionEvent::Model(init.model)];
+                }
+                Vec::new()
+            }
+            OutputMessage::StreamEvent(e) => {
+                // Sub-agent (Task tool) streams are not the session's own messages.
+                if e.parent_tool_use_id.is_some() {
+                    return Vec::new();
+                }
+                self.stream_event(e.event)
+            }
+            OutputMessage::Assistant(a) => self.assistant(a),
+            OutputMessage::User(u) => self.user(u),
+            OutputMessage::Result(r) => self.result(r),
+            _ => Vec::new(),
+        }
+    }
+
+    fn block_item_id(&self, message_id: &str, index: u32) -> String {
+        format!("{message_id}:{index}")
+    }
+
+    fn stream_event(&mut self, e: StreamEvent) -> Vec<SessionEvent> {
+        match e {
+            StreamEvent::MessageStart(s) => {
+                self.message_id = s
+                    .message
+                    .get("id")
+                    .and_then(Value::as_str)
+                    .map(str::to_owned);
+                self.open_block = None;
+                Vec::new()
+            }
+            StreamEvent::ContentBlockStart(ContentBlockStart { index, .. }) => {
+                self.open_block = Some(index);
+                Vec::new()
+            }
+            StreamEvent::ContentBlockDelta(d) => {
+                let Some(msg) = self.message_id.clone() else {
+                    return Vec::new();
+                };
+                let (stream, text) = match d.delta {
+                    Delta::Text(t) => (TextStream::Text, t.text),
+                    Delta::Thinking(t) => (TextStream::Reasoning, t.thinking),
+                    // Tool input fragments and signatures: the complete block follows.
+                    _ => return Vec::new(),
+                };
+                vec![SessionEvent::ItemText {
+                    turn_id: self.turn(),
+                    item_id: self.block_item_id(&msg, d.index),
+                    stream,
+                    delta: text,
+                }]
+            }
+            StreamEvent::ContentBlockStop(_) => {
+                self.open_block = None;
+                Vec::new()
+            }
+            _ => Vec::new(),
+        }
+    }
+
+    fn assistant(&mut self, a: AssistantMessage) -> Vec<SessionEvent> {
+        if a.parent_tool_use_id.is_some() {
+            return Vec::new();
+        }
+        if a.is_api_error_message {
+            let message = match (a.text(), a.error.as_deref()) {
+                (t, _) if !t.is_empty() => t,
+                (_, Some(e)) => format!("API error: {e}"),
+                _ => "API error".to_owned(),
+            };
+            return vec![SessionEvent::Item {
+                turn_id: self.turn(),
+                item_id: format!("error-{}", uuid::Uuid::new_v4()),
+                status: ItemStatus::Completed,
+                body: ItemBody::Error { message },
+            }];
+        }
+        let msg_id = a.message.id.clone();
+        let mut out = Vec::new();
+        for block in a.message.content {
+            // The block streamed last is the one this line completes; without streaming, count
+            // the blocks of the response.
+            let index = match (self.open_block, self.message_id.as_deref()) {
+                (Some(i), Some(m)) if m == msg_id => i,
+                _ => {
+                    let n = self.blocks_seen.entry(msg_id.clone()).or_insert(0);
+                    *n += 1;
+                    *n - 1
+                }
+            };
+            let item_id = self.block_item_id(&msg_id, index);
+            match block {
+                ContentBlock::Text(t) => out.push(SessionEvent::Item {
+                    turn_id: self.turn(),
+                    item_id,
+                    status: ItemStatus::Completed,
+                    body: ItemBody::AgentMessage { text: t.text },
+                }),
+                ContentBlock::Thinking(t) => out.push(SessionEvent::Item {
+                    turn_id: self.turn(),
+                    item_id,
+                    status: ItemStatus::Completed,
+                    body: ItemBody::Reasoning {
+                        summary: String::new(),
+                        text: t.thinking,
+                    },
+                }),
+                ContentBlock::ToolUse(t) => out.extend(self.tool_use(t)),
+                _ => {}
+            }
+        }
+        out
+    }
+
+    fn tool_use(&mut self, t: ToolUseBlock) -> Vec<SessionEvent> {
+        self.tools
+            .insert(t.id.clone(), (t.name.clone(), t.input.clone()));
+        if t.name == "TodoWrite" {
+            return vec![SessionEvent::Plan(todo_plan(self.turn(), &t.input))];
+        }
+        let body = self.tool_body(&t.name, &t.input, None);
+        vec![SessionEvent::Item {
+            turn_id: self.turn(),
+            item_id: t.id,
+            status: ItemStatus::InProgress,
+            body,
+        }]
+    }
+
+    /// The item body of a tool call, before (`result` None) or after it ran.
+    fn tool_body(&self, name: &str, input: &Value, result: Option<&ToolOutcome>) -> ItemBody {
+        let str_field = |k: &str| input.get(k).and_then(Value::as_str).map(str::to_owned);
+        match name {
+            "Bash" => ItemBody::CommandExecution {
+                command: str_field("command").unwrap_or_default(),
+                cwd: self.cwd.clone(),
+                output: result.map(|r| r.text.clone()).unwrap_or_default(),
+                exit_code: result.and_then(|r| r.exit_code),
+                duration_ms: None,
+            },
+            n if is_file_tool(n) => {
+                let change = match result.and_then(|r| r.file_change.as_ref()) {
+                    Some(c) => file_change(c),
+                    None => FileChange {
+                        path: str_field("file_path")
+                            .or_else(|| str_field("notebook_path"))
+                            .unwrap_or_default(),
+                        kind: if n == "Write" {
+                            Kind::Add
+                        } else {
+                            Kind::Update
+                        },
+                        move_path: None,
+                        diff: tool_results::proposed_diff(n, input).unwrap_or_default(),
+                    },
+                };
+                ItemBody::FileChange {
+                    changes: vec![change],
+                }
+            }
+            n => {
+                let (server, tool) = match n.strip_prefix("mcp__").and_then(|r| r.split_once("__"))
+                {
+                    Some((server, tool)) => (server.to_owned(), tool.to_owned()),
+                    None => ("claude".to_owned(), n.to_owned()),
+                };
+                ItemBody::McpToolCall {
+                    server,
+                    tool,
+                    arguments: input.clone(),
+                    result: result
+                        .filter(|r| !r.is_error)
+                        .map(|r| Value::String(r.text.clone())),
+                    error: result.filter(|r| r.is_error).map(|r| r.text.clone()),
+                }
+            }
+        }
+    }
+
+    fn user(&mut self, u: UserMessage) -> Vec<SessionEvent> {
+        if u.parent_tool_use_id.is_some() || u.is_replay {
+            return Vec::new();
+        }
+        let results = u.tool_results();
+        if results.is_empty() {
+            return Vec::new();
+        }
+        let change = u.file_change();
+        let mut out = Vec::new();
+        for r in results {
+            let Some((name, input)) = self.tools.get(&r.tool_use_id).cloned() else {
+                continue;
+            };
+            if name == "TodoWrite" {
+                continue;
+            }
+            let outcome = ToolOutcome::new(&r, u.tool_use_result.as_ref(), change.clone());
+            if let Some(c) = &outcome.file_change {
+                self.turn_diffs.push(c.unified_diff());
+            }
+            let body = self.tool_body(&name, &input, Some(&outcome));
+            out.push(SessionEvent::Item {
+                turn_id: self.turn(),
+                item_id: r.tool_use_id.clone(),
+                status: if outcome.is_error {
+                    ItemStatus::Failed
+                } else {
+                    ItemStatus::Completed
+                },
+                body,
+            });
+            if outcome.file_change.is_some() {
+                out.push(SessionEvent::Diff(self.turn_diffs.join("")));
+            }
+        }
+        out
+    }
+
+    fn result(&mut self, r: ResultMessage) -> Vec<SessionEvent> {
+        let mut out = Vec::new();
+        if let Some(u) = &r.usage {
+            add_usage(&mut self.usage, u);
+            out.push(SessionEvent::TokenUsage(self.usage.clone()));
+        }
+        if let Some(cost) = r.total_cost_usd {
+            out.push(SessionEvent::Cost(cost));
+        }
+        let interrupted = r
+            .terminal_reason
+            .as_deref()
+            .is_some_and(|t| t.starts_with("aborted"));
+        let status = if interrupted {
+            TurnStatus::Interrupted
+        } else if r.is_error {
+            TurnStatus::Failed
+        } else {
+            TurnStatus::Completed
+        };
+        let error = (status == TurnStatus::Failed).then(|| {
+            r.result
+                .clone()
+                .or_else(|| r.errors.first().cloned())
+                .unwrap_or_else(|| format!("the turn ended with {}", r.subtype))
+        });
+        if let Some(turn_id) = self.turn_id.take() {
+            out.push(SessionEvent::TurnEnded {
+                turn_id,
+                status,
+                error,
+            });
+        }
+        out
+    }
+}
+
+/// What a tool produced, from its `tool_result` and structured `tool_use_result`.
+struct ToolOutcome {
+    text: String,
+    is_error: bool,
+    exit_code: Option<i32>,
+    file_change: Option<ClaudeFileChange>,
+}
+
+impl ToolOutcome {
+    fn new(
+        r: &ToolResultBlock,
+        structured: Option<&Value>,
+        change: Option<ClaudeFileChange>,
+    ) -> Self {
+        // Bash reports stdout and stderr apart; the tool_result text merges them the same way
+        // the model saw them, which is what a person should see too.
+        let text = match structured {
+            Some(v @ Value::Object(_)) if v.get("stdout").is_some() => {
+                let out = v.get("stdout").and_then(Value::as_str).unwrap_or_default();
+                let err = v.get("stderr").and_then(Value::as_str).unwrap_or_default();
+                match (out.is_empty(), err.is_empty()) {
+                    (_, true) => out.to_owned(),
+                    (true, false) => err.to_owned(),
+                    (false, false) => format!("{out}\n{err}"),
+                }
+            }
+            _ => r.text(),
+        };
+        ToolOutcome {
+            text,
+            is_error: r.is_error,
+            exit_code: r.is_error.then_some(1).or(Some(0)),
+            file_change: change.filter(|_| !r.is_error),
+        }
+    }
+}
+
+fn file_change(c: &ClaudeFileChange) -> FileChange {
+    FileChange {
+        path: c.path.clone(),
+        kind: match c.kind {
+            FileChangeKind::Create => Kind::Add,
+            FileChangeKind::Overwrite | FileChangeKind::Edit => Kind::Update,
+        },
+        move_path: None,
+        diff: c.unified_diff(),
+    }
+}
+
+fn add_usage(total: &mut TokenUsage, u: &Usage) {
+    let input = u.input_tokens + u.cache_read_input_tokens + u.cache_creation_input_tokens;
+    total.input_tokens += input;
+    total.cached_input_tokens += u.cache_read_input_tokens;
+    total.output_tokens += u.output_tokens;
+    total.total_tokens = total.input_tokens + total.output_tokens;
+    total.last_input_tokens = input;
+}
+
+/// TodoWrite's `todos` (`content`, `status`, `activeForm`) as the plan.
+fn todo_plan(turn_id: Option<String>, input: &Value) -> Plan {
+    let steps = input
+        .get("todos")
+        .and_then(Value::as_array)
+        .map(|todos| {
+            todos
+                .iter()
+                .map(|t| PlanStep {
+                    step: t
+                        .get("content")
+                        .and_then(Value::as_str)
+                        .unwrap_or_default()
+                        .to_owned(),
+                    status: match t.get("status").and_then(Value::as_str) {
+                        Some("pending") => PlanStepStatus::Pending,
+                        Some("in_progress") => PlanStepStatus::InProgress,
+                        Some("completed") => PlanStepStatus::Completed,
+                        Some(other) => PlanStepStatus::Unknown(other.to_owned()),
+                        None => PlanStepStatus::Pending,
+                    },
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    Plan {
+        turn_id,
+        explanation: None,
+        steps,
+    }
+}
+
+/// A `can_use_tool` request as an approval a person answers.
+pub fn permission(p: PermissionRequest, turn_id: Option<String>, cwd: &str) -> ApprovalRequest {
+    let tool = p.tool_name().to_owned();
+    let input = p.input().clone();
+    let kind = match tool.as_str() {
+        "Bash" => ApprovalKind::Command,
+        t if is_file_tool(t) => ApprovalKind::FileChange,
+        _ => ApprovalKind::Permissions,
+    };
+    let raw = serde_json::to_value(&p.request).unwrap_or(Value::Null);
+    let req = &p.request;
+    let reason = req
+        .decision_reason
+        .clone()
+        .or_else(|| req.description.clone())
+        .or_else(|| {
+            req.blocked_path
+                .as_ref()
+                .map(|b| format!("writes {b}, outside the allowed directories"))
+        })
+        .unwrap_or_else(|| format!("Claude wants to use {tool}"));
+    let item_id = req.tool_use_id.clone();
+    let mut a = ApprovalRequest::new(p.request_id().to_owned(), kind, Arc::new(ClaudeReply(p)));
+    a.item_id = item_id;
+    a.turn_id = turn_id;
+    a.cwd = Some(cwd.to_owned());
+    a.reason = Some(reason);
+    a.raw = raw;
+    match kind {
+        ApprovalKind::Command => {
+            a.command = input
+                .get("command")
+                .and_then(Value::as_str)
+                .map(str::to_owned);
+        }
+        ApprovalKind::FileChange => {
+            let path = input
+                .get("file_path")
+                .or_else(|| input.get("notebook_path"))
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_owned();
+            a.changes = Some(vec![FileChange {
+                path,
+                kind: if tool == "Write" {
+                    Kind::Add
+                } else {
+                    Kind::Update
+                },
+                move_path: None,
+                diff: tool_results::proposed_diff(&tool, &input).unwrap_or_default(),
+            }]);
+        }
+        _ => {
+            a.question = Some(format!("Allow Claude to use {tool}?"));
+        }
+    }
+    a
+}
+
+/// Answers one `can_use_tool` request. Allow once runs the input as proposed; allow for the
+/// session also applies the CLI's own suggested rules, scoped to this process; decline refuses
+/// with the person's message (the model reads it as the tool's result); cancel refuses and
+/// stops the turn.
+#[derive(Debug)]
+pub struct ClaudeReply(PermissionRequest);
+
+#[async_trait]
+impl ApprovalReply for ClaudeReply {
+    async fn answer(&self, answer: &ApprovalAnswer) -> Result<()> {
+        let message = answer
+            .message
+            .clone()
+            .filter(|m| !m.trim().is_empty())
+            .unwrap_or_else(|| DEFAULT_DENIAL.to_owned());
+        let sent = match answer.decision {
+            ApprovalDecision::Accept => self.0.allow().await,
+            ApprovalDecision::AcceptForSession => self.0.allow_for_session().await,
+            ApprovalDecision::Decline => self.0.deny(message).await,
+            ApprovalDecision::Cancel => self.0.deny_and_interrupt(message).await,
+        };
+        sent.map_err(|e| claude_err("answer permission request", e))
+    }
+
+    async fn refuse(&self, message: &str) -> Result<()> {
+        self.0
+            .responder()
+            .respond_error(message)
+            .await
+            .map_err(|e| claude_err("refuse permission request", e))
+    }
+}
+
+/// A claude-code error as the core's agent error.
+pub fn claude_err(operation: &str, e: claude_code::Error) -> Error {
+    Error::Agent {
+        operation: operation.to_owned(),
+        message: e.to_string(),
+        code: None,
+        data: None,
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use claude_code::protocol::decode_line;
+    use serde_json::json;
+
+    fn feed(t: &mut Translator, line: Value) -> Vec<SessionEvent> {
+        t.message(decode_line(&line.to_string()).unwrap())
+    }
+
+    #[test]
+    fn streamed_text_and_its_block_share_one_item() {
+        let mut t = Translator::default();
+        t.begin_turn("turn-1".into());
+        let stream =
+            |event: Value| json!({"type": "stream_event", "event": event, "session_id": "s"});
+        feed(
+            &mut t,
+            stream(json!({"type": "message_start", "message": {"id": "msg_1"}})),
+        );
+        feed(
+            &mut t,
+            stream(
+                json!({"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}}),
+            ),
+        );
+        let ev = feed(
+            &mut t,
+            stream(
+                json!({"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": "he"}}),
+            ),
+        );
+        assert_eq!(
+            ev,
+            vec![SessionEvent::ItemText {
+                turn_id: Some("turn-1".into()),
+                item_id: "msg_1:0".into(),
+                stream: TextStream::Text,
+                delta: "he".into()
+            }]
+        );
+        let ev = feed(
+            &mut t,
+            json!({"type": "assistant", "session_id": "s", "message": {"id": "msg_1", "content": [{"type": "text", "text": "hello"}]}}),
+        );
+        assert_eq!(
+            ev,
+            vec![SessionEvent::Item {
+                turn_id: Some("turn-1".into()),
+                item_id: "msg_1:0".into(),
+                status: ItemStatus::Completed,
+                body: ItemBody::AgentMessage {
+                    text: "hello".into()
+                }
+            }]
+        );
+    }
+
+    #[test]
+    fn bash_results_edits_and_todos_are_typed() {
+        let mut t = Translator::default();
+        t.begin_turn("u".into());
+        feed(
+            &mut t,
+            json!({"type": "assistant", "session_id": "s", "message": {"id": "m", "content": [
+                {"type": "tool_use", "id": "toolu_1", "name": "Bash", "input": {"command": "echo hi"}}]}}),
+        );
+        let ev = feed(
+            &mut t,
+            json!({"type": "user", "session_id": "s", "message": {"content": [
+                {"type": "tool_result", "tool_use_id": "toolu_1", "content": "hi", "is_error": false}]},
+                "tool_use_result": {"stdout": "hi", "stderr": "", "interrupted": false}}),
+        );
+        let [
+            SessionEvent::Item {
+                body:
+                    ItemBody::CommandExecution {
+                        command, output, ..
+                    },
+                status,
+                ..
+            },
+        ] = ev.as_slice()
+        else {
+            panic!("{ev:?}")
+        };
+        assert_eq!((command.as_str(), output.as_str()), ("echo hi", "hi"));
+        assert_eq!(*status, ItemStatus::Completed);
+
+        feed(
+            &mut t,
+            json!({"type": "assistant", "session_id": "s", "message": {"id": "m2", "content": [
+                {"type": "tool_use", "id": "toolu_2", "name": "Edit", "input": {"file_path": "/w/a.txt", "old_string": "beta", "new_string": "BETA"}}]}}),
+        );
+        let ev = feed(
+            &mut t,
+            json!({"type": "user", "session_id": "s", "message": {"content": [
+                {"type": "tool_result", "tool_use_id": "toolu_2", "content": "ok"}]},
+                "tool_use_result": {"filePath": "/w/a.txt", "oldString": "beta", "newString": "BETA", "originalFile": "alpha\nbeta\n",
+                  "structuredPatch": [{"oldStart": 1, "oldLines": 2, "newStart": 1, "newLines": 2, "lines": [" alpha", "-beta", "+BETA"]}]}}),
+        );
+        let SessionEvent::Item {
+            body: ItemBody::FileChange { changes },
+            ..
+        } = &ev[0]
+        else {
+            panic!("{ev:?}")
+        };
+        assert!(
+            changes[0].diff.contains("-beta\n+BETA"),
+            "{}",
+            changes[0].diff
+        );
+        assert!(matches!(&ev[1], SessionEvent::Diff(d) if d.contains("+BETA")));
+
+        let ev = feed(
+            &mut t,
+            json!({"type": "assistant", "session_id": "s", "message": {"id": "m3", "content": [
+                {"type": "tool_use", "id": "toolu_3", "name": "TodoWrite", "input": {"todos": [
+                    {"content": "a", "status": "completed", "activeForm": "A"},
+                    {"content": "b", "status": "in_progress", "activeForm": "B"}]}}]}}),
+        );
+        let [SessionEvent::Plan(p)] = ev.as_slice() else {
+            panic!("{ev:?}")
+        };
+        assert_eq!(p.steps[1].status, PlanStepStatus::InProgress);
+    }
+
+    #[test]
+    fn results_end_the_turn_with_usage_and_cost() {
+        let mut t = Translator::new(TokenUsage {
+            input_tokens: 100,
+            output_tokens: 10,
+            total_tokens: 110,
+            ..Default::default()
+        });
+        t.begin_turn("u".into());
+        let ev = feed(
+            &mut t,
+            json!({"type": "result", "subtype": "error_during_execution", "is_error": true, "session_id": "s",
+                   "terminal_reason": "aborted_streaming", "total_cost_usd": 0.5,
+                   "usage": {"input_tokens": 5, "output_tokens": 2, "cache_read_input_tokens": 3}}),
+        );
+        let SessionEvent::TokenUsage(u) = &ev[0] else {
+            panic!("{ev:?}")
+        };
+        assert_eq!(
+            (u.input_tokens, u.output_tokens, u.cached_input_tokens),
+            (108, 12, 3)
+        );
+        assert_eq!(ev[1], SessionEvent::Cost(0.5));
+        assert_eq!(
+            ev[2],
+            SessionEvent::TurnEnded {
+                turn_id: "u".into(),
+                status: TurnStatus::Interrupted,
+                error: None
+            }
+        );
+    }
+}

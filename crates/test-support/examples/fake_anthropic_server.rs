@@ -1,0 +1,89 @@
+//! The loopback fake of the Anthropic Messages API as a process, for tests that are not Rust
+//! (the browser tests start it next to `orbitdock serve`).
+//!
+//! `fake_anthropic_server SCRIPT.jsonl` serves on 127.0.0.1 (a free port), prints
+//! `listening on http://127.0.0.1:PORT`, and answers each streaming model request with the next
+//! script line until it is killed. Lines (one JSON object each):
+//! `{"text": "..."}`, `{"deltas": ["a", "b"]}` (text in several deltas),
+//! `{"bash": {"id": "toolu_1", "command": "..."}}`,
+//! `{"tool_use": {"id": "...", "name": "Edit", "input": {...}}}`; any line may add
+//! `"delay_ms": N` between streamed events.
+
+use std::io::Write;
+use std::time::Duration;
+
+use serde_json::Value;
+use test_support::fake_anthropic::{FakeAnthropic, ScriptedMessage};
+
+fn message(line: &Value) -> Result<ScriptedMessage, String> {
+    let mut m = ScriptedMessage::new();
+    if let Some(t) = line.get("text").and_then(Value::as_str) {
+        m = m.text(t);
+    }
+    if let Some(parts) = line.get("deltas").and_then(Value::as_array) {
+        let parts: Vec<&str> = parts.iter().filter_map(Value::as_str).collect();
+        m = m.text_deltas(&parts);
+    }
+    if let Some(b) = line.get("bash") {
+        let id = b
+            .get("id")
+            .and_then(Value::as_str)
+            .ok_or("bash.id missing")?;
+        let command = b
+            .get("command")
+            .and_then(Value::as_str)
+            .ok_or("bash.command missing")?;
+        m = m.bash(id, command);
+    }
+    if let Some(t) = line.get("tool_use") {
+        let id = t
+            .get("id")
+            .and_then(Value::as_str)
+            .ok_or("tool_use.id missing")?;
+        let name = t
+            .get("name")
+            .and_then(Value::as_str)
+            .ok_or("tool_use.name missing")?;
+        m = m.tool_use(id, name, t.get("input").cloned().unwrap_or(Value::Null));
+    }
+    if let Some(ms) = line.get("delay_ms").and_then(Value::as_u64) {
+        m = m.delay_between_events(Duration::from_millis(ms));
+    }
+    Ok(m)
+}
+
+fn main() {
+    let Some(path) = std::env::args().nth(1) else {
+        eprintln!("usage: fake_anthropic_server SCRIPT.jsonl");
+        std::process::exit(2);
+    };
+    let text = match std::fs::read_to_string(&path) {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("cannot read {path}: {e}");
+            std::process::exit(2);
+        }
+    };
+    let fake = FakeAnthropic::start();
+    for (n, line) in text
+        .lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty())
+    {
+        let parsed = serde_json::from_str::<Value>(line)
+            .map_err(|e| e.to_string())
+            .and_then(|v| message(&v));
+        match parsed {
+            Ok(m) => fake.enqueue(m),
+            Err(e) => {
+                eprintln!("{path}:{}: {e}", n + 1);
+                std::process::exit(2);
+            }
+        }
+    }
+    println!("listening on {}", fake.base_url());
+    let _ = std::io::stdout().flush();
+    loop {
+        std::thread::sleep(Duration::from_secs(3600));
+    }
+}

@@ -15,4 +15,8 @@ if [[ -z "${CODEX_BIN:-}" ]]; then
     fi
   done
 fi
+# And the pinned Claude Code, for Claude sessions (the server offers Codex only without one).
+if [[ -z "${CLAUDE_BIN:-}" && -x "$ROOT/tools/claude/node_modules/@anthropic-ai/claude-code/bin/claude.exe" ]]; then
+  export CLAUDE_BIN="$ROOT/tools/claude/node_modules/@anthropic-ai/claude-code/bin/claude.exe"
+fi
 exec "$ROOT/target/release/orbitdock" serve "$@"

@@ -43,6 +43,12 @@ trap summary EXIT
 
 timed "set-up" "$ROOT/scripts/setup.sh" test
 
+# Codex runs the model's commands in login shells. Where shell start-up runs `pyenv init` (this CI
+# host's does), every such shell runs `pyenv rehash`, and a test that kills Codex mid-command can
+# leave the rehash lock behind: every later login shell would wait 60 s for it and the commands of
+# the following tests time out. With a zero timeout a held lock is skipped at once.
+export PYENV_REHASH_TIMEOUT=0
+
 step "cargo fmt --check"
 timed "fmt" cargo fmt --all --check
 

@@ -46,8 +46,10 @@ timed "set-up" "$ROOT/scripts/setup.sh" test
 # Codex runs the model's commands in login shells. Where shell start-up runs `pyenv init` (this CI
 # host's does), every such shell runs `pyenv rehash`, and a test that kills Codex mid-command can
 # leave the rehash lock behind: every later login shell would wait 60 s for it and the commands of
-# the following tests time out. With a zero timeout a held lock is skipped at once.
-export PYENV_REHASH_TIMEOUT=0
+# the following tests time out. A short timeout still lets concurrent shells take turns (a rehash
+# takes well under a second; with 0 a shell that finds the lock busy prints an error into the
+# command's output), while a stale lock costs seconds, not a minute.
+export PYENV_REHASH_TIMEOUT=5
 
 step "cargo fmt --check"
 timed "fmt" cargo fmt --all --check

@@ -18,17 +18,7 @@ use orbitdock_server::connector::{Connector, ThreadConfig};
 use serde_json::{Value, json};
 use test_support::ScriptedResponse;
 
-use crate::common::{Harness, WAIT, Ws, connector_turn_end, eventually, is_turn_ended};
-
-async fn subscribed(h: &Harness, id: &str) -> Result<Ws> {
-    let mut ws = h.ws().await?;
-    ws.subscribe(id, None).await?;
-    ws.wait_for("snapshot", |m| {
-        matches!(m, ServerMessage::SessionSnapshot { .. })
-    })
-    .await?;
-    Ok(ws)
-}
+use crate::common::{Harness, WAIT, Ws, connector_turn_end, eventually, is_turn_ended, subscribed};
 
 /// A read-only, never-asking session (with a first prompt, if any); its id.
 async fn read_only_session(h: &Harness, prompt: Option<&str>) -> Result<String> {

@@ -4,8 +4,8 @@
 //! makes ordering trivial (FIFO = the order actors produced changes) and lets us batch many small
 //! writes into one transaction, which is what makes streaming agents cheap to persist. The writer
 //! takes up to [`BATCH_MAX`] queued commands at once; it never waits for more than what is
-//! already queued (so a lone change is committed immediately and the "100 ms" bound of the seed's
-//! PersistenceWriter holds trivially), and under load batches fill up by themselves.
+//! already queued (so a lone change is committed immediately, well inside the 100 ms a UI can wait
+//! before a change must be durable), and under load batches fill up by themselves.
 //!
 //! "Persist, then publish": a command carries the changes to publish; the writer publishes them
 //! to the hubs only after the transaction holding them committed. Reads (transcript pages, the

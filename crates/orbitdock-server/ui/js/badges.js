@@ -1,4 +1,4 @@
-// Status badge, token badge and rate-limit gauge (the seeds' CodexTokenBadge / usage gauge).
+// Status badge, token badge and rate-limit gauge: what a session is doing and what it costs, at a glance.
 
 import { h, compactNumber } from './dom.js';
 

@@ -26,7 +26,7 @@ function dialogs(toast) {
   return historyDialogs;
 }
 
-/** Autonomy presets (the seeds' AutonomyPicker): approval policy x sandbox mode. */
+/** Autonomy presets: the useful pairs of approval policy x sandbox mode, named by what they allow. */
 export const AUTONOMY = [
   { id: 'suggest', label: 'Suggest: ask for everything, read-only', approval_policy: 'untrusted', sandbox_mode: 'read-only' },
   { id: 'ask', label: 'Ask when needed, workspace write', approval_policy: 'on-request', sandbox_mode: 'workspace-write' },

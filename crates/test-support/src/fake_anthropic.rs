@@ -496,10 +496,8 @@ struct Shared {
     /// Woken whenever a request is recorded, for async waiters.
     arrived_async: tokio::sync::Notify,
     next_id: AtomicU64,
-    /// Client disconnects of unfinished streams; guarded so waiters can use `disconnected`.
-    disconnects: Mutex<usize>,
-    disconnected: Condvar,
-    disconnected_async: tokio::sync::Notify,
+    /// Client disconnects of unfinished streams.
+    disconnects: crate::tally::Tally,
     unscripted: AtomicUsize,
 }
 
@@ -606,48 +604,23 @@ impl FakeAnthropic {
     /// How many SSE streams the client dropped before they ended (e.g. a
     /// [`ScriptedMessage::hang`] stream cut by an interrupt).
     pub fn disconnects(&self) -> usize {
-        *self.shared.disconnects.lock()
+        self.shared.disconnects.get()
     }
 
     /// Blocks until at least `n` streams were dropped by the client; panics after `timeout`.
     pub fn wait_for_disconnects(&self, n: usize, timeout: Duration) {
-        let deadline = Instant::now() + timeout;
-        let mut count = self.shared.disconnects.lock();
-        while *count < n {
-            if self
-                .shared
-                .disconnected
-                .wait_until(&mut count, deadline)
-                .timed_out()
-                && *count < n
-            {
-                panic!(
-                    "fake-anthropic: waited {timeout:?} for {n} client disconnect(s), saw {}",
-                    *count
-                );
-            }
-        }
+        self.shared
+            .disconnects
+            .wait(n, timeout, "fake-anthropic", "client disconnect(s)");
     }
 
     /// Async form of [`Self::wait_for_disconnects`] (its timeout runs on the caller's Tokio
     /// timer: do not use it with paused time).
     pub async fn wait_for_disconnects_async(&self, n: usize, timeout: Duration) {
-        let deadline = tokio::time::Instant::now() + timeout;
-        loop {
-            let notified = self.shared.disconnected_async.notified();
-            tokio::pin!(notified);
-            notified.as_mut().enable();
-            if self.disconnects() >= n {
-                return;
-            }
-            if tokio::time::timeout_at(deadline, notified).await.is_err() && self.disconnects() < n
-            {
-                panic!(
-                    "fake-anthropic: waited {timeout:?} for {n} client disconnect(s), saw {}",
-                    self.disconnects()
-                );
-            }
-        }
+        self.shared
+            .disconnects
+            .wait_async(n, timeout, "fake-anthropic", "client disconnect(s)")
+            .await;
     }
 
     /// Every request received so far (all paths), in arrival order.
@@ -906,11 +879,7 @@ impl DisconnectGuard {
 impl Drop for DisconnectGuard {
     fn drop(&mut self) {
         if !self.finished {
-            let mut count = self.shared.disconnects.lock();
-            *count += 1;
-            self.shared.disconnected.notify_all();
-            drop(count);
-            self.shared.disconnected_async.notify_waiters();
+            self.shared.disconnects.bump();
         }
     }
 }

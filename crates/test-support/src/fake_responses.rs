@@ -546,10 +546,8 @@ struct Shared {
     /// Bumped whenever a request is recorded, for async waiters.
     arrived_async: tokio::sync::Notify,
     ids: IdGen,
-    /// Client disconnects of unfinished streams; guarded so waiters can use `disconnected`.
-    disconnects: Mutex<usize>,
-    disconnected: Condvar,
-    disconnected_async: tokio::sync::Notify,
+    /// Client disconnects of unfinished streams.
+    disconnects: crate::tally::Tally,
     unscripted: AtomicUsize,
     /// Set by [`FakeResponses::answer_title_requests`].
     title: Mutex<Option<String>>,
@@ -662,48 +660,23 @@ impl FakeResponses {
     /// How many SSE streams were dropped by the client before they ended (e.g. a
     /// [`ScriptedResponse::hang_after_created`] stream that the client cancelled).
     pub fn disconnects(&self) -> usize {
-        *self.shared.disconnects.lock()
+        self.shared.disconnects.get()
     }
 
     /// Blocks until at least `n` streams were dropped by the client; panics after `timeout`.
     pub fn wait_for_disconnects(&self, n: usize, timeout: Duration) {
-        let deadline = Instant::now() + timeout;
-        let mut count = self.shared.disconnects.lock();
-        while *count < n {
-            if self
-                .shared
-                .disconnected
-                .wait_until(&mut count, deadline)
-                .timed_out()
-                && *count < n
-            {
-                panic!(
-                    "fake-responses: waited {timeout:?} for {n} client disconnect(s), saw {}",
-                    *count
-                );
-            }
-        }
+        self.shared
+            .disconnects
+            .wait(n, timeout, "fake-responses", "client disconnect(s)");
     }
 
     /// Async form of [`Self::wait_for_disconnects`] (same caveat about paused time as
     /// [`Self::wait_for_requests_async`]).
     pub async fn wait_for_disconnects_async(&self, n: usize, timeout: Duration) {
-        let deadline = tokio::time::Instant::now() + timeout;
-        loop {
-            let notified = self.shared.disconnected_async.notified();
-            tokio::pin!(notified);
-            notified.as_mut().enable();
-            if self.disconnects() >= n {
-                return;
-            }
-            if tokio::time::timeout_at(deadline, notified).await.is_err() && self.disconnects() < n
-            {
-                panic!(
-                    "fake-responses: waited {timeout:?} for {n} client disconnect(s), saw {}",
-                    self.disconnects()
-                );
-            }
-        }
+        self.shared
+            .disconnects
+            .wait_async(n, timeout, "fake-responses", "client disconnect(s)")
+            .await;
     }
 
     /// Every request received so far (all paths), in arrival order.
@@ -992,11 +965,7 @@ impl DisconnectGuard {
 impl Drop for DisconnectGuard {
     fn drop(&mut self) {
         if !self.finished {
-            let mut count = self.shared.disconnects.lock();
-            *count += 1;
-            self.shared.disconnected.notify_all();
-            drop(count);
-            self.shared.disconnected_async.notify_waiters();
+            self.shared.disconnects.bump();
         }
     }
 }

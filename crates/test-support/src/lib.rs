@@ -46,6 +46,7 @@ mod fake_responses;
 pub mod gguf;
 mod local_user;
 pub mod rollout_corpus;
+mod tally;
 
 pub use claude_home::{CLAUDE_SCRUBBED_ENV, ClaudeHome, claude_bin};
 pub use codex_home::{

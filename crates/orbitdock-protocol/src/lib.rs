@@ -20,8 +20,10 @@
 mod string_enum;
 
 pub mod around;
+pub mod hosts;
 
 pub use around::*;
+pub use hosts::*;
 
 use std::collections::BTreeMap;
 

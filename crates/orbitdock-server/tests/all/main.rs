@@ -22,6 +22,7 @@ mod e2e_restart;
 mod e2e_shutdown;
 mod e2e_thread_ops;
 mod faults;
+mod list_search;
 mod passive_codex;
 mod security;
 mod soak;

@@ -326,9 +326,26 @@ function mcpItem(item, live) {
     item.error ? h('div', { class: 'error-text', role: 'alert', text: item.error }) : null);
 }
 
+/**
+ * A kind this UI has no card for (an agent item the server keeps raw, or a newer item type): a
+ * card naming the kind, its short fields as a list, and the full payload collapsed underneath.
+ */
 function otherItem(item) {
   const type = item.original_type || item.type || 'unknown';
-  return h('details', { class: 'item other muted' },
-    h('summary', { text: `Agent item “${type}”` }),
-    h('pre', { class: 'output', text: JSON.stringify(item.raw ?? item, null, 2) }));
+  const payload = item.raw && typeof item.raw === 'object' ? item.raw : item;
+  const skip = new Set(['seq', 'id', 'turn_id', 'type', 'status', 'original_type', 'raw', 'created_at', 'updated_at']);
+  const fields = Object.entries(payload)
+    .filter(([k, v]) => !skip.has(k) && v !== null && v !== undefined && typeof v !== 'object')
+    .slice(0, 8);
+  const label = type.replace(/([a-z])([A-Z])/g, '$1 $2').replace(/_/g, ' ');
+  return h('article', { class: 'item card generic', 'aria-label': `Agent item: ${label}` },
+    h('header', { class: 'card-head' },
+      h('span', { class: 'prompt', 'aria-hidden': 'true', text: '◇' }),
+      h('span', { class: 'card-title', text: label.charAt(0).toUpperCase() + label.slice(1) }),
+      item.status ? statusChip(item) : null),
+    fields.length
+      ? h('dl', { class: 'generic-fields' }, fields.map(([k, v]) => [h('dt', { text: k }), h('dd', { text: String(v).slice(0, 300) })]))
+      : null,
+    h('details', {}, h('summary', { text: 'Details' }),
+      h('pre', { class: 'output', text: JSON.stringify(payload, null, 2) })));
 }

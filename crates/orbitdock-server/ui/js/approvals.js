@@ -57,8 +57,14 @@ export function approvalCard(sessionId, approval, onError, cwd = null, { decline
     }
   }
 
+  // An elicitation with an empty form (e.g. Codex asking whether an MCP tool may run) is a
+  // yes/no: its message and Approve / Decline, not a text box nobody needs to fill.
+  const plainElicitation = kind === 'elicitation' && Array.isArray(approval.questions)
+    && approval.questions.length === 0;
   let questionFields = null;
-  if (kind === 'question' || kind === 'elicitation') {
+  if (plainElicitation) {
+    if (approval.question) body.push(h('p', { class: 'elicitation-message', text: approval.question }));
+  } else if (kind === 'question' || kind === 'elicitation') {
     const questions = approval.questions && approval.questions.length
       ? approval.questions
       : [{ id: 'answer', header: '', question: approval.question || '', options: [], is_secret: false }];
@@ -107,7 +113,7 @@ export function approvalCard(sessionId, approval, onError, cwd = null, { decline
     mk('decline', 'Decline', 'danger', 'D', 'Decline');
   }
 
-  const title = TITLES[kind] || `Request: ${kind}`;
+  const title = plainElicitation ? 'A tool asks for your approval' : TITLES[kind] || `Request: ${kind}`;
   const titleId = `approval-title-${cssId(approval.request_id)}`;
   const card = h('form', {
     class: `approval-card kind-${kind}`, role: 'group', 'aria-labelledby': titleId,

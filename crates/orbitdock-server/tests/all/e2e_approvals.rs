@@ -569,7 +569,9 @@ async fn an_mcp_elicitation_answered_over_rest_reaches_the_mcp_server() -> Resul
         lines.last(),
         Some(&json!({"action": "decline", "content": null}))
     );
-    let history: ApprovalHistory = h.get(&format!("/api/sessions/{id}/approvals/history")).await?;
+    let history: ApprovalHistory = h
+        .get(&format!("/api/sessions/{id}/approvals/history"))
+        .await?;
     assert_eq!(history.approvals.len(), 4, "{history:#?}");
     h.shutdown().await;
     Ok(())

@@ -61,9 +61,13 @@ export function approvalCard(sessionId, approval, onError, cwd = null, { decline
   // yes/no: its message and Approve / Decline, not a text box nobody needs to fill.
   const plainElicitation = kind === 'elicitation' && Array.isArray(approval.questions)
     && approval.questions.length === 0;
+  // An elicitation's message is the MCP server's own words; its fields only name the values.
+  if (kind === 'elicitation' && approval.question) {
+    body.push(h('p', { class: 'elicitation-message', text: approval.question }));
+  }
   let questionFields = null;
   if (plainElicitation) {
-    if (approval.question) body.push(h('p', { class: 'elicitation-message', text: approval.question }));
+    // Nothing to fill in: the message and the buttons say it all.
   } else if (kind === 'question' || kind === 'elicitation') {
     const questions = approval.questions && approval.questions.length
       ? approval.questions

@@ -61,6 +61,17 @@ const MIGRATIONS: &[&str] = &[
     ) WITHOUT ROWID;
     CREATE INDEX approvals_pending ON approvals(resolution) WHERE resolution IS NULL;
     "#,
+    // 2: where passive sources (rollout files, Claude transcripts) stopped reading, committed
+    // in the same transaction as the items read up to there.
+    r#"
+    CREATE TABLE source_checkpoints (
+        source      TEXT NOT NULL,   -- which reader: 'codex_rollout', 'claude_transcript'
+        path        TEXT NOT NULL,   -- the file read
+        checkpoint  TEXT NOT NULL,   -- the reader's checkpoint JSON
+        updated_at  INTEGER NOT NULL,
+        PRIMARY KEY (source, path)
+    ) WITHOUT ROWID;
+    "#,
 ];
 
 /// The schema version this build writes.

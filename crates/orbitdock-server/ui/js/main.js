@@ -13,6 +13,8 @@ import { Sidebar } from './sidebar.js';
 import { SessionView } from './session_view.js';
 import { NewSessionSheet, RenameSheet } from './sheets.js';
 import { Attention } from './attention.js';
+import { ThreadBrowser } from './thread_browser.js';
+import { CodexPanel } from './codex_panel.js';
 
 const $ = (id) => document.getElementById(id);
 
@@ -51,6 +53,9 @@ const newSheet = new NewSessionSheet($('new-session-sheet'), {
   },
 });
 const renameSheet = new RenameSheet($('rename-sheet'), { toast });
+// Panels around the threads, built on first use.
+let threadBrowser = null;
+let codexPanel = null;
 
 // ------------------------------------------------------------------ routing
 
@@ -173,6 +178,14 @@ function setDrawer(open) {
 
 drawerToggle.addEventListener('click', () => setDrawer(app.dataset.drawer !== 'open'));
 $('new-session').addEventListener('click', () => newSheet.open());
+$('open-threads').addEventListener('click', () => {
+  threadBrowser = threadBrowser || new ThreadBrowser({ toast });
+  threadBrowser.open();
+});
+$('open-codex').addEventListener('click', () => {
+  codexPanel = codexPanel || new CodexPanel({ toast });
+  codexPanel.open();
+});
 
 document.addEventListener('keydown', (ev) => {
   if (document.querySelector('dialog[open]')) return;

@@ -20,6 +20,7 @@
 mod string_enum;
 
 pub mod around;
+pub mod notify;
 
 pub use around::*;
 
@@ -105,6 +106,8 @@ string_enum! {
     pub enum ActionVia {
         /// An agent, through `orbitdock mcp` (the MCP bridge).
         Mcp = "mcp",
+        /// A button of a push notification (a one-use approval token).
+        Notification = "notification",
     }
 }
 

@@ -77,7 +77,15 @@ fn new_token() -> String {
     hex::encode(b)
 }
 
+pub(crate) fn write_private_bytes(path: &Path, content: &[u8]) -> Result<()> {
+    write_private_inner(path, content)
+}
+
 fn write_private(path: &Path, content: &str) -> Result<()> {
+    write_private_inner(path, content.as_bytes())
+}
+
+fn write_private_inner(path: &Path, content: &[u8]) -> Result<()> {
     let tmp = path.with_extension("tmp");
     {
         let mut f = fs::OpenOptions::new()
@@ -87,8 +95,7 @@ fn write_private(path: &Path, content: &str) -> Result<()> {
             .mode(0o600)
             .open(&tmp)
             .map_err(|e| Error::io(&tmp, e))?;
-        f.write_all(content.as_bytes())
-            .map_err(|e| Error::io(&tmp, e))?;
+        f.write_all(content).map_err(|e| Error::io(&tmp, e))?;
         f.sync_all().map_err(|e| Error::io(&tmp, e))?;
     }
     fs::set_permissions(&tmp, fs::Permissions::from_mode(0o600)).map_err(|e| Error::io(&tmp, e))?;

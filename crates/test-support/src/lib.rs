@@ -15,6 +15,7 @@
 //! * [`codex_bin`] / [`workspace_root`]: where the pinned CLI lives.
 //! * [`cargo_example`]: the binary of a workspace example (helper processes tests spawn).
 //! * [`rollout_corpus`]: rollout files shaped like Codex's, generated in bulk for benchmarks.
+//! * [`fake_push`]: a loopback Web Push service and a browser's keys and decryption.
 //!
 //! ```no_run
 //! use std::time::Duration;
@@ -42,6 +43,7 @@
 mod claude_home;
 mod codex_home;
 pub mod fake_anthropic;
+pub mod fake_push;
 mod fake_responses;
 pub mod gguf;
 mod local_user;

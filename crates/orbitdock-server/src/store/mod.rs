@@ -13,6 +13,7 @@
 //!
 //! No SQL lives outside this module.
 
+pub mod push;
 pub mod schema;
 
 use std::collections::HashMap;
@@ -126,6 +127,8 @@ pub enum PersistOp {
         /// Session.
         session_id: String,
     },
+    /// A change to the notification targets.
+    Push(push::PushOp),
 }
 
 /// Something to publish after commit.
@@ -936,6 +939,7 @@ pub(crate) fn commit_batch(conn: &mut Connection, batch: &[Command]) -> Result<(
                         tx.execute("DELETE FROM sessions WHERE id = ?1", params![session_id])
                             .map_err(|e| Error::db("deleting session", e))?;
                     }
+                    PersistOp::Push(op) => push::apply(&tx, op)?,
                 }
             }
         }

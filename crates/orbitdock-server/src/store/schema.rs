@@ -61,6 +61,22 @@ const MIGRATIONS: &[&str] = &[
     ) WITHOUT ROWID;
     CREATE INDEX approvals_pending ON approvals(resolution) WHERE resolution IS NULL;
     "#,
+    // 2: Web Push subscriptions, one per device.
+    r#"
+    CREATE TABLE push_subscriptions (
+        id              TEXT PRIMARY KEY,
+        name            TEXT NOT NULL,
+        endpoint        TEXT NOT NULL UNIQUE,
+        p256dh          TEXT NOT NULL,
+        auth            TEXT NOT NULL,
+        kinds           TEXT NOT NULL,   -- JSON array of NoticeKind
+        quiet_hours     TEXT,            -- QuietHours JSON
+        created_at      INTEGER NOT NULL,
+        last_success_at INTEGER,
+        failure_count   INTEGER NOT NULL DEFAULT 0,
+        last_error      TEXT
+    );
+    "#,
 ];
 
 /// The schema version this build writes.

@@ -13,6 +13,7 @@ import { Sidebar } from './sidebar.js';
 import { SessionView } from './session_view.js';
 import { NewSessionSheet, RenameSheet } from './sheets.js';
 import { Attention } from './attention.js';
+import { DevicesSheet, registerServiceWorker } from './devices.js';
 
 const $ = (id) => document.getElementById(id);
 
@@ -48,6 +49,8 @@ const newSheet = new NewSessionSheet($('new-session-sheet'), {
   },
 });
 const renameSheet = new RenameSheet($('rename-sheet'), { toast });
+const devicesSheet = new DevicesSheet($('devices-sheet'), { toast });
+registerServiceWorker();
 
 // ------------------------------------------------------------------ routing
 
@@ -140,6 +143,7 @@ function setDrawer(open) {
 
 drawerToggle.addEventListener('click', () => setDrawer(app.dataset.drawer !== 'open'));
 $('new-session').addEventListener('click', () => newSheet.open());
+$('devices-open').addEventListener('click', () => devicesSheet.open());
 
 document.addEventListener('keydown', (ev) => {
   if (document.querySelector('dialog[open]')) return;

@@ -26,6 +26,8 @@ export const BIN = {
   claude: process.env.CLAUDE_BIN
     || path.join(ROOT, 'tools', 'claude', 'node_modules', '@anthropic-ai', 'claude-code', 'bin', 'claude.exe'),
   fakeAnthropic: process.env.FAKE_ANTHROPIC_BIN || path.join(TARGET, 'debug', 'examples', 'fake_anthropic_server'),
+  fakeResponses: process.env.FAKE_RESPONSES_BIN || path.join(TARGET, 'debug', 'examples', 'fake_responses_server'),
+  mcpTestServer: process.env.MCP_TEST_SERVER_BIN || path.join(TARGET, 'debug', 'examples', 'mcp_test_server'),
 };
 
 function codexBin() {
@@ -41,6 +43,19 @@ function codexBin() {
 
 export function tempDir(prefix) {
   return mkdtempSync(path.join(tmpdir(), `orbitdock-ui-${prefix}-`));
+}
+
+/**
+ * A temp dir outside the system temp dir (under the target dir, kept short), for a CODEX_HOME in
+ * which Codex must run sandboxed commands: Codex 0.169 installs its `codex-linux-sandbox` PATH
+ * helper under `$CODEX_HOME/tmp/` only when that home is not under the system temp dir, and
+ * without it every sandboxed command fails ("bwrap: execvp codex-linux-sandbox").
+ */
+export function sandboxableDir(prefix) {
+  const parent = path.join(TARGET, 'tmp', 'ui');
+  if (parent.startsWith(`${tmpdir()}${path.sep}`)) return tempDir(prefix);
+  mkdirSync(parent, { recursive: true });
+  return mkdtempSync(path.join(parent, `${prefix}-`));
 }
 
 /** Resolves `promise`, or rejects after `ms` with `what` in the message. */
@@ -165,6 +180,21 @@ export async function startFakeAnthropic(lines, dir) {
 }
 
 /**
+ * Starts test-support's loopback fake of the Responses API (`fake_responses_server`), answering
+ * model requests with `lines` ({text, delay_ms?}) in order and reporting each request it gets;
+ * returns {child, baseUrl, requests()} where `requests()` parses the summaries printed so far
+ * ({n, model, effort, last_user_text}).
+ */
+export async function startFakeResponses(lines, dir) {
+  const script = path.join(dir, 'responses-script.jsonl');
+  writeFileSync(script, lines.map((l) => JSON.stringify(l)).join('\n') + '\n');
+  const child = new Child('fake-responses', BIN.fakeResponses, [script]);
+  const m = await child.waitFor(/listening on (http:\/\/127\.0\.0\.1:\d+\/v1)/, 30000, 'the fake Responses API to start');
+  const requests = () => [...child.log.matchAll(/^request (\{.*\})$/gm)].map((r) => JSON.parse(r[1]));
+  return { child, baseUrl: m[1], requests };
+}
+
+/**
  * The environment `orbitdock serve` needs to run the pinned Claude Code offline against the fake
  * API, in an isolated config dir under `dir`.
  */
@@ -257,6 +287,15 @@ export async function stopAll(browser, ...children) {
 export function screenshotPath(name) {
   if (!existsSync(SCREENSHOTS)) mkdirSync(SCREENSHOTS, { recursive: true });
   return path.join(SCREENSHOTS, `${name}.png`);
+}
+
+/** Screenshots of `page` as it is at desktop width and at 390 px (`NAME-desktop`, `NAME-390`). */
+export async function screenshotBoth(page, name) {
+  const desktop = page.viewportSize();
+  await page.screenshot({ path: screenshotPath(`${name}-desktop`) });
+  await page.setViewportSize({ width: 390, height: 844 });
+  await page.screenshot({ path: screenshotPath(`${name}-390`) });
+  await page.setViewportSize(desktop);
 }
 
 /** Polls `fn` until it returns a truthy value (bounded); for conditions with no event to await. */
@@ -354,28 +393,34 @@ export async function openLoggedInPage(browser, server) {
 }
 
 /**
- * The usual stack of a browser test: codexpc playing `script`, a CODEX_HOME pointing at it
+ * The usual stack of a browser test: codexpc playing `script` (or, with `recordRequests`, the
+ * recording fake Responses API), a CODEX_HOME pointing at it
  * (its config.toml ending with `extraConfig`, e.g. feature flags),
  * `orbitdock serve`, and a logged-in page showing the live UI. `dir` (a fresh temp dir) holds a
  * `project/` directory for sessions. `stop()` tears everything down; `failureContext()` is the
  * tail of the server's and the model's output, for assertion messages.
  */
-export async function startStack(prefix, script, { extraConfig = '' } = {}) {
-  const dir = tempDir(prefix);
+export async function startStack(prefix, script, { extraConfig = '', recordRequests = false, sandboxed = false } = {}) {
+  // `sandboxed`: Codex can run sandboxed commands in this stack (see `sandboxableDir`).
+  const dir = sandboxed ? sandboxableDir(prefix) : tempDir(prefix);
   mkdirSync(path.join(dir, 'project'), { recursive: true });
-  const model = await startScriptedModel(script, dir);
+  // `recordRequests`: the recording fake Responses API (script lines {text}) instead of codexpc,
+  // for tests that check what reached the model.
+  const model = recordRequests ? await startFakeResponses(script, dir) : await startScriptedModel(script, dir);
   const codexHome = makeCodexHome(dir, model.baseUrl, extraConfig);
   const server = await startOrbitdock({ dataDir: path.join(dir, 'data'), codexHome });
   const browser = await launchBrowser();
   const page = await openLoggedInPage(browser, server);
   return {
-    dir, project: path.join(dir, 'project'), model, server, browser, page,
+    dir, project: path.join(dir, 'project'), codexHome, model, server, browser, page,
     failureContext: () => `\n--- orbitdock output ---\n${server.child.log.slice(-3000)}`
-      + `\n--- codexpc output ---\n${model.child.log.slice(-2000)}`,
+      + `\n--- model output ---\n${model.child.log.slice(-2000)}`,
     async stop() {
       await browser.close();
       await server.child.kill();
       await model.child.kill();
+      // A sandboxable dir lives in the target dir, not the temp dir: do not leave it behind.
+      if (sandboxed) rmSync(dir, { recursive: true, force: true });
     },
   };
 }

@@ -252,6 +252,8 @@ impl WsClient {
     pub async fn subscribe_list(&mut self, since_revision: Option<u64>) -> Result<()> {
         self.send(&ClientMessage::SubscribeList {
             since_revision,
+            limit: None,
+            query: None,
             client_ref: None,
         })
         .await

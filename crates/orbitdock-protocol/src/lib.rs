@@ -20,9 +20,11 @@
 mod string_enum;
 
 pub mod around;
+pub mod list;
 pub mod notify;
 
 pub use around::*;
+pub use list::*;
 
 use std::collections::BTreeMap;
 
@@ -1023,6 +1025,12 @@ pub struct SessionsResponse {
     pub sessions: Vec<SessionSummary>,
     /// The list revision (see `sessions_snapshot`).
     pub revision: u64,
+    /// With `?limit=`: where the next page starts (absent on the last page).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_cursor: Option<String>,
+    /// With `?limit=`: how many sessions match the filters in all.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub total: Option<u64>,
 }
 
 /// `{"ok": true}` answer of actions without a richer result.
@@ -1104,6 +1112,20 @@ pub enum ClientMessage {
         /// Last list revision the client has applied.
         #[serde(default)]
         since_revision: Option<u64>,
+        /// Page size: with it, the answer is a `sessions_page` with the first `limit` rows
+        /// matching `query`, and the deltas that follow are only those for rows in view (the
+        /// pages sent so far, and rows entering them); without it, the whole list as before.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        limit: Option<u32>,
+        /// Filters and order of the paged view.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        query: Option<ListQuery>,
+        /// Correlation.
+        #[serde(default)]
+        client_ref: Option<String>,
+    },
+    /// The next page of the paged list view (answered by a `sessions_page` with `append`).
+    ListMore {
         /// Correlation.
         #[serde(default)]
         client_ref: Option<String>,
@@ -1419,6 +1441,16 @@ pub enum ServerMessage {
         revision: u64,
         /// Most recently updated first.
         sessions: Vec<SessionSummary>,
+    },
+    /// A page of the list view (`subscribe_list` with a `limit`, or `list_more`). Deltas of a
+    /// paged view skip revisions of rows out of view: they arrive in order, but not one by one.
+    SessionsPage {
+        /// The page.
+        #[serde(flatten)]
+        page: SessionsPage,
+        /// Rows to add after those already held (`list_more`); otherwise they replace them.
+        #[serde(default)]
+        append: bool,
     },
     /// One list change; `revision` is the previous one + 1.
     SessionsDelta {

@@ -8,11 +8,14 @@
 //! Subscribing takes the hub's lock, so "subscribe to live changes" and "read what was missed
 //! from the replay log" are atomic: nothing published in between can fall through the gap.
 
-use std::collections::{HashMap, VecDeque};
+use std::cmp::Reverse;
+use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::sync::Arc;
 
 use axum::extract::ws::Utf8Bytes;
-use orbitdock_protocol::{ListDelta, ServerMessage, SessionSummary};
+use orbitdock_protocol::{
+    ListCursor, ListDelta, ListQuery, ListSort, ServerMessage, SessionSummary, SessionsPage,
+};
 use parking_lot::Mutex;
 use tokio::sync::broadcast;
 
@@ -28,6 +31,9 @@ pub struct Published {
     pub revision: u64,
     /// The `ServerMessage` JSON text frame.
     pub frame: Utf8Bytes,
+    /// For list changes: the change itself, so a paged view can tell whether it concerns a row
+    /// in view without parsing the frame.
+    pub list_delta: Option<ListDelta>,
 }
 
 impl Published {
@@ -40,6 +46,7 @@ impl Published {
         Arc::new(Published {
             revision,
             frame: Utf8Bytes::from(text),
+            list_delta: None,
         })
     }
 }
@@ -141,7 +148,76 @@ impl SessionHub {
 #[derive(Debug)]
 struct ListInner {
     summaries: HashMap<String, SessionSummary>,
+    /// Keyset indexes: (key descending, id ascending) per order, so a page is a range scan
+    /// from the cursor, whatever was inserted above it meanwhile.
+    by_activity: BTreeSet<(Reverse<i64>, String)>,
+    by_created: BTreeSet<(Reverse<i64>, String)>,
     log: ReplayLog,
+}
+
+impl ListInner {
+    fn insert(&mut self, s: SessionSummary) {
+        self.remove(&s.id);
+        self.by_activity
+            .insert((Reverse(s.updated_at), s.id.clone()));
+        self.by_created
+            .insert((Reverse(s.created_at), s.id.clone()));
+        self.summaries.insert(s.id.clone(), s);
+    }
+
+    fn remove(&mut self, id: &str) {
+        if let Some(old) = self.summaries.remove(id) {
+            self.by_activity
+                .remove(&(Reverse(old.updated_at), old.id.clone()));
+            self.by_created.remove(&(Reverse(old.created_at), old.id));
+        }
+    }
+
+    fn page(&self, query: &ListQuery, after: Option<&ListCursor>, limit: usize) -> SessionsPage {
+        let index = match query.sort {
+            ListSort::Created => &self.by_created,
+            ListSort::Activity | ListSort::Unknown => &self.by_activity,
+        };
+        let start = match after {
+            // Keys are stored reversed: "after (key, id)" in list order is "greater than
+            // (Reverse(key), id)" in the set's order.
+            Some(c) => std::ops::Bound::Excluded((Reverse(c.key), c.id.clone())),
+            None => std::ops::Bound::Unbounded,
+        };
+        let mut sessions = Vec::with_capacity(limit.min(1_000));
+        let mut next_cursor = None;
+        for (_, id) in index.range((start, std::ops::Bound::Unbounded)) {
+            let Some(s) = self.summaries.get(id) else {
+                continue;
+            };
+            if !query.matches(s) {
+                continue;
+            }
+            if sessions.len() == limit {
+                // One more match exists: the page ends at the last row sent.
+                next_cursor = sessions.last().map(|last: &SessionSummary| {
+                    ListCursor {
+                        key: query.sort_key(last),
+                        id: last.id.clone(),
+                    }
+                    .encode()
+                });
+                break;
+            }
+            sessions.push(s.clone());
+        }
+        let total = if after.is_none() && next_cursor.is_none() {
+            sessions.len() as u64
+        } else {
+            self.summaries.values().filter(|s| query.matches(s)).count() as u64
+        };
+        SessionsPage {
+            revision: self.log.last,
+            sessions,
+            next_cursor,
+            total,
+        }
+    }
 }
 
 /// Fan-out for the session list; also the authoritative in-memory list (exactly what was
@@ -157,15 +233,21 @@ impl ListHub {
     /// client's revision from before a restart never matches a new one by coincidence.
     pub fn new(summaries: Vec<SessionSummary>, start_revision: u64) -> Arc<Self> {
         let (tx, _) = broadcast::channel(BROADCAST_CAPACITY);
+        let mut inner = ListInner {
+            summaries: HashMap::with_capacity(summaries.len()),
+            by_activity: BTreeSet::new(),
+            by_created: BTreeSet::new(),
+            log: ReplayLog {
+                entries: VecDeque::new(),
+                last: start_revision,
+            },
+        };
+        for s in summaries {
+            inner.insert(s);
+        }
         Arc::new(ListHub {
             tx,
-            inner: Mutex::new(ListInner {
-                summaries: summaries.into_iter().map(|s| (s.id.clone(), s)).collect(),
-                log: ReplayLog {
-                    entries: VecDeque::new(),
-                    last: start_revision,
-                },
-            }),
+            inner: Mutex::new(inner),
         })
     }
 
@@ -173,16 +255,21 @@ impl ListHub {
     pub fn publish(&self, delta: ListDelta) {
         let mut inner = self.inner.lock();
         match &delta {
-            ListDelta::Upsert { summary } => {
-                inner.summaries.insert(summary.id.clone(), summary.clone());
-            }
-            ListDelta::Removed { id } => {
-                inner.summaries.remove(id);
-            }
+            ListDelta::Upsert { summary } => inner.insert(summary.clone()),
+            ListDelta::Removed { id } => inner.remove(id),
             ListDelta::Unknown => return,
         }
         let revision = inner.log.last + 1;
-        let p = Published::new(revision, &ServerMessage::SessionsDelta { revision, delta });
+        let mut p = Published::new(
+            revision,
+            &ServerMessage::SessionsDelta {
+                revision,
+                delta: delta.clone(),
+            },
+        );
+        if let Some(p) = Arc::get_mut(&mut p) {
+            p.list_delta = Some(delta);
+        }
         inner.log.push(p.clone());
         let _ = self.tx.send(p);
     }
@@ -194,6 +281,38 @@ impl ListHub {
             inner.log.last,
             sorted(inner.summaries.values().cloned().collect()),
         )
+    }
+
+    /// One page of the list: at most `limit` rows matching `query` after `after`, in the
+    /// query's order, read at the current revision.
+    pub fn page(
+        &self,
+        query: &ListQuery,
+        after: Option<&ListCursor>,
+        limit: usize,
+    ) -> SessionsPage {
+        self.inner.lock().page(query, after, limit)
+    }
+
+    /// Subscribes and reads the first page atomically (see [`ListHub::subscribe_with_snapshot`]).
+    pub fn subscribe_with_page(
+        &self,
+        query: &ListQuery,
+        limit: usize,
+    ) -> (broadcast::Receiver<Arc<Published>>, SessionsPage) {
+        let inner = self.inner.lock();
+        let receiver = self.tx.subscribe();
+        (receiver, inner.page(query, None, limit))
+    }
+
+    /// Number of sessions listed.
+    pub fn len(&self) -> usize {
+        self.inner.lock().summaries.len()
+    }
+
+    /// Whether no session is listed.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
     }
 
     /// One summary.

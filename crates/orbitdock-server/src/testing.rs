@@ -4,12 +4,13 @@
 //! only by dev-dependencies would make `cargo build` and `cargo test` resolve different feature
 //! sets and compile this crate and its dependents twice; the code here is small and inert.
 //!
-//! * [`ScriptedConnector`]: threads and turns are ids it makes up; every call is recorded; calls
-//!   can be held (to prove the core stays responsive while an agent hangs); events and approval
-//!   requests are injected with [`ScriptedConnector::emit`] / [`ScriptedConnector::request`].
+//! * [`ScriptedConnector`]: threads and turns are ids it makes up; calls are recorded (the last
+//!   [`CALLS_KEPT`]); calls can be held (to prove the core stays responsive while an agent
+//!   hangs); events and approval requests are injected with [`ScriptedConnector::emit`] /
+//!   [`ScriptedConnector::request`].
 //! * [`NoAgent`]: every call fails; for servers that only show stored or passive sessions.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashSet, VecDeque};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -78,6 +79,9 @@ fn no_agent() -> Error {
     }
 }
 
+/// How many calls [`ScriptedConnector::calls`] keeps (far more than any functional test makes).
+pub const CALLS_KEPT: usize = 10_000;
+
 /// One recorded connector call.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Call {
@@ -107,7 +111,9 @@ pub struct ScriptedConnector {
     key: crate::connector::ConnectorKey,
     events: mpsc::Sender<ConnectorEvent>,
     next: AtomicU64,
-    calls: Mutex<Vec<Call>>,
+    /// The last [`CALLS_KEPT`] calls: a soak makes hundreds of thousands, and the fixture must
+    /// not be what grows in a memory measurement.
+    calls: Mutex<VecDeque<Call>>,
     /// Threads whose calls wait (an agent that hangs on them); `"*"` holds every call.
     held: watch::Sender<HashSet<String>>,
     answers: Arc<Mutex<Vec<(String, ApprovalAnswer)>>>,
@@ -133,7 +139,7 @@ impl ScriptedConnector {
                 key,
                 events: tx,
                 next: AtomicU64::new(1),
-                calls: Mutex::new(Vec::new()),
+                calls: Mutex::new(VecDeque::new()),
                 held: watch::channel(HashSet::new()).0,
                 answers: Arc::new(Mutex::new(Vec::new())),
                 active: Mutex::new(std::collections::HashMap::new()),
@@ -142,9 +148,9 @@ impl ScriptedConnector {
         )
     }
 
-    /// Every call so far, in order.
+    /// Every call so far (the last [`CALLS_KEPT`]), in order.
     pub fn calls(&self) -> Vec<Call> {
-        self.calls.lock().clone()
+        self.calls.lock().iter().cloned().collect()
     }
 
     /// Makes every call from now on wait until [`ScriptedConnector::release`].
@@ -251,7 +257,13 @@ impl ScriptedConnector {
             | Call::Interrupt(t, _)
             | Call::SetName(t, _) => t.clone(),
         };
-        self.calls.lock().push(c);
+        {
+            let mut calls = self.calls.lock();
+            if calls.len() == CALLS_KEPT {
+                calls.pop_front();
+            }
+            calls.push_back(c);
+        }
         let mut rx = self.held.subscribe();
         let _ = rx
             .wait_for(|held| !held.contains("*") && !held.contains(&thread))

@@ -14,6 +14,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 use test_support::fake_anthropic::{FakeAnthropic, ScriptedMessage};
+use test_support::script_from_args;
 
 fn message(line: &Value) -> Result<ScriptedMessage, String> {
     let mut m = ScriptedMessage::new();
@@ -53,33 +54,10 @@ fn message(line: &Value) -> Result<ScriptedMessage, String> {
 }
 
 fn main() {
-    let Some(path) = std::env::args().nth(1) else {
-        eprintln!("usage: fake_anthropic_server SCRIPT.jsonl");
-        std::process::exit(2);
-    };
-    let text = match std::fs::read_to_string(&path) {
-        Ok(t) => t,
-        Err(e) => {
-            eprintln!("cannot read {path}: {e}");
-            std::process::exit(2);
-        }
-    };
+    let script = script_from_args("fake_anthropic_server SCRIPT.jsonl", message);
     let fake = FakeAnthropic::start();
-    for (n, line) in text
-        .lines()
-        .enumerate()
-        .filter(|(_, l)| !l.trim().is_empty())
-    {
-        let parsed = serde_json::from_str::<Value>(line)
-            .map_err(|e| e.to_string())
-            .and_then(|v| message(&v));
-        match parsed {
-            Ok(m) => fake.enqueue(m),
-            Err(e) => {
-                eprintln!("{path}:{}: {e}", n + 1);
-                std::process::exit(2);
-            }
-        }
+    for m in script {
+        fake.enqueue(m);
     }
     println!("listening on {}", fake.base_url());
     let _ = std::io::stdout().flush();

@@ -15,6 +15,8 @@
 //! * [`codex_bin`] / [`workspace_root`]: where the pinned CLI lives.
 //! * [`cargo_example`]: the binary of a workspace example (helper processes tests spawn).
 //! * [`rollout_corpus`]: rollout files shaped like Codex's, generated in bulk for benchmarks.
+//! * [`script_from_args`]: the script file of the fake servers run as processes by tests that
+//!   are not Rust (`examples/fake_anthropic_server.rs`, `examples/fake_responses_server.rs`).
 //! * [`fake_push`]: a loopback Web Push service and a browser's keys and decryption.
 //!
 //! ```no_run
@@ -48,6 +50,7 @@ mod fake_responses;
 pub mod gguf;
 mod local_user;
 pub mod rollout_corpus;
+mod script_file;
 mod tally;
 
 pub use claude_home::{CLAUDE_SCRUBBED_ENV, ClaudeHome, claude_bin};
@@ -57,6 +60,7 @@ pub use codex_home::{
 };
 pub use fake_responses::{FakeResponses, RecordedRequest, ScriptedResponse};
 pub use local_user::second_local_user;
+pub use script_file::script_from_args;
 
 use std::path::PathBuf;
 

@@ -11,6 +11,7 @@
 mod around;
 mod assets;
 mod hooks;
+mod list;
 mod providers;
 mod push;
 mod rest;
@@ -211,8 +212,9 @@ fn route_table() -> RouteTable {
     let api = RouteTable::new()
         .route(
             "/api/sessions",
-            get(rest::list_sessions).post(rest::create_session),
+            get(list::sessions).post(rest::create_session),
         )
+        .route("/api/search", get(list::search))
         .route("/api/sessions/{id}", get(rest::get_session))
         .route("/api/sessions/{id}/items", get(rest::items))
         .route("/api/sessions/{id}/messages", post(rest::send_message))

@@ -10,7 +10,7 @@ use axum::response::{IntoResponse, Response};
 use orbitdock_protocol::{
     ActionVia, AgentInfo, AgentsResponse, ApprovalHistory, ApprovalRequestBody, ConfigPatch,
     CreateSessionRequest, ForkRequest, Health, ModelsResponse, Provider, RenameRequest,
-    RevertRequest, ReviewRequest, SendMessageRequest, SessionsResponse, VIA_HEADER,
+    RevertRequest, ReviewRequest, SendMessageRequest, VIA_HEADER,
 };
 use serde::Deserialize;
 
@@ -32,11 +32,6 @@ pub(super) async fn health(State(s): State<AppState>) -> Json<Health> {
         version: env!("CARGO_PKG_VERSION").into(),
         degraded: s.registry.store().degraded(),
     })
-}
-
-pub(super) async fn list_sessions(State(s): State<AppState>) -> Json<SessionsResponse> {
-    let (revision, sessions) = s.registry.list();
-    Json(SessionsResponse { sessions, revision })
 }
 
 /// What a request came through ([`VIA_HEADER`]); absent or not text: a person's client.

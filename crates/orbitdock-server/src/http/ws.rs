@@ -5,14 +5,16 @@
 //! and the results of actions (run in their own tasks so a slow `create_session` never holds up
 //! the deltas this client is subscribed to). Frames come pre-serialised from the hubs.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use axum::extract::State;
 use axum::extract::ws::{Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
 use axum::response::Response;
 use futures::{SinkExt, StreamExt};
-use orbitdock_protocol::{ClientMessage, ServerMessage};
+use orbitdock_protocol::{
+    ClientMessage, ListCursor, ListDelta, ListQuery, ServerMessage, SessionSummary, SessionsPage,
+};
 use serde_json::Value;
 use tokio::sync::mpsc;
 use tokio_stream::StreamMap;
@@ -47,8 +49,64 @@ fn error_msg(client_ref: Option<String>, session_id: Option<String>, e: &Error) 
     }
 }
 
+/// A paged list subscription: what the client holds, so only deltas for rows in view are sent.
+struct ListView {
+    query: ListQuery,
+    limit: usize,
+    /// Where the pages sent so far end; `None` once the last page was sent.
+    end: Option<ListCursor>,
+    /// Rows the client holds.
+    held: HashSet<String>,
+}
+
+impl ListView {
+    /// Whether a row with this summary belongs in what the client holds.
+    fn in_view(&self, s: &SessionSummary) -> bool {
+        if !self.query.matches(s) {
+            return false;
+        }
+        match &self.end {
+            None => true,
+            Some(end) => !end.is_before(self.query.sort_key(s), &s.id),
+        }
+    }
+
+    /// The frame to send for a list change, if it concerns the view; keeps `held` in step.
+    fn filter(&mut self, p: &Published) -> Option<Message> {
+        match p.list_delta.as_ref()? {
+            ListDelta::Upsert { summary } => {
+                if self.in_view(summary) {
+                    self.held.insert(summary.id.clone());
+                    Some(Message::Text(p.frame.clone()))
+                } else if self.held.remove(&summary.id) {
+                    // It left the view (archived, filtered out): the client drops the row.
+                    Some(frame(&ServerMessage::SessionsDelta {
+                        revision: p.revision,
+                        delta: ListDelta::Removed {
+                            id: summary.id.clone(),
+                        },
+                    }))
+                } else {
+                    None
+                }
+            }
+            ListDelta::Removed { id } => {
+                self.held.remove(id).then(|| Message::Text(p.frame.clone()))
+            }
+            ListDelta::Unknown => None,
+        }
+    }
+
+    fn take_page(&mut self, page: &SessionsPage) {
+        self.held.extend(page.sessions.iter().map(|s| s.id.clone()));
+        self.end = page.next_cursor.as_deref().and_then(ListCursor::decode);
+    }
+}
+
 struct Conn {
     state: AppState,
+    /// The paged list subscription, when the client asked for one.
+    list_view: Option<ListView>,
     subs: StreamMap<String, BroadcastStream<Arc<Published>>>,
     /// Per subscription: deltas at or below this revision are already reflected client-side.
     floor: HashMap<String, u64>,
@@ -56,7 +114,62 @@ struct Conn {
 }
 
 impl Conn {
+    /// A paged subscription: the first page, then only the deltas for rows in view. A
+    /// reconnecting client gets a fresh first page (its revision says nothing about which rows
+    /// it held).
+    fn subscribe_list_view(&mut self, query: ListQuery, limit: usize) {
+        let hub = self.state.registry.list_hub().clone();
+        let (rx, page) = hub.subscribe_with_page(&query, limit);
+        let mut view = ListView {
+            query,
+            limit,
+            end: None,
+            held: HashSet::new(),
+        };
+        view.take_page(&page);
+        self.floor.insert(LIST_KEY.into(), page.revision);
+        self.out.push(frame(&ServerMessage::SessionsPage {
+            page,
+            append: false,
+        }));
+        self.list_view = Some(view);
+        self.subs.insert(LIST_KEY.into(), BroadcastStream::new(rx));
+    }
+
+    /// The next page of the view. Rows that entered the view since are already held (their
+    /// delta was sent), and the keyset cursor makes the page start right after the last row
+    /// sent, so nothing repeats or goes missing.
+    fn list_more(&mut self, client_ref: Option<String>) {
+        let Some(view) = self.list_view.as_mut() else {
+            self.out.push(frame(&ServerMessage::Error {
+                client_ref,
+                session_id: None,
+                code: "bad_request".into(),
+                message: "list_more needs a paged subscribe_list (with a limit) first".into(),
+            }));
+            return;
+        };
+        let mut page = match &view.end {
+            Some(end) => self
+                .state
+                .registry
+                .list_hub()
+                .page(&view.query, Some(end), view.limit),
+            None => SessionsPage {
+                revision: self.floor.get(LIST_KEY).copied().unwrap_or(0),
+                ..Default::default()
+            },
+        };
+        view.take_page(&page);
+        // The page is read at the hub's current revision, which may be ahead of the deltas this
+        // connection has forwarded; the revision stays the subscription's.
+        page.revision = self.floor.get(LIST_KEY).copied().unwrap_or(page.revision);
+        self.out
+            .push(frame(&ServerMessage::SessionsPage { page, append: true }));
+    }
+
     async fn subscribe_list(&mut self, since: Option<u64>) {
+        self.list_view = None;
         let hub = self.state.registry.list_hub().clone();
         let sub = hub.subscribe(since);
         match sub.replay {
@@ -118,6 +231,7 @@ async fn connection(state: AppState, socket: WebSocket) {
     let (done_tx, mut done_rx) = mpsc::channel::<ServerMessage>(256);
     let mut conn = Conn {
         state,
+        list_view: None,
         subs: StreamMap::new(),
         floor: HashMap::new(),
         out: vec![frame(&ServerMessage::Hello {
@@ -190,7 +304,10 @@ async fn connection(state: AppState, socket: WebSocket) {
                         let floor = conn.floor.get(&key).copied().unwrap_or(0);
                         if p.revision > floor {
                             conn.floor.insert(key.clone(), p.revision);
-                            conn.out.push(Message::Text(p.frame.clone()));
+                            match conn.list_view.as_mut().filter(|_| key == LIST_KEY) {
+                                Some(view) => conn.out.extend(view.filter(&p)),
+                                None => conn.out.push(Message::Text(p.frame.clone())),
+                            }
                         }
                     }
                     Err(BroadcastStreamRecvError::Lagged(n)) => {
@@ -198,7 +315,10 @@ async fn connection(state: AppState, socket: WebSocket) {
                         tracing::debug!(subscription = %key, lagged = n, "subscriber lagged; resending snapshot");
                         conn.subs.remove(&key);
                         if key == LIST_KEY {
-                            conn.subscribe_list(None).await;
+                            match conn.list_view.take() {
+                                Some(view) => conn.subscribe_list_view(view.query, view.limit),
+                                None => conn.subscribe_list(None).await,
+                            }
                         } else if let Err(e) = conn.subscribe_session(&key, None).await {
                             conn.out.push(frame(&error_msg(None, Some(key.clone()), &e)));
                         }
@@ -235,13 +355,21 @@ async fn handle_client(conn: &mut Conn, text: &str, done: &mpsc::Sender<ServerMe
         }
         ClientMessage::SubscribeList {
             since_revision,
+            limit,
+            query,
             client_ref: _,
-        } => {
-            conn.subscribe_list(since_revision).await;
-        }
+        } => match limit {
+            Some(limit) => {
+                let limit = (limit as usize).clamp(1, super::list::MAX_PAGE);
+                conn.subscribe_list_view(query.unwrap_or_default(), limit);
+            }
+            None => conn.subscribe_list(since_revision).await,
+        },
+        ClientMessage::ListMore { client_ref } => conn.list_more(client_ref),
         ClientMessage::UnsubscribeList { client_ref } => {
             conn.subs.remove(LIST_KEY);
             conn.floor.remove(LIST_KEY);
+            conn.list_view = None;
             conn.out.push(frame(&ack(client_ref, Value::Null)));
         }
         ClientMessage::SubscribeSession {

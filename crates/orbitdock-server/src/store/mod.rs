@@ -15,6 +15,7 @@
 
 pub mod push;
 pub mod schema;
+pub mod search;
 
 use std::collections::HashMap;
 use std::os::unix::fs::DirBuilderExt;
@@ -839,6 +840,7 @@ pub(crate) fn commit_batch(conn: &mut Connection, batch: &[Command]) -> Result<(
                                 ej
                             ])
                             .map_err(|e| Error::db("upserting session", e))?;
+                        search::put(&tx, &summary.id, 0, &search::session_text(summary))?;
                     }
                     PersistOp::UpsertItem { session_id, item } => {
                         let body = json(item.as_ref())?;
@@ -857,6 +859,10 @@ pub(crate) fn commit_batch(conn: &mut Connection, batch: &[Command]) -> Result<(
                                 body
                             ])
                             .map_err(|e| Error::db("upserting item", e))?;
+                        // seq 0 is the session's own search document; items count from 1.
+                        if item.seq > 0 {
+                            search::put(&tx, session_id, item.seq, &search::item_text(&item.body))?;
+                        }
                     }
                     PersistOp::ResetTranscript {
                         session_id,
@@ -864,6 +870,7 @@ pub(crate) fn commit_batch(conn: &mut Connection, batch: &[Command]) -> Result<(
                     } => {
                         tx.execute("DELETE FROM items WHERE session_id = ?1", [session_id])
                             .map_err(|e| Error::db("dropping the transcript", e))?;
+                        search::remove_session(&tx, session_id, false)?;
                         let keep =
                             serde_json::to_string(keep_turns).map_err(|e| Error::Decode {
                                 what: "kept turn ids".into(),
@@ -929,6 +936,7 @@ pub(crate) fn commit_batch(conn: &mut Connection, batch: &[Command]) -> Result<(
                             .map_err(|e| Error::db("resolving approval", e))?;
                     }
                     PersistOp::DeleteSession { session_id } => {
+                        search::remove_session(&tx, session_id, true)?;
                         for table in ["items", "turns", "approvals"] {
                             tx.execute(
                                 &format!("DELETE FROM {table} WHERE session_id = ?1"),

@@ -61,7 +61,9 @@ const MIGRATIONS: &[&str] = &[
     ) WITHOUT ROWID;
     CREATE INDEX approvals_pending ON approvals(resolution) WHERE resolution IS NULL;
     "#,
-    // 2: Web Push subscriptions, one per device.
+    // 2: full-text search (see `store::search`); filled from the rows already stored.
+    super::search::SCHEMA,
+    // 3: Web Push subscriptions, one per device.
     r#"
     CREATE TABLE push_subscriptions (
         id              TEXT PRIMARY KEY,
@@ -78,6 +80,10 @@ const MIGRATIONS: &[&str] = &[
     );
     "#,
 ];
+
+/// The version whose migration creates the search index: the rows stored before it are
+/// indexed in the same transaction.
+const SEARCH_VERSION: usize = 2;
 
 /// The schema version this build writes.
 pub fn latest_version() -> i64 {
@@ -101,6 +107,9 @@ pub fn migrate(conn: &mut Connection) -> Result<()> {
             .map_err(|e| Error::db("starting migration", e))?;
         tx.execute_batch(sql)
             .map_err(|e| Error::db(format!("migration {}", i + 1), e))?;
+        if i + 1 == SEARCH_VERSION {
+            super::search::backfill(&tx)?;
+        }
         tx.pragma_update(None, "user_version", (i + 1) as i64)
             .map_err(|e| Error::db("bumping user_version", e))?;
         tx.commit()

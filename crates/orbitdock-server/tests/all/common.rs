@@ -545,6 +545,38 @@ pub async fn connector_turn_end(
     .context("turn end from the connector")
 }
 
+/// A streamed text delta of an agent message, as a connector delivers it.
+pub fn text_event(turn: &str, item: &str, delta: &str) -> orbitdock_server::SessionEvent {
+    orbitdock_server::SessionEvent::ItemText {
+        turn_id: Some(turn.into()),
+        item_id: item.into(),
+        stream: orbitdock_protocol::TextStream::Text,
+        delta: delta.into(),
+    }
+}
+
+/// A whole agent message, as a connector delivers it.
+pub fn message_event(turn: &str, item: &str, text: &str) -> orbitdock_server::SessionEvent {
+    orbitdock_server::SessionEvent::Item {
+        turn_id: Some(turn.into()),
+        item_id: item.into(),
+        status: orbitdock_protocol::ItemStatus::Completed,
+        body: orbitdock_protocol::ItemBody::AgentMessage { text: text.into() },
+    }
+}
+
+/// The end of a turn, as a connector delivers it.
+pub fn turn_end_event(
+    turn: &str,
+    status: orbitdock_protocol::TurnStatus,
+) -> orbitdock_server::SessionEvent {
+    orbitdock_server::SessionEvent::TurnEnded {
+        turn_id: turn.into(),
+        status,
+        error: None,
+    }
+}
+
 pub fn is_turn_ended(d: &SessionDelta) -> bool {
     matches!(d, SessionDelta::TurnEnded { .. })
 }

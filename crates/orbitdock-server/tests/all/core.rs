@@ -9,30 +9,13 @@ use std::time::Duration;
 use anyhow::{Result, ensure};
 use orbitdock_protocol::{
     ApprovalKind, ItemBody, ItemStatus, ItemsPage, Origin, Provider, SendMessageResponse,
-    ServerMessage, SessionDelta, SessionState, SessionStatus, TextStream, TurnStatus,
+    ServerMessage, SessionDelta, SessionState, SessionStatus, TurnStatus,
 };
 use orbitdock_server::testing::Call;
 use orbitdock_server::{NewSession, SessionEvent};
 use serde_json::{Value, json};
 
-use crate::common::{Scripted, eventually};
-
-fn text(turn: &str, item: &str, delta: &str) -> SessionEvent {
-    SessionEvent::ItemText {
-        turn_id: Some(turn.into()),
-        item_id: item.into(),
-        stream: TextStream::Text,
-        delta: delta.into(),
-    }
-}
-
-fn ended(turn: &str, status: TurnStatus) -> SessionEvent {
-    SessionEvent::TurnEnded {
-        turn_id: turn.into(),
-        status,
-        error: None,
-    }
-}
+use crate::common::{Scripted, eventually, text_event, turn_end_event};
 
 async fn status_is(s: &Scripted, id: &str, want: SessionStatus) -> Result<SessionState> {
     eventually(&format!("status {want:?}"), || async {
@@ -135,10 +118,13 @@ async fn status_follows_turns_approvals_and_ignores_stale_turn_events() -> Resul
 
     // The end of an older turn does not end the current one.
     s.agent
-        .emit(&thread, vec![ended("turn-older", TurnStatus::Completed)])
+        .emit(
+            &thread,
+            vec![turn_end_event("turn-older", TurnStatus::Completed)],
+        )
         .await;
     s.agent
-        .emit(&thread, vec![text(&turn, "m1", "still here")])
+        .emit(&thread, vec![text_event(&turn, "m1", "still here")])
         .await;
     ws.wait_delta(
         "text after the stale end",
@@ -151,7 +137,7 @@ async fn status_follows_turns_approvals_and_ignores_stale_turn_events() -> Resul
     assert_eq!(st.current_turn.unwrap().id, turn);
 
     s.agent
-        .emit(&thread, vec![ended(&turn, TurnStatus::Completed)])
+        .emit(&thread, vec![turn_end_event(&turn, TurnStatus::Completed)])
         .await;
     status_is(&s, &id, SessionStatus::Waiting).await?;
     // A late "started" for a turn that already ended cannot reopen it.
@@ -177,7 +163,7 @@ async fn status_follows_turns_approvals_and_ignores_stale_turn_events() -> Resul
     s.agent
         .emit(
             &thread,
-            vec![ended(&turn, TurnStatus::Unknown("paused".into()))],
+            vec![turn_end_event(&turn, TurnStatus::Unknown("paused".into()))],
         )
         .await;
     s.shutdown().await;
@@ -214,7 +200,10 @@ async fn a_stuck_session_does_not_delay_another() -> Result<()> {
     assert_eq!(st.summary.id, a);
     for i in 0..300 {
         s.agent
-            .emit(&thread_a, vec![text("t-a", "flood", &format!("a{i} "))])
+            .emit(
+                &thread_a,
+                vec![text_event("t-a", "flood", &format!("a{i} "))],
+            )
             .await;
     }
     // B streams as usual: every delta arrives while A is still stuck.
@@ -226,7 +215,7 @@ async fn a_stuck_session_does_not_delay_another() -> Result<()> {
     .await?;
     for i in 0..200 {
         s.agent
-            .emit(&thread_b, vec![text("t-b", "m", &format!("b{i}"))])
+            .emit(&thread_b, vec![text_event("t-b", "m", &format!("b{i}"))])
             .await;
     }
     ws.wait_delta(
@@ -362,7 +351,10 @@ async fn graceful_shutdown_mid_turn_keeps_streamed_text_and_closes_the_turn() ->
     s.agent
         .emit(
             &thread,
-            vec![text(&turn, "m1", "hel"), text(&turn, "m1", "lo")],
+            vec![
+                text_event(&turn, "m1", "hel"),
+                text_event(&turn, "m1", "lo"),
+            ],
         )
         .await;
     ws.wait_delta(

@@ -6,6 +6,12 @@
 //!   the held-back changes are saved and published: after a restart every item is there once,
 //!   whole, and the database passes `integrity_check`;
 //! * the data dir is read-only at start: a clear error naming the file, not a panic;
+//! * the data dir turns read-only under a running server: Linux refuses to remount a file
+//!   system read-only while a file on it is open for writing (the database is), so the
+//!   database, its WAL and the directory are made immutable instead (`chattr +i` on ext4, which
+//!   refuses every write through descriptors already open, as a read-only remount would):
+//!   `/health` reports the degraded state, nothing crashes, nothing partial is saved or
+//!   published, and once writes work again every held-back change is saved and published;
 //! * the data dir is deleted under a running server: `/health` says so, live updates keep
 //!   flowing, and a restart starts a fresh database;
 //! * file descriptors run out at the accept loop (the real `orbitdock serve` with a low
@@ -22,13 +28,15 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail, ensure};
 use orbitdock_protocol::{
-    Health, ItemBody, ItemStatus, ItemsPage, SendMessageResponse, TextStream, TurnStatus,
+    Health, ItemBody, ItemStatus, ItemsPage, SendMessageResponse, TurnStatus,
 };
-use orbitdock_server::SessionEvent;
 use serde_json::json;
 use test_support::{CodexHomeBuilder, FakeResponses};
 
-use crate::common::{Scripted, ServeOptions, eventually, serve_with, target_bin};
+use crate::common::{
+    Scripted, ServeOptions, Ws, eventually, is_turn_ended, message_event, serve_with, target_bin,
+    text_event, turn_end_event,
+};
 
 /// A tmpfs mounted on a temp dir; unmounted on drop.
 struct Tmpfs {
@@ -110,6 +118,46 @@ async fn health(s: &Scripted) -> Result<Health> {
     s.rest.get("/health").await
 }
 
+/// A session with a client following it and a turn running: (session id, thread id, client,
+/// turn id).
+async fn session_mid_turn(s: &Scripted) -> Result<(String, String, Ws, String)> {
+    let (id, thread) = s.create().await?;
+    let mut ws = s.ws().await?;
+    ws.subscribe(&id, None).await?;
+    let r: SendMessageResponse = s
+        .rest
+        .post(
+            &format!("/api/sessions/{id}/messages"),
+            &json!({"text": "hi"}),
+        )
+        .await?;
+    Ok((id, thread, ws, r.turn_id.context("no turn started")?))
+}
+
+/// The item is in the page exactly once, as an agent message with exactly `text`.
+fn once_and_whole(page: &ItemsPage, item_id: &str, text: &str) -> Result<()> {
+    let matching: Vec<_> = page.items.iter().filter(|it| it.id == item_id).collect();
+    ensure!(matching.len() == 1, "{item_id}: {} copies", matching.len());
+    match &matching[0].body {
+        ItemBody::AgentMessage { text: t } if t == text => Ok(()),
+        other => bail!("{item_id} is partial: {other:.80?}"),
+    }
+}
+
+/// Items left `in_progress` (a UI would show them streaming forever).
+fn stale(page: &ItemsPage) -> usize {
+    page.items
+        .iter()
+        .filter(|it| it.status == ItemStatus::InProgress)
+        .count()
+}
+
+/// SQLite's `integrity_check` of the database in `data`.
+fn integrity(data: &Path) -> Result<String> {
+    let db = orbitdock_server::data_dir::db_path(data);
+    Ok(rusqlite::Connection::open(db)?.query_row("PRAGMA integrity_check", [], |r| r.get(0))?)
+}
+
 fn big_text(tag: &str) -> String {
     // Larger than the WAL left from start-up, so saving it needs new blocks on the disk.
     format!("{tag}:{}", "0123456789abcdef".repeat(32 * 1024))
@@ -143,15 +191,7 @@ async fn disk_full_degrades_clearly_and_loses_nothing_once_space_is_back() -> Re
     let texts: Vec<String> = (0..3).map(|i| big_text(&format!("item{i}"))).collect();
     for (i, t) in texts.iter().enumerate() {
         s.agent
-            .emit(
-                &thread,
-                vec![SessionEvent::Item {
-                    turn_id: Some(turn.clone()),
-                    item_id: format!("big-{i}"),
-                    status: ItemStatus::Completed,
-                    body: ItemBody::AgentMessage { text: t.clone() },
-                }],
-            )
+            .emit(&thread, vec![message_event(&turn, &format!("big-{i}"), t)])
             .await;
     }
     let reason = eventually("the degraded state", || async {
@@ -171,14 +211,7 @@ async fn disk_full_degrades_clearly_and_loses_nothing_once_space_is_back() -> Re
     .await?;
     let recovered_after = freed_at.elapsed();
     s.agent
-        .emit(
-            &thread,
-            vec![SessionEvent::TurnEnded {
-                turn_id: turn.clone(),
-                status: TurnStatus::Completed,
-                error: None,
-            }],
-        )
+        .emit(&thread, vec![turn_end_event(&turn, TurnStatus::Completed)])
         .await;
     eventually("the turn to end", || async {
         let st = s.state(&id).await?;
@@ -191,27 +224,12 @@ async fn disk_full_degrades_clearly_and_loses_nothing_once_space_is_back() -> Re
         .rest
         .get(&format!("/api/sessions/{id}/items?after=0&limit=1000"))
         .await?;
-    let mut found = 0;
     for (i, t) in texts.iter().enumerate() {
-        let matching: Vec<_> = page
-            .items
-            .iter()
-            .filter(|it| it.id == format!("big-{i}"))
-            .collect();
-        ensure!(matching.len() == 1, "big-{i}: {} copies", matching.len());
-        match &matching[0].body {
-            ItemBody::AgentMessage { text } if text == t => found += 1,
-            other => bail!("big-{i} is partial: {:.80?}", other),
-        }
+        once_and_whole(&page, &format!("big-{i}"), t)?;
     }
-    let stale = page
-        .items
-        .iter()
-        .filter(|it| it.status == ItemStatus::InProgress)
-        .count();
-    let db = orbitdock_server::data_dir::db_path(s.data.path());
-    let integrity: String =
-        rusqlite::Connection::open(&db)?.query_row("PRAGMA integrity_check", [], |r| r.get(0))?;
+    let found = texts.len();
+    let stale = stale(&page);
+    let integrity = integrity(s.data.path())?;
     println!(
         "disk full: degraded within {seen_after:.1?} ({reason}); recovered {recovered_after:.1?} after space was freed; after restart {found}/{} items whole and once, {stale} in progress, integrity_check {integrity}",
         texts.len()
@@ -287,36 +305,143 @@ async fn a_read_only_data_dir_is_a_clear_start_error() -> Result<()> {
     Ok(())
 }
 
+/// Files and directories made immutable (`chattr +i`); made mutable again on drop, so a failed
+/// test still leaves a temp dir that can be removed.
+struct Immutable {
+    paths: Vec<std::path::PathBuf>,
+}
+
+impl Immutable {
+    /// `Err(reason)` when this machine cannot (not root, no `chattr`, a file system without
+    /// the flag).
+    fn set(paths: &[std::path::PathBuf]) -> std::result::Result<Immutable, String> {
+        if !nix::unistd::geteuid().is_root() {
+            return Err("not running as root: cannot set the immutable flag".into());
+        }
+        let mut set = Immutable { paths: Vec::new() };
+        for p in paths {
+            let out = Command::new("chattr")
+                .arg("+i")
+                .arg(p)
+                .output()
+                .map_err(|e| format!("chattr not available: {e}"))?;
+            if !out.status.success() {
+                return Err(format!(
+                    "chattr +i {}: {}",
+                    p.display(),
+                    String::from_utf8_lossy(&out.stderr).trim()
+                ));
+            }
+            set.paths.push(p.clone());
+        }
+        Ok(set)
+    }
+
+    fn clear(&mut self) -> Result<()> {
+        for p in self.paths.drain(..) {
+            let st = Command::new("chattr").arg("-i").arg(&p).status()?;
+            ensure!(st.success(), "chattr -i {}", p.display());
+        }
+        Ok(())
+    }
+}
+
+impl Drop for Immutable {
+    fn drop(&mut self) {
+        let _ = self.clear();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn data_dir_turned_read_only_under_a_running_server_degrades_and_recovers() -> Result<()> {
+    let mut s = Scripted::start().await?;
+    let (id, thread, mut ws, turn) = session_mid_turn(&s).await?;
+    ensure!(health(&s).await?.degraded.is_none());
+    let db = orbitdock_server::data_dir::db_path(s.data.path());
+    let wal = std::path::PathBuf::from(format!("{}-wal", db.display()));
+    // The shared-memory index (`-shm`) stays writable: SQLite maps it, and a write fault on an
+    // immutable mapping is a SIGBUS, which no real read-only file system produces.
+    let mut ro = match Immutable::set(&[db, wal, s.data.path().to_owned()]) {
+        Ok(ro) => ro,
+        Err(reason) => {
+            println!("SKIPPED read-only-at-runtime check: {reason}");
+            s.shutdown().await;
+            return Ok(());
+        }
+    };
+    let ro_at = Instant::now();
+    // A streamed item and a whole one, then the end of the turn, all while writes fail.
+    let streamed = ["streamed ", "while ", "read-only"];
+    for d in streamed {
+        s.agent
+            .emit(&thread, vec![text_event(&turn, "ro-streamed", d)])
+            .await;
+    }
+    let whole = big_text("ro-whole");
+    s.agent
+        .emit(
+            &thread,
+            vec![
+                message_event(&turn, "ro-streamed", &streamed.concat()),
+                message_event(&turn, "ro-whole", &whole),
+                turn_end_event(&turn, TurnStatus::Completed),
+            ],
+        )
+        .await;
+    let reason = eventually("the degraded state", || async {
+        Ok(health(&s).await?.degraded)
+    })
+    .await?;
+    let seen_after = ro_at.elapsed();
+    // Reads keep working while writes fail.
+    let list: orbitdock_protocol::SessionsResponse = s.rest.get("/api/sessions").await?;
+    ensure!(list.sessions.iter().any(|x| x.id == id));
+    ensure!(s.state(&id).await?.summary.id == id);
+
+    ro.clear()?;
+    let writable_at = Instant::now();
+    eventually("recovery", || async {
+        Ok(health(&s).await?.degraded.is_none().then_some(()))
+    })
+    .await?;
+    let recovered_after = writable_at.elapsed();
+    // The held-back changes are published once saved: the client sees the end of the turn.
+    ws.wait_delta("the end of the turn", &id, is_turn_ended)
+        .await?;
+
+    s.restart().await?;
+    let page: ItemsPage = s
+        .rest
+        .get(&format!("/api/sessions/{id}/items?after=0&limit=1000"))
+        .await?;
+    once_and_whole(&page, "ro-streamed", &streamed.concat())?;
+    once_and_whole(&page, "ro-whole", &whole)?;
+    let stale = stale(&page);
+    let running = s.state(&id).await?.current_turn.is_some();
+    let integrity = integrity(s.data.path())?;
+    println!(
+        "read-only at runtime: degraded within {seen_after:.1?} ({reason}); recovered {recovered_after:.1?} after writes worked again; after restart 2/2 items whole and once, {stale} in progress, turn still running: {running}, integrity_check {integrity}"
+    );
+    ensure!(stale == 0 && integrity == "ok" && !running);
+    ensure!(
+        reason.contains("cannot save changes"),
+        "the reason should say changes cannot be saved: {reason}"
+    );
+    s.shutdown().await;
+    Ok(())
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn data_dir_deleted_under_a_running_server() -> Result<()> {
     let mut s = Scripted::start().await?;
-    let (id, thread) = s.create().await?;
-    let mut ws = s.ws().await?;
-    ws.subscribe(&id, None).await?;
-    let r: SendMessageResponse = s
-        .rest
-        .post(
-            &format!("/api/sessions/{id}/messages"),
-            &json!({"text": "hi"}),
-        )
-        .await?;
-    let turn = r.turn_id.unwrap();
+    let (id, thread, mut ws, turn) = session_mid_turn(&s).await?;
     std::fs::remove_dir_all(s.data.path())?;
     s.agent
         .emit(
             &thread,
             vec![
-                SessionEvent::ItemText {
-                    turn_id: Some(turn.clone()),
-                    item_id: "after-rm".into(),
-                    stream: TextStream::Text,
-                    delta: "still streaming".into(),
-                },
-                SessionEvent::TurnEnded {
-                    turn_id: turn.clone(),
-                    status: TurnStatus::Completed,
-                    error: None,
-                },
+                text_event(&turn, "after-rm", "still streaming"),
+                turn_end_event(&turn, TurnStatus::Completed),
             ],
         )
         .await;

@@ -4,6 +4,7 @@
 //! `claude_hooks` and `crash_loop`; `.config/nextest.toml` retries only tests that drive real
 //! external processes, never the fast in-process ones (`core`, `connector_seam`).
 
+mod access;
 mod bad_input;
 mod claude_hooks;
 mod common;
@@ -23,6 +24,7 @@ mod e2e_restart;
 mod e2e_shutdown;
 mod e2e_thread_ops;
 mod faults;
+mod list_search;
 mod passive_codex;
 mod security;
 mod soak;

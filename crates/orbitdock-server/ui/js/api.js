@@ -87,4 +87,28 @@ export const api = {
   providers: () => request('GET', '/api/providers'),
   setLocalModel: (modelPath) => request('POST', '/api/providers/local', { model_path: modelPath }),
   markdown: (texts) => request('POST', '/api/markdown', { texts }),
+  // Around the thread: the agent's MCP servers, threads, config, one-off commands, usage,
+  // skills and goal.
+  deleteSession: (id) => request('POST', `/api/sessions/${enc(id)}/delete`),
+  mcpServers: (id) => request('GET', `/api/sessions/${enc(id)}/mcp-servers`),
+  agentThreads: ({ search, cursor, limit } = {}) => {
+    const q = new URLSearchParams();
+    if (search) q.set('search', search);
+    if (cursor) q.set('cursor', cursor);
+    if (limit) q.set('limit', String(limit));
+    const qs = q.toString();
+    return request('GET', `/api/codex/threads${qs ? `?${qs}` : ''}`);
+  },
+  importThread: (threadId) => request('POST', '/api/codex/threads/import', { thread_id: threadId }),
+  agentConfig: () => request('GET', '/api/codex/config'),
+  writeAgentConfig: (keyPath, value) => request('POST', '/api/codex/config', { key_path: keyPath, value }),
+  usage: () => request('GET', '/api/codex/usage'),
+  runCommand: (id, body) => request('POST', `/api/sessions/${enc(id)}/commands`, body),
+  commandStdin: (id, commandId, text, close) =>
+    request('POST', `/api/sessions/${enc(id)}/commands/${enc(commandId)}/stdin`, { text, close }),
+  terminateCommand: (id, commandId) =>
+    request('POST', `/api/sessions/${enc(id)}/commands/${enc(commandId)}/terminate`),
+  skills: (id) => request('GET', `/api/sessions/${enc(id)}/skills`),
+  goal: (id) => request('GET', `/api/sessions/${enc(id)}/goal`),
+  setGoal: (id, objective) => request('POST', `/api/sessions/${enc(id)}/goal`, { objective }),
 };

@@ -6,35 +6,7 @@
 
 import { h, setChildren } from './dom.js';
 import { api } from './api.js';
-
-function sheet(title, id) {
-  const error = h('p', { class: 'form-error', role: 'alert', hidden: true });
-  const form = h('form', { method: 'dialog' });
-  const dialog = h('dialog', { class: 'sheet', id, 'aria-labelledby': `${id}-title` }, form);
-  document.body.append(dialog);
-  const fail = (msg) => {
-    error.textContent = msg || '';
-    error.hidden = !msg;
-  };
-  const cancel = h('button', {
-    type: 'button', class: 'btn ghost', 'aria-label': 'Cancel', on: { click: () => dialog.close() },
-  }, 'Cancel');
-  return { dialog, form, error, fail, cancel, heading: h('h2', { id: `${id}-title`, text: title }) };
-}
-
-/** Runs `fn` with the submit button disabled; a failure is shown in the dialog. */
-async function submitting(s, button, fn) {
-  button.disabled = true;
-  s.fail('');
-  try {
-    await fn();
-    s.dialog.close();
-  } catch (err) {
-    s.fail(err.message);
-  } finally {
-    button.disabled = false;
-  }
-}
+import { sheet, submitting } from './sheet.js';
 
 /** "Revert": drop the last N turns, or a chosen message and everything after it. */
 export class RevertDialog {

@@ -3,7 +3,7 @@
 // place with `appendText` so a long answer streams without re-rendering anything.
 // Agent text is untrusted: it is inserted as text, or as HTML the server sanitised (markdown).
 
-import { h, setSanitizedHtml, formatDuration } from './dom.js';
+import { h, setSanitizedHtml, formatDuration, compactNumber } from './dom.js';
 import * as markdown from './markdown.js';
 import { diffStats, normaliseFileDiff, renderDiff, statsBadge } from './diff.js';
 
@@ -78,7 +78,10 @@ export function renderItem(item, ctx = {}) {
     case 'goal':
       el = h('article', { class: 'item note goal', 'aria-label': 'Thread goal' },
         h('span', { class: 'note-icon', 'aria-hidden': 'true', text: '◎' }), ' ',
-        h('span', { text: item.goal ? `Goal (${item.goal.status || 'set'}): ${item.goal.objective || ''}` : 'Goal cleared' }));
+        h('span', { text: item.goal ? `Goal (${item.goal.status || 'set'}): ${item.goal.objective || ''}` : 'Goal cleared' }),
+        item.goal && item.goal.tokens_used
+          ? h('span', { class: 'muted small', text: ` · ${compactNumber(item.goal.tokens_used)}${item.goal.token_budget ? ` of ${compactNumber(item.goal.token_budget)}` : ''} tokens` })
+          : null);
       break;
     case 'review_mode':
       el = item.entered
@@ -326,9 +329,26 @@ function mcpItem(item, live) {
     item.error ? h('div', { class: 'error-text', role: 'alert', text: item.error }) : null);
 }
 
+/**
+ * A kind this UI has no card for (an agent item the server keeps raw, or a newer item type): a
+ * card naming the kind, its short fields as a list, and the full payload collapsed underneath.
+ */
 function otherItem(item) {
   const type = item.original_type || item.type || 'unknown';
-  return h('details', { class: 'item other muted' },
-    h('summary', { text: `Agent item “${type}”` }),
-    h('pre', { class: 'output', text: JSON.stringify(item.raw ?? item, null, 2) }));
+  const payload = item.raw && typeof item.raw === 'object' ? item.raw : item;
+  const skip = new Set(['seq', 'id', 'turn_id', 'type', 'status', 'original_type', 'raw', 'created_at', 'updated_at']);
+  const fields = Object.entries(payload)
+    .filter(([k, v]) => !skip.has(k) && v !== null && v !== undefined && typeof v !== 'object')
+    .slice(0, 8);
+  const label = type.replace(/([a-z])([A-Z])/g, '$1 $2').replace(/_/g, ' ');
+  return h('article', { class: 'item card generic', 'aria-label': `Agent item: ${label}` },
+    h('header', { class: 'card-head' },
+      h('span', { class: 'prompt', 'aria-hidden': 'true', text: '◇' }),
+      h('span', { class: 'card-title', text: label.charAt(0).toUpperCase() + label.slice(1) }),
+      item.status ? statusChip(item) : null),
+    fields.length
+      ? h('dl', { class: 'generic-fields' }, fields.map(([k, v]) => [h('dt', { text: k }), h('dd', { text: String(v).slice(0, 300) })]))
+      : null,
+    h('details', {}, h('summary', { text: 'Details' }),
+      h('pre', { class: 'output', text: JSON.stringify(payload, null, 2) })));
 }

@@ -13,6 +13,8 @@ import { Sidebar } from './sidebar.js';
 import { SessionView } from './session_view.js';
 import { NewSessionSheet, RenameSheet } from './sheets.js';
 import { Attention } from './attention.js';
+import { ThreadBrowser } from './thread_browser.js';
+import { CodexPanel } from './codex_panel.js';
 import { DevicesSheet, registerServiceWorker } from './devices.js';
 
 const $ = (id) => document.getElementById(id);
@@ -49,6 +51,9 @@ const newSheet = new NewSessionSheet($('new-session-sheet'), {
   },
 });
 const renameSheet = new RenameSheet($('rename-sheet'), { toast });
+// Panels around the threads, built on first use.
+let threadBrowser = null;
+let codexPanel = null;
 const devicesSheet = new DevicesSheet($('devices-sheet'), { toast });
 registerServiceWorker();
 
@@ -143,6 +148,14 @@ function setDrawer(open) {
 
 drawerToggle.addEventListener('click', () => setDrawer(app.dataset.drawer !== 'open'));
 $('new-session').addEventListener('click', () => newSheet.open());
+$('open-threads').addEventListener('click', () => {
+  threadBrowser = threadBrowser || new ThreadBrowser({ toast });
+  threadBrowser.open();
+});
+$('open-codex').addEventListener('click', () => {
+  codexPanel = codexPanel || new CodexPanel({ toast });
+  codexPanel.open();
+});
 $('devices-open').addEventListener('click', () => devicesSheet.open());
 
 document.addEventListener('keydown', (ev) => {

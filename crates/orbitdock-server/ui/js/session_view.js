@@ -12,6 +12,9 @@ import { statusBadge, tokenBadge, rateLimitGauge } from './badges.js';
 import { renderDiff, splitFiles, statsBadge, diffStats } from './diff.js';
 import { providerLabel } from './providers.js';
 import { RevertDialog, ForkDialog, ReviewDialog } from './history_ops.js';
+import { TurnConfigRow } from './turn_config.js';
+import { McpPill } from './mcp_panel.js';
+import { ToolsDialog, DeleteDialog } from './session_tools.js';
 
 // One of each history dialog for the page, created on first use.
 let historyDialogs = null;
@@ -21,6 +24,8 @@ function dialogs(toast) {
       revert: new RevertDialog({ toast }),
       fork: new ForkDialog({ toast }),
       review: new ReviewDialog({ toast }),
+      tools: new ToolsDialog({ toast }),
+      delete: new DeleteDialog({ toast }),
     };
   }
   return historyDialogs;
@@ -98,13 +103,24 @@ export class SessionView {
       title: 'Have the agent review changes',
       on: { click: () => dialogs(this.toast).review.open(this.model.id) },
     }, 'Review…');
+    this.mcp = new McpPill(model.id);
+    this.toolsBtn = h('button', {
+      type: 'button', class: 'btn ghost tools-btn', 'aria-label': 'Session tools: run a command, skills, goal',
+      title: 'Run a one-off command, see the skills, set the thread goal',
+      on: { click: () => dialogs(this.toast).tools.open(this.model.id) },
+    }, 'Tools…');
+    this.deleteBtn = h('button', {
+      type: 'button', class: 'btn danger delete-btn', 'aria-label': 'Delete session',
+      title: 'Delete the session and its agent thread (asks first)',
+      on: { click: () => this.confirmDelete() },
+    }, 'Delete…');
     this.actionBar = h('header', { class: 'action-bar', 'aria-label': 'Session actions' },
       h('div', { class: 'title-row' }, this.nameBtn, this.statusSlot),
       this.meta,
-      h('div', { class: 'action-row' }, this.tokenSlot, this.rateSlot,
+      h('div', { class: 'action-row' }, this.tokenSlot, this.rateSlot, this.mcp.el,
         h('label', { class: 'visually-hidden', text: 'Autonomy' }), this.autonomy,
         this.sideToggle, this.compactBtn, this.revertBtn, this.forkBtn, this.reviewBtn,
-        this.archiveBtn, this.endBtn));
+        this.toolsBtn, this.archiveBtn, this.deleteBtn, this.endBtn));
 
     // Side panel (plan / changes).
     this.tabPlan = h('button', {
@@ -130,7 +146,7 @@ export class SessionView {
     this.failureBar = h('div', { class: 'failure-banner', role: 'alert', hidden: true },
       this.failureText,
       h('button', { type: 'button', class: 'btn primary small', 'aria-label': 'Retry starting the session', text: 'Retry', on: { click: () => this.retryStart() } }),
-      h('button', { type: 'button', class: 'btn ghost small', 'aria-label': 'Remove the failed session', title: 'Archive it: it leaves the list (Show archived brings it back)', text: 'Remove', on: { click: () => this.removeFailed() } }));
+      h('button', { type: 'button', class: 'btn ghost small', 'aria-label': 'Remove the failed session', title: 'Delete it (asks first)', text: 'Remove', on: { click: () => this.confirmDelete() } }));
 
     // Approvals + input bar.
     this.approvals = h('section', { class: 'approvals', 'aria-label': 'Pending approvals', 'aria-live': 'assertive' });
@@ -150,6 +166,7 @@ export class SessionView {
     this.planToggle = h('label', {
       class: 'plan-toggle', title: 'The agent plans and may ask you questions before acting (this message only)',
     }, this.planMode, h('span', { text: 'Plan mode' }));
+    this.turnConfig = new TurnConfigRow();
     this.composer = h('form', {
       class: 'composer', 'aria-label': 'Send a message',
       on: { submit: (ev) => { ev.preventDefault(); this.send(); } },
@@ -168,7 +185,7 @@ export class SessionView {
     this.el = h('section', { class: 'session', 'aria-label': 'Session' },
       this.actionBar,
       h('div', { class: 'session-body' },
-        h('div', { class: 'session-main' }, this.transcript.el, this.failureBar, this.approvals, this.composer, this.takeoverBar),
+        h('div', { class: 'session-main' }, this.transcript.el, this.failureBar, this.approvals, this.turnConfig.el, this.composer, this.takeoverBar),
         this.side));
 
     this.transcript.el.addEventListener('history-op', (ev) => {
@@ -179,10 +196,18 @@ export class SessionView {
 
     this.onKey = (ev) => this.globalKey(ev);
     document.addEventListener('keydown', this.onKey);
+    // A new MCP startup card means a server changed state: refresh the pill.
+    this.onItems = (ev) => {
+      const d = ev.detail;
+      if (d.id !== this.model.id || !d.seqs || !this.model.state) return;
+      if (d.seqs.some((q) => (this.model.items.get(q) || {}).type === 'mcp_server_status')) this.mcp.update(this.model.state, true);
+    };
+    store.events.addEventListener('session-items', this.onItems);
   }
 
   destroy() {
     document.removeEventListener('keydown', this.onKey);
+    store.events.removeEventListener('session-items', this.onItems);
     this.transcript.destroy();
   }
 
@@ -209,6 +234,8 @@ export class SessionView {
     setChildren(this.tokenSlot, tokenBadge(st.token_usage));
     setChildren(this.rateSlot, rateLimitGauge(st.rate_limits));
     this.renderAutonomy(st);
+    this.turnConfig.render(st);
+    this.mcp.update(st);
     this.renderSideToggle();
     if (this.sideOpen) this.renderSide();
     this.renderApprovals();
@@ -333,6 +360,9 @@ export class SessionView {
     this.revertBtn.disabled = working || passive || Boolean(st.archived) || !st.thread_id;
     this.reviewBtn.disabled = working || passive || Boolean(st.archived) || !st.thread_id;
     this.forkBtn.disabled = !st.thread_id || st.provider !== 'codex';
+    this.toolsBtn.disabled = passive;
+    // Deleting under a running turn is refused by the server; say so by disabling.
+    this.deleteBtn.disabled = working && !ended;
     this.archiveBtn.textContent = st.archived ? 'Unarchive' : 'Archive';
     this.archiveBtn.setAttribute('aria-label', st.archived ? 'Unarchive session' : 'Archive session');
     this.archiveBtn.setAttribute('aria-pressed', String(Boolean(st.archived)));
@@ -397,13 +427,8 @@ export class SessionView {
     }
   }
 
-  async removeFailed() {
-    try {
-      await api.archive(this.model.id);
-      location.hash = '';
-    } catch (err) {
-      this.toast(`Could not remove the session: ${err.message}`, true);
-    }
+  confirmDelete() {
+    dialogs(this.toast).delete.open(this.model.id, displayName(this.model.state) || this.model.id);
   }
 
   async compact() {
@@ -456,8 +481,11 @@ export class SessionView {
       // A message added to a running turn keeps that turn's mode.
       const steer = Boolean(this.model.state.current_turn);
       if (this.planMode.checked && !steer) body.collaboration_mode = 'plan';
+      // Per-turn settings start a turn; a message added to a running one cannot carry them.
+      if (!steer) Object.assign(body, this.turnConfig.overrides());
       await api.send(this.model.id, body);
       this.planMode.checked = false;
+      if (!steer) this.turnConfig.clear();
       this.input.value = '';
       this.autosize();
       this.transcript.scrollToBottom();

@@ -3,11 +3,9 @@
 
 #![allow(clippy::unwrap_used)]
 
-#[path = "all/common.rs"]
-mod common;
-
 use anyhow::Result;
-use common::{Harness, TOKEN};
+
+use crate::common::{self, Harness, TOKEN};
 use orbitdock_protocol::ErrorBody;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -1,0 +1,423 @@
+//! The paged, filtered session list (REST and the WebSocket's paged view) and full-text search,
+//! over a real server (SQLite, HTTP, WebSocket) with the scripted agent: keyset paging stays
+//! exact while sessions are inserted concurrently, every filter, the paged view's deltas, search
+//! ranking, snippets and unicode.
+
+#![allow(clippy::unwrap_used)]
+
+use std::collections::HashSet;
+use std::sync::Arc;
+
+use anyhow::Result;
+use orbitdock_protocol::{
+    ItemBody, ItemStatus, ListDelta, MATCH_END, MATCH_START, Origin, Provider, SearchResponse,
+    ServerMessage, SessionStatus, SessionsResponse,
+};
+use orbitdock_server::{NewSession, Registry, SessionEvent};
+use serde_json::json;
+
+use crate::common::Scripted;
+
+/// A path with its query string encoded.
+fn path(p: &str, params: &[(&str, &str)]) -> String {
+    let url = reqwest::Url::parse_with_params(&format!("http://x{p}"), params).unwrap();
+    match url.query() {
+        Some(q) => format!("{}?{q}", url.path()),
+        None => url.path().to_owned(),
+    }
+}
+
+async fn passive(
+    registry: &Arc<Registry>,
+    thread: &str,
+    updated_at: i64,
+    tweak: impl FnOnce(&mut NewSession),
+) -> Result<String> {
+    let mut new = NewSession {
+        provider: Provider::Codex,
+        origin: Origin::Passive,
+        cwd: "/w/app".into(),
+        thread_id: Some(thread.into()),
+        status: SessionStatus::Waiting,
+        created_at: updated_at,
+        updated_at,
+        ..Default::default()
+    };
+    tweak(&mut new);
+    Ok(registry.create_session(new).await?.id().to_owned())
+}
+
+async fn page(s: &Scripted, params: &[(&str, &str)]) -> Result<SessionsResponse> {
+    s.rest.get(&path("/api/sessions", params)).await
+}
+
+fn ids(r: &SessionsResponse) -> Vec<String> {
+    r.sessions.iter().map(|s| s.id.clone()).collect()
+}
+
+#[tokio::test]
+async fn paging_is_exact_while_sessions_are_inserted_concurrently() -> Result<()> {
+    let s = Scripted::start().await?;
+    let registry = s.server().registry.clone();
+    // Ties on the sort key (pairs share a time) must page by id, never repeat or skip.
+    let base = 1_700_000_000_000_i64;
+    let mut expected = Vec::new();
+    for i in 0..30 {
+        let id = passive(&registry, &format!("t{i}"), base + (i / 2) * 1_000, |_| {}).await?;
+        expected.push((base + (i / 2) * 1_000, id));
+    }
+    expected.sort_by(|a, b| b.0.cmp(&a.0).then_with(|| a.1.cmp(&b.1)));
+    let expected: Vec<String> = expected.into_iter().map(|(_, id)| id).collect();
+
+    // Newer sessions keep arriving while the client pages.
+    let inserter = {
+        let registry = registry.clone();
+        tokio::spawn(async move {
+            let mut made = Vec::new();
+            for i in 0..20 {
+                let id = passive(&registry, &format!("new{i}"), 0, |_| {})
+                    .await
+                    .unwrap();
+                made.push(id);
+                tokio::task::yield_now().await;
+            }
+            made
+        })
+    };
+    let mut seen = Vec::new();
+    let mut cursor: Option<String> = None;
+    let mut pages = 0;
+    loop {
+        let mut params = vec![("limit", "7")];
+        if let Some(c) = &cursor {
+            params.push(("cursor", c.as_str()));
+        }
+        let r = page(&s, &params).await?;
+        if cursor.is_none() {
+            // The first page may already hold some of the new sessions (they are the newest).
+            seen.extend(ids(&r).into_iter().filter(|id| expected.contains(id)));
+        } else {
+            seen.extend(ids(&r));
+        }
+        pages += 1;
+        cursor = r.next_cursor.clone();
+        if cursor.is_none() {
+            break;
+        }
+    }
+    let made = inserter.await?;
+    // Every page after the first starts below the cursor: nothing newer slips in, nothing
+    // repeats, nothing is skipped.
+    assert_eq!(seen, expected, "{pages} pages");
+    let all = page(&s, &[("limit", "1000")]).await?;
+    assert_eq!(all.total, Some(50));
+    assert_eq!(
+        ids(&all).iter().collect::<HashSet<_>>().len(),
+        50,
+        "no duplicates"
+    );
+    // The new ones come first, most recent first; the old ones after, in order.
+    let tail: Vec<String> = ids(&all)
+        .into_iter()
+        .filter(|id| !made.contains(id))
+        .collect();
+    assert_eq!(tail, expected);
+    // The old shape, for clients that do not page: everything, no paging fields.
+    let whole: serde_json::Value = s.rest.get("/api/sessions").await?;
+    assert_eq!(whole["sessions"].as_array().unwrap().len(), 50);
+    assert!(whole.get("next_cursor").is_none() && whole.get("total").is_none());
+    s.shutdown().await;
+    Ok(())
+}
+
+#[tokio::test]
+async fn every_filter_narrows_the_list() -> Result<()> {
+    let s = Scripted::start().await?;
+    let registry = s.server().registry.clone();
+    let t = 1_700_000_000_000_i64;
+    let plain = passive(&registry, "a", t, |_| {}).await?;
+    let claude = passive(&registry, "b", t + 1, |n| n.provider = Provider::Claude).await?;
+    let direct = passive(&registry, "c", t + 2, |n| n.origin = Origin::Direct).await?;
+    let other_dir = passive(&registry, "d", t + 3, |n| n.cwd = "/w/apple".into()).await?;
+    let below = passive(&registry, "e", t + 4, |n| n.cwd = "/w/app/sub".into()).await?;
+    let local = passive(&registry, "f", t + 5, |n| {
+        n.model_provider = Some("codexpc".into())
+    })
+    .await?;
+    let ended = passive(&registry, "g", t + 6, |n| n.status = SessionStatus::Ended).await?;
+    let asking = passive(&registry, "h", t + 7, |n| {
+        n.status = SessionStatus::NeedsAnswer
+    })
+    .await?;
+    let old = passive(&registry, "i", t - 86_400_000, |_| {}).await?;
+    let archived = passive(&registry, "j", t + 8, |_| {}).await?;
+    registry.get(&archived).await?.set_archived(true).await?;
+    let set = |r: SessionsResponse| ids(&r).into_iter().collect::<HashSet<_>>();
+    let of = |v: &[&String]| v.iter().map(|s| (*s).clone()).collect::<HashSet<_>>();
+
+    assert_eq!(
+        set(page(&s, &[("provider", "claude")]).await?),
+        of(&[&claude])
+    );
+    assert_eq!(
+        set(page(&s, &[("origin", "direct")]).await?),
+        of(&[&direct])
+    );
+    assert_eq!(set(page(&s, &[("host", "codexpc")]).await?), of(&[&local]));
+    assert_eq!(
+        set(page(&s, &[("cwd", "/w/app/sub")]).await?),
+        of(&[&below])
+    );
+    assert!(!set(page(&s, &[("cwd", "/w/app")]).await?).contains(&other_dir));
+    assert_eq!(set(page(&s, &[("status", "ended")]).await?), of(&[&ended]));
+    assert_eq!(
+        set(page(&s, &[("status", "ended,needs_answer")]).await?),
+        of(&[&ended, &asking])
+    );
+    assert_eq!(
+        set(page(&s, &[("attention", "true")]).await?),
+        of(&[&asking])
+    );
+    let before = (t - 1).to_string();
+    assert_eq!(
+        set(page(&s, &[("updated_before", before.as_str())]).await?),
+        of(&[&old])
+    );
+    let after = t.to_string();
+    let recent = set(page(&s, &[("updated_after", after.as_str())]).await?);
+    assert!(recent.contains(&plain) && !recent.contains(&old));
+    // Archived: out by default, alone with `only`, with the rest with `include`.
+    assert!(!set(page(&s, &[("limit", "100")]).await?).contains(&archived));
+    assert_eq!(
+        set(page(&s, &[("archived", "only")]).await?),
+        of(&[&archived])
+    );
+    assert_eq!(
+        page(&s, &[("archived", "include")]).await?.sessions.len(),
+        10
+    );
+    // Sorted by creation: archiving touched `updated_at`, not `created_at`.
+    let by_created = page(&s, &[("sort", "created"), ("archived", "include")]).await?;
+    assert_eq!(by_created.sessions.first().map(|x| &x.id), Some(&archived));
+    assert_eq!(by_created.sessions.last().map(|x| &x.id), Some(&old));
+    // Filters combine.
+    assert_eq!(
+        set(page(&s, &[("provider", "codex"), ("status", "ended")]).await?),
+        of(&[&ended])
+    );
+    // Bad values are refused with the parameter named, never ignored.
+    for bad in [
+        ("status", "sleeping"),
+        ("provider", "gemini"),
+        ("sort", "mood"),
+        ("archived", "maybe"),
+        ("cursor", "nonsense"),
+        ("limit", "-3"),
+    ] {
+        let e = page(&s, &[bad]).await.unwrap_err().to_string();
+        assert!(e.contains("400"), "{bad:?}: {e}");
+    }
+    s.shutdown().await;
+    Ok(())
+}
+
+#[tokio::test]
+async fn the_paged_view_sends_a_page_then_only_deltas_in_view() -> Result<()> {
+    let s = Scripted::start().await?;
+    let registry = s.server().registry.clone();
+    let t = 1_700_000_000_000_i64;
+    let mut old = Vec::new();
+    for i in 0..12 {
+        old.push(passive(&registry, &format!("o{i}"), t + i * 10, |_| {}).await?);
+    }
+    let mut ws = s.ws().await?;
+    ws.send(json!({"type": "subscribe_list", "limit": 5, "query": {"provider": "codex"}}))
+        .await?;
+    let first = ws
+        .wait_for("first page", |m| {
+            matches!(m, ServerMessage::SessionsPage { .. })
+        })
+        .await?;
+    let ServerMessage::SessionsPage { page, append } = first else {
+        unreachable!()
+    };
+    assert!(!append);
+    assert_eq!(page.total, 12);
+    let got: Vec<&String> = page.sessions.iter().map(|s| &s.id).collect();
+    let newest: Vec<&String> = old.iter().rev().take(5).collect();
+    assert_eq!(got, newest);
+
+    // Out of view: a Claude session (filtered out) and a Codex one older than the page end.
+    passive(&registry, "claude", 0, |n| n.provider = Provider::Claude).await?;
+    let below = passive(&registry, "below", t + 15, |_| {}).await?;
+    // In view: a new Codex session (it sorts first).
+    let fresh = passive(&registry, "fresh", 0, |_| {}).await?;
+    let delta = ws
+        .wait_for("the in-view delta", |m| {
+            matches!(m, ServerMessage::SessionsDelta { .. })
+        })
+        .await?;
+    let ServerMessage::SessionsDelta {
+        delta: ListDelta::Upsert { summary },
+        ..
+    } = delta
+    else {
+        panic!("{delta:?}")
+    };
+    assert_eq!(summary.id, fresh, "the out-of-view changes were not sent");
+
+    // A held row leaving the filter is removed client-side.
+    registry.get(&old[11]).await?.set_archived(true).await?;
+    let removed = ws
+        .wait_for("removal", |m| {
+            matches!(m, ServerMessage::SessionsDelta { .. })
+        })
+        .await?;
+    assert!(
+        matches!(&removed, ServerMessage::SessionsDelta { delta: ListDelta::Removed { id }, .. } if *id == old[11]),
+        "{removed:?}"
+    );
+
+    // The next page starts right after the last row sent, and holds the row inserted below.
+    ws.send(json!({"type": "list_more"})).await?;
+    let more = ws
+        .wait_for("second page", |m| {
+            matches!(m, ServerMessage::SessionsPage { .. })
+        })
+        .await?;
+    let ServerMessage::SessionsPage { page, append } = more else {
+        unreachable!()
+    };
+    assert!(append);
+    let got: Vec<&String> = page.sessions.iter().map(|s| &s.id).collect();
+    let want: Vec<&String> = vec![&old[6], &old[5], &old[4], &old[3], &old[2]];
+    assert_eq!(got, want);
+    assert!(page.next_cursor.is_some());
+    ws.send(json!({"type": "list_more"})).await?;
+    let last = ws
+        .wait_for("third page", |m| {
+            matches!(m, ServerMessage::SessionsPage { .. })
+        })
+        .await?;
+    let ServerMessage::SessionsPage { page, .. } = last else {
+        unreachable!()
+    };
+    let got: Vec<&String> = page.sessions.iter().map(|s| &s.id).collect();
+    assert_eq!(got, vec![&below, &old[1], &old[0]]);
+    assert!(page.next_cursor.is_none());
+    s.shutdown().await;
+    Ok(())
+}
+
+async fn say(registry: &Arc<Registry>, id: &str, item: &str, body: ItemBody) -> Result<()> {
+    registry
+        .get(id)
+        .await?
+        .ingest_committed(vec![SessionEvent::Item {
+            turn_id: Some("t1".into()),
+            item_id: item.into(),
+            status: ItemStatus::Completed,
+            body,
+        }])
+        .await?;
+    Ok(())
+}
+
+async fn search(s: &Scripted, q: &str) -> Result<SearchResponse> {
+    s.rest.get(&path("/api/search", &[("q", q)])).await
+}
+
+#[tokio::test]
+async fn search_finds_names_prompts_and_transcripts_with_snippets() -> Result<()> {
+    let s = Scripted::start().await?;
+    let registry = s.server().registry.clone();
+    let named = passive(&registry, "n", 0, |n| {
+        n.name = Some("Kubernetes migration".into())
+    })
+    .await?;
+    let talked = passive(&registry, "t", 0, |_| {}).await?;
+    say(
+        &registry,
+        &talked,
+        "u1",
+        ItemBody::UserMessage {
+            text: "what does the deploy script do".into(),
+        },
+    )
+    .await?;
+    say(
+        &registry,
+        &talked,
+        "a1",
+        ItemBody::AgentMessage {
+            text: "It rolls the kubernetes deployment forward after running the migrations.".into(),
+        },
+    )
+    .await?;
+    let unicode = passive(&registry, "u", 0, |_| {}).await?;
+    say(
+        &registry,
+        &unicode,
+        "u1",
+        ItemBody::UserMessage {
+            text: "Le café de Zoë. Привет мир. 東京 の 天気".into(),
+        },
+    )
+    .await?;
+
+    // Found as soon as the write returned (same transaction as the item).
+    let r = search(&s, "kubernetes").await?;
+    let order: Vec<&String> = r.hits.iter().map(|h| &h.session_id).collect();
+    assert_eq!(order, vec![&named, &talked], "a name match ranks first");
+    assert_eq!(r.hits[0].seq, None);
+    assert_eq!(
+        r.hits[0].session.as_ref().map(|s| s.id.clone()),
+        Some(named.clone())
+    );
+    let hit = &r.hits[1];
+    let agent_seq = registry
+        .get(&talked)
+        .await?
+        .snapshot()
+        .await?
+        .1
+        .iter()
+        .find(|i| matches!(i.body, ItemBody::AgentMessage { .. }))
+        .map(|i| i.seq);
+    assert_eq!(hit.seq, agent_seq, "the hit names the item to open");
+    assert!(
+        hit.snippet
+            .contains(&format!("{MATCH_START}kubernetes{MATCH_END}")),
+        "{:?}",
+        hit.snippet
+    );
+    // Prefixes, every word required.
+    assert_eq!(search(&s, "deploy script").await?.hits.len(), 1);
+    assert_eq!(search(&s, "deploy nothing-like-this").await?.hits.len(), 0);
+    // Unicode: diacritics folded, other scripts case-folded, words of any script.
+    for q in ["cafe", "CAFÉ", "zoe", "привет", "ПРИВЕТ", "東京"] {
+        let r = search(&s, q).await?;
+        assert_eq!(
+            r.hits.iter().map(|h| &h.session_id).collect::<Vec<_>>(),
+            vec![&unicode],
+            "{q}"
+        );
+    }
+    // Query syntax is never interpreted.
+    for q in ["\"", "NEAR(", "kubernetes OR", "*", "a:b"] {
+        search(&s, q).await?;
+    }
+    let e = search(&s, "  ").await.unwrap_err().to_string();
+    assert!(e.contains("400"), "{e}");
+    // A rename is searchable at once.
+    registry
+        .get(&talked)
+        .await?
+        .rename("Nightly rollout".into())
+        .await?;
+    let r = search(&s, "nightly").await?;
+    assert_eq!(r.hits.len(), 1);
+    assert_eq!(r.hits[0].session_id, talked);
+    s.shutdown().await;
+    Ok(())
+}

@@ -57,6 +57,11 @@ test('An MCP server\'s elicitation is approved and answered from its cards; the 
   assert.match(await ask.textContent(), /Allow the elicit MCP server to run tool "ask_name"\?/);
   assert.equal(await ask.locator('input[type="text"]').count(), 0, context());
   await page.screenshot({ path: screenshotPath('mcp-elicitation-tool-approval-desktop') });
+  await page.setViewportSize({ width: 390, height: 844 });
+  await ask.scrollIntoViewIfNeeded();
+  assert.ok(await ask.getByRole('button', { name: 'Approve', exact: true }).isVisible());
+  await page.screenshot({ path: screenshotPath('mcp-elicitation-tool-approval-390') });
+  await page.setViewportSize({ width: 1280, height: 820 });
   await ask.getByRole('button', { name: 'Approve', exact: true }).click();
 
   // Then the server's form: its field, filled in and sent from the page.

@@ -905,3 +905,97 @@ async fn a_real_codex_with_the_installed_bridge_drives_another_session() -> Resu
     hub.shutdown().await;
     r
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hub_session_drives_another_once_a_person_approves_the_tool_call() -> Result<()> {
+    let hub = Hub::start().await?;
+    let r: Result<()> = async {
+        // The bridge in the hub's own CODEX_HOME, without --auto-approve: Codex asks before
+        // each action, and the question reaches the hub as a card of the lead's session.
+        install_bridge(hub.data.path(), hub.home.path(), &["--allow-actions"])?;
+        let worker = hub.create("worker").await?.summary.id;
+        let lead = hub.create("lead").await?.summary.id;
+        hub.fake.enqueue(ScriptedResponse::new().mcp_tool_call(
+            "orbitdock",
+            "list_sessions",
+            json!({"text": "worker"}),
+            "call-list",
+        ));
+        hub.fake.enqueue(ScriptedResponse::new().mcp_tool_call(
+            "orbitdock",
+            "send_message",
+            json!({"session_id": worker, "message": "hello from the lead session"}),
+            "call-send",
+        ));
+        // After the send, the lead's next request and the worker's first one race for the
+        // model; both get the same answer, so the order does not matter.
+        hub.fake.enqueue(ScriptedResponse::new().text("done"));
+        hub.fake.enqueue(ScriptedResponse::new().text("done"));
+        hub.client
+            .send_text(&lead, "delegate to the worker")
+            .await?;
+
+        let s = hub
+            .wait_state(&lead, "Codex asking whether the tool may run", |s| {
+                !s.pending_approvals.is_empty()
+            })
+            .await?;
+        let ask = &s.pending_approvals[0];
+        assert_eq!(ask.kind, orbitdock_protocol::ApprovalKind::Elicitation);
+        assert_eq!(
+            ask.reason.as_deref(),
+            Some("MCP server orbitdock wants to run its tool send_message")
+        );
+        assert_eq!(ask.questions.as_deref(), Some(&[][..]));
+        assert!(
+            !hub.items(&worker)
+                .await?
+                .iter()
+                .any(|i| matches!(&i.body, ItemBody::UserMessage { .. })),
+            "the message went out before the person approved"
+        );
+        hub.client
+            .approve(
+                &lead,
+                &ask.request_id,
+                orbitdock_protocol::ApprovalDecision::Accept,
+            )
+            .await?;
+
+        hub.wait_item(&worker, "the lead's message", |b| {
+            matches!(b, ItemBody::UserMessage { text } if text == "hello from the lead session")
+        })
+        .await?;
+        hub.wait_item(
+            &worker,
+            "the worker's answer",
+            |b| matches!(b, ItemBody::AgentMessage { text } if text == "done"),
+        )
+        .await?;
+        hub.wait_item(&worker, "the via-MCP record", |b| {
+            via_mcp_notice(b, "sent the message “hello from the lead session”")
+        })
+        .await?;
+        hub.wait_item(
+            &lead,
+            "the lead's answer",
+            |b| matches!(b, ItemBody::AgentMessage { text } if text == "done"),
+        )
+        .await?;
+        let reqs = hub.fake.wait_for_responses_requests_async(4, WAIT).await;
+        let listed = reqs
+            .iter()
+            .find_map(|r| r.function_call_output("call-list"))
+            .context("no list_sessions output")?;
+        assert!(listed.contains(&worker), "{listed}");
+        let sent = reqs
+            .iter()
+            .find_map(|r| r.function_call_output("call-send"))
+            .context("no send_message output")?;
+        assert!(sent.contains("turn_id"), "{sent}");
+        Ok(())
+    }
+    .await;
+    hub.shutdown().await;
+    r
+}

@@ -63,7 +63,18 @@ const MIGRATIONS: &[&str] = &[
     "#,
     // 2: full-text search (see `store::search`); filled from the rows already stored.
     super::search::SCHEMA,
-    // 3: Web Push subscriptions, one per device.
+    // 3: where passive sources (rollout files, Claude transcripts) stopped reading, committed
+    // in the same transaction as the items read up to there.
+    r#"
+    CREATE TABLE source_checkpoints (
+        source      TEXT NOT NULL,   -- which reader: 'codex_rollout', 'claude_transcript'
+        path        TEXT NOT NULL,   -- the file read
+        checkpoint  TEXT NOT NULL,   -- the reader's checkpoint JSON
+        updated_at  INTEGER NOT NULL,
+        PRIMARY KEY (source, path)
+    ) WITHOUT ROWID;
+    "#,
+    // 4: Web Push subscriptions, one per device.
     r#"
     CREATE TABLE push_subscriptions (
         id              TEXT PRIMARY KEY,

@@ -20,10 +20,12 @@
 mod string_enum;
 
 pub mod around;
+pub mod hosts;
 pub mod list;
 pub mod notify;
 
 pub use around::*;
+pub use hosts::*;
 pub use list::*;
 
 use std::collections::BTreeMap;

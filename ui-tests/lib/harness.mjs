@@ -28,6 +28,7 @@ export const BIN = {
   fakeAnthropic: process.env.FAKE_ANTHROPIC_BIN || path.join(TARGET, 'debug', 'examples', 'fake_anthropic_server'),
   fakeResponses: process.env.FAKE_RESPONSES_BIN || path.join(TARGET, 'debug', 'examples', 'fake_responses_server'),
   mcpTestServer: process.env.MCP_TEST_SERVER_BIN || path.join(TARGET, 'debug', 'examples', 'mcp_test_server'),
+  elicitMcpServer: process.env.ELICIT_MCP_SERVER_BIN || path.join(TARGET, 'debug', 'examples', 'elicit_mcp_server'),
 };
 
 function codexBin() {
@@ -181,7 +182,8 @@ export async function startFakeAnthropic(lines, dir) {
 
 /**
  * Starts test-support's loopback fake of the Responses API (`fake_responses_server`), answering
- * model requests with `lines` ({text, delay_ms?}) in order and reporting each request it gets;
+ * model requests with `lines` in order ({text, delay_ms?}; {mcp_tool_call: {server, tool,
+ * arguments, call_id}} for a call of an MCP server's tool) and reporting each request it gets;
  * returns {child, baseUrl, requests()} where `requests()` parses the summaries printed so far
  * ({n, model, effort, last_user_text}).
  */

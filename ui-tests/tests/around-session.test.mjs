@@ -218,6 +218,33 @@ test('an item kind the UI does not know renders as a generic card, not raw JSON'
   });
 });
 
+test('Remove on a session that failed to start deletes it, after the confirmation', async () => {
+  // Nobody is logged in to OpenAI in this CODEX_HOME, so a session on that provider cannot start.
+  await apiCall(server, 'POST', '/api/sessions', {
+    cwd: stack.project, name: 'Failed start probe', model_provider: 'openai', prompt: 'never answered',
+  }).catch(() => null);
+  const failed = await eventually(async () => {
+    const list = await apiCall(server, 'GET', '/api/sessions');
+    const all = Array.isArray(list) ? list : list.sessions;
+    return all.find((x) => x.name === 'Failed start probe' && x.status === 'failed');
+  }, T, 'the failed session');
+  await page.goto(`${server.origin}/#/s/${encodeURIComponent(failed.id)}`);
+  const banner = page.locator('.failure-banner');
+  await banner.waitFor({ timeout: T });
+  await banner.getByRole('button', { name: 'Remove the failed session' }).click();
+  const dialog = page.locator('#delete-sheet');
+  await dialog.waitFor({ state: 'visible', timeout: T });
+  assert.match(await dialog.textContent(), /Failed start probe/);
+  await dialog.getByRole('button', { name: 'Delete permanently' }).click();
+  await dialog.waitFor({ state: 'hidden', timeout: T });
+  await page.locator('#welcome').waitFor({ timeout: T });
+  const res = await fetch(`${server.origin}/api/sessions/${encodeURIComponent(failed.id)}`,
+    { headers: { Authorization: `Bearer ${server.token}` } });
+  assert.equal(res.status, 404, 'deleted, not archived');
+  await page.goto(`${server.origin}/#/s/${encodeURIComponent(session.id)}`);
+  await page.locator('.session-name', { hasText: 'Around the thread' }).waitFor({ timeout: T });
+});
+
 test('delete asks first, then removes the session and its Codex thread', async () => {
   const st = await apiCall(server, 'GET', `/api/sessions/${encodeURIComponent(session.id)}`);
   assert.ok(st.thread_id);

@@ -5,8 +5,9 @@ use std::time::Duration;
 
 use orbitdock_protocol::{
     ActionVia, ApprovalDecision, ApprovalHistory, ApprovalRequestBody, ConfigPatch,
-    CreateSessionRequest, ErrorBody, Health, ItemsPage, ModelsResponse, OkResponse, RenameRequest,
-    SendMessageRequest, SendMessageResponse, SessionState, SessionsResponse, VIA_HEADER,
+    CreateSessionRequest, ErrorBody, ForkRequest, Health, ItemsPage, ModelsResponse, OkResponse,
+    RenameRequest, ReviewRequest, SendMessageRequest, SendMessageResponse, SessionState,
+    SessionsResponse, VIA_HEADER,
 };
 use reqwest::{Method, Url};
 use serde::de::DeserializeOwned;
@@ -281,6 +282,20 @@ impl Client {
     /// turn; the answer is the state once it has started).
     pub async fn compact(&self, id: &str) -> Result<SessionState> {
         self.post_empty(self.url(&["api", "sessions", id, "compact"]))
+            .await
+    }
+
+    /// `POST /api/sessions/{id}/fork`: a new session continuing a copy of this one's thread
+    /// (up to `through_turn_id` when set); answers the fork's state.
+    pub async fn fork(&self, id: &str, request: &ForkRequest) -> Result<SessionState> {
+        self.post(self.url(&["api", "sessions", id, "fork"]), request)
+            .await
+    }
+
+    /// `POST /api/sessions/{id}/review`: starts a review; answers this session's state (inline)
+    /// or the new session's (detached).
+    pub async fn review(&self, id: &str, request: &ReviewRequest) -> Result<SessionState> {
+        self.post(self.url(&["api", "sessions", id, "review"]), request)
             .await
     }
 

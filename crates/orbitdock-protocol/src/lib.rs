@@ -264,6 +264,13 @@ pub struct SessionSummary {
     /// The session this one was forked from (its transcript up to the fork point is this
     /// session's start), when it is a fork.
     pub forked_from: Option<String>,
+    /// Tool calls the agent made so far, where the source reports them (passive Claude
+    /// sessions, from their transcript or hooks); 0 otherwise.
+    pub tool_count: u64,
+    /// The tool the agent called last, where `tool_count` is tracked.
+    pub last_tool: Option<String>,
+    /// The git branch of the working directory, as the agent last reported it.
+    pub git_branch: Option<String>,
 }
 
 /// One step of the agent's plan.

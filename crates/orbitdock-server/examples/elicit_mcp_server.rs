@@ -36,8 +36,14 @@ struct ElicitServer {
 impl ElicitServer {
     #[tool(description = "Ask the user for a name, then greet it.")]
     async fn ask_name(&self, peer: Peer<RoleServer>) -> Result<CallToolResult, ErrorData> {
-        let schema = ElicitationSchema::from_type::<NameForm>()
+        let mut schema = ElicitationSchema::from_type::<NameForm>()
             .map_err(|e| ErrorData::internal_error(e.to_string(), None))?;
+        // Codex 0.169 parses `requestedSchema` strictly: a top-level key other than `$schema`,
+        // `type`, `properties` and `required` (schemars adds `title`) makes it log "failed to
+        // parse typed MCP elicitation schema" and answer `cancel` itself, without asking its
+        // client.
+        schema.title = None;
+        schema.description = None;
         let answer = peer
             .create_elicitation(ElicitRequestParams::FormElicitationParams {
                 meta: None,

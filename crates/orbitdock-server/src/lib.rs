@@ -233,7 +233,7 @@ pub async fn start_with(config: ServerConfig, options: DiscoveryOptions) -> Resu
             discovery::codex::CodexDiscoveryConfig::new(&config.codex_home, &config.data_dir);
         dc.idle_timeout = options.passive_idle;
         dc.debounce = options.rollout_debounce;
-        match discovery::codex::CodexDiscovery::start(&server.registry, dc) {
+        match discovery::codex::CodexDiscovery::start(&server.registry, dc).await {
             Ok(d) => server.codex_discovery = Some(d),
             // Not fatal: the server still drives its own sessions.
             Err(e) => tracing::warn!(error = %e, "cannot start the Codex rollout watcher"),
@@ -264,6 +264,13 @@ pub async fn start_with_connectors(
     }
     let registry = Registry::open(&data_dir::db_path(&config.data_dir), connectors).await?;
     let demux = registry.spawn_demux(events);
+    let stop = CancellationToken::new();
+    // Before the spool: spooled payloads name transcripts too.
+    match discovery::claude_transcript::ClaudeTranscripts::start(&registry, stop.clone()).await {
+        Ok(t) => registry.set_claude_transcripts(t),
+        // Not fatal: hook payloads then render their own items.
+        Err(e) => tracing::warn!(error = %e, "cannot start reading Claude transcripts"),
+    }
     // Claude hook payloads spooled while the server was down.
     match discovery::claude::drain_spool(registry.clone(), &config.data_dir).await {
         Ok(0) => {}
@@ -287,7 +294,6 @@ pub async fn start_with_connectors(
     let addr = listener
         .local_addr()
         .map_err(|e| Error::io(config.bind.to_string(), e))?;
-    let stop = CancellationToken::new();
     let tasks = TaskTracker::new();
     let router = app(AppState {
         registry: registry.clone(),

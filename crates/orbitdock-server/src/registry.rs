@@ -135,6 +135,8 @@ pub struct Registry {
     /// watcher, Codex hooks), so two of them seeing a new thread at once make one session.
     passive_lock: tokio::sync::Mutex<()>,
     codex_hooks: crate::discovery::codex_hooks::CodexHooks,
+    /// The task tailing the transcripts Claude hooks name, once started.
+    claude_transcripts: std::sync::OnceLock<crate::discovery::claude_transcript::ClaudeTranscripts>,
     /// The local model provider, when the server runs one.
     local_model: std::sync::OnceLock<Arc<crate::local_model::LocalModel>>,
 }
@@ -193,6 +195,7 @@ impl Registry {
             commands: Default::default(),
             passive_lock: tokio::sync::Mutex::new(()),
             codex_hooks: Default::default(),
+            claude_transcripts: std::sync::OnceLock::new(),
             local_model: std::sync::OnceLock::new(),
         }))
     }
@@ -238,6 +241,22 @@ impl Registry {
     /// Every connector.
     pub fn connectors(&self) -> &Connectors {
         &self.shared.connectors
+    }
+
+    /// The task tailing Claude transcripts, when the server runs one (hook payloads without
+    /// it render their own items).
+    pub fn claude_transcripts(
+        &self,
+    ) -> Option<&crate::discovery::claude_transcript::ClaudeTranscripts> {
+        self.claude_transcripts.get()
+    }
+
+    /// Installs the transcript task (once).
+    pub fn set_claude_transcripts(
+        &self,
+        t: crate::discovery::claude_transcript::ClaudeTranscripts,
+    ) {
+        let _ = self.claude_transcripts.set(t);
     }
 
     /// State of the Codex hook routes.
@@ -342,6 +361,7 @@ impl Registry {
                         events,
                         ack: None,
                         committed: false,
+                        ops: Vec::new(),
                     },
                 )
                 .await;
@@ -379,6 +399,7 @@ impl Registry {
                         events: vec![SessionEvent::RateLimits(rate_limits.clone())],
                         ack: None,
                         committed: false,
+                        ops: Vec::new(),
                     };
                     if let Err(e) = h.deliver(msg).await {
                         tracing::warn!(session = %h.id(), error = %e, "could not deliver rate limits");
@@ -492,6 +513,9 @@ impl Registry {
             model_provider: new.model_provider,
             failure: None,
             forked_from: new.forked_from,
+            tool_count: 0,
+            last_tool: None,
+            git_branch: None,
             created_at: if new.created_at > 0 {
                 new.created_at
             } else {

@@ -120,7 +120,7 @@ enum Cmd {
     #[command(args_conflicts_with_subcommands = true)]
     Mcp {
         /// Allow the action tools (send_message, steer, interrupt_turn, approve,
-        /// create_session, compact); without it they refuse with a tool error.
+        /// create_session, compact, fork, review); without it they refuse with a tool error.
         #[arg(long)]
         allow_actions: bool,
         #[command(subcommand)]
@@ -159,6 +159,12 @@ enum McpTarget {
         /// Let the agent take actions (otherwise the bridge is read-only).
         #[arg(long)]
         allow_actions: bool,
+        /// Let Codex call the bridge's action tools without asking first
+        /// (`default_tools_approval_mode = "approve"`). Without it Codex asks before each
+        /// action (on-request sessions) or refuses it when it cannot ask (`codex exec`). The
+        /// bridge's own allowlist still applies: a read-only bridge refuses actions anyway.
+        #[arg(long)]
+        auto_approve: bool,
     },
     /// Claude Code: `mcpServers.orbitdock` in ~/.claude.json (or a project's .mcp.json).
     Claude {
@@ -323,15 +329,24 @@ fn mcp_action(action: &McpAction, data_dir: &Path) -> Result<()> {
         "read-only"
     };
     match agent {
-        McpTarget::Codex { codex_home, .. } => {
+        McpTarget::Codex {
+            codex_home,
+            auto_approve,
+            ..
+        } => {
             let home = match codex_home {
                 Some(h) => CodexHome::new(h),
                 None => CodexHome::default_user().context("finding CODEX_HOME")?,
             };
             if install {
-                let path = mcp_install::install_codex(&home, &command, &args)?;
+                let path = mcp_install::install_codex(&home, &command, &args, *auto_approve)?;
                 println!(
-                    "installed the OrbitDock MCP bridge ({mode}) as [mcp_servers.{}] in {}",
+                    "installed the OrbitDock MCP bridge ({mode}{}) as [mcp_servers.{}] in {}",
+                    if *auto_approve {
+                        ", Codex calls it without asking"
+                    } else {
+                        ""
+                    },
                     mcp_install::ENTRY,
                     path.display()
                 );

@@ -26,8 +26,9 @@ use std::sync::Arc;
 
 use orbitdock_client::{Client, Error as ClientError, ItemsQuery, ServerMessage, WsClient};
 use orbitdock_protocol::{
-    ActionVia, ApprovalDecision, ApprovalPolicy, ApprovalRequestBody, CreateSessionRequest, Origin,
-    SandboxMode, SendMessageRequest, SessionDelta, SessionState, SessionSummary,
+    ActionVia, ApprovalDecision, ApprovalPolicy, ApprovalRequestBody, CreateSessionRequest,
+    ForkRequest, Origin, ReviewDelivery, ReviewRequest, ReviewTarget, SandboxMode,
+    SendMessageRequest, SessionDelta, SessionState, SessionSummary,
 };
 use rmcp::handler::server::router::tool::ToolRouter;
 use rmcp::handler::server::wrapper::Parameters;
@@ -53,6 +54,8 @@ pub const ACTION_TOOLS: &[&str] = &[
     "approve",
     "create_session",
     "compact",
+    "fork",
+    "review",
 ];
 
 /// Items `get_session` returns when not told otherwise, and at most.
@@ -120,7 +123,7 @@ pub struct Bridge {
     allow_actions: bool,
     /// Resource URI -> the task following that session.
     watches: Arc<parking_lot::Mutex<HashMap<String, JoinHandle<()>>>>,
-    #[allow(dead_code)] // read by the tool_handler macro
+    /// The general tools plus the thread operations (two `#[tool_router]` blocks).
     tool_router: ToolRouter<Self>,
 }
 
@@ -324,6 +327,95 @@ struct CreateArgs {
     settings: Settings,
 }
 
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
+struct ForkArgs {
+    /// The session to fork (a direct session).
+    session_id: String,
+    /// Fork through this turn (inclusive; later turns are not copied). The whole thread when
+    /// absent. Turn ids are the `turn_id` of `get_session`'s items.
+    #[serde(default)]
+    through_turn_id: Option<String>,
+    /// A name for the fork.
+    #[serde(default)]
+    name: Option<String>,
+    /// Model override for the fork.
+    #[serde(default)]
+    model: Option<String>,
+    /// Approval policy override (`untrusted`, `on-request`, `never`).
+    #[serde(default)]
+    approval_policy: Option<String>,
+    /// Sandbox override (`read-only`, `workspace-write`, `danger-full-access`).
+    #[serde(default)]
+    sandbox_mode: Option<String>,
+}
+
+/// What a review looks at.
+#[derive(Debug, Clone, Copy, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "snake_case")]
+enum ReviewKind {
+    /// The working tree: staged, unstaged and untracked changes.
+    UncommittedChanges,
+    /// The current branch against `branch`.
+    BaseBranch,
+    /// One commit, `sha`.
+    Commit,
+    /// Free-form `instructions`.
+    Custom,
+}
+
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
+struct ReviewArgs {
+    /// The session that reviews (a direct session, idle).
+    session_id: String,
+    /// What to review.
+    target: ReviewKind,
+    /// With `base_branch`: the branch to compare against.
+    #[serde(default)]
+    branch: Option<String>,
+    /// With `commit`: the commit's sha.
+    #[serde(default)]
+    sha: Option<String>,
+    /// With `commit`: a label for it (e.g. its subject).
+    #[serde(default)]
+    title: Option<String>,
+    /// With `custom`: what to review and how.
+    #[serde(default)]
+    instructions: Option<String>,
+    /// `inline` (default: a turn of this session) or `detached` (a new session forked from
+    /// this one, leaving this one's thread untouched).
+    #[serde(default)]
+    delivery: Option<String>,
+}
+
+impl ReviewArgs {
+    /// The server's request, refusing a target without the field it needs.
+    fn request(self) -> Result<ReviewRequest, ToolError> {
+        fn needed(value: Option<String>, field: &str, target: &str) -> Result<String, ToolError> {
+            value
+                .map(|v| v.trim().to_owned())
+                .filter(|v| !v.is_empty())
+                .ok_or_else(|| {
+                    ToolError::new("bad_request", format!("target {target} needs `{field}`"))
+                })
+        }
+        let target = match self.target {
+            ReviewKind::UncommittedChanges => ReviewTarget::UncommittedChanges,
+            ReviewKind::BaseBranch => ReviewTarget::BaseBranch {
+                branch: needed(self.branch, "branch", "base_branch")?,
+            },
+            ReviewKind::Commit => ReviewTarget::Commit {
+                sha: needed(self.sha, "sha", "commit")?,
+                title: self.title.filter(|t| !t.trim().is_empty()),
+            },
+            ReviewKind::Custom => ReviewTarget::Custom {
+                instructions: needed(self.instructions, "instructions", "custom")?,
+            },
+        };
+        let delivery = parse_known!(ReviewDelivery, "delivery", self.delivery)?;
+        Ok(ReviewRequest { target, delivery })
+    }
+}
+
 /// The list row an agent needs (ids, who, what state, whether it may act on it).
 fn row(s: &SessionSummary) -> Value {
     json!({
@@ -398,7 +490,7 @@ impl Bridge {
             data_dir,
             allow_actions,
             watches: Arc::default(),
-            tool_router: Self::tool_router(),
+            tool_router: Self::tool_router() + Self::thread_tools_router(),
         }
     }
 
@@ -840,6 +932,59 @@ impl Bridge {
     }
 }
 
+#[tool_router(router = thread_tools_router)]
+impl Bridge {
+    #[tool(
+        description = "Fork a direct session: a new direct session continuing a copy of its thread (the whole thread, or through `through_turn_id`), optionally with model/approval/sandbox overrides. New messages go to the fork only. Returns the fork.",
+        annotations(read_only_hint = false, destructive_hint = false)
+    )]
+    async fn fork(&self, Parameters(a): Parameters<ForkArgs>) -> ToolResult {
+        let (c, _) = tri!(self.controllable("fork", &a.session_id).await);
+        let approval_policy = tri!(parse_known!(
+            ApprovalPolicy,
+            "approval_policy",
+            a.approval_policy
+        ));
+        let sandbox_mode = tri!(parse_known!(SandboxMode, "sandbox_mode", a.sandbox_mode));
+        let req = ForkRequest {
+            through_turn_id: a.through_turn_id.filter(|t| !t.trim().is_empty()),
+            name: a.name.filter(|n| !n.trim().is_empty()),
+            model: a.model.filter(|m| !m.trim().is_empty()),
+            approval_policy,
+            sandbox_mode,
+        };
+        let s = tri!(
+            c.fork(&a.session_id, &req)
+                .await
+                .map_err(|e| api_error(e, &a.session_id))
+        );
+        done(
+            format!("Forked session {} into {}.", a.session_id, s.summary.id),
+            json!({"session": row(&s.summary), "forked_from": a.session_id}),
+        )
+    }
+
+    #[tool(
+        description = "Start a code review in a direct session: of uncommitted changes, the branch against a base branch, one commit, or custom instructions; inline (a turn of this session) or detached (a new session). Findings land in the reviewing session's transcript.",
+        annotations(read_only_hint = false, destructive_hint = false)
+    )]
+    async fn review(&self, Parameters(a): Parameters<ReviewArgs>) -> ToolResult {
+        let (c, _) = tri!(self.controllable("review", &a.session_id).await);
+        let id = a.session_id.clone();
+        let req = tri!(a.request());
+        let s = tri!(c.review(&id, &req).await.map_err(|e| api_error(e, &id)));
+        let reviewer = s.summary.id.clone();
+        done(
+            if reviewer == id {
+                format!("Review started in session {id}.")
+            } else {
+                format!("Review started in the new session {reviewer} (detached from {id}).")
+            },
+            json!({"session": row(&s.summary), "detached": reviewer != id}),
+        )
+    }
+}
+
 /// A JSON-RPC error for resource requests (they have no tool-error channel).
 fn resource_error(e: ToolError) -> ErrorData {
     match e.code {
@@ -934,7 +1079,7 @@ async fn watch(
     }
 }
 
-#[tool_handler]
+#[tool_handler(router = self.tool_router)]
 #[allow(deprecated)] // resources/subscribe: what clients on the initialize handshake use
 impl ServerHandler for Bridge {
     fn get_info(&self) -> ServerConfig {
@@ -948,8 +1093,8 @@ impl ServerHandler for Bridge {
         .with_server_info(Implementation::new("orbitdock", env!("CARGO_PKG_VERSION")))
         .with_instructions(format!(
             "OrbitDock hub bridge: list_sessions / get_session to see the hub's agent sessions; \
-             send_message, steer, interrupt_turn, approve, create_session, compact to act on \
-             direct sessions{}. Each session's transcript is the resource \
+             send_message, steer, interrupt_turn, approve, create_session, compact, fork, review \
+             to act on direct sessions{}. Each session's transcript is the resource \
              {URI_PREFIX}ID{URI_SUFFIX} (subscribe for new items).",
             if self.allow_actions {
                 ""

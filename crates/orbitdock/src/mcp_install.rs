@@ -21,6 +21,9 @@ use serde_json::{Map, Value, json};
 /// The entry name in the agent's config.
 pub const ENTRY: &str = "orbitdock";
 
+/// The per-server key of Codex's config saying whether Codex asks before calling a tool.
+const APPROVAL_MODE_KEY: &str = "default_tools_approval_mode";
+
 /// How long Codex lets one bridge call run: creating a session starts an agent thread.
 const TOOL_TIMEOUT_SECS: f64 = 150.0;
 
@@ -38,13 +41,33 @@ pub fn bridge_command(exe: &Path, data_dir: &Path, allow_actions: bool) -> (Stri
 }
 
 /// Writes `[mcp_servers.orbitdock]` into the home's config.toml; answers the file written.
-pub fn install_codex(home: &CodexHome, command: &str, args: &[String]) -> Result<PathBuf> {
+///
+/// Codex 0.169 asks before each call of an MCP tool not marked read-only (an
+/// `mcpServer/elicitation/request` to its client, a prompt in the TUI) and fails the call when
+/// its approval policy cannot ask (`codex exec`: "MCP tool call requires approval, but approval
+/// policy is never"). `auto_approve` sets the server's `default_tools_approval_mode = "approve"`
+/// so Codex calls them without asking; off, the key is removed (a re-install without it goes
+/// back to asking).
+pub fn install_codex(
+    home: &CodexHome,
+    command: &str,
+    args: &[String],
+    auto_approve: bool,
+) -> Result<PathBuf> {
     let mut cfg = ConfigFile::load_home(home).context("reading Codex's config.toml")?;
     let argv: Vec<&str> = args.iter().map(String::as_str).collect();
     let mut server = McpServer::stdio(command, &argv);
     server.tool_timeout_sec = Some(TOOL_TIMEOUT_SECS);
     cfg.set_mcp_server(ENTRY, &server)
         .context("writing [mcp_servers.orbitdock]")?;
+    let key = format!("mcp_servers.{ENTRY}.{APPROVAL_MODE_KEY}");
+    if auto_approve {
+        cfg.set(&key, "approve")
+            .with_context(|| format!("writing {key}"))?;
+    } else {
+        cfg.remove(&key)
+            .with_context(|| format!("removing {key}"))?;
+    }
     cfg.save().context("saving Codex's config.toml")?;
     Ok(cfg.path().to_owned())
 }
@@ -157,8 +180,8 @@ mod tests {
         )
         .unwrap();
         let (cmd, args) = bridge_command(Path::new("/bin/orbitdock"), Path::new("/d"), false);
-        install_codex(&home, &cmd, &args).unwrap();
-        install_codex(&home, &cmd, &args).unwrap();
+        install_codex(&home, &cmd, &args, false).unwrap();
+        install_codex(&home, &cmd, &args, false).unwrap();
         let text = std::fs::read_to_string(home.config_toml()).unwrap();
         assert!(text.starts_with("# mine\nmodel = \"m\""), "{text}");
         assert_eq!(text.matches("[mcp_servers.orbitdock]").count(), 1, "{text}");
@@ -171,11 +194,13 @@ mod tests {
         );
         // Re-installing with actions allowed replaces the entry.
         let (cmd, args) = bridge_command(Path::new("/bin/orbitdock"), Path::new("/d"), true);
-        install_codex(&home, &cmd, &args).unwrap();
-        let ours = ConfigFile::load_home(&home)
-            .unwrap()
-            .mcp_server(ENTRY)
-            .unwrap();
+        install_codex(&home, &cmd, &args, true).unwrap();
+        let cfg = ConfigFile::load_home(&home).unwrap();
+        assert_eq!(
+            cfg.get_str("mcp_servers.orbitdock.default_tools_approval_mode"),
+            Some("approve")
+        );
+        let ours = cfg.mcp_server(ENTRY).unwrap();
         assert_eq!(
             ours.transport,
             McpServer::stdio(
@@ -183,6 +208,13 @@ mod tests {
                 &["--data-dir", "/d", "mcp", "--allow-actions"]
             )
             .transport
+        );
+        // Without auto-approval Codex asks again.
+        install_codex(&home, &cmd, &args, false).unwrap();
+        let cfg = ConfigFile::load_home(&home).unwrap();
+        assert_eq!(
+            cfg.get_str("mcp_servers.orbitdock.default_tools_approval_mode"),
+            None
         );
         assert!(uninstall_codex(&home).unwrap());
         assert!(!uninstall_codex(&home).unwrap());

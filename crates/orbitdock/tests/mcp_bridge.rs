@@ -2,10 +2,13 @@
 //! in-process on 127.0.0.1:0, the REAL pinned Codex app-server behind it, a loopback model):
 //! - rmcp's client lists the tools and calls each one, including their errors;
 //! - the transcript resources and their subscription (a notification per new item);
-//! - end to end: the REAL pinned Codex CLI, with the bridge installed by `orbitdock mcp install
-//!   codex`, is told by its scripted model to call `list_sessions` and `send_message` into a
-//!   live direct session of the hub, whose own model then answers; the action is recorded
-//!   "via MCP"; a read-only install refuses `send_message` with a clear tool error.
+//! - fork and review through the bridge (the fork's message reaches only the fork; the
+//!   reviewer sees the changes);
+//! - end to end: the REAL pinned Codex CLI (`codex exec`, its own CODEX_HOME and scripted
+//!   model), with the bridge installed by `orbitdock mcp install codex`, is told by its model to
+//!   call `list_sessions` and `send_message` into a live direct session of the hub, whose own
+//!   model then answers; the action is recorded "via MCP"; a read-only install refuses
+//!   `send_message` with a clear tool error that reaches the lead's model.
 
 #![allow(clippy::unwrap_used)]
 
@@ -271,9 +274,11 @@ const TOOLS: &[&str] = &[
     "check_connection",
     "compact",
     "create_session",
+    "fork",
     "get_session",
     "interrupt_turn",
     "list_sessions",
+    "review",
     "send_message",
     "steer",
 ];
@@ -599,6 +604,398 @@ async fn transcript_resources_and_their_subscription() -> Result<()> {
     }
     .await;
     let _ = b.cancel().await;
+    hub.shutdown().await;
+    r
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fork_and_review_through_the_bridge() -> Result<()> {
+    let hub = Hub::start().await?;
+    let (b, _updates) = bridge(hub.data.path(), true).await?;
+    let r: Result<()> = async {
+        let s = hub.create("parent").await?;
+        let id = s.summary.id.clone();
+        hub.fake.enqueue(ScriptedResponse::new().text("ALPHA-ANSWER"));
+        hub.client.send_text(&id, "alpha question").await?;
+        hub.wait_item(&id, "the first answer", |b| {
+            matches!(b, ItemBody::AgentMessage { text } if text == "ALPHA-ANSWER")
+        })
+        .await?;
+        hub.wait_state(&id, "idle", |s| s.current_turn.is_none()).await?;
+
+        // Wrong input first: unknown policies, unknown ids, a target missing its field.
+        refused(
+            &b,
+            "fork",
+            json!({"session_id": id, "sandbox_mode": "everything"}),
+            "bad_request",
+        )
+        .await?;
+        refused(&b, "fork", json!({"session_id": "nope"}), "not_found").await?;
+        let e = refused(
+            &b,
+            "review",
+            json!({"session_id": id, "target": "base_branch"}),
+            "bad_request",
+        )
+        .await?;
+        assert!(e.contains("`branch`"), "{e}");
+        let e = refused(
+            &b,
+            "review",
+            json!({"session_id": id, "target": "custom", "instructions": "x", "delivery": "sideways"}),
+            "bad_request",
+        )
+        .await?;
+        assert!(e.contains("inline, detached"), "{e}");
+
+        // The fork: a new direct session holding the parent's thread; its next message reaches
+        // the model with the parent's history, and the parent gets nothing.
+        let v = ok(
+            &b,
+            "fork",
+            json!({"session_id": id, "name": "the fork", "model": "fork-model-x"}),
+        )
+        .await?;
+        let fork = v["session"]["id"].as_str().unwrap().to_owned();
+        assert_ne!(fork, id);
+        assert_eq!(v["forked_from"], id.as_str());
+        assert_eq!(v["session"]["origin"], "direct");
+        assert_eq!(v["session"]["name"], "the fork");
+        let st = hub.client.get_session(&fork).await?;
+        assert_eq!(st.summary.forked_from.as_deref(), Some(id.as_str()));
+        hub.wait_item(&id, "the fork record", |b| via_mcp_notice(b, "forked the session"))
+            .await?;
+        hub.fake.enqueue(ScriptedResponse::new().text("fork answer"));
+        ok(&b, "send_message", json!({"session_id": fork, "message": "FORK-ONLY message"}))
+            .await?;
+        hub.wait_item(&fork, "the fork's answer", |b| {
+            matches!(b, ItemBody::AgentMessage { text } if text == "fork answer")
+        })
+        .await?;
+        let reqs = hub.fake.wait_for_responses_requests_async(2, WAIT).await;
+        let last = reqs.last().unwrap();
+        assert_eq!(last.last_user_text().as_deref(), Some("FORK-ONLY message"));
+        assert!(last.body.to_string().contains("ALPHA-ANSWER"), "{}", last.body);
+        assert_eq!(last.body["model"], "fork-model-x");
+        assert!(
+            !hub.items(&id).await?.iter().any(|i| matches!(&i.body,
+                ItemBody::UserMessage { text, .. } if text.contains("FORK-ONLY"))),
+            "the parent got the fork's message"
+        );
+        hub.wait_state(&fork, "idle", |s| s.current_turn.is_none()).await?;
+
+        // An inline review of uncommitted changes: the reviewer sees the diff; review mode and
+        // the findings land in the session's transcript.
+        let work = hub.home.workdir();
+        std::fs::write(work.join("lib.txt"), "original\nREVIEW-MARKER-42\n")?;
+        hub.fake
+            .enqueue(ScriptedResponse::new().exec_command("git diff; cat lib.txt", "call-diff"));
+        hub.fake.enqueue(ScriptedResponse::new().text(FINDINGS));
+        let v = ok(&b, "review", json!({"session_id": id, "target": "uncommitted_changes"}))
+            .await?;
+        assert_eq!(v["session"]["id"], id.as_str(), "{v}");
+        assert_eq!(v["detached"], false);
+        hub.wait_item(&id, "the findings", |b| {
+            matches!(b, ItemBody::ReviewMode { entered: false, review }
+                if review.contains("Marker line left in lib.txt"))
+        })
+        .await?;
+        hub.wait_item(&id, "the review record", |b| via_mcp_notice(b, "started a review"))
+            .await?;
+        let reqs = hub.fake.responses_requests();
+        assert!(
+            reqs.iter().any(|r| r.body.to_string().contains("REVIEW-MARKER-42")),
+            "the changes did not reach the reviewer"
+        );
+        Ok(())
+    }
+    .await;
+    let _ = b.cancel().await;
+    hub.shutdown().await;
+    r
+}
+
+const FINDINGS: &str = r#"{"findings":[{"title":"[P1] Marker line left in lib.txt","body":"The added line looks like debugging output.","confidence_score":0.9,"priority":1,"code_location":{"absolute_file_path":"/tmp/lib.txt","line_range":{"start":2,"end":2}}}],"overall_correctness":"patch is incorrect","overall_explanation":"A stray marker line was added.","overall_confidence_score":0.8}"#;
+
+/// `orbitdock --data-dir DATA mcp install codex --codex-home HOME FLAGS...`, as a person runs it.
+fn install_bridge(data: &Path, codex_home: &Path, flags: &[&str]) -> Result<String> {
+    let out = std::process::Command::new(orbitdock_bin())
+        .arg("--data-dir")
+        .arg(data)
+        .args(["mcp", "install", "codex", "--codex-home"])
+        .arg(codex_home)
+        .args(flags)
+        .output()?;
+    anyhow::ensure!(
+        out.status.success(),
+        "mcp install failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+/// `codex exec --json` in `home` with `prompt`; answers its JSONL events.
+async fn codex_exec(home: &TempCodexHome, prompt: &str) -> Result<Vec<Value>> {
+    let mut cmd = tokio::process::Command::from(home.command(&[
+        "exec",
+        "--json",
+        "--skip-git-repo-check",
+        prompt,
+    ]));
+    cmd.stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true);
+    let out = tokio::time::timeout(WAIT, cmd.output())
+        .await
+        .context("codex exec did not finish")??;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    anyhow::ensure!(
+        out.status.success(),
+        "codex exec failed ({}): {}\n{stdout}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Ok(stdout
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect())
+}
+
+/// The completed `mcp_tool_call` items of an exec run: (tool, status).
+fn mcp_calls(events: &[Value]) -> Vec<(String, String)> {
+    events
+        .iter()
+        .filter(|e| e["type"] == "item.completed" && e["item"]["type"] == "mcp_tool_call")
+        .map(|e| {
+            (
+                e["item"]["tool"].as_str().unwrap_or_default().to_owned(),
+                e["item"]["status"].as_str().unwrap_or_default().to_owned(),
+            )
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_real_codex_with_the_installed_bridge_drives_another_session() -> Result<()> {
+    let hub = Hub::start().await?;
+    let r: Result<()> = async {
+        let worker = hub.create("worker").await?.summary.id;
+        // The lead: the real pinned Codex CLI (`codex exec`) with its own CODEX_HOME and
+        // scripted model, the bridge installed into that home by our command.
+        let lead_model = FakeResponses::start();
+        let lead = CodexHomeBuilder::new(&lead_model.base_url()).build();
+        let said = install_bridge(hub.data.path(), lead.path(), &["--auto-approve"])?;
+        assert!(said.contains("read-only"), "{said}");
+
+        // Read-only install: Codex offers the tools; send_message comes back as a tool error.
+        lead_model.enqueue(ScriptedResponse::new().mcp_tool_call(
+            "orbitdock",
+            "send_message",
+            json!({"session_id": worker, "message": "should not arrive"}),
+            "call-ro",
+        ));
+        lead_model.enqueue(ScriptedResponse::new().text("refused, fine"));
+        let events = codex_exec(&lead, "try to delegate").await?;
+        let reqs = lead_model.wait_for_responses_requests_async(2, WAIT).await;
+        // How Codex 0.169 offers an MCP server's tools: one namespace tool per server.
+        let ns = reqs[0].body["tools"]
+            .as_array()
+            .and_then(|t| t.iter().find(|t| t["name"] == "mcp__orbitdock"))
+            .with_context(|| format!("no mcp__orbitdock tool in {}", reqs[0].body["tools"]))?;
+        assert_eq!(ns["type"], "namespace");
+        let mut offered: Vec<&str> = ns["tools"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|t| t["name"].as_str())
+            .collect();
+        offered.sort_unstable();
+        assert_eq!(offered, TOOLS);
+        let out = reqs[1]
+            .function_call_output("call-ro")
+            .context("no output for the refused call")?;
+        assert!(
+            out.contains("read_only") && out.contains("--allow-actions"),
+            "{out}"
+        );
+        // Codex marks a call whose result has `isError` as failed.
+        assert_eq!(
+            mcp_calls(&events),
+            [("send_message".into(), "failed".into())]
+        );
+        assert!(
+            !hub.items(&worker)
+                .await?
+                .iter()
+                .any(|i| matches!(&i.body, ItemBody::UserMessage { .. })),
+            "a read-only bridge delivered a message"
+        );
+
+        // Actions allowed: list the sessions, then send the worker a message; the worker's own
+        // model answers it.
+        let said = install_bridge(
+            hub.data.path(),
+            lead.path(),
+            &["--allow-actions", "--auto-approve"],
+        )?;
+        assert!(said.contains("actions allowed"), "{said}");
+        lead_model.enqueue(ScriptedResponse::new().mcp_tool_call(
+            "orbitdock",
+            "list_sessions",
+            json!({"controllable_only": true}),
+            "call-list",
+        ));
+        lead_model.enqueue(ScriptedResponse::new().mcp_tool_call(
+            "orbitdock",
+            "send_message",
+            json!({"session_id": worker, "message": "hello from the lead"}),
+            "call-send",
+        ));
+        lead_model.enqueue(ScriptedResponse::new().text("delegated"));
+        hub.fake
+            .enqueue(ScriptedResponse::new().text("worker answer"));
+        let events = codex_exec(&lead, "delegate to the worker").await?;
+        assert_eq!(
+            mcp_calls(&events),
+            [
+                ("list_sessions".into(), "completed".into()),
+                ("send_message".into(), "completed".into())
+            ]
+        );
+        let reqs = lead_model.wait_for_responses_requests_async(5, WAIT).await;
+        let listed = reqs[3]
+            .function_call_output("call-list")
+            .context("no list_sessions output")?;
+        assert!(listed.contains(&worker), "{listed}");
+        let sent = reqs[4]
+            .function_call_output("call-send")
+            .context("no send_message output")?;
+        assert!(sent.contains("turn_id") && sent.contains(&worker), "{sent}");
+        assert!(
+            events
+                .iter()
+                .any(|e| e["item"]["type"] == "agent_message" && e["item"]["text"] == "delegated")
+        );
+
+        hub.wait_item(
+            &worker,
+            "the lead's message",
+            |b| matches!(b, ItemBody::UserMessage { text, .. } if text == "hello from the lead"),
+        )
+        .await?;
+        hub.wait_item(
+            &worker,
+            "the worker's answer",
+            |b| matches!(b, ItemBody::AgentMessage { text } if text == "worker answer"),
+        )
+        .await?;
+        hub.wait_item(&worker, "the via-MCP record", |b| {
+            via_mcp_notice(b, "sent the message “hello from the lead”")
+        })
+        .await?;
+        let worker_reqs = hub.fake.wait_for_responses_requests_async(1, WAIT).await;
+        assert_eq!(
+            worker_reqs[0].last_user_text().as_deref(),
+            Some("hello from the lead")
+        );
+        Ok(())
+    }
+    .await;
+    hub.shutdown().await;
+    r
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hub_session_drives_another_once_a_person_approves_the_tool_call() -> Result<()> {
+    let hub = Hub::start().await?;
+    let r: Result<()> = async {
+        // The bridge in the hub's own CODEX_HOME, without --auto-approve: Codex asks before
+        // each action, and the question reaches the hub as a card of the lead's session.
+        install_bridge(hub.data.path(), hub.home.path(), &["--allow-actions"])?;
+        let worker = hub.create("worker").await?.summary.id;
+        let lead = hub.create("lead").await?.summary.id;
+        hub.fake.enqueue(ScriptedResponse::new().mcp_tool_call(
+            "orbitdock",
+            "list_sessions",
+            json!({"text": "worker"}),
+            "call-list",
+        ));
+        hub.fake.enqueue(ScriptedResponse::new().mcp_tool_call(
+            "orbitdock",
+            "send_message",
+            json!({"session_id": worker, "message": "hello from the lead session"}),
+            "call-send",
+        ));
+        // After the send, the lead's next request and the worker's first one race for the
+        // model; both get the same answer, so the order does not matter.
+        hub.fake.enqueue(ScriptedResponse::new().text("done"));
+        hub.fake.enqueue(ScriptedResponse::new().text("done"));
+        hub.client
+            .send_text(&lead, "delegate to the worker")
+            .await?;
+
+        let s = hub
+            .wait_state(&lead, "Codex asking whether the tool may run", |s| {
+                !s.pending_approvals.is_empty()
+            })
+            .await?;
+        let ask = &s.pending_approvals[0];
+        assert_eq!(ask.kind, orbitdock_protocol::ApprovalKind::Elicitation);
+        assert_eq!(
+            ask.reason.as_deref(),
+            Some("MCP server orbitdock wants to run its tool send_message")
+        );
+        assert_eq!(ask.questions.as_deref(), Some(&[][..]));
+        assert!(
+            !hub.items(&worker)
+                .await?
+                .iter()
+                .any(|i| matches!(&i.body, ItemBody::UserMessage { .. })),
+            "the message went out before the person approved"
+        );
+        hub.client
+            .approve(
+                &lead,
+                &ask.request_id,
+                orbitdock_protocol::ApprovalDecision::Accept,
+            )
+            .await?;
+
+        hub.wait_item(&worker, "the lead's message", |b| {
+            matches!(b, ItemBody::UserMessage { text } if text == "hello from the lead session")
+        })
+        .await?;
+        hub.wait_item(
+            &worker,
+            "the worker's answer",
+            |b| matches!(b, ItemBody::AgentMessage { text } if text == "done"),
+        )
+        .await?;
+        hub.wait_item(&worker, "the via-MCP record", |b| {
+            via_mcp_notice(b, "sent the message “hello from the lead session”")
+        })
+        .await?;
+        hub.wait_item(
+            &lead,
+            "the lead's answer",
+            |b| matches!(b, ItemBody::AgentMessage { text } if text == "done"),
+        )
+        .await?;
+        let reqs = hub.fake.wait_for_responses_requests_async(4, WAIT).await;
+        let listed = reqs
+            .iter()
+            .find_map(|r| r.function_call_output("call-list"))
+            .context("no list_sessions output")?;
+        assert!(listed.contains(&worker), "{listed}");
+        let sent = reqs
+            .iter()
+            .find_map(|r| r.function_call_output("call-send"))
+            .context("no send_message output")?;
+        assert!(sent.contains("turn_id"), "{sent}");
+        Ok(())
+    }
+    .await;
     hub.shutdown().await;
     r
 }

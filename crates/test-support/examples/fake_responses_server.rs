@@ -4,8 +4,9 @@
 //!
 //! `fake_responses_server SCRIPT.jsonl` serves on 127.0.0.1 (a free port), prints
 //! `listening on http://127.0.0.1:PORT/v1`, answers each `POST /v1/responses` with the next
-//! script line (`{"text": "..."}`; an optional `"delay_ms": N` between streamed events), and
-//! prints one line per model request as it arrives:
+//! script line (`{"text": "..."}`, or `{"mcp_tool_call": {"server", "tool", "arguments",
+//! "call_id"}}` for a call of an MCP server's tool; an optional `"delay_ms": N` between streamed
+//! events), and prints one line per model request as it arrives:
 //! `request {"n":1,"model":"...","effort":"...","last_user_text":"..."}`. Whole request bodies
 //! are tens of kilobytes of instructions; the summary keeps the output readable and bounded.
 
@@ -16,11 +17,26 @@ use serde_json::{Value, json};
 use test_support::{FakeResponses, ScriptedResponse, script_from_args};
 
 fn response(line: &Value) -> Result<ScriptedResponse, String> {
-    let text = line
-        .get("text")
-        .and_then(Value::as_str)
-        .ok_or("text missing")?;
-    let mut r = ScriptedResponse::new().text(text);
+    let mut r = ScriptedResponse::new();
+    if let Some(call) = line.get("mcp_tool_call") {
+        let field = |k: &str| {
+            call.get(k)
+                .and_then(Value::as_str)
+                .ok_or(format!("mcp_tool_call.{k} missing"))
+        };
+        r = r.mcp_tool_call(
+            field("server")?,
+            field("tool")?,
+            call.get("arguments").cloned().unwrap_or_else(|| json!({})),
+            field("call_id")?,
+        );
+    } else {
+        let text = line
+            .get("text")
+            .and_then(Value::as_str)
+            .ok_or("text (or mcp_tool_call) missing")?;
+        r = r.text(text);
+    }
     if let Some(ms) = line.get("delay_ms").and_then(Value::as_u64) {
         r = r.delay_between_events(Duration::from_millis(ms));
     }

@@ -122,6 +122,22 @@ impl ClaudeHome {
         env
     }
 
+    /// The pinned CLI set up like a terminal run of a person: working dir [`Self::cwd`],
+    /// `config` as its config dir, [`Self::env`] and `HOME`, the inherited variables of
+    /// [`CLAUDE_SCRUBBED_ENV`] removed, stdin closed. Add the arguments (`-p PROMPT`, ...).
+    pub fn terminal_command(&self, config: &Path) -> std::process::Command {
+        let mut cmd = std::process::Command::new(claude_bin());
+        cmd.current_dir(&self.cwd)
+            .env("CLAUDE_CONFIG_DIR", config)
+            .env("HOME", &self.home)
+            .envs(self.env())
+            .stdin(std::process::Stdio::null());
+        for v in CLAUDE_SCRUBBED_ENV {
+            cmd.env_remove(v);
+        }
+        cmd
+    }
+
     /// The transcript file of a session under a config dir (`projects/<cwd-slug>/<id>.jsonl`).
     pub fn transcript_path(config: &Path, session_id: &str) -> Option<PathBuf> {
         std::fs::read_dir(config.join("projects"))

@@ -40,6 +40,8 @@ enum ScriptedItem {
         name: String,
         arguments: Value,
         call_id: String,
+        /// The tool namespace the function belongs to (`mcp__<server>` for an MCP server's tools).
+        namespace: Option<String>,
     },
 }
 
@@ -147,6 +149,32 @@ impl ScriptedResponse {
             name: name.to_owned(),
             arguments,
             call_id: call_id.to_owned(),
+            namespace: None,
+        });
+        self
+    }
+
+    /// A call of tool `tool` of the MCP server configured as `[mcp_servers.<server>]`.
+    ///
+    /// Codex 0.169 offers each MCP server's tools to the model as one tool of `type:
+    /// "namespace"` named `mcp__<server>` whose `tools` are the server's tools under their own
+    /// names; the model's call names the inner tool and carries the namespace
+    /// (`{"type":"function_call","namespace":"mcp__<server>","name":"<tool>",...}`). A flat
+    /// `mcp__<server>__<tool>` name is refused ("unsupported call"). Codex answers with a
+    /// `function_call_output` whose text is "Wall time: ...\nOutput:\n" followed by the tool's
+    /// structured content as JSON (its text content when it has none).
+    pub fn mcp_tool_call(
+        mut self,
+        server: &str,
+        tool: &str,
+        arguments: Value,
+        call_id: &str,
+    ) -> Self {
+        self.items.push(ScriptedItem::FunctionCall {
+            name: tool.to_owned(),
+            arguments,
+            call_id: call_id.to_owned(),
+            namespace: Some(format!("mcp__{server}")),
         });
         self
     }
@@ -359,23 +387,30 @@ impl ScriptedResponse {
                     name,
                     arguments,
                     call_id,
+                    namespace,
                 } => {
                     let id = ids.next("fc");
+                    let mut added = json!({
+                        "id": id, "type": "function_call", "status": "in_progress",
+                        "name": name, "call_id": call_id, "arguments": "",
+                    });
+                    let mut done = json!({
+                        "id": id, "type": "function_call", "status": "completed",
+                        "name": name, "call_id": call_id, "arguments": arguments.to_string(),
+                    });
+                    if let Some(ns) = namespace {
+                        added["namespace"] = json!(ns);
+                        done["namespace"] = json!(ns);
+                    }
                     events.push(json!({
                         "type": "response.output_item.added",
                         "output_index": output_index,
-                        "item": {
-                            "id": id, "type": "function_call", "status": "in_progress",
-                            "name": name, "call_id": call_id, "arguments": "",
-                        },
+                        "item": added,
                     }));
                     events.push(json!({
                         "type": "response.output_item.done",
                         "output_index": output_index,
-                        "item": {
-                            "id": id, "type": "function_call", "status": "completed",
-                            "name": name, "call_id": call_id, "arguments": arguments.to_string(),
-                        },
+                        "item": done,
                     }));
                 }
             }

@@ -2,7 +2,8 @@
 //! codex-rollout's `tests/real_codex.rs`): a `session_meta` with long base instructions, a
 //! `world_state`, and per turn a turn context, the user message (raw and as a typed item), a tool
 //! call with its output, token counts and the agent's message. For benchmarks and tests that need
-//! many sessions without running Codex for each.
+//! many sessions without running Codex for each. Every turn's messages name the turn, so no two
+//! lines of a thread have the same content.
 
 use std::io::Write;
 
@@ -105,7 +106,7 @@ pub fn write_spec(w: &mut impl Write, spec: &ThreadSpec<'_>) -> std::io::Result<
             100 * (t + 1)
         ))?;
         line(format!(
-            r#"{{"timestamp":"{ts}","type":"event_msg","payload":{{"type":"item_completed","thread_id":"{id}","turn_id":"{turn}","item":{{"type":"AgentMessage","id":"a{t}","content":[{{"type":"Text","text":"Fixed it: the assertion compared the wrong field. ünïcødé ✓"}}]}}}}}}"#
+            r#"{{"timestamp":"{ts}","type":"event_msg","payload":{{"type":"item_completed","thread_id":"{id}","turn_id":"{turn}","item":{{"type":"AgentMessage","id":"a{t}","content":[{{"type":"Text","text":"Fixed it: the assertion compared the wrong field (turn {t}). ünïcødé ✓"}}]}}}}}}"#
         ))?;
         line(format!(
             r#"{{"timestamp":"{ts}","type":"event_msg","payload":{{"type":"task_complete","turn_id":"{turn}","last_agent_message":"Fixed it.","duration_ms":451}}}}"#

@@ -8,6 +8,14 @@
 //! completed with its output; Notification -> needs_approval for permission prompts, else
 //! waiting; Stop -> waiting; SubagentStop / PreCompact -> a notice; SessionEnd -> ended.
 //!
+//! PreToolUse also counts the tool in the summary; the session's git branch is read from its
+//! working directory when it is created.
+//!
+//! When the payload names a transcript where Claude Code keeps them and the server tails
+//! transcripts ([`super::claude_transcript`]), the conversation's items (and the tool count)
+//! come from the transcript instead, which has what hooks lack (answers, thinking, diffs); the
+//! hook then only moves the status and triggers a read of the transcript.
+//!
 //! Payloads spooled by `orbitdock hook claude` while the server was down are applied by
 //! [`drain_spool`] at start-up, and removed from the spool only once applied.
 
@@ -34,12 +42,29 @@ pub async fn apply_hook(registry: &Registry, p: HookPayload) -> Result<String> {
     {
         return Ok(handle.id().to_owned());
     }
-    let events = events_for(&p);
+    let transcripts = registry.claude_transcripts();
+    let transcript = transcripts.and(transcript_of(&p));
+    let mut events = events_for(&p);
+    if transcript.is_some() {
+        // The transcript renders the conversation (and counts the tools) in full; the hook
+        // adds only what it knows first: status, model, notices.
+        events.retain(|e| !matches!(e, SessionEvent::Item { .. } | SessionEvent::ToolUsed(_)));
+    }
     if !events.is_empty() {
         // Committed before answering: the hook's caller (and tests) read the list next.
         handle.ingest_committed(events).await?;
     }
+    if let (Some(t), Some(path)) = (transcripts, transcript) {
+        t.touch(path, handle.id().to_owned());
+    }
     Ok(handle.id().to_owned())
+}
+
+/// The transcript a payload names, when it is where Claude Code keeps transcripts
+/// (`<config dir>/projects/<cwd slug>/<session id>.jsonl`).
+fn transcript_of(p: &HookPayload) -> Option<std::path::PathBuf> {
+    config_dir_of(p)?;
+    p.transcript_path.as_deref().map(std::path::PathBuf::from)
 }
 
 async fn session_for(registry: &Registry, p: &HookPayload) -> Result<SessionHandle> {
@@ -60,10 +85,23 @@ async fn session_for(registry: &Registry, p: &HookPayload) -> Result<SessionHand
             ..NewSession::default()
         })
         .await?;
+    let mut first = Vec::new();
     if let Some(home) = config_dir_of(p) {
-        handle
-            .ingest_committed(vec![SessionEvent::AgentHome(home)])
-            .await?;
+        first.push(SessionEvent::AgentHome(home));
+    }
+    // The branch until the transcript reports one (and for hooks without a transcript).
+    if let Some(cwd) = p.cwd.clone().filter(|c| Path::new(c).is_dir()) {
+        let git = tokio::task::spawn_blocking(move || {
+            codex_rollout::passive_session::resolve_git(Path::new(&cwd))
+        })
+        .await
+        .unwrap_or_default();
+        if let Some(b) = git.branch {
+            first.push(SessionEvent::GitBranch(b));
+        }
+    }
+    if !first.is_empty() {
+        handle.ingest_committed(first).await?;
     }
     Ok(handle)
 }
@@ -152,6 +190,7 @@ pub fn events_for(p: &HookPayload) -> Vec<SessionEvent> {
         ],
         HookEvent::PreToolUse => vec![
             tool_item(p, ItemStatus::InProgress),
+            SessionEvent::ToolUsed(p.tool_name.clone().unwrap_or_else(|| "tool".into())),
             SessionEvent::Status(SessionStatus::Working),
         ],
         HookEvent::PostToolUse => vec![

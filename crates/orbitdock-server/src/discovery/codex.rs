@@ -23,16 +23,18 @@
 //! so a file read again from the start — replaced by `codex migrate-rollouts --apply`, or a lost
 //! checkpoint — updates the items it produced before instead of adding copies.
 //!
-//! Checkpoints (byte offset + unfinished last line + session state per file) live in
-//! `DATA_DIR/codex-rollout-state.json`, written after the events went to the sink: a restart
-//! neither loses nor repeats a line, so it neither loses nor duplicates items.
+//! Checkpoints (byte offset + unfinished last line + session state per file) live in the
+//! server's database and commit in the same transaction as the items of the poll that reached
+//! them (see [`super::checkpoints`]): a crash, even `kill -9` mid-poll, neither loses nor
+//! repeats a line, so it neither loses nor duplicates items. The events of a poll are therefore
+//! gathered until its checkpoint arrives and handed to the session in one piece.
 
 use std::path::PathBuf;
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use codex_rollout::{
-    IndexConfig, JsonFileStore, PassiveConfig, RolloutWatcher, SessionPatch, SessionUpdate,
+    FileCheckpoint, IndexConfig, PassiveConfig, RolloutWatcher, SessionPatch, SessionUpdate,
     SessionView, TranscriptEntry, TranscriptItem, UsageView, WatcherConfig, WatcherEvent,
 };
 use orbitdock_protocol::{ItemBody, ItemStatus, Origin, Provider, SessionStatus, TokenUsage};
@@ -40,11 +42,14 @@ use serde_json::json;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
-use crate::error::Result;
+use super::checkpoints::{self, Feed, SqliteOffsetStore};
+use crate::error::{Error, Result};
 use crate::registry::{NewSession, PassiveOwner, Registry};
 use crate::session::{SessionEvent, SessionHandle};
+use crate::store::{CheckpointSource, Command};
 
-/// File name of the rollout checkpoints inside the data dir.
+/// File name of the rollout checkpoints inside the data dir in earlier builds (imported into
+/// the database on the first start, then removed).
 pub const STATE_FILE: &str = "codex-rollout-state.json";
 
 /// How to discover Codex sessions.
@@ -52,7 +57,8 @@ pub const STATE_FILE: &str = "codex-rollout-state.json";
 pub struct CodexDiscoveryConfig {
     /// Normally `CODEX_HOME/sessions`.
     pub sessions_dir: PathBuf,
-    /// Checkpoint file (normally `DATA_DIR/codex-rollout-state.json`).
+    /// Checkpoint file of earlier builds, imported once (normally
+    /// `DATA_DIR/codex-rollout-state.json`).
     pub state_file: PathBuf,
     /// A passive session with no new line for this long is ended (default 120 s).
     pub idle_timeout: Duration,
@@ -80,21 +86,23 @@ pub struct CodexDiscovery {
 }
 
 impl CodexDiscovery {
-    /// Starts watching. Fails only if the checkpoint file is unreadable or the watch cannot be
-    /// created; the caller decides whether that is fatal.
-    pub fn start(
-        registry: &Arc<Registry>,
-        config: CodexDiscoveryConfig,
-    ) -> std::result::Result<Self, codex_rollout::Error> {
-        let store = JsonFileStore::open(&config.state_file)?;
+    /// Starts watching from the checkpoints in the database (importing an old checkpoint file
+    /// first). Fails only if the checkpoints cannot be read or the watch cannot be created; the
+    /// caller decides whether that is fatal.
+    pub async fn start(registry: &Arc<Registry>, config: CodexDiscoveryConfig) -> Result<Self> {
+        let store = registry.store().clone();
+        checkpoints::import_json_checkpoints(&store, &config.state_file).await?;
+        let initial: Vec<(PathBuf, FileCheckpoint)> =
+            checkpoints::load(&store, CheckpointSource::CodexRollout).await?;
         let weak = Arc::downgrade(registry);
         let skip_reg = weak.clone();
         let skip: codex_rollout::SkipFn =
             Arc::new(move |thread_id: &str| is_direct(&skip_reg, thread_id));
-        let (tx, mut rx) = mpsc::channel::<WatcherEvent>(1024);
+        let (tx, mut rx) = mpsc::channel::<Feed>(1024);
+        let offsets = SqliteOffsetStore::new(initial, tx.clone());
         let sink: codex_rollout::EventSink = Box::new(move |ev| {
             // The watcher thread is not a runtime thread: blocking here is back-pressure.
-            if tx.blocking_send(ev).is_err() {
+            if tx.blocking_send(Feed::Event(ev)).is_err() {
                 tracing::debug!("rollout event after the server stopped; dropped");
             }
         });
@@ -107,11 +115,19 @@ impl CodexDiscovery {
             },
             ..IndexConfig::default()
         };
-        let watcher = RolloutWatcher::start(wc, Box::new(store), skip, sink)?;
+        let watcher = RolloutWatcher::start(wc, Box::new(offsets), skip, sink)
+            .map_err(|e| Error::Persist(format!("rollout watcher: {e}")))?;
         let apply = tokio::spawn(async move {
-            while let Some(ev) = rx.recv().await {
+            let mut poll = Poll::default();
+            while let Some(feed) = rx.recv().await {
                 let Some(reg) = weak.upgrade() else { break };
-                if let Err(e) = apply_event(&reg, ev).await {
+                let res = match feed {
+                    Feed::Event(ev) => poll.add(&reg, ev).await,
+                    Feed::Checkpoint { path, checkpoint } => {
+                        poll.commit(&reg, &path, checkpoint.as_deref()).await
+                    }
+                };
+                if let Err(e) = res {
                     tracing::warn!(error = %e, "cannot apply a rollout event");
                 }
             }
@@ -168,26 +184,76 @@ async fn passive_handle(registry: &Registry, thread_id: &str) -> Result<Option<S
     }
 }
 
-/// Applies one watcher event to the registry.
-pub async fn apply_event(registry: &Registry, ev: WatcherEvent) -> Result<()> {
-    match ev {
-        WatcherEvent::Update { update } => apply_update(registry, update).await,
-        WatcherEvent::Detached { thread_id } => {
-            tracing::debug!(thread = %thread_id, "rollout thread now driven directly");
-            Ok(())
+/// The events of one poll of one file, waiting for the poll's checkpoint: grouped by session
+/// in arrival order.
+#[derive(Default)]
+struct Poll {
+    groups: Vec<(SessionHandle, Vec<SessionEvent>)>,
+}
+
+impl Poll {
+    /// Applies what needs no session (logs) and gathers session events.
+    async fn add(&mut self, registry: &Registry, ev: WatcherEvent) -> Result<()> {
+        match ev {
+            WatcherEvent::Update { update } => {
+                if let Some((handle, events)) = resolve_update(registry, update).await? {
+                    match self.groups.last_mut() {
+                        Some((h, evs)) if h.id() == handle.id() => evs.extend(events),
+                        _ => self.groups.push((handle, events)),
+                    }
+                }
+                Ok(())
+            }
+            WatcherEvent::Detached { thread_id } => {
+                tracing::debug!(thread = %thread_id, "rollout thread now driven directly");
+                Ok(())
+            }
+            WatcherEvent::FileReset { path, reason } => {
+                tracing::info!(path = %path.display(), ?reason, "rollout file read again from the start");
+                Ok(())
+            }
+            WatcherEvent::FileError { path, message } => {
+                tracing::warn!(path = %path.display(), error = %message, "cannot read rollout file; retried later");
+                Ok(())
+            }
         }
-        WatcherEvent::FileReset { path, reason } => {
-            tracing::info!(path = %path.display(), ?reason, "rollout file read again from the start");
-            Ok(())
+    }
+
+    /// Hands the gathered events to their sessions, the checkpoint riding with the last group
+    /// (or alone when the poll produced no session events), so it commits with them.
+    async fn commit(
+        &mut self,
+        registry: &Registry,
+        path: &std::path::Path,
+        checkpoint: Option<&FileCheckpoint>,
+    ) -> Result<()> {
+        let op = checkpoints::checkpoint_op(CheckpointSource::CodexRollout, path, checkpoint)?;
+        let mut groups = std::mem::take(&mut self.groups);
+        let last = groups.pop();
+        for (h, events) in groups {
+            h.ingest(events).await?;
         }
-        WatcherEvent::FileError { path, message } => {
-            tracing::warn!(path = %path.display(), error = %message, "cannot read rollout file; retried later");
-            Ok(())
+        match last {
+            Some((h, events)) => h.ingest_with_ops(events, vec![op]).await,
+            None => {
+                registry
+                    .store()
+                    .submit(Command {
+                        ops: vec![op],
+                        ..Command::default()
+                    })
+                    .await
+            }
         }
     }
 }
 
-async fn apply_update(registry: &Registry, update: SessionUpdate) -> Result<()> {
+/// The passive session an update is for (created on its first sight) with the events it stands
+/// for; `None` when a direct session drives the thread or the thread is unknown.
+async fn resolve_update(
+    registry: &Registry,
+    update: SessionUpdate,
+) -> Result<Option<(SessionHandle, Vec<SessionEvent>)>> {
     let thread_id = update.thread_id().to_owned();
     let handle = match &update {
         SessionUpdate::Created { view } => {
@@ -225,22 +291,18 @@ async fn apply_update(registry: &Registry, update: SessionUpdate) -> Result<()> 
                     h
                 }
                 // A direct session drives it: never a duplicate.
-                PassiveOwner::Other => return Ok(()),
+                PassiveOwner::Other => return Ok(None),
             }
         }
         _ => match passive_handle(registry, &thread_id).await? {
             Some(h) => h,
             None => {
                 tracing::debug!(thread = %thread_id, "rollout update for an unknown or direct thread; ignored");
-                return Ok(());
+                return Ok(None);
             }
         },
     };
-    let events = events_for(update);
-    if !events.is_empty() {
-        handle.ingest(events).await?;
-    }
-    Ok(())
+    Ok(Some((handle, events_for(update))))
 }
 
 fn status_of(s: codex_rollout::SessionStatus) -> SessionStatus {

@@ -1,8 +1,10 @@
 //! Sessions started outside OrbitDock: Claude Code sessions reported through hooks
-//! ([`claude`]), Codex sessions discovered from their rollout files ([`codex`]) and reported in
+//! ([`claude`]) with their transcripts ([`claude_transcript`]), Codex sessions discovered from their rollout files ([`codex`]) and reported in
 //! real time by Codex's hooks ([`codex_hooks`]), merged into one passive session per thread.
 
+pub(crate) mod checkpoints;
 pub mod claude;
+pub mod claude_transcript;
 pub mod codex;
 pub mod codex_hooks;
 

@@ -198,10 +198,13 @@ impl Actor {
                 events,
                 ack,
                 committed,
+                ops,
             } => {
                 for e in events {
                     self.ingest(e);
                 }
+                // After the events' own ops: one command, one transaction.
+                self.out.ops.extend(ops);
                 match (ack, committed) {
                     (Some(ack), true) => Some(Box::new(move |_: &Actor| {
                         let _ = ack.send(());

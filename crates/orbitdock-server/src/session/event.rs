@@ -75,6 +75,11 @@ pub enum SessionEvent {
     /// Where the agent keeps this session's state (e.g. the config dir of the terminal that
     /// ran it), for resuming it somewhere other than the connector's own place.
     AgentHome(String),
+    /// The agent called a tool (counted in the summary; passive sources that see each call
+    /// exactly once).
+    ToolUsed(String),
+    /// The git branch of the working directory, as the agent reports it.
+    GitBranch(String),
     /// Explicit status (passive sessions, whose status their source infers).
     Status(SessionStatus),
     /// A notice from OrbitDock in the transcript.

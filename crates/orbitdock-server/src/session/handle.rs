@@ -17,6 +17,7 @@ use super::{ApprovalRequest, SessionEvent};
 use crate::connector::HistoryTurn;
 use crate::error::{Error, Result};
 use crate::hub::SessionHub;
+use crate::store::PersistOp;
 
 /// How long a command may wait for room in a full mailbox before we answer "busy".
 pub const MAILBOX_WAIT: Duration = Duration::from_secs(2);
@@ -74,6 +75,9 @@ pub(crate) enum Msg {
         events: Vec<SessionEvent>,
         ack: Option<oneshot::Sender<()>>,
         committed: bool,
+        /// Writes that must commit in the same transaction as these events' changes (a passive
+        /// source's checkpoint).
+        ops: Vec<PersistOp>,
     },
     /// A request waiting for a person.
     Approval(Box<ApprovalRequest>),
@@ -253,12 +257,34 @@ impl SessionHandle {
         self.events(events, true).await
     }
 
+    /// Applies neutral events and commits `ops` in the same transaction as the changes they
+    /// make (a passive source's read checkpoint: a crash keeps both or neither, so a restart
+    /// neither repeats nor loses what was read). Returns once queued for persistence, in
+    /// order with everything else the caller queues in the store afterwards.
+    pub async fn ingest_with_ops(
+        &self,
+        events: Vec<SessionEvent>,
+        ops: Vec<PersistOp>,
+    ) -> Result<()> {
+        self.events_with(events, false, ops).await
+    }
+
     async fn events(&self, events: Vec<SessionEvent>, committed: bool) -> Result<()> {
+        self.events_with(events, committed, Vec::new()).await
+    }
+
+    async fn events_with(
+        &self,
+        events: Vec<SessionEvent>,
+        committed: bool,
+        ops: Vec<PersistOp>,
+    ) -> Result<()> {
         let (tx, rx) = oneshot::channel();
         self.deliver(Msg::Events {
             events,
             ack: Some(tx),
             committed,
+            ops,
         })
         .await?;
         match tokio::time::timeout(REPLY_WAIT, rx).await {

@@ -74,6 +74,17 @@ impl Actor {
                     self.out.summary_dirty = true;
                 }
             }
+            SessionEvent::ToolUsed(name) => {
+                self.summary.tool_count += 1;
+                self.summary.last_tool = Some(name);
+                self.out.summary_dirty = true;
+            }
+            SessionEvent::GitBranch(b) => {
+                if self.summary.git_branch.as_deref() != Some(b.as_str()) {
+                    self.summary.git_branch = Some(b);
+                    self.out.summary_dirty = true;
+                }
+            }
             SessionEvent::AgentHome(h) => {
                 if self.extra.agent_home.as_deref() != Some(h.as_str()) {
                     self.extra.agent_home = Some(h);

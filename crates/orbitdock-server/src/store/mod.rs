@@ -127,6 +127,42 @@ pub enum PersistOp {
         /// Session.
         session_id: String,
     },
+    /// Record where a passive source stopped reading a file. Queued in the same command as the
+    /// items read up to there, so both commit in one transaction: a crash keeps both or neither.
+    SaveCheckpoint {
+        /// Which reader (see [`CheckpointSource`]).
+        source: CheckpointSource,
+        /// The file.
+        path: String,
+        /// The reader's checkpoint, JSON.
+        checkpoint: String,
+    },
+    /// Forget a file's checkpoint (the file is gone).
+    RemoveCheckpoint {
+        /// Which reader.
+        source: CheckpointSource,
+        /// The file.
+        path: String,
+    },
+}
+
+/// The passive readers whose checkpoints live in the database.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum CheckpointSource {
+    /// Codex rollout files (`CODEX_HOME/sessions/**.jsonl`).
+    CodexRollout,
+    /// Claude Code transcripts (a hook payload's `transcript_path`).
+    ClaudeTranscript,
+}
+
+impl CheckpointSource {
+    /// The value of the `source` column.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CheckpointSource::CodexRollout => "codex_rollout",
+            CheckpointSource::ClaudeTranscript => "claude_transcript",
+        }
+    }
 }
 
 /// Something to publish after commit.
@@ -535,6 +571,24 @@ impl Store {
         })
     }
 
+    /// Every checkpoint of `source`: (path, checkpoint JSON), by path.
+    pub fn load_checkpoints(&self, source: CheckpointSource) -> Result<Vec<(String, String)>> {
+        self.with_reader(|c| {
+            let mut stmt = c
+                .prepare(
+                    "SELECT path, checkpoint FROM source_checkpoints WHERE source = ?1 ORDER BY path",
+                )
+                .map_err(|e| Error::db("preparing checkpoint list", e))?;
+            let rows = stmt
+                .query_map(params![source.as_str()], |r| {
+                    Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
+                })
+                .map_err(|e| Error::db("listing checkpoints", e))?;
+            rows.collect::<std::result::Result<_, _>>()
+                .map_err(|e| Error::db("reading checkpoints", e))
+        })
+    }
+
     /// Approval history of a session, oldest first.
     pub fn approval_history(&self, session_id: &str) -> Result<Vec<ApprovalRecord>> {
         self.with_reader(|c| {
@@ -814,6 +868,13 @@ pub(crate) fn commit_batch(conn: &mut Connection, batch: &[Command]) -> Result<(
         let mut up_revision = tx
             .prepare_cached("UPDATE sessions SET revision = max(revision, ?2) WHERE id = ?1")
             .map_err(|e| Error::db("preparing revision update", e))?;
+        let mut up_checkpoint = tx
+            .prepare_cached(
+                "INSERT OR REPLACE INTO source_checkpoints (source, path, checkpoint, updated_at)
+                 VALUES (?1, ?2, ?3, ?4)",
+            )
+            .map_err(|e| Error::db("preparing checkpoint upsert", e))?;
+        let now = now_ms();
 
         for (ci, cmd) in batch.iter().enumerate() {
             for (oi, op) in cmd.ops.iter().enumerate() {
@@ -943,6 +1004,22 @@ pub(crate) fn commit_batch(conn: &mut Connection, batch: &[Command]) -> Result<(
                         }
                         tx.execute("DELETE FROM sessions WHERE id = ?1", params![session_id])
                             .map_err(|e| Error::db("deleting session", e))?;
+                    }
+                    PersistOp::SaveCheckpoint {
+                        source,
+                        path,
+                        checkpoint,
+                    } => {
+                        up_checkpoint
+                            .execute(params![source.as_str(), path, checkpoint, now])
+                            .map_err(|e| Error::db("saving checkpoint", e))?;
+                    }
+                    PersistOp::RemoveCheckpoint { source, path } => {
+                        tx.execute(
+                            "DELETE FROM source_checkpoints WHERE source = ?1 AND path = ?2",
+                            params![source.as_str(), path],
+                        )
+                        .map_err(|e| Error::db("removing checkpoint", e))?;
                     }
                 }
             }

@@ -63,6 +63,17 @@ const MIGRATIONS: &[&str] = &[
     "#,
     // 2: full-text search (see `store::search`); filled from the rows already stored.
     super::search::SCHEMA,
+    // 3: where passive sources (rollout files, Claude transcripts) stopped reading, committed
+    // in the same transaction as the items read up to there.
+    r#"
+    CREATE TABLE source_checkpoints (
+        source      TEXT NOT NULL,   -- which reader: 'codex_rollout', 'claude_transcript'
+        path        TEXT NOT NULL,   -- the file read
+        checkpoint  TEXT NOT NULL,   -- the reader's checkpoint JSON
+        updated_at  INTEGER NOT NULL,
+        PRIMARY KEY (source, path)
+    ) WITHOUT ROWID;
+    "#,
 ];
 
 /// The version whose migration creates the search index: the rows stored before it are

@@ -8,31 +8,17 @@ use crate::common;
 
 use anyhow::Result;
 use common::Harness;
-use orbitdock_protocol::{
-    ItemBody, ItemsPage, Origin, Provider, SessionStatus, SessionSummary, SessionsResponse,
-};
+use orbitdock_protocol::{ItemBody, ItemsPage, Origin, Provider, SessionStatus, SessionSummary};
 use serde_json::{Value, json};
 
+/// A payload naming no transcript: the hooks alone render the session (with a transcript, see
+/// `claude_transcript`).
 fn payload(session: &str, event: &str, extra: Value) -> Value {
-    let mut v = json!({
-        "session_id": session,
-        "transcript_path": format!("/home/u/.claude/projects/-w/{session}.jsonl"),
-        "cwd": "/w",
-        "permission_mode": "default",
-        "hook_event_name": event,
-    });
-    for (k, x) in extra.as_object().cloned().unwrap_or_default() {
-        v[k] = x;
-    }
-    v
+    common::claude_hook(session, None, "/w", event, extra)
 }
 
 async fn summary(h: &Harness, thread: &str) -> Result<Option<SessionSummary>> {
-    let list: SessionsResponse = h.get("/api/sessions").await?;
-    Ok(list
-        .sessions
-        .into_iter()
-        .find(|s| s.thread_id.as_deref() == Some(thread)))
+    h.session_for_thread(thread).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -113,6 +99,10 @@ async fn every_hook_event_updates_a_passive_claude_session() -> Result<()> {
     let id = id.unwrap();
     let s = summary(&h, "c-1").await?.unwrap();
     assert_eq!(s.model.as_deref(), Some("claude-sonnet-4-5"));
+    // One PreToolUse: one tool; no repository at the hooks' cwd.
+    assert_eq!(s.tool_count, 1);
+    assert_eq!(s.last_tool.as_deref(), Some("Bash"));
+    assert_eq!(s.git_branch, None);
     let page: ItemsPage = h.get(&format!("/api/sessions/{id}/items")).await?;
     let bodies: Vec<&ItemBody> = page.items.iter().map(|i| &i.body).collect();
     assert!(

@@ -142,6 +142,59 @@ impl Harness {
             .context("app-server pid")
     }
 
+    /// The committed checkpoints of a passive reader: (path, checkpoint JSON).
+    pub fn checkpoints(
+        &self,
+        source: orbitdock_server::store::CheckpointSource,
+    ) -> Result<Vec<(String, String)>> {
+        Ok(self
+            .server
+            .as_ref()
+            .context("server stopped")?
+            .registry
+            .store()
+            .load_checkpoints(source)?)
+    }
+
+    /// Posts what Claude's hooks report when a terminal session starts with `prompt`
+    /// (SessionStart, then UserPromptSubmit; `hook` makes a payload of an event and its
+    /// fields); returns the OrbitDock session id.
+    pub async fn post_claude_start(
+        &self,
+        hook: impl Fn(&str, Value) -> Value,
+        prompt: &str,
+    ) -> Result<String> {
+        let r: Value = self
+            .post(
+                "/api/hooks/claude",
+                &hook("SessionStart", serde_json::json!({"source": "startup"})),
+            )
+            .await?;
+        let id = r["session_id"]
+            .as_str()
+            .context("session_id in the hook answer")?
+            .to_owned();
+        let _: Value = self
+            .post(
+                "/api/hooks/claude",
+                &hook("UserPromptSubmit", serde_json::json!({ "prompt": prompt })),
+            )
+            .await?;
+        Ok(id)
+    }
+
+    /// The listed session whose agent thread is `thread`.
+    pub async fn session_for_thread(
+        &self,
+        thread: &str,
+    ) -> Result<Option<orbitdock_protocol::SessionSummary>> {
+        let list: orbitdock_protocol::SessionsResponse = self.get("/api/sessions").await?;
+        Ok(list
+            .sessions
+            .into_iter()
+            .find(|s| s.thread_id.as_deref() == Some(thread)))
+    }
+
     pub async fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T> {
         let r = self
             .http
@@ -792,4 +845,27 @@ pub fn kill9(s: &mut Served) {
     );
     let _ = s.child.wait();
     s.reaped = true;
+}
+
+/// A Claude Code hook payload as Claude sends it: `session_id`, `cwd`, `hook_event_name`, the
+/// `transcript_path` when given, and the fields of `extra`.
+pub fn claude_hook(
+    session: &str,
+    transcript: Option<&std::path::Path>,
+    cwd: &str,
+    event: &str,
+    extra: Value,
+) -> Value {
+    let mut v = serde_json::json!({
+        "session_id": session,
+        "cwd": cwd,
+        "hook_event_name": event,
+    });
+    if let Some(t) = transcript {
+        v["transcript_path"] = Value::String(t.to_string_lossy().into_owned());
+    }
+    for (k, x) in extra.as_object().cloned().unwrap_or_default() {
+        v[k] = x;
+    }
+    v
 }

@@ -469,3 +469,110 @@ async fn a_permissions_request_answered_over_rest_reaches_codex() -> Result<()> 
     h.shutdown().await;
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_mcp_elicitation_answered_over_rest_reaches_the_mcp_server() -> Result<()> {
+    // A real stdio MCP server (rmcp) whose tool elicits a name; it records what comes back.
+    let logs = tempfile::tempdir()?;
+    let log = logs.path().join("elicit.log");
+    let bin = test_support::cargo_example("orbitdock-server", "elicit_mcp_server");
+    let entry = format!(
+        "[mcp_servers.elicit]\ncommand = {}\nenv = {{ ELICIT_LOG = {} }}\n",
+        serde_json::to_string(&bin.display().to_string())?,
+        serde_json::to_string(&log.display().to_string())?,
+    );
+    let h = Harness::start_with_home(|b, _| b.extra_toml(&entry)).await?;
+    // Codex 0.169 offers the server's tools as the namespace `mcp__elicit`.
+    h.fake.enqueue(ScriptedResponse::new().mcp_tool_call(
+        "elicit",
+        "ask_name",
+        json!({}),
+        "call-e1",
+    ));
+    h.fake.enqueue(ScriptedResponse::new().text("greeted"));
+    h.fake.enqueue(ScriptedResponse::new().mcp_tool_call(
+        "elicit",
+        "ask_name",
+        json!({}),
+        "call-e2",
+    ));
+    h.fake.enqueue(ScriptedResponse::new().text("not greeted"));
+    let (id, mut ws) = common::direct_session(&h, "on-request", "read-only").await?;
+    let _: serde_json::Value = h
+        .post(
+            &format!("/api/sessions/{id}/messages"),
+            &json!({"text": "greet someone"}),
+        )
+        .await?;
+
+    // First Codex asks whether the MCP tool may run at all (an elicitation with an empty form).
+    let asked = answer_next(&h, &mut ws, &id, "accept").await?;
+    assert_eq!(asked.kind, ApprovalKind::Elicitation);
+    assert_eq!(
+        asked.reason.as_deref(),
+        Some("MCP server elicit wants to run its tool ask_name")
+    );
+    assert_eq!(asked.questions.as_deref(), Some(&[][..]));
+    // Then the server's own form, one field per property.
+    let d = ws
+        .wait_delta("the form", &id, |d| {
+            matches!(d, SessionDelta::ApprovalRequested { .. })
+        })
+        .await?;
+    let SessionDelta::ApprovalRequested { approval: form } = d else {
+        unreachable!()
+    };
+    assert_eq!(form.kind, ApprovalKind::Elicitation);
+    assert_eq!(form.question.as_deref(), Some("Which name should I greet?"));
+    let fields = form.questions.as_ref().context("fields")?;
+    assert_eq!(fields.len(), 1, "{fields:?}");
+    assert_eq!(fields[0].id, "name");
+    assert_eq!(fields[0].question, "The name to greet.");
+    let st: SessionState = h.get(&format!("/api/sessions/{id}")).await?;
+    assert_eq!(st.summary.status, SessionStatus::NeedsAnswer);
+    let _: serde_json::Value = h
+        .post(
+            &format!("/api/sessions/{id}/approvals/{}", form.request_id),
+            &json!({"decision": "accept", "answers": {"name": ["Ada"]}}),
+        )
+        .await?;
+    ws.wait_delta("turn ended", &id, is_turn_ended).await?;
+    // The content reached the MCP server, and its result the model.
+    let first = std::fs::read_to_string(&log)?;
+    assert_eq!(
+        serde_json::from_str::<serde_json::Value>(first.trim())?,
+        json!({"action": "accept", "content": {"name": "Ada"}})
+    );
+    let out = h
+        .fake
+        .responses_requests()
+        .iter()
+        .find_map(|r| r.function_call_output("call-e1"))
+        .context("no tool output")?;
+    assert!(out.contains("Ada"), "{out}");
+
+    // Declining the form: the server hears `decline`, with no content.
+    let _: serde_json::Value = h
+        .post(
+            &format!("/api/sessions/{id}/messages"),
+            &json!({"text": "greet someone else"}),
+        )
+        .await?;
+    answer_next(&h, &mut ws, &id, "accept").await?;
+    answer_next(&h, &mut ws, &id, "decline").await?;
+    ws.wait_delta("turn ended", &id, is_turn_ended).await?;
+    let lines: Vec<serde_json::Value> = std::fs::read_to_string(&log)?
+        .lines()
+        .map(serde_json::from_str)
+        .collect::<std::result::Result<_, _>>()?;
+    assert_eq!(
+        lines.last(),
+        Some(&json!({"action": "decline", "content": null}))
+    );
+    let history: ApprovalHistory = h
+        .get(&format!("/api/sessions/{id}/approvals/history"))
+        .await?;
+    assert_eq!(history.approvals.len(), 4, "{history:#?}");
+    h.shutdown().await;
+    Ok(())
+}

@@ -430,16 +430,8 @@ async fn a_hook_discovered_claude_session_is_taken_over_once_it_ended() -> Resul
 
     // A real terminal run of the pinned CLI.
     let session = uuid::Uuid::new_v4().to_string();
-    let mut cmd = tokio::process::Command::new(test_support::claude_bin());
-    cmd.args(["-p", "the code word is heron", "--session-id", &session])
-        .current_dir(&home.cwd)
-        .env("CLAUDE_CONFIG_DIR", &terminal)
-        .env("HOME", &home.home)
-        .envs(home.env())
-        .stdin(std::process::Stdio::null());
-    for v in test_support::CLAUDE_SCRUBBED_ENV {
-        cmd.env_remove(v);
-    }
+    let mut cmd = tokio::process::Command::from(home.terminal_command(&terminal));
+    cmd.args(["-p", "the code word is heron", "--session-id", &session]);
     let out = tokio::time::timeout(WAIT, cmd.output()).await??;
     assert!(
         out.status.success(),
@@ -452,33 +444,9 @@ async fn a_hook_discovered_claude_session_is_taken_over_once_it_ended() -> Resul
     // What its hooks report.
     let cwd = home.cwd.to_string_lossy().into_owned();
     let hook = |event: &str, extra: Value| {
-        let mut v = json!({
-            "session_id": session,
-            "transcript_path": transcript,
-            "cwd": cwd,
-            "hook_event_name": event,
-        });
-        for (k, x) in extra.as_object().cloned().unwrap_or_default() {
-            v[k] = x;
-        }
-        v
+        common::claude_hook(&session, Some(transcript.as_path()), &cwd, event, extra)
     };
-    let r: Value = h
-        .post(
-            "/api/hooks/claude",
-            &hook("SessionStart", json!({"source": "startup"})),
-        )
-        .await?;
-    let id = r["session_id"].as_str().unwrap().to_owned();
-    let _: Value = h
-        .post(
-            "/api/hooks/claude",
-            &hook(
-                "UserPromptSubmit",
-                json!({"prompt": "the code word is heron"}),
-            ),
-        )
-        .await?;
+    let id = h.post_claude_start(&hook, "the code word is heron").await?;
     let _: Value = h
         .post("/api/hooks/claude", &hook("Stop", json!({})))
         .await?;

@@ -1,12 +1,14 @@
 //! The server's integration tests, in one binary (one link instead of one per file).
 //!
 //! Modules that start the REAL pinned Codex app-server are `e2e_*`, `passive_codex`,
-//! `claude_hooks` and `crash_loop`; `.config/nextest.toml` retries only tests that drive real
+//! `claude_hooks`, `claude_transcript`, `crash_loop` and `checkpoint_crash`; `.config/nextest.toml` retries only tests that drive real
 //! external processes, never the fast in-process ones (`core`, `connector_seam`).
 
 mod access;
 mod bad_input;
+mod checkpoint_crash;
 mod claude_hooks;
+mod claude_transcript;
 mod common;
 mod connector_seam;
 mod core;

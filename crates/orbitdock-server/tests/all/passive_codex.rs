@@ -16,6 +16,7 @@ use common::{Harness, TOKEN};
 use orbitdock_protocol::{
     ItemBody, ItemsPage, Origin, Provider, SessionStatus, SessionSummary, SessionsResponse,
 };
+use orbitdock_server::store::CheckpointSource;
 use orbitdock_server::{DiscoveryOptions, ServerConfig};
 use serde_json::{Value, json};
 use test_support::{CodexHomeBuilder, FakeResponses, ScriptedResponse, TempCodexHome};
@@ -178,8 +179,8 @@ async fn codex_exec_becomes_one_passive_session_across_restarts() -> Result<()> 
         }
     );
 
-    // A session the server drives itself: its rollout is read (the checkpoint file records
-    // the thread as skipped) but no passive twin appears.
+    // A session the server drives itself: its rollout is read (its checkpoint records the
+    // thread as skipped) but no passive twin appears.
     h.fake.enqueue(
         ScriptedResponse::new()
             .text("direct answer")
@@ -207,20 +208,22 @@ async fn codex_exec_becomes_one_passive_session_across_restarts() -> Result<()> 
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     };
-    let state_file = h.data.path().join("codex-rollout-state.json");
+    let skipped = format!("\"skipped_thread\":\"{direct_thread}\"");
     let deadline = Instant::now() + WAIT;
-    while !std::fs::read_to_string(&state_file)
-        .unwrap_or_default()
-        .contains(&format!("\"skipped_thread\":\"{direct_thread}\""))
-    {
+    loop {
+        let rows = h.checkpoints(CheckpointSource::CodexRollout)?;
+        if rows.iter().any(|(_, cp)| cp.contains(&skipped)) {
+            break;
+        }
         if Instant::now() > deadline {
-            bail!(
-                "the watcher never recorded the direct thread as skipped: {}",
-                std::fs::read_to_string(&state_file).unwrap_or_default()
-            );
+            bail!("the watcher never recorded the direct thread as skipped: {rows:?}");
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+    assert!(
+        !h.data.path().join("codex-rollout-state.json").exists(),
+        "checkpoints live in the database, not in a file"
+    );
     let twins = sessions_for(&h, &direct_thread).await?;
     assert_eq!(twins.len(), 1, "{twins:#?}");
     assert_eq!(twins[0].origin, Origin::Direct);
@@ -488,6 +491,93 @@ async fn a_home_migrated_with_migrate_rollouts_keeps_its_sessions_and_transcript
     })
     .await?;
     assert_eq!(fresh, after);
+    h.shutdown().await;
+    Ok(())
+}
+
+/// A data dir from a build that kept rollout checkpoints in `codex-rollout-state.json`: the
+/// first start moves them into the database and removes the file, and a rollout the old build
+/// had read to its end is not read again (no session re-created from it), while a rollout it
+/// never saw is read from its start.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_old_json_checkpoint_file_is_moved_into_the_database() -> Result<()> {
+    use codex_rollout::{FileCheckpoint, IndexConfig, JsonFileStore, RolloutIndex, skip_none};
+    use test_support::rollout_corpus::{ThreadSpec, pad, write_spec};
+
+    let fake = FakeResponses::start();
+    let home = home(&fake);
+    let day = home.path().join("sessions/2026/11/22");
+    std::fs::create_dir_all(&day)?;
+    let cwd = home.workdir().display().to_string();
+    let filler = pad(100);
+    let read_before = "0199a000-0000-7000-8000-0000000000a1";
+    let never_seen = "0199a000-0000-7000-8000-0000000000b2";
+    let old_path = day.join(format!("rollout-2026-11-22T00-09-01-{read_before}.jsonl"));
+    let new_path = day.join(format!("rollout-2026-11-22T00-09-02-{never_seen}.jsonl"));
+    write_spec(
+        &mut std::fs::File::create(&old_path)?,
+        &ThreadSpec::new(read_before, &cwd, 2, &filler),
+    )?;
+    write_spec(
+        &mut std::fs::File::create(&new_path)?,
+        &ThreadSpec::new(never_seen, &cwd, 1, &filler),
+    )?;
+
+    // What the old build left: the first rollout read to its end, checkpointed in the file.
+    let old_data = tempfile::tempdir()?;
+    let state_file = old_data.path().join("codex-rollout-state.json");
+    let mut index = RolloutIndex::new(
+        IndexConfig {
+            resolve_git: false,
+            ..IndexConfig::default()
+        },
+        Box::new(JsonFileStore::open(&state_file)?),
+        skip_none(),
+    )?;
+    index.process_file(&old_path, 0, &mut |_| {});
+    index.flush()?;
+    drop(index);
+    assert!(state_file.exists());
+
+    let mut h = boot(
+        home,
+        fake,
+        DiscoveryOptions {
+            watch_codex: false,
+            ..DiscoveryOptions::default()
+        },
+    )
+    .await?;
+    h.data = old_data;
+    h.restart().await?;
+    // The sweep reads files in path order: once the later file's session is complete, the
+    // earlier one was processed.
+    wait_passive(
+        &h,
+        never_seen,
+        "the rollout the old build never saw",
+        |_, it| it.len() == 3,
+    )
+    .await?;
+    assert!(
+        sessions_for(&h, read_before).await?.is_empty(),
+        "a rollout the old build had read was read again"
+    );
+    assert!(
+        !state_file.exists(),
+        "the old file is removed once imported"
+    );
+    let rows = h.checkpoints(CheckpointSource::CodexRollout)?;
+    let imported = rows
+        .iter()
+        .find(|(p, _)| std::path::Path::new(p) == old_path)
+        .context("the imported checkpoint")?;
+    let cp: FileCheckpoint = serde_json::from_str(&imported.1)?;
+    assert_eq!(cp.reader.offset, std::fs::metadata(&old_path)?.len());
+    assert_eq!(
+        cp.session.map(|s| s.thread_id().to_owned()).as_deref(),
+        Some(read_before)
+    );
     h.shutdown().await;
     Ok(())
 }

@@ -57,8 +57,18 @@ export function approvalCard(sessionId, approval, onError, cwd = null, { decline
     }
   }
 
+  // An elicitation with an empty form (e.g. Codex asking whether an MCP tool may run) is a
+  // yes/no: its message and Approve / Decline, not a text box nobody needs to fill.
+  const plainElicitation = kind === 'elicitation' && Array.isArray(approval.questions)
+    && approval.questions.length === 0;
+  // An elicitation's message is the MCP server's own words; its fields only name the values.
+  if (kind === 'elicitation' && approval.question) {
+    body.push(h('p', { class: 'elicitation-message', text: approval.question }));
+  }
   let questionFields = null;
-  if (kind === 'question' || kind === 'elicitation') {
+  if (plainElicitation) {
+    // Nothing to fill in: the message and the buttons say it all.
+  } else if (kind === 'question' || kind === 'elicitation') {
     const questions = approval.questions && approval.questions.length
       ? approval.questions
       : [{ id: 'answer', header: '', question: approval.question || '', options: [], is_secret: false }];
@@ -107,7 +117,7 @@ export function approvalCard(sessionId, approval, onError, cwd = null, { decline
     mk('decline', 'Decline', 'danger', 'D', 'Decline');
   }
 
-  const title = TITLES[kind] || `Request: ${kind}`;
+  const title = plainElicitation ? 'A tool asks for your approval' : TITLES[kind] || `Request: ${kind}`;
   const titleId = `approval-title-${cssId(approval.request_id)}`;
   const card = h('form', {
     class: `approval-card kind-${kind}`, role: 'group', 'aria-labelledby': titleId,

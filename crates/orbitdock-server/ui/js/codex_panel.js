@@ -19,6 +19,15 @@ function parseValue(text) {
   }
 }
 
+/**
+ * The agent's refusal without the JSON-RPC framing ("request account/usage/read failed with
+ * -32600: codex account authentication required…" -> "Codex account authentication required…").
+ */
+function agentReason(message) {
+  const m = String(message).replace(/^request \S+ failed with -?\d+: /, '');
+  return m.charAt(0).toUpperCase() + m.slice(1);
+}
+
 export class CodexPanel {
   constructor({ toast }) {
     this.toast = toast;
@@ -127,9 +136,9 @@ export class CodexPanel {
         account.codex_home ? h('p', { class: 'muted small' }, 'CODEX_HOME ', h('code', { text: account.codex_home })) : null),
       h('section', { class: 'usage-section', 'aria-label': 'Rate limits' }, h('h3', { text: 'Rate limits' }),
         rateLimitGauge(usage.rate_limits)
-          || h('p', { class: 'muted usage-note', text: usage.rate_limits_error || 'No rate limits for this account.' })),
+          || h('p', { class: 'muted usage-note', text: usage.rate_limits_error ? agentReason(usage.rate_limits_error) : 'No rate limits for this account.' })),
       h('section', { class: 'usage-section', 'aria-label': 'Token usage' }, h('h3', { text: 'Token usage' }),
-        usage.usage_error ? h('p', { class: 'muted usage-note', text: usage.usage_error }) : null,
+        usage.usage_error ? h('p', { class: 'muted usage-note', text: agentReason(usage.usage_error) }) : null,
         usage.lifetime_tokens !== null && usage.lifetime_tokens !== undefined
           ? h('p', {}, `Lifetime: ${compactNumber(usage.lifetime_tokens)} tokens`,
             usage.peak_daily_tokens ? ` · busiest day ${compactNumber(usage.peak_daily_tokens)}` : '') : null,

@@ -3,7 +3,7 @@
 // place with `appendText` so a long answer streams without re-rendering anything.
 // Agent text is untrusted: it is inserted as text, or as HTML the server sanitised (markdown).
 
-import { h, setSanitizedHtml, formatDuration } from './dom.js';
+import { h, setSanitizedHtml, formatDuration, compactNumber } from './dom.js';
 import * as markdown from './markdown.js';
 import { diffStats, normaliseFileDiff, renderDiff, statsBadge } from './diff.js';
 
@@ -78,7 +78,10 @@ export function renderItem(item, ctx = {}) {
     case 'goal':
       el = h('article', { class: 'item note goal', 'aria-label': 'Thread goal' },
         h('span', { class: 'note-icon', 'aria-hidden': 'true', text: '◎' }), ' ',
-        h('span', { text: item.goal ? `Goal (${item.goal.status || 'set'}): ${item.goal.objective || ''}` : 'Goal cleared' }));
+        h('span', { text: item.goal ? `Goal (${item.goal.status || 'set'}): ${item.goal.objective || ''}` : 'Goal cleared' }),
+        item.goal && item.goal.tokens_used
+          ? h('span', { class: 'muted small', text: ` · ${compactNumber(item.goal.tokens_used)}${item.goal.token_budget ? ` of ${compactNumber(item.goal.token_budget)}` : ''} tokens` })
+          : null);
       break;
     case 'review_mode':
       el = item.entered

@@ -226,6 +226,10 @@ export class SessionView {
       st.origin === 'passive' ? h('span', { class: 'chip', title: 'Started outside OrbitDock', text: 'passive' }) : null,
       st.model ? h('span', { class: 'chip', title: 'Model', text: st.model + (st.effort ? ` · ${st.effort}` : '') }) : null,
       h('span', { class: 'chip project', title: st.cwd || '', text: basename(st.cwd) || '—' }),
+      st.git_branch ? h('span', { class: 'chip branch', title: 'Git branch', text: st.git_branch }) : null,
+      st.tool_count
+        ? h('span', { class: 'chip tools', title: st.last_tool ? `Last tool: ${st.last_tool}` : 'Tool calls', text: `${st.tool_count} tool${st.tool_count === 1 ? '' : 's'}${st.last_tool ? ` · ${st.last_tool}` : ''}` })
+        : null,
       st.forked_from ? forkChip(st.forked_from) : null,
       st.attached === false && st.status !== 'ended' && st.status !== 'failed'
         ? h('span', { class: 'chip warn', title: 'The agent is not connected; sending resumes it', text: 'detached' }) : null,

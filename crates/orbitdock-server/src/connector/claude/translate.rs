@@ -17,14 +17,14 @@
 //! * the session's usage, summed over turns (`result.usage` is the turn's), and its cost
 //!   (`result.total_cost_usd` is already the session's running total).
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use async_trait::async_trait;
 use claude_code::PermissionRequest;
-use claude_code::protocol::content::{ContentBlock, ToolResultBlock, ToolUseBlock};
+use claude_code::protocol::content::{ContentBlock, ToolResultBlock, ToolUseBlock, UserContent};
 use claude_code::protocol::messages::{
-    AssistantMessage, ResultMessage, SystemMessage, Usage, UserMessage,
+    AssistantMessage, ResultMessage, SystemMessage, Usage, UserMessage, UserPayload,
 };
 use claude_code::protocol::stream::{ContentBlockStart, Delta, StreamEvent};
 use claude_code::protocol::tool_results::{FileChange as ClaudeFileChange, FileChangeKind};
@@ -190,27 +190,185 @@ impl Translator {
                 }
             };
             let item_id = self.block_item_id(&msg_id, index);
-            match block {
-                ContentBlock::Text(t) => out.push(SessionEvent::Item {
-                    turn_id: self.turn(),
-                    item_id,
-                    status: ItemStatus::Completed,
-                    body: ItemBody::AgentMessage { text: t.text },
-                }),
-                ContentBlock::Thinking(t) => out.push(SessionEvent::Item {
-                    turn_id: self.turn(),
-                    item_id,
-                    status: ItemStatus::Completed,
-                    body: ItemBody::Reasoning {
-                        summary: String::new(),
-                        text: t.thinking,
-                    },
-                }),
-                ContentBlock::ToolUse(t) => out.extend(self.tool_use(t)),
-                _ => {}
-            }
+            out.extend(self.block(item_id, block));
         }
         out
+    }
+
+    /// The events of one content block of an assistant message.
+    fn block(&mut self, item_id: String, block: ContentBlock) -> Vec<SessionEvent> {
+        match block {
+            ContentBlock::Text(t) => vec![SessionEvent::Item {
+                turn_id: self.turn(),
+                item_id,
+                status: ItemStatus::Completed,
+                body: ItemBody::AgentMessage { text: t.text },
+            }],
+            ContentBlock::Thinking(t) => vec![SessionEvent::Item {
+                turn_id: self.turn(),
+                item_id,
+                status: ItemStatus::Completed,
+                body: ItemBody::Reasoning {
+                    summary: String::new(),
+                    text: t.thinking,
+                },
+            }],
+            ContentBlock::ToolUse(t) => self.tool_use(t),
+            _ => Vec::new(),
+        }
+    }
+
+    /// Translates one line of a Claude Code transcript (`<config dir>/projects/<cwd slug>/
+    /// <session id>.jsonl`, the hooks' `transcript_path`). Its `user` and `assistant` lines
+    /// carry the same API messages as the stream-json output, in an envelope of their own
+    /// (camelCase: `toolUseResult`, `isSidechain`, `isMeta`, `isApiErrorMessage`,
+    /// `apiBlockIndex`, `uuid`, `cwd`), plus the person's own prompts, which stream-json does
+    /// not echo. Other line types (attachments, prompt snapshots, bookkeeping) are not part of
+    /// the conversation and yield nothing.
+    ///
+    /// Item ids do not depend on what was read before: a prompt is its line's `uuid`, a block
+    /// `<api message id>:<apiBlockIndex>` (the id the streamed session uses), a tool call its
+    /// `tool_use` id. A transcript read again from the start (rewritten, or its checkpoint
+    /// lost) therefore updates its items instead of copying them. Each tool call also yields
+    /// [`SessionEvent::ToolUsed`]; a result forgets its call (see [`Self::open_tools`]).
+    pub fn transcript_line(&mut self, line: &Value) -> Vec<SessionEvent> {
+        let flag = |k: &str| line.get(k).and_then(Value::as_bool).unwrap_or(false);
+        // Sub-agent (Task tool) conversations and the CLI's own notes to the model.
+        if flag("isSidechain") || flag("isMeta") {
+            return Vec::new();
+        }
+        if let Some(cwd) = line
+            .get("cwd")
+            .and_then(Value::as_str)
+            .filter(|c| !c.is_empty())
+        {
+            self.cwd = Some(cwd.to_owned());
+        }
+        let uuid = line
+            .get("uuid")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_owned();
+        match line.get("type").and_then(Value::as_str) {
+            Some("user") => self.transcript_user(line, uuid),
+            Some("assistant") if flag("isApiErrorMessage") => {
+                let text = serde_json::from_value::<AssistantMessage>(line.clone())
+                    .map(|a| a.text())
+                    .unwrap_or_default();
+                vec![SessionEvent::Item {
+                    turn_id: self.turn(),
+                    item_id: uuid,
+                    status: ItemStatus::Completed,
+                    body: ItemBody::Error {
+                        message: if text.is_empty() {
+                            "API error".to_owned()
+                        } else {
+                            text
+                        },
+                    },
+                }]
+            }
+            Some("assistant") => self.transcript_assistant(line, &uuid),
+            _ => Vec::new(),
+        }
+    }
+
+    fn transcript_user(&mut self, line: &Value, uuid: String) -> Vec<SessionEvent> {
+        let Some(payload) = line
+            .get("message")
+            .and_then(|m| serde_json::from_value::<UserPayload>(m.clone()).ok())
+        else {
+            return Vec::new();
+        };
+        let prompt = match &payload.content {
+            UserContent::Text(t) => Some(t.clone()),
+            UserContent::Blocks(blocks)
+                if !blocks
+                    .iter()
+                    .any(|b| matches!(b, ContentBlock::ToolResult(_))) =>
+            {
+                Some(payload.content.text())
+            }
+            UserContent::Blocks(_) => None,
+        };
+        if let Some(text) = prompt {
+            // Slash-command bookkeeping and interruption markers are not prompts.
+            let t = text.trim_start();
+            if uuid.is_empty()
+                || t.is_empty()
+                || t.starts_with("<command-")
+                || t.starts_with("<local-command-")
+                || t.starts_with("[Request interrupted")
+            {
+                return Vec::new();
+            }
+            return vec![SessionEvent::Item {
+                turn_id: self.turn(),
+                item_id: uuid,
+                status: ItemStatus::Completed,
+                body: ItemBody::UserMessage { text },
+            }];
+        }
+        let u = UserMessage {
+            message: payload,
+            parent_tool_use_id: None,
+            session_id: String::new(),
+            uuid: Some(uuid),
+            tool_use_result: line.get("toolUseResult").cloned(),
+            is_replay: false,
+        };
+        let answered: Vec<String> = u
+            .tool_results()
+            .into_iter()
+            .map(|r| r.tool_use_id)
+            .collect();
+        let out = self.user(u);
+        for id in answered {
+            self.tools.remove(&id);
+        }
+        out
+    }
+
+    fn transcript_assistant(&mut self, line: &Value, uuid: &str) -> Vec<SessionEvent> {
+        let Ok(a) = serde_json::from_value::<AssistantMessage>(line.clone()) else {
+            return Vec::new();
+        };
+        let mut out = Vec::new();
+        let model = a.message.model.clone();
+        if !model.is_empty() && model != "<synthetic>" && self.model.as_deref() != Some(&model) {
+            self.model = Some(model.clone());
+            out.push(SessionEvent::Model(model));
+        }
+        let first = line
+            .get("apiBlockIndex")
+            .and_then(Value::as_u64)
+            .filter(|_| !a.message.id.is_empty());
+        for (i, block) in a.message.content.into_iter().enumerate() {
+            let item_id = match first {
+                Some(f) => self.block_item_id(&a.message.id, f as u32 + i as u32),
+                None => format!("{uuid}:{i}"),
+            };
+            if let ContentBlock::ToolUse(t) = &block {
+                out.push(SessionEvent::ToolUsed(t.name.clone()));
+            }
+            out.extend(self.block(item_id, block));
+        }
+        out
+    }
+
+    /// Tool calls whose result has not been read yet: id -> (name, input). A transcript
+    /// reader keeps them with its checkpoint, so a result read after a restart still finds its
+    /// call (and renders as a command or a diff rather than a bare result).
+    pub fn open_tools(&self) -> BTreeMap<String, (String, Value)> {
+        self.tools
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect()
+    }
+
+    /// Restores [`Self::open_tools`] saved with a checkpoint.
+    pub fn restore_open_tools(&mut self, tools: BTreeMap<String, (String, Value)>) {
+        self.tools.extend(tools);
     }
 
     fn tool_use(&mut self, t: ToolUseBlock) -> Vec<SessionEvent> {
@@ -556,6 +714,109 @@ mod tests {
 
     fn feed(t: &mut Translator, line: Value) -> Vec<SessionEvent> {
         t.message(decode_line(&line.to_string()).unwrap())
+    }
+
+    /// A transcript line's envelope around `fields`, as Claude Code 2.1 writes it.
+    fn transcript(fields: Value) -> Value {
+        let mut v = json!({
+            "parentUuid": null, "isSidechain": false, "userType": "external",
+            "cwd": "/w", "sessionId": "s-1", "version": "2.1.332", "gitBranch": "main",
+            "timestamp": "2026-11-27T19:55:14.179Z",
+        });
+        for (k, x) in fields.as_object().cloned().unwrap_or_default() {
+            v[k] = x;
+        }
+        v
+    }
+
+    #[test]
+    fn transcript_lines_become_items_with_ids_independent_of_what_was_read_before() {
+        let mut t = Translator::default();
+        let prompt = transcript(json!({"type": "user", "uuid": "u-1",
+            "message": {"role": "user", "content": "run it ✓"}}));
+        assert_eq!(
+            t.transcript_line(&prompt),
+            vec![SessionEvent::Item {
+                turn_id: None,
+                item_id: "u-1".into(),
+                status: ItemStatus::Completed,
+                body: ItemBody::UserMessage {
+                    text: "run it ✓".into()
+                },
+            }]
+        );
+        // Not part of the conversation: sub-agents, the CLI's notes, interruption markers,
+        // bookkeeping lines.
+        for skipped in [
+            transcript(json!({"type": "user", "uuid": "u-2", "isSidechain": true,
+                "message": {"role": "user", "content": "sub-agent prompt"}})),
+            transcript(json!({"type": "user", "uuid": "u-3", "isMeta": true,
+                "message": {"role": "user", "content": "<local-command-caveat>x"}})),
+            transcript(json!({"type": "user", "uuid": "u-4",
+                "message": {"role": "user", "content": [{"type": "text", "text": "[Request interrupted by user]"}]}})),
+            transcript(
+                json!({"type": "attachment", "uuid": "a-1", "attachment": {"type": "session_context"}}),
+            ),
+            json!({"type": "last-prompt", "lastPrompt": "run it", "sessionId": "s-1"}),
+        ] {
+            assert_eq!(t.transcript_line(&skipped), Vec::new(), "{skipped}");
+        }
+        // One block per line; the id is the API message id and the block's index.
+        let call = transcript(
+            json!({"type": "assistant", "uuid": "x-1", "apiBlockIndex": 1,
+            "message": {"id": "msg_1", "model": "claude-sonnet-5-5", "role": "assistant",
+                "content": [{"type": "tool_use", "id": "toolu_1", "name": "Bash",
+                    "input": {"command": "echo hi"}}]}}),
+        );
+        let ev = t.transcript_line(&call);
+        assert_eq!(ev[0], SessionEvent::Model("claude-sonnet-5-5".into()));
+        assert_eq!(ev[1], SessionEvent::ToolUsed("Bash".into()));
+        assert!(
+            matches!(&ev[2], SessionEvent::Item { item_id, status: ItemStatus::InProgress,
+                body: ItemBody::CommandExecution { command, cwd, .. }, .. }
+                if item_id == "toolu_1" && command == "echo hi" && cwd.as_deref() == Some("/w")),
+            "{ev:?}"
+        );
+        assert_eq!(t.open_tools().len(), 1);
+        // A restart: the call comes back from the checkpoint, the result still renders.
+        let mut t2 = Translator::default();
+        t2.restore_open_tools(t.open_tools());
+        let result = transcript(json!({"type": "user", "uuid": "r-1",
+            "message": {"role": "user", "content": [{"type": "tool_result",
+                "tool_use_id": "toolu_1", "content": "hi", "is_error": false}]},
+            "toolUseResult": {"stdout": "hi", "stderr": "", "interrupted": false}}));
+        let ev = t2.transcript_line(&result);
+        assert!(
+            matches!(&ev[..], [SessionEvent::Item { item_id, status: ItemStatus::Completed,
+                body: ItemBody::CommandExecution { output, exit_code: Some(0), .. }, .. }]
+                if item_id == "toolu_1" && output == "hi"),
+            "{ev:?}"
+        );
+        assert!(t2.open_tools().is_empty(), "a result forgets its call");
+        // Without `apiBlockIndex` the line's own id keeps blocks apart.
+        let text = transcript(json!({"type": "assistant", "uuid": "x-2",
+            "message": {"id": "msg_2", "model": "claude-sonnet-5-5", "role": "assistant",
+                "content": [{"type": "text", "text": "done"}]}}));
+        assert!(
+            matches!(&t2.transcript_line(&text)[..], [_, SessionEvent::Item { item_id, .. }]
+                if item_id == "x-2:0"),
+        );
+        let error = transcript(
+            json!({"type": "assistant", "uuid": "e-1", "isApiErrorMessage": true,
+            "message": {"id": "", "model": "<synthetic>", "role": "assistant",
+                "content": [{"type": "text", "text": "API Error: 500"}]}}),
+        );
+        assert_eq!(
+            t2.transcript_line(&error),
+            vec![SessionEvent::Item {
+                turn_id: None,
+                item_id: "e-1".into(),
+                status: ItemStatus::Completed,
+                body: ItemBody::Error {
+                    message: "API Error: 500".into()
+                },
+            }]
+        );
     }
 
     #[test]

@@ -363,7 +363,10 @@ pub async fn request(
         ServerRequestParams::McpElicitation(p) => {
             a.turn_id = p.turn_id.clone();
             a.question = Some(p.message.clone());
-            a.reason = Some(format!("MCP server {}", p.server_name));
+            a.reason = Some(elicitation_reason(&p.server_name, &r.raw_params));
+            // One field per property of the requested form; none for a plain yes/no (Codex's
+            // own "may this MCP tool run?" elicitation has an empty form).
+            a.questions = Some(elicitation_questions(p.requested_schema.as_ref()));
         }
         _ => {}
     }
@@ -430,8 +433,8 @@ impl ApprovalReply for CodexReply {
                         answer
                             .answers
                             .as_ref()
-                            .map(elicitation_content)
-                            .unwrap_or(Value::Null),
+                            .map(|a| elicitation_content(a, self.raw.get("requestedSchema")))
+                            .unwrap_or_else(|| json!({})),
                     ),
                     D::Decline => ("decline", Value::Null),
                     D::Cancel => ("cancel", Value::Null),
@@ -455,15 +458,107 @@ impl ApprovalReply for CodexReply {
     }
 }
 
-/// Elicitation fields as an object: single answers as strings, several as arrays.
-fn elicitation_content(answers: &BTreeMap<String, Vec<String>>) -> Value {
+/// Who asks, for the card: the MCP server, and for Codex's tool-call approvals the tool.
+fn elicitation_reason(server: &str, raw: &Value) -> String {
+    let meta = raw.get("_meta");
+    match (
+        meta.and_then(|m| m.get("codex_approval_kind"))
+            .and_then(Value::as_str),
+        meta.and_then(|m| m.get("tool_name"))
+            .and_then(Value::as_str),
+    ) {
+        (Some("mcp_tool_call"), Some(tool)) => {
+            format!("MCP server {server} wants to run its tool {tool}")
+        }
+        _ => format!("MCP server {server}"),
+    }
+}
+
+/// The form's fields as questions: id = property name, the text from its title/description,
+/// options from an `enum` (or `oneOf` consts, or `true`/`false` for a boolean).
+fn elicitation_questions(schema: Option<&Value>) -> Vec<Question> {
+    let Some(props) = schema
+        .and_then(|s| s.get("properties"))
+        .and_then(Value::as_object)
+    else {
+        return Vec::new();
+    };
+    props
+        .iter()
+        .map(|(name, p)| {
+            let text = |k: &str| p.get(k).and_then(Value::as_str).map(str::to_owned);
+            let mut options: Vec<String> = p
+                .get("enum")
+                .and_then(Value::as_array)
+                .map(|e| {
+                    e.iter()
+                        .filter_map(|v| v.as_str().map(str::to_owned))
+                        .collect()
+                })
+                .unwrap_or_default();
+            if options.is_empty() {
+                options = p
+                    .get("oneOf")
+                    .and_then(Value::as_array)
+                    .map(|e| {
+                        e.iter()
+                            .filter_map(|v| v.get("const").and_then(Value::as_str))
+                            .map(str::to_owned)
+                            .collect()
+                    })
+                    .unwrap_or_default();
+            }
+            if options.is_empty() && p.get("type").and_then(Value::as_str) == Some("boolean") {
+                options = vec!["true".into(), "false".into()];
+            }
+            Question {
+                id: name.clone(),
+                header: text("title").unwrap_or_else(|| name.clone()),
+                question: text("description")
+                    .or_else(|| text("title"))
+                    .unwrap_or_else(|| name.clone()),
+                options,
+                is_secret: false,
+            }
+        })
+        .collect()
+}
+
+/// Elicitation fields as an object, each value typed as the form's schema says (numbers and
+/// booleans as such, so the MCP server's validation accepts them); several answers as arrays.
+fn elicitation_content(answers: &BTreeMap<String, Vec<String>>, schema: Option<&Value>) -> Value {
+    let kind = |k: &str| {
+        schema
+            .and_then(|s| s.get("properties"))
+            .and_then(|p| p.get(k))
+            .and_then(|p| p.get("type"))
+            .and_then(Value::as_str)
+    };
+    let typed = |k: &str, v: &str| -> Value {
+        let v = v.trim();
+        match kind(k) {
+            Some("integer") => v
+                .parse::<i64>()
+                .map(Value::from)
+                .unwrap_or_else(|_| json!(v)),
+            Some("number") => v
+                .parse::<f64>()
+                .map(Value::from)
+                .unwrap_or_else(|_| json!(v)),
+            Some("boolean") => v
+                .parse::<bool>()
+                .map(Value::from)
+                .unwrap_or_else(|_| json!(v)),
+            _ => json!(v),
+        }
+    };
     Value::Object(
         answers
             .iter()
             .map(|(k, v)| {
                 let value = match v.as_slice() {
-                    [one] => Value::String(one.clone()),
-                    many => json!(many),
+                    [one] => typed(k, one),
+                    many => Value::Array(many.iter().map(|m| typed(k, m)).collect()),
                 };
                 (k.clone(), value)
             })
@@ -543,8 +638,60 @@ mod tests {
         a.insert("name".to_owned(), vec!["x".to_owned()]);
         a.insert("tags".to_owned(), vec!["a".to_owned(), "b".to_owned()]);
         assert_eq!(
-            elicitation_content(&a),
+            elicitation_content(&a, None),
             json!({"name": "x", "tags": ["a", "b"]})
+        );
+    }
+
+    #[test]
+    fn elicitation_forms_become_questions_and_typed_content() {
+        let schema = json!({"type": "object", "properties": {
+            "name": {"type": "string", "description": "The name to greet."},
+            "age": {"type": "integer", "title": "Age"},
+            "ratio": {"type": "number"},
+            "ok": {"type": "boolean"},
+            "color": {"type": "string", "enum": ["red", "blue"]},
+        }, "required": ["name"]});
+        let q = elicitation_questions(Some(&schema));
+        let by = |id: &str| q.iter().find(|q| q.id == id).unwrap().clone();
+        assert_eq!(by("name").question, "The name to greet.");
+        assert_eq!(by("age").header, "Age");
+        assert_eq!(by("color").options, ["red", "blue"]);
+        assert_eq!(by("ok").options, ["true", "false"]);
+        assert!(
+            elicitation_questions(Some(&json!({"type": "object", "properties": {}}))).is_empty()
+        );
+        assert!(elicitation_questions(None).is_empty());
+        let a: BTreeMap<String, Vec<String>> = [
+            ("name", "Ada"),
+            ("age", "36"),
+            ("ratio", "0.5"),
+            ("ok", "true"),
+            ("color", "blue"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), vec![v.to_owned()]))
+        .collect();
+        assert_eq!(
+            elicitation_content(&a, Some(&schema)),
+            json!({"name": "Ada", "age": 36, "ratio": 0.5, "ok": true, "color": "blue"})
+        );
+        // A value that does not fit its type is passed on as typed, for the server to judge.
+        let bad = BTreeMap::from([("age".to_owned(), vec!["old".to_owned()])]);
+        assert_eq!(
+            elicitation_content(&bad, Some(&schema)),
+            json!({"age": "old"})
+        );
+        assert_eq!(
+            elicitation_reason(
+                "elicit",
+                &json!({"_meta": {"codex_approval_kind": "mcp_tool_call", "tool_name": "ask_name"}})
+            ),
+            "MCP server elicit wants to run its tool ask_name"
+        );
+        assert_eq!(
+            elicitation_reason("elicit", &json!({"_meta": null})),
+            "MCP server elicit"
         );
     }
 }

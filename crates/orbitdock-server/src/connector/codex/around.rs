@@ -24,7 +24,7 @@ use orbitdock_protocol::{
 };
 use parking_lot::Mutex;
 use serde_json::Value;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 
 use super::{agent_err, sandbox_policy};
 use crate::connector::{ExecChunk, ExecSpec, ImportedThread};
@@ -32,7 +32,63 @@ use crate::error::{Error, Result};
 use crate::session::SessionEvent;
 
 /// Where the output of each running `command/exec` goes, by the process id we chose.
-pub(super) type ExecOutputs = Arc<Mutex<HashMap<String, mpsc::Sender<ExecChunk>>>>;
+///
+/// A run's route must outlive its `command/exec` answer: the app-server sends the last
+/// output deltas just before the answer, and while the answer resolves the call at once, those
+/// deltas are still queued for the event pump. So the route is retired by the pump itself
+/// ([`ExecRoutes::retire`]), after it has delivered everything queued before the answer.
+#[derive(Debug, Default)]
+pub(super) struct ExecRoutes {
+    outputs: Mutex<HashMap<String, mpsc::Sender<ExecChunk>>>,
+    /// The current event pump's retire queue (one per app-server generation).
+    pump: Mutex<Option<mpsc::UnboundedSender<Retire>>>,
+}
+
+pub(super) type ExecOutputs = Arc<ExecRoutes>;
+
+/// A request to the event pump to drop a finished run's route, answered once done.
+#[derive(Debug)]
+pub(super) struct Retire {
+    id: String,
+    done: oneshot::Sender<()>,
+}
+
+impl ExecRoutes {
+    /// The retire queue for a new app-server generation's pump.
+    pub(super) fn new_pump(&self) -> mpsc::UnboundedReceiver<Retire> {
+        let (tx, rx) = mpsc::unbounded_channel();
+        *self.pump.lock() = Some(tx);
+        rx
+    }
+
+    /// Handles one retire request in the pump, after the events queued before it.
+    pub(super) fn retired(&self, r: Retire) {
+        self.outputs.lock().remove(&r.id);
+        let _ = r.done.send(());
+    }
+
+    /// Drops a finished run's route once the pump has delivered its queued output. Without a
+    /// pump (the app-server is gone, so nothing more can arrive) the route is dropped at once.
+    async fn retire(&self, id: &str) {
+        let pump = self.pump.lock().clone();
+        if let Some(pump) = pump {
+            let (done, delivered) = oneshot::channel();
+            if pump
+                .send(Retire {
+                    id: id.to_owned(),
+                    done,
+                })
+                .is_ok()
+                && tokio::time::timeout(std::time::Duration::from_secs(10), delivered)
+                    .await
+                    .is_ok_and(|r| r.is_ok())
+            {
+                return;
+            }
+        }
+        self.outputs.lock().remove(id);
+    }
+}
 
 /// Forwards one `command/exec/outputDelta` to its run (dropped when the run is gone).
 pub(super) fn route_exec_output(
@@ -41,7 +97,7 @@ pub(super) fn route_exec_output(
     stream: String,
     delta_base64: &str,
 ) {
-    let Some(tx) = outputs.lock().get(process_id).cloned() else {
+    let Some(tx) = outputs.outputs.lock().get(process_id).cloned() else {
         return;
     };
     let bytes = base64::engine::general_purpose::STANDARD
@@ -215,7 +271,10 @@ pub(super) async fn exec_command(
     if spec.argv.is_empty() || spec.argv[0].trim().is_empty() {
         return Err(Error::BadRequest("command is empty".into()));
     }
-    outputs.lock().insert(spec.id.clone(), output.clone());
+    outputs
+        .outputs
+        .lock()
+        .insert(spec.id.clone(), output.clone());
     let r = s
         .call_timeout::<CommandExec>(
             CommandExecParams {
@@ -233,7 +292,7 @@ pub(super) async fn exec_command(
             ),
         )
         .await;
-    outputs.lock().remove(&spec.id);
+    outputs.retire(&spec.id).await;
     let r = r.map_err(|e| agent_err("command/exec", e))?;
     // Streamed output is not repeated in the answer; whatever is there was not streamed.
     for (stream, text) in [("stdout", r.stdout), ("stderr", r.stderr)] {

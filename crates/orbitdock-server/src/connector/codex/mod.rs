@@ -272,8 +272,10 @@ impl AppServerConnector {
             runtime = ?self.runtime,
             "codex app-server started"
         );
+        let retire = self.exec_outputs.new_pump();
         tokio::spawn(pump(
             rx,
+            retire,
             self.router.clone(),
             self.exec_outputs.clone(),
             generation,
@@ -830,11 +832,25 @@ fn agent_err(operation: &str, e: codex_client::Error) -> Error {
 /// Forwards one app-server's events, translated, until it exits.
 async fn pump(
     mut rx: mpsc::Receiver<AppServerEvent>,
+    mut retire: mpsc::UnboundedReceiver<around::Retire>,
     router: Router,
     exec_outputs: around::ExecOutputs,
     generation: u64,
 ) {
-    while let Some(ev) = rx.recv().await {
+    loop {
+        // Events first: a retire request is handled only once every event queued before it
+        // (a finished command's last output) has been delivered.
+        let ev = tokio::select! {
+            biased;
+            ev = rx.recv() => match ev {
+                Some(ev) => ev,
+                None => break,
+            },
+            Some(r) = retire.recv() => {
+                exec_outputs.retired(r);
+                continue;
+            }
+        };
         let out = match ev {
             AppServerEvent::Notification(
                 codex_client::app_server::ServerNotification::CommandExecOutputDelta(d),

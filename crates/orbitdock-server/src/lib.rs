@@ -46,6 +46,7 @@ pub mod discovery;
 pub mod error;
 pub mod http;
 pub mod hub;
+pub mod import_progress;
 pub mod local_model;
 pub mod markdown;
 pub mod registry;

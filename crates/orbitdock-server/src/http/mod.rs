@@ -210,6 +210,7 @@ fn route_table() -> RouteTable {
             get(list::sessions).post(rest::create_session),
         )
         .route("/api/search", get(list::search))
+        .route("/api/status", get(list::status))
         .route("/api/sessions/{id}", get(rest::get_session))
         .route("/api/sessions/{id}/items", get(rest::items))
         .route("/api/sessions/{id}/messages", post(rest::send_message))

@@ -20,9 +20,12 @@
 mod string_enum;
 
 pub mod around;
+pub mod hosts;
 pub mod list;
+pub mod notify;
 
 pub use around::*;
+pub use hosts::*;
 pub use list::*;
 
 use std::collections::BTreeMap;
@@ -107,6 +110,8 @@ string_enum! {
     pub enum ActionVia {
         /// An agent, through `orbitdock mcp` (the MCP bridge).
         Mcp = "mcp",
+        /// A button of a push notification (a one-use approval token).
+        Notification = "notification",
     }
 }
 

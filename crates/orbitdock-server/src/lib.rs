@@ -44,11 +44,13 @@ pub mod connector;
 pub mod data_dir;
 pub mod discovery;
 pub mod error;
+pub mod hosts;
 pub mod http;
 pub mod hub;
 pub mod import_progress;
 pub mod local_model;
 pub mod markdown;
+pub mod notify;
 pub mod registry;
 pub mod session;
 pub mod store;
@@ -71,6 +73,7 @@ pub use http::{AppState, AuthConfig, app};
 pub use registry::{Connectors, NewSession, Registry};
 pub use session::{SessionEvent, SessionHandle};
 
+pub use connector::codex::CodexRuntime;
 use connector::codex::{AppServerConfig, AppServerConnector};
 use connector::{Connector, ConnectorEvent};
 
@@ -107,6 +110,8 @@ pub struct RunningServer {
     tasks: TaskTracker,
     serve: JoinHandle<()>,
     demux: JoinHandle<()>,
+    /// Push notifications; stops with `stop` after its deliveries in flight.
+    notifier: JoinHandle<()>,
     /// Codex rollout discovery: stopped before the registry.
     codex_discovery: Option<discovery::codex::CodexDiscovery>,
     /// The connectors' event route, detached before the agents stop.
@@ -165,6 +170,13 @@ impl RunningServer {
         {
             tracing::warn!("WebSocket actions did not finish in time");
         }
+        // Deliveries in flight record their outcome through the writer, which stops below.
+        if tokio::time::timeout(DRAIN_TIMEOUT, &mut self.notifier)
+            .await
+            .is_err()
+        {
+            self.notifier.abort();
+        }
         if let Some(d) = self.codex_discovery.take() {
             d.shutdown().await;
         }
@@ -205,17 +217,28 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer> {
 
 /// [`start`] with explicit discovery options.
 pub async fn start_with(config: ServerConfig, options: DiscoveryOptions) -> Result<RunningServer> {
+    start_with_runtime(config, options, CodexRuntime::Private).await
+}
+
+/// [`start_with`], with the Codex app-server run as `runtime` says (a shared runtime lets the
+/// terminal join the hub's threads: see [`connector::codex`]).
+pub async fn start_with_runtime(
+    config: ServerConfig,
+    options: DiscoveryOptions,
+    runtime: CodexRuntime,
+) -> Result<RunningServer> {
     // The Codex connector routes its events itself (through `router`); the channel stays empty.
     let (_unused, rx) = mpsc::channel::<ConnectorEvent>(1);
     let router = connector::Router::new();
     ensure_private_dir(&config.codex_home)?;
-    let connector = AppServerConnector::new(
+    let connector = AppServerConnector::with_runtime(
         AppServerConfig {
             codex_bin: config.codex_bin.clone(),
             codex_home: config.codex_home.clone(),
             env: config.codex_env.clone(),
             request_timeout: Duration::from_secs(60),
         },
+        runtime,
         router.clone(),
     );
     let claude = config
@@ -296,11 +319,16 @@ pub async fn start_with_connectors(
         .local_addr()
         .map_err(|e| Error::io(config.bind.to_string(), e))?;
     let tasks = TaskTracker::new();
+    let vapid = notify::Vapid::load_or_create(&config.data_dir)?;
+    let notifications =
+        notify::Notifications::new(vapid, registry.store().clone(), registry.list_hub().clone());
+    let notifier = notifications.spawn(registry.notices(), stop.clone());
     let router = app(AppState {
         registry: registry.clone(),
         auth: Arc::new(AuthConfig::new(&config.token, Some(addr.port()))),
         stop: stop.clone(),
         tasks: tasks.clone(),
+        notify: Some(notifications),
     });
     let stopped = stop.clone();
     let serve = tokio::spawn(async move {
@@ -319,6 +347,7 @@ pub async fn start_with_connectors(
         tasks,
         serve,
         demux,
+        notifier,
         codex_discovery: None,
         router: None,
     })
@@ -351,7 +380,7 @@ pub async fn stop_signal() {
 
 /// Creates a missing directory (and its parents) readable by the owner only: a fresh machine has
 /// no `CODEX_HOME` yet, and Codex refuses to start without one.
-fn ensure_private_dir(dir: &std::path::Path) -> Result<()> {
+pub(crate) fn ensure_private_dir(dir: &std::path::Path) -> Result<()> {
     if dir.is_dir() {
         return Ok(());
     }

@@ -13,6 +13,8 @@
 //!
 //! No SQL lives outside this module.
 
+pub mod channels;
+pub mod push;
 pub mod schema;
 pub mod search;
 
@@ -127,6 +129,10 @@ pub enum PersistOp {
         /// Session.
         session_id: String,
     },
+    /// A change to the Web Push subscriptions.
+    Push(push::PushOp),
+    /// A change to the other notification channels.
+    Channel(channels::ChannelOp),
     /// Record where a passive source stopped reading a file. Queued in the same command as the
     /// items read up to there, so both commit in one transaction: a crash keeps both or neither.
     SaveCheckpoint {
@@ -1005,6 +1011,8 @@ pub(crate) fn commit_batch(conn: &mut Connection, batch: &[Command]) -> Result<(
                         tx.execute("DELETE FROM sessions WHERE id = ?1", params![session_id])
                             .map_err(|e| Error::db("deleting session", e))?;
                     }
+                    PersistOp::Push(op) => push::apply(&tx, op)?,
+                    PersistOp::Channel(op) => channels::apply(&tx, op)?,
                     PersistOp::SaveCheckpoint {
                         source,
                         path,

@@ -278,6 +278,13 @@ impl Client {
             .await
     }
 
+    /// `POST /api/sessions/{id}/attach`: loads the session's thread in the hub's shared Codex
+    /// runtime and says how a terminal joins it (`codex --remote REMOTE resume THREAD`).
+    pub async fn attach(&self, id: &str) -> Result<orbitdock_protocol::AttachInfo> {
+        self.post_empty(self.url(&["api", "sessions", id, "attach"]))
+            .await
+    }
+
     /// `POST /api/sessions/{id}/compact`: starts compacting the thread's history (it runs as a
     /// turn; the answer is the state once it has started).
     pub async fn compact(&self, id: &str) -> Result<SessionState> {

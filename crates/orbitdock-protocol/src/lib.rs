@@ -20,9 +20,11 @@
 mod string_enum;
 
 pub mod around;
+pub mod hosts;
 pub mod list;
 
 pub use around::*;
+pub use hosts::*;
 pub use list::*;
 
 use std::collections::BTreeMap;

@@ -34,6 +34,12 @@ pub fn server_info_path(data_dir: &Path) -> PathBuf {
     data_dir.join("server.json")
 }
 
+/// The shared Codex runtime's socket (`codex app-server --listen unix://…` that the hub and the
+/// terminal's `codex --remote` share), in a 0700 `runtime/` directory.
+pub fn codex_runtime_socket(data_dir: &Path) -> PathBuf {
+    data_dir.join("runtime").join("codex-app-server.sock")
+}
+
 /// The logs directory.
 pub fn logs_dir(data_dir: &Path) -> PathBuf {
     data_dir.join("logs")
@@ -71,13 +77,13 @@ pub fn ensure_dir(data_dir: &Path) -> Result<()> {
         .map_err(|e| Error::io(data_dir, e))
 }
 
-fn new_token() -> String {
+pub(crate) fn new_token() -> String {
     let mut b = [0u8; 32];
     rand::rng().fill_bytes(&mut b);
     hex::encode(b)
 }
 
-fn write_private(path: &Path, content: &str) -> Result<()> {
+pub(crate) fn write_private(path: &Path, content: &str) -> Result<()> {
     let tmp = path.with_extension("tmp");
     {
         let mut f = fs::OpenOptions::new()

@@ -44,6 +44,7 @@ pub mod connector;
 pub mod data_dir;
 pub mod discovery;
 pub mod error;
+pub mod hosts;
 pub mod http;
 pub mod hub;
 pub mod local_model;
@@ -70,6 +71,7 @@ pub use http::{AppState, AuthConfig, app};
 pub use registry::{Connectors, NewSession, Registry};
 pub use session::{SessionEvent, SessionHandle};
 
+pub use connector::codex::CodexRuntime;
 use connector::codex::{AppServerConfig, AppServerConnector};
 use connector::{Connector, ConnectorEvent};
 
@@ -204,17 +206,28 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer> {
 
 /// [`start`] with explicit discovery options.
 pub async fn start_with(config: ServerConfig, options: DiscoveryOptions) -> Result<RunningServer> {
+    start_with_runtime(config, options, CodexRuntime::Private).await
+}
+
+/// [`start_with`], with the Codex app-server run as `runtime` says (a shared runtime lets the
+/// terminal join the hub's threads: see [`connector::codex`]).
+pub async fn start_with_runtime(
+    config: ServerConfig,
+    options: DiscoveryOptions,
+    runtime: CodexRuntime,
+) -> Result<RunningServer> {
     // The Codex connector routes its events itself (through `router`); the channel stays empty.
     let (_unused, rx) = mpsc::channel::<ConnectorEvent>(1);
     let router = connector::Router::new();
     ensure_private_dir(&config.codex_home)?;
-    let connector = AppServerConnector::new(
+    let connector = AppServerConnector::with_runtime(
         AppServerConfig {
             codex_bin: config.codex_bin.clone(),
             codex_home: config.codex_home.clone(),
             env: config.codex_env.clone(),
             request_timeout: Duration::from_secs(60),
         },
+        runtime,
         router.clone(),
     );
     let claude = config
@@ -350,7 +363,7 @@ pub async fn stop_signal() {
 
 /// Creates a missing directory (and its parents) readable by the owner only: a fresh machine has
 /// no `CODEX_HOME` yet, and Codex refuses to start without one.
-fn ensure_private_dir(dir: &std::path::Path) -> Result<()> {
+pub(crate) fn ensure_private_dir(dir: &std::path::Path) -> Result<()> {
     if dir.is_dir() {
         return Ok(());
     }

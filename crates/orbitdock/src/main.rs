@@ -5,6 +5,7 @@
 //! `orbitdock-client`, which finds it through `DATA_DIR/server.json` and `DATA_DIR/token`.
 //! Every subcommand takes `--data-dir` (default: the XDG data dir, `~/.local/share/orbitdock`).
 
+mod hosts_cli;
 mod mcp;
 mod mcp_install;
 
@@ -57,6 +58,10 @@ enum Cmd {
         /// Do not watch CODEX_HOME/sessions for Codex sessions started elsewhere.
         #[arg(long)]
         no_watch: bool,
+        /// Run Codex as a private stdio child instead of the shared runtime on
+        /// DATA_DIR/runtime/codex-app-server.sock (then `orbitdock attach` cannot join sessions).
+        #[arg(long)]
+        private_runtime: bool,
         /// Serve this gpt-oss GGUF model as the local provider: the server starts and supervises
         /// `codexpc serve` (a codexpc already running on its socket is used instead).
         #[arg(long, value_name = "FILE.gguf")]
@@ -98,6 +103,16 @@ enum Cmd {
         /// The message.
         text: String,
     },
+    /// Continue a Codex session in this terminal: runs the real Codex TUI joined to the hub's
+    /// shared runtime on the session's thread (`codex --remote unix://… resume THREAD`). The
+    /// hub and the terminal then drive the same live thread.
+    Attach {
+        /// Session id.
+        id: String,
+        /// Print the command instead of running it.
+        #[arg(long)]
+        print: bool,
+    },
     /// Answer a pending approval (accept by default).
     Approve {
         /// Session id.
@@ -130,6 +145,16 @@ enum Cmd {
     Hooks {
         #[command(subcommand)]
         action: HooksAction,
+    },
+    /// The Codex hosts this hub can run sessions on (other machines, other CODEX_HOMEs).
+    Hosts {
+        #[command(subcommand)]
+        action: hosts_cli::HostsAction,
+    },
+    /// On a machine that should run agents for a hub: serve Codex to it.
+    Host {
+        #[command(subcommand)]
+        action: hosts_cli::HostAction,
     },
 }
 
@@ -577,6 +602,7 @@ async fn run(cmd: Cmd, data_dir: PathBuf) -> Result<()> {
             codex_bin,
             passive_idle_secs,
             no_watch,
+            private_runtime,
             local_model,
             codexpc_bin,
             codexpc_socket,
@@ -593,8 +619,24 @@ async fn run(cmd: Cmd, data_dir: PathBuf) -> Result<()> {
                 socket: codexpc_socket,
                 extra_args: codexpc_args,
             };
+            let runtime = if private_runtime {
+                orbitdock_server::CodexRuntime::Private
+            } else {
+                orbitdock_server::CodexRuntime::SharedSocket {
+                    socket: data_dir::codex_runtime_socket(&data_dir),
+                }
+            };
+            let codex = CodexArgs {
+                home: codex_home,
+                bin: codex_bin,
+                runtime,
+            };
             serve(
-                data_dir, port, bind, codex_home, codex_bin, discovery, local,
+                data_dir,
+                SocketAddr::new(bind, port),
+                codex,
+                discovery,
+                local,
             )
             .await
         }
@@ -692,6 +734,19 @@ async fn run(cmd: Cmd, data_dir: PathBuf) -> Result<()> {
             println!("{}", serde_json::to_string(&r)?);
             Ok(())
         }
+        Cmd::Attach { id, print } => attach(&data_dir, &id, print).await,
+        Cmd::Hosts {
+            action: hosts_cli::HostsAction::Test { name, timeout_secs },
+        } => {
+            hosts_cli::hosts_test(
+                &data_dir,
+                &name,
+                std::time::Duration::from_secs(timeout_secs.max(1)),
+            )
+            .await
+        }
+        Cmd::Hosts { action } => hosts_cli::hosts(&data_dir, action),
+        Cmd::Host { action } => hosts_cli::host_serve(&data_dir, action).await,
         Cmd::Approve {
             id,
             request_id,
@@ -874,15 +929,70 @@ impl LocalModelArgs {
     }
 }
 
+/// `orbitdock attach`: asks the hub where the session's thread lives, then replaces this
+/// process with the Codex TUI joined to it (exec, so the terminal belongs to Codex alone).
+async fn attach(data_dir: &Path, id: &str, print: bool) -> Result<()> {
+    let c = Client::discover(data_dir)?;
+    let info = c
+        .attach(id)
+        .await
+        .with_context(|| format!("attaching to session {id}"))?;
+    let tui = codex_client::tui::TuiBuilder::new(&info.codex_bin, &info.codex_home)
+        .cwd(&info.cwd)
+        .remote(&info.remote)
+        .session(codex_client::tui::TuiSession::Resume(
+            info.thread_id.clone(),
+        ));
+    let args = tui.command_args();
+    if print {
+        let mut line = format!("CODEX_HOME={} {}", info.codex_home, info.codex_bin);
+        for a in &args {
+            line.push(' ');
+            line.push_str(&a.to_string_lossy());
+        }
+        println!("{line}");
+        return Ok(());
+    }
+    let mut cmd = std::process::Command::new(&info.codex_bin);
+    cmd.args(&args)
+        .env("CODEX_HOME", &info.codex_home)
+        .current_dir(&info.cwd);
+    #[cfg(unix)]
+    {
+        use std::os::unix::process::CommandExt;
+        let err = cmd.exec();
+        Err(anyhow::Error::new(err).context(format!("running {}", info.codex_bin)))
+    }
+    #[cfg(not(unix))]
+    {
+        let status = cmd.status().context("running codex")?;
+        std::process::exit(status.code().unwrap_or(1));
+    }
+}
+
+/// Which Codex `serve` runs, and how.
+struct CodexArgs {
+    /// CODEX_HOME (default: $CODEX_HOME or ~/.codex).
+    home: Option<PathBuf>,
+    /// The binary (default: resolved, installed if missing).
+    bin: Option<PathBuf>,
+    /// Private stdio child or the shared runtime.
+    runtime: orbitdock_server::CodexRuntime,
+}
+
 async fn serve(
     data_dir: PathBuf,
-    port: u16,
-    bind: IpAddr,
-    codex_home: Option<PathBuf>,
-    codex_bin: Option<PathBuf>,
+    addr: SocketAddr,
+    codex: CodexArgs,
     discovery: orbitdock_server::DiscoveryOptions,
     local: LocalModelArgs,
 ) -> Result<()> {
+    let CodexArgs {
+        home: codex_home,
+        bin: codex_bin,
+        runtime,
+    } = codex;
+    let bind = addr.ip();
     if !bind.is_loopback() {
         bail!("refusing to bind {bind}: OrbitDock only listens on loopback addresses");
     }
@@ -927,17 +1037,18 @@ async fn serve(
             None
         }
     };
-    let server = orbitdock_server::start_with(
+    let server = orbitdock_server::start_with_runtime(
         orbitdock_server::ServerConfig {
             data_dir: data_dir.clone(),
             codex_home: codex_home.root().to_path_buf(),
             codex_bin: binary.path.clone(),
-            bind: SocketAddr::new(bind, port),
+            bind: addr,
             token: token.clone(),
             codex_env: Vec::new(),
             claude,
         },
         discovery,
+        runtime,
     )
     .await
     .context("starting the server")?;

@@ -2,10 +2,16 @@
 //! exit 0 with nothing on stdout, spool when no server runs (several processes at once lose
 //! nothing), deliver to a listening server, and settings edits that keep foreign hooks. Also the
 //! client subcommands (`sessions`, `show`, `send`, `approve`) against a real `orbitdock serve`.
-//! [`codex`]: the same for Codex hooks, with the pinned Codex running them.
+//! [`codex`]: the same for Codex hooks, with the pinned Codex running them. [`attach`]: `orbitdock
+//! attach` running the pinned TUI on a hub session through the shared Codex runtime. [`hosts`]:
+//! `orbitdock host serve` and `orbitdock hosts …` against a real Codex WebSocket listener.
 
+#[path = "hook_cli/attach.rs"]
+mod attach;
 #[path = "hook_cli/codex.rs"]
 mod codex;
+#[path = "hook_cli/hosts.rs"]
+mod hosts;
 
 use std::io::{Read, Write};
 use std::net::TcpListener;

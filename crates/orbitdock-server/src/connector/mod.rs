@@ -147,6 +147,18 @@ impl Router {
     }
 }
 
+/// How a terminal joins the app-server a connector's threads live in: `codex --remote REMOTE
+/// resume THREAD` with `CODEX_HOME` set.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TerminalAttach {
+    /// `unix://PATH` (what `codex --remote` takes).
+    pub remote: String,
+    /// The `CODEX_HOME` of that app-server.
+    pub codex_home: std::path::PathBuf,
+    /// The `codex` binary the app-server runs (the TUI should be the same version).
+    pub codex_bin: std::path::PathBuf,
+}
+
 /// Thread / turn settings, as OrbitDock names them.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ThreadConfig {
@@ -396,6 +408,11 @@ pub trait Connector: Send + Sync + fmt::Debug + 'static {
     }
     /// Stops the agent process.
     async fn shutdown(&self);
+    /// Where a terminal can join this connector's threads live, when its agent runs as a
+    /// shared runtime (`None`: only the hub can reach it).
+    fn terminal_attach(&self) -> Option<TerminalAttach> {
+        None
+    }
     /// The agent process id, when one runs (diagnostics and crash tests).
     fn agent_pid(&self) -> Option<u32> {
         None

@@ -143,7 +143,9 @@ pub(crate) async fn import_json_checkpoints(store: &Store, file: &Path) -> Resul
             let aside = file.with_extension("json.unreadable");
             tracing::warn!(file = %file.display(), error = %e, aside = %aside.display(),
                 "cannot read the old rollout checkpoint file; moved aside, rollouts are read from the start");
-            std::fs::rename(file, &aside).map_err(|e| Error::io(file, e))?;
+            if let Err(e) = std::fs::rename(file, &aside) {
+                tracing::warn!(file = %file.display(), error = %e, "cannot move the old rollout checkpoint file aside");
+            }
             return Ok(0);
         }
     };
@@ -171,7 +173,11 @@ pub(crate) async fn import_json_checkpoints(store: &Store, file: &Path) -> Resul
             })
             .await?;
     }
-    std::fs::remove_file(file).map_err(|e| Error::io(file, e))?;
+    // Imported entries lose to the database's on a later start, so a file that stays is
+    // harmless; not worth refusing to watch over.
+    if let Err(e) = std::fs::remove_file(file) {
+        tracing::warn!(file = %file.display(), error = %e, "cannot remove the imported rollout checkpoint file");
+    }
     tracing::info!(file = %file.display(), imported, "rollout checkpoints moved into the database");
     Ok(imported)
 }

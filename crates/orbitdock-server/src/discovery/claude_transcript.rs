@@ -258,7 +258,9 @@ async fn poll(
             })
             .await;
     }
-    let handle = registry.get(&tail.session_id).await?;
+    // Only once there is something to hand over: a restart polls every known transcript, and
+    // most have nothing new (their sessions need no actor for that).
+    let mut handle = None;
     loop {
         let mut reader = std::mem::replace(
             &mut tail.reader,
@@ -338,7 +340,12 @@ async fn poll(
             path,
             Some(&tail.checkpoint()),
         )?;
-        handle.ingest_with_ops(events, vec![op]).await?;
+        let h = match handle.take() {
+            Some(h) => h,
+            None => registry.get(&tail.session_id).await?,
+        };
+        h.ingest_with_ops(events, vec![op]).await?;
+        handle = Some(h);
         if !outcome.more {
             return Ok(());
         }

@@ -10,6 +10,7 @@
 
 mod around;
 mod assets;
+mod attach;
 mod hooks;
 mod list;
 mod providers;
@@ -217,6 +218,7 @@ fn route_table() -> RouteTable {
         .route("/api/sessions/{id}/end", post(rest::end))
         .route("/api/sessions/{id}/resume", post(rest::resume))
         .route("/api/sessions/{id}/takeover", post(rest::takeover))
+        .route("/api/sessions/{id}/attach", post(attach::attach))
         .route("/api/sessions/{id}/name", post(rest::rename))
         .route("/api/sessions/{id}/compact", post(rest::compact))
         .route("/api/sessions/{id}/revert", post(rest::revert))

@@ -55,8 +55,18 @@ export async function request(method, path, body, { signal } = {}) {
 
 const enc = encodeURIComponent;
 
+function query(params) {
+  const parts = Object.entries(params)
+    .filter(([, v]) => v !== undefined && v !== null && v !== '')
+    .map(([k, v]) => `${enc(k)}=${enc(Array.isArray(v) ? v.join(',') : String(v))}`);
+  return parts.length ? `?${parts.join('&')}` : '';
+}
+
 export const api = {
-  sessions: () => request('GET', '/api/sessions'),
+  sessions: (params = {}) => request('GET', `/api/sessions${query(params)}`),
+  search: (q, limit = 50, { signal } = {}) =>
+    request('GET', `/api/search?q=${enc(q)}&limit=${limit}`, undefined, { signal }),
+  status: () => request('GET', '/api/status'),
   session: (id) => request('GET', `/api/sessions/${enc(id)}`),
   itemsBefore: (id, beforeSeq, limit = 200) =>
     request('GET', `/api/sessions/${enc(id)}/items?before=${beforeSeq}&limit=${limit}`),

@@ -11,6 +11,8 @@ const BACKOFF_START_MS = 250;
 const BACKOFF_MAX_MS = 8000;
 const PING_EVERY_MS = 20000;
 const PONG_TIMEOUT_MS = 8000;
+/** Rows per list page: a few screens, so scrolling rarely waits for the next one. */
+const LIST_PAGE = 200;
 
 export class Live {
   constructor() {
@@ -24,6 +26,8 @@ export class Live {
     this.sessionResync = false;
     this.stopped = false;
     this.connected = false;
+    this.listQuery = {};
+    this.listMorePending = false;
   }
 
   start() {
@@ -84,7 +88,7 @@ export class Live {
     store.emitConnection('offline', { retryInMs: delay, reason, attempt: this.attempt });
     // After a few failed attempts, ask over REST why: a 401 (token rotated, cookie gone) shows
     // the login screen through api.onUnauthorized instead of retrying forever.
-    if (this.attempt >= 3) api.sessions().catch(() => {});
+    if (this.attempt >= 3) api.sessions({ limit: 1 }).catch(() => {});
     this.timer = setTimeout(() => this.connect(), delay);
   }
 
@@ -96,8 +100,26 @@ export class Live {
     return false;
   }
 
+  /**
+   * Follows the paged list: the first page of rows matching the sidebar's filters, then only
+   * the changes of rows in view; `listMore` loads the next page as the sidebar scrolls. A
+   * reconnect starts from a fresh first page (which rows were held is per connection).
+   */
   subscribeList() {
-    this.send({ type: 'subscribe_list', since_revision: store.list.revision ?? undefined });
+    this.listMorePending = false;
+    this.send({ type: 'subscribe_list', limit: LIST_PAGE, query: this.listQuery || {} });
+  }
+
+  /** New filters: a fresh first page. */
+  setListQuery(query) {
+    this.listQuery = query;
+    this.subscribeList();
+  }
+
+  /** Asks for the next page once (until it arrives). */
+  listMore() {
+    if (this.listMorePending || !store.list.nextCursor) return;
+    this.listMorePending = this.send({ type: 'list_more' });
   }
 
   subscribeSession() {
@@ -137,6 +159,11 @@ export class Live {
         this.subscribeList();
         if (this.sessionId) this.subscribeSession();
         this.startPings();
+        break;
+      case 'sessions_page':
+        this.listResync = false;
+        this.listMorePending = false;
+        store.applyListPage(msg, Boolean(msg.append));
         break;
       case 'sessions_snapshot':
         this.listResync = false;

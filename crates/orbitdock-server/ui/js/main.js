@@ -41,7 +41,10 @@ const sidebar = new Sidebar({
   status: $('filter-status'),
   provider: $('filter-provider'),
   archived: $('show-archived'),
+  onQuery: (query) => live.setListQuery(query),
+  onNeedMore: () => live.listMore(),
 });
+live.listQuery = sidebar.query();
 const attention = new Attention($('notify-enable'));
 const newSheet = new NewSessionSheet($('new-session-sheet'), {
   toast,
@@ -56,10 +59,17 @@ let codexPanel = null;
 
 // ------------------------------------------------------------------ routing
 
+/** The item a search hit asked to open (`#/s/ID/i/SEQ`), until it is shown. */
+let focusSeq = null;
+
 function route() {
-  const m = /^#\/s\/(.+)$/.exec(location.hash);
+  const m = /^#\/s\/([^/]+)(?:\/i\/(\d+))?$/.exec(location.hash);
   const id = m ? decodeURIComponent(m[1]) : null;
-  if (id && store.current && store.current.id === id) return;
+  focusSeq = m && m[2] ? Number(m[2]) : null;
+  if (id && store.current && store.current.id === id) {
+    showFocus();
+    return;
+  }
   if (view) {
     view.destroy();
     view = null;
@@ -85,7 +95,7 @@ window.addEventListener('hashchange', route);
 // ------------------------------------------------------------------ store events
 
 store.events.addEventListener('list', (ev) => {
-  if (ev.detail.reset || !ev.detail.id) sidebar.render();
+  if (ev.detail.reset || ev.detail.appended || !ev.detail.id) sidebar.render();
   else sidebar.update(ev.detail.id);
   attention.update();
 });
@@ -103,7 +113,30 @@ store.events.addEventListener('session-items', (ev) => {
   if (d.reset) view.transcript.reset();
   else if (d.prepended) view.transcript.prepend(d.prepended);
   else if (d.seqs) view.transcript.upsert(d.seqs);
+  showFocus();
 });
+
+/**
+ * Scrolls to the item a search hit named and marks it; loads older pages until it is held (the
+ * session opens on the tail of its transcript).
+ */
+function showFocus() {
+  if (focusSeq === null || !view || !store.current) return;
+  const el = main.querySelector(`[data-seq="${focusSeq}"]`);
+  if (el) {
+    // Reading an older item: stop following the end of the transcript.
+    view.transcript.stuck = false;
+    el.scrollIntoView({ block: 'center' });
+    el.classList.add('search-target');
+    el.setAttribute('tabindex', '-1');
+    el.focus({ preventScroll: true });
+    focusSeq = null;
+  } else if (store.current.hasOlder) {
+    view.transcript.loadOlder();
+  } else if (store.current.revision !== null) {
+    focusSeq = null;
+  }
+}
 
 store.events.addEventListener('session-text', (ev) => {
   if (!view || !store.current || ev.detail.id !== store.current.id) return;

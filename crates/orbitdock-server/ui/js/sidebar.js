@@ -1,17 +1,34 @@
 // The session list: every session the server knows (direct and passive, Codex and Claude) with
-// name, provider, project, status badge and relative time; search and filters. Each row is a
-// link (`#/s/ID`), so it is reachable and activatable with the keyboard.
+// name, provider, project, status badge and relative time; filters and full-text search. Each
+// row is a link (`#/s/ID`), so it is reachable and activatable with the keyboard.
+//
+// Why virtualized and paged: a heavy user has tens of thousands of sessions. The server filters
+// and pages (live.js follows a paged view: the first page, then only changes of rows in view),
+// and this list renders only the rows on screen plus a margin, between two spacers that keep the
+// scrollbar honest; scrolling near the end asks for the next page. Rows have a fixed height, so
+// the visible slice is arithmetic, not layout.
+//
+// Search (typing in the box) asks the server's full-text index and shows its hits in the same
+// list, each with the matching snippet; opening one goes to the matching item (`#/s/ID/i/SEQ`).
 
 import { h, basename, relativeTime } from './dom.js';
 import * as store from './store.js';
+import { api } from './api.js';
 import { statusBadge } from './badges.js';
 import { displayName } from './session_view.js';
 
-/** Rows rendered at first; "Show more" adds pages, so 10k sessions never hit the DOM at once. */
-const PAGE_ROWS = 300;
+/** Height of a row in px (the CSS fixes it: `.session-list > li.vrow`). */
+export const ROW_H = 62;
+/** Rows rendered above and below the visible ones. */
+const OVERSCAN = 8;
+/** How long typing pauses before a search is sent. */
+const SEARCH_DEBOUNCE_MS = 150;
+
+/** The statuses of the "Active" filter: everything but ended. */
+const ACTIVE = ['working', 'waiting', 'needs_approval', 'needs_answer', 'failed'];
 
 export class Sidebar {
-  constructor({ list, empty, search, status, provider, archived }) {
+  constructor({ list, empty, search, status, provider, archived, onQuery, onNeedMore }) {
     this.listEl = list;
     this.emptyEl = empty;
     this.search = search;
@@ -19,60 +36,170 @@ export class Sidebar {
     this.provider = provider;
     // Archived sessions stay out of the list unless asked for; shown, they are dimmed.
     this.archived = archived;
+    this.onQuery = onQuery || (() => {});
+    this.onNeedMore = onNeedMore || (() => {});
     this.selected = null;
-    this.limit = PAGE_ROWS;
-    this.rows = new Map(); // id -> <li>
-    this.more = h('li', { class: 'more-row' }, h('button', {
-      type: 'button', class: 'btn ghost small', 'aria-label': 'Show more sessions',
-      on: { click: () => { this.limit += PAGE_ROWS; this.render(); } },
-    }, 'Show more'));
-    for (const el of [search, status, provider, archived].filter(Boolean)) {
-      el.addEventListener(el.type === 'checkbox' ? 'change' : 'input', () => {
-        this.limit = PAGE_ROWS;
-        this.render();
+    this.sorted = []; // the list's rows in order (sessions, or search hits)
+    this.hits = null; // search hits while searching
+    this.searchSeq = 0;
+    this.searchAbort = null;
+    this.searchTimer = null;
+    this.topPad = h('li', { class: 'vpad', 'aria-hidden': 'true' });
+    this.bottomPad = h('li', { class: 'vpad', 'aria-hidden': 'true' });
+    this.painted = new Map(); // id -> <li> currently in the DOM
+    this.frame = 0;
+    for (const el of [status, provider, archived].filter(Boolean)) {
+      el.addEventListener('change', () => {
+        this.listEl.scrollTop = 0;
+        this.onQuery(this.query());
+        if (this.hits) this.runSearch();
       });
     }
+    search.addEventListener('input', () => {
+      clearTimeout(this.searchTimer);
+      this.searchTimer = setTimeout(() => this.runSearch(), SEARCH_DEBOUNCE_MS);
+    });
+    this.listEl.addEventListener('scroll', () => this.schedulePaint(), { passive: true });
+    window.addEventListener('resize', () => this.schedulePaint());
     setInterval(() => this.refreshTimes(), 30000);
   }
 
-  /**
-   * Applies one session's change without rebuilding the list: the row is re-rendered and moved
-   * to its place in the most-recently-updated-first order (usually the top).
-   */
-  update(id) {
-    const s = store.list.sessions.get(id);
-    const old = this.rows.get(id);
-    if (!s || !this.matches(s)) {
-      if (old) {
-        old.remove();
-        this.rows.delete(id);
-      }
-      this.afterChange();
+  /** The server-side filters chosen in the sidebar (see `ListQuery` in the protocol). */
+  query() {
+    const q = {};
+    switch (this.status.value) {
+      case 'active': q.status = ACTIVE; break;
+      case 'attention': q.attention = true; break;
+      case 'ended': q.status = ['ended']; break;
+      default: break;
+    }
+    if (this.provider.value !== 'all') q.provider = this.provider.value;
+    q.archived = this.archived && this.archived.checked ? 'include' : 'exclude';
+    return q;
+  }
+
+  /** Whether a summary passes the filters (for search hits, which the index does not filter). */
+  matches(s) {
+    if (s.archived && !(this.archived && this.archived.checked)) return false;
+    switch (this.status.value) {
+      case 'active': if (s.status === 'ended') return false; break;
+      case 'attention': if (!store.needsAttention(s)) return false; break;
+      case 'ended': if (s.status !== 'ended') return false; break;
+      default: break;
+    }
+    if (this.provider.value !== 'all' && s.provider !== this.provider.value) return false;
+    return true;
+  }
+
+  async runSearch() {
+    const text = this.search.value.trim();
+    if (this.searchAbort) this.searchAbort.abort();
+    if (!text) {
+      this.hits = null;
+      this.render();
       return;
     }
-    const li = this.row(s);
-    if (old) old.remove();
-    this.rows.set(id, li);
-    // Find the first rendered row updated before this one.
-    let before = null;
-    for (const other of this.listEl.children) {
-      const oid = other.dataset.id;
-      if (!oid) continue;
-      const os = store.list.sessions.get(oid);
-      if (os && (os.updated_at || 0) < (s.updated_at || 0)) {
-        before = other;
-        break;
-      }
+    const seq = ++this.searchSeq;
+    const ctrl = new AbortController();
+    this.searchAbort = ctrl;
+    try {
+      const r = await api.search(text, 100, { signal: ctrl.signal });
+      if (seq !== this.searchSeq) return;
+      this.hits = (r.hits || []).filter((hit) => hit.session && this.matches(hit.session));
+    } catch (err) {
+      if (err && err.name === 'AbortError') return;
+      console.warn('orbitdock: search failed', err);
+      this.hits = [];
     }
-    if (before) before.before(li);
-    else if (this.rows.size <= this.limit) this.listEl.insertBefore(li, this.more.isConnected ? this.more : null);
-    else this.rows.delete(id);
+    this.listEl.scrollTop = 0;
+    this.render();
+  }
+
+  /**
+   * Applies one session's change: the row moves to its place in the order (usually the top);
+   * only the visible slice is repainted.
+   */
+  update(id) {
+    if (this.hits) {
+      const hit = this.hits.find((x) => x.session_id === id);
+      const s = store.list.sessions.get(id);
+      if (hit && s) hit.session = s;
+      this.schedulePaint();
+      return;
+    }
+    const at = this.sorted.findIndex((s) => s.id === id);
+    if (at >= 0) this.sorted.splice(at, 1);
+    const s = store.list.sessions.get(id);
+    if (s) {
+      // Binary search for the place in the server's order.
+      let lo = 0;
+      let hi = this.sorted.length;
+      while (lo < hi) {
+        const mid = (lo + hi) >> 1;
+        if (store.byActivity(this.sorted[mid], s) < 0) lo = mid + 1;
+        else hi = mid;
+      }
+      this.sorted.splice(lo, 0, s);
+    }
+    this.painted.delete(id);
+    this.paint();
+  }
+
+  /** Rebuilds the order from the store (a new page or a fresh first page) or the search hits. */
+  render() {
+    this.sorted = this.hits ? this.hits : store.sortedSessions();
+    this.painted.clear();
+    this.paint();
+  }
+
+  schedulePaint() {
+    if (this.frame) return;
+    this.frame = requestAnimationFrame(() => {
+      this.frame = 0;
+      this.paint();
+    });
+  }
+
+  /** Renders the rows in view (plus a margin) between the two spacers. */
+  paint() {
+    const n = this.sorted.length;
+    const top = this.listEl.scrollTop;
+    const height = this.listEl.clientHeight || window.innerHeight;
+    const first = Math.max(0, Math.floor(top / ROW_H) - OVERSCAN);
+    const last = Math.min(n, Math.ceil((top + height) / ROW_H) + OVERSCAN);
+    this.topPad.style.height = `${first * ROW_H}px`;
+    this.bottomPad.style.height = `${(n - last) * ROW_H}px`;
+    const keep = new Map();
+    const rows = [this.topPad];
+    for (let i = first; i < last; i += 1) {
+      const entry = this.sorted[i];
+      const s = this.hits ? entry.session : entry;
+      const key = this.hits ? `${s.id}:${entry.seq ?? ''}` : s.id;
+      let li = this.painted.get(key);
+      if (!li || li.dataset.rev !== String(s.revision) || li.dataset.upd !== String(s.updated_at)) {
+        li = this.row(s, this.hits ? entry : null);
+      }
+      keep.set(key, li);
+      rows.push(li);
+    }
+    rows.push(this.bottomPad);
+    this.painted = keep;
+    this.listEl.replaceChildren(...rows);
+    this.listEl.setAttribute('aria-rowcount', String(this.hits ? n : (store.list.total ?? n)));
     this.afterChange();
+    if (!this.hits && last >= n - OVERSCAN && store.list.nextCursor) this.onNeedMore();
   }
 
   afterChange() {
-    this.emptyEl.hidden = this.rows.size > 0;
-    this.emptyEl.textContent = store.list.sessions.size ? 'No sessions match.' : 'No sessions yet.';
+    const n = this.sorted.length;
+    this.emptyEl.hidden = n > 0;
+    this.emptyEl.textContent = (this.hits || store.list.sessions.size || this.filtered())
+      ? 'No sessions match.' : 'No sessions yet.';
+  }
+
+  /** Whether any filter narrows the list. */
+  filtered() {
+    return this.status.value !== 'all' || this.provider.value !== 'all';
   }
 
   select(id) {
@@ -83,52 +210,7 @@ export class Sidebar {
     }
   }
 
-  matches(s) {
-    if (s.archived && !(this.archived && this.archived.checked)) return false;
-    const q = this.search.value.trim().toLowerCase();
-    if (q) {
-      const hay = [displayName(s), s.first_prompt, s.cwd, s.model, s.id, s.provider]
-        .filter(Boolean).join('\n').toLowerCase();
-      if (!q.split(/\s+/).every((w) => hay.includes(w))) return false;
-    }
-    switch (this.status.value) {
-      case 'active':
-        if (s.status === 'ended') return false;
-        break;
-      case 'attention':
-        if (!store.needsAttention(s)) return false;
-        break;
-      case 'ended':
-        if (s.status !== 'ended') return false;
-        break;
-      default:
-        break;
-    }
-    if (this.provider.value !== 'all' && s.provider !== this.provider.value) return false;
-    return true;
-  }
-
-  render() {
-    this.rows.clear();
-    let matching = 0;
-    const frag = document.createDocumentFragment();
-    for (const s of store.sortedSessions()) {
-      if (!this.matches(s)) continue;
-      matching += 1;
-      if (matching > this.limit) continue;
-      const li = this.row(s);
-      this.rows.set(s.id, li);
-      frag.append(li);
-    }
-    if (matching > this.limit) {
-      this.more.querySelector('button').textContent = `Show more (${matching - this.limit} hidden)`;
-      frag.append(this.more);
-    }
-    this.listEl.replaceChildren(frag);
-    this.afterChange();
-  }
-
-  row(s) {
+  row(s, hit) {
     const name = displayName(s);
     const project = basename(s.cwd);
     const pending = s.pending_approval_count || 0;
@@ -136,10 +218,14 @@ export class Sidebar {
       + `project ${project || 'unknown'}, ${s.status}, updated ${relativeTime(s.updated_at)}`
       + (pending ? `, ${pending} pending approval${pending > 1 ? 's' : ''}` : '')
       + (s.archived ? ', archived' : '')
-      + (s.forked_from ? `, forked from ${forkParentName(s.forked_from)}` : '');
+      + (s.forked_from ? `, forked from ${forkParentName(s.forked_from)}` : '')
+      + (hit ? `, match: ${hit.snippet.replace(/[\u0002\u0003]/g, '')}` : '');
+    const href = hit && hit.seq
+      ? `#/s/${encodeURIComponent(s.id)}/i/${hit.seq}`
+      : `#/s/${encodeURIComponent(s.id)}`;
     const a = h('a', {
-      class: `session-row${store.needsAttention(s) ? ' attention' : ''}${s.archived ? ' archived' : ''}`,
-      href: `#/s/${encodeURIComponent(s.id)}`,
+      class: `session-row${store.needsAttention(s) ? ' attention' : ''}${s.archived ? ' archived' : ''}${hit ? ' hit' : ''}`,
+      href,
       'aria-label': label,
       'aria-current': s.id === this.selected ? 'page' : null,
       dataset: { id: s.id, status: s.status || '' },
@@ -147,7 +233,7 @@ export class Sidebar {
     h('div', { class: 'row-top' },
       h('span', { class: 'row-name', text: name }),
       h('time', { class: 'row-time muted', datetime: new Date(s.updated_at || 0).toISOString(), dataset: { ms: String(s.updated_at || 0) }, text: relativeTime(s.updated_at) })),
-    h('div', { class: 'row-bottom' },
+    hit ? h('div', { class: 'row-snippet muted' }, ...snippetNodes(hit.snippet)) : h('div', { class: 'row-bottom' },
       h('span', { class: `chip provider-${s.provider}`, text: s.provider || 'agent' }),
       s.model_provider === 'codexpc' ? h('span', { class: 'chip model-provider', title: 'Local gpt-oss (codexpc)', text: 'local' }) : null,
       s.origin === 'passive' ? h('span', { class: 'chip', text: 'passive' }) : null,
@@ -160,7 +246,7 @@ export class Sidebar {
       h('span', { class: 'spacer' }),
       pending ? h('span', { class: 'pending-count', 'aria-hidden': 'true', text: String(pending) }) : null,
       statusBadge(s.status)));
-    return h('li', { dataset: { id: s.id } }, a);
+    return h('li', { class: 'vrow', dataset: { id: s.id, rev: String(s.revision), upd: String(s.updated_at) } }, a);
   }
 
   refreshTimes() {
@@ -168,6 +254,21 @@ export class Sidebar {
       t.textContent = relativeTime(Number(t.dataset.ms));
     }
   }
+}
+
+/** A snippet's text with its match marks (STX ... ETX) as <mark>s; never parsed as HTML. */
+function snippetNodes(snippet) {
+  const out = [];
+  const re = /\u0002([^\u0003]*)\u0003/g;
+  let at = 0;
+  let m;
+  while ((m = re.exec(snippet)) !== null) {
+    if (m.index > at) out.push(snippet.slice(at, m.index));
+    out.push(h('mark', { text: m[1] }));
+    at = m.index + m[0].length;
+  }
+  if (at < snippet.length) out.push(snippet.slice(at));
+  return out;
 }
 
 /** The display name of a fork's parent (its id's start when the parent is not listed). */

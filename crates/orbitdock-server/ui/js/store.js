@@ -9,22 +9,51 @@ function emit(type, detail) {
   events.dispatchEvent(new CustomEvent(type, { detail }));
 }
 
-/** The session list. `revision` is null until the first snapshot. */
+/**
+ * The session list. `revision` is null until the first snapshot. A paged list (`paged`) holds
+ * the pages loaded so far plus the rows that entered them; `nextCursor` says more exist.
+ */
 export const list = {
   revision: null,
   sessions: new Map(),
+  paged: false,
+  nextCursor: null,
+  total: null,
 };
 
 export function applyListSnapshot(revision, sessions) {
   list.sessions = new Map(sessions.map((s) => [s.id, s]));
   list.revision = revision;
+  list.paged = false;
+  list.nextCursor = null;
+  list.total = null;
   emit('list', { reset: true });
 }
 
-/** Returns 'applied', 'duplicate' or 'gap'. */
+/**
+ * A page of the paged list: the first one replaces what is held, `append` adds the next one.
+ */
+export function applyListPage(page, append) {
+  if (!append) list.sessions = new Map();
+  const added = [];
+  for (const s of page.sessions || []) {
+    list.sessions.set(s.id, s);
+    added.push(s.id);
+  }
+  if (!append || list.revision === null) list.revision = page.revision;
+  list.paged = true;
+  list.nextCursor = page.next_cursor ?? null;
+  list.total = page.total ?? null;
+  emit('list', append ? { appended: added } : { reset: true });
+}
+
+/**
+ * Returns 'applied', 'duplicate' or 'gap'. A paged list only receives the changes of rows in
+ * view, so its revisions skip by design: only order matters there.
+ */
 export function applyListDelta(revision, delta) {
   if (list.revision !== null && revision <= list.revision) return 'duplicate';
-  if (list.revision !== null && revision !== list.revision + 1) return 'gap';
+  if (!list.paged && list.revision !== null && revision !== list.revision + 1) return 'gap';
   list.revision = revision;
   if (delta.kind === 'upsert' && delta.summary) {
     list.sessions.set(delta.summary.id, delta.summary);
@@ -38,7 +67,12 @@ export function applyListDelta(revision, delta) {
 
 /** Summaries sorted most-recently-updated first. */
 export function sortedSessions() {
-  return [...list.sessions.values()].sort((a, b) => (b.updated_at || 0) - (a.updated_at || 0));
+  return [...list.sessions.values()].sort(byActivity);
+}
+
+/** The server's list order: most recent activity first, ties by id. */
+export function byActivity(a, b) {
+  return (b.updated_at || 0) - (a.updated_at || 0) || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0);
 }
 
 export function needsAttention(summary) {

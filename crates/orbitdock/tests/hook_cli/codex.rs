@@ -33,18 +33,29 @@ use super::orbitdock;
 const WAIT: Duration = Duration::from_secs(60);
 const TUI_PROMPT: &str = "Would you like to run the following command?";
 
-/// A server on loopback whose data dir is where the installed hook looks for it.
-struct Hub {
-    server: Option<RunningServer>,
-    data: tempfile::TempDir,
+/// A server on loopback whose data dir is where the installed hook (and every client
+/// subcommand) looks for it.
+pub(super) struct Hub {
+    pub(super) server: Option<RunningServer>,
+    pub(super) data: tempfile::TempDir,
     statuses: Arc<Mutex<Vec<(Instant, SessionSummary)>>>,
 }
 
 impl Hub {
     async fn start(home: &TempCodexHome, options: DiscoveryOptions) -> Result<Self> {
+        Self::start_with_runtime(home, options, |_| orbitdock_server::CodexRuntime::Private).await
+    }
+
+    /// [`Hub::start`] with Codex run as `runtime` says (given the hub's data dir).
+    pub(super) async fn start_with_runtime(
+        home: &TempCodexHome,
+        options: DiscoveryOptions,
+        runtime: impl FnOnce(&Path) -> orbitdock_server::CodexRuntime,
+    ) -> Result<Self> {
         let data = tempfile::tempdir()?;
+        let runtime = runtime(data.path());
         let token = data_dir::load_or_create_token(data.path(), false)?;
-        let server = orbitdock_server::start_with(
+        let server = orbitdock_server::start_with_runtime(
             ServerConfig {
                 data_dir: data.path().to_owned(),
                 codex_home: home.path().to_owned(),
@@ -55,6 +66,7 @@ impl Hub {
                 claude: None,
             },
             options,
+            runtime,
         )
         .await?;
         data_dir::write_server_info(
@@ -88,7 +100,7 @@ impl Hub {
         })
     }
 
-    fn server(&self) -> &RunningServer {
+    pub(super) fn server(&self) -> &RunningServer {
         self.server.as_ref().expect("server running")
     }
 

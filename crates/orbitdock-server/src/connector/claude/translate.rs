@@ -716,6 +716,109 @@ mod tests {
         t.message(decode_line(&line.to_string()).unwrap())
     }
 
+    /// A transcript line's envelope around `fields`, as Claude Code 2.1 writes it.
+    fn transcript(fields: Value) -> Value {
+        let mut v = json!({
+            "parentUuid": null, "isSidechain": false, "userType": "external",
+            "cwd": "/w", "sessionId": "s-1", "version": "2.1.332", "gitBranch": "main",
+            "timestamp": "2026-11-27T19:55:14.179Z",
+        });
+        for (k, x) in fields.as_object().cloned().unwrap_or_default() {
+            v[k] = x;
+        }
+        v
+    }
+
+    #[test]
+    fn transcript_lines_become_items_with_ids_independent_of_what_was_read_before() {
+        let mut t = Translator::default();
+        let prompt = transcript(json!({"type": "user", "uuid": "u-1",
+            "message": {"role": "user", "content": "run it ✓"}}));
+        assert_eq!(
+            t.transcript_line(&prompt),
+            vec![SessionEvent::Item {
+                turn_id: None,
+                item_id: "u-1".into(),
+                status: ItemStatus::Completed,
+                body: ItemBody::UserMessage {
+                    text: "run it ✓".into()
+                },
+            }]
+        );
+        // Not part of the conversation: sub-agents, the CLI's notes, interruption markers,
+        // bookkeeping lines.
+        for skipped in [
+            transcript(json!({"type": "user", "uuid": "u-2", "isSidechain": true,
+                "message": {"role": "user", "content": "sub-agent prompt"}})),
+            transcript(json!({"type": "user", "uuid": "u-3", "isMeta": true,
+                "message": {"role": "user", "content": "<local-command-caveat>x"}})),
+            transcript(json!({"type": "user", "uuid": "u-4",
+                "message": {"role": "user", "content": [{"type": "text", "text": "[Request interrupted by user]"}]}})),
+            transcript(
+                json!({"type": "attachment", "uuid": "a-1", "attachment": {"type": "session_context"}}),
+            ),
+            json!({"type": "last-prompt", "lastPrompt": "run it", "sessionId": "s-1"}),
+        ] {
+            assert_eq!(t.transcript_line(&skipped), Vec::new(), "{skipped}");
+        }
+        // One block per line; the id is the API message id and the block's index.
+        let call = transcript(
+            json!({"type": "assistant", "uuid": "x-1", "apiBlockIndex": 1,
+            "message": {"id": "msg_1", "model": "claude-sonnet-5-5", "role": "assistant",
+                "content": [{"type": "tool_use", "id": "toolu_1", "name": "Bash",
+                    "input": {"command": "echo hi"}}]}}),
+        );
+        let ev = t.transcript_line(&call);
+        assert_eq!(ev[0], SessionEvent::Model("claude-sonnet-5-5".into()));
+        assert_eq!(ev[1], SessionEvent::ToolUsed("Bash".into()));
+        assert!(
+            matches!(&ev[2], SessionEvent::Item { item_id, status: ItemStatus::InProgress,
+                body: ItemBody::CommandExecution { command, cwd, .. }, .. }
+                if item_id == "toolu_1" && command == "echo hi" && cwd.as_deref() == Some("/w")),
+            "{ev:?}"
+        );
+        assert_eq!(t.open_tools().len(), 1);
+        // A restart: the call comes back from the checkpoint, the result still renders.
+        let mut t2 = Translator::default();
+        t2.restore_open_tools(t.open_tools());
+        let result = transcript(json!({"type": "user", "uuid": "r-1",
+            "message": {"role": "user", "content": [{"type": "tool_result",
+                "tool_use_id": "toolu_1", "content": "hi", "is_error": false}]},
+            "toolUseResult": {"stdout": "hi", "stderr": "", "interrupted": false}}));
+        let ev = t2.transcript_line(&result);
+        assert!(
+            matches!(&ev[..], [SessionEvent::Item { item_id, status: ItemStatus::Completed,
+                body: ItemBody::CommandExecution { output, exit_code: Some(0), .. }, .. }]
+                if item_id == "toolu_1" && output == "hi"),
+            "{ev:?}"
+        );
+        assert!(t2.open_tools().is_empty(), "a result forgets its call");
+        // Without `apiBlockIndex` the line's own id keeps blocks apart.
+        let text = transcript(json!({"type": "assistant", "uuid": "x-2",
+            "message": {"id": "msg_2", "model": "claude-sonnet-5-5", "role": "assistant",
+                "content": [{"type": "text", "text": "done"}]}}));
+        assert!(
+            matches!(&t2.transcript_line(&text)[..], [_, SessionEvent::Item { item_id, .. }]
+                if item_id == "x-2:0"),
+        );
+        let error = transcript(
+            json!({"type": "assistant", "uuid": "e-1", "isApiErrorMessage": true,
+            "message": {"id": "", "model": "<synthetic>", "role": "assistant",
+                "content": [{"type": "text", "text": "API Error: 500"}]}}),
+        );
+        assert_eq!(
+            t2.transcript_line(&error),
+            vec![SessionEvent::Item {
+                turn_id: None,
+                item_id: "e-1".into(),
+                status: ItemStatus::Completed,
+                body: ItemBody::Error {
+                    message: "API Error: 500".into()
+                },
+            }]
+        );
+    }
+
     #[test]
     fn streamed_text_and_its_block_share_one_item() {
         let mut t = Translator::default();

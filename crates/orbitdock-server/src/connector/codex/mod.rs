@@ -5,13 +5,25 @@
 //! [`Connector::generation`], which tells actors that their threads are no longer loaded and
 //! must be resumed before the next turn. Everything the app-server says is translated by
 //! [`translate`] before it leaves this module: Codex types stop here.
+//!
+//! Where that app-server runs is the [`CodexRuntime`]: a private stdio child (only the hub can
+//! reach it), or a shared runtime: `codex app-server --listen unix://SOCKET` supervised by the
+//! hub, which the hub joins as a client over the socket like everyone else. The shared runtime
+//! is what lets a person continue a hub session in the terminal (`codex --remote unix://SOCKET
+//! resume THREAD`, see [`Connector::terminal_attach`]): both clients then talk to the same
+//! process, which holds the thread once, so there is no second writer to conflict with. We
+//! supervise our own listener rather than Codex's managed daemon (`codex app-server daemon`)
+//! because the daemon runs a self-updating copy of the CLI instead of the pinned binary,
+//! outlives the hub and leaves its updater behind (see `codex_client::app_server::remote`, where
+//! each of those claims has a test). The socket lives in a 0700 directory; Codex makes the
+//! socket itself 0600.
 
 mod around;
 pub mod items;
 pub mod translate;
 
 use std::fmt;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::time::Duration;
@@ -28,8 +40,9 @@ use codex_client::app_server::requests::{
 };
 use codex_client::app_server::thread::ReviewTarget as CodexReviewTarget;
 use codex_client::app_server::{
-    AppServer, AppServerBuilder, AppServerEvent, AskForApproval, SandboxMode as CodexSandbox,
-    SandboxPolicy, UserInput,
+    AppServer, AppServerBuilder, AppServerEvent, AppServerListener, AskForApproval, Listen,
+    ListenerBuilder, ReconnectPolicy, RemoteBuilder, SandboxMode as CodexSandbox, SandboxPolicy,
+    UserInput,
 };
 use orbitdock_protocol::{
     AccountStatus, AgentThread, AgentThreadsQuery, ApprovalPolicy, LoginMethod, LoginRequest,
@@ -41,7 +54,7 @@ use tokio::sync::{Mutex, mpsc};
 
 use super::{
     CODEX, Connector, ConnectorEvent, ExecChunk, ExecSpec, HistoryTurn, ImportedThread,
-    OpenedThread, ProviderEntry, Router, ThreadConfig,
+    OpenedThread, ProviderEntry, Router, TerminalAttach, ThreadConfig,
 };
 use crate::error::{Error, Result};
 use crate::session::SessionEvent;
@@ -160,9 +173,27 @@ pub struct AppServerConfig {
     pub request_timeout: Duration,
 }
 
+/// Where the connector's app-server runs.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum CodexRuntime {
+    /// A stdio child only the hub talks to.
+    #[default]
+    Private,
+    /// `codex app-server --listen unix://SOCKET`, supervised by the hub and shared with other
+    /// clients (the terminal's `codex --remote`). SOCKET's directory is created 0700.
+    SharedSocket {
+        /// The socket path clients connect to (Codex makes it a symlink to a short-path
+        /// socket, because `sun_path` is ~108 bytes).
+        socket: PathBuf,
+    },
+}
+
 /// The real connector: one shared `codex app-server` process, (re)started on demand.
 pub struct AppServerConnector {
     config: AppServerConfig,
+    runtime: CodexRuntime,
+    /// The supervised listener of a [`CodexRuntime::SharedSocket`].
+    listener: Mutex<Option<AppServerListener>>,
     current: Mutex<Option<AppServer>>,
     generation: AtomicU64,
     pid: AtomicU32,
@@ -183,8 +214,19 @@ impl fmt::Debug for AppServerConnector {
 impl AppServerConnector {
     /// A connector delivering events through `router`. Nothing is spawned until first use.
     pub fn new(config: AppServerConfig, router: Router) -> Arc<Self> {
+        Self::with_runtime(config, CodexRuntime::Private, router)
+    }
+
+    /// A connector whose app-server runs as `runtime` says.
+    pub fn with_runtime(
+        config: AppServerConfig,
+        runtime: CodexRuntime,
+        router: Router,
+    ) -> Arc<Self> {
         Arc::new(AppServerConnector {
             config,
+            runtime,
+            listener: Mutex::new(None),
             current: Mutex::new(None),
             generation: AtomicU64::new(0),
             pid: AtomicU32::new(0),
@@ -201,28 +243,33 @@ impl AppServerConnector {
         {
             return Ok(s.clone());
         }
-        let mut builder = AppServerBuilder::new(&self.config.codex_bin, &self.config.codex_home)
-            .client_info("orbitdock", env!("CARGO_PKG_VERSION"))
-            .request_timeout(self.config.request_timeout)
-            // Collaboration modes (plan mode, where the agent asks questions) are experimental
-            // in the app-server's API: without the opt-in, turn/start ignores them.
-            .experimental_api(true)
-            .event_capacity(4096);
-        // A failing Codex must say one readable thing, not print a Rust stack trace that
-        // would end up in a person's transcript: an inherited RUST_BACKTRACE is overridden.
-        builder = builder
-            .env("RUST_BACKTRACE", "0")
-            .env("RUST_LIB_BACKTRACE", "0");
-        for (k, v) in &self.config.env {
-            builder = builder.env(k, v);
-        }
-        let (server, rx) = builder.spawn().await?;
+        let (server, rx, pid) = match &self.runtime {
+            CodexRuntime::Private => {
+                let mut builder =
+                    AppServerBuilder::new(&self.config.codex_bin, &self.config.codex_home)
+                        .client_info("orbitdock", env!("CARGO_PKG_VERSION"))
+                        .request_timeout(self.config.request_timeout)
+                        // Collaboration modes (plan mode, where the agent asks questions) are
+                        // experimental in the app-server's API: without the opt-in, turn/start
+                        // ignores them.
+                        .experimental_api(true)
+                        .event_capacity(4096);
+                for (k, v) in self.child_env() {
+                    builder = builder.env(k, v);
+                }
+                let (server, rx) = builder.spawn().await?;
+                let pid = server.pid();
+                (server, rx, pid)
+            }
+            CodexRuntime::SharedSocket { socket } => self.spawn_shared(socket).await?,
+        };
         let generation = self.generation.fetch_add(1, Ordering::SeqCst) + 1;
-        self.pid.store(server.pid().unwrap_or(0), Ordering::SeqCst);
+        self.pid.store(pid.unwrap_or(0), Ordering::SeqCst);
         tracing::info!(
             generation,
-            pid = server.pid(),
+            pid,
             home = %self.config.codex_home.display(),
+            runtime = ?self.runtime,
             "codex app-server started"
         );
         tokio::spawn(pump(
@@ -233,6 +280,62 @@ impl AppServerConnector {
         ));
         *cur = Some(server.clone());
         Ok(server)
+    }
+
+    /// The app-server's environment: the configured variables, and no Rust backtraces (a
+    /// failing Codex must say one readable thing, not print a stack trace that would end up in
+    /// a person's transcript; an inherited RUST_BACKTRACE is overridden).
+    fn child_env(&self) -> Vec<(String, String)> {
+        let mut env = vec![
+            ("RUST_BACKTRACE".to_owned(), "0".to_owned()),
+            ("RUST_LIB_BACKTRACE".to_owned(), "0".to_owned()),
+        ];
+        env.extend(self.config.env.iter().cloned());
+        env
+    }
+
+    /// Starts the shared runtime's listener (replacing one whose link dropped) and joins it.
+    /// The client does not reconnect on its own: a drop is handled like a stdio child's exit
+    /// (the listener is restarted on next use and threads are resumed), so the sessions see one
+    /// behaviour whichever runtime they run on.
+    async fn spawn_shared(
+        &self,
+        socket: &Path,
+    ) -> Result<(AppServer, mpsc::Receiver<AppServerEvent>, Option<u32>)> {
+        let mut slot = self.listener.lock().await;
+        if let Some(mut old) = slot.take() {
+            let _ = old.stop().await;
+        }
+        if let Some(dir) = socket.parent() {
+            private_socket_dir(dir)?;
+        }
+        let mut listener = ListenerBuilder::new(
+            &self.config.codex_bin,
+            &self.config.codex_home,
+            Listen::Unix(socket.to_owned()),
+        )
+        .envs(self.child_env())
+        .spawn()
+        .await?;
+        let joined = RemoteBuilder::new(listener.endpoint())
+            .client_info("orbitdock", env!("CARGO_PKG_VERSION"))
+            .request_timeout(self.config.request_timeout)
+            .experimental_api(true)
+            .event_capacity(4096)
+            .reconnect(ReconnectPolicy::never())
+            .connect()
+            .await;
+        match joined {
+            Ok((server, rx)) => {
+                let pid = listener.pid();
+                *slot = Some(listener);
+                Ok((server, rx, pid))
+            }
+            Err(e) => {
+                let _ = listener.kill().await;
+                Err(e.into())
+            }
+        }
     }
 }
 
@@ -649,7 +752,36 @@ impl Connector for AppServerConnector {
         {
             tracing::debug!(error = %e, "app-server shutdown");
         }
+        if let Some(mut l) = self.listener.lock().await.take()
+            && let Err(e) = l.stop().await
+        {
+            tracing::debug!(error = %e, "app-server listener stop");
+        }
     }
+
+    fn terminal_attach(&self) -> Option<TerminalAttach> {
+        match &self.runtime {
+            CodexRuntime::Private => None,
+            CodexRuntime::SharedSocket { socket } => Some(TerminalAttach {
+                remote: format!("unix://{}", socket.display()),
+                codex_home: self.config.codex_home.clone(),
+                codex_bin: self.config.codex_bin.clone(),
+            }),
+        }
+    }
+}
+
+/// Creates the shared runtime's socket directory readable by the owner only, and tightens an
+/// existing one: whoever can enter it can drive every thread of the `CODEX_HOME`.
+fn private_socket_dir(dir: &Path) -> Result<()> {
+    crate::ensure_private_dir(dir)?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
+            .map_err(|e| Error::io(dir, e))?;
+    }
+    Ok(())
 }
 
 /// Codex's built-in provider id of the OpenAI account.
@@ -759,6 +891,14 @@ async fn pump(
                 ConnectorEvent::Exited {
                     connector: CODEX,
                     detail: format!("exit status {status:?}; {tail}"),
+                }
+            }
+            // The shared runtime's link: it does not reconnect, so `Closed` follows a drop.
+            AppServerEvent::Closed { reason } => {
+                tracing::warn!(generation, %reason, "codex app-server connection closed");
+                ConnectorEvent::Exited {
+                    connector: CODEX,
+                    detail: reason,
                 }
             }
             other => {

@@ -1,0 +1,26 @@
+// Seeding a data dir with many sessions through the server crate's `seed_sessions` example (the
+// server's own store, with the server stopped; no route of any build fabricates sessions).
+
+import { spawnSync } from 'node:child_process';
+import path from 'node:path';
+import { ROOT } from './harness.mjs';
+
+const TARGET = process.env.CARGO_TARGET_DIR
+  ? path.resolve(ROOT, process.env.CARGO_TARGET_DIR) : path.join(ROOT, 'target');
+
+/** Builds the seeding example (and the server) when asked to (`build`), then seeds `n` sessions. */
+export function seedSessions(dataDir, n, { items = 2, build = false } = {}) {
+  if (build) {
+    const b = spawnSync('cargo', ['build', '--quiet', '--locked', '-p', 'orbitdock', '-p', 'orbitdock-server',
+      '--example', 'seed_sessions'], { cwd: ROOT, stdio: ['ignore', 'inherit', 'inherit'] });
+    if (b.status !== 0) throw new Error(`building seed_sessions failed (${b.status})`);
+  }
+  const bin = path.join(TARGET, 'debug', 'examples', 'seed_sessions');
+  const r = spawnSync(bin, ['--data-dir', dataDir, '--sessions', String(n), '--items', String(items)], {
+    cwd: ROOT, encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  if (r.status !== 0) throw new Error(`seed_sessions failed (${r.status}): ${r.stdout} ${r.error || ''}`);
+}
+
+/** Session `i`'s id, as `seed_sessions` names it. */
+export const seededId = (i) => `seed-${String(i).padStart(7, '0')}`;

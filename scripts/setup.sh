@@ -21,7 +21,8 @@ log() { printf '\033[1;34m[setup]\033[0m %s\n' "$*" >&2; }
 # ---------------------------------------------------------------- Debian packages
 need_pkgs=(cmake clang libclang-dev pkg-config bubblewrap git)
 if [[ "$MODE" == "test" ]]; then
-  need_pkgs+=(chromium python3)
+  # libssl-dev: the tests decrypt Web Push payloads with Mozilla's `ece` (OpenSSL backend).
+  need_pkgs+=(chromium python3 libssl-dev)
 fi
 missing=()
 for p in "${need_pkgs[@]}"; do

@@ -22,6 +22,7 @@ mod string_enum;
 pub mod around;
 pub mod hosts;
 pub mod list;
+pub mod notify;
 
 pub use around::*;
 pub use hosts::*;
@@ -109,6 +110,8 @@ string_enum! {
     pub enum ActionVia {
         /// An agent, through `orbitdock mcp` (the MCP bridge).
         Mcp = "mcp",
+        /// A button of a push notification (a one-use approval token).
+        Notification = "notification",
     }
 }
 

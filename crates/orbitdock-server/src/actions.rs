@@ -444,7 +444,11 @@ pub async fn dispatch_via(
             .map(str::to_owned)
     });
     if let Some(id) = session_id {
-        let message = format!("An agent via {}: {record}", via_label(&via));
+        let message = match via {
+            // A person pressed a notification's button; no agent was involved.
+            ActionVia::Notification => format!("From a notification: {record}"),
+            _ => format!("An agent via {}: {record}", via_label(&via)),
+        };
         let written = match registry.get(&id).await {
             Ok(h) => {
                 h.ingest_committed(vec![SessionEvent::ActionRecord { message, via }])
@@ -463,6 +467,7 @@ pub async fn dispatch_via(
 fn via_label(via: &ActionVia) -> String {
     match via {
         ActionVia::Mcp => "MCP".into(),
+        ActionVia::Notification => "a notification".into(),
         ActionVia::Unknown(other) => other.clone(),
     }
 }

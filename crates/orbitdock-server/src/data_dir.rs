@@ -83,7 +83,15 @@ pub(crate) fn new_token() -> String {
     hex::encode(b)
 }
 
+pub(crate) fn write_private_bytes(path: &Path, content: &[u8]) -> Result<()> {
+    write_private_inner(path, content)
+}
+
 pub(crate) fn write_private(path: &Path, content: &str) -> Result<()> {
+    write_private_inner(path, content.as_bytes())
+}
+
+fn write_private_inner(path: &Path, content: &[u8]) -> Result<()> {
     let tmp = path.with_extension("tmp");
     {
         let mut f = fs::OpenOptions::new()
@@ -93,8 +101,7 @@ pub(crate) fn write_private(path: &Path, content: &str) -> Result<()> {
             .mode(0o600)
             .open(&tmp)
             .map_err(|e| Error::io(&tmp, e))?;
-        f.write_all(content.as_bytes())
-            .map_err(|e| Error::io(&tmp, e))?;
+        f.write_all(content).map_err(|e| Error::io(&tmp, e))?;
         f.sync_all().map_err(|e| Error::io(&tmp, e))?;
     }
     fs::set_permissions(&tmp, fs::Permissions::from_mode(0o600)).map_err(|e| Error::io(&tmp, e))?;

@@ -49,6 +49,7 @@ pub mod http;
 pub mod hub;
 pub mod local_model;
 pub mod markdown;
+pub mod notify;
 pub mod registry;
 pub mod session;
 pub mod store;
@@ -108,6 +109,8 @@ pub struct RunningServer {
     tasks: TaskTracker,
     serve: JoinHandle<()>,
     demux: JoinHandle<()>,
+    /// Push notifications; stops with `stop` after its deliveries in flight.
+    notifier: JoinHandle<()>,
     /// Codex rollout discovery: stopped before the registry.
     codex_discovery: Option<discovery::codex::CodexDiscovery>,
     /// The connectors' event route, detached before the agents stop.
@@ -165,6 +168,13 @@ impl RunningServer {
             .is_err()
         {
             tracing::warn!("WebSocket actions did not finish in time");
+        }
+        // Deliveries in flight record their outcome through the writer, which stops below.
+        if tokio::time::timeout(DRAIN_TIMEOUT, &mut self.notifier)
+            .await
+            .is_err()
+        {
+            self.notifier.abort();
         }
         if let Some(d) = self.codex_discovery.take() {
             d.shutdown().await;
@@ -308,11 +318,16 @@ pub async fn start_with_connectors(
         .local_addr()
         .map_err(|e| Error::io(config.bind.to_string(), e))?;
     let tasks = TaskTracker::new();
+    let vapid = notify::Vapid::load_or_create(&config.data_dir)?;
+    let notifications =
+        notify::Notifications::new(vapid, registry.store().clone(), registry.list_hub().clone());
+    let notifier = notifications.spawn(registry.notices(), stop.clone());
     let router = app(AppState {
         registry: registry.clone(),
         auth: Arc::new(AuthConfig::new(&config.token, Some(addr.port()))),
         stop: stop.clone(),
         tasks: tasks.clone(),
+        notify: Some(notifications),
     });
     let stopped = stop.clone();
     let serve = tokio::spawn(async move {
@@ -331,6 +346,7 @@ pub async fn start_with_connectors(
         tasks,
         serve,
         demux,
+        notifier,
         codex_discovery: None,
         router: None,
     })

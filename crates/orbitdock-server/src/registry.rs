@@ -187,6 +187,7 @@ impl Registry {
                 store,
                 connectors,
                 threads: parking_lot::RwLock::new(threads),
+                notices: tokio::sync::broadcast::channel(crate::notify::NOTICE_CAPACITY).0,
             }),
             list,
             sessions: Mutex::new(HashMap::new()),
@@ -289,6 +290,11 @@ impl Registry {
             },
             None => Ok(PassiveOwner::Passive(self.create_session(new).await?)),
         }
+    }
+
+    /// Subscribes to the sessions' notices (see [`crate::notify`]).
+    pub fn notices(&self) -> tokio::sync::broadcast::Receiver<crate::notify::SessionNotice> {
+        self.shared.notices.subscribe()
     }
 
     /// The list hub.

@@ -17,6 +17,7 @@
 //! * [`rollout_corpus`]: rollout files shaped like Codex's, generated in bulk for benchmarks.
 //! * [`script_from_args`]: the script file of the fake servers run as processes by tests that
 //!   are not Rust (`examples/fake_anthropic_server.rs`, `examples/fake_responses_server.rs`).
+//! * [`fake_push`]: a loopback Web Push service and a browser's keys and decryption.
 //!
 //! ```no_run
 //! use std::time::Duration;
@@ -44,6 +45,7 @@
 mod claude_home;
 mod codex_home;
 pub mod fake_anthropic;
+pub mod fake_push;
 mod fake_responses;
 pub mod gguf;
 mod local_user;

@@ -13,7 +13,8 @@
 //! * Lines become events through the Claude connector's own translation
 //!   ([`Translator::transcript_line`]): prompts, answers, thinking, Bash as command items,
 //!   Edit/Write as diffs, other tools as tool calls with their results. Each tool call counts
-//!   in the summary (tool count, last tool) and each line's `gitBranch` names the branch.
+//!   in the summary (tool count, last tool; a rewritten file read again counts only the calls
+//!   beyond those it already counted) and each line's `gitBranch` names the branch.
 //! * A hook event polls its transcript at once; Claude may append the lines a hook is about a
 //!   moment after the hook ran, so a transcript touched in the last [`ACTIVE_FOR`] is also
 //!   polled every [`POLL_INTERVAL`].
@@ -80,6 +81,11 @@ pub struct TranscriptCheckpoint {
     pub git_branch: Option<String>,
     /// Lines skipped so far.
     pub bad_lines: BadLines,
+    /// Tool calls read since the reader last started from the beginning of the file.
+    pub tools_seen: u64,
+    /// Tool calls counted in the summary: a file read again from the start (rewritten) counts
+    /// only the calls beyond these.
+    pub tools_counted: u64,
 }
 
 /// Handle to the transcript task.
@@ -121,6 +127,8 @@ struct Tail {
     translator: Translator,
     git_branch: Option<String>,
     bad_lines: BadLines,
+    tools_seen: u64,
+    tools_counted: u64,
     active_until: Instant,
 }
 
@@ -152,6 +160,8 @@ impl Tail {
             translator,
             git_branch: cp.git_branch,
             bad_lines: cp.bad_lines,
+            tools_seen: cp.tools_seen,
+            tools_counted: cp.tools_counted,
             active_until: now,
         }
     }
@@ -163,6 +173,8 @@ impl Tail {
             open_tools: self.translator.open_tools(),
             git_branch: self.git_branch.clone(),
             bad_lines: self.bad_lines.clone(),
+            tools_seen: self.tools_seen,
+            tools_counted: self.tools_counted,
         }
     }
 }
@@ -305,6 +317,7 @@ async fn poll(
                 Read::Reset => {
                     tracing::info!(path = %path.display(), "Claude transcript rewritten; reading it again from the start");
                     tail.translator = Translator::default();
+                    tail.tools_seen = 0;
                 }
                 Read::Line { offset, text } => match serde_json::from_str::<Value>(&text) {
                     Ok(line) => {
@@ -318,7 +331,16 @@ async fn poll(
                             tail.git_branch = Some(b.to_owned());
                             events.push(SessionEvent::GitBranch(b.to_owned()));
                         }
-                        events.extend(tail.translator.transcript_line(&line));
+                        for ev in tail.translator.transcript_line(&line) {
+                            if let SessionEvent::ToolUsed(_) = ev {
+                                tail.tools_seen += 1;
+                                if tail.tools_seen <= tail.tools_counted {
+                                    continue;
+                                }
+                                tail.tools_counted = tail.tools_seen;
+                            }
+                            events.push(ev);
+                        }
                     }
                     Err(e) => {
                         tail.bad_lines.malformed += 1;

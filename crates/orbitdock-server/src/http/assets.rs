@@ -36,6 +36,20 @@ fn serve(path: &str) -> Response {
     }
 }
 
+/// The installable-app shell: served without the token because browsers fetch the manifest and
+/// its icons without cookies, and the offline page must load when nothing else can. None of it
+/// holds data.
+pub(super) fn is_public(path: &str) -> bool {
+    matches!(
+        path,
+        "/manifest.webmanifest"
+            | "/sw.js"
+            | "/offline.html"
+            | "/icons/icon-192.png"
+            | "/icons/icon-512.png"
+    )
+}
+
 pub(super) async fn index() -> Response {
     serve("index.html")
 }

@@ -14,6 +14,7 @@ mod attach;
 mod hooks;
 mod list;
 mod providers;
+mod push;
 mod rest;
 mod ws;
 
@@ -48,6 +49,9 @@ pub struct AppState {
     pub stop: tokio_util::sync::CancellationToken,
     /// WebSocket connections and the actions they run, so a stopping server can wait for them.
     pub tasks: tokio_util::task::TaskTracker,
+    /// Push notifications; `None` in routers built without a data dir (their push routes
+    /// answer 503).
+    pub notify: Option<Arc<crate::notify::Notifications>>,
 }
 
 impl AppState {
@@ -59,6 +63,7 @@ impl AppState {
             auth: Arc::new(auth),
             stop: tokio_util::sync::CancellationToken::new(),
             tasks: tokio_util::task::TaskTracker::new(),
+            notify: None,
         }
     }
 }
@@ -266,6 +271,14 @@ fn route_table() -> RouteTable {
         .route("/api/providers/local", post(providers::set_local_model))
         .route("/api/agents", get(rest::agents))
         .route("/api/markdown", post(rest::markdown))
+        .route(
+            "/api/push/subscriptions",
+            get(push::list).post(push::subscribe),
+        )
+        .route("/api/push/subscriptions/{id}", post(push::update))
+        .route("/api/push/subscriptions/{id}/delete", post(push::delete))
+        .route("/api/push/subscriptions/{id}/test", post(push::test))
+        .route(push::ACTION_ROUTE, post(push::approval_action))
         .route("/api/hooks/claude", post(hooks::claude))
         .route(codex_hooks::EVENT_ROUTE, post(hooks::codex))
         .route(codex_hooks::PERMISSION_ROUTE, post(hooks::codex_permission))
@@ -344,7 +357,13 @@ async fn guard(State(state): State<AppState>, req: Request<Body>, next: Next) ->
         return rejection_response(&r);
     }
     let path = req.uri().path();
-    if path == "/health" || path == "/login" {
+    // The approval-action route carries its own credential (a one-use token scoped to one
+    // approval) in its body; it must work from a notification without the API token.
+    if path == "/health"
+        || path == "/login"
+        || path == push::ACTION_ROUTE
+        || assets::is_public(path)
+    {
         return next.run(req).await;
     }
     let mut token = bearer_token(headers)

@@ -28,9 +28,17 @@ use crate::hub::Published;
 
 const LIST_KEY: &str = "\u{0}list";
 
+/// How much the WebSocket reader asks the socket for at once. The connection loop polls its
+/// reader every time it wakes (for each frame it forwards, too), and each poll zero-fills this
+/// much of the read buffer before the read that finds nothing: at the framework's 128 KiB that
+/// memset was most of the fan-out's CPU time. Client messages are small; a larger one (up to
+/// the message limit) is read in several steps.
+const READ_CHUNK: usize = 8 * 1024;
+
 pub(super) async fn upgrade(State(state): State<AppState>, ws: WebSocketUpgrade) -> Response {
     let tasks = state.tasks.clone();
     ws.max_message_size(1 << 20)
+        .read_buffer_size(READ_CHUNK)
         .on_upgrade(move |socket| tasks.track_future(connection(state, socket)))
 }
 

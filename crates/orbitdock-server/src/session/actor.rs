@@ -54,6 +54,8 @@ pub(crate) struct Shared {
     pub connectors: crate::registry::Connectors,
     /// `(connector, thread id)` -> session id, for routing agent events.
     pub threads: parking_lot::RwLock<HashMap<(ConnectorKey, String), String>>,
+    /// Deltas worth a notification (see [`crate::notify`]); nobody listening is fine.
+    pub notices: tokio::sync::broadcast::Sender<crate::notify::SessionNotice>,
 }
 
 /// The state an actor starts from.
@@ -272,6 +274,9 @@ impl Actor {
     pub(crate) fn delta(&mut self, delta: SessionDelta) {
         self.summary.revision += 1;
         let revision = self.summary.revision;
+        if let Some(n) = crate::notify::SessionNotice::from_delta(&self.summary.id, &delta) {
+            let _ = self.shared.notices.send(n);
+        }
         let published = Published::new(
             revision,
             &ServerMessage::SessionDelta {

@@ -13,6 +13,7 @@
 //!
 //! No SQL lives outside this module.
 
+pub mod push;
 pub mod schema;
 pub mod search;
 
@@ -127,6 +128,8 @@ pub enum PersistOp {
         /// Session.
         session_id: String,
     },
+    /// A change to the notification targets.
+    Push(push::PushOp),
     /// Record where a passive source stopped reading a file. Queued in the same command as the
     /// items read up to there, so both commit in one transaction: a crash keeps both or neither.
     SaveCheckpoint {
@@ -1005,6 +1008,7 @@ pub(crate) fn commit_batch(conn: &mut Connection, batch: &[Command]) -> Result<(
                         tx.execute("DELETE FROM sessions WHERE id = ?1", params![session_id])
                             .map_err(|e| Error::db("deleting session", e))?;
                     }
+                    PersistOp::Push(op) => push::apply(&tx, op)?,
                     PersistOp::SaveCheckpoint {
                         source,
                         path,

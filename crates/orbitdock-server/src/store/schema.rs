@@ -74,6 +74,22 @@ const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (source, path)
     ) WITHOUT ROWID;
     "#,
+    // 4: Web Push subscriptions, one per device.
+    r#"
+    CREATE TABLE push_subscriptions (
+        id              TEXT PRIMARY KEY,
+        name            TEXT NOT NULL,
+        endpoint        TEXT NOT NULL UNIQUE,
+        p256dh          TEXT NOT NULL,
+        auth            TEXT NOT NULL,
+        kinds           TEXT NOT NULL,   -- JSON array of NoticeKind
+        quiet_hours     TEXT,            -- QuietHours JSON
+        created_at      INTEGER NOT NULL,
+        last_success_at INTEGER,
+        failure_count   INTEGER NOT NULL DEFAULT 0,
+        last_error      TEXT
+    );
+    "#,
 ];
 
 /// The version whose migration creates the search index: the rows stored before it are

@@ -276,6 +276,7 @@ async fn a_real_claude_transcript_renders_incrementally_and_survives_restarts() 
     let again = items(&h, &id).await?;
     assert_eq!(shape(&again), want2, "{again:#?}");
     let s = h.session_for_thread(&sid).await?.context("listed")?;
+    assert_eq!(s.tool_count, 3, "a file read again counts its calls once");
     assert_eq!(s.last_tool.as_deref(), Some("Edit"));
 
     // Hooks of the same session without a transcript keep working (status only here).

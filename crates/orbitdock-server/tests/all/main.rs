@@ -21,6 +21,7 @@ mod e2e_history_ops;
 mod e2e_interrupt_persist;
 mod e2e_lifecycle;
 mod e2e_local_model;
+mod e2e_push;
 mod e2e_restart;
 mod e2e_shutdown;
 mod e2e_thread_ops;

@@ -15,6 +15,7 @@ import { NewSessionSheet, RenameSheet } from './sheets.js';
 import { Attention } from './attention.js';
 import { ThreadBrowser } from './thread_browser.js';
 import { CodexPanel } from './codex_panel.js';
+import { DevicesSheet, registerServiceWorker } from './devices.js';
 
 const $ = (id) => document.getElementById(id);
 
@@ -56,6 +57,8 @@ const renameSheet = new RenameSheet($('rename-sheet'), { toast });
 // Panels around the threads, built on first use.
 let threadBrowser = null;
 let codexPanel = null;
+const devicesSheet = new DevicesSheet($('devices-sheet'), { toast });
+registerServiceWorker();
 
 // ------------------------------------------------------------------ routing
 
@@ -186,6 +189,7 @@ $('open-codex').addEventListener('click', () => {
   codexPanel = codexPanel || new CodexPanel({ toast });
   codexPanel.open();
 });
+$('devices-open').addEventListener('click', () => devicesSheet.open());
 
 document.addEventListener('keydown', (ev) => {
   if (document.querySelector('dialog[open]')) return;

@@ -8,13 +8,13 @@ import { api } from './api.js';
 import * as store from './store.js';
 import { ProviderPicker } from './providers.js';
 
-function showError(form, message) {
+export function showError(form, message) {
   const p = form.querySelector('.form-error');
   p.textContent = message || '';
   p.hidden = !message;
 }
 
-function wireClose(dialog) {
+export function wireClose(dialog) {
   for (const b of dialog.querySelectorAll('[data-close]')) b.addEventListener('click', () => dialog.close());
 }
 

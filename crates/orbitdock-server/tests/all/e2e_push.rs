@@ -1,0 +1,272 @@
+//! Web Push end to end: the real pinned Codex behind the server, a loopback push service in
+//! front of it (test-support's `FakePush`) and browser-side keys made in the test. Every push is
+//! checked the way a push service and a browser would: the VAPID token's signature, audience and
+//! expiry, then decryption with the subscription's private key and auth secret, then the
+//! payload's content for its kind. Per-device kinds and quiet hours are honoured; a 410 removes
+//! the subscription; an approval's notification token answers it once, without the API token.
+
+#![allow(clippy::unwrap_used)]
+
+use anyhow::{Context, Result, ensure};
+use orbitdock_protocol::notify::{NoticeKind, PushDevice, PushDevicesResponse, PushPayload};
+use orbitdock_protocol::{ApprovalResolution, SessionDelta, SessionState};
+use serde_json::{Value, json};
+use test_support::ScriptedResponse;
+use test_support::fake_push::{BrowserKeys, FakePush, PushRequest, verify_vapid};
+
+use crate::common::{self, Harness, TOKEN, WAIT, is_turn_ended};
+
+fn subscription(push: &FakePush, device: &str, keys: &BrowserKeys) -> Value {
+    json!({"endpoint": push.endpoint(device), "keys": {"p256dh": keys.p256dh(), "auth": keys.auth()}})
+}
+
+/// Verifies the VAPID header and decrypts one push.
+fn open(push: &FakePush, req: &PushRequest, keys: &BrowserKeys, key: &str) -> Result<PushPayload> {
+    let claims = verify_vapid(req, key).map_err(anyhow::Error::msg)?;
+    ensure!(claims.aud == push.origin(), "aud {}", claims.aud);
+    let now = chrono::Utc::now().timestamp();
+    ensure!(
+        claims.exp > now && claims.exp <= now + 24 * 3600,
+        "exp {} not within 24 h of {now}",
+        claims.exp
+    );
+    ensure!(
+        claims.sub.starts_with("mailto:") || claims.sub.starts_with("https:"),
+        "sub {}",
+        claims.sub
+    );
+    ensure!(
+        req.header("content-encoding") == Some("aes128gcm"),
+        "{req:?}"
+    );
+    ensure!(req.header("ttl").is_some_and(|t| t.parse::<u32>().is_ok()));
+    let plain = keys.decrypt(&req.body).map_err(anyhow::Error::msg)?;
+    let text = String::from_utf8(plain)?;
+    ensure!(!text.contains(TOKEN), "the API token is in a push: {text}");
+    serde_json::from_str(&text).with_context(|| text.clone())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pushes_are_signed_encrypted_filtered_per_device_and_expired_subscriptions_removed()
+-> Result<()> {
+    let h = Harness::start().await?;
+    let push = FakePush::start().await;
+    let devices: PushDevicesResponse = h.get("/api/push/subscriptions").await?;
+    assert!(devices.devices.is_empty());
+    let key = devices.public_key.clone();
+    // The VAPID key is kept in the data dir, owner-only.
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(h.data.path().join("vapid_private_key.p8"))?
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+
+    // A phone that wants everything; a laptop that only wants "session ended" and whose
+    // subscription the browser has dropped (410); a tablet in its quiet hours right now.
+    let phone = BrowserKeys::new();
+    let laptop = BrowserKeys::new();
+    let tablet = BrowserKeys::new();
+    let added: PushDevice = h
+        .post(
+            "/api/push/subscriptions",
+            &json!({"name": "Phone", "subscription": subscription(&push, "phone", &phone)}),
+        )
+        .await?;
+    assert_eq!(added.kinds, NoticeKind::KNOWN.to_vec());
+    assert_eq!(added.service, push.origin());
+    let laptop_dev: PushDevice = h
+        .post(
+            "/api/push/subscriptions",
+            &json!({"name": "Laptop", "subscription": subscription(&push, "laptop", &laptop),
+                    "kinds": ["session_ended"]}),
+        )
+        .await?;
+    push.answer_with("laptop", 410);
+    let now_minute = {
+        use chrono::Timelike;
+        let n = chrono::Utc::now();
+        (n.hour() * 60 + n.minute()) as i64
+    };
+    let _: PushDevice = h
+        .post(
+            "/api/push/subscriptions",
+            &json!({"name": "Tablet", "subscription": subscription(&push, "tablet", &tablet),
+                    "quiet_hours": {"start_minute": (now_minute + 1440 - 120) % 1440,
+                                    "end_minute": (now_minute + 120) % 1440,
+                                    "utc_offset_minutes": 0}}),
+        )
+        .await?;
+    // Bad subscriptions are refused with a clear message and nothing stored.
+    let rest = common::Rest::new(&h.base());
+    let (status, body) = rest
+        .post_raw(
+            "/api/push/subscriptions",
+            &json!({"name": "x", "subscription": {"endpoint": "http://example.com/p",
+                    "keys": {"p256dh": phone.p256dh(), "auth": phone.auth()}}}),
+        )
+        .await?;
+    assert_eq!(status, 400, "{body}");
+    assert!(body["error"]["message"].as_str().unwrap().contains("https"));
+    let (status, body) = rest
+        .post_raw(
+            "/api/push/subscriptions",
+            &json!({"name": "x", "subscription": {"endpoint": push.endpoint("x"),
+                    "keys": {"p256dh": "AAAA", "auth": phone.auth()}}}),
+        )
+        .await?;
+    assert_eq!(status, 400, "{body}");
+
+    // 1. A command approval: the phone is told, with a token that answers it.
+    h.fake
+        .enqueue(ScriptedResponse::new().exec_command("printf pushed > pushed.txt", "call-push"));
+    h.fake.enqueue(ScriptedResponse::new().text("done"));
+    let (id, mut ws) = common::direct_session(&h, "untrusted", "workspace-write").await?;
+    let _: SessionState = h
+        .post(
+            &format!("/api/sessions/{id}/name"),
+            &json!({"name": "Fix the build"}),
+        )
+        .await?;
+    let _: Value = h
+        .post(
+            &format!("/api/sessions/{id}/messages"),
+            &json!({"text": "write the file"}),
+        )
+        .await?;
+    let d = ws
+        .wait_delta("approval", &id, |d| {
+            matches!(d, SessionDelta::ApprovalRequested { .. })
+        })
+        .await?;
+    let SessionDelta::ApprovalRequested { approval } = d else {
+        unreachable!()
+    };
+    let got = push.wait_for("phone", 1, WAIT).await;
+    let p = open(&push, &got[0], &phone, &key)?;
+    assert_eq!(p.kind, NoticeKind::Approval);
+    assert_eq!(p.session_id, id);
+    assert_eq!(p.title, "Fix the build");
+    assert_eq!(p.body, "Approve running a command?");
+    assert_eq!(p.url, format!("/#/s/{id}"));
+    assert!(
+        !serde_json::to_string(&p)?.contains("pushed.txt"),
+        "no command text: {p:?}"
+    );
+    assert_eq!(got[0].header("urgency"), Some("high"));
+    let action = p.action.clone().context("approval action")?;
+    assert_eq!(action.request_id, approval.request_id);
+    assert!(!h.home.workdir().join("pushed.txt").exists());
+
+    // The notification's Accept: no API token, only the one-use token.
+    let anon = reqwest::Client::new();
+    let r = anon
+        .post(format!("{}/api/approval-actions", h.base()))
+        .json(&json!({"token": action.token, "decision": "accept"}))
+        .send()
+        .await?;
+    assert_eq!(r.status(), 200, "{}", r.text().await?);
+    ws.wait_delta("turn end", &id, is_turn_ended).await?;
+    assert_eq!(
+        std::fs::read_to_string(h.home.workdir().join("pushed.txt"))?,
+        "pushed"
+    );
+    // Used once: a replay is refused.
+    let r = anon
+        .post(format!("{}/api/approval-actions", h.base()))
+        .json(&json!({"token": action.token, "decision": "decline"}))
+        .send()
+        .await?;
+    assert_eq!(r.status(), 401);
+    let history: orbitdock_protocol::ApprovalHistory = h
+        .get(&format!("/api/sessions/{id}/approvals/history"))
+        .await?;
+    assert_eq!(history.approvals.len(), 1);
+    assert_eq!(history.approvals[0].resolution, ApprovalResolution::Decided);
+
+    // 2. The turn completed.
+    let got = push.wait_for("phone", 2, WAIT).await;
+    let p = open(&push, &got[1], &phone, &key)?;
+    assert_eq!(
+        (p.kind.clone(), p.body.as_str()),
+        (NoticeKind::TurnCompleted, "Turn completed")
+    );
+    assert!(p.action.is_none());
+    assert_eq!(got[1].header("urgency"), Some("normal"));
+
+    // 3. A turn that fails (the model API refuses the request).
+    h.fake.enqueue(ScriptedResponse::http_error(
+        400,
+        json!({"error": {"message": "bad request", "type": "invalid_request_error"}}),
+    ));
+    let _: Value = h
+        .post(
+            &format!("/api/sessions/{id}/messages"),
+            &json!({"text": "again"}),
+        )
+        .await?;
+    let got = push.wait_for("phone", 3, WAIT).await;
+    let p = open(&push, &got[2], &phone, &key)?;
+    assert_eq!(
+        (p.kind.clone(), p.body.as_str()),
+        (NoticeKind::TurnFailed, "Turn failed")
+    );
+
+    // 4. The session ends: the phone is told; the laptop's push service says 410 and the
+    //    laptop's subscription is removed.
+    let _: Value = h
+        .post(&format!("/api/sessions/{id}/end"), &json!({}))
+        .await?;
+    let got = push.wait_for("phone", 4, WAIT).await;
+    let p = open(&push, &got[3], &phone, &key)?;
+    assert_eq!(p.kind, NoticeKind::SessionEnded);
+    let gone = push.wait_for("laptop", 1, WAIT).await;
+    assert_eq!(gone.len(), 1, "the laptop wants session ends only");
+    assert_eq!(
+        open(&push, &gone[0], &laptop, &key)?.kind,
+        NoticeKind::SessionEnded
+    );
+    let list = common::eventually("laptop removed", || async {
+        let l: PushDevicesResponse = h.get("/api/push/subscriptions").await?;
+        Ok((!l.devices.iter().any(|d| d.id == laptop_dev.id)).then_some(l))
+    })
+    .await?;
+    let phone_dev = list.devices.iter().find(|d| d.name == "Phone").unwrap();
+    assert!(phone_dev.last_success_at.is_some() && phone_dev.failure_count == 0);
+    // Quiet hours: the tablet got nothing at all.
+    assert!(push.for_device("tablet").is_empty());
+    ws.close().await;
+
+    // A failing push service is counted and shown, and a test push reports it.
+    push.answer_with("phone", 500);
+    let (status, body) = rest
+        .post_raw(
+            &format!("/api/push/subscriptions/{}/test", phone_dev.id),
+            &json!({}),
+        )
+        .await?;
+    assert_eq!(status, 409, "{body}");
+    let l: PushDevicesResponse = h.get("/api/push/subscriptions").await?;
+    let d = l.devices.iter().find(|d| d.id == phone_dev.id).unwrap();
+    assert_eq!(d.failure_count, 1);
+    assert!(d.last_error.as_deref().unwrap().contains("500"), "{d:?}");
+    // Kinds switched off per device, then the device removed.
+    let d: PushDevice = h
+        .post(
+            &format!("/api/push/subscriptions/{}", phone_dev.id),
+            &json!({"kinds": ["approval"], "quiet_hours": null}),
+        )
+        .await?;
+    assert_eq!(d.kinds, vec![NoticeKind::Approval]);
+    let _: Value = h
+        .post(
+            &format!("/api/push/subscriptions/{}/delete", phone_dev.id),
+            &json!({}),
+        )
+        .await?;
+    let l: PushDevicesResponse = h.get("/api/push/subscriptions").await?;
+    assert_eq!(l.devices.len(), 1, "{l:?}");
+    h.shutdown().await;
+    Ok(())
+}

@@ -3,7 +3,8 @@
 #
 # Installs, only when missing:
 #   - Debian packages the build and the test suite need (cmake/clang for llama.cpp, bubblewrap for
-#     Codex's Linux sandbox, chromium for the browser tests, python3 for the protocol sample client);
+#     Codex's Linux sandbox, chromium for the browser tests, python3 for the protocol sample client,
+#     openssh-server for the SSH-host test, which starts its own sshd on loopback);
 #   - the pinned Codex CLI (npm) into the git-ignored, project-local folder tools/codex, and the
 #     newest release beside it in tools/codex-<version> (for codex-client's compatibility tests);
 #   - the pinned Claude Code CLI (npm) into the git-ignored, project-local folder tools/claude;
@@ -22,7 +23,8 @@ log() { printf '\033[1;34m[setup]\033[0m %s\n' "$*" >&2; }
 need_pkgs=(cmake clang libclang-dev pkg-config bubblewrap git)
 if [[ "$MODE" == "test" ]]; then
   # libssl-dev: the tests decrypt Web Push payloads with Mozilla's `ece` (OpenSSL backend).
-  need_pkgs+=(chromium python3 libssl-dev)
+  # openssh-server: the SSH-host test starts its own sshd on loopback.
+  need_pkgs+=(chromium python3 libssl-dev openssh-server)
 fi
 missing=()
 for p in "${need_pkgs[@]}"; do

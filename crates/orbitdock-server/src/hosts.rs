@@ -162,9 +162,13 @@ pub struct HostEntry {
     /// The user allowed plain `ws://` to a non-loopback address.
     #[serde(default)]
     pub allow_insecure_ws: bool,
-    /// The `codex` program on the host, for `ssh://` hosts (default `codex` on its PATH).
+    /// The `codex` command on the host, for `ssh://` hosts (default `codex` on its PATH). The
+    /// remote shell reads it, so `CODEX_HOME=/srv/codex /opt/codex/bin/codex` works.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub remote_codex: Option<String>,
+    /// Extra `ssh -o` options for `ssh://` hosts (`IdentityFile=…`, `UserKnownHostsFile=…`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ssh_options: Vec<String>,
 }
 
 #[derive(Debug, Default, Serialize, Deserialize)]
@@ -184,8 +188,10 @@ pub struct NewHost {
     pub token_file: Option<PathBuf>,
     /// Allow plain `ws://` to a non-loopback address.
     pub allow_insecure_ws: bool,
-    /// The `codex` program on an `ssh://` host.
+    /// The `codex` command on an `ssh://` host.
     pub remote_codex: Option<String>,
+    /// Extra `ssh -o` options for an `ssh://` host.
+    pub ssh_options: Vec<String>,
 }
 
 /// The host registry of one data directory.
@@ -263,6 +269,13 @@ impl Hosts {
                  Use ssh://{host} instead, or a private network (Tailscale, WireGuard) and pass --allow-insecure-ws"
             )));
         }
+        if (new.remote_codex.is_some() || !new.ssh_options.is_empty())
+            && !matches!(url, HostUrl::Ssh { .. })
+        {
+            return Err(Error::BadRequest(
+                "--remote-codex and --ssh-option are for ssh:// hosts only".into(),
+            ));
+        }
         if new.token_file.is_some() && !matches!(url, HostUrl::WebSocket { .. }) {
             return Err(Error::BadRequest(
                 "--token-file is for ws:// hosts only (ssh:// uses your SSH keys)".into(),
@@ -299,6 +312,7 @@ impl Hosts {
             has_token: token.is_some(),
             allow_insecure_ws: new.allow_insecure_ws,
             remote_codex: new.remote_codex.clone(),
+            ssh_options: new.ssh_options.clone(),
         };
         file.hosts.push(entry.clone());
         self.write(&file)?;
@@ -345,6 +359,9 @@ impl Hosts {
                     // No password prompt can be answered (stdin is the JSON-RPC stream), and a
                     // remote shell must not get a terminal.
                     .args(["-T", "-o", "BatchMode=yes"]);
+                for o in &entry.ssh_options {
+                    ssh = ssh.arg("-o").arg(o);
+                }
                 if let Some(p) = port {
                     ssh = ssh.arg("-p").arg(p.to_string());
                 }

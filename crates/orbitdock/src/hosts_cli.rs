@@ -27,9 +27,13 @@ pub enum HostsAction {
         /// Allow plain ws:// to a non-loopback address (prefer ssh:// or a private network).
         #[arg(long)]
         allow_insecure_ws: bool,
-        /// The codex program on an ssh:// host (default: `codex` on its PATH).
+        /// The codex command on an ssh:// host (default: `codex` on its PATH), read by the
+        /// remote shell (e.g. "CODEX_HOME=/srv/codex /opt/codex/bin/codex").
         #[arg(long)]
         remote_codex: Option<String>,
+        /// An `ssh -o` option for an ssh:// host (repeatable), e.g. IdentityFile=~/.ssh/box.
+        #[arg(long = "ssh-option", value_name = "KEY=VALUE")]
+        ssh_options: Vec<String>,
     },
     /// List the registered hosts (never their tokens).
     List {
@@ -83,6 +87,7 @@ pub fn hosts(data_dir: &Path, action: HostsAction) -> Result<()> {
             token_file,
             allow_insecure_ws,
             remote_codex,
+            ssh_options,
         } => {
             let e = hosts.add(&NewHost {
                 name,
@@ -90,6 +95,7 @@ pub fn hosts(data_dir: &Path, action: HostsAction) -> Result<()> {
                 token_file,
                 allow_insecure_ws,
                 remote_codex,
+                ssh_options,
             })?;
             println!("added host {} at {}", e.name, e.url);
             println!("check it with: orbitdock hosts test {}", e.name);

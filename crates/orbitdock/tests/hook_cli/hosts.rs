@@ -4,14 +4,15 @@
 //! dir with the exact command `host serve` prints; `hosts test` reaches it and reports its
 //! Codex version; a wrong token is refused with the server's own reason; plain ws:// to a
 //! non-loopback address needs consent; a stopped host is reported unreachable; tokens stay
-//! 0600 and are never printed.
+//! 0600 and are never printed. And an SSH host: our own `sshd` on loopback, `ssh://user@127.0.0.1:PORT`
+//! added, tested, and a thread run through `ssh … codex app-server` on it.
 
 use std::os::unix::fs::PermissionsExt;
 use std::process::{Output, Stdio};
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
-use test_support::{CodexHomeBuilder, FakeResponses, codex_bin};
+use test_support::{CodexHomeBuilder, FakeResponses, ScriptedResponse, codex_bin};
 use tokio::io::{AsyncBufReadExt, BufReader};
 
 const WAIT: Duration = Duration::from_secs(60);
@@ -165,5 +166,182 @@ async fn a_served_ws_host_is_added_tested_refused_with_a_wrong_token_and_reporte
     let removed = hosts_cmd(hub_data.path(), &["remove", "box"])?;
     assert!(removed.status.success(), "{}", text(&removed));
     assert!(!stored.exists());
+    Ok(())
+}
+
+/// An `sshd` of our own on loopback: generated host and user keys, a private config, run in
+/// the foreground and killed on drop.
+struct Sshd {
+    child: tokio::process::Child,
+    port: u16,
+    dir: tempfile::TempDir,
+}
+
+impl Sshd {
+    async fn start() -> Result<Sshd> {
+        let dir = tempfile::tempdir()?;
+        let d = dir.path();
+        for key in ["host_key", "user_key"] {
+            let out = std::process::Command::new("ssh-keygen")
+                .args(["-q", "-t", "ed25519", "-N", "", "-f"])
+                .arg(d.join(key))
+                .output()?;
+            if !out.status.success() {
+                bail!("ssh-keygen: {}", text(&out));
+            }
+        }
+        std::fs::copy(d.join("user_key.pub"), d.join("authorized_keys"))?;
+        let port = std::net::TcpListener::bind("127.0.0.1:0")?
+            .local_addr()?
+            .port();
+        let user = whoami()?;
+        std::fs::write(
+            d.join("sshd_config"),
+            format!(
+                "ListenAddress 127.0.0.1:{port}\nHostKey {hk}\nAuthorizedKeysFile {ak}\n\
+                 PidFile none\nUsePAM no\nStrictModes no\nPasswordAuthentication no\n\
+                 KbdInteractiveAuthentication no\nPermitRootLogin prohibit-password\n\
+                 AllowUsers {user}\n",
+                hk = d.join("host_key").display(),
+                ak = d.join("authorized_keys").display(),
+            ),
+        )?;
+        // sshd refuses to start without its privilege separation directory (created by the
+        // service unit, which never ran here).
+        let _ = std::fs::create_dir_all("/run/sshd");
+        let child = tokio::process::Command::new("/usr/sbin/sshd")
+            .args(["-D", "-e", "-f"])
+            .arg(d.join("sshd_config"))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .kill_on_drop(true)
+            .spawn()
+            .context("starting /usr/sbin/sshd (Debian's openssh-server; scripts/setup.sh test installs it)")?;
+        let deadline = std::time::Instant::now() + WAIT;
+        while tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .is_err()
+        {
+            if std::time::Instant::now() > deadline {
+                bail!("sshd did not listen on {port}");
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        Ok(Sshd { child, port, dir })
+    }
+
+    /// `--ssh-option`s that make our ssh use this server's key and a private known_hosts.
+    fn options(&self) -> Vec<String> {
+        let d = self.dir.path();
+        vec![
+            format!("IdentityFile={}", d.join("user_key").display()),
+            "IdentitiesOnly=yes".into(),
+            format!("UserKnownHostsFile={}", d.join("known_hosts").display()),
+            "StrictHostKeyChecking=accept-new".into(),
+        ]
+    }
+}
+
+fn whoami() -> Result<String> {
+    let out = std::process::Command::new("id").arg("-un").output()?;
+    Ok(String::from_utf8(out.stdout)?.trim().to_owned())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_ssh_host_runs_a_thread_through_codex_app_server_over_ssh() -> Result<()> {
+    use codex_client::app_server::requests::{
+        ThreadStart, ThreadStartParams, TurnStart, TurnStartParams,
+    };
+    use codex_client::app_server::{
+        AppServerEvent, ReconnectPolicy, RemoteBuilder, ServerNotification, ThreadItem,
+    };
+
+    let fake = FakeResponses::start();
+    let remote_home = CodexHomeBuilder::new(&fake.base_url()).build();
+    let hub_data = tempfile::tempdir()?;
+    let mut sshd = Sshd::start().await?;
+    let url = format!("ssh://{}@127.0.0.1:{}", whoami()?, sshd.port);
+    // What the remote shell runs: the pinned codex in the "remote" CODEX_HOME.
+    let remote_codex = format!(
+        "CODEX_HOME={} NO_PROXY=127.0.0.1 RUST_LOG=error {}",
+        remote_home.path().display(),
+        codex_bin().display()
+    );
+    let mut add: Vec<String> = ["add", "sshbox", &url, "--remote-codex", &remote_codex]
+        .iter()
+        .map(|s| (*s).to_owned())
+        .collect();
+    for o in sshd.options() {
+        add.push("--ssh-option".into());
+        add.push(o);
+    }
+    let added = hosts_cmd(
+        hub_data.path(),
+        &add.iter().map(String::as_str).collect::<Vec<_>>(),
+    )?;
+    assert!(added.status.success(), "{}", text(&added));
+    let tested = hosts_cmd(hub_data.path(), &["test", "sshbox"])?;
+    assert!(tested.status.success(), "{}", text(&tested));
+    assert!(
+        text(&tested).contains(&format!("Codex {}", codex_client::PINNED_VERSION))
+            && text(&tested).contains(&remote_home.path().display().to_string()),
+        "{}",
+        text(&tested)
+    );
+
+    // A thread and a turn through the same SSH route the hub uses.
+    let hosts = orbitdock_server::hosts::Hosts::new(hub_data.path());
+    let entry = hosts.get("sshbox")?;
+    let (server, mut events) = RemoteBuilder::new(hosts.endpoint(&entry)?)
+        .reconnect(ReconnectPolicy::never())
+        .connect()
+        .await?;
+    fake.enqueue(ScriptedResponse::new().text("answered over ssh"));
+    let thread = server
+        .call::<ThreadStart>(ThreadStartParams {
+            cwd: Some(remote_home.workdir().display().to_string()),
+            ..Default::default()
+        })
+        .await?
+        .thread
+        .id;
+    server
+        .call::<TurnStart>(TurnStartParams::text(&thread, "hello over ssh"))
+        .await?;
+    let mut answer = String::new();
+    tokio::time::timeout(WAIT, async {
+        while let Some(ev) = events.recv().await {
+            match ev {
+                AppServerEvent::Notification(ServerNotification::ItemCompleted(i))
+                    if i.thread_id == thread =>
+                {
+                    if let ThreadItem::AgentMessage { text, .. } = &i.item {
+                        answer = text.clone();
+                    }
+                }
+                AppServerEvent::Notification(ServerNotification::TurnCompleted(c))
+                    if c.thread_id == thread =>
+                {
+                    return Ok(());
+                }
+                AppServerEvent::Closed { reason } => bail!("closed: {reason}"),
+                _ => {}
+            }
+        }
+        bail!("events ended")
+    })
+    .await
+    .context("the turn over ssh did not complete")??;
+    assert_eq!(answer, "answered over ssh");
+    assert_eq!(
+        fake.responses_requests()
+            .last()
+            .and_then(|r| r.last_user_text())
+            .as_deref(),
+        Some("hello over ssh")
+    );
+    server.shutdown().await?;
+    sshd.child.kill().await?;
     Ok(())
 }

@@ -4,7 +4,8 @@
 // approval (sent to a loopback push service, decrypted as the browser's push client would) is
 // delivered to the service worker through the DevTools protocol and shows a notification with
 // Accept / Decline; its Accept answers the approval through the API with the push's one-use
-// token (no API token in the worker) and the command runs. Screenshots of the devices sheet,
+// token (no API token in the worker) and the command runs; a webhook channel added from the
+// devices sheet gets its test delivery. Screenshots of the devices sheet,
 // the notification as shown, and the 390 px layout into artifacts/screenshots/.
 
 import { test, before, after } from 'node:test';
@@ -172,6 +173,18 @@ test('the devices sheet lists the device with its delivery record, at desktop an
   await row.waitFor({ timeout: T });
   await assert.doesNotReject(row.locator('text=last delivered').waitFor({ timeout: T }));
   assert.ok(!(await row.textContent()).includes('last delivered never'));
+  // A webhook channel added from the sheet, and its test delivery.
+  await page.getByLabel('Channel kind').selectOption('webhook');
+  await page.getByLabel('Channel name').fill('Team hook');
+  await page.getByLabel('Channel URL').fill(push.endpoint('hook'));
+  await page.getByRole('button', { name: 'Add channel' }).click();
+  const hook = page.locator('.channel', { hasText: 'Team hook' });
+  await hook.waitFor({ timeout: T });
+  await hook.getByRole('button', { name: 'Send a test notification to Team hook' }).click();
+  const delivered = await push.nth('hook', 1, T);
+  assert.equal(delivered.headers['content-type'], 'application/json');
+  assert.equal(JSON.parse(delivered.body.toString()).title, 'OrbitDock');
+  await eventually(async () => !(await hook.textContent()).includes('last delivered never'), T, 'test delivery shown');
   await page.screenshot({ path: screenshotPath('devices-sheet') });
   await page.setViewportSize({ width: 390, height: 844 });
   const box = await page.locator('#devices-sheet').boundingBox();

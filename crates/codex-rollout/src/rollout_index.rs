@@ -222,6 +222,14 @@ pub enum WatcherEvent {
         /// The error.
         message: String,
     },
+    /// How far a sweep is: `done` of `total` files processed (every file's events come before
+    /// the progress that counts it). Sent at the start of a sweep (`done` 0) and after each file.
+    SweepProgress {
+        /// Files processed.
+        done: usize,
+        /// Files in this sweep.
+        total: usize,
+    },
 }
 
 /// Counters of what was read and skipped.
@@ -524,7 +532,10 @@ impl RolloutIndex {
     pub fn sweep(&mut self, root: &Path, now_ms: i64, out: &mut impl FnMut(WatcherEvent)) {
         let mut found = Vec::new();
         collect_jsonl(root, &mut found);
-        found.sort();
+        // Newest first: Codex names rollouts `YYYY/MM/DD/rollout-<time>-<id>.jsonl`, so reverse
+        // path order is reverse time order, and a first start on a long history lists the
+        // sessions a user most likely wants first.
+        found.sort_by(|a, b| b.cmp(a));
         let seen: HashSet<&PathBuf> = found.iter().collect();
         let gone: Vec<PathBuf> = self
             .files
@@ -532,8 +543,11 @@ impl RolloutIndex {
             .filter(|p| p.starts_with(root) && !seen.contains(p))
             .cloned()
             .collect();
-        for p in found.iter().chain(gone.iter()) {
+        let total = found.len() + gone.len();
+        out(WatcherEvent::SweepProgress { done: 0, total });
+        for (i, p) in found.iter().chain(gone.iter()).enumerate() {
             self.process_file(p, now_ms, out);
+            out(WatcherEvent::SweepProgress { done: i + 1, total });
         }
     }
 

@@ -251,3 +251,29 @@ mod tests {
         assert_eq!(q.archived, ArchivedFilter::Unknown);
     }
 }
+
+/// `GET /api/status` answer: what the server is busy with in the background.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(default)]
+pub struct ServerStatus {
+    /// The import of the history found on disk at start (Codex rollouts).
+    pub import: ImportStatus,
+    /// Sessions listed now.
+    pub sessions: u64,
+}
+
+/// How far the import of the history on disk is.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(default)]
+pub struct ImportStatus {
+    /// The first sweep has begun.
+    pub started: bool,
+    /// Every file found at start was read.
+    pub complete: bool,
+    /// Files read so far.
+    pub files_done: u64,
+    /// Files found.
+    pub files_total: u64,
+    /// `files_done` / `files_total` in percent (100 once complete).
+    pub percent: f64,
+}

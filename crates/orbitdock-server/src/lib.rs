@@ -47,6 +47,7 @@ pub mod error;
 pub mod hosts;
 pub mod http;
 pub mod hub;
+pub mod import_progress;
 pub mod local_model;
 pub mod markdown;
 pub mod notify;

@@ -135,6 +135,8 @@ pub struct Registry {
     /// watcher, Codex hooks), so two of them seeing a new thread at once make one session.
     passive_lock: tokio::sync::Mutex<()>,
     codex_hooks: crate::discovery::codex_hooks::CodexHooks,
+    /// How far the import of the history on disk is.
+    import: crate::import_progress::ImportProgress,
     /// The task tailing the transcripts Claude hooks name, once started.
     claude_transcripts: std::sync::OnceLock<crate::discovery::claude_transcript::ClaudeTranscripts>,
     /// The local model provider, when the server runs one.
@@ -196,6 +198,7 @@ impl Registry {
             commands: Default::default(),
             passive_lock: tokio::sync::Mutex::new(()),
             codex_hooks: Default::default(),
+            import: Default::default(),
             claude_transcripts: std::sync::OnceLock::new(),
             local_model: std::sync::OnceLock::new(),
         }))
@@ -258,6 +261,11 @@ impl Registry {
         t: crate::discovery::claude_transcript::ClaudeTranscripts,
     ) {
         let _ = self.claude_transcripts.set(t);
+    }
+
+    /// How far the import of the history on disk is.
+    pub fn import_progress(&self) -> &crate::import_progress::ImportProgress {
+        &self.import
     }
 
     /// State of the Codex hook routes.

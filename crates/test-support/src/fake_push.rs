@@ -2,8 +2,8 @@
 //! notifications without the internet.
 //!
 //! * [`FakePush`]: accepts `POST /push/{name}` the way a push service does (201), records each
-//!   request, and can be told to answer a device's pushes with another status (410 for a
-//!   subscription the browser dropped).
+//!   request, and can be told to answer a device's pushes with other statuses (410 for a
+//!   subscription the browser dropped; 500, 503, then 200 for a flaky webhook receiver).
 //! * [`BrowserKeys`]: the P-256 key pair and 16-byte auth secret a browser creates when it
 //!   subscribes, and the decryption it does when a push arrives (RFC 8291, through Mozilla's
 //!   `ece`, an implementation independent of the server's).
@@ -46,7 +46,8 @@ impl PushRequest {
 #[derive(Debug, Default)]
 struct Shared {
     requests: Mutex<Vec<PushRequest>>,
-    statuses: Mutex<HashMap<String, u16>>,
+    /// Per device, the statuses to answer in turn; the last one repeats.
+    statuses: Mutex<HashMap<String, std::collections::VecDeque<u16>>>,
     arrived: tokio::sync::Notify,
 }
 
@@ -70,7 +71,14 @@ async fn receive(
     headers: HeaderMap,
     body: Bytes,
 ) -> StatusCode {
-    let answered = shared.statuses.lock().get(&device).copied().unwrap_or(201);
+    let answered = {
+        let mut statuses = shared.statuses.lock();
+        match statuses.get_mut(&device) {
+            Some(q) if q.len() > 1 => q.pop_front().unwrap_or(201),
+            Some(q) => q.front().copied().unwrap_or(201),
+            None => 201,
+        }
+    };
     let headers = headers
         .iter()
         .map(|(k, v)| {
@@ -121,10 +129,15 @@ impl FakePush {
 
     /// Answers this device's pushes with `status` from now on.
     pub fn answer_with(&self, device: &str, status: u16) {
+        self.answer_sequence(device, &[status]);
+    }
+
+    /// Answers this device's next requests with `statuses` in turn, the last one from then on.
+    pub fn answer_sequence(&self, device: &str, statuses: &[u16]) {
         self.shared
             .statuses
             .lock()
-            .insert(device.to_owned(), status);
+            .insert(device.to_owned(), statuses.iter().copied().collect());
     }
 
     /// Every push received so far.

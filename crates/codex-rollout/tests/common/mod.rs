@@ -125,6 +125,7 @@ impl Registry {
                 self.detached.push(thread_id);
             }
             WatcherEvent::FileReset { .. } => self.resets += 1,
+            WatcherEvent::SweepProgress { .. } => {}
             WatcherEvent::FileError { path, message } => {
                 self.errors.push(format!("{}: {message}", path.display()));
             }

@@ -216,6 +216,10 @@ impl Poll {
                 tracing::warn!(path = %path.display(), error = %message, "cannot read rollout file; retried later");
                 Ok(())
             }
+            WatcherEvent::SweepProgress { done, total } => {
+                registry.import_progress().record(done, total);
+                Ok(())
+            }
         }
     }
 

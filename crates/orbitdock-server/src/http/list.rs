@@ -11,7 +11,7 @@ use axum::extract::{Query, State};
 use axum::response::{IntoResponse, Response};
 use orbitdock_protocol::{
     ArchivedFilter, ListCursor, ListQuery, ListSort, Origin, Provider, SearchResponse,
-    SessionStatus, SessionsResponse,
+    ServerStatus, SessionStatus, SessionsResponse,
 };
 use serde::Deserialize;
 
@@ -173,4 +173,12 @@ pub(super) async fn search(
         h.session = hub.get(&h.session_id);
     }
     Ok(Json(SearchResponse { hits }).into_response())
+}
+
+/// `GET /api/status`: the background import's progress and the number of sessions listed.
+pub(super) async fn status(State(s): State<AppState>) -> Json<ServerStatus> {
+    Json(ServerStatus {
+        import: s.registry.import_progress().status(),
+        sessions: s.registry.list_hub().len() as u64,
+    })
 }

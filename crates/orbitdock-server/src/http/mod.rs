@@ -11,6 +11,7 @@
 mod around;
 mod assets;
 mod attach;
+mod channels;
 mod hooks;
 mod list;
 mod providers;
@@ -216,6 +217,7 @@ fn route_table() -> RouteTable {
             get(list::sessions).post(rest::create_session),
         )
         .route("/api/search", get(list::search))
+        .route("/api/status", get(list::status))
         .route("/api/sessions/{id}", get(rest::get_session))
         .route("/api/sessions/{id}/items", get(rest::items))
         .route("/api/sessions/{id}/messages", post(rest::send_message))
@@ -279,6 +281,12 @@ fn route_table() -> RouteTable {
         .route("/api/push/subscriptions/{id}/delete", post(push::delete))
         .route("/api/push/subscriptions/{id}/test", post(push::test))
         .route(push::ACTION_ROUTE, post(push::approval_action))
+        .route(
+            "/api/notify/channels",
+            get(channels::list).post(channels::add),
+        )
+        .route("/api/notify/channels/{id}/delete", post(channels::delete))
+        .route("/api/notify/channels/{id}/test", post(channels::test))
         .route("/api/hooks/claude", post(hooks::claude))
         .route(codex_hooks::EVENT_ROUTE, post(hooks::codex))
         .route(codex_hooks::PERMISSION_ROUTE, post(hooks::codex_permission))

@@ -26,17 +26,17 @@ pub(super) const ACTION_ROUTE: &str = "/api/approval-actions";
 /// Longest device name kept.
 const NAME_MAX: usize = 80;
 
-fn service(s: &AppState) -> Result<&std::sync::Arc<Notifications>> {
+pub(super) fn service(s: &AppState) -> Result<&std::sync::Arc<Notifications>> {
     s.notify
         .as_ref()
         .ok_or_else(|| Error::Closed("push notifications (not configured here)".into()))
 }
 
-/// A push endpoint we are willing to post to: `https`, or `http` to a loopback address (a push
+/// A URL we are willing to post notifications to: `https`, or `http` to a loopback address (a push
 /// service run on this machine; and the tests' loopback service).
-fn check_endpoint(endpoint: &str) -> Result<()> {
+pub(super) fn check_target_url(endpoint: &str, what: &str) -> Result<()> {
     let url = reqwest::Url::parse(endpoint)
-        .map_err(|e| Error::BadRequest(format!("the push endpoint is not a URL: {e}")))?;
+        .map_err(|e| Error::BadRequest(format!("the {what} is not a URL: {e}")))?;
     let host = url.host_str().unwrap_or_default();
     let loopback = host == "localhost"
         || host
@@ -47,13 +47,13 @@ fn check_endpoint(endpoint: &str) -> Result<()> {
     match url.scheme() {
         "https" => Ok(()),
         "http" if loopback => Ok(()),
-        _ => Err(Error::BadRequest(
-            "the push endpoint must be an https URL (http only to a loopback address)".into(),
-        )),
+        _ => Err(Error::BadRequest(format!(
+            "the {what} must be an https URL (http only to a loopback address)"
+        ))),
     }
 }
 
-fn clean_name(name: &str) -> Result<String> {
+pub(super) fn clean_name(name: &str) -> Result<String> {
     let name: String = name.trim().chars().take(NAME_MAX).collect();
     if name.is_empty() {
         return Err(Error::BadRequest("the device needs a name".into()));
@@ -61,7 +61,7 @@ fn clean_name(name: &str) -> Result<String> {
     Ok(name)
 }
 
-fn check_kinds(kinds: &[NoticeKind]) -> Result<()> {
+pub(super) fn check_kinds(kinds: &[NoticeKind]) -> Result<()> {
     match kinds.iter().find(|k| matches!(k, NoticeKind::Unknown(_))) {
         Some(k) => Err(Error::BadRequest(format!(
             "unknown notification kind {:?} (known: {})",
@@ -127,7 +127,7 @@ pub(super) async fn subscribe(
 ) -> Result<Response> {
     let req = body(b)?;
     let n = service(&s)?;
-    check_endpoint(&req.subscription.endpoint)?;
+    check_target_url(&req.subscription.endpoint, "push endpoint")?;
     webpush::check_keys(&req.subscription.keys.p256dh, &req.subscription.keys.auth)?;
     let name = clean_name(&req.name)?;
     let kinds = req.kinds.unwrap_or_else(|| NoticeKind::KNOWN.to_vec());

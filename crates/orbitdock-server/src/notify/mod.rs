@@ -17,6 +17,7 @@
 //! being in a push.
 
 pub mod action_tokens;
+pub mod channels;
 pub mod webpush;
 
 use std::collections::HashMap;
@@ -34,6 +35,7 @@ use tokio_util::task::TaskTracker;
 
 use crate::error::{Error, Result};
 use crate::hub::ListHub;
+use crate::store::channels::{ChannelOp, ChannelRow};
 use crate::store::push::{PushOp, PushSubscriptionRow};
 use crate::store::{Command, PersistOp, Store};
 
@@ -119,6 +121,8 @@ pub struct Notifications {
     /// Last status seen per session, to notice "ended" once per transition.
     statuses: Mutex<HashMap<String, SessionStatus>>,
     tasks: TaskTracker,
+    /// How webhook / ntfy deliveries are retried.
+    retry: Mutex<channels::Retry>,
 }
 
 impl Notifications {
@@ -140,6 +144,7 @@ impl Notifications {
             tokens: ActionTokens::default(),
             statuses: Mutex::new(statuses),
             tasks: TaskTracker::new(),
+            retry: Mutex::new(channels::Retry::default()),
         })
     }
 
@@ -151,6 +156,11 @@ impl Notifications {
     /// The approval action tokens.
     pub fn tokens(&self) -> &ActionTokens {
         &self.tokens
+    }
+
+    /// Changes how webhook / ntfy deliveries are retried.
+    pub fn set_retry(&self, retry: channels::Retry) {
+        *self.retry.lock() = retry;
     }
 
     /// The store (subscriptions live there).
@@ -266,6 +276,18 @@ impl Notifications {
                 return;
             }
         };
+        match self.store.notify_channels().await {
+            Ok(chans) => {
+                for ch in chans.into_iter().filter(|c| c.kinds.contains(&out.kind)) {
+                    let this = self.clone();
+                    let out = out.clone();
+                    self.tasks.spawn(async move {
+                        let _ = this.deliver_channel(&ch, &out).await;
+                    });
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "cannot read notification channels"),
+        }
         let minute = utc_minute_of_day();
         for sub in subs {
             if !sub.kinds.contains(&out.kind) {
@@ -284,15 +306,39 @@ impl Notifications {
 
     /// Sends a test notification to one device and reports the outcome.
     pub async fn send_test(&self, sub: &PushSubscriptionRow) -> Result<()> {
-        let out = Outgoing {
-            kind: NoticeKind::TurnCompleted,
-            session_id: String::new(),
-            title: "OrbitDock".into(),
-            body: "Notifications work on this device".into(),
-            tag: "orbitdock-test".into(),
-            approval_request: None,
+        self.deliver(sub, &test_notice()).await
+    }
+
+    /// Sends a test notification through one channel and reports the outcome.
+    pub async fn send_channel_test(&self, ch: &ChannelRow) -> Result<()> {
+        self.deliver_channel(ch, &test_notice()).await
+    }
+
+    /// Posts one notification to a channel (with retries); records the outcome on it.
+    async fn deliver_channel(&self, ch: &ChannelRow, out: &Outgoing) -> Result<()> {
+        let retry = *self.retry.lock();
+        let result = channels::deliver(&self.http, ch, &payload(out, None), retry).await;
+        let op = match &result {
+            Ok(()) => ChannelOp::Delivered {
+                id: ch.id.clone(),
+                at: chrono::Utc::now().timestamp_millis(),
+            },
+            Err(e) => {
+                tracing::warn!(channel = %ch.name, error = %e, "notification channel failed");
+                ChannelOp::Failed {
+                    id: ch.id.clone(),
+                    error: e.clone(),
+                }
+            }
         };
-        self.deliver(sub, &out).await
+        let cmd = Command {
+            ops: vec![PersistOp::Channel(op)],
+            ..Default::default()
+        };
+        if let Err(e) = self.store.submit_and_wait(cmd).await {
+            tracing::warn!(error = %e, "cannot record a channel outcome");
+        }
+        result.map_err(Error::Conflict)
     }
 
     /// Encrypts and posts one push; records the outcome on the subscription.
@@ -345,20 +391,7 @@ impl Notifications {
                 expires_at,
             }
         });
-        let payload = PushPayload {
-            kind: out.kind.clone(),
-            session_id: out.session_id.clone(),
-            title: out.title.clone(),
-            body: out.body.clone(),
-            url: if out.session_id.is_empty() {
-                "/".into()
-            } else {
-                format!("/#/s/{}", out.session_id)
-            },
-            tag: out.tag.clone(),
-            action,
-        };
-        let json = serde_json::to_vec(&payload)
+        let json = serde_json::to_vec(&payload(out, action))
             .map_err(|e| PushError::Failed(format!("cannot encode the payload: {e}")))?;
         let body = webpush::encrypt(&sub.p256dh, &sub.auth, &json)
             .map_err(|e| PushError::Failed(e.to_string()))?;
@@ -400,6 +433,35 @@ impl Notifications {
             "the push service answered {status}: {}",
             text.trim()
         )))
+    }
+}
+
+/// What a test notification says.
+fn test_notice() -> Outgoing {
+    Outgoing {
+        kind: NoticeKind::TurnCompleted,
+        session_id: String::new(),
+        title: "OrbitDock".into(),
+        body: "Notifications work here".into(),
+        tag: "orbitdock-test".into(),
+        approval_request: None,
+    }
+}
+
+/// The payload of a notification (for Web Push, encrypted to each device; for a webhook, as is).
+fn payload(out: &Outgoing, action: Option<ApprovalAction>) -> PushPayload {
+    PushPayload {
+        kind: out.kind.clone(),
+        session_id: out.session_id.clone(),
+        title: out.title.clone(),
+        body: out.body.clone(),
+        url: if out.session_id.is_empty() {
+            "/".into()
+        } else {
+            format!("/#/s/{}", out.session_id)
+        },
+        tag: out.tag.clone(),
+        action,
     }
 }
 

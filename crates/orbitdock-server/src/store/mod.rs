@@ -13,6 +13,7 @@
 //!
 //! No SQL lives outside this module.
 
+pub mod channels;
 pub mod push;
 pub mod schema;
 pub mod search;
@@ -128,8 +129,10 @@ pub enum PersistOp {
         /// Session.
         session_id: String,
     },
-    /// A change to the notification targets.
+    /// A change to the Web Push subscriptions.
     Push(push::PushOp),
+    /// A change to the other notification channels.
+    Channel(channels::ChannelOp),
     /// Record where a passive source stopped reading a file. Queued in the same command as the
     /// items read up to there, so both commit in one transaction: a crash keeps both or neither.
     SaveCheckpoint {
@@ -1009,6 +1012,7 @@ pub(crate) fn commit_batch(conn: &mut Connection, batch: &[Command]) -> Result<(
                             .map_err(|e| Error::db("deleting session", e))?;
                     }
                     PersistOp::Push(op) => push::apply(&tx, op)?,
+                    PersistOp::Channel(op) => channels::apply(&tx, op)?,
                     PersistOp::SaveCheckpoint {
                         source,
                         path,

@@ -112,24 +112,37 @@ pub(super) fn apply(tx: &Transaction<'_>, op: &PushOp) -> Result<()> {
             tx.execute("DELETE FROM push_subscriptions WHERE id = ?1", [id])
                 .map_err(|e| Error::db("removing a push subscription", e))?;
         }
-        PushOp::Delivered { id, at } => {
-            tx.execute(
-                "UPDATE push_subscriptions SET last_success_at = ?2, failure_count = 0,
-                   last_error = NULL WHERE id = ?1",
-                params![id, at],
-            )
-            .map_err(|e| Error::db("recording a push delivery", e))?;
-        }
-        PushOp::Failed { id, error } => {
-            tx.execute(
-                "UPDATE push_subscriptions SET failure_count = failure_count + 1, last_error = ?2
-                 WHERE id = ?1",
-                params![id, error],
-            )
-            .map_err(|e| Error::db("recording a push failure", e))?;
-        }
+        PushOp::Delivered { id, at } => record_outcome(tx, "push_subscriptions", id, Ok(*at))?,
+        PushOp::Failed { id, error } => record_outcome(tx, "push_subscriptions", id, Err(error))?,
     }
     Ok(())
+}
+
+/// Records a delivery's outcome on a notification target's row (`table` has `last_success_at`,
+/// `failure_count` and `last_error`): a success clears the failures, a failure counts.
+pub(super) fn record_outcome(
+    tx: &Transaction<'_>,
+    table: &'static str,
+    id: &str,
+    outcome: std::result::Result<i64, &str>,
+) -> Result<()> {
+    match outcome {
+        Ok(at) => tx.execute(
+            &format!(
+                "UPDATE {table} SET last_success_at = ?2, failure_count = 0, last_error = NULL
+                 WHERE id = ?1"
+            ),
+            params![id, at],
+        ),
+        Err(error) => tx.execute(
+            &format!(
+                "UPDATE {table} SET failure_count = failure_count + 1, last_error = ?2 WHERE id = ?1"
+            ),
+            params![id, error],
+        ),
+    }
+    .map(|_| ())
+    .map_err(|e| Error::db(format!("recording a delivery outcome in {table}"), e))
 }
 
 const COLUMNS: &str = "id, name, endpoint, p256dh, auth, kinds, quiet_hours, created_at, \

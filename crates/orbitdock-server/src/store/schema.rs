@@ -90,6 +90,20 @@ const MIGRATIONS: &[&str] = &[
         last_error      TEXT
     );
     "#,
+    // 5: webhook and ntfy-style notification channels.
+    r#"
+    CREATE TABLE notify_channels (
+        id              TEXT PRIMARY KEY,
+        kind            TEXT NOT NULL,   -- ChannelKind
+        name            TEXT NOT NULL,
+        url             TEXT NOT NULL,
+        kinds           TEXT NOT NULL,   -- JSON array of NoticeKind
+        created_at      INTEGER NOT NULL,
+        last_success_at INTEGER,
+        failure_count   INTEGER NOT NULL DEFAULT 0,
+        last_error      TEXT
+    );
+    "#,
 ];
 
 /// The version whose migration creates the search index: the rows stored before it are

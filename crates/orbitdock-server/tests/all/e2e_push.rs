@@ -8,7 +8,9 @@
 #![allow(clippy::unwrap_used)]
 
 use anyhow::{Context, Result, ensure};
-use orbitdock_protocol::notify::{NoticeKind, PushDevice, PushDevicesResponse, PushPayload};
+use orbitdock_protocol::notify::{
+    NoticeKind, NotifyChannel, NotifyChannelsResponse, PushDevice, PushDevicesResponse, PushPayload,
+};
 use orbitdock_protocol::{ApprovalResolution, SessionDelta, SessionState};
 use serde_json::{Value, json};
 use test_support::ScriptedResponse;
@@ -267,6 +269,137 @@ async fn pushes_are_signed_encrypted_filtered_per_device_and_expired_subscriptio
         .await?;
     let l: PushDevicesResponse = h.get("/api/push/subscriptions").await?;
     assert_eq!(l.devices.len(), 1, "{l:?}");
+    h.shutdown().await;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn webhooks_and_ntfy_topics_are_retried_with_backoff_and_their_failures_shown() -> Result<()>
+{
+    let h = Harness::start().await?;
+    // Loopback receivers: a webhook that fails twice before accepting, an ntfy-style topic that
+    // only wants completed turns, and a webhook that always fails.
+    let rx = FakePush::start().await;
+    rx.answer_sequence("hook", &[500, 503, 200]);
+    rx.answer_with("broken", 500);
+    let add = |kind: &str, name: &str, url: String, kinds: Option<Value>| {
+        let mut b = json!({"kind": kind, "name": name, "url": url});
+        if let Some(k) = kinds {
+            b["kinds"] = k;
+        }
+        b
+    };
+    let hook: NotifyChannel = h
+        .post(
+            "/api/notify/channels",
+            &add("webhook", "Team hook", rx.endpoint("hook"), None),
+        )
+        .await?;
+    let topic: NotifyChannel = h
+        .post(
+            "/api/notify/channels",
+            &add(
+                "ntfy",
+                "ntfy topic",
+                rx.endpoint("topic"),
+                Some(json!(["turn_completed"])),
+            ),
+        )
+        .await?;
+    let broken: NotifyChannel = h
+        .post(
+            "/api/notify/channels",
+            &add("webhook", "Broken", rx.endpoint("broken"), None),
+        )
+        .await?;
+    let rest = common::Rest::new(&h.base());
+    let (status, body) = rest
+        .post_raw(
+            "/api/notify/channels",
+            &add("webhook", "x", "http://example.com/hook".into(), None),
+        )
+        .await?;
+    assert_eq!(status, 400, "{body}");
+    let (status, body) = rest
+        .post_raw(
+            "/api/notify/channels",
+            &add("carrier-pigeon", "x", rx.endpoint("x"), None),
+        )
+        .await?;
+    assert_eq!(status, 400, "{body}");
+
+    h.fake.enqueue(ScriptedResponse::new().text("all done"));
+    let (id, mut ws) = common::direct_session(&h, "never", "read-only").await?;
+    let _: SessionState = h
+        .post(
+            &format!("/api/sessions/{id}/name"),
+            &json!({"name": "Nightly run"}),
+        )
+        .await?;
+    let _: Value = h
+        .post(
+            &format!("/api/sessions/{id}/messages"),
+            &json!({"text": "go"}),
+        )
+        .await?;
+    ws.wait_delta("turn end", &id, is_turn_ended).await?;
+
+    // The webhook: two failures, then the JSON payload accepted on the third attempt.
+    let got = rx.wait_for("hook", 3, WAIT).await;
+    assert_eq!(
+        got.iter().map(|r| r.answered).collect::<Vec<_>>(),
+        vec![500, 503, 200]
+    );
+    assert_eq!(got[2].header("content-type"), Some("application/json"));
+    let p: PushPayload = serde_json::from_slice(&got[2].body)?;
+    assert_eq!(
+        (p.kind, p.title.as_str(), p.body.as_str(), p.url.clone()),
+        (
+            NoticeKind::TurnCompleted,
+            "Nightly run",
+            "Turn completed",
+            format!("/#/s/{id}")
+        )
+    );
+    assert!(p.action.is_none(), "no approval tokens outside Web Push");
+    // The ntfy topic: the message as the body, the title and tags as headers.
+    let got = rx.wait_for("topic", 1, WAIT).await;
+    assert_eq!(String::from_utf8(got[0].body.clone())?, "Turn completed");
+    assert_eq!(got[0].header("title"), Some("Nightly run"));
+    assert_eq!(got[0].header("tags"), Some("turn_completed"));
+    // The broken hook: four attempts, then the failure is recorded and shown.
+    let got = rx.wait_for("broken", 4, WAIT).await;
+    assert_eq!(got.len(), 4);
+    let list = common::eventually("outcomes recorded", || async {
+        let l: NotifyChannelsResponse = h.get("/api/notify/channels").await?;
+        let done = l
+            .channels
+            .iter()
+            .all(|c| c.last_success_at.is_some() || c.failure_count > 0);
+        Ok(done.then_some(l))
+    })
+    .await?;
+    let by_id = |id: &str| list.channels.iter().find(|c| c.id == id).unwrap().clone();
+    assert!(by_id(&hook.id).last_success_at.is_some() && by_id(&hook.id).failure_count == 0);
+    assert!(by_id(&topic.id).last_success_at.is_some());
+    let b = by_id(&broken.id);
+    assert_eq!(b.failure_count, 1);
+    assert!(
+        b.last_error
+            .as_deref()
+            .unwrap()
+            .contains("after 4 attempts"),
+        "{b:?}"
+    );
+    ws.close().await;
+    let _: Value = h
+        .post(
+            &format!("/api/notify/channels/{}/delete", broken.id),
+            &json!({}),
+        )
+        .await?;
+    let l: NotifyChannelsResponse = h.get("/api/notify/channels").await?;
+    assert_eq!(l.channels.len(), 2);
     h.shutdown().await;
     Ok(())
 }

@@ -421,3 +421,116 @@ async fn search_finds_names_prompts_and_transcripts_with_snippets() -> Result<()
     s.shutdown().await;
     Ok(())
 }
+
+/// Writes `n` rollouts in Codex's format, thread `i` a minute newer than thread `i - 1`.
+fn write_history(home: &std::path::Path, n: usize, turns: usize) -> Result<Vec<String>> {
+    let pad = test_support::rollout_corpus::pad(200);
+    let mut ids = Vec::new();
+    for i in 0..n {
+        let day = 1 + i / 100;
+        let dir = home.join(format!("sessions/2026/03/{day:02}"));
+        std::fs::create_dir_all(&dir)?;
+        let id = format!("0199aaaa-bbbb-7ccc-8ddd-{i:012}");
+        let ts = format!(
+            "2026-03-{day:02}T{:02}:{:02}:00.000Z",
+            (i / 60) % 24,
+            i % 60
+        );
+        let spec = test_support::rollout_corpus::ThreadSpec {
+            timestamp: &ts,
+            ..test_support::rollout_corpus::ThreadSpec::new(&id, "/w/app", turns, &pad)
+        };
+        let mut f = std::fs::File::create(dir.join(format!(
+            "rollout-2026-03-{day:02}T{:02}-{:02}-00-{id}.jsonl",
+            (i / 60) % 24,
+            i % 60
+        )))?;
+        test_support::rollout_corpus::write_spec(&mut f, &spec)?;
+        ids.push(id);
+    }
+    Ok(ids)
+}
+
+async fn watching(
+    data: &std::path::Path,
+    home: &std::path::Path,
+) -> Result<orbitdock_server::RunningServer> {
+    Ok(orbitdock_server::start_with(
+        orbitdock_server::ServerConfig {
+            data_dir: data.to_owned(),
+            codex_home: home.to_owned(),
+            codex_bin: test_support::codex_bin(),
+            bind: "127.0.0.1:0".parse()?,
+            token: crate::common::TOKEN.into(),
+            codex_env: Vec::new(),
+            claude: None,
+        },
+        orbitdock_server::DiscoveryOptions {
+            passive_idle: std::time::Duration::from_secs(24 * 3600),
+            ..Default::default()
+        },
+    )
+    .await?)
+}
+
+#[tokio::test]
+async fn first_start_imports_in_the_background_and_resumes_after_a_restart() -> Result<()> {
+    use orbitdock_protocol::ServerStatus;
+    let home = tempfile::tempdir()?;
+    let data = tempfile::tempdir()?;
+    let n = 240;
+    write_history(home.path(), n, 3)?;
+
+    let server = watching(data.path(), home.path()).await?;
+    let rest = crate::common::Rest::new(&server.base_url());
+    // The server answers at once, while the import goes on.
+    let first: SessionsResponse = rest.get("/api/sessions?limit=20").await?;
+    let status: ServerStatus = rest.get("/api/status").await?;
+    assert!(status.import.files_done as usize <= n);
+    // Stop it part-way (as far as it got: the restart must neither lose nor repeat anything).
+    let mid = crate::common::eventually("some of the import done", || async {
+        let st: ServerStatus = rest.get("/api/status").await?;
+        Ok((st.import.files_done >= 20).then_some(st))
+    })
+    .await?;
+    server.shutdown().await;
+
+    let server = watching(data.path(), home.path()).await?;
+    let rest = crate::common::Rest::new(&server.base_url());
+    let done = crate::common::eventually("the import to reach 100%", || async {
+        let st: ServerStatus = rest.get("/api/status").await?;
+        Ok(st.import.complete.then_some(st))
+    })
+    .await?;
+    assert_eq!(done.import.percent, 100.0);
+    assert_eq!(done.import.files_done as usize, n);
+    assert_eq!(
+        done.sessions as usize, n,
+        "one session per thread, none twice"
+    );
+    // Every session holds its items once (3 turns: a prompt, a command and an answer each).
+    let all: SessionsResponse = rest.get("/api/sessions?limit=1000").await?;
+    assert_eq!(all.sessions.len(), n);
+    let mut counts = std::collections::BTreeMap::new();
+    for s in &all.sessions {
+        let items: orbitdock_protocol::ItemsPage = rest
+            .get(&format!("/api/sessions/{}/items?after=0&limit=1000", s.id))
+            .await?;
+        *counts.entry(items.items.len()).or_insert(0) += 1;
+    }
+    assert_eq!(
+        counts.len(),
+        1,
+        "every session has the same items: {counts:?}"
+    );
+    let per_session = counts.keys().next().copied().unwrap_or(0);
+    assert!(per_session >= 3, "{per_session} items per session");
+    println!(
+        "first page with {} rows while importing; stopped at {}/{} files",
+        first.sessions.len(),
+        mid.import.files_done,
+        mid.import.files_total
+    );
+    server.shutdown().await;
+    Ok(())
+}

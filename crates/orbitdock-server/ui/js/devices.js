@@ -56,6 +56,8 @@ export class DevicesSheet {
     wireClose(dialog);
     this.form.addEventListener('submit', (ev) => ev.preventDefault());
     dialog.querySelector('#push-enable').addEventListener('click', () => this.enable());
+    this.channels = dialog.querySelector('#channel-list');
+    dialog.querySelector('#channel-add').addEventListener('click', () => this.addChannel());
   }
 
   async open() {
@@ -75,6 +77,8 @@ export class DevicesSheet {
       const r = await request('GET', '/api/push/subscriptions');
       this.publicKey = r.public_key;
       this.render(r.devices);
+      const c = await request('GET', '/api/notify/channels');
+      this.renderChannels(c.channels);
     } catch (err) {
       showError(this.form, `Could not load devices: ${err.message}`);
     }
@@ -83,6 +87,29 @@ export class DevicesSheet {
   render(devices) {
     this.list.replaceChildren(...devices.map((d) => this.row(d)));
     if (!devices.length) this.list.append(h('li', { class: 'empty', text: 'No device gets notifications yet.' }));
+  }
+
+  renderChannels(channels) {
+    this.channels.replaceChildren(...channels.map((c) => h('li', { class: 'device channel', dataset: { id: c.id } },
+      h('div', { class: 'device-head' },
+        h('strong', { class: 'device-name', text: c.name }),
+        h('span', { class: 'muted', text: `${c.kind} · ${c.url}` })),
+      h('div', { class: 'muted', text: `Added ${when(c.created_at)} · last delivered ${when(c.last_success_at)}` }),
+      c.failure_count ? h('span', { class: 'device-failure', text: `${c.failure_count} failed: ${c.last_error || ''}` }) : null,
+      h('div', { class: 'sheet-actions' },
+        h('button', { type: 'button', class: 'btn ghost', text: 'Send test', 'aria-label': `Send a test notification to ${c.name}`,
+          on: { click: () => this.act('Test failed', () => request('POST', `/api/notify/channels/${encodeURIComponent(c.id)}/test`, {})) } }),
+        h('button', { type: 'button', class: 'btn ghost danger', text: 'Remove', 'aria-label': `Remove ${c.name}`,
+          on: { click: () => this.act('Could not remove', () => request('POST', `/api/notify/channels/${encodeURIComponent(c.id)}/delete`, {})) } })))));
+  }
+
+  addChannel() {
+    const f = this.form.elements;
+    return this.act('Could not add the channel', async () => {
+      await request('POST', '/api/notify/channels', { kind: f.channel_kind.value, name: f.channel_name.value, url: f.channel_url.value });
+      f.channel_name.value = '';
+      f.channel_url.value = '';
+    });
   }
 
   row(d) {

@@ -439,8 +439,12 @@ impl ApprovalReply for CodexReply {
                     D::Decline => ("decline", Value::Null),
                     D::Cancel => ("cancel", Value::Null),
                 };
-                r.respond(json!({ "action": action, "content": content, "_meta": null }))
-                    .await
+                r.respond(json!({
+                    "action": action,
+                    "content": content,
+                    "_meta": elicitation_meta(answer.decision, &self.raw),
+                }))
+                .await
             }
             ApprovalKind::Unknown => {
                 r.respond_error(-32601, "OrbitDock cannot answer this request kind")
@@ -455,6 +459,22 @@ impl ApprovalReply for CodexReply {
             .respond_error(-32601, message.to_owned())
             .await
             .map_err(|e| Error::agent("refuse request", e))
+    }
+}
+
+/// `_meta` of an elicitation's answer: "for this session" becomes `{"persist": "session"}` when
+/// the request offers it (Codex's tool-run approvals list `persist: ["session", "always"]`; with
+/// it Codex stops asking for that tool in the thread). "always" (which makes Codex write an
+/// approval into config.toml) is never sent: the hub approves no more than what was asked.
+fn elicitation_meta(decision: ApprovalDecision, raw: &Value) -> Value {
+    let offers_session = raw.pointer("/_meta/persist").is_some_and(|p| match p {
+        Value::Array(a) => a.iter().any(|v| v == "session"),
+        v => v == "session",
+    });
+    if decision == ApprovalDecision::AcceptForSession && offers_session {
+        json!({ "persist": "session" })
+    } else {
+        Value::Null
     }
 }
 
@@ -692,6 +712,19 @@ mod tests {
         assert_eq!(
             elicitation_reason("elicit", &json!({"_meta": null})),
             "MCP server elicit"
+        );
+        let offered = json!({"_meta": {"persist": ["session", "always"]}});
+        assert_eq!(
+            elicitation_meta(ApprovalDecision::AcceptForSession, &offered),
+            json!({"persist": "session"})
+        );
+        assert_eq!(
+            elicitation_meta(ApprovalDecision::Accept, &offered),
+            Value::Null
+        );
+        assert_eq!(
+            elicitation_meta(ApprovalDecision::AcceptForSession, &json!({"_meta": null})),
+            Value::Null
         );
     }
 }

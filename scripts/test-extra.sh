@@ -29,4 +29,5 @@ step "web UI benchmark: open a 10,000-item transcript (prints figures, asserts n
 
 step "codexpc session protocol from Python (crates/codexpc/clients/python, against serve --script)"
 cargo build --locked --workspace --all-targets
-bash "$ROOT/crates/codexpc/clients/python/run_smoke.sh" "$ROOT/target/debug/codexpc"
+# The build step honours CARGO_TARGET_DIR, so the binary is looked for where cargo put it.
+bash "$ROOT/crates/codexpc/clients/python/run_smoke.sh" "${CARGO_TARGET_DIR:-$ROOT/target}/debug/codexpc"

@@ -58,10 +58,12 @@ enum Cmd {
         /// Do not watch CODEX_HOME/sessions for Codex sessions started elsewhere.
         #[arg(long)]
         no_watch: bool,
-        /// Run Codex as a private stdio child instead of the shared runtime on
-        /// DATA_DIR/runtime/codex-app-server.sock (then `orbitdock attach` cannot join sessions).
+        /// Run Codex as a shared runtime on DATA_DIR/runtime/codex-app-server.sock, which
+        /// `orbitdock attach` joins from a terminal, instead of a private stdio child. Not the
+        /// default yet: the socket listener does not end with a server that is killed (a stdio
+        /// child does, with its stdin), so a crashed server would leave it running.
         #[arg(long)]
-        private_runtime: bool,
+        shared_runtime: bool,
         /// Serve this gpt-oss GGUF model as the local provider: the server starts and supervises
         /// `codexpc serve` (a codexpc already running on its socket is used instead).
         #[arg(long, value_name = "FILE.gguf")]
@@ -105,7 +107,7 @@ enum Cmd {
     },
     /// Continue a Codex session in this terminal: runs the real Codex TUI joined to the hub's
     /// shared runtime on the session's thread (`codex --remote unix://… resume THREAD`). The
-    /// hub and the terminal then drive the same live thread.
+    /// hub and the terminal then drive the same live thread. Needs `serve --shared-runtime`.
     Attach {
         /// Session id.
         id: String,
@@ -602,7 +604,7 @@ async fn run(cmd: Cmd, data_dir: PathBuf) -> Result<()> {
             codex_bin,
             passive_idle_secs,
             no_watch,
-            private_runtime,
+            shared_runtime,
             local_model,
             codexpc_bin,
             codexpc_socket,
@@ -619,12 +621,12 @@ async fn run(cmd: Cmd, data_dir: PathBuf) -> Result<()> {
                 socket: codexpc_socket,
                 extra_args: codexpc_args,
             };
-            let runtime = if private_runtime {
-                orbitdock_server::CodexRuntime::Private
-            } else {
+            let runtime = if shared_runtime {
                 orbitdock_server::CodexRuntime::SharedSocket {
                     socket: data_dir::codex_runtime_socket(&data_dir),
                 }
+            } else {
+                orbitdock_server::CodexRuntime::Private
             };
             let codex = CodexArgs {
                 home: codex_home,

@@ -548,6 +548,23 @@ impl Ws {
         }
     }
 
+    /// Waits for an approval (or question) to be requested in this session and returns it.
+    pub async fn wait_approval(
+        &mut self,
+        what: &str,
+        session: &str,
+    ) -> Result<orbitdock_protocol::PendingApproval> {
+        match self
+            .wait_delta(what, session, |d| {
+                matches!(d, SessionDelta::ApprovalRequested { .. })
+            })
+            .await?
+        {
+            SessionDelta::ApprovalRequested { approval } => Ok(approval),
+            _ => unreachable!(),
+        }
+    }
+
     pub async fn subscribe(&mut self, session: &str, since: Option<u64>) -> Result<()> {
         self.send(serde_json::json!({"type": "subscribe_session", "session_id": session, "since_revision": since}))
             .await

@@ -69,14 +69,7 @@ async fn create_send_stream_and_accept_a_command_with_two_identical_clients() ->
     assert!(sent["turn_id"].is_string(), "{sent}");
 
     // The command approval appears, nothing ran yet.
-    let d = a
-        .wait_delta("approval requested", &id, |d| {
-            matches!(d, SessionDelta::ApprovalRequested { .. })
-        })
-        .await?;
-    let SessionDelta::ApprovalRequested { approval } = d else {
-        unreachable!()
-    };
+    let approval = a.wait_approval("approval requested", &id).await?;
     assert_eq!(approval.kind, ApprovalKind::Command);
     assert!(
         approval
@@ -233,14 +226,7 @@ async fn create_over_websocket_and_decline_a_command() -> Result<()> {
     .await?;
     ws.send(json!({"type": "send_message", "session_id": id, "text": "try to write", "client_ref": "s1"}))
         .await?;
-    let d = ws
-        .wait_delta("approval", &id, |d| {
-            matches!(d, SessionDelta::ApprovalRequested { .. })
-        })
-        .await?;
-    let SessionDelta::ApprovalRequested { approval } = d else {
-        unreachable!()
-    };
+    let approval = ws.wait_approval("approval", &id).await?;
     ws.send(
         json!({"type": "approve", "session_id": id, "request_id": approval.request_id,
                    "decision": "decline", "client_ref": "a1"}),
@@ -303,14 +289,7 @@ async fn answer_next(
     id: &str,
     decision: &str,
 ) -> Result<orbitdock_protocol::PendingApproval> {
-    let d = ws
-        .wait_delta("approval", id, |d| {
-            matches!(d, SessionDelta::ApprovalRequested { .. })
-        })
-        .await?;
-    let SessionDelta::ApprovalRequested { approval } = d else {
-        unreachable!()
-    };
+    let approval = ws.wait_approval("approval", id).await?;
     let _: serde_json::Value = h
         .post(
             &format!("/api/sessions/{id}/approvals/{}", approval.request_id),
@@ -515,14 +494,7 @@ async fn an_mcp_elicitation_answered_over_rest_reaches_the_mcp_server() -> Resul
     );
     assert_eq!(asked.questions.as_deref(), Some(&[][..]));
     // Then the server's own form, one field per property.
-    let d = ws
-        .wait_delta("the form", &id, |d| {
-            matches!(d, SessionDelta::ApprovalRequested { .. })
-        })
-        .await?;
-    let SessionDelta::ApprovalRequested { approval: form } = d else {
-        unreachable!()
-    };
+    let form = ws.wait_approval("the form", &id).await?;
     assert_eq!(form.kind, ApprovalKind::Elicitation);
     assert_eq!(form.question.as_deref(), Some("Which name should I greet?"));
     let fields = form.questions.as_ref().context("fields")?;

@@ -53,15 +53,7 @@ async fn turn_ended(ws: &mut Ws, id: &str) -> Result<TurnStatus> {
 }
 
 async fn approval(ws: &mut Ws, id: &str) -> Result<PendingApproval> {
-    match ws
-        .wait_delta("approval requested", id, |d| {
-            matches!(d, SessionDelta::ApprovalRequested { .. })
-        })
-        .await?
-    {
-        SessionDelta::ApprovalRequested { approval } => Ok(approval),
-        _ => unreachable!(),
-    }
+    ws.wait_approval("approval requested", id).await
 }
 
 /// Sends `text` to session `id` and checks that the model request it causes continues Claude

@@ -49,14 +49,7 @@ async fn file_change_approval_plan_rename_and_policy_change() -> Result<()> {
         )
         .await?;
 
-    let d = ws
-        .wait_delta("approval", &id, |d| {
-            matches!(d, SessionDelta::ApprovalRequested { .. })
-        })
-        .await?;
-    let SessionDelta::ApprovalRequested { approval } = d else {
-        unreachable!()
-    };
+    let approval = ws.wait_approval("approval", &id).await?;
     assert!(!h.home.workdir().join("hello.txt").exists());
     let _: serde_json::Value = h
         .post(

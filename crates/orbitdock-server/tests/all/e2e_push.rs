@@ -11,7 +11,7 @@ use anyhow::{Context, Result, ensure};
 use orbitdock_protocol::notify::{
     NoticeKind, NotifyChannel, NotifyChannelsResponse, PushDevice, PushDevicesResponse, PushPayload,
 };
-use orbitdock_protocol::{ApprovalResolution, SessionDelta, SessionState};
+use orbitdock_protocol::{ApprovalResolution, SessionState};
 use serde_json::{Value, json};
 use test_support::ScriptedResponse;
 use test_support::fake_push::{BrowserKeys, FakePush, PushRequest, verify_vapid};
@@ -137,14 +137,7 @@ async fn pushes_are_signed_encrypted_filtered_per_device_and_expired_subscriptio
             &json!({"text": "write the file"}),
         )
         .await?;
-    let d = ws
-        .wait_delta("approval", &id, |d| {
-            matches!(d, SessionDelta::ApprovalRequested { .. })
-        })
-        .await?;
-    let SessionDelta::ApprovalRequested { approval } = d else {
-        unreachable!()
-    };
+    let approval = ws.wait_approval("approval", &id).await?;
     let got = push.wait_for("phone", 1, WAIT).await;
     let p = open(&push, &got[0], &phone, &key)?;
     assert_eq!(p.kind, NoticeKind::Approval);

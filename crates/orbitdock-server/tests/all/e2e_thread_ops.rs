@@ -38,14 +38,7 @@ async fn a_steer_reaches_the_model_within_the_same_turn() -> Result<()> {
         )
         .await?;
     let turn = first.turn_id.clone().unwrap();
-    let d = ws
-        .wait_delta("approval", &id, |d| {
-            matches!(d, SessionDelta::ApprovalRequested { .. })
-        })
-        .await?;
-    let SessionDelta::ApprovalRequested { approval } = d else {
-        unreachable!()
-    };
+    let approval = ws.wait_approval("approval", &id).await?;
 
     // Sent while the turn works: no 409, added to the running turn.
     let steered: SendMessageResponse = h

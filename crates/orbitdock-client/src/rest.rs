@@ -360,6 +360,25 @@ impl Client {
             .await
     }
 
+    /// `POST /api/pairing`: a one-time pairing code for a new device.
+    pub async fn pairing(
+        &self,
+        request: &orbitdock_protocol::pairing::PairingRequest,
+    ) -> Result<orbitdock_protocol::pairing::PairingCode> {
+        self.post(self.url(&["api", "pairing"]), request).await
+    }
+
+    /// `GET /api/devices`: the paired devices.
+    pub async fn devices(&self) -> Result<orbitdock_protocol::pairing::PairedDevicesResponse> {
+        self.get(self.url(&["api", "devices"])).await
+    }
+
+    /// `POST /api/devices/{id}/revoke`.
+    pub async fn revoke_device(&self, id: &str) -> Result<serde_json::Value> {
+        self.post_empty(self.url(&["api", "devices", id, "revoke"]))
+            .await
+    }
+
     /// `GET /api/models`.
     pub async fn models(&self) -> Result<ModelsResponse> {
         self.get(self.url(&["api", "models"])).await

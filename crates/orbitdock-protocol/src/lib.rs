@@ -23,6 +23,7 @@ pub mod around;
 pub mod hosts;
 pub mod list;
 pub mod notify;
+pub mod pairing;
 
 pub use around::*;
 pub use hosts::*;

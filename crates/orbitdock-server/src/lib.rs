@@ -51,6 +51,7 @@ pub mod import_progress;
 pub mod local_model;
 pub mod markdown;
 pub mod notify;
+pub mod pairing;
 pub mod registry;
 pub mod session;
 pub mod store;
@@ -329,11 +330,17 @@ pub async fn start_with_connectors(
         stop: stop.clone(),
         tasks: tasks.clone(),
         notify: Some(notifications),
+        pairing: Arc::new(pairing::Pairing::new(registry.store().clone())),
+        login_limit: Arc::default(),
     });
     let stopped = stop.clone();
     let serve = tokio::spawn(async move {
-        let r = axum::serve(listener, router)
-            .with_graceful_shutdown(async move { stopped.cancelled().await })
+        // The peer address feeds the per-address limit on failed sign-ins.
+        let r = axum::serve(
+            listener,
+            router.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(async move { stopped.cancelled().await })
             .await;
         if let Err(e) = r {
             tracing::error!(error = %e, "HTTP server failed");

@@ -84,6 +84,33 @@ enum Cmd {
         #[arg(long)]
         rotate: bool,
     },
+    /// Pair a phone or another computer: prints a one-time link (valid a few minutes) and its
+    /// QR code. Opening it signs that device in with its own revocable session; the API token
+    /// never leaves this machine.
+    Pair {
+        /// The paired device's name (default: from its browser).
+        #[arg(long)]
+        name: Option<String>,
+        /// How long the code works, in seconds (at most 900).
+        #[arg(long, default_value_t = 300)]
+        ttl: u64,
+        /// The address the device reaches this server at (e.g. `https://hub.example.ts.net`);
+        /// default: the server's own URL.
+        #[arg(long, value_name = "BASE_URL")]
+        url: Option<String>,
+        /// Print JSON (with the link; no QR code).
+        #[arg(long)]
+        json: bool,
+    },
+    /// List paired devices, or revoke one.
+    Devices {
+        /// Revoke this device (its id from the list).
+        #[arg(long, value_name = "ID")]
+        revoke: Option<String>,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// List sessions.
     Sessions {
         /// Print JSON.
@@ -650,6 +677,38 @@ async fn run(cmd: Cmd, data_dir: PathBuf) -> Result<()> {
             }
             Ok(())
         }
+        Cmd::Pair {
+            name,
+            ttl,
+            url,
+            json,
+        } => pair(&data_dir, name, ttl, url, json).await,
+        Cmd::Devices { revoke, json } => {
+            let c = Client::discover(&data_dir)?;
+            if let Some(id) = revoke {
+                c.revoke_device(&id).await?;
+                println!("revoked {id}");
+                return Ok(());
+            }
+            let r = c.devices().await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&r)?);
+                return Ok(());
+            }
+            if r.devices.is_empty() {
+                println!("no paired device (pair one with `orbitdock pair`)");
+            }
+            for d in &r.devices {
+                println!(
+                    "{}  {:<24} paired {}  last seen {}",
+                    d.id,
+                    d.name,
+                    local_time(d.created_at),
+                    local_time(d.last_seen_at)
+                );
+            }
+            Ok(())
+        }
         Cmd::Sessions { json } => {
             let c = Client::discover(&data_dir)?;
             let r = c.list_sessions().await?;
@@ -970,6 +1029,46 @@ async fn attach(data_dir: &Path, id: &str, print: bool) -> Result<()> {
         let status = cmd.status().context("running codex")?;
         std::process::exit(status.code().unwrap_or(1));
     }
+}
+
+/// Unix ms as local time, for people.
+fn local_time(ms: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(ms)
+        .map(|t| {
+            t.with_timezone(&chrono::Local)
+                .format("%Y-%m-%d %H:%M")
+                .to_string()
+        })
+        .unwrap_or_else(|| ms.to_string())
+}
+
+/// `orbitdock pair`: asks the running server for a pairing code and shows its link and QR code.
+async fn pair(
+    data_dir: &Path,
+    name: Option<String>,
+    ttl: u64,
+    base: Option<String>,
+    json: bool,
+) -> Result<()> {
+    let c = Client::discover(data_dir)?;
+    let mut code = c
+        .pairing(&orbitdock_protocol::pairing::PairingRequest {
+            name,
+            ttl_secs: Some(ttl),
+        })
+        .await?;
+    if let Some(base) = base {
+        code.url = format!("{}/pair#{}", base.trim_end_matches('/'), code.code);
+    }
+    if json {
+        let out = serde_json::json!({"url": code.url, "expires_at": code.expires_at});
+        println!("{}", serde_json::to_string_pretty(&out)?);
+        return Ok(());
+    }
+    println!("{}", orbitdock_server::pairing::qr_terminal(&code.url)?);
+    println!("Pair a device: open this link on it (once, until {}):", local_time(code.expires_at));
+    println!("{}", code.url);
+    Ok(())
 }
 
 /// Which Codex `serve` runs, and how.

@@ -47,7 +47,13 @@ pub(super) fn is_public(path: &str) -> bool {
             | "/offline.html"
             | "/icons/icon-192.png"
             | "/icons/icon-512.png"
+            | "/js/pair.js"
     )
+}
+
+/// The page a device opens to pair (`/pair#CODE`): it posts the code from the fragment.
+pub(super) async fn pair_page() -> Response {
+    serve("pair.html")
 }
 
 pub(super) async fn index() -> Response {

@@ -2,8 +2,10 @@
 //! in front of all of them.
 //!
 //! Built by [`app`] so tests can drive the router with `oneshot` or serve it on 127.0.0.1:0.
-//! Security (see the protocol README): every route but `/health` and `/login` needs the token
-//! (bearer header, the HttpOnly cookie set by `/login`, or `?token=` on `/ws` only); `Host` must
+//! Security (see the protocol README): every route but `/health`, `/login` and the pairing page
+//! with its `POST /api/pair` needs a credential: the token (bearer header, the HttpOnly cookie
+//! set by `/login`, or `?token=` on `/ws` only) or a paired device's session cookie (see
+//! `crate::pairing`); failed sign-ins are rate-limited per source address; `Host` must
 //! be a loopback name with our port and `Origin`, when present, our own origin, which defeats DNS
 //! rebinding and cross-site requests; mutations are POST/PATCH/DELETE only (the router refuses
 //! other methods with 405).
@@ -12,8 +14,10 @@ mod around;
 mod assets;
 mod attach;
 mod channels;
+mod devices;
 mod hooks;
 mod list;
+mod login_limit;
 mod providers;
 mod push;
 mod rest;
@@ -38,6 +42,8 @@ use crate::registry::Registry;
 
 /// Name of the login cookie.
 pub const COOKIE_NAME: &str = "orbitdock_token";
+pub use devices::DEVICE_COOKIE;
+pub use login_limit::{BURST as LOGIN_BURST, REFILL as LOGIN_REFILL};
 
 /// What the router needs.
 #[derive(Debug, Clone)]
@@ -53,6 +59,10 @@ pub struct AppState {
     /// Push notifications; `None` in routers built without a data dir (their push routes
     /// answer 503).
     pub notify: Option<Arc<crate::notify::Notifications>>,
+    /// Pairing codes and paired-device sessions.
+    pub pairing: Arc<crate::pairing::Pairing>,
+    /// Failed sign-ins per source address.
+    pub login_limit: Arc<login_limit::LoginLimit>,
 }
 
 impl AppState {
@@ -60,11 +70,13 @@ impl AppState {
     /// drive the router directly).
     pub fn new(registry: Arc<Registry>, auth: AuthConfig) -> Self {
         AppState {
+            pairing: Arc::new(crate::pairing::Pairing::new(registry.store().clone())),
             registry,
             auth: Arc::new(auth),
             stop: tokio_util::sync::CancellationToken::new(),
             tasks: tokio_util::task::TaskTracker::new(),
             notify: None,
+            login_limit: Arc::default(),
         }
     }
 }
@@ -287,6 +299,11 @@ fn route_table() -> RouteTable {
         )
         .route("/api/notify/channels/{id}/delete", post(channels::delete))
         .route("/api/notify/channels/{id}/test", post(channels::test))
+        .route("/api/pairing", post(devices::create))
+        .route(devices::PAIR_ROUTE, post(devices::pair))
+        .route("/api/devices", get(devices::list))
+        .route("/api/devices/{id}/revoke", post(devices::revoke))
+        .route(devices::PAIR_PAGE, get(assets::pair_page))
         .route("/api/hooks/claude", post(hooks::claude))
         .route(codex_hooks::EVENT_ROUTE, post(hooks::codex))
         .route(codex_hooks::PERMISSION_ROUTE, post(hooks::codex_permission))
@@ -358,7 +375,7 @@ fn rejection_response(r: &Rejection) -> Response {
 }
 
 /// The security layer (runs before routing).
-async fn guard(State(state): State<AppState>, req: Request<Body>, next: Next) -> Response {
+async fn guard(State(state): State<AppState>, mut req: Request<Body>, next: Next) -> Response {
     let auth = &state.auth;
     let headers = req.headers();
     if let Err(r) = auth.hosts.check(headers, req.uri()) {
@@ -366,10 +383,13 @@ async fn guard(State(state): State<AppState>, req: Request<Body>, next: Next) ->
     }
     let path = req.uri().path();
     // The approval-action route carries its own credential (a one-use token scoped to one
-    // approval) in its body; it must work from a notification without the API token.
+    // approval) in its body; it must work from a notification without the API token. The pair
+    // page and its POST are how a device without any credential gets one (a one-time code).
     if path == "/health"
         || path == "/login"
         || path == push::ACTION_ROUTE
+        || path == devices::PAIR_PAGE
+        || path == devices::PAIR_ROUTE
         || assets::is_public(path)
     {
         return next.run(req).await;
@@ -389,12 +409,30 @@ async fn guard(State(state): State<AppState>, req: Request<Body>, next: Next) ->
             .get(header::ACCEPT)
             .and_then(|v| v.to_str().ok())
             .is_some_and(|a| a.contains("text/html"));
+    if token.as_deref().is_some_and(|t| auth.token.matches(t)) {
+        return next.run(req).await;
+    }
+    let device = cookie_value(headers, DEVICE_COOKIE);
+    if let Some(secret) = &device {
+        match state.pairing.authenticate(secret).await {
+            Ok(Some(who)) => {
+                req.extensions_mut().insert(who);
+                return next.run(req).await;
+            }
+            Ok(None) => {}
+            Err(e) => return e.into_response(),
+        }
+    }
     match token {
-        Some(t) if auth.token.matches(&t) => next.run(req).await,
         // A person opening the bare URL gets a page telling them how to sign in, not JSON; the
         // UI itself stays behind the token like every other route.
         _ if wants_page => sign_in_page(),
         Some(_) => error_response(StatusCode::UNAUTHORIZED, "unauthorized", "invalid token"),
+        None if device.is_some() => error_response(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            "this device's session was revoked or is unknown: pair it again (`orbitdock pair`)",
+        ),
         None => error_response(
             StatusCode::UNAUTHORIZED,
             "unauthorized",
@@ -409,7 +447,9 @@ fn sign_in_page() -> Response {
 <meta name=\"viewport\" content=\"width=device-width,initial-scale=1\"><title>OrbitDock: sign in</title></head>\
 <body style=\"font-family:system-ui,sans-serif;max-width:36rem;margin:3rem auto;padding:0 1rem;line-height:1.5\">\
 <h1>OrbitDock</h1><p>You are not signed in. Open the login URL that <code>orbitdock serve</code> printed \
-(<code>http://127.0.0.1:PORT/login?token=...</code>); <code>orbitdock token</code> prints the token again.</p>\
+(<code>http://127.0.0.1:PORT/login?token=...</code>); <code>orbitdock token</code> prints the token again. \
+On a phone or another computer, pair it instead: <code>orbitdock pair</code>, or <em>Pair a device</em> \
+in the Devices sheet of a signed-in browser, shows a one-time link and its QR code.</p>\
 </body></html>";
     Response::builder()
         .status(StatusCode::UNAUTHORIZED)
@@ -421,6 +461,10 @@ fn sign_in_page() -> Response {
 
 /// `GET /login?token=T`: sets the cookie and redirects to the UI.
 async fn login(State(state): State<AppState>, req: Request<Body>) -> Response {
+    let peer = match devices::limit(&state, &req) {
+        Ok(p) => p,
+        Err(r) => return r,
+    };
     let token = match query_value(req.uri().query(), "token") {
         Ok(Some(t)) => t,
         Ok(None) => {
@@ -429,6 +473,7 @@ async fn login(State(state): State<AppState>, req: Request<Body>) -> Response {
         Err(r) => return rejection_response(&r),
     };
     if !state.auth.token.matches(&token) {
+        state.login_limit.failed(peer);
         return error_response(StatusCode::UNAUTHORIZED, "unauthorized", "invalid token");
     }
     Response::builder()

@@ -35,11 +35,20 @@ const LIST_KEY: &str = "\u{0}list";
 /// the message limit) is read in several steps.
 const READ_CHUNK: usize = 8 * 1024;
 
-pub(super) async fn upgrade(State(state): State<AppState>, ws: WebSocketUpgrade) -> Response {
+pub(super) async fn upgrade(
+    State(state): State<AppState>,
+    device: Option<axum::Extension<crate::pairing::DeviceIdentity>>,
+    ws: WebSocketUpgrade,
+) -> Response {
     let tasks = state.tasks.clone();
+    // A paired device's connection ends when the device is revoked; one signed in with the
+    // token has nothing to revoke it (a token that never fires).
+    let revoked = device
+        .map(|axum::Extension(d)| d.revoked)
+        .unwrap_or_default();
     ws.max_message_size(1 << 20)
         .read_buffer_size(READ_CHUNK)
-        .on_upgrade(move |socket| tasks.track_future(connection(state, socket)))
+        .on_upgrade(move |socket| tasks.track_future(connection(state, socket, revoked)))
 }
 
 fn frame(msg: &ServerMessage) -> Message {
@@ -234,7 +243,11 @@ impl Conn {
     }
 }
 
-async fn connection(state: AppState, socket: WebSocket) {
+async fn connection(
+    state: AppState,
+    socket: WebSocket,
+    revoked: tokio_util::sync::CancellationToken,
+) {
     let (mut sink, mut stream) = socket.split();
     let (done_tx, mut done_rx) = mpsc::channel::<ServerMessage>(256);
     let mut conn = Conn {
@@ -261,6 +274,17 @@ async fn connection(state: AppState, socket: WebSocket) {
                     .send(Message::Close(Some(axum::extract::ws::CloseFrame {
                         code: 1001,
                         reason: "server stopping".into(),
+                    })))
+                    .await;
+                break;
+            }
+            _ = revoked.cancelled() => {
+                // 4401: an application code (4000-4999) a client can tell from a network
+                // failure: reconnecting will not help, signing in again will.
+                let _ = sink
+                    .send(Message::Close(Some(axum::extract::ws::CloseFrame {
+                        code: 4401,
+                        reason: "device revoked".into(),
                     })))
                     .await;
                 break;

@@ -41,6 +41,18 @@ fn digest(token: &str) -> [u8; 32] {
     out
 }
 
+/// `bytes` random bytes, base64url: what every bearer secret of the hub is made of (action
+/// tokens, pairing codes, device sessions).
+pub fn random_token(bytes: usize) -> String {
+    let mut raw = vec![0u8; bytes];
+    // The system RNG failing leaves the buffer as it was; a second fill from another source
+    // keeps a token from ever being predictable.
+    if SystemRandom::new().fill(&mut raw).is_err() {
+        rand::RngCore::fill_bytes(&mut rand::rng(), &mut raw);
+    }
+    B64.encode(raw)
+}
+
 fn now_ms() -> i64 {
     chrono::Utc::now().timestamp_millis()
 }
@@ -53,13 +65,7 @@ impl ActionTokens {
 
     /// [`ActionTokens::mint`] with an explicit lifetime.
     pub fn mint_for(&self, session_id: &str, request_id: &str, ttl: Duration) -> (String, i64) {
-        let mut raw = [0u8; 32];
-        // The system RNG failing leaves the buffer as it was; a second fill from another source
-        // keeps a token from ever being predictable.
-        if SystemRandom::new().fill(&mut raw).is_err() {
-            rand::RngCore::fill_bytes(&mut rand::rng(), &mut raw);
-        }
-        let token = B64.encode(raw);
+        let token = random_token(32);
         let now = now_ms();
         let expires_at = now + ttl.as_millis() as i64;
         let mut grants = self.grants.lock();

@@ -14,6 +14,7 @@
 //! No SQL lives outside this module.
 
 pub mod channels;
+pub mod devices;
 pub mod push;
 pub mod schema;
 pub mod search;
@@ -133,6 +134,8 @@ pub enum PersistOp {
     Push(push::PushOp),
     /// A change to the other notification channels.
     Channel(channels::ChannelOp),
+    /// A change to the pairing codes or paired devices.
+    Devices(devices::DeviceOp),
     /// Record where a passive source stopped reading a file. Queued in the same command as the
     /// items read up to there, so both commit in one transaction: a crash keeps both or neither.
     SaveCheckpoint {
@@ -1013,6 +1016,7 @@ pub(crate) fn commit_batch(conn: &mut Connection, batch: &[Command]) -> Result<(
                     }
                     PersistOp::Push(op) => push::apply(&tx, op)?,
                     PersistOp::Channel(op) => channels::apply(&tx, op)?,
+                    PersistOp::Devices(op) => devices::apply(&tx, op)?,
                     PersistOp::SaveCheckpoint {
                         source,
                         path,

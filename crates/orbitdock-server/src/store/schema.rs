@@ -104,6 +104,22 @@ const MIGRATIONS: &[&str] = &[
         last_error      TEXT
     );
     "#,
+    // 6: pairing codes and paired-device sessions (digests only: see `store::devices`).
+    r#"
+    CREATE TABLE pairing_codes (
+        code_hash   TEXT PRIMARY KEY,   -- SHA-256 of the code, hex
+        name        TEXT,               -- the device's name when the pairing gave one
+        created_at  INTEGER NOT NULL,
+        expires_at  INTEGER NOT NULL
+    ) WITHOUT ROWID;
+    CREATE TABLE device_sessions (
+        id           TEXT PRIMARY KEY,
+        name         TEXT NOT NULL,
+        secret_hash  TEXT NOT NULL UNIQUE,   -- SHA-256 of the session secret, hex
+        created_at   INTEGER NOT NULL,
+        last_seen_at INTEGER NOT NULL
+    );
+    "#,
 ];
 
 /// The version whose migration creates the search index: the rows stored before it are

@@ -170,7 +170,8 @@ fn probes_for(
     let has_param = pattern.contains('{');
     let real_path = substitute(pattern, real_id);
     let unknown_path = substitute(pattern, "no-such-id-0000");
-    let public = pattern == "/health";
+    // The pair page holds no data: a device without any credential opens it.
+    let public = pattern == "/health" || pattern == "/pair";
     let mut out = Vec::new();
     let probe = |what: String,
                  method: Method,

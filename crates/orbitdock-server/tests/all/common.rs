@@ -476,6 +476,38 @@ impl Ws {
         Ok(ws)
     }
 
+    /// A WebSocket signed in with a cookie (`name=value`), the way a browser connects.
+    pub async fn connect_with_cookie(base: &str, cookie: &str) -> Result<Ws> {
+        use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+        let mut req = format!("{}/ws", base.replace("http://", "ws://")).into_client_request()?;
+        req.headers_mut().insert("cookie", cookie.parse()?);
+        let (stream, _) = tokio::time::timeout(WAIT, tokio_tungstenite::connect_async(req))
+            .await
+            .context("ws connect timed out")??;
+        let mut ws = Ws {
+            stream,
+            seen: Vec::new(),
+            delta_frames: Vec::new(),
+        };
+        let hello = ws.next().await?;
+        assert!(matches!(hello, ServerMessage::Hello { .. }), "{hello:?}");
+        Ok(ws)
+    }
+
+    /// Reads until the server closes the connection; the close frame's code, if it sent one.
+    pub async fn wait_closed(&mut self) -> Result<Option<u16>> {
+        loop {
+            let m = tokio::time::timeout(WAIT, self.stream.next())
+                .await
+                .context("the WebSocket was not closed in time")?;
+            match m {
+                Some(Ok(Message::Close(frame))) => return Ok(frame.map(|f| f.code.into())),
+                Some(Ok(_)) => {}
+                Some(Err(_)) | None => return Ok(None),
+            }
+        }
+    }
+
     pub async fn send(&mut self, v: Value) -> Result<()> {
         self.stream
             .send(Message::Text(v.to_string().into()))

@@ -396,3 +396,73 @@ async fn webhooks_and_ntfy_topics_are_retried_with_backoff_and_their_failures_sh
     h.shutdown().await;
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pending_question_is_pushed_without_its_text_or_an_action() -> Result<()> {
+    let h = Harness::start().await?;
+    let push = FakePush::start().await;
+    let key = h
+        .get::<PushDevicesResponse>("/api/push/subscriptions")
+        .await?
+        .public_key;
+    let phone = BrowserKeys::new();
+    let _: PushDevice = h
+        .post(
+            "/api/push/subscriptions",
+            &json!({"name": "Phone", "subscription": subscription(&push, "phone", &phone),
+                    "kinds": ["question"]}),
+        )
+        .await?;
+    // Codex's request_user_input tool (plan mode): the agent asks the user a question.
+    h.fake.enqueue(ScriptedResponse::new().function_call(
+        "request_user_input",
+        json!({"questions": [{"id": "color", "header": "Color",
+            "question": "Which color should the button be?",
+            "options": [{"label": "Blue", "description": "calm"},
+                        {"label": "Red", "description": "loud"}]}]}),
+        "call-q",
+    ));
+    h.fake
+        .enqueue(ScriptedResponse::new().text("Plan: a blue button."));
+    let (id, mut ws) = common::direct_session(&h, "on-request", "read-only").await?;
+    let _: SessionState = h
+        .post(
+            &format!("/api/sessions/{id}/name"),
+            &json!({"name": "Button plan"}),
+        )
+        .await?;
+    let _: Value = h
+        .post(
+            &format!("/api/sessions/{id}/messages"),
+            &json!({"text": "plan a button", "collaboration_mode": "plan"}),
+        )
+        .await?;
+    let question = ws.wait_approval("question", &id).await?;
+    assert_eq!(question.kind, orbitdock_protocol::ApprovalKind::Question);
+    let got = push.wait_for("phone", 1, WAIT).await;
+    let p = open(&push, &got[0], &phone, &key)?;
+    assert_eq!(p.kind, NoticeKind::Question);
+    assert_eq!(p.session_id, id);
+    assert_eq!(p.title, "Button plan");
+    assert_eq!(p.body, "The agent asks a question");
+    assert_eq!(p.url, format!("/#/s/{id}"));
+    assert_eq!(p.tag, format!("approval-{id}-{}", question.request_id));
+    // A question is answered in the app, not with a notification button; and its text (which
+    // may quote the user's code) stays on the hub.
+    assert!(p.action.is_none(), "{p:?}");
+    let text = String::from_utf8(phone.decrypt(&got[0].body).map_err(anyhow::Error::msg)?)?;
+    assert!(!text.contains("Which color"), "{text}");
+    assert_eq!(got[0].header("urgency"), Some("high"));
+    // Answered over REST, the turn ends; the phone wanted questions only.
+    let _: Value = h
+        .post(
+            &format!("/api/sessions/{id}/approvals/{}", question.request_id),
+            &json!({"decision": "accept", "answers": {"color": ["Blue"]}}),
+        )
+        .await?;
+    ws.wait_delta("turn end", &id, is_turn_ended).await?;
+    assert_eq!(push.for_device("phone").len(), 1);
+    ws.close().await;
+    h.shutdown().await;
+    Ok(())
+}

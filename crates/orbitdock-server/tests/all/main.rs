@@ -27,6 +27,7 @@ mod e2e_shutdown;
 mod e2e_thread_ops;
 mod faults;
 mod list_search;
+mod pairing;
 mod passive_codex;
 mod security;
 mod soak;

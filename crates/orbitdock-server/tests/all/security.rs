@@ -420,3 +420,133 @@ async fn a_second_local_user_is_refused() -> Result<()> {
     }
     Ok(())
 }
+
+/// Runs `orbitdock ARGS --data-dir DATA` to completion; its stdout.
+fn cli(bin: &Path, data: &Path, args: &[&str]) -> Result<String> {
+    let out = Command::new(bin)
+        .arg("--data-dir")
+        .arg(data)
+        .args(args)
+        .stdin(Stdio::null())
+        .output()?;
+    ensure!(
+        out.status.success(),
+        "orbitdock {args:?}: {}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Ok(String::from_utf8(out.stdout)?)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pairing_keeps_the_token_and_device_secrets_out_of_urls_and_logs() -> Result<()> {
+    let bin = target_bin("orbitdock")?;
+    let fake = FakeResponses::start();
+    let home = CodexHomeBuilder::new(&fake.base_url()).build();
+    let tmp = tempfile::tempdir()?;
+    let data = tmp.path().join("data");
+    let stderr = tmp.path().join("stderr.log");
+    let mut s = serve_with(
+        &bin,
+        &data,
+        &home,
+        &ServeOptions {
+            stderr: Some(stderr.clone()),
+            env: vec![("ORBITDOCK_LOG".into(), "debug".into())],
+            ..Default::default()
+        },
+    )?;
+    let token = s.token.clone();
+    let base = s.base.clone();
+
+    // `orbitdock pair`: a QR code and the link, which names the server and carries the code in
+    // its fragment only.
+    let shown = cli(&bin, &data, &["pair", "--name", "Phone"])?;
+    let url = shown
+        .lines()
+        .rev()
+        .find(|l| l.starts_with("http"))
+        .context("no link printed")?
+        .trim()
+        .to_owned();
+    ensure!(shown.contains('█') || shown.contains('▀'), "no QR code: {shown}");
+    ensure!(!shown.contains(&token), "the token is in the pair output");
+    let (page, code) = url.split_once('#').context("no fragment")?;
+    ensure!(page == format!("{base}/pair"), "{url}");
+    // `--url` names the address the phone reaches, and `--json` prints the link alone.
+    let other: serde_json::Value = serde_json::from_str(&cli(
+        &bin,
+        &data,
+        &[
+            "pair",
+            "--url",
+            "https://hub.example.ts.net/",
+            "--ttl",
+            "60",
+            "--json",
+        ],
+    )?)?;
+    let other_url = other["url"].as_str().context("url")?;
+    ensure!(
+        other_url.starts_with("https://hub.example.ts.net/pair#"),
+        "{other}"
+    );
+
+    // The phone: opens the page, posts the code, then uses its cookie for REST and the socket.
+    let c = reqwest::Client::new();
+    ensure!(c.get(page).send().await?.status() == 200);
+    let r = c
+        .post(format!("{base}/api/pair"))
+        .json(&json!({ "code": code }))
+        .send()
+        .await?;
+    ensure!(r.status() == 200, "pair: {}", r.status());
+    let set_cookie = r.headers()["set-cookie"].to_str()?.to_owned();
+    let device_cookie = set_cookie.split(';').next().unwrap().to_owned();
+    let secret = device_cookie
+        .strip_prefix("orbitdock_device=")
+        .context("cookie name")?
+        .to_owned();
+    let device: orbitdock_protocol::pairing::PairedDevice = r.json().await?;
+    let r = c
+        .get(format!("{base}/api/sessions"))
+        .header("cookie", &device_cookie)
+        .send()
+        .await?;
+    ensure!(r.status() == 200, "sessions with the device cookie: {}", r.status());
+    let mut ws = crate::common::Ws::connect_with_cookie(&base, &device_cookie).await?;
+    let listed = cli(&bin, &data, &["devices"])?;
+    ensure!(
+        listed.contains(&device.id) && listed.contains("Phone"),
+        "{listed}"
+    );
+    // Revoked from the terminal: the socket closes, the cookie stops working.
+    cli(&bin, &data, &["devices", "--revoke", &device.id])?;
+    ensure!(ws.wait_closed().await? == Some(4401));
+    let r = c
+        .get(format!("{base}/api/sessions"))
+        .header("cookie", &device_cookie)
+        .send()
+        .await?;
+    ensure!(r.status() == 401, "revoked: {}", r.status());
+
+    s.terminate();
+    let mut logs = String::new();
+    std::fs::File::open(&stderr)?.read_to_string(&mut logs)?;
+    logs.push_str(&std::fs::read_to_string(
+        data.join("logs").join("server.log"),
+    )?);
+    ensure!(
+        logs.contains("device paired") && logs.contains("device revoked"),
+        "the pairing is not in the logs: {logs}"
+    );
+    for (what, secret) in [
+        ("API token", token.as_str()),
+        ("device secret", secret.as_str()),
+        ("pairing code", code),
+    ] {
+        ensure!(!logs.contains(secret), "the {what} is in the logs");
+        ensure!(!url.contains(&token), "the {what} is in the pairing link");
+    }
+    Ok(())
+}

@@ -1,11 +1,12 @@
-// The devices sheet and the installable app: registers the service worker (sw.js: shows pushes,
+// The devices sheet and the installable app: paired devices (paired_devices.js); registers the service worker (sw.js: shows pushes,
 // answers approval notifications, offline page), subscribes this browser to Web Push with the
 // server's VAPID key, and lists every device getting notifications with its delivery record
 // (last success, failures, last error), its kinds and quiet hours, a test push and removal.
 
-import { h } from './dom.js';
+import { h, localTime as when } from './dom.js';
 import { request } from './api.js';
 import { showError, wireClose } from './sheets.js';
+import { PairedDevices } from './paired_devices.js';
 
 const KINDS = [
   ['approval', 'Approvals'],
@@ -32,10 +33,6 @@ function b64urlToBytes(s) {
   return Uint8Array.from(bin, (c) => c.charCodeAt(0));
 }
 
-function when(ms) {
-  return ms ? new Date(ms).toLocaleString() : 'never';
-}
-
 function minutes(hhmm) {
   const m = /^(\d{1,2}):(\d{2})$/.exec(hhmm || '');
   return m ? Number(m[1]) * 60 + Number(m[2]) : null;
@@ -58,6 +55,7 @@ export class DevicesSheet {
     dialog.querySelector('#push-enable').addEventListener('click', () => this.enable());
     this.channels = dialog.querySelector('#channel-list');
     dialog.querySelector('#channel-add').addEventListener('click', () => this.addChannel());
+    this.paired = new PairedDevices(dialog, { onError: (m) => showError(this.form, m), toast });
   }
 
   async open() {
@@ -74,6 +72,7 @@ export class DevicesSheet {
 
   async refresh() {
     try {
+      await this.paired.refresh();
       const r = await request('GET', '/api/push/subscriptions');
       this.publicKey = r.public_key;
       this.render(r.devices);

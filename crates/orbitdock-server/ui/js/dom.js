@@ -65,6 +65,11 @@ export function relativeTime(ms, now = Date.now()) {
 }
 
 /** 1234 -> "1.2k", 2_500_000 -> "2.5M". */
+/** A Unix-ms time as local date and time; `never` for none. */
+export function localTime(ms) {
+  return ms ? new Date(ms).toLocaleString() : 'never';
+}
+
 export function compactNumber(n) {
   if (n === null || n === undefined || Number.isNaN(n)) return '0';
   const abs = Math.abs(n);

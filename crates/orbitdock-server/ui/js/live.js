@@ -68,11 +68,13 @@ export class Live {
     this.ws = ws;
     store.emitConnection(this.attempt === 0 ? 'connecting' : 'reconnecting', { attempt: this.attempt });
     ws.addEventListener('message', (ev) => this.onMessage(ev));
-    ws.addEventListener('close', () => {
+    ws.addEventListener('close', (ev) => {
       if (this.ws !== ws) return;
       this.ws = null;
       this.connected = false;
       clearInterval(this.pingTimer);
+      // 4401: this paired device was revoked; the REST answer (401) shows the sign-in screen.
+      if (ev.code === 4401) api.sessions({ limit: 1 }).catch(() => {});
       this.scheduleReconnect('closed');
     });
     ws.addEventListener('error', () => {

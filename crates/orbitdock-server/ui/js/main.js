@@ -166,7 +166,9 @@ onUnauthorized(() => {
   main.replaceChildren(h('section', { class: 'welcome', role: 'alert' },
     h('h2', { text: 'Not signed in' }),
     h('p', {}, 'Open the login URL that ', h('code', { text: 'orbitdock serve' }),
-      ' printed (or run ', h('code', { text: 'orbitdock token' }), ') to sign in.')));
+      ' printed (or run ', h('code', { text: 'orbitdock token' }), ') to sign in.'),
+    h('p', {}, 'On a phone or another computer, pair it again: run ', h('code', { text: 'orbitdock pair' }),
+      ' or use "Pair a device" in the Devices sheet of a signed-in browser.')));
   conn.dataset.state = 'offline';
   conn.textContent = 'signed out';
 });

@@ -18,6 +18,7 @@ pub mod devices;
 pub mod push;
 pub mod schema;
 pub mod search;
+pub mod search_cjk;
 
 use std::collections::HashMap;
 use std::os::unix::fs::DirBuilderExt;

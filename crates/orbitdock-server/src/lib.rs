@@ -341,7 +341,7 @@ pub async fn start_with_connectors(
             router.into_make_service_with_connect_info::<SocketAddr>(),
         )
         .with_graceful_shutdown(async move { stopped.cancelled().await })
-            .await;
+        .await;
         if let Err(e) = r {
             tracing::error!(error = %e, "HTTP server failed");
         }

@@ -112,7 +112,10 @@ fn now_ms() -> i64 {
 
 /// SHA-256, hex: how codes and secrets are stored and looked up.
 pub fn digest(secret: &str) -> String {
-    hex::encode(ring::digest::digest(&ring::digest::SHA256, secret.as_bytes()))
+    hex::encode(ring::digest::digest(
+        &ring::digest::SHA256,
+        secret.as_bytes(),
+    ))
 }
 
 /// A device name as given, trimmed and bounded; `None` when empty.
@@ -378,7 +381,10 @@ mod tests {
         assert_eq!(name_from_user_agent(iphone), "Safari on iPhone");
         assert_eq!(name_from_user_agent("curl/8.5"), "Paired device");
         assert_eq!(clean_name("  \u{7}  "), None);
-        assert_eq!(clean_name(" Anna's phone ").as_deref(), Some("Anna's phone"));
+        assert_eq!(
+            clean_name(" Anna's phone ").as_deref(),
+            Some("Anna's phone")
+        );
     }
 
     #[test]
@@ -395,7 +401,10 @@ mod tests {
         let store = Store::open(&dir.path().join("db.sqlite")).unwrap();
         store.start_writer(crate::hub::ListHub::new(Vec::new(), 0));
         let p = Pairing::new(store);
-        let code = p.mint(Some("Phone".into()), DEFAULT_CODE_TTL).await.unwrap();
+        let code = p
+            .mint(Some("Phone".into()), DEFAULT_CODE_TTL)
+            .await
+            .unwrap();
         let paired = p.redeem(&code.code, "ignored").await.unwrap();
         assert_eq!(paired.device.name, "Phone");
         assert!(matches!(

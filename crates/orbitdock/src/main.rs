@@ -1066,7 +1066,10 @@ async fn pair(
         return Ok(());
     }
     println!("{}", orbitdock_server::pairing::qr_terminal(&code.url)?);
-    println!("Pair a device: open this link on it (once, until {}):", local_time(code.expires_at));
+    println!(
+        "Pair a device: open this link on it (once, until {}):",
+        local_time(code.expires_at)
+    );
     println!("{}", code.url);
     Ok(())
 }

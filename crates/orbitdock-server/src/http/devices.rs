@@ -11,7 +11,7 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, RequestExt};
 use orbitdock_protocol::pairing::{
-    PairRequest, PairingCode, PairingRequest, PairedDevicesResponse,
+    PairRequest, PairedDevicesResponse, PairingCode, PairingRequest,
 };
 
 use super::rest::body;
@@ -83,7 +83,8 @@ pub(super) async fn create(
     }))
 }
 
-fn too_many(retry_after: Duration) -> Response {
+/// 429 with `Retry-After`.
+pub(super) fn too_many(retry_after: Duration) -> Response {
     let secs = retry_after.as_secs_f64().ceil().max(1.0) as u64;
     let mut r = error_response(
         StatusCode::TOO_MANY_REQUESTS,
@@ -96,13 +97,14 @@ fn too_many(retry_after: Duration) -> Response {
     r
 }
 
-/// Answers 429 while the request's source may not try to sign in; `Ok(peer)` otherwise.
+/// Whether the request's source may try to sign in: `Ok(source)`, to count a failure against,
+/// or `Err(retry_after)`.
 pub(super) fn limit(
     s: &AppState,
     req: &Request<Body>,
-) -> std::result::Result<Option<std::net::IpAddr>, Response> {
+) -> std::result::Result<Option<std::net::IpAddr>, Duration> {
     let peer = login_limit::peer(req.extensions());
-    s.login_limit.check(peer).map_err(too_many)?;
+    s.login_limit.check(peer)?;
     Ok(peer)
 }
 
@@ -110,7 +112,7 @@ pub(super) fn limit(
 pub(super) async fn pair(State(s): State<AppState>, req: Request<Body>) -> Response {
     let peer = match limit(&s, &req) {
         Ok(p) => p,
-        Err(r) => return r,
+        Err(wait) => return too_many(wait),
     };
     let https = over_https(req.headers());
     let user_agent = req
@@ -136,8 +138,10 @@ pub(super) async fn pair(State(s): State<AppState>, req: Request<Body>) -> Respo
                 new.secret
             );
             let mut r = Json(new.device).into_response();
-            r.headers_mut()
-                .insert(header::CACHE_CONTROL, header::HeaderValue::from_static("no-store"));
+            r.headers_mut().insert(
+                header::CACHE_CONTROL,
+                header::HeaderValue::from_static("no-store"),
+            );
             match header::HeaderValue::from_str(&cookie) {
                 Ok(v) => {
                     r.headers_mut().insert(header::SET_COOKIE, v);

@@ -463,7 +463,7 @@ in the Devices sheet of a signed-in browser, shows a one-time link and its QR co
 async fn login(State(state): State<AppState>, req: Request<Body>) -> Response {
     let peer = match devices::limit(&state, &req) {
         Ok(p) => p,
-        Err(r) => return r,
+        Err(wait) => return devices::too_many(wait),
     };
     let token = match query_value(req.uri().query(), "token") {
         Ok(Some(t)) => t,

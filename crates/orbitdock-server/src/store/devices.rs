@@ -82,11 +82,15 @@ pub(super) fn apply(tx: &Transaction<'_>, op: &DeviceOp) -> Result<()> {
                     params![code.code_hash, code.name, code.created_at, code.expires_at],
                 )
             }),
-        DeviceOp::RemoveCode { code_hash } => {
-            tx.execute("DELETE FROM pairing_codes WHERE code_hash = ?1", [code_hash])
-        }
+        DeviceOp::RemoveCode { code_hash } => tx.execute(
+            "DELETE FROM pairing_codes WHERE code_hash = ?1",
+            [code_hash],
+        ),
         DeviceOp::Pair { code_hash, device } => tx
-            .execute("DELETE FROM pairing_codes WHERE code_hash = ?1", [code_hash])
+            .execute(
+                "DELETE FROM pairing_codes WHERE code_hash = ?1",
+                [code_hash],
+            )
             .and_then(|_| {
                 tx.execute(
                     "INSERT INTO device_sessions (id, name, secret_hash, created_at, last_seen_at)

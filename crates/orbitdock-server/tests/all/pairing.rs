@@ -39,7 +39,10 @@ async fn get_with_cookie(base: &str, path: &str, cookie: &str) -> Result<(u16, V
 
 /// A new code and the cookie (`name=value`) of the device paired with it.
 async fn pair_device(s: &Scripted, name: &str) -> Result<(PairedDevice, String)> {
-    let code: PairingCode = s.rest.post("/api/pairing", &json!({ "name": name })).await?;
+    let code: PairingCode = s
+        .rest
+        .post("/api/pairing", &json!({ "name": name }))
+        .await?;
     let (status, body, cookie) = redeem(&s.base(), &code.code).await?;
     ensure!(status == 200, "pairing {name}: {status} {body}");
     let cookie = cookie.context("no cookie")?;

@@ -469,7 +469,10 @@ async fn pairing_keeps_the_token_and_device_secrets_out_of_urls_and_logs() -> Re
         .context("no link printed")?
         .trim()
         .to_owned();
-    ensure!(shown.contains('█') || shown.contains('▀'), "no QR code: {shown}");
+    ensure!(
+        shown.contains('█') || shown.contains('▀'),
+        "no QR code: {shown}"
+    );
     ensure!(!shown.contains(&token), "the token is in the pair output");
     let (page, code) = url.split_once('#').context("no fragment")?;
     ensure!(page == format!("{base}/pair"), "{url}");
@@ -513,7 +516,11 @@ async fn pairing_keeps_the_token_and_device_secrets_out_of_urls_and_logs() -> Re
         .header("cookie", &device_cookie)
         .send()
         .await?;
-    ensure!(r.status() == 200, "sessions with the device cookie: {}", r.status());
+    ensure!(
+        r.status() == 200,
+        "sessions with the device cookie: {}",
+        r.status()
+    );
     let mut ws = crate::common::Ws::connect_with_cookie(&base, &device_cookie).await?;
     let listed = cli(&bin, &data, &["devices"])?;
     ensure!(

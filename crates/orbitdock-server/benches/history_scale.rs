@@ -6,7 +6,7 @@
 //! * first list page while importing (goal < 1 s from server start), against the same server
 //!   start on an empty history (baseline);
 //! * import throughput (sessions/s, items/s), against reading and parsing the same rollouts
-//!   alone (codex-rollout's index with an in-memory checkpoint store: the floor of any import);
+//!   alone (codex-rollout's index, checkpoints and events dropped: the floor of any import);
 //! * a list page (`?limit=50`, goal < 50 ms), against the unpaged list every client got before
 //!   (baseline);
 //! * search p99 (goal < 100 ms) through `GET /api/search`, against a `LIKE` scan of the same
@@ -20,7 +20,6 @@
 //! `BENCH_SESSIONS=50000 BENCH_TURNS=34 BENCH_PAD=150` (about 4 GB of rollouts and 3 GB of
 //! database; set `TMPDIR` to a disk with room); the size run is printed with the figures.
 
-use std::io::Write;
 use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
@@ -106,7 +105,9 @@ async fn first_page(data: &Path, home: &Path) -> Result<(Duration, usize, Runnin
 struct NoCheckpoints;
 
 impl codex_rollout::OffsetStore for NoCheckpoints {
-    fn load_all(&mut self) -> codex_rollout::Result<Vec<(std::path::PathBuf, codex_rollout::FileCheckpoint)>> {
+    fn load_all(
+        &mut self,
+    ) -> codex_rollout::Result<Vec<(std::path::PathBuf, codex_rollout::FileCheckpoint)>> {
         Ok(Vec::new())
     }
     fn save(&mut self, _: &Path, _: &codex_rollout::FileCheckpoint) -> codex_rollout::Result<()> {

@@ -1,6 +1,9 @@
 //! The session registry: every session the server knows, restored at start-up from one indexed
 //! query, with actors spawned lazily (a server with 10k stored sessions starts in milliseconds and
-//! only pays for the sessions someone looks at).
+//! only pays for the sessions someone looks at). The reverse holds too: an ended passive session
+//! nobody watches gives its actor back (`Registry::release_if_idle`) once what it read is
+//! queued for the writer, so importing a long history keeps no actor, hub or recent items per
+//! session in memory; its next event or viewer loads it again from the database.
 //!
 //! It also owns the demultiplexer: the one task that reads the connectors' (already neutral)
 //! events and routes them to session actors by `(connector, thread id)`. Routing never waits on

@@ -21,6 +21,9 @@ fn main() -> Result<()> {
     }
     let home = home.context("--codex-home is required")?;
     let bytes = test_support::rollout_corpus::write_history(&home, n, turns, pad)?;
-    println!("wrote {n} rollouts ({bytes} bytes) under {}", home.join("sessions").display());
+    println!(
+        "wrote {n} rollouts ({bytes} bytes) under {}",
+        home.join("sessions").display()
+    );
     Ok(())
 }

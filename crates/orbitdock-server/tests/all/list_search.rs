@@ -707,7 +707,10 @@ async fn imported_sessions_keep_the_rollouts_own_times_and_leave_no_actor_behind
     // One opened later loads again from the database, with everything the import wrote.
     let first = &by_activity.sessions[0];
     let items: orbitdock_protocol::ItemsPage = rest
-        .get(&format!("/api/sessions/{}/items?after=0&limit=1000", first.id))
+        .get(&format!(
+            "/api/sessions/{}/items?after=0&limit=1000",
+            first.id
+        ))
         .await?;
     assert!(
         items.items.iter().any(|i| matches!(&i.body,

@@ -58,11 +58,14 @@ enum Cmd {
         /// Do not watch CODEX_HOME/sessions for Codex sessions started elsewhere.
         #[arg(long)]
         no_watch: bool,
-        /// Run Codex as a shared runtime on DATA_DIR/runtime/codex-app-server.sock, which
-        /// `orbitdock attach` joins from a terminal, instead of a private stdio child. Not the
-        /// default yet: the socket listener does not end with a server that is killed (a stdio
-        /// child does, with its stdin), so a crashed server would leave it running.
-        #[arg(long)]
+        /// Run Codex as a private stdio child only this server talks to, instead of the shared
+        /// runtime on DATA_DIR/runtime/codex-app-server.sock that `orbitdock attach` joins from
+        /// a terminal. (The shared runtime ends with the server, even a killed one, and is
+        /// restarted by it after a crash.)
+        #[arg(long, conflicts_with = "shared_runtime")]
+        private_runtime: bool,
+        /// The default; kept so existing command lines keep working.
+        #[arg(long, hide = true)]
         shared_runtime: bool,
         /// Serve this gpt-oss GGUF model as the local provider: the server starts and supervises
         /// `codexpc serve` (a codexpc already running on its socket is used instead).
@@ -107,7 +110,7 @@ enum Cmd {
     },
     /// Continue a Codex session in this terminal: runs the real Codex TUI joined to the hub's
     /// shared runtime on the session's thread (`codex --remote unix://… resume THREAD`). The
-    /// hub and the terminal then drive the same live thread. Needs `serve --shared-runtime`.
+    /// hub and the terminal then drive the same live thread. Not with `serve --private-runtime`.
     Attach {
         /// Session id.
         id: String,
@@ -604,7 +607,8 @@ async fn run(cmd: Cmd, data_dir: PathBuf) -> Result<()> {
             codex_bin,
             passive_idle_secs,
             no_watch,
-            shared_runtime,
+            private_runtime,
+            shared_runtime: _,
             local_model,
             codexpc_bin,
             codexpc_socket,
@@ -621,12 +625,12 @@ async fn run(cmd: Cmd, data_dir: PathBuf) -> Result<()> {
                 socket: codexpc_socket,
                 extra_args: codexpc_args,
             };
-            let runtime = if shared_runtime {
+            let runtime = if private_runtime {
+                orbitdock_server::CodexRuntime::Private
+            } else {
                 orbitdock_server::CodexRuntime::SharedSocket {
                     socket: data_dir::codex_runtime_socket(&data_dir),
                 }
-            } else {
-                orbitdock_server::CodexRuntime::Private
             };
             let codex = CodexArgs {
                 home: codex_home,

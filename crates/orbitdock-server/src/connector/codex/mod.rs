@@ -16,16 +16,19 @@
 //! because the daemon runs a self-updating copy of the CLI instead of the pinned binary,
 //! outlives the hub and leaves its updater behind (see `codex_client::app_server::remote`, where
 //! each of those claims has a test). The socket lives in a 0700 directory; Codex makes the
-//! socket itself 0600.
+//! socket itself 0600. How that listener ends with the hub, and how its crash is reported and
+//! repaired, is [`shared_runtime`]'s business.
 
 mod around;
 pub mod items;
+mod runtime_pidfile;
+mod shared_runtime;
 pub mod translate;
 
 use std::fmt;
-use std::path::{Path, PathBuf};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -40,9 +43,8 @@ use codex_client::app_server::requests::{
 };
 use codex_client::app_server::thread::ReviewTarget as CodexReviewTarget;
 use codex_client::app_server::{
-    AppServer, AppServerBuilder, AppServerEvent, AppServerListener, AskForApproval, Listen,
-    ListenerBuilder, ReconnectPolicy, RemoteBuilder, SandboxMode as CodexSandbox, SandboxPolicy,
-    UserInput,
+    AppServer, AppServerBuilder, AppServerEvent, AppServerListener, AskForApproval,
+    SandboxMode as CodexSandbox, SandboxPolicy, UserInput,
 };
 use orbitdock_protocol::{
     AccountStatus, AgentThread, AgentThreadsQuery, ApprovalPolicy, LoginMethod, LoginRequest,
@@ -50,7 +52,7 @@ use orbitdock_protocol::{
     UsageResponse,
 };
 use serde_json::Value;
-use tokio::sync::{Mutex, mpsc};
+use tokio::sync::{Mutex, mpsc, oneshot};
 
 use super::{
     CODEX, Connector, ConnectorEvent, ExecChunk, ExecSpec, HistoryTurn, ImportedThread,
@@ -199,6 +201,12 @@ pub struct AppServerConnector {
     pid: AtomicU32,
     router: Router,
     exec_outputs: around::ExecOutputs,
+    /// This connector, for the tasks it spawns (they must not keep it alive).
+    me: Weak<AppServerConnector>,
+    /// Set by [`Connector::shutdown`]: nothing is (re)started afterwards.
+    stopping: AtomicBool,
+    /// The shared runtime's restart backoff.
+    supervision: parking_lot::Mutex<shared_runtime::Supervision>,
 }
 
 impl fmt::Debug for AppServerConnector {
@@ -223,7 +231,7 @@ impl AppServerConnector {
         runtime: CodexRuntime,
         router: Router,
     ) -> Arc<Self> {
-        Arc::new(AppServerConnector {
+        let connector = Arc::new_cyclic(|me| AppServerConnector {
             config,
             runtime,
             listener: Mutex::new(None),
@@ -232,7 +240,14 @@ impl AppServerConnector {
             pid: AtomicU32::new(0),
             router,
             exec_outputs: Default::default(),
-        })
+            me: me.clone(),
+            stopping: AtomicBool::new(false),
+            supervision: Default::default(),
+        });
+        if let CodexRuntime::SharedSocket { socket } = &connector.runtime {
+            connector.end_stale_soon(socket);
+        }
+        connector
     }
 
     /// The live app-server, spawning one when there is none (or the last one died).
@@ -242,6 +257,9 @@ impl AppServerConnector {
             && !s.has_exited()
         {
             return Ok(s.clone());
+        }
+        if self.stopping.load(Ordering::SeqCst) {
+            return Err(Error::Closed("the Codex app-server".into()));
         }
         let (server, rx, pid) = match &self.runtime {
             CodexRuntime::Private => {
@@ -273,12 +291,23 @@ impl AppServerConnector {
             "codex app-server started"
         );
         let retire = self.exec_outputs.new_pump();
+        // The shared runtime's close is reported (and repaired) by its watcher; a stdio
+        // child's exit by the pump itself.
+        let closed = match &self.runtime {
+            CodexRuntime::Private => None,
+            CodexRuntime::SharedSocket { .. } => {
+                let (tx, rx) = oneshot::channel();
+                tokio::spawn(Self::watch_shared(self.me.clone(), generation, rx));
+                Some(tx)
+            }
+        };
         tokio::spawn(pump(
             rx,
             retire,
             self.router.clone(),
             self.exec_outputs.clone(),
             generation,
+            closed,
         ));
         *cur = Some(server.clone());
         Ok(server)
@@ -294,50 +323,6 @@ impl AppServerConnector {
         ];
         env.extend(self.config.env.iter().cloned());
         env
-    }
-
-    /// Starts the shared runtime's listener (replacing one whose link dropped) and joins it.
-    /// The client does not reconnect on its own: a drop is handled like a stdio child's exit
-    /// (the listener is restarted on next use and threads are resumed), so the sessions see one
-    /// behaviour whichever runtime they run on.
-    async fn spawn_shared(
-        &self,
-        socket: &Path,
-    ) -> Result<(AppServer, mpsc::Receiver<AppServerEvent>, Option<u32>)> {
-        let mut slot = self.listener.lock().await;
-        if let Some(mut old) = slot.take() {
-            let _ = old.stop().await;
-        }
-        if let Some(dir) = socket.parent() {
-            private_socket_dir(dir)?;
-        }
-        let mut listener = ListenerBuilder::new(
-            &self.config.codex_bin,
-            &self.config.codex_home,
-            Listen::Unix(socket.to_owned()),
-        )
-        .envs(self.child_env())
-        .spawn()
-        .await?;
-        let joined = RemoteBuilder::new(listener.endpoint())
-            .client_info("orbitdock", env!("CARGO_PKG_VERSION"))
-            .request_timeout(self.config.request_timeout)
-            .experimental_api(true)
-            .event_capacity(4096)
-            .reconnect(ReconnectPolicy::never())
-            .connect()
-            .await;
-        match joined {
-            Ok((server, rx)) => {
-                let pid = listener.pid();
-                *slot = Some(listener);
-                Ok((server, rx, pid))
-            }
-            Err(e) => {
-                let _ = listener.kill().await;
-                Err(e.into())
-            }
-        }
     }
 }
 
@@ -749,16 +734,13 @@ impl Connector for AppServerConnector {
     }
 
     async fn shutdown(&self) {
+        self.stopping.store(true, Ordering::SeqCst);
         if let Some(s) = self.current.lock().await.take()
             && let Err(e) = s.shutdown().await
         {
             tracing::debug!(error = %e, "app-server shutdown");
         }
-        if let Some(mut l) = self.listener.lock().await.take()
-            && let Err(e) = l.stop().await
-        {
-            tracing::debug!(error = %e, "app-server listener stop");
-        }
+        self.stop_shared().await;
     }
 
     fn terminal_attach(&self) -> Option<TerminalAttach> {
@@ -771,19 +753,6 @@ impl Connector for AppServerConnector {
             }),
         }
     }
-}
-
-/// Creates the shared runtime's socket directory readable by the owner only, and tightens an
-/// existing one: whoever can enter it can drive every thread of the `CODEX_HOME`.
-fn private_socket_dir(dir: &Path) -> Result<()> {
-    crate::ensure_private_dir(dir)?;
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
-            .map_err(|e| Error::io(dir, e))?;
-    }
-    Ok(())
 }
 
 /// Codex's built-in provider id of the OpenAI account.
@@ -836,6 +805,7 @@ async fn pump(
     router: Router,
     exec_outputs: around::ExecOutputs,
     generation: u64,
+    mut closed: Option<oneshot::Sender<String>>,
 ) {
     loop {
         // Events first: a retire request is handled only once every event queued before it
@@ -912,6 +882,10 @@ async fn pump(
             // The shared runtime's link: it does not reconnect, so `Closed` follows a drop.
             AppServerEvent::Closed { reason } => {
                 tracing::warn!(generation, %reason, "codex app-server connection closed");
+                if let Some(watcher) = closed.take() {
+                    let _ = watcher.send(reason);
+                    continue;
+                }
                 ConnectorEvent::Exited {
                     connector: CODEX,
                     detail: reason,

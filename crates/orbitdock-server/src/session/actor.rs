@@ -111,6 +111,8 @@ pub(crate) struct Actor {
     pub in_flight: Arc<AtomicUsize>,
     /// Deltas published directly since the last commit through the writer.
     pub direct_since_commit: u64,
+    /// The session's host cannot be reached now (why): its status shows it until it is back.
+    pub host_down: Option<String>,
 }
 
 impl std::fmt::Debug for Actor {
@@ -132,7 +134,10 @@ pub(crate) fn spawn(shared: Arc<Shared>, init: ActorInit, hub: Arc<SessionHub>) 
             it.seq,
         );
     }
+    let host_down = (init.summary.status == SessionStatus::HostUnreachable)
+        .then(|| "the host was unreachable".to_owned());
     let actor = Actor {
+        host_down,
         shared,
         hub: hub.clone(),
         summary: init.summary,
@@ -225,6 +230,14 @@ impl Actor {
             }
             Msg::AgentGone(detail) => {
                 self.agent_gone(&detail);
+                None
+            }
+            Msg::HostUnreachable(detail) => {
+                self.host_unreachable(detail);
+                None
+            }
+            Msg::HostReachable(not_resumed) => {
+                self.host_reachable(&not_resumed);
                 None
             }
         }
@@ -377,6 +390,8 @@ impl Actor {
             SessionStatus::Ended | SessionStatus::Failed
         ) {
             self.summary.status
+        } else if self.host_down.is_some() {
+            SessionStatus::HostUnreachable
         } else if self.pending.iter().any(|p| {
             matches!(
                 p.approval.kind,

@@ -29,6 +29,7 @@ use crate::error::{Error, Result};
 use crate::hub::{ListHub, SessionHub};
 use crate::session::actor::{self, ActorInit, Shared};
 use crate::session::handle::Msg;
+use crate::session::thread_routes::{self, ThreadRoutes};
 use crate::session::{RECENT_ITEMS, SessionEvent, SessionHandle, now_ms, restore};
 use crate::store::{Command, PersistOp, Publication, SessionExtra, Store};
 
@@ -235,7 +236,7 @@ impl Registry {
             shared: Arc::new(Shared {
                 store,
                 connectors,
-                threads: parking_lot::RwLock::new(threads),
+                threads: ThreadRoutes::new(threads),
                 notices: tokio::sync::broadcast::channel(crate::notify::NOTICE_CAPACITY).0,
             }),
             list,
@@ -266,7 +267,7 @@ impl Registry {
         self.sessions.lock().remove(id);
         if let Some(t) = thread_id {
             let key = self.shared.connectors.key_for(s);
-            self.shared.threads.write().remove(&(key, t.to_owned()));
+            self.shared.threads.unbind(key, t);
         }
     }
 
@@ -385,11 +386,7 @@ impl Registry {
 
     /// The session driving or observing this thread of a connector, if any.
     pub fn session_for(&self, connector: &ConnectorKey, thread_id: &str) -> Option<String> {
-        self.shared
-            .threads
-            .read()
-            .get(&(connector.clone(), thread_id.to_owned()))
-            .cloned()
+        self.shared.threads.session(connector.clone(), thread_id)
     }
 
     /// Starts the task routing agent events to session actors.
@@ -419,8 +416,13 @@ impl Registry {
                 thread_id,
                 events,
             } => {
-                let Some(sid) = self.session_for(&connector, &thread_id) else {
-                    tracing::debug!(%connector, thread = %thread_id, "events for an unknown thread");
+                // Events of a thread no session has bound yet are held for the session about
+                // to bind it (see `ThreadRoutes`).
+                let Some((sid, events)) = self
+                    .shared
+                    .threads
+                    .route_or_hold(connector, &thread_id, events)
+                else {
                     return;
                 };
                 self.deliver(
@@ -653,13 +655,6 @@ impl Registry {
                 ..Default::default()
             })
             .await?;
-        if let Some(t) = &new.thread_id {
-            let key = self.shared.connectors.key_for(&summary);
-            self.shared
-                .threads
-                .write()
-                .insert((key, t.clone()), summary.id.clone());
-        }
         let hub = SessionHub::new(0);
         let handle = actor::spawn(
             self.shared.clone(),
@@ -674,6 +669,13 @@ impl Registry {
             summary.id.clone(),
             Arc::new(OnceCell::new_with(Some(handle.clone()))),
         );
+        // Bound once the actor can take the thread's held events.
+        if let Some(t) = &new.thread_id {
+            let key = self.shared.connectors.key_for(&summary);
+            self.shared.threads.bind(key, t, &summary.id, |held| {
+                thread_routes::hand_over(&handle.tx, &summary.id, held)
+            });
+        }
         Ok(handle)
     }
 

@@ -27,7 +27,7 @@ use tokio::task::JoinSet;
 use super::approvals::PendingEntry;
 use super::handle::{Cmd, Msg, SessionHandle};
 use super::now_ms;
-use crate::connector::{Connector, ConnectorKey};
+use crate::connector::Connector;
 use crate::error::{Error, Result};
 use crate::hub::{Published, SessionHub};
 use crate::store::{Command, PersistOp, Publication, SessionExtra, Store};
@@ -53,7 +53,7 @@ pub(crate) struct Shared {
     pub store: Store,
     pub connectors: crate::registry::Connectors,
     /// `(connector, thread id)` -> session id, for routing agent events.
-    pub threads: parking_lot::RwLock<HashMap<(ConnectorKey, String), String>>,
+    pub threads: super::thread_routes::ThreadRoutes,
     /// Deltas worth a notification (see [`crate::notify`]); nobody listening is fine.
     pub notices: tokio::sync::broadcast::Sender<crate::notify::SessionNotice>,
 }
@@ -84,6 +84,9 @@ pub(crate) struct Outbox {
 
 pub(crate) struct Actor {
     pub shared: Arc<Shared>,
+    /// The actor's own mailbox, for ops off the loop that must queue messages ahead of later
+    /// ones (weak: the actor stops when its last handle goes).
+    pub mailbox: mpsc::WeakSender<Msg>,
     pub hub: Arc<SessionHub>,
     pub summary: SessionSummary,
     pub extra: SessionExtra,
@@ -139,6 +142,7 @@ pub(crate) fn spawn(shared: Arc<Shared>, init: ActorInit, hub: Arc<SessionHub>) 
     let actor = Actor {
         host_down,
         shared,
+        mailbox: tx.downgrade(),
         hub: hub.clone(),
         summary: init.summary,
         extra: init.extra,

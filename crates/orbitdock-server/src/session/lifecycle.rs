@@ -12,11 +12,11 @@ use orbitdock_protocol::{
     ApprovalDecision, ApprovalResolution, Origin, Provider, RevertRequest, ReviewTarget,
     SendMessageRequest, SendMessageResponse, SessionDelta, SessionStatus, TurnStatus,
 };
-use tokio::sync::oneshot;
+use tokio::sync::{mpsc, oneshot};
 
 use super::actor::{Actor, AfterCommit, OpDone, bounded};
 use super::handle::Cmd;
-use super::{ApprovalAnswer, TAKEOVER_QUIET_MS, now_ms};
+use super::{ApprovalAnswer, TAKEOVER_QUIET_MS, now_ms, thread_routes};
 use crate::connector::{Connector, HistoryTurn, OpenedThread, ThreadConfig};
 use crate::error::{Error, Result};
 use crate::store::SessionExtra;
@@ -98,11 +98,18 @@ pub(crate) fn failure_sentence(e: &Error) -> String {
     }
 }
 
+/// Where an attach op, running off the loop, records its thread's route and sends the events
+/// held for the thread.
+struct RouteTo {
+    shared: Arc<super::actor::Shared>,
+    session_id: String,
+    mailbox: mpsc::WeakSender<super::handle::Msg>,
+}
+
 /// Loads (or creates) the thread when needed, then starts `turn`, if any.
 async fn attach_then_turn(
     connector: Arc<dyn Connector>,
-    shared: Arc<super::actor::Shared>,
-    session_id: String,
+    route: RouteTo,
     thread_id: Option<String>,
     attached: bool,
     cfg: ThreadConfig,
@@ -134,11 +141,20 @@ async fn attach_then_turn(
                 Attached::Forked { thread, .. } => thread,
             };
             // Route the thread's events to us before the turn starts, so none is dropped while
-            // this result travels back to the loop.
+            // this result travels back to the loop; the ones that beat this answer to the
+            // router (Codex's MCP startup outcomes) were held and go to the mailbox first.
+            let RouteTo {
+                shared,
+                session_id,
+                mailbox,
+            } = &route;
             shared
                 .threads
-                .write()
-                .insert((connector.key(), t.thread_id.clone()), session_id);
+                .bind(connector.key(), &t.thread_id, session_id, |held| {
+                    if let Some(tx) = mailbox.upgrade() {
+                        thread_routes::hand_over(&tx, session_id, held);
+                    }
+                });
             current = Some(t.thread_id.clone());
         }
         Some((r, connector.generation()))
@@ -301,8 +317,7 @@ impl Actor {
         self.lane_busy = true;
         let fut = attach_then_turn(
             self.connector(),
-            self.shared.clone(),
-            self.summary.id.clone(),
+            self.route_to(),
             self.summary.thread_id.clone(),
             self.is_attached(),
             thread_cfg(&self.summary, &self.extra),
@@ -363,16 +378,29 @@ impl Actor {
         }
     }
 
+    fn route_to(&self) -> RouteTo {
+        RouteTo {
+            shared: self.shared.clone(),
+            session_id: self.summary.id.clone(),
+            mailbox: self.mailbox.clone(),
+        }
+    }
+
     fn bind_thread(&mut self, thread_id: String) {
         let key = self.shared.connectors.key_for(&self.summary);
-        let mut threads = self.shared.threads.write();
         if let Some(old) = &self.summary.thread_id
             && *old != thread_id
         {
-            threads.remove(&(key.clone(), old.clone()));
+            self.shared.threads.unbind(key.clone(), old);
         }
-        threads.insert((key, thread_id.clone()), self.summary.id.clone());
-        drop(threads);
+        // On the loop, so nothing routed after the binding is applied before the held events.
+        let mut held = Vec::new();
+        self.shared
+            .threads
+            .bind(key, &thread_id, &self.summary.id, |h| held = h);
+        for e in held {
+            self.ingest(e);
+        }
         if self.summary.thread_id.as_deref() != Some(thread_id.as_str()) {
             self.summary.thread_id = Some(thread_id);
             self.out.summary_dirty = true;
@@ -846,8 +874,7 @@ impl Actor {
         let connector = self.connector();
         let attach = attach_then_turn(
             connector.clone(),
-            self.shared.clone(),
-            self.summary.id.clone(),
+            self.route_to(),
             self.summary.thread_id.clone(),
             self.is_attached(),
             thread_cfg(&self.summary, &self.extra),

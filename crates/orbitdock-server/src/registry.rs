@@ -1,6 +1,9 @@
 //! The session registry: every session the server knows, restored at start-up from one indexed
 //! query, with actors spawned lazily (a server with 10k stored sessions starts in milliseconds and
-//! only pays for the sessions someone looks at).
+//! only pays for the sessions someone looks at). The reverse holds too: an ended passive session
+//! nobody watches gives its actor back (`Registry::release_if_idle`) once what it read is
+//! queued for the writer, so importing a long history keeps no actor, hub or recent items per
+//! session in memory; its next event or viewer loads it again from the database.
 //!
 //! It also owns the demultiplexer: the one task that reads the connectors' (already neutral)
 //! events and routes them to session actors by `(connector, thread id)`. Routing never waits on
@@ -459,7 +462,55 @@ impl Registry {
 
     /// The actor of a session, spawning it (and loading its recent items) on first use.
     pub async fn get(&self, id: &str) -> Result<SessionHandle> {
-        let cell = {
+        loop {
+            let cell = self.cell(id)?;
+            if let Some(h) = cell.get() {
+                if !h.is_closed() {
+                    return Ok(h.clone());
+                }
+                // Released (see `release_if_idle`) while we looked: load it again once the old
+                // actor has queued its last changes.
+                self.forget_cell(id, &cell);
+                h.stopped().await;
+                continue;
+            }
+            return self.spawn_cell(id, cell).await;
+        }
+    }
+
+    fn forget_cell(&self, id: &str, cell: &Arc<OnceCell<SessionHandle>>) {
+        let mut m = self.sessions.lock();
+        if m.get(id).is_some_and(|c| Arc::ptr_eq(c, cell)) {
+            m.remove(id);
+        }
+    }
+
+    /// Stops the actor of a session nobody is watching and that has nothing in flight (see
+    /// `Cmd::Release`), so a long history read into the database does not keep an actor, a
+    /// hub and recent items in memory per session. Answers whether it was stopped.
+    pub(crate) async fn release_if_idle(&self, id: &str) -> Result<bool> {
+        let cell = match self.sessions.lock().get(id) {
+            Some(c) => c.clone(),
+            None => return Ok(false),
+        };
+        let Some(h) = cell.get().cloned() else {
+            return Ok(false);
+        };
+        if h.hub().subscriber_count() > 0 || !h.release().await? {
+            return Ok(false);
+        }
+        h.stopped().await;
+        self.forget_cell(id, &cell);
+        Ok(true)
+    }
+
+    /// How many sessions have a live actor.
+    pub fn live_actors(&self) -> usize {
+        self.sessions.lock().len()
+    }
+
+    fn cell(&self, id: &str) -> Result<Arc<OnceCell<SessionHandle>>> {
+        Ok({
             let mut m = self.sessions.lock();
             match m.get(id) {
                 Some(c) => c.clone(),
@@ -470,8 +521,17 @@ impl Registry {
                     m.entry(id.to_owned()).or_default().clone()
                 }
             }
-        };
+        })
+    }
+
+    async fn spawn_cell(
+        &self,
+        id: &str,
+        cell: Arc<OnceCell<SessionHandle>>,
+    ) -> Result<SessionHandle> {
         cell.get_or_try_init(|| async {
+            // A released actor's last changes may still be queued: read after them.
+            self.shared.store.flush().await?;
             let store = self.shared.store.clone();
             let sid = id.to_owned();
             let (stored, recent) = tokio::task::spawn_blocking(move || {

@@ -299,6 +299,11 @@ impl Actor {
                 message,
                 reply,
             } => self.approve(request_id, decision, answers, message, reply),
+            Cmd::Release(reply) => {
+                // Handled by the loop; never queued (not a lane command).
+                let _ = reply.send(false);
+                None
+            }
             Cmd::Shutdown(reply) => {
                 // Handled by the loop; reaching here means it was queued behind the lane.
                 self.shutdown();

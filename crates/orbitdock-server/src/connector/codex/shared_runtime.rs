@@ -28,7 +28,7 @@ use codex_client::app_server::{
 };
 use tokio::sync::{mpsc, oneshot};
 
-use super::{AppServerConnector, CODEX, runtime_pidfile};
+use super::{AppServerConnector, runtime_pidfile};
 use crate::connector::{Connector, ConnectorEvent};
 use crate::error::{Error, Result};
 
@@ -222,7 +222,7 @@ impl AppServerConnector {
         if this.generation() == generation {
             this.router
                 .route(ConnectorEvent::Exited {
-                    connector: CODEX,
+                    connector: this.key.clone(),
                     detail,
                 })
                 .await;

@@ -17,6 +17,7 @@ pub mod channels;
 pub mod push;
 pub mod schema;
 pub mod search;
+pub mod search_cjk;
 
 use std::collections::HashMap;
 use std::os::unix::fs::DirBuilderExt;

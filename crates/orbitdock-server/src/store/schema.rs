@@ -104,11 +104,16 @@ const MIGRATIONS: &[&str] = &[
         last_error      TEXT
     );
     "#,
+    // 6: the bigram index of text written without spaces (see `store::search_cjk`); filled
+    // from the documents already indexed.
+    super::search_cjk::SCHEMA,
 ];
 
 /// The version whose migration creates the search index: the rows stored before it are
 /// indexed in the same transaction.
 const SEARCH_VERSION: usize = 2;
+/// The version whose migration creates the CJK bigram index, filled the same way.
+pub(crate) const CJK_VERSION: usize = 6;
 
 /// The schema version this build writes.
 pub fn latest_version() -> i64 {
@@ -134,6 +139,9 @@ pub fn migrate(conn: &mut Connection) -> Result<()> {
             .map_err(|e| Error::db(format!("migration {}", i + 1), e))?;
         if i + 1 == SEARCH_VERSION {
             super::search::backfill(&tx)?;
+        }
+        if i + 1 == CJK_VERSION {
+            super::search_cjk::backfill(&tx)?;
         }
         tx.pragma_update(None, "user_version", (i + 1) as i64)
             .map_err(|e| Error::db("bumping user_version", e))?;

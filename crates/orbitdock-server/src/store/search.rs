@@ -24,6 +24,7 @@ use std::hash::{Hash, Hasher};
 use orbitdock_protocol::{ItemBody, MATCH_END, MATCH_START, SearchHit, SessionSummary};
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
 
+use super::search_cjk;
 use crate::error::{Error, Result};
 
 /// The schema (one migration).
@@ -111,6 +112,12 @@ fn text_hash(t: &str) -> i64 {
 /// Indexes (or re-indexes, or un-indexes when `text` is empty) one document, in the writer's
 /// transaction. `seq` 0 is the session's own text (the `title` column).
 pub(crate) fn put(tx: &Transaction<'_>, session_id: &str, seq: u64, text: &str) -> Result<()> {
+    put_doc(tx, session_id, seq, text, true)
+}
+
+/// [`put`]; `cjk`: keep `search_cjk` (see [`super::search_cjk`]) in step too, false only while
+/// migrating to a schema that does not have it yet.
+fn put_doc(tx: &Transaction<'_>, session_id: &str, seq: u64, text: &str, cjk: bool) -> Result<()> {
     let hash = text_hash(text);
     let existing: Option<(i64, i64)> = tx
         .prepare_cached("SELECT id, hash FROM search_docs WHERE session_id = ?1 AND seq = ?2")
@@ -127,6 +134,9 @@ pub(crate) fn put(tx: &Transaction<'_>, session_id: &str, seq: u64, text: &str) 
             tx.prepare_cached("DELETE FROM search_text WHERE rowid = ?1")
                 .and_then(|mut st| st.execute(params![id]))
                 .map_err(|e| Error::db("re-indexing a search document", e))?;
+            if cjk {
+                search_cjk::remove(tx, id)?;
+            }
             if text.trim().is_empty() {
                 tx.prepare_cached("DELETE FROM search_docs WHERE id = ?1")
                     .and_then(|mut st| st.execute(params![id]))
@@ -136,7 +146,7 @@ pub(crate) fn put(tx: &Transaction<'_>, session_id: &str, seq: u64, text: &str) 
             tx.prepare_cached("UPDATE search_docs SET hash = ?2 WHERE id = ?1")
                 .and_then(|mut st| st.execute(params![id, hash]))
                 .map_err(|e| Error::db("re-indexing a search document", e))?;
-            insert_text(tx, id, seq, text)
+            insert_text(tx, id, seq, text, cjk)
         }
         None => {
             if text.trim().is_empty() {
@@ -147,16 +157,19 @@ pub(crate) fn put(tx: &Transaction<'_>, session_id: &str, seq: u64, text: &str) 
             )
             .and_then(|mut st| st.execute(params![session_id, seq as i64, hash]))
             .map_err(|e| Error::db("adding a search document", e))?;
-            insert_text(tx, tx.last_insert_rowid(), seq, text)
+            insert_text(tx, tx.last_insert_rowid(), seq, text, cjk)
         }
     }
 }
 
-fn insert_text(tx: &Transaction<'_>, id: i64, seq: u64, text: &str) -> Result<()> {
+fn insert_text(tx: &Transaction<'_>, id: i64, seq: u64, text: &str, cjk: bool) -> Result<()> {
     let (title, body) = if seq == 0 { (text, "") } else { ("", text) };
     tx.prepare_cached("INSERT INTO search_text (rowid, title, body) VALUES (?1, ?2, ?3)")
         .and_then(|mut st| st.execute(params![id, title, body]))
         .map_err(|e| Error::db("indexing text", e))?;
+    if cjk {
+        search_cjk::put(tx, id, seq, text)?;
+    }
     Ok(())
 }
 
@@ -167,6 +180,12 @@ pub(crate) fn remove_session(
     with_session: bool,
 ) -> Result<()> {
     let min_seq: i64 = if with_session { 0 } else { 1 };
+    tx.execute(
+        "DELETE FROM search_cjk WHERE rowid IN
+           (SELECT id FROM search_docs WHERE session_id = ?1 AND seq >= ?2)",
+        params![session_id, min_seq],
+    )
+    .map_err(|e| Error::db("un-indexing a session", e))?;
     tx.execute(
         "DELETE FROM search_text WHERE rowid IN
            (SELECT id FROM search_docs WHERE session_id = ?1 AND seq >= ?2)",
@@ -193,7 +212,7 @@ pub(crate) fn backfill(tx: &Transaction<'_>) -> Result<()> {
     for row in rows {
         let (id, summary) = row.map_err(|e| Error::db("reading a session to index", e))?;
         if let Ok(s) = serde_json::from_str::<SessionSummary>(&summary) {
-            put(tx, &id, 0, &session_text(&s))?;
+            put_doc(tx, &id, 0, &session_text(&s), false)?;
         }
     }
     let mut items = tx
@@ -211,7 +230,7 @@ pub(crate) fn backfill(tx: &Transaction<'_>) -> Result<()> {
     for row in rows {
         let (sid, seq, body) = row.map_err(|e| Error::db("reading an item to index", e))?;
         if let Ok(item) = serde_json::from_str::<orbitdock_protocol::TranscriptItem>(&body) {
-            put(tx, &sid, seq as u64, &item_text(&item.body))?;
+            put_doc(tx, &sid, seq as u64, &item_text(&item.body), false)?;
         }
     }
     Ok(())
@@ -229,7 +248,12 @@ pub fn match_expression(text: &str) -> Option<String> {
 }
 
 /// The best `limit` matches of `text`, one per session (its best-ranked document), best first.
+/// A query with CJK characters goes through `search_cjk` (see [`super::search_cjk`]).
 pub fn search(c: &Connection, text: &str, limit: usize) -> Result<Vec<SearchHit>> {
+    let terms = search_cjk::query_terms(text);
+    if !terms.cjk.is_empty() {
+        return search_with_cjk(c, &terms, limit);
+    }
     let Some(expr) = match_expression(text) else {
         return Ok(Vec::new());
     };
@@ -262,17 +286,65 @@ pub fn search(c: &Connection, text: &str, limit: usize) -> Result<Vec<SearchHit>
             },
         )
         .map_err(|e| Error::db("searching", e))?;
+    let rows = rows.map(|r| r.map_err(|e| Error::db("reading a search hit", e)));
+    best_per_session(rows, limit, |s| s)
+}
+
+/// A query with CJK runs, matched in `search_cjk` and ranked by its BM25 (same weights), with
+/// snippets cut from the original text.
+fn search_with_cjk(
+    c: &Connection,
+    terms: &search_cjk::QueryTerms,
+    limit: usize,
+) -> Result<Vec<SearchHit>> {
+    let Some(expr) = search_cjk::match_expression(terms) else {
+        return Ok(Vec::new());
+    };
+    let mut stmt = c
+        .prepare_cached(
+            "SELECT d.session_id, d.seq, t.title, t.body
+             FROM search_cjk
+               JOIN search_docs d ON d.id = search_cjk.rowid
+               JOIN search_text t ON t.rowid = search_cjk.rowid
+             WHERE search_cjk MATCH ?1
+             ORDER BY bm25(search_cjk, 10.0, 1.0)
+             LIMIT ?2",
+        )
+        .map_err(|e| Error::db("preparing search", e))?;
+    let marked: Vec<String> = terms.cjk.iter().chain(&terms.words).cloned().collect();
+    let map = |r: &rusqlite::Row<'_>| {
+        let title: String = r.get(2)?;
+        let body: String = r.get(3)?;
+        let text = if title.is_empty() { body } else { title };
+        Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?, text))
+    };
+    let fetch = (limit * 4) as i64;
+    let rows = stmt
+        .query_map(params![expr, fetch], map)
+        .map_err(|e| Error::db("searching", e))?
+        .map(|r| r.map_err(|e| Error::db("reading a search hit", e)));
+    // Snippets are cut only for the hits kept.
+    best_per_session(rows, limit, |text| search_cjk::snippet(&text, &marked))
+}
+
+/// The first (best) hit of each session, at most `limit`; `snippet` makes a kept hit's snippet
+/// from what its row carries.
+fn best_per_session<S>(
+    rows: impl Iterator<Item = Result<(String, i64, S)>>,
+    limit: usize,
+    snippet: impl Fn(S) -> String,
+) -> Result<Vec<SearchHit>> {
     let mut seen = HashSet::new();
     let mut hits = Vec::new();
     for row in rows {
-        let (session_id, seq, snippet) = row.map_err(|e| Error::db("reading a search hit", e))?;
+        let (session_id, seq, s) = row?;
         if !seen.insert(session_id.clone()) {
             continue;
         }
         hits.push(SearchHit {
             session_id,
             seq: (seq > 0).then_some(seq as u64),
-            snippet,
+            snippet: snippet(s),
             session: None,
         });
         if hits.len() == limit {

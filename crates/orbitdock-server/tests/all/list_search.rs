@@ -422,6 +422,104 @@ async fn search_finds_names_prompts_and_transcripts_with_snippets() -> Result<()
     Ok(())
 }
 
+#[tokio::test]
+async fn search_finds_words_inside_chinese_and_japanese_sentences() -> Result<()> {
+    let s = Scripted::start().await?;
+    let registry = s.server().registry.clone();
+    // No spaces between words: each sentence is one token for a word-splitting tokenizer.
+    let ja = passive(&registry, "ja", 0, |_| {}).await?;
+    say(
+        &registry,
+        &ja,
+        "a1",
+        ItemBody::AgentMessage {
+            text: "昨日は東京の会議室でデプロイの手順を確認しました。".into(),
+        },
+    )
+    .await?;
+    let zh = passive(&registry, "zh", 0, |_| {}).await?;
+    say(
+        &registry,
+        &zh,
+        "a1",
+        ItemBody::AgentMessage {
+            text: "我们明天在北京讨论数据库迁移的计划。".into(),
+        },
+    )
+    .await?;
+    // A name with the word outranks a transcript mention (title weight, as for other scripts).
+    let named = passive(&registry, "named", 0, |n| n.name = Some("北京出張".into())).await?;
+    let mixed = passive(&registry, "mixed", 0, |_| {}).await?;
+    say(
+        &registry,
+        &mixed,
+        "u1",
+        ItemBody::UserMessage {
+            text: "Rustで書いたサーバーを東京リージョンにdeployする".into(),
+        },
+    )
+    .await?;
+
+    let found = |r: &SearchResponse| {
+        r.hits
+            .iter()
+            .map(|h| h.session_id.clone())
+            .collect::<Vec<_>>()
+    };
+    let r = search(&s, "会議").await?;
+    assert_eq!(found(&r), vec![ja.clone()]);
+    assert_eq!(
+        r.hits[0].snippet,
+        format!("昨日は東京の{MATCH_START}会議{MATCH_END}室でデプロイの手順を確認しました。")
+    );
+    let r = search(&s, "迁移").await?;
+    assert_eq!(found(&r), vec![zh.clone()]);
+    assert!(
+        r.hits[0]
+            .snippet
+            .contains(&format!("{MATCH_START}迁移{MATCH_END}")),
+        "{:?}",
+        r.hits[0].snippet
+    );
+    let r = search(&s, "北京").await?;
+    assert_eq!(
+        found(&r),
+        vec![named.clone(), zh.clone()],
+        "the name ranks first"
+    );
+    assert_eq!(r.hits[0].seq, None);
+    assert_eq!(
+        r.hits[0].snippet,
+        format!("{MATCH_START}北京{MATCH_END}出張\n/w/app\n")
+    );
+    // Katakana words, longer runs, one character, and CJK mixed with other words.
+    assert_eq!(found(&search(&s, "デプロイ").await?), vec![ja.clone()]);
+    assert_eq!(found(&search(&s, "数据库迁移").await?), vec![zh.clone()]);
+    assert_eq!(
+        search(&s, "东京").await?.hits.len(),
+        0,
+        "simplified ≠ traditional form"
+    );
+    let r = search(&s, "東京").await?;
+    assert_eq!(
+        r.hits.iter().map(|h| &h.session_id).collect::<HashSet<_>>(),
+        [&ja, &mixed].into_iter().collect::<HashSet<_>>()
+    );
+    assert_eq!(
+        found(&search(&s, "東京 deploy").await?),
+        vec![mixed.clone()]
+    );
+    assert_eq!(
+        found(&search(&s, "サーバー rust").await?),
+        vec![mixed.clone()]
+    );
+    assert_eq!(search(&s, "東京 kubernetes").await?.hits.len(), 0);
+    // Characters next to each other only across two sentences do not match.
+    assert_eq!(search(&s, "た我").await?.hits.len(), 0);
+    s.shutdown().await;
+    Ok(())
+}
+
 /// Writes `n` rollouts in Codex's format, thread `i` a minute newer than thread `i - 1`.
 fn write_history(home: &std::path::Path, n: usize, turns: usize) -> Result<Vec<String>> {
     let pad = test_support::rollout_corpus::pad(200);

@@ -24,3 +24,12 @@ export function seedSessions(dataDir, n, { items = 2, build = false } = {}) {
 
 /** Session `i`'s id, as `seed_sessions` names it. */
 export const seededId = (i) => `seed-${String(i).padStart(7, '0')}`;
+
+/** Writes `n` generated Codex rollouts under `codexHome/sessions` (test-support's
+ * `write_rollouts` example: Codex's own file format, for the server to import as history). */
+export function writeRollouts(codexHome, n, { turns = 1, pad = 50 } = {}) {
+  const bin = path.join(TARGET, 'debug', 'examples', 'write_rollouts');
+  const r = spawnSync(bin, ['--codex-home', codexHome, '--sessions', String(n), '--turns', String(turns),
+    '--pad', String(pad)], { cwd: ROOT, encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
+  if (r.status !== 0) throw new Error(`write_rollouts failed (${r.status}): ${r.stdout} ${r.error || ''}`);
+}

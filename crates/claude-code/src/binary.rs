@@ -3,7 +3,8 @@
 //! Resolution order (first hit wins): an explicit path given by the caller > `$CLAUDE_BIN` > the
 //! project-managed pinned npm installs ([`managed_binary_path`] under each managed dir) > `$PATH`.
 //! A candidate only counts if it is an executable file; when nothing is found the error lists
-//! every place that was searched, so "claude not found" is actionable.
+//! every place that was searched, so "claude not found" is actionable. The lookup, the version
+//! probe and the npm install are `codex_client::cli_locate`'s, shared with the Codex client.
 //!
 //! The npm package `@anthropic-ai/claude-code` ships a placeholder `bin/claude.exe` that its
 //! postinstall script replaces with the native binary of the platform package
@@ -16,10 +17,9 @@
 
 use std::fmt;
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
 use std::time::Duration;
 
-use tokio::process::Command;
+use codex_client::cli_locate::{self, CliLocator, NpmFailure, ProbeFailure};
 
 use crate::{Error, Result};
 
@@ -123,12 +123,7 @@ pub fn managed_binary_path(install_dir: &Path) -> PathBuf {
 
 /// Finds a `claude` binary. See the module docs for the order.
 #[derive(Debug, Clone)]
-pub struct BinaryResolver {
-    explicit: Option<PathBuf>,
-    managed_dirs: Vec<PathBuf>,
-    use_env: bool,
-    use_path: bool,
-}
+pub struct BinaryResolver(CliLocator);
 
 impl Default for BinaryResolver {
     fn default() -> Self {
@@ -139,52 +134,35 @@ impl Default for BinaryResolver {
 impl BinaryResolver {
     /// A resolver that honours `$CLAUDE_BIN` and `$PATH` and has no managed dirs yet.
     pub fn new() -> Self {
-        BinaryResolver {
-            explicit: None,
-            managed_dirs: Vec::new(),
-            use_env: true,
-            use_path: true,
-        }
+        BinaryResolver(CliLocator::new("claude", BIN_ENV, managed_binary_path))
     }
 
     /// An explicit path, tried first.
-    pub fn explicit(mut self, path: impl Into<PathBuf>) -> Self {
-        self.explicit = Some(path.into());
-        self
+    pub fn explicit(self, path: impl Into<PathBuf>) -> Self {
+        BinaryResolver(self.0.explicit(path))
     }
 
     /// A folder holding a pinned npm install (as made by [`install_pinned`] or
     /// `scripts/setup.sh` into `tools/claude`), tried after `$CLAUDE_BIN`, in the order added.
-    pub fn managed_dir(mut self, dir: impl Into<PathBuf>) -> Self {
-        self.managed_dirs.push(dir.into());
-        self
+    pub fn managed_dir(self, dir: impl Into<PathBuf>) -> Self {
+        BinaryResolver(self.0.managed_dir(dir))
     }
 
     /// Whether to look at `$CLAUDE_BIN` (default true).
-    pub fn use_env(mut self, yes: bool) -> Self {
-        self.use_env = yes;
-        self
+    pub fn use_env(self, yes: bool) -> Self {
+        BinaryResolver(self.0.use_env(yes))
     }
 
     /// Whether to search `$PATH` last (default true).
-    pub fn use_path(mut self, yes: bool) -> Self {
-        self.use_path = yes;
-        self
+    pub fn use_path(self, yes: bool) -> Self {
+        BinaryResolver(self.0.use_path(yes))
     }
 
     /// Finds the first executable candidate without running it.
     pub fn locate(&self) -> Result<PathBuf> {
-        let mut searched = Vec::new();
-        let path_var = std::env::var_os("PATH");
-        let env_var = if self.use_env {
-            std::env::var_os(BIN_ENV)
-        } else {
-            None
-        };
-        self.candidates(env_var.as_deref(), path_var.as_deref(), &mut searched)
-            .into_iter()
-            .find(|p| is_executable(p))
-            .ok_or(Error::BinaryNotFound { searched })
+        self.0
+            .locate()
+            .map_err(|searched| Error::BinaryNotFound { searched })
     }
 
     /// Finds the binary and probes its version.
@@ -192,110 +170,22 @@ impl BinaryResolver {
         let path = self.locate()?;
         ClaudeBinary::probe(path).await
     }
-
-    fn candidates(
-        &self,
-        env_var: Option<&std::ffi::OsStr>,
-        path_var: Option<&std::ffi::OsStr>,
-        searched: &mut Vec<String>,
-    ) -> Vec<PathBuf> {
-        let mut out = Vec::new();
-        if let Some(p) = &self.explicit {
-            searched.push(format!("explicit path {}", p.display()));
-            out.push(p.clone());
-        }
-        if self.use_env {
-            match env_var {
-                Some(v) if !v.is_empty() => {
-                    let p = PathBuf::from(v);
-                    searched.push(format!("${BIN_ENV}={}", p.display()));
-                    out.push(p);
-                }
-                _ => searched.push(format!("${BIN_ENV} (unset)")),
-            }
-        }
-        for dir in &self.managed_dirs {
-            let p = managed_binary_path(dir);
-            searched.push(format!("managed install {}", p.display()));
-            out.push(p);
-        }
-        if self.use_path {
-            match path_var {
-                Some(var) => {
-                    let exe = if cfg!(windows) {
-                        "claude.exe"
-                    } else {
-                        "claude"
-                    };
-                    let dirs: Vec<PathBuf> = std::env::split_paths(var).collect();
-                    searched.push(format!(
-                        "$PATH ({})",
-                        dirs.iter()
-                            .map(|d| d.display().to_string())
-                            .collect::<Vec<_>>()
-                            .join(":")
-                    ));
-                    out.extend(dirs.into_iter().map(|d| d.join(exe)));
-                }
-                None => searched.push("$PATH (unset)".to_owned()),
-            }
-        }
-        out
-    }
-}
-
-fn is_executable(path: &Path) -> bool {
-    let Ok(meta) = std::fs::metadata(path) else {
-        return false;
-    };
-    if !meta.is_file() {
-        return false;
-    }
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        meta.permissions().mode() & 0o111 != 0
-    }
-    #[cfg(not(unix))]
-    {
-        true
-    }
 }
 
 /// Runs `claude --version` (bounded) and parses it.
 pub async fn probe_version(path: &Path) -> Result<ClaudeVersion> {
-    let mut cmd = Command::new(path);
-    cmd.arg("--version")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true);
-    let output = tokio::time::timeout(VERSION_PROBE_TIMEOUT, cmd.output())
+    cli_locate::probe_version(path, VERSION_PROBE_TIMEOUT, ClaudeVersion::parse)
         .await
-        .map_err(|_| Error::VersionProbe {
-            path: path.to_owned(),
-            reason: format!("`--version` did not finish within {VERSION_PROBE_TIMEOUT:?}"),
-        })?
-        .map_err(|source| Error::Spawn {
-            program: path.to_owned(),
-            source,
-        })?;
-    if !output.status.success() {
-        return Err(Error::VersionProbe {
-            path: path.to_owned(),
-            reason: format!(
-                "`--version` exited with {:?}: {}",
-                output.status.code(),
-                String::from_utf8_lossy(&output.stderr).trim()
-            ),
-        });
-    }
-    ClaudeVersion::parse(&String::from_utf8_lossy(&output.stdout)).map_err(|reason| {
-        Error::VersionProbe {
-            path: path.to_owned(),
-            reason,
-        }
-    })
+        .map_err(|e| match e {
+            ProbeFailure::Spawn(source) => Error::Spawn {
+                program: path.to_owned(),
+                source,
+            },
+            ProbeFailure::Unusable(reason) => Error::VersionProbe {
+                path: path.to_owned(),
+                reason,
+            },
+        })
 }
 
 /// Installs `@anthropic-ai/claude-code@PINNED_VERSION` with npm into `install_dir` (idempotent:
@@ -308,40 +198,28 @@ pub async fn install_pinned(install_dir: &Path) -> Result<ClaudeBinary> {
 /// the installed binary does not report `version`.
 pub async fn install_version(install_dir: &Path, version: &str, npm: &str) -> Result<ClaudeBinary> {
     let bin = managed_binary_path(install_dir);
-    if is_executable(&bin)
+    if cli_locate::is_executable(&bin)
         && let Ok(found) = ClaudeBinary::probe(&bin).await
         && found.version.to_string() == version
     {
         return Ok(found);
     }
-    std::fs::create_dir_all(install_dir).map_err(|e| Error::io(install_dir, e))?;
-    let mut cmd = Command::new(npm);
-    cmd.arg("install")
-        .arg("--prefix")
-        .arg(install_dir)
-        .args([
-            "--no-audit",
-            "--no-fund",
-            "--save-exact",
-            "--loglevel=error",
-        ])
-        .arg(format!("{NPM_PACKAGE}@{version}"))
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true);
-    let output = cmd.output().await.map_err(|source| Error::Spawn {
-        program: PathBuf::from(npm),
-        source,
-    })?;
-    if !output.status.success() {
-        let stderr = String::from_utf8_lossy(&output.stderr);
-        let skip = stderr.chars().count().saturating_sub(4096);
-        return Err(Error::Exited {
-            status: output.status.code(),
-            stderr_tail: stderr.chars().skip(skip).collect(),
-        });
-    }
+    cli_locate::npm_install(npm, install_dir, NPM_PACKAGE, version)
+        .await
+        .map_err(|e| match e {
+            NpmFailure::Io(e) => Error::io(install_dir, e),
+            NpmFailure::Spawn(source) => Error::Spawn {
+                program: PathBuf::from(npm),
+                source,
+            },
+            NpmFailure::Exited {
+                status,
+                stderr_tail,
+            } => Error::Exited {
+                status,
+                stderr_tail,
+            },
+        })?;
     let found = ClaudeBinary::probe(&bin).await?;
     if found.version.to_string() != version {
         return Err(Error::VersionMismatch {
@@ -390,54 +268,37 @@ mod tests {
     }
 
     #[test]
-    fn order_is_explicit_env_managed_path() {
+    fn explicit_then_managed_and_every_place_searched_is_named() {
         let tmp = tempfile::tempdir().expect("tempdir");
         let explicit = tmp.path().join("explicit/claude");
-        let env = tmp.path().join("env/claude");
         let managed_dir = tmp.path().join("managed");
-        let on_path = tmp.path().join("bin");
         make_exe(&explicit);
-        make_exe(&env);
         make_exe(&managed_binary_path(&managed_dir));
-        make_exe(&on_path.join("claude"));
         let r = BinaryResolver::new()
-            .explicit(&explicit)
-            .managed_dir(&managed_dir);
-        let path_var = on_path.clone().into_os_string();
-        let pick = |r: &BinaryResolver, env_var: Option<&std::ffi::OsStr>| {
-            let mut searched = Vec::new();
-            r.candidates(env_var, Some(&path_var), &mut searched)
-                .into_iter()
-                .find(|p| is_executable(p))
-        };
-        assert_eq!(pick(&r, Some(env.as_os_str())), Some(explicit.clone()));
-        let r = BinaryResolver::new().managed_dir(&managed_dir);
-        assert_eq!(pick(&r, Some(env.as_os_str())), Some(env.clone()));
-        assert_eq!(pick(&r, None), Some(managed_binary_path(&managed_dir)));
-        let r = BinaryResolver::new().managed_dir(tmp.path().join("nothing-here"));
-        assert_eq!(pick(&r, None), Some(on_path.join("claude")));
-    }
+            .managed_dir(&managed_dir)
+            .use_env(false)
+            .use_path(false);
+        assert_eq!(
+            r.clone().explicit(&explicit).locate().expect("explicit"),
+            explicit
+        );
+        assert_eq!(
+            r.locate().expect("managed"),
+            managed_binary_path(&managed_dir)
+        );
 
-    #[test]
-    fn not_found_error_names_every_place_searched() {
-        let tmp = tempfile::tempdir().expect("tempdir");
-        let r = BinaryResolver::new()
+        let err = BinaryResolver::new()
             .explicit(tmp.path().join("nope/claude"))
-            .managed_dir(tmp.path().join("tools/claude"));
-        let mut searched = Vec::new();
-        let path_var = std::ffi::OsString::from(tmp.path().join("empty-bin"));
-        let found: Vec<_> = r
-            .candidates(None, Some(&path_var), &mut searched)
-            .into_iter()
-            .filter(|p| is_executable(p))
-            .collect();
-        assert!(found.is_empty());
-        let err = Error::BinaryNotFound { searched }.to_string();
+            .managed_dir(tmp.path().join("tools/claude"))
+            .use_env(false)
+            .use_path(false)
+            .locate()
+            .expect_err("nothing there")
+            .to_string();
+        assert!(err.contains("claude binary not found"), "{err}");
         assert!(err.contains("explicit path"), "{err}");
-        assert!(err.contains("$CLAUDE_BIN (unset)"), "{err}");
         assert!(err.contains("managed install"), "{err}");
         assert!(err.contains("tools/claude/node_modules"), "{err}");
-        assert!(err.contains("$PATH ("), "{err}");
     }
 
     #[tokio::test]

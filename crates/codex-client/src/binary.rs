@@ -3,7 +3,8 @@
 //! Resolution order (first hit wins): an explicit path given by the caller > `$CODEX_BIN` > the
 //! project-managed pinned npm installs ([`managed_binary_path`] under each managed dir) > `$PATH`.
 //! A candidate only counts if it is an executable file; when nothing is found the error lists
-//! every place that was searched, so "codex not found" is actionable.
+//! every place that was searched, so "codex not found" is actionable. The lookup, the version
+//! probe and the npm install are [`crate::cli_locate`]'s, shared with the Claude Code crate.
 //!
 //! The version is probed with `codex --version` (`codex-cli 0.169.0`) and parsed into a
 //! [`CodexVersion`]. Resolution does not insist on [`PINNED_VERSION`]: callers decide (see
@@ -16,6 +17,7 @@ use std::time::Duration;
 
 use tokio::process::Command;
 
+use crate::cli_locate::{self, CliLocator, NpmFailure, ProbeFailure};
 use crate::{Error, Result};
 
 /// The Codex CLI version this crate is written and tested against.
@@ -23,6 +25,9 @@ pub const PINNED_VERSION: &str = "0.169.0";
 
 /// The npm package that carries the CLI.
 pub const NPM_PACKAGE: &str = "@openai/codex";
+
+/// The environment variable naming an explicit binary.
+pub const BIN_ENV: &str = "CODEX_BIN";
 
 /// How long `codex --version` may take.
 const VERSION_PROBE_TIMEOUT: Duration = Duration::from_secs(15);
@@ -273,12 +278,7 @@ fn platform_package() -> Option<(&'static str, &'static str, &'static str)> {
 
 /// Finds a `codex` binary. See the module docs for the order.
 #[derive(Debug, Clone)]
-pub struct BinaryResolver {
-    explicit: Option<PathBuf>,
-    managed_dirs: Vec<PathBuf>,
-    use_env: bool,
-    use_path: bool,
-}
+pub struct BinaryResolver(CliLocator);
 
 impl Default for BinaryResolver {
     fn default() -> Self {
@@ -289,48 +289,35 @@ impl Default for BinaryResolver {
 impl BinaryResolver {
     /// A resolver that honours `$CODEX_BIN` and `$PATH` and has no managed dirs yet.
     pub fn new() -> Self {
-        BinaryResolver {
-            explicit: None,
-            managed_dirs: Vec::new(),
-            use_env: true,
-            use_path: true,
-        }
+        BinaryResolver(CliLocator::new("codex", BIN_ENV, managed_binary_path))
     }
 
     /// An explicit path, tried first.
-    pub fn explicit(mut self, path: impl Into<PathBuf>) -> Self {
-        self.explicit = Some(path.into());
-        self
+    pub fn explicit(self, path: impl Into<PathBuf>) -> Self {
+        BinaryResolver(self.0.explicit(path))
     }
 
     /// A folder holding a pinned npm install (as made by [`install_pinned`]), tried after
     /// `$CODEX_BIN`, in the order added.
-    pub fn managed_dir(mut self, dir: impl Into<PathBuf>) -> Self {
-        self.managed_dirs.push(dir.into());
-        self
+    pub fn managed_dir(self, dir: impl Into<PathBuf>) -> Self {
+        BinaryResolver(self.0.managed_dir(dir))
     }
 
     /// Whether to look at `$CODEX_BIN` (default true).
-    pub fn use_env(mut self, yes: bool) -> Self {
-        self.use_env = yes;
-        self
+    pub fn use_env(self, yes: bool) -> Self {
+        BinaryResolver(self.0.use_env(yes))
     }
 
     /// Whether to search `$PATH` last (default true).
-    pub fn use_path(mut self, yes: bool) -> Self {
-        self.use_path = yes;
-        self
+    pub fn use_path(self, yes: bool) -> Self {
+        BinaryResolver(self.0.use_path(yes))
     }
 
     /// Finds the first executable candidate without running it.
     pub fn locate(&self) -> Result<PathBuf> {
-        let mut searched = Vec::new();
-        let path_var = std::env::var_os("PATH");
-        let candidates = self.candidates(path_var.as_deref(), &mut searched);
-        candidates
-            .into_iter()
-            .find(|p| is_executable(p))
-            .ok_or(Error::BinaryNotFound { searched })
+        self.0
+            .locate()
+            .map_err(|searched| Error::BinaryNotFound { searched })
     }
 
     /// Finds the binary and probes its version.
@@ -338,105 +325,22 @@ impl BinaryResolver {
         let path = self.locate()?;
         CodexBinary::probe(path).await
     }
-
-    fn candidates(
-        &self,
-        path_var: Option<&std::ffi::OsStr>,
-        searched: &mut Vec<String>,
-    ) -> Vec<PathBuf> {
-        let mut out = Vec::new();
-        if let Some(p) = &self.explicit {
-            searched.push(format!("explicit path {}", p.display()));
-            out.push(p.clone());
-        }
-        if self.use_env {
-            match std::env::var_os("CODEX_BIN") {
-                Some(v) if !v.is_empty() => {
-                    let p = PathBuf::from(v);
-                    searched.push(format!("$CODEX_BIN={}", p.display()));
-                    out.push(p);
-                }
-                _ => searched.push("$CODEX_BIN (unset)".to_owned()),
-            }
-        }
-        for dir in &self.managed_dirs {
-            let p = managed_binary_path(dir);
-            searched.push(format!("managed install {}", p.display()));
-            out.push(p);
-        }
-        if self.use_path {
-            match path_var {
-                Some(var) => {
-                    let exe = if cfg!(windows) { "codex.exe" } else { "codex" };
-                    let dirs: Vec<PathBuf> = std::env::split_paths(var).collect();
-                    searched.push(format!(
-                        "$PATH ({})",
-                        dirs.iter()
-                            .map(|d| d.display().to_string())
-                            .collect::<Vec<_>>()
-                            .join(":")
-                    ));
-                    out.extend(dirs.into_iter().map(|d| d.join(exe)));
-                }
-                None => searched.push("$PATH (unset)".to_owned()),
-            }
-        }
-        out
-    }
-}
-
-fn is_executable(path: &Path) -> bool {
-    let Ok(meta) = std::fs::metadata(path) else {
-        return false;
-    };
-    if !meta.is_file() {
-        return false;
-    }
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        meta.permissions().mode() & 0o111 != 0
-    }
-    #[cfg(not(unix))]
-    {
-        true
-    }
 }
 
 /// Runs `codex --version` (bounded) and parses it.
 pub async fn probe_version(path: &Path) -> Result<CodexVersion> {
-    let mut cmd = Command::new(path);
-    cmd.arg("--version")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true);
-    let output = tokio::time::timeout(VERSION_PROBE_TIMEOUT, cmd.output())
+    cli_locate::probe_version(path, VERSION_PROBE_TIMEOUT, CodexVersion::parse)
         .await
-        .map_err(|_| Error::VersionProbe {
-            path: path.to_owned(),
-            reason: format!("`--version` did not finish within {VERSION_PROBE_TIMEOUT:?}"),
-        })?
-        .map_err(|source| Error::Spawn {
-            program: path.to_owned(),
-            source,
-        })?;
-    if !output.status.success() {
-        return Err(Error::VersionProbe {
-            path: path.to_owned(),
-            reason: format!(
-                "`--version` exited with {:?}: {}",
-                output.status.code(),
-                String::from_utf8_lossy(&output.stderr).trim()
-            ),
-        });
-    }
-    CodexVersion::parse(&String::from_utf8_lossy(&output.stdout)).map_err(|reason| {
-        Error::VersionProbe {
-            path: path.to_owned(),
-            reason,
-        }
-    })
+        .map_err(|e| match e {
+            ProbeFailure::Spawn(source) => Error::Spawn {
+                program: path.to_owned(),
+                source,
+            },
+            ProbeFailure::Unusable(reason) => Error::VersionProbe {
+                path: path.to_owned(),
+                reason,
+            },
+        })
 }
 
 /// Installs `@openai/codex@PINNED_VERSION` with npm into `install_dir` (idempotent: an existing
@@ -449,47 +353,28 @@ pub async fn install_pinned(install_dir: &Path) -> Result<CodexBinary> {
 /// the installed binary does not report `version`.
 pub async fn install_version(install_dir: &Path, version: &str, npm: &str) -> Result<CodexBinary> {
     let bin = managed_binary_path(install_dir);
-    if is_executable(&bin)
+    if cli_locate::is_executable(&bin)
         && let Ok(found) = CodexBinary::probe(&bin).await
         && found.version.to_string() == version
     {
         return Ok(found);
     }
-    std::fs::create_dir_all(install_dir).map_err(|e| Error::io(install_dir, e))?;
-    let mut cmd = Command::new(npm);
-    cmd.arg("install")
-        .arg("--prefix")
-        .arg(install_dir)
-        .args([
-            "--no-audit",
-            "--no-fund",
-            "--save-exact",
-            "--loglevel=error",
-        ])
-        .arg(format!("{NPM_PACKAGE}@{version}"))
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true);
-    let output = cmd.output().await.map_err(|source| Error::Spawn {
-        program: PathBuf::from(npm),
-        source,
-    })?;
-    if !output.status.success() {
-        let stderr = String::from_utf8_lossy(&output.stderr);
-        let tail: String = stderr
-            .chars()
-            .rev()
-            .take(4096)
-            .collect::<Vec<_>>()
-            .into_iter()
-            .rev()
-            .collect();
-        return Err(Error::Exited {
-            status: output.status.code(),
-            stderr_tail: tail,
-        });
-    }
+    cli_locate::npm_install(npm, install_dir, NPM_PACKAGE, version)
+        .await
+        .map_err(|e| match e {
+            NpmFailure::Io(e) => Error::io(install_dir, e),
+            NpmFailure::Spawn(source) => Error::Spawn {
+                program: PathBuf::from(npm),
+                source,
+            },
+            NpmFailure::Exited {
+                status,
+                stderr_tail,
+            } => Error::Exited {
+                status,
+                stderr_tail,
+            },
+        })?;
     let found = CodexBinary::probe(&bin).await?;
     if found.version.to_string() != version {
         return Err(Error::VersionMismatch {
@@ -544,19 +429,22 @@ mod tests {
     #[test]
     fn not_found_error_names_every_place_searched() {
         let tmp = tempfile::tempdir().expect("tempdir");
-        let r = BinaryResolver::new()
+        let err = BinaryResolver::new()
             .explicit(tmp.path().join("nope"))
             .managed_dir(tmp.path().join("managed"))
-            .use_env(false);
-        let mut searched = Vec::new();
-        let c = r.candidates(Some(tmp.path().as_os_str()), &mut searched);
-        assert_eq!(c.len(), 3);
-        assert!(searched[0].contains("explicit path"));
-        assert!(searched[1].contains("managed install"));
-        assert!(searched[2].starts_with("$PATH ("));
-        let err = r.use_path(false).locate().expect_err("nothing there");
+            .use_env(false)
+            .use_path(false)
+            .locate()
+            .expect_err("nothing there");
         let msg = err.to_string();
-        assert!(msg.contains("nope") && msg.contains("managed"), "{msg}");
+        assert!(
+            msg.contains("explicit path") && msg.contains("nope"),
+            "{msg}"
+        );
+        assert!(
+            msg.contains("managed install") && msg.contains("managed"),
+            "{msg}"
+        );
     }
 
     #[test]

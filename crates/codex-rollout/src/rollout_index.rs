@@ -352,7 +352,21 @@ impl RolloutIndex {
     /// Reads whatever is new in `path`, appending events to `out`. A vanished file ends its
     /// session and is forgotten. Errors are reported as [`WatcherEvent::FileError`] too.
     pub fn process_file(&mut self, path: &Path, now_ms: i64, out: &mut impl FnMut(WatcherEvent)) {
-        if let Err(e) = self.process_file_inner(path, now_ms, out) {
+        self.process_file_with(path, now_ms, false, out);
+    }
+
+    /// [`Self::process_file`]; with `end_inactive`, a session whose last line is older than the
+    /// inactivity timeout is ended in the same poll (and checkpoint) as its lines, instead of
+    /// by the next [`Self::tick`]: a sweep over a long history then hands each old session over
+    /// once, finished, rather than once to import and once more to end.
+    fn process_file_with(
+        &mut self,
+        path: &Path,
+        now_ms: i64,
+        end_inactive: bool,
+        out: &mut impl FnMut(WatcherEvent),
+    ) {
+        if let Err(e) = self.process_file_inner(path, now_ms, end_inactive, out) {
             self.stats.io_errors += 1;
             tracing::warn!(path = %path.display(), error = %e, "cannot read rollout file");
             out(WatcherEvent::FileError {
@@ -366,6 +380,7 @@ impl RolloutIndex {
         &mut self,
         path: &Path,
         now_ms: i64,
+        end_inactive: bool,
         out: &mut impl FnMut(WatcherEvent),
     ) -> Result<()> {
         if !path.exists() {
@@ -515,8 +530,16 @@ impl RolloutIndex {
                 Err(e) => break Err(e),
             }
         };
+        let mut ended = false;
+        if end_inactive
+            && let Some(s) = session.as_mut()
+            && let Some(update) = s.tick(&config.passive, now_ms)
+        {
+            out(WatcherEvent::Update { update });
+            ended = true;
+        }
         let after = reader.state().clone();
-        if after != before || reset_seen || detached {
+        if after != before || reset_seen || detached || ended {
             let cp = FileCheckpoint {
                 reader: after,
                 session: session.clone(),
@@ -546,7 +569,7 @@ impl RolloutIndex {
         let total = found.len() + gone.len();
         out(WatcherEvent::SweepProgress { done: 0, total });
         for (i, p) in found.iter().chain(gone.iter()).enumerate() {
-            self.process_file(p, now_ms, out);
+            self.process_file_with(p, now_ms, true, out);
             out(WatcherEvent::SweepProgress { done: i + 1, total });
         }
     }

@@ -136,13 +136,21 @@ pub struct PushDevice {
     pub quiet_hours: Option<QuietHours>,
     /// Registered (Unix ms).
     pub created_at: i64,
-    /// Last push the service accepted (Unix ms).
+    /// How its pushes went (the fields sit beside the others on the wire).
+    #[serde(flatten)]
+    pub delivery: DeliveryRecord,
+}
+
+/// How deliveries to a notification target (a device, a channel) went.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeliveryRecord {
+    /// Last delivery accepted (Unix ms).
     #[serde(default)]
     pub last_success_at: Option<i64>,
-    /// Pushes refused or failed since the last success.
+    /// Deliveries refused or failed (after their retries) since the last success.
     #[serde(default)]
     pub failure_count: u32,
-    /// Why the last push failed.
+    /// Why the last delivery failed.
     #[serde(default)]
     pub last_error: Option<String>,
 }
@@ -243,6 +251,32 @@ mod tests {
     }
 
     #[test]
+    fn the_delivery_record_sits_beside_the_targets_fields_on_the_wire() {
+        let wire = r#"{"id":"c1","kind":"ntfy","name":"n","url":"http://x","kinds":["approval"],
+                       "created_at":5,"last_success_at":7,"failure_count":2,"last_error":"500"}"#;
+        let c: NotifyChannel = serde_json::from_str(wire).unwrap();
+        assert_eq!(
+            c.delivery,
+            DeliveryRecord {
+                last_success_at: Some(7),
+                failure_count: 2,
+                last_error: Some("500".into())
+            }
+        );
+        let back = serde_json::to_value(&c).unwrap();
+        assert_eq!(
+            back,
+            serde_json::from_str::<serde_json::Value>(wire).unwrap()
+        );
+        // A target nothing was delivered to yet may leave the record out.
+        let d: PushDevice = serde_json::from_str(
+            r#"{"id":"d","name":"p","service":"https://s","kinds":[],"created_at":1}"#,
+        )
+        .unwrap();
+        assert_eq!(d.delivery, DeliveryRecord::default());
+    }
+
+    #[test]
     fn settings_patch_tells_clear_from_absent() {
         let p: PushSettingsPatch = serde_json::from_str(r#"{"quiet_hours": null}"#).unwrap();
         assert_eq!(p.quiet_hours, Some(None));
@@ -298,15 +332,9 @@ pub struct NotifyChannel {
     pub kinds: Vec<NoticeKind>,
     /// Added (Unix ms).
     pub created_at: i64,
-    /// Last delivery accepted (Unix ms).
-    #[serde(default)]
-    pub last_success_at: Option<i64>,
-    /// Deliveries that failed (after their retries) since the last success.
-    #[serde(default)]
-    pub failure_count: u32,
-    /// Why the last delivery failed.
-    #[serde(default)]
-    pub last_error: Option<String>,
+    /// How its deliveries went (the fields sit beside the others on the wire).
+    #[serde(flatten)]
+    pub delivery: DeliveryRecord,
 }
 
 /// `GET /api/notify/channels`.

@@ -99,49 +99,68 @@ impl ReplayLog {
 }
 
 /// Fan-out for one session.
+///
+/// The broadcast channel is made on the first subscription: a broadcast buffer allocates all
+/// its [`BROADCAST_CAPACITY`] slots up front (about 160 KB), and most sessions of a long
+/// history are loaded (imported, sent an event) without anyone ever watching them.
 #[derive(Debug)]
 pub struct SessionHub {
-    tx: broadcast::Sender<Arc<Published>>,
-    log: Mutex<ReplayLog>,
+    inner: Mutex<HubInner>,
+}
+
+#[derive(Debug)]
+struct HubInner {
+    tx: Option<broadcast::Sender<Arc<Published>>>,
+    log: ReplayLog,
 }
 
 impl SessionHub {
     /// A hub whose last published revision is `revision` (restored from the database).
     pub fn new(revision: u64) -> Arc<Self> {
-        let (tx, _) = broadcast::channel(BROADCAST_CAPACITY);
         Arc::new(SessionHub {
-            tx,
-            log: Mutex::new(ReplayLog {
-                entries: VecDeque::new(),
-                last: revision,
+            inner: Mutex::new(HubInner {
+                tx: None,
+                log: ReplayLog {
+                    entries: VecDeque::new(),
+                    last: revision,
+                },
             }),
         })
     }
 
     /// Publishes one change (called by the persistence writer after commit).
     pub fn publish(&self, p: Arc<Published>) {
-        let mut log = self.log.lock();
-        log.push(p.clone());
-        // No receivers is fine: nobody is watching this session.
-        let _ = self.tx.send(p);
+        let mut inner = self.inner.lock();
+        inner.log.push(p.clone());
+        if let Some(tx) = &inner.tx {
+            // No receivers is fine: nobody is watching this session.
+            let _ = tx.send(p);
+        }
     }
 
     /// Subscribes; see [`Subscription`].
     pub fn subscribe(&self, since_revision: Option<u64>) -> Subscription {
-        let log = self.log.lock();
-        let receiver = self.tx.subscribe();
-        let replay = since_revision.and_then(|s| log.since(s));
+        let mut inner = self.inner.lock();
+        let receiver = inner
+            .tx
+            .get_or_insert_with(|| broadcast::channel(BROADCAST_CAPACITY).0)
+            .subscribe();
+        let replay = since_revision.and_then(|s| inner.log.since(s));
         Subscription { receiver, replay }
     }
 
     /// The last published revision.
     pub fn last_published(&self) -> u64 {
-        self.log.lock().last
+        self.inner.lock().log.last
     }
 
     /// Number of live subscribers.
     pub fn subscriber_count(&self) -> usize {
-        self.tx.receiver_count()
+        self.inner
+            .lock()
+            .tx
+            .as_ref()
+            .map_or(0, broadcast::Sender::receiver_count)
     }
 }
 
@@ -281,6 +300,17 @@ impl ListHub {
             inner.log.last,
             sorted(inner.summaries.values().cloned().collect()),
         )
+    }
+
+    /// Every listed session `keep` accepts, unordered (without copying the others).
+    pub fn matching(&self, keep: impl Fn(&SessionSummary) -> bool) -> Vec<SessionSummary> {
+        let inner = self.inner.lock();
+        inner
+            .summaries
+            .values()
+            .filter(|s| keep(s))
+            .cloned()
+            .collect()
     }
 
     /// One page of the list: at most `limit` rows matching `query` after `after`, in the

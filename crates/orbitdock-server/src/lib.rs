@@ -44,6 +44,7 @@ pub mod connector;
 pub mod data_dir;
 pub mod discovery;
 pub mod error;
+pub mod host_links;
 pub mod hosts;
 pub mod http;
 pub mod hub;
@@ -122,6 +123,8 @@ pub struct RunningServer {
     codex_discovery: Option<discovery::codex::CodexDiscovery>,
     /// The connectors' event route, detached before the agents stop.
     router: Option<connector::Router>,
+    /// The Codex hosts' event route, detached likewise.
+    host_router: connector::Router,
 }
 
 /// Discovery of sessions started outside the server (Codex rollout files and hooks).
@@ -201,6 +204,7 @@ impl RunningServer {
         if let Some(r) = self.router.take() {
             r.detach();
         }
+        self.host_router.detach();
         self.registry.shutdown().await;
     }
 
@@ -330,6 +334,19 @@ pub async fn start_with_connectors_exposed(
     }
     let registry = Registry::open(&data_dir::db_path(&config.data_dir), connectors).await?;
     let demux = registry.spawn_demux(events);
+    let host_router = connector::Router::new();
+    host_router.attach(&registry);
+    let links = host_links::HostLinks::new(
+        hosts::Hosts::new(&config.data_dir),
+        &registry,
+        host_router.clone(),
+        host_links::LinkSettings::default(),
+    );
+    registry.set_host_links(links.clone());
+    if let Err(e) = links.start() {
+        // Not fatal: the hub's own machine still works; the host list says what is wrong.
+        tracing::warn!(error = %e, "cannot read the hosts registry");
+    }
     let stop = CancellationToken::new();
     // Before the spool: spooled payloads name transcripts too.
     match discovery::claude_transcript::ClaudeTranscripts::start(&registry, stop.clone()).await {
@@ -422,6 +439,7 @@ pub async fn start_with_connectors_exposed(
         notifier,
         codex_discovery: None,
         router: None,
+        host_router,
     })
 }
 

@@ -120,3 +120,45 @@ pub fn pad(len: usize) -> String {
     let words = "You are a coding agent running in the Codex CLI and you are expected to be precise safe and helpful ";
     words.chars().cycle().take(len).collect()
 }
+
+/// Writes a history of `n` threads of `turns` turns under `codex_home/sessions`, laid out as
+/// Codex lays out rollouts (`YYYY/MM/DD/rollout-<time>-<id>.jsonl`, 500 threads a day, each a
+/// minute after the one before in its day), with `pad_len` bytes of filler in the large
+/// fields. Thread `i` has id `0199aaaa-bbbb-7ccc-8ddd-<i, 12 digits>`, cwd
+/// `/home/user/project-<i % 50>` and the prompt `please fix the failing test in module<i>`.
+/// Returns the bytes written.
+pub fn write_history(
+    codex_home: &std::path::Path,
+    n: usize,
+    turns: usize,
+    pad_len: usize,
+) -> std::io::Result<u64> {
+    let pad = pad(pad_len);
+    let mut bytes = 0;
+    for i in 0..n {
+        let day = 1 + (i / 500) % 28;
+        let month = 1 + (i / (500 * 28)) % 12;
+        let dir = codex_home.join(format!("sessions/2026/{month:02}/{day:02}"));
+        std::fs::create_dir_all(&dir)?;
+        let id = format!("0199aaaa-bbbb-7ccc-8ddd-{i:012}");
+        let ts = format!(
+            "2026-{month:02}-{day:02}T{:02}:{:02}:00.000Z",
+            (i % 500) / 60,
+            i % 60
+        );
+        let cwd = format!("/home/user/project-{}", i % 50);
+        let prompt = format!("please fix the failing test in module{i}");
+        let spec = ThreadSpec {
+            timestamp: &ts,
+            prompt: &prompt,
+            ..ThreadSpec::new(&id, &cwd, turns, &pad)
+        };
+        let path = dir.join(format!(
+            "rollout-2026-{month:02}-{day:02}T00-00-00-{id}.jsonl"
+        ));
+        let mut f = std::io::BufWriter::new(std::fs::File::create(path)?);
+        bytes += write_spec(&mut f, &spec)?;
+        f.flush()?;
+    }
+    Ok(bytes)
+}

@@ -234,11 +234,18 @@ impl Poll {
         let op = checkpoints::checkpoint_op(CheckpointSource::CodexRollout, path, checkpoint)?;
         let mut groups = std::mem::take(&mut self.groups);
         let last = groups.pop();
+        let mut touched = Vec::with_capacity(groups.len() + 1);
         for (h, events) in groups {
+            let ended = ends(&events);
             h.ingest(events).await?;
+            touched.push((h, ended));
         }
         match last {
-            Some((h, events)) => h.ingest_with_ops(events, vec![op]).await,
+            Some((h, events)) => {
+                let ended = ends(&events);
+                h.ingest_with_ops(events, vec![op]).await?;
+                touched.push((h, ended));
+            }
             None => {
                 registry
                     .store()
@@ -246,10 +253,32 @@ impl Poll {
                         ops: vec![op],
                         ..Command::default()
                     })
-                    .await
+                    .await?;
             }
         }
+        // A session that has ended (every old one of a history being imported: the sweep ends
+        // them as it reads them) would otherwise keep an actor, its hub and its recent items
+        // in memory; the next event or viewer loads it again from the database. A live session
+        // keeps its actor while its source (the rollout, Codex's hooks) is still writing to it.
+        for (h, ended) in touched {
+            if ended {
+                registry.release_if_idle(h.id()).await?;
+            }
+        }
+        Ok(())
     }
+}
+
+/// Whether the last status among `events` is "ended".
+fn ends(events: &[SessionEvent]) -> bool {
+    events
+        .iter()
+        .rev()
+        .find_map(|e| match e {
+            SessionEvent::Status(s) => Some(*s == SessionStatus::Ended),
+            _ => None,
+        })
+        .unwrap_or(false)
 }
 
 /// The passive session an update is for (created on its first sight) with the events it stands
@@ -273,6 +302,11 @@ async fn resolve_update(
                     status: status_of(view.status),
                     created_at: view
                         .started_at
+                        .as_deref()
+                        .and_then(codex_rollout::passive_session::parse_ts_ms)
+                        .unwrap_or(0),
+                    updated_at: view
+                        .last_activity_at
                         .as_deref()
                         .and_then(codex_rollout::passive_session::parse_ts_ms)
                         .unwrap_or(0),
@@ -329,6 +363,12 @@ fn usage_of(u: &UsageView) -> TokenUsage {
     }
 }
 
+/// The rollout's own time of a line, as a session's last activity.
+fn activity_at(ts: Option<&str>) -> Option<SessionEvent> {
+    ts.and_then(codex_rollout::passive_session::parse_ts_ms)
+        .map(SessionEvent::ActivityAt)
+}
+
 fn view_events(view: &SessionView) -> Vec<SessionEvent> {
     let mut v = vec![SessionEvent::Status(status_of(view.status))];
     if let Some(m) = &view.model {
@@ -337,6 +377,7 @@ fn view_events(view: &SessionView) -> Vec<SessionEvent> {
     if let Some(u) = &view.usage {
         v.push(SessionEvent::TokenUsage(usage_of(u)));
     }
+    v.extend(activity_at(view.last_activity_at.as_deref()));
     v
 }
 
@@ -354,6 +395,7 @@ fn patch_events(p: &SessionPatch) -> Vec<SessionEvent> {
     if let Some(s) = p.status {
         v.push(SessionEvent::Status(status_of(s)));
     }
+    v.extend(activity_at(p.last_activity_at.as_deref()));
     v
 }
 

@@ -66,9 +66,7 @@ pub(super) async fn add(
         url: req.url,
         kinds,
         created_at: chrono::Utc::now().timestamp_millis(),
-        last_success_at: None,
-        failure_count: 0,
-        last_error: None,
+        delivery: Default::default(),
     };
     save(&s, ChannelOp::Upsert(Box::new(row.clone()))).await?;
     Ok((axum::http::StatusCode::CREATED, Json(row.channel())).into_response())

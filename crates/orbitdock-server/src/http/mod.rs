@@ -13,6 +13,7 @@ mod assets;
 mod attach;
 mod channels;
 mod hooks;
+mod hosts;
 mod list;
 mod providers;
 mod push;
@@ -297,6 +298,9 @@ fn route_table() -> RouteTable {
         .route("/api/providers", get(providers::providers))
         .route("/api/providers/local", post(providers::set_local_model))
         .route("/api/agents", get(rest::agents))
+        .route("/api/hosts", get(hosts::list).post(hosts::add))
+        .route("/api/hosts/{name}/remove", post(hosts::remove))
+        .route("/api/hosts/{name}/test", post(hosts::test))
         .route("/api/markdown", post(rest::markdown))
         .route(
             "/api/push/subscriptions",

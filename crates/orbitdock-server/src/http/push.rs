@@ -148,9 +148,7 @@ pub(super) async fn subscribe(
         kinds: Vec::new(),
         quiet_hours: None,
         created_at: chrono::Utc::now().timestamp_millis(),
-        last_success_at: None,
-        failure_count: 0,
-        last_error: None,
+        delivery: Default::default(),
     });
     row.name = name;
     row.p256dh = req.subscription.keys.p256dh;

@@ -27,7 +27,7 @@ use tokio::task::JoinSet;
 use super::approvals::PendingEntry;
 use super::handle::{Cmd, Msg, SessionHandle};
 use super::now_ms;
-use crate::connector::{Connector, ConnectorKey};
+use crate::connector::Connector;
 use crate::error::{Error, Result};
 use crate::hub::{Published, SessionHub};
 use crate::store::{Command, PersistOp, Publication, SessionExtra, Store};
@@ -53,7 +53,7 @@ pub(crate) struct Shared {
     pub store: Store,
     pub connectors: crate::registry::Connectors,
     /// `(connector, thread id)` -> session id, for routing agent events.
-    pub threads: parking_lot::RwLock<HashMap<(ConnectorKey, String), String>>,
+    pub threads: super::thread_routes::ThreadRoutes,
     /// Deltas worth a notification (see [`crate::notify`]); nobody listening is fine.
     pub notices: tokio::sync::broadcast::Sender<crate::notify::SessionNotice>,
 }
@@ -80,10 +80,16 @@ pub(crate) struct Outbox {
     pub summary_dirty: bool,
     /// The row (summary or extra) changed: rewrite it.
     pub row_dirty: bool,
+    /// The source's own time of these changes ([`crate::session::SessionEvent::ActivityAt`]);
+    /// the summary's last activity when set, now otherwise.
+    pub activity_at: Option<i64>,
 }
 
 pub(crate) struct Actor {
     pub shared: Arc<Shared>,
+    /// The actor's own mailbox, for ops off the loop that must queue messages ahead of later
+    /// ones (weak: the actor stops when its last handle goes).
+    pub mailbox: mpsc::WeakSender<Msg>,
     pub hub: Arc<SessionHub>,
     pub summary: SessionSummary,
     pub extra: SessionExtra,
@@ -111,6 +117,10 @@ pub(crate) struct Actor {
     pub in_flight: Arc<AtomicUsize>,
     /// Deltas published directly since the last commit through the writer.
     pub direct_since_commit: u64,
+    /// The session's host cannot be reached now (why): its status shows it until it is back.
+    pub host_down: Option<String>,
+    /// Dropped with the actor: tells handles the task has ended.
+    _alive: tokio::sync::watch::Sender<()>,
 }
 
 impl std::fmt::Debug for Actor {
@@ -124,6 +134,7 @@ impl std::fmt::Debug for Actor {
 /// Spawns an actor.
 pub(crate) fn spawn(shared: Arc<Shared>, init: ActorInit, hub: Arc<SessionHub>) -> SessionHandle {
     let (tx, rx) = mpsc::channel(MAILBOX);
+    let (alive, alive_rx) = tokio::sync::watch::channel(());
     let id = init.summary.id.clone();
     let mut item_seqs = HashMap::new();
     for it in &init.recent {
@@ -132,8 +143,12 @@ pub(crate) fn spawn(shared: Arc<Shared>, init: ActorInit, hub: Arc<SessionHub>) 
             it.seq,
         );
     }
+    let host_down = (init.summary.status == SessionStatus::HostUnreachable)
+        .then(|| "the host was unreachable".to_owned());
     let actor = Actor {
+        host_down,
         shared,
+        mailbox: tx.downgrade(),
         hub: hub.clone(),
         summary: init.summary,
         extra: init.extra,
@@ -150,9 +165,15 @@ pub(crate) fn spawn(shared: Arc<Shared>, init: ActorInit, hub: Arc<SessionHub>) 
         review_turn: None,
         in_flight: Arc::new(AtomicUsize::new(0)),
         direct_since_commit: 0,
+        _alive: alive,
     };
     tokio::spawn(actor.run(rx));
-    SessionHandle { id, tx, hub }
+    SessionHandle {
+        id,
+        tx,
+        hub,
+        alive: alive_rx,
+    }
 }
 
 impl Actor {
@@ -166,6 +187,15 @@ impl Actor {
                         self.commit_and_wait().await;
                         let _ = reply.send(());
                         break;
+                    }
+                    Some(Msg::Cmd(Cmd::Release(reply))) => {
+                        if rx.is_empty() && self.idle() {
+                            self.commit(None).await;
+                            let _ = reply.send(true);
+                            break;
+                        }
+                        let _ = reply.send(false);
+                        None
                     }
                     Some(msg) => self.on_msg(msg).await,
                 },
@@ -227,7 +257,28 @@ impl Actor {
                 self.agent_gone(&detail);
                 None
             }
+            Msg::HostUnreachable(detail) => {
+                self.host_unreachable(detail);
+                None
+            }
+            Msg::HostReachable(not_resumed) => {
+                self.host_reachable(&not_resumed);
+                None
+            }
         }
+    }
+
+    /// Nothing to wait for and nobody watching: the database holds everything (once the
+    /// outbox is committed), so the actor can go and be loaded again when needed.
+    fn idle(&self) -> bool {
+        self.pending.is_empty()
+            && self.ops.is_empty()
+            && !self.lane_busy
+            && self.queued.is_empty()
+            && self.after_turn.is_empty()
+            && self.extra.current_turn.is_none()
+            && self.attached_generation.is_none()
+            && self.hub.subscriber_count() == 0
     }
 
     /// Lane commands queued behind an op that has finished since.
@@ -297,10 +348,11 @@ impl Actor {
         &mut self,
         done: Option<oneshot::Sender<std::result::Result<(), String>>>,
     ) {
+        let activity_at = self.out.activity_at.take();
         if self.out.summary_dirty {
             self.out.summary_dirty = false;
             self.out.row_dirty = true;
-            self.summary.updated_at = now_ms();
+            self.summary.updated_at = activity_at.unwrap_or_else(now_ms);
             self.summary.pending_approval_count = self.pending.len() as u32;
             let mut s = self.summary.clone();
             // The summary delta itself takes the next revision.
@@ -377,6 +429,8 @@ impl Actor {
             SessionStatus::Ended | SessionStatus::Failed
         ) {
             self.summary.status
+        } else if self.host_down.is_some() {
+            SessionStatus::HostUnreachable
         } else if self.pending.iter().any(|p| {
             matches!(
                 p.approval.kind,

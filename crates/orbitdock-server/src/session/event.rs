@@ -82,6 +82,10 @@ pub enum SessionEvent {
     GitBranch(String),
     /// Explicit status (passive sessions, whose status their source infers).
     Status(SessionStatus),
+    /// When the source says the session was last active (Unix ms): a source with its own clock
+    /// (a rollout line's timestamp) sets the session's last activity, instead of the time the
+    /// change was read, so a history imported today keeps its own order.
+    ActivityAt(i64),
     /// A notice from OrbitDock in the transcript.
     Notice(String),
     /// A record of an action taken through something other than a person's client (see

@@ -63,6 +63,10 @@ pub(crate) enum Cmd {
     /// Stop: close the running turn as interrupted (its streamed text persisted), mark pending
     /// approvals as gone with the agent, commit, and exit the loop.
     Shutdown(oneshot::Sender<()>),
+    /// Exit if there is nothing in memory the database does not have and nothing to wait for
+    /// (no one watching, no turn, no approval, no agent call, no queued message): answers
+    /// whether it exits. The session's next user loads it again from the database.
+    Release(oneshot::Sender<bool>),
 }
 
 /// Everything an actor's mailbox carries.
@@ -83,6 +87,10 @@ pub(crate) enum Msg {
     Approval(Box<ApprovalRequest>),
     /// The agent process went away.
     AgentGone(String),
+    /// The session's host cannot be reached (why).
+    HostUnreachable(String),
+    /// The session's host is back; these threads could not be resumed (id, why).
+    HostReachable(Vec<(String, String)>),
 }
 
 /// Handle to a session actor.
@@ -91,6 +99,9 @@ pub struct SessionHandle {
     pub(crate) id: String,
     pub(crate) tx: mpsc::Sender<Msg>,
     pub(crate) hub: Arc<SessionHub>,
+    /// Closed (its sender dropped) when the actor's task has ended, every change it made
+    /// queued for the writer by then.
+    pub(crate) alive: tokio::sync::watch::Receiver<()>,
 }
 
 impl SessionHandle {
@@ -295,6 +306,22 @@ impl SessionHandle {
             Ok(Err(_)) => Err(Error::Closed(format!("session {}", self.id))),
             Ok(Ok(())) => Ok(()),
         }
+    }
+
+    /// Asks an idle actor to exit (see `Cmd::Release`); answers whether it did.
+    pub(crate) async fn release(&self) -> Result<bool> {
+        self.cmd(Cmd::Release).await
+    }
+
+    /// Whether the actor no longer takes messages (released or stopped).
+    pub(crate) fn is_closed(&self) -> bool {
+        self.tx.is_closed()
+    }
+
+    /// Returns once the actor's task has ended.
+    pub(crate) async fn stopped(&self) {
+        let mut alive = self.alive.clone();
+        while alive.changed().await.is_ok() {}
     }
 
     /// Stops the actor (see `Cmd::Shutdown`); returns once it has committed its last changes.

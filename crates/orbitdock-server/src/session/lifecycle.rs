@@ -12,11 +12,11 @@ use orbitdock_protocol::{
     ApprovalDecision, ApprovalResolution, Origin, Provider, RevertRequest, ReviewTarget,
     SendMessageRequest, SendMessageResponse, SessionDelta, SessionStatus, TurnStatus,
 };
-use tokio::sync::oneshot;
+use tokio::sync::{mpsc, oneshot};
 
 use super::actor::{Actor, AfterCommit, OpDone, bounded};
 use super::handle::Cmd;
-use super::{ApprovalAnswer, TAKEOVER_QUIET_MS, now_ms};
+use super::{ApprovalAnswer, TAKEOVER_QUIET_MS, now_ms, thread_routes};
 use crate::connector::{Connector, HistoryTurn, OpenedThread, ThreadConfig};
 use crate::error::{Error, Result};
 use crate::store::SessionExtra;
@@ -98,11 +98,18 @@ pub(crate) fn failure_sentence(e: &Error) -> String {
     }
 }
 
+/// Where an attach op, running off the loop, records its thread's route and sends the events
+/// held for the thread.
+struct RouteTo {
+    shared: Arc<super::actor::Shared>,
+    session_id: String,
+    mailbox: mpsc::WeakSender<super::handle::Msg>,
+}
+
 /// Loads (or creates) the thread when needed, then starts `turn`, if any.
 async fn attach_then_turn(
     connector: Arc<dyn Connector>,
-    shared: Arc<super::actor::Shared>,
-    session_id: String,
+    route: RouteTo,
     thread_id: Option<String>,
     attached: bool,
     cfg: ThreadConfig,
@@ -134,11 +141,20 @@ async fn attach_then_turn(
                 Attached::Forked { thread, .. } => thread,
             };
             // Route the thread's events to us before the turn starts, so none is dropped while
-            // this result travels back to the loop.
+            // this result travels back to the loop; the ones that beat this answer to the
+            // router (Codex's MCP startup outcomes) were held and go to the mailbox first.
+            let RouteTo {
+                shared,
+                session_id,
+                mailbox,
+            } = &route;
             shared
                 .threads
-                .write()
-                .insert((connector.key(), t.thread_id.clone()), session_id);
+                .bind(connector.key(), &t.thread_id, session_id, |held| {
+                    if let Some(tx) = mailbox.upgrade() {
+                        thread_routes::hand_over(&tx, session_id, held);
+                    }
+                });
             current = Some(t.thread_id.clone());
         }
         Some((r, connector.generation()))
@@ -283,6 +299,11 @@ impl Actor {
                 message,
                 reply,
             } => self.approve(request_id, decision, answers, message, reply),
+            Cmd::Release(reply) => {
+                // Handled by the loop; never queued (not a lane command).
+                let _ = reply.send(false);
+                None
+            }
             Cmd::Shutdown(reply) => {
                 // Handled by the loop; reaching here means it was queued behind the lane.
                 self.shutdown();
@@ -301,8 +322,7 @@ impl Actor {
         self.lane_busy = true;
         let fut = attach_then_turn(
             self.connector(),
-            self.shared.clone(),
-            self.summary.id.clone(),
+            self.route_to(),
             self.summary.thread_id.clone(),
             self.is_attached(),
             thread_cfg(&self.summary, &self.extra),
@@ -363,16 +383,29 @@ impl Actor {
         }
     }
 
+    fn route_to(&self) -> RouteTo {
+        RouteTo {
+            shared: self.shared.clone(),
+            session_id: self.summary.id.clone(),
+            mailbox: self.mailbox.clone(),
+        }
+    }
+
     fn bind_thread(&mut self, thread_id: String) {
-        let key = self.connector().key();
-        let mut threads = self.shared.threads.write();
+        let key = self.shared.connectors.key_for(&self.summary);
         if let Some(old) = &self.summary.thread_id
             && *old != thread_id
         {
-            threads.remove(&(key, old.clone()));
+            self.shared.threads.unbind(key.clone(), old);
         }
-        threads.insert((key, thread_id.clone()), self.summary.id.clone());
-        drop(threads);
+        // On the loop, so nothing routed after the binding is applied before the held events.
+        let mut held = Vec::new();
+        self.shared
+            .threads
+            .bind(key, &thread_id, &self.summary.id, |h| held = h);
+        for e in held {
+            self.ingest(e);
+        }
         if self.summary.thread_id.as_deref() != Some(thread_id.as_str()) {
             self.summary.thread_id = Some(thread_id);
             self.out.summary_dirty = true;
@@ -430,6 +463,15 @@ impl Actor {
         };
         if req.text.trim().is_empty() {
             return refuse(reply, Error::BadRequest("message text is empty".into()));
+        }
+        if let Some(why) = &self.host_down {
+            let host = self.summary.host.clone().unwrap_or_default();
+            return refuse(
+                reply,
+                Error::Conflict(format!(
+                    "the host {host} is unreachable ({why}); the message can be sent once it is back"
+                )),
+            );
         }
         if self.summary.origin == Origin::Passive {
             return refuse(
@@ -837,8 +879,7 @@ impl Actor {
         let connector = self.connector();
         let attach = attach_then_turn(
             connector.clone(),
-            self.shared.clone(),
-            self.summary.id.clone(),
+            self.route_to(),
             self.summary.thread_id.clone(),
             self.is_attached(),
             thread_cfg(&self.summary, &self.extra),
@@ -1073,6 +1114,55 @@ impl Actor {
             "The agent process exited ({detail}). The thread will be resumed with your next message."
         ));
         self.delta(SessionDelta::Attached { attached: false });
+        self.set_status();
+    }
+
+    /// The session's host dropped: like the agent exiting (its turn and pending requests are
+    /// lost with the link), but the session shows `host_unreachable` until the host is back, and
+    /// messages are refused meanwhile rather than left waiting on a link that is down.
+    pub(crate) fn host_unreachable(&mut self, detail: String) {
+        if self.host_down.is_some() {
+            return;
+        }
+        let host = self.summary.host.clone().unwrap_or_default();
+        self.drop_all_pending(ApprovalResolution::AgentGone);
+        if let Some(turn) = self.extra.current_turn.clone() {
+            self.turn_ended(
+                turn.id,
+                TurnStatus::Failed,
+                Some(format!(
+                    "the host {host} became unreachable during this turn"
+                )),
+            );
+        }
+        if self.attached_generation.take().is_some() {
+            self.delta(SessionDelta::Attached { attached: false });
+        }
+        self.notice(format!(
+            "The host {host} is unreachable ({detail}). OrbitDock keeps reconnecting; the session continues when it is back."
+        ));
+        self.host_down = Some(detail);
+        self.set_status();
+    }
+
+    /// The session's host is back: the link re-subscribed the thread (`thread/resume`), or the
+    /// next message resumes it.
+    pub(crate) fn host_reachable(&mut self, not_resumed: &[(String, String)]) {
+        if self.host_down.take().is_none() {
+            return;
+        }
+        let host = self.summary.host.clone().unwrap_or_default();
+        let failed = self
+            .summary
+            .thread_id
+            .as_ref()
+            .and_then(|t| not_resumed.iter().find(|(id, _)| id == t));
+        match failed {
+            Some((_, why)) => self.notice(format!(
+                "The host {host} is reachable again, but the thread could not be resumed ({why}); your next message tries again."
+            )),
+            None => self.notice(format!("The host {host} is reachable again.")),
+        }
         self.set_status();
     }
 

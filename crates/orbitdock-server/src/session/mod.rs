@@ -26,6 +26,7 @@ mod event;
 pub mod handle;
 pub mod lifecycle;
 pub mod restore;
+pub(crate) mod thread_routes;
 pub mod transcript;
 
 pub use event::{ApprovalAnswer, ApprovalReply, ApprovalRequest, SessionEvent};

@@ -102,6 +102,12 @@ impl Actor {
                     self.set_status();
                 }
             }
+            SessionEvent::ActivityAt(ms) => {
+                if ms != self.summary.updated_at {
+                    self.out.summary_dirty = true;
+                }
+                self.out.activity_at = Some(self.out.activity_at.map_or(ms, |a| a.max(ms)));
+            }
             SessionEvent::Notice(m) => self.notice(m),
             SessionEvent::ActionRecord { message, via } => self.notice_via(message, Some(via)),
             SessionEvent::RateLimits(r) => {

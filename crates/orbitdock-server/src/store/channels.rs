@@ -2,9 +2,10 @@
 //! channel with its delivery record. Written through the single writer
 //! ([`super::PersistOp::Channel`]); read on the reader pool.
 
-use orbitdock_protocol::notify::{ChannelKind, NoticeKind, NotifyChannel};
+use orbitdock_protocol::notify::{ChannelKind, DeliveryRecord, NoticeKind, NotifyChannel};
 use rusqlite::{Connection, Transaction, params};
 
+use super::targets::{self, DELIVERY_COLUMNS, Table, TargetOp, read_delivery};
 use super::{Store, json};
 use crate::error::{Error, Result};
 
@@ -23,12 +24,8 @@ pub struct ChannelRow {
     pub kinds: Vec<NoticeKind>,
     /// Added (Unix ms).
     pub created_at: i64,
-    /// Last accepted delivery (Unix ms).
-    pub last_success_at: Option<i64>,
-    /// Failed deliveries since the last success.
-    pub failure_count: u32,
-    /// The last failure.
-    pub last_error: Option<String>,
+    /// How its deliveries went.
+    pub delivery: DeliveryRecord,
 }
 
 impl ChannelRow {
@@ -41,78 +38,45 @@ impl ChannelRow {
             url: self.url.clone(),
             kinds: self.kinds.clone(),
             created_at: self.created_at,
-            last_success_at: self.last_success_at,
-            failure_count: self.failure_count,
-            last_error: self.last_error.clone(),
+            delivery: self.delivery.clone(),
         }
     }
 }
 
 /// A write to the channels table.
-#[derive(Debug, Clone)]
-pub enum ChannelOp {
-    /// Insert a channel, or update its name, URL and kinds (its delivery record stays).
-    Upsert(Box<ChannelRow>),
-    /// Remove a channel.
-    Delete {
-        /// Its id.
-        id: String,
-    },
-    /// A delivery was accepted.
-    Delivered {
-        /// The channel.
-        id: String,
-        /// When (Unix ms).
-        at: i64,
-    },
-    /// A delivery failed after its retries.
-    Failed {
-        /// The channel.
-        id: String,
-        /// Why.
-        error: String,
-    },
-}
+pub type ChannelOp = TargetOp<ChannelRow>;
+
+const TABLE: Table = Table {
+    name: "notify_channels",
+    what: "notification channel",
+};
 
 pub(super) fn apply(tx: &Transaction<'_>, op: &ChannelOp) -> Result<()> {
-    match op {
-        ChannelOp::Upsert(row) => {
-            tx.execute(
-                "INSERT INTO notify_channels (id, kind, name, url, kinds, created_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)
-                 ON CONFLICT(id) DO UPDATE SET kind = ?2, name = ?3, url = ?4, kinds = ?5",
-                params![
-                    row.id,
-                    row.kind.as_str(),
-                    row.name,
-                    row.url,
-                    json(&row.kinds)?,
-                    row.created_at
-                ],
-            )
-            .map_err(|e| Error::db("saving a notification channel", e))?;
-        }
-        ChannelOp::Delete { id } => {
-            tx.execute("DELETE FROM notify_channels WHERE id = ?1", [id])
-                .map_err(|e| Error::db("removing a notification channel", e))?;
-        }
-        ChannelOp::Delivered { id, at } => {
-            super::push::record_outcome(tx, "notify_channels", id, Ok(*at))?
-        }
-        ChannelOp::Failed { id, error } => {
-            super::push::record_outcome(tx, "notify_channels", id, Err(error))?
-        }
-    }
-    Ok(())
+    targets::apply(tx, &TABLE, op, |row| {
+        tx.execute(
+            "INSERT INTO notify_channels (id, kind, name, url, kinds, created_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+             ON CONFLICT(id) DO UPDATE SET kind = ?2, name = ?3, url = ?4, kinds = ?5",
+            params![
+                row.id,
+                row.kind.as_str(),
+                row.name,
+                row.url,
+                json(&row.kinds)?,
+                row.created_at
+            ],
+        )
+        .map_err(|e| Error::db("saving a notification channel", e))?;
+        Ok(())
+    })
 }
 
 fn all(c: &Connection) -> Result<Vec<ChannelRow>> {
     let mut stmt = c
-        .prepare(
-            "SELECT id, kind, name, url, kinds, created_at, last_success_at, failure_count,
-                    last_error
-             FROM notify_channels ORDER BY created_at, id",
-        )
+        .prepare(&format!(
+            "SELECT id, kind, name, url, kinds, created_at, {DELIVERY_COLUMNS}
+                 FROM notify_channels ORDER BY created_at, id"
+        ))
         .map_err(|e| Error::db("listing notification channels", e))?;
     let rows = stmt
         .query_map([], |r| {
@@ -125,9 +89,7 @@ fn all(c: &Connection) -> Result<Vec<ChannelRow>> {
                 // Our own JSON; a row damaged by hand falls back to "everything".
                 kinds: serde_json::from_str(&kinds).unwrap_or_else(|_| NoticeKind::KNOWN.to_vec()),
                 created_at: r.get(5)?,
-                last_success_at: r.get(6)?,
-                failure_count: r.get::<_, i64>(7)?.clamp(0, i64::from(u32::MAX)) as u32,
-                last_error: r.get(8)?,
+                delivery: read_delivery(r, 6)?,
             })
         })
         .map_err(|e| Error::db("listing notification channels", e))?;

@@ -18,6 +18,7 @@ pub mod push;
 pub mod schema;
 pub mod search;
 pub mod search_cjk;
+pub mod targets;
 
 use std::collections::HashMap;
 use std::os::unix::fs::DirBuilderExt;

@@ -4,9 +4,10 @@
 //! The browser's keys (`p256dh`, `auth`) are stored because every push must be encrypted to
 //! them; they never leave the server through the API.
 
-use orbitdock_protocol::notify::{NoticeKind, PushDevice, QuietHours};
+use orbitdock_protocol::notify::{DeliveryRecord, NoticeKind, PushDevice, QuietHours};
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
 
+use super::targets::{self, DELIVERY_COLUMNS, Table, TargetOp, read_delivery};
 use super::{Store, json};
 use crate::error::{Error, Result};
 
@@ -29,12 +30,8 @@ pub struct PushSubscriptionRow {
     pub quiet_hours: Option<QuietHours>,
     /// Registered (Unix ms).
     pub created_at: i64,
-    /// Last accepted push (Unix ms).
-    pub last_success_at: Option<i64>,
-    /// Failures since the last success.
-    pub failure_count: u32,
-    /// The last failure.
-    pub last_error: Option<String>,
+    /// How its pushes went.
+    pub delivery: DeliveryRecord,
 }
 
 impl PushSubscriptionRow {
@@ -50,103 +47,49 @@ impl PushSubscriptionRow {
             kinds: self.kinds.clone(),
             quiet_hours: self.quiet_hours,
             created_at: self.created_at,
-            last_success_at: self.last_success_at,
-            failure_count: self.failure_count,
-            last_error: self.last_error.clone(),
+            delivery: self.delivery.clone(),
         }
     }
 }
 
-/// A write to the notification tables.
-#[derive(Debug, Clone)]
-pub enum PushOp {
-    /// Insert a subscription, or update its name, endpoint, keys, kinds and quiet hours (its
-    /// delivery record stays).
-    Upsert(Box<PushSubscriptionRow>),
-    /// Remove a subscription (revoked by the user, or gone at the push service).
-    Delete {
-        /// Its id.
-        id: String,
-    },
-    /// The push service accepted a push.
-    Delivered {
-        /// The subscription.
-        id: String,
-        /// When (Unix ms).
-        at: i64,
-    },
-    /// A push failed.
-    Failed {
-        /// The subscription.
-        id: String,
-        /// Why.
-        error: String,
-    },
-}
+/// A write to the push subscriptions table.
+pub type PushOp = TargetOp<PushSubscriptionRow>;
+
+const TABLE: Table = Table {
+    name: "push_subscriptions",
+    what: "push subscription",
+};
 
 pub(super) fn apply(tx: &Transaction<'_>, op: &PushOp) -> Result<()> {
-    match op {
-        PushOp::Upsert(row) => {
-            let kinds = json(&row.kinds)?;
-            let quiet = row.quiet_hours.as_ref().map(json).transpose()?;
-            tx.execute(
-                "INSERT INTO push_subscriptions
-                   (id, name, endpoint, p256dh, auth, kinds, quiet_hours, created_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
-                 ON CONFLICT(id) DO UPDATE SET name = ?2, endpoint = ?3, p256dh = ?4, auth = ?5,
-                   kinds = ?6, quiet_hours = ?7",
-                params![
-                    row.id,
-                    row.name,
-                    row.endpoint,
-                    row.p256dh,
-                    row.auth,
-                    kinds,
-                    quiet,
-                    row.created_at
-                ],
-            )
-            .map_err(|e| Error::db("saving a push subscription", e))?;
-        }
-        PushOp::Delete { id } => {
-            tx.execute("DELETE FROM push_subscriptions WHERE id = ?1", [id])
-                .map_err(|e| Error::db("removing a push subscription", e))?;
-        }
-        PushOp::Delivered { id, at } => record_outcome(tx, "push_subscriptions", id, Ok(*at))?,
-        PushOp::Failed { id, error } => record_outcome(tx, "push_subscriptions", id, Err(error))?,
-    }
-    Ok(())
+    targets::apply(tx, &TABLE, op, |row| {
+        let kinds = json(&row.kinds)?;
+        let quiet = row.quiet_hours.as_ref().map(json).transpose()?;
+        tx.execute(
+            "INSERT INTO push_subscriptions
+               (id, name, endpoint, p256dh, auth, kinds, quiet_hours, created_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+             ON CONFLICT(id) DO UPDATE SET name = ?2, endpoint = ?3, p256dh = ?4, auth = ?5,
+               kinds = ?6, quiet_hours = ?7",
+            params![
+                row.id,
+                row.name,
+                row.endpoint,
+                row.p256dh,
+                row.auth,
+                kinds,
+                quiet,
+                row.created_at
+            ],
+        )
+        .map_err(|e| Error::db("saving a push subscription", e))?;
+        Ok(())
+    })
 }
 
-/// Records a delivery's outcome on a notification target's row (`table` has `last_success_at`,
-/// `failure_count` and `last_error`): a success clears the failures, a failure counts.
-pub(super) fn record_outcome(
-    tx: &Transaction<'_>,
-    table: &'static str,
-    id: &str,
-    outcome: std::result::Result<i64, &str>,
-) -> Result<()> {
-    match outcome {
-        Ok(at) => tx.execute(
-            &format!(
-                "UPDATE {table} SET last_success_at = ?2, failure_count = 0, last_error = NULL
-                 WHERE id = ?1"
-            ),
-            params![id, at],
-        ),
-        Err(error) => tx.execute(
-            &format!(
-                "UPDATE {table} SET failure_count = failure_count + 1, last_error = ?2 WHERE id = ?1"
-            ),
-            params![id, error],
-        ),
-    }
-    .map(|_| ())
-    .map_err(|e| Error::db(format!("recording a delivery outcome in {table}"), e))
+/// The columns [`row`] reads: the target's own, then the delivery record.
+fn columns() -> String {
+    format!("id, name, endpoint, p256dh, auth, kinds, quiet_hours, created_at, {DELIVERY_COLUMNS}")
 }
-
-const COLUMNS: &str = "id, name, endpoint, p256dh, auth, kinds, quiet_hours, created_at, \
-                       last_success_at, failure_count, last_error";
 
 fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<(PushSubscriptionRow, String, Option<String>)> {
     Ok((
@@ -159,9 +102,7 @@ fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<(PushSubscriptionRow, String, 
             kinds: Vec::new(),
             quiet_hours: None,
             created_at: r.get(7)?,
-            last_success_at: r.get(8)?,
-            failure_count: r.get::<_, i64>(9)?.clamp(0, i64::from(u32::MAX)) as u32,
-            last_error: r.get(10)?,
+            delivery: read_delivery(r, 8)?,
         },
         r.get(5)?,
         r.get(6)?,
@@ -181,7 +122,8 @@ fn decode(
 fn all(c: &Connection) -> Result<Vec<PushSubscriptionRow>> {
     let mut stmt = c
         .prepare(&format!(
-            "SELECT {COLUMNS} FROM push_subscriptions ORDER BY created_at, id"
+            "SELECT {} FROM push_subscriptions ORDER BY created_at, id",
+            columns()
         ))
         .map_err(|e| Error::db("listing push subscriptions", e))?;
     let rows = stmt
@@ -206,7 +148,10 @@ impl Store {
         let endpoint = endpoint.to_owned();
         self.read(move |c| {
             c.query_row(
-                &format!("SELECT {COLUMNS} FROM push_subscriptions WHERE endpoint = ?1"),
+                &format!(
+                    "SELECT {} FROM push_subscriptions WHERE endpoint = ?1",
+                    columns()
+                ),
                 [endpoint],
                 row,
             )

@@ -231,6 +231,17 @@ impl Harness {
         answer(r).await
     }
 
+    /// Sends a message to a session over REST (the turn starts; its events follow).
+    pub async fn send_message(&self, id: &str, text: &str) -> Result<()> {
+        let _: Value = self
+            .post(
+                &format!("/api/sessions/{id}/messages"),
+                &serde_json::json!({ "text": text }),
+            )
+            .await?;
+        Ok(())
+    }
+
     pub async fn create(&self, body: Value) -> Result<SessionState> {
         self.post("/api/sessions", &body).await
     }
@@ -565,6 +576,16 @@ impl Ws {
         }
     }
 
+    /// Subscribes to a session from scratch and reads up to its snapshot.
+    pub async fn subscribe_snapshot(&mut self, session: &str) -> Result<()> {
+        self.subscribe(session, None).await?;
+        self.wait_for("snapshot", |m| {
+            matches!(m, ServerMessage::SessionSnapshot { .. })
+        })
+        .await?;
+        Ok(())
+    }
+
     pub async fn subscribe(&mut self, session: &str, since: Option<u64>) -> Result<()> {
         self.send(serde_json::json!({"type": "subscribe_session", "session_id": session, "since_revision": since}))
             .await
@@ -693,11 +714,7 @@ pub async fn direct_session(
 /// A WebSocket subscribed to session `id`, its snapshot received.
 pub async fn subscribed(h: &Harness, id: &str) -> Result<Ws> {
     let mut ws = h.ws().await?;
-    ws.subscribe(id, None).await?;
-    ws.wait_for("snapshot", |m| {
-        matches!(m, ServerMessage::SessionSnapshot { .. })
-    })
-    .await?;
+    ws.subscribe_snapshot(id).await?;
     Ok(ws)
 }
 

@@ -1,15 +1,19 @@
 //! Codex notifications the real CLI cannot be scripted into sending (Codex 0.169 does not offer
 //! `update_plan` to a gpt-oss model), translated by the Codex connector's translation and
 //! injected at the seam: plan updates, token usage, rate limits, drifted and unknown
-//! notifications. Checked over the real HTTP surface and again after a restart.
+//! notifications, a new thread's notifications that beat its start answer. Checked over the real
+//! HTTP surface and again after a restart.
 
 #![allow(clippy::unwrap_used)]
 
 use anyhow::Result;
 use codex_client::app_server::ServerNotification;
-use orbitdock_protocol::{PlanStepStatus, SessionState, SessionStatus};
+use orbitdock_protocol::{
+    ItemBody, ItemsPage, McpStartupState, PlanStepStatus, SessionState, SessionStatus,
+};
 use orbitdock_server::connector::codex::translate::{self, Translated};
 use orbitdock_server::connector::{CODEX, ConnectorEvent};
+use orbitdock_server::session::SessionEvent;
 use serde_json::{Value, json};
 
 use crate::common::{Scripted, eventually};
@@ -106,6 +110,75 @@ async fn plan_usage_and_rate_limits_arrive_and_survive_a_restart() -> Result<()>
     assert_eq!(
         after.summary.token_usage, st.summary.token_usage,
         "usage persisted"
+    );
+    s.shutdown().await;
+    Ok(())
+}
+
+/// Codex sends a new thread's first notifications (the MCP servers' startup outcomes) right
+/// behind its `thread/start` answer, so the router can see them before the session has bound
+/// the thread. They must reach the session anyway, ahead of what follows.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn events_that_beat_the_thread_start_answer_reach_the_new_session() -> Result<()> {
+    let s = Scripted::start().await?;
+    let (first, first_thread) = s.create().await?;
+    // The scripted agent numbers its ids; the next thread it starts is this one.
+    let n: u64 = first_thread.trim_start_matches("thread-").parse()?;
+    let next_thread = format!("thread-{}", n + 1);
+    for ev in [
+        note(
+            "mcpServer/startupStatus/updated",
+            json!({"threadId": next_thread, "name": "calc", "status": "ready"}),
+        ),
+        note(
+            "mcpServer/startupStatus/updated",
+            json!({"threadId": next_thread, "name": "broken", "status": "failed",
+                   "error": "No such file or directory"}),
+        ),
+    ]
+    .into_iter()
+    .flatten()
+    {
+        s.agent.send(ev).await;
+    }
+    // The router handles events in order: once a later event of another session has arrived,
+    // the new thread's were routed, before any session bound that thread.
+    s.agent
+        .emit(
+            &first_thread,
+            vec![SessionEvent::Renamed(Some("barrier".into()))],
+        )
+        .await;
+    eventually("the barrier event", || async {
+        let st = s.state(&first).await?;
+        Ok((st.summary.name.as_deref() == Some("barrier")).then_some(()))
+    })
+    .await?;
+
+    let (id, thread) = s.create().await?;
+    assert_eq!(thread, next_thread);
+    let cards = eventually("both MCP startup cards", || async {
+        let page: ItemsPage = s
+            .rest
+            .get(&format!("/api/sessions/{id}/items?after=0&limit=100"))
+            .await?;
+        let cards: Vec<(String, McpStartupState)> = page
+            .items
+            .into_iter()
+            .filter_map(|i| match i.body {
+                ItemBody::McpServerStatus { server, state, .. } => Some((server, state)),
+                _ => None,
+            })
+            .collect();
+        Ok((cards.len() >= 2).then_some(cards))
+    })
+    .await?;
+    assert_eq!(
+        cards,
+        vec![
+            ("calc".to_owned(), McpStartupState::Ready),
+            ("broken".to_owned(), McpStartupState::Failed)
+        ]
     );
     s.shutdown().await;
     Ok(())

@@ -228,7 +228,7 @@ async fn pushes_are_signed_encrypted_filtered_per_device_and_expired_subscriptio
     })
     .await?;
     let phone_dev = list.devices.iter().find(|d| d.name == "Phone").unwrap();
-    assert!(phone_dev.last_success_at.is_some() && phone_dev.failure_count == 0);
+    assert!(phone_dev.delivery.last_success_at.is_some() && phone_dev.delivery.failure_count == 0);
     // Quiet hours: the tablet got nothing at all.
     assert!(push.for_device("tablet").is_empty());
     ws.close().await;
@@ -244,8 +244,11 @@ async fn pushes_are_signed_encrypted_filtered_per_device_and_expired_subscriptio
     assert_eq!(status, 409, "{body}");
     let l: PushDevicesResponse = h.get("/api/push/subscriptions").await?;
     let d = l.devices.iter().find(|d| d.id == phone_dev.id).unwrap();
-    assert_eq!(d.failure_count, 1);
-    assert!(d.last_error.as_deref().unwrap().contains("500"), "{d:?}");
+    assert_eq!(d.delivery.failure_count, 1);
+    assert!(
+        d.delivery.last_error.as_deref().unwrap().contains("500"),
+        "{d:?}"
+    );
     // Kinds switched off per device, then the device removed.
     let d: PushDevice = h
         .post(
@@ -368,17 +371,21 @@ async fn webhooks_and_ntfy_topics_are_retried_with_backoff_and_their_failures_sh
         let done = l
             .channels
             .iter()
-            .all(|c| c.last_success_at.is_some() || c.failure_count > 0);
+            .all(|c| c.delivery.last_success_at.is_some() || c.delivery.failure_count > 0);
         Ok(done.then_some(l))
     })
     .await?;
     let by_id = |id: &str| list.channels.iter().find(|c| c.id == id).unwrap().clone();
-    assert!(by_id(&hook.id).last_success_at.is_some() && by_id(&hook.id).failure_count == 0);
-    assert!(by_id(&topic.id).last_success_at.is_some());
-    let b = by_id(&broken.id);
-    assert_eq!(b.failure_count, 1);
     assert!(
-        b.last_error
+        by_id(&hook.id).delivery.last_success_at.is_some()
+            && by_id(&hook.id).delivery.failure_count == 0
+    );
+    assert!(by_id(&topic.id).delivery.last_success_at.is_some());
+    let b = by_id(&broken.id);
+    assert_eq!(b.delivery.failure_count, 1);
+    assert!(
+        b.delivery
+            .last_error
             .as_deref()
             .unwrap()
             .contains("after 4 attempts"),

@@ -163,7 +163,10 @@ async fn every_filter_narrows_the_list() -> Result<()> {
         set(page(&s, &[("origin", "direct")]).await?),
         of(&[&direct])
     );
-    assert_eq!(set(page(&s, &[("host", "codexpc")]).await?), of(&[&local]));
+    assert_eq!(
+        set(page(&s, &[("model_provider", "codexpc")]).await?),
+        of(&[&local])
+    );
     assert_eq!(
         set(page(&s, &[("cwd", "/w/app/sub")]).await?),
         of(&[&below])
@@ -629,6 +632,96 @@ async fn first_start_imports_in_the_background_and_resumes_after_a_restart() -> 
         mid.import.files_done,
         mid.import.files_total
     );
+    server.shutdown().await;
+    Ok(())
+}
+
+#[tokio::test]
+async fn imported_sessions_keep_the_rollouts_own_times_and_leave_no_actor_behind() -> Result<()> {
+    use orbitdock_protocol::ServerStatus;
+    use std::io::Write;
+    let home = tempfile::tempdir()?;
+    let data = tempfile::tempdir()?;
+    let n = 30;
+    let ids = write_history(home.path(), n, 2)?;
+    let ts = |i: usize| {
+        chrono::DateTime::parse_from_rfc3339(&format!("2026-03-01T00:{i:02}:00.000Z"))
+            .unwrap()
+            .timestamp_millis()
+    };
+    // The oldest thread was continued days later: its last line is the newest of the history.
+    let late = "2026-03-05T08:00:00.000Z";
+    let oldest = std::fs::read_dir(home.path().join("sessions/2026/03/01"))?
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| p.to_string_lossy().contains(&ids[0]))
+        .unwrap();
+    let mut f = std::fs::OpenOptions::new().append(true).open(oldest)?;
+    writeln!(
+        f,
+        r#"{{"timestamp":"{late}","type":"event_msg","payload":{{"type":"item_completed","thread_id":"{}","turn_id":"turn-9","item":{{"type":"AgentMessage","id":"late","content":[{{"type":"Text","text":"picked up again"}}]}}}}}}"#,
+        ids[0]
+    )?;
+    drop(f);
+
+    let server = watching(data.path(), home.path()).await?;
+    let rest = crate::common::Rest::new(&server.base_url());
+    crate::common::eventually("the import to complete", || async {
+        let st: ServerStatus = rest.get("/api/status").await?;
+        Ok(st.import.complete.then_some(()))
+    })
+    .await?;
+    server.registry.store().flush().await?;
+
+    // Last activity = the last line's time, creation = the session_meta's: the list is in the
+    // history's own order, not in the order the import happened to read it.
+    let by_activity: SessionsResponse = rest.get("/api/sessions?limit=100").await?;
+    let threads = |r: &SessionsResponse| {
+        r.sessions
+            .iter()
+            .map(|s| s.thread_id.clone().unwrap_or_default())
+            .collect::<Vec<_>>()
+    };
+    let mut expected: Vec<String> = ids.iter().skip(1).rev().cloned().collect();
+    expected.insert(0, ids[0].clone());
+    assert_eq!(threads(&by_activity), expected);
+    for s in &by_activity.sessions {
+        let i = ids
+            .iter()
+            .position(|t| Some(t) == s.thread_id.as_ref())
+            .unwrap();
+        assert_eq!(s.created_at, ts(i), "created_at of thread {i}");
+        let last = if i == 0 {
+            chrono::DateTime::parse_from_rfc3339(late)?.timestamp_millis()
+        } else {
+            ts(i)
+        };
+        assert_eq!(s.updated_at, last, "updated_at of thread {i}");
+        // Old sessions are ended as they are read (their source stopped long ago).
+        assert_eq!(s.status, SessionStatus::Ended, "status of thread {i}");
+    }
+    let by_created: SessionsResponse = rest.get("/api/sessions?limit=100&sort=created").await?;
+    assert_eq!(
+        threads(&by_created),
+        ids.iter().rev().cloned().collect::<Vec<_>>()
+    );
+    // Nobody watched them: no actor stays in memory per imported session.
+    assert_eq!(server.registry.live_actors(), 0);
+    // One opened later loads again from the database, with everything the import wrote.
+    let first = &by_activity.sessions[0];
+    let items: orbitdock_protocol::ItemsPage = rest
+        .get(&format!(
+            "/api/sessions/{}/items?after=0&limit=1000",
+            first.id
+        ))
+        .await?;
+    assert!(
+        items.items.iter().any(|i| matches!(&i.body,
+            ItemBody::AgentMessage { text } if text == "picked up again")),
+        "{:?}",
+        items.items
+    );
+    assert_eq!(items.last_seq, items.items.last().map_or(0, |i| i.seq));
     server.shutdown().await;
     Ok(())
 }

@@ -18,6 +18,7 @@ mod e2e_approvals;
 mod e2e_around;
 mod e2e_claude;
 mod e2e_history_ops;
+mod e2e_hosts;
 mod e2e_interrupt_persist;
 mod e2e_lifecycle;
 mod e2e_local_model;

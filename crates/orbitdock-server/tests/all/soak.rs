@@ -4,9 +4,9 @@
 //! app-server threads do not fit on 2 cores, and the agent is not what is soaked here.
 //!
 //! Checked: no request or WebSocket error, no dropped client, every client's revisions of every
-//! session (and of the list) gap-free and duplicate-free, the resident memory and open file
-//! descriptors of the process sampled every second and flat after the warm-up. Printed: turns,
-//! frames, errors, gaps, resyncs, RSS and fd samples, send and fan-out p50/p99.
+//! session (and of the list) gap-free and duplicate-free up to the final one, the resident memory
+//! and open file descriptors of the process sampled every second and flat after the warm-up.
+//! Printed: turns, frames, errors, gaps, resyncs, RSS and fd samples, send and fan-out p50/p99.
 //!
 //! `ORBITDOCK_SOAK_SECS` (default 12 in the suite; e.g. 600 for the long variant).
 
@@ -26,9 +26,10 @@ use orbitdock_protocol::{
 use orbitdock_server::SessionEvent;
 use parking_lot::Mutex;
 use serde_json::{Value, json};
+use tokio::sync::watch;
 use tokio_tungstenite::tungstenite::Message;
 
-use crate::common::{Scripted, TOKEN, eventually};
+use crate::common::{Scripted, TOKEN, WAIT, eventually};
 
 const SESSIONS: usize = 50;
 const CLIENTS: usize = 10;
@@ -126,13 +127,18 @@ fn now_ns(start: Instant) -> u64 {
     start.elapsed().as_nanos() as u64
 }
 
-/// A client following every session and the list, checking revisions as frames arrive.
+/// The revision a client holds of each session (by id) and of the list (under `""`).
+type Held = HashMap<String, u64>;
+
+/// A client following every session and the list, checking revisions as frames arrive and
+/// publishing the ones it holds on `held`.
 async fn client(
     base: String,
     ids: Vec<String>,
     start: Instant,
     stop: Arc<AtomicBool>,
     fanout: Arc<Mutex<Histogram<u64>>>,
+    held: watch::Sender<Held>,
 ) -> Result<ClientFigures> {
     let url = format!("{}/ws?token={TOKEN}", base.replace("http://", "ws://"));
     let (mut ws, _) = tokio_tungstenite::connect_async(url).await?;
@@ -149,7 +155,13 @@ async fn client(
         .await?;
     }
     let mut f = ClientFigures::default();
-    let mut last: HashMap<String, u64> = HashMap::new();
+    let mut last = Held::new();
+    let hold = |last: &mut Held, key: String, revision: u64| {
+        held.send_modify(|h| {
+            h.insert(key.clone(), revision);
+        });
+        last.insert(key, revision);
+    };
     // A histogram, not a list of samples: the client lives in the measured process, and a list
     // growing by thousands of entries a second would be the very growth the soak looks for.
     let mut lat = Histogram::<u64>::new_from(&*fanout.lock());
@@ -177,14 +189,18 @@ async fn client(
                 if last.contains_key(&key) {
                     f.resyncs += 1;
                 }
-                last.insert(key, v["revision"].as_u64().unwrap_or(0));
+                hold(&mut last, key, v["revision"].as_u64().unwrap_or(0));
                 continue;
             }
             Some("sessions_snapshot") => {
                 if last.contains_key("") {
                     f.resyncs += 1;
                 }
-                last.insert(String::new(), v["revision"].as_u64().unwrap_or(0));
+                hold(
+                    &mut last,
+                    String::new(),
+                    v["revision"].as_u64().unwrap_or(0),
+                );
                 continue;
             }
             Some("session_delta") => {
@@ -213,7 +229,7 @@ async fn client(
             // A delta before the snapshot of its subscription: the server never sends that.
             None => f.gaps += 1,
         }
-        last.insert(key, revision);
+        hold(&mut last, key, revision);
     }
     fanout.lock().add(&lat)?;
     Ok(f)
@@ -241,13 +257,17 @@ async fn fifty_sessions_ten_clients_memory_and_fds_plateau_revisions_gap_free() 
         3,
     )?));
     let mut clients = Vec::new();
+    let mut held = Vec::new();
     for _ in 0..CLIENTS {
+        let (tx, rx) = watch::channel(Held::new());
+        held.push(rx);
         clients.push(tokio::spawn(client(
             s.base(),
             ids.clone(),
             start,
             stop.clone(),
             fanout.clone(),
+            tx,
         )));
     }
     // Every client has its snapshots before the load starts (a snapshot per session + list).
@@ -369,8 +389,34 @@ async fn fifty_sessions_ten_clients_memory_and_fds_plateau_revisions_gap_free() 
     for d in drivers {
         d.await?;
     }
-    // Let the last frames reach every client, then stop them.
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    // Stop the clients once each holds the final revision of every session and of the list
+    // (read after the load: later changes only raise them).
+    let mut finals = Held::new();
+    for id in &ids {
+        finals.insert(id.clone(), s.state(id).await?.summary.revision);
+    }
+    finals.insert(String::new(), s.server().registry.list().0);
+    let mut behind = Vec::new();
+    for (i, rx) in held.iter_mut().enumerate() {
+        let caught_up = |h: &Held| finals.iter().all(|(k, r)| h.get(k).is_some_and(|v| v >= r));
+        // `Ok(Ok(_))`: caught up; otherwise the client ended (its errors are reported below)
+        // or never caught up.
+        let caught = matches!(
+            tokio::time::timeout(WAIT, rx.wait_for(caught_up)).await,
+            Ok(Ok(_))
+        );
+        if !caught {
+            let h = rx.borrow();
+            let missing = finals
+                .iter()
+                .filter(|(k, r)| h.get(k.as_str()).is_none_or(|v| v < *r))
+                .count();
+            behind.push(format!(
+                "client {i}: {missing} of {} final revisions missing",
+                finals.len()
+            ));
+        }
+    }
     stop.store(true, Ordering::SeqCst);
     let mut figures = Vec::new();
     for c in clients {
@@ -458,7 +504,7 @@ async fn fifty_sessions_ten_clients_memory_and_fds_plateau_revisions_gap_free() 
         max_fds(early),
         max_fds(late),
     );
-    for e in send_errors.iter().chain(&ws_errors).take(20) {
+    for e in send_errors.iter().chain(&ws_errors).chain(&behind).take(20) {
         println!("  error: {e}");
     }
     ensure!(
@@ -470,6 +516,10 @@ async fn fifty_sessions_ten_clients_memory_and_fds_plateau_revisions_gap_free() 
         "errors (listed above)"
     );
     ensure!(gaps == 0 && dups == 0, "revision gaps or duplicates");
+    ensure!(
+        behind.is_empty(),
+        "clients without the final revisions (listed above)"
+    );
     ensure!(early.len() >= 2 && late.len() >= 2, "too few samples");
     // Plateau, short runs: the second half of the settled run grows by at most a quarter plus
     // 24 MiB (in a few seconds the replay logs are still filling towards their 1,000 deltas).

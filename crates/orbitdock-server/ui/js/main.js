@@ -16,6 +16,7 @@ import { Attention } from './attention.js';
 import { ThreadBrowser } from './thread_browser.js';
 import { CodexPanel } from './codex_panel.js';
 import { DevicesSheet, registerServiceWorker } from './devices.js';
+import { ImportProgress } from './import_progress.js';
 
 const $ = (id) => document.getElementById(id);
 
@@ -46,6 +47,7 @@ const sidebar = new Sidebar({
   onNeedMore: () => live.listMore(),
 });
 live.listQuery = sidebar.query();
+new ImportProgress($('import-progress'));
 const attention = new Attention($('notify-enable'));
 const newSheet = new NewSessionSheet($('new-session-sheet'), {
   toast,

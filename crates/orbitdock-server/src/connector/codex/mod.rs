@@ -17,6 +17,13 @@
 //! outlives the hub and leaves its updater behind (see `codex_client::app_server::remote`, where
 //! each of those claims has a test). The socket lives in a 0700 directory; Codex makes the
 //! socket itself 0600.
+//!
+//! The same connector drives a Codex host (an app-server on another machine, or under another
+//! `CODEX_HOME`): [`AppServerConnector::for_host`] joins the host's endpoint (SSH command, `ws://`
+//! with a capability token, Unix socket) with a client that reconnects by itself and
+//! re-subscribes its loaded threads. A host's link drop is not an agent exit: its sessions are
+//! told the host is unreachable, and reachable again once the client has resumed their threads,
+//! and [`AppServerConnector::link_status`] follows the link for the host list.
 
 mod around;
 pub mod items;
@@ -40,21 +47,22 @@ use codex_client::app_server::requests::{
 };
 use codex_client::app_server::thread::ReviewTarget as CodexReviewTarget;
 use codex_client::app_server::{
-    AppServer, AppServerBuilder, AppServerEvent, AppServerListener, AskForApproval, Listen,
-    ListenerBuilder, ReconnectPolicy, RemoteBuilder, SandboxMode as CodexSandbox, SandboxPolicy,
-    UserInput,
+    AppServer, AppServerBuilder, AppServerEvent, AppServerListener, AskForApproval, Endpoint,
+    Listen, ListenerBuilder, ReconnectPolicy, RemoteBuilder, SandboxMode as CodexSandbox,
+    SandboxPolicy, UserInput,
 };
+use orbitdock_protocol::HostState;
 use orbitdock_protocol::{
     AccountStatus, AgentThread, AgentThreadsQuery, ApprovalPolicy, LoginMethod, LoginRequest,
     LoginResponse, McpServerInfo, ModelInfo, ReviewTarget, SandboxMode, SkillsResponse, ThreadGoal,
     UsageResponse,
 };
 use serde_json::Value;
-use tokio::sync::{Mutex, mpsc};
+use tokio::sync::{Mutex, mpsc, watch};
 
 use super::{
-    CODEX, Connector, ConnectorEvent, ExecChunk, ExecSpec, HistoryTurn, ImportedThread,
-    OpenedThread, ProviderEntry, Router, TerminalAttach, ThreadConfig,
+    CODEX, Connector, ConnectorEvent, ConnectorKey, ExecChunk, ExecSpec, HistoryTurn,
+    ImportedThread, OpenedThread, ProviderEntry, Router, TerminalAttach, ThreadConfig,
 };
 use crate::error::{Error, Result};
 use crate::session::SessionEvent;
@@ -188,10 +196,45 @@ pub enum CodexRuntime {
     },
 }
 
+/// A Codex host's app-server, as the connector reaches it.
+#[derive(Debug, Clone)]
+pub struct RemoteTarget {
+    /// The host's name (its sessions' `host`).
+    pub name: String,
+    /// How to reach its app-server (a token inside is never printed).
+    pub endpoint: Endpoint,
+    /// Send a token over plain `ws://` to a non-loopback address (the user said so).
+    pub allow_insecure_ws: bool,
+    /// How a dropped link is reopened.
+    pub reconnect: ReconnectPolicy,
+    /// Bound on opening one link (connect + upgrade + `initialize`).
+    pub connect_timeout: Duration,
+}
+
+/// What a host's link is doing (see [`AppServerConnector::link_status`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LinkStatus {
+    /// Connected, reconnecting or unreachable.
+    pub state: HostState,
+    /// The Codex version the host reported.
+    pub codex_version: Option<String>,
+    /// Why the last attempt failed or the link dropped.
+    pub last_error: Option<String>,
+    /// No client is reconnecting: the next use (or the host's keeper) must connect afresh.
+    pub closed: bool,
+    /// The host refused our credentials: retrying with the same token cannot work.
+    pub refused: bool,
+}
+
 /// The real connector: one shared `codex app-server` process, (re)started on demand.
 pub struct AppServerConnector {
+    key: ConnectorKey,
     config: AppServerConfig,
     runtime: CodexRuntime,
+    /// Set for a host's connector: where its app-server is.
+    remote: Option<RemoteTarget>,
+    /// A host's link, as the host list shows it.
+    link: watch::Sender<LinkStatus>,
     /// The supervised listener of a [`CodexRuntime::SharedSocket`].
     listener: Mutex<Option<AppServerListener>>,
     current: Mutex<Option<AppServer>>,
@@ -204,6 +247,7 @@ pub struct AppServerConnector {
 impl fmt::Debug for AppServerConnector {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("AppServerConnector")
+            .field("key", &self.key)
             .field("codex_bin", &self.config.codex_bin)
             .field("codex_home", &self.config.codex_home)
             .field("generation", &self.generation())
@@ -223,9 +267,23 @@ impl AppServerConnector {
         runtime: CodexRuntime,
         router: Router,
     ) -> Arc<Self> {
+        Self::build(CODEX, config, runtime, None, LinkStatus::default(), router)
+    }
+
+    fn build(
+        key: ConnectorKey,
+        config: AppServerConfig,
+        runtime: CodexRuntime,
+        remote: Option<RemoteTarget>,
+        link: LinkStatus,
+        router: Router,
+    ) -> Arc<Self> {
         Arc::new(AppServerConnector {
+            key,
             config,
             runtime,
+            remote,
+            link: watch::channel(link).0,
             listener: Mutex::new(None),
             current: Mutex::new(None),
             generation: AtomicU64::new(0),
@@ -233,6 +291,41 @@ impl AppServerConnector {
             router,
             exec_outputs: Default::default(),
         })
+    }
+
+    /// A connector for a Codex host's app-server. Nothing connects until first use (or
+    /// [`AppServerConnector::connect`]).
+    pub fn for_host(target: RemoteTarget, request_timeout: Duration, router: Router) -> Arc<Self> {
+        let config = AppServerConfig {
+            codex_bin: PathBuf::from("codex"),
+            codex_home: PathBuf::new(),
+            env: Vec::new(),
+            request_timeout,
+        };
+        let link = LinkStatus {
+            state: HostState::Reconnecting,
+            closed: true,
+            ..Default::default()
+        };
+        Self::build(
+            ConnectorKey::host(&target.name),
+            config,
+            CodexRuntime::Private,
+            Some(target),
+            link,
+            router,
+        )
+    }
+
+    /// Follows a host's link (a local connector's never changes).
+    pub fn link_status(&self) -> watch::Receiver<LinkStatus> {
+        self.link.subscribe()
+    }
+
+    /// Opens the link now when none is open (a host's keeper calls this; calls made by
+    /// sessions connect on first use the same way).
+    pub async fn connect(&self) -> Result<()> {
+        self.server().await.map(|_| ())
     }
 
     /// The live app-server, spawning one when there is none (or the last one died).
@@ -243,8 +336,9 @@ impl AppServerConnector {
         {
             return Ok(s.clone());
         }
-        let (server, rx, pid) = match &self.runtime {
-            CodexRuntime::Private => {
+        let (server, rx, pid) = match (&self.remote, &self.runtime) {
+            (Some(target), _) => self.connect_host(target).await?,
+            (None, CodexRuntime::Private) => {
                 let mut builder =
                     AppServerBuilder::new(&self.config.codex_bin, &self.config.codex_home)
                         .client_info("orbitdock", env!("CARGO_PKG_VERSION"))
@@ -261,7 +355,7 @@ impl AppServerConnector {
                 let pid = server.pid();
                 (server, rx, pid)
             }
-            CodexRuntime::SharedSocket { socket } => self.spawn_shared(socket).await?,
+            (None, CodexRuntime::SharedSocket { socket }) => self.spawn_shared(socket).await?,
         };
         let generation = self.generation.fetch_add(1, Ordering::SeqCst) + 1;
         self.pid.store(pid.unwrap_or(0), Ordering::SeqCst);
@@ -276,12 +370,80 @@ impl AppServerConnector {
         tokio::spawn(pump(
             rx,
             retire,
-            self.router.clone(),
-            self.exec_outputs.clone(),
-            generation,
+            Pump {
+                key: self.key.clone(),
+                router: self.router.clone(),
+                exec_outputs: self.exec_outputs.clone(),
+                generation,
+                link: self.remote.as_ref().map(|_| self.link.clone()),
+            },
         ));
         *cur = Some(server.clone());
         Ok(server)
+    }
+
+    /// Joins a host's app-server. A failure is told to the host's sessions (they are
+    /// unreachable) and shown in the link status; a success after a failure brings them back.
+    async fn connect_host(
+        &self,
+        target: &RemoteTarget,
+    ) -> Result<(AppServer, mpsc::Receiver<AppServerEvent>, Option<u32>)> {
+        let was_down = self.link.borrow().last_error.is_some();
+        let joined = RemoteBuilder::new(target.endpoint.clone())
+            .client_info("orbitdock", env!("CARGO_PKG_VERSION"))
+            .request_timeout(self.config.request_timeout)
+            .experimental_api(true)
+            .event_capacity(4096)
+            .reconnect(target.reconnect.clone())
+            .allow_insecure_remote(target.allow_insecure_ws)
+            .connect_timeout(target.connect_timeout)
+            .initialize_timeout(target.connect_timeout)
+            .connect()
+            .await;
+        match joined {
+            Ok((server, rx)) => {
+                let version = crate::hosts::codex_version(&server.initialize_response().user_agent);
+                self.link.send_replace(LinkStatus {
+                    state: HostState::Connected,
+                    codex_version: version,
+                    ..Default::default()
+                });
+                tracing::info!(host = %target.name, endpoint = %target.endpoint.describe(), "host connected");
+                if was_down {
+                    self.router
+                        .route(ConnectorEvent::HostReachable {
+                            connector: self.key.clone(),
+                            not_resumed: Vec::new(),
+                        })
+                        .await;
+                }
+                Ok((server, rx, None))
+            }
+            Err(e) => {
+                let refused = matches!(e, codex_client::Error::Unauthorized { .. });
+                let why = host_failure(&e);
+                tracing::warn!(host = %target.name, error = %why, "cannot reach host");
+                self.link.send_modify(|l| {
+                    l.state = HostState::Unreachable;
+                    l.last_error = Some(why.clone());
+                    l.closed = true;
+                    l.refused = refused;
+                });
+                // Sessions hear it once per outage, not on every retry of the keeper.
+                if !was_down {
+                    self.router
+                        .route(ConnectorEvent::HostUnreachable {
+                            connector: self.key.clone(),
+                            detail: why.clone(),
+                        })
+                        .await;
+                }
+                Err(Error::Conflict(format!(
+                    "the host {} is unreachable: {why}",
+                    target.name
+                )))
+            }
+        }
     }
 
     /// The app-server's environment: the configured variables, and no Rust backtraces (a
@@ -341,8 +503,26 @@ impl AppServerConnector {
     }
 }
 
+/// One sentence on why a host could not be reached (never a token: errors carry the endpoint's
+/// description, which has none).
+fn host_failure(e: &codex_client::Error) -> String {
+    match e {
+        codex_client::Error::Unauthorized {
+            status, message, ..
+        } => format!(
+            "the host refused our token (HTTP {status}: {}); check the token file given to `hosts add`",
+            message.trim()
+        ),
+        other => other.to_string(),
+    }
+}
+
 #[async_trait]
 impl Connector for AppServerConnector {
+    fn key(&self) -> ConnectorKey {
+        self.key.clone()
+    }
+
     fn generation(&self) -> u64 {
         self.generation.load(Ordering::SeqCst)
     }
@@ -829,14 +1009,29 @@ fn agent_err(operation: &str, e: codex_client::Error) -> Error {
     Error::agent(operation, e)
 }
 
+/// Where a pump delivers, and what it tells about its link.
+struct Pump {
+    key: ConnectorKey,
+    router: Router,
+    exec_outputs: around::ExecOutputs,
+    generation: u64,
+    /// A host's link status (`None` for the local app-server, whose drops are exits).
+    link: Option<watch::Sender<LinkStatus>>,
+}
+
 /// Forwards one app-server's events, translated, until it exits.
 async fn pump(
     mut rx: mpsc::Receiver<AppServerEvent>,
     mut retire: mpsc::UnboundedReceiver<around::Retire>,
-    router: Router,
-    exec_outputs: around::ExecOutputs,
-    generation: u64,
+    p: Pump,
 ) {
+    let Pump {
+        key,
+        router,
+        exec_outputs,
+        generation,
+        link,
+    } = p;
     loop {
         // Events first: a retire request is handled only once every event queued before it
         // (a finished command's last output) has been delivered.
@@ -862,12 +1057,12 @@ async fn pump(
                 let method = n.method().to_owned();
                 match translate::notification(n) {
                     Translated::Thread { thread_id, events } => ConnectorEvent::Thread {
-                        connector: CODEX,
+                        connector: key.clone(),
                         thread_id,
                         events,
                     },
                     Translated::RateLimits(rate_limits) => ConnectorEvent::RateLimits {
-                        connector: CODEX,
+                        connector: key.clone(),
                         rate_limits,
                     },
                     Translated::Ignored => {
@@ -878,13 +1073,13 @@ async fn pump(
             }
             AppServerEvent::Request(r) => match translate::request(r).await {
                 Ok((thread_id, request)) => ConnectorEvent::Approval {
-                    connector: CODEX,
+                    connector: key.clone(),
                     thread_id,
                     request: Box::new(request),
                 },
                 Err(unsupported) => match unsupported.thread_id {
                     Some(thread_id) => ConnectorEvent::Thread {
-                        connector: CODEX,
+                        connector: key.clone(),
                         thread_id,
                         events: vec![SessionEvent::Notice(format!(
                             "The agent sent a request OrbitDock does not support ({}); it was refused.",
@@ -905,18 +1100,75 @@ async fn pump(
                 let tail = super::stderr_tail_lines(&stderr_tail, 5);
                 tracing::warn!(?status, generation, stderr = %tail, "codex app-server exited");
                 ConnectorEvent::Exited {
-                    connector: CODEX,
+                    connector: key.clone(),
                     detail: format!("exit status {status:?}; {tail}"),
                 }
             }
-            // The shared runtime's link: it does not reconnect, so `Closed` follows a drop.
-            AppServerEvent::Closed { reason } => {
-                tracing::warn!(generation, %reason, "codex app-server connection closed");
-                ConnectorEvent::Exited {
-                    connector: CODEX,
+            AppServerEvent::Disconnected { reason, .. } => {
+                let Some(link) = &link else {
+                    // The shared runtime does not reconnect: `Closed` follows and reports it.
+                    continue;
+                };
+                tracing::warn!(host = %key, %reason, "host link dropped; reconnecting");
+                link.send_modify(|l| {
+                    l.state = HostState::Reconnecting;
+                    l.last_error = Some(reason.clone());
+                });
+                ConnectorEvent::HostUnreachable {
+                    connector: key.clone(),
                     detail: reason,
                 }
             }
+            AppServerEvent::ReconnectFailed { attempt, error, .. } => {
+                if let Some(link) = &link {
+                    tracing::debug!(host = %key, attempt, %error, "host reconnection failed");
+                    link.send_modify(|l| {
+                        l.state = HostState::Unreachable;
+                        l.last_error = Some(error);
+                    });
+                }
+                continue;
+            }
+            AppServerEvent::Reconnected {
+                resumed,
+                not_resumed,
+                ..
+            } => {
+                let Some(link) = &link else { continue };
+                tracing::info!(host = %key, resumed = resumed.len(), not_resumed = not_resumed.len(), "host link back");
+                link.send_modify(|l| {
+                    l.state = HostState::Connected;
+                    l.last_error = None;
+                    l.refused = false;
+                });
+                ConnectorEvent::HostReachable {
+                    connector: key.clone(),
+                    not_resumed,
+                }
+            }
+            AppServerEvent::Closed { reason } => match &link {
+                // A host's client gave up (or was shut down): its keeper connects afresh.
+                Some(link) => {
+                    tracing::warn!(host = %key, %reason, "host link closed");
+                    link.send_modify(|l| {
+                        l.state = HostState::Unreachable;
+                        l.last_error = Some(reason.clone());
+                        l.closed = true;
+                    });
+                    ConnectorEvent::HostUnreachable {
+                        connector: key.clone(),
+                        detail: reason,
+                    }
+                }
+                // The shared runtime's link: it does not reconnect, so `Closed` follows a drop.
+                None => {
+                    tracing::warn!(generation, %reason, "codex app-server connection closed");
+                    ConnectorEvent::Exited {
+                        connector: key.clone(),
+                        detail: reason,
+                    }
+                }
+            },
             other => {
                 tracing::debug!(?other, "unhandled app-server event");
                 continue;

@@ -53,6 +53,7 @@ pub mod local_model;
 pub mod markdown;
 pub mod notify;
 pub mod registry;
+pub mod remote;
 pub mod session;
 pub mod store;
 pub mod testing;
@@ -105,6 +106,11 @@ pub struct ServerConfig {
 pub struct RunningServer {
     /// The bound address.
     pub addr: SocketAddr,
+    /// The plain-HTTP loopback address local tools use: `addr` itself, or, when `addr` speaks
+    /// TLS, a second listener on 127.0.0.1 (see [`remote`]).
+    pub local_addr: SocketAddr,
+    /// Whether `addr` speaks TLS.
+    pub tls: bool,
     /// Sessions.
     pub registry: Arc<Registry>,
     stop: CancellationToken,
@@ -147,9 +153,15 @@ impl Default for DiscoveryOptions {
 }
 
 impl RunningServer {
-    /// `http://127.0.0.1:PORT`.
+    /// `http://127.0.0.1:PORT`: the plain-HTTP loopback URL for local clients.
     pub fn base_url(&self) -> String {
-        format!("http://{}", self.addr)
+        format!("http://{}", self.local_addr)
+    }
+
+    /// The URL of the bound address: `https://ADDR:PORT` when it speaks TLS.
+    pub fn bound_url(&self) -> String {
+        let scheme = if self.tls { "https" } else { "http" };
+        format!("{scheme}://{}", self.addr)
     }
 
     /// Stops gracefully, in the order that loses nothing: stop accepting connections and tell
@@ -231,6 +243,17 @@ pub async fn start_with_runtime(
     options: DiscoveryOptions,
     runtime: CodexRuntime,
 ) -> Result<RunningServer> {
+    start_exposed(config, options, runtime, remote::Exposure::default()).await
+}
+
+/// [`start_with_runtime`], reachable beyond loopback as `exposure` says: TLS on a non-loopback
+/// bind, public names for the Host/Origin checks (see [`remote`]).
+pub async fn start_exposed(
+    config: ServerConfig,
+    options: DiscoveryOptions,
+    runtime: CodexRuntime,
+    exposure: remote::Exposure,
+) -> Result<RunningServer> {
     // The Codex connector routes its events itself (through `router`); the channel stays empty.
     let (_unused, rx) = mpsc::channel::<ConnectorEvent>(1);
     let router = connector::Router::new();
@@ -249,7 +272,8 @@ pub async fn start_with_runtime(
         .claude
         .clone()
         .map(|c| connector::claude::ClaudeConnector::new(c, router.clone()) as Arc<dyn Connector>);
-    let mut server = start_with_connectors(config.clone(), connector, claude, rx).await?;
+    let mut server =
+        start_with_connectors_exposed(config.clone(), exposure, connector, claude, rx).await?;
     router.attach(&server.registry);
     server.router = Some(router);
     server
@@ -282,6 +306,24 @@ pub async fn start_with_connector(
 /// [`start_with_connector`] with a second connector for Claude sessions.
 pub async fn start_with_connectors(
     config: ServerConfig,
+    connector: Arc<dyn Connector>,
+    claude: Option<Arc<dyn Connector>>,
+    events: mpsc::Receiver<ConnectorEvent>,
+) -> Result<RunningServer> {
+    start_with_connectors_exposed(
+        config,
+        remote::Exposure::default(),
+        connector,
+        claude,
+        events,
+    )
+    .await
+}
+
+/// [`start_with_connectors`] exposed as `exposure` says.
+pub async fn start_with_connectors_exposed(
+    config: ServerConfig,
+    exposure: remote::Exposure,
     connector: Arc<dyn Connector>,
     claude: Option<Arc<dyn Connector>>,
     events: mpsc::Receiver<ConnectorEvent>,
@@ -340,25 +382,55 @@ pub async fn start_with_connectors(
     let notifications =
         notify::Notifications::new(vapid, registry.store().clone(), registry.list_hub().clone());
     let notifier = notifications.spawn(registry.notices(), stop.clone());
-    let router = app(AppState {
-        registry: registry.clone(),
-        auth: Arc::new(AuthConfig::new(&config.token, Some(addr.port()))),
-        stop: stop.clone(),
-        tasks: tasks.clone(),
-        notify: Some(notifications),
-    });
-    let stopped = stop.clone();
-    let serve = tokio::spawn(async move {
-        let r = axum::serve(listener, router)
-            .with_graceful_shutdown(async move { stopped.cancelled().await })
-            .await;
-        if let Err(e) = r {
-            tracing::error!(error = %e, "HTTP server failed");
+    let router_for = |addr: SocketAddr, scheme: http_guard::Scheme| -> Result<axum::Router> {
+        Ok(app(AppState {
+            registry: registry.clone(),
+            auth: Arc::new(AuthConfig::with_policy(
+                &config.token,
+                exposure.policy(addr, scheme)?,
+            )),
+            stop: stop.clone(),
+            tasks: tasks.clone(),
+            notify: Some(notifications.clone()),
+        }))
+    };
+    let mut servers: Vec<futures::future::BoxFuture<'static, ()>> = Vec::new();
+    let (local_addr, tls) = match &exposure.tls {
+        Some(identity) => {
+            let tls_config = identity.server_config().map_err(|e| Error::Tls {
+                what: identity.cert_path.display().to_string(),
+                reason: e.to_string(),
+            })?;
+            let router = router_for(addr, http_guard::Scheme::Https)?;
+            let tls_listener = remote::TlsListener::new(listener, tls_config)
+                .map_err(|e| Error::io(addr.to_string(), e))?;
+            servers.push(Box::pin(serve_on(tls_listener, router, stop.clone())));
+            // Local tools (CLI, hooks) speak plain HTTP to loopback and hold no certificate.
+            let local = std::net::SocketAddr::from(([127, 0, 0, 1], 0));
+            let local_listener = tokio::net::TcpListener::bind(local)
+                .await
+                .map_err(|e| Error::io(local.to_string(), e))?;
+            let local_addr = local_listener
+                .local_addr()
+                .map_err(|e| Error::io(local.to_string(), e))?;
+            let router = router_for(local_addr, http_guard::Scheme::Http)?;
+            servers.push(Box::pin(serve_on(local_listener, router, stop.clone())));
+            (local_addr, true)
         }
+        None => {
+            let router = router_for(addr, http_guard::Scheme::Http)?;
+            servers.push(Box::pin(serve_on(listener, router, stop.clone())));
+            (addr, false)
+        }
+    };
+    let serve = tokio::spawn(async move {
+        futures::future::join_all(servers).await;
     });
-    tracing::info!(%addr, "orbitdock server listening");
+    tracing::info!(%addr, %local_addr, tls, "orbitdock server listening");
     Ok(RunningServer {
         addr,
+        local_addr,
+        tls,
         registry,
         stop,
         tasks,
@@ -369,6 +441,20 @@ pub async fn start_with_connectors(
         router: None,
         host_router,
     })
+}
+
+/// Serves `router` on `listener` until `stop` is cancelled, then lets open requests finish.
+async fn serve_on<L>(listener: L, router: axum::Router, stop: CancellationToken)
+where
+    L: axum::serve::Listener,
+    L::Addr: std::fmt::Debug,
+{
+    let r = axum::serve(listener, router)
+        .with_graceful_shutdown(async move { stop.cancelled().await })
+        .await;
+    if let Err(e) = r {
+        tracing::error!(error = %e, "HTTP server failed");
+    }
 }
 
 /// Resolves on SIGINT (Ctrl-C) or SIGTERM (systemd, launchd, `kill`): what `orbitdock serve`

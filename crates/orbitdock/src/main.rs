@@ -6,10 +6,11 @@
 //! Every subcommand takes `--data-dir` (default: the XDG data dir, `~/.local/share/orbitdock`).
 
 mod hosts_cli;
+mod listen_cli;
 mod mcp;
 mod mcp_install;
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
@@ -18,9 +19,6 @@ use codex_client::{BinaryResolver, CodexHome};
 use orbitdock_client::{Client, ItemsQuery};
 use orbitdock_protocol::{ApprovalDecision, ItemBody, TranscriptItem};
 use orbitdock_server::data_dir::{self, ServerInfo};
-
-/// Default port of `orbitdock serve`.
-const DEFAULT_PORT: u16 = 4821;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -40,12 +38,8 @@ struct Cli {
 enum Cmd {
     /// Run the server (REST + WebSocket + web UI) in the foreground.
     Serve {
-        /// Port to listen on (0 picks a free one).
-        #[arg(long, default_value_t = DEFAULT_PORT)]
-        port: u16,
-        /// Address to bind; must be loopback.
-        #[arg(long, default_value = "127.0.0.1")]
-        bind: IpAddr,
+        #[command(flatten)]
+        listen: listen_cli::ListenArgs,
         /// CODEX_HOME for the shared app-server (default: $CODEX_HOME or ~/.codex).
         #[arg(long)]
         codex_home: Option<PathBuf>,
@@ -601,8 +595,7 @@ async fn codex_hooks_action(
 async fn run(cmd: Cmd, data_dir: PathBuf) -> Result<()> {
     match cmd {
         Cmd::Serve {
-            port,
-            bind,
+            listen,
             codex_home,
             codex_bin,
             passive_idle_secs,
@@ -637,14 +630,7 @@ async fn run(cmd: Cmd, data_dir: PathBuf) -> Result<()> {
                 bin: codex_bin,
                 runtime,
             };
-            serve(
-                data_dir,
-                SocketAddr::new(bind, port),
-                codex,
-                discovery,
-                local,
-            )
-            .await
+            serve(data_dir, &listen, codex, discovery, local).await
         }
         Cmd::Token { rotate } => {
             let t = data_dir::load_or_create_token(&data_dir, rotate)?;
@@ -988,7 +974,7 @@ struct CodexArgs {
 
 async fn serve(
     data_dir: PathBuf,
-    addr: SocketAddr,
+    listen: &listen_cli::ListenArgs,
     codex: CodexArgs,
     discovery: orbitdock_server::DiscoveryOptions,
     local: LocalModelArgs,
@@ -998,12 +984,10 @@ async fn serve(
         bin: codex_bin,
         runtime,
     } = codex;
-    let bind = addr.ip();
-    if !bind.is_loopback() {
-        bail!("refusing to bind {bind}: OrbitDock only listens on loopback addresses");
-    }
+    let addr: SocketAddr = listen.addr()?;
     data_dir::ensure_dir(&data_dir)?;
     let _guard = init_logging(&data_dir)?;
+    let exposure = listen.exposure(&data_dir, addr)?;
     let token = data_dir::load_or_create_token(&data_dir, false)?;
     let local = local.config(&data_dir)?;
     let codex_home = match codex_home {
@@ -1043,7 +1027,7 @@ async fn serve(
             None
         }
     };
-    let server = orbitdock_server::start_with_runtime(
+    let server = orbitdock_server::start_exposed(
         orbitdock_server::ServerConfig {
             data_dir: data_dir.clone(),
             codex_home: codex_home.root().to_path_buf(),
@@ -1055,6 +1039,7 @@ async fn serve(
         },
         discovery,
         runtime,
+        exposure.clone(),
     )
     .await
     .context("starting the server")?;
@@ -1074,7 +1059,8 @@ async fn serve(
             pid: std::process::id(),
         },
     )?;
-    println!("OrbitDock is listening on {url}");
+    println!("OrbitDock is listening on {}", server.bound_url());
+    listen_cli::print_exposure(&server, &exposure);
     println!("Open the UI: {url}/login?token={token}");
     println!(
         "(API token in {})",

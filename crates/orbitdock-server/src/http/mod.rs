@@ -90,6 +90,31 @@ impl AuthConfig {
         }
     }
 
+    /// Settings for `token` behind `hosts` (a listener reached beyond loopback, or by public
+    /// names: see [`crate::remote`]).
+    pub fn with_policy(token: &str, hosts: HostPolicy) -> Self {
+        AuthConfig {
+            token: Token::new(token),
+            port: hosts.port(),
+            hosts,
+        }
+    }
+
+    /// Attributes of a cookie we set: `Secure` when the browser talks HTTPS to us (our own TLS,
+    /// or a TLS-terminating proxy saying `X-Forwarded-Proto: https`), so it is never sent over
+    /// plain HTTP afterwards. Trusting the header costs nothing: it can only add the attribute.
+    pub fn cookie_attributes(&self, headers: &header::HeaderMap) -> &'static str {
+        let forwarded_https = headers
+            .get("x-forwarded-proto")
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.trim().eq_ignore_ascii_case("https"));
+        if self.hosts.scheme() == http_guard::Scheme::Https || forwarded_https {
+            "HttpOnly; SameSite=Strict; Path=/; Secure"
+        } else {
+            "HttpOnly; SameSite=Strict; Path=/"
+        }
+    }
+
     /// Constant-time check (compares digests).
     pub fn token_matches(&self, candidate: &str) -> bool {
         self.token.matches(candidate)
@@ -435,12 +460,13 @@ async fn login(State(state): State<AppState>, req: Request<Body>) -> Response {
     if !state.auth.token.matches(&token) {
         return error_response(StatusCode::UNAUTHORIZED, "unauthorized", "invalid token");
     }
+    let attributes = state.auth.cookie_attributes(req.headers());
     Response::builder()
         .status(StatusCode::SEE_OTHER)
         .header(header::LOCATION, "/")
         .header(
             header::SET_COOKIE,
-            format!("{COOKIE_NAME}={token}; HttpOnly; SameSite=Strict; Path=/"),
+            format!("{COOKIE_NAME}={token}; {attributes}"),
         )
         .header(header::CACHE_CONTROL, "no-store")
         .body(Body::empty())

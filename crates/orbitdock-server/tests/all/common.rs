@@ -740,11 +740,22 @@ pub struct Served {
     pub child: std::process::Child,
     pub base: String,
     pub token: String,
+    /// Every line it printed on stdout so far (those before the login URL are all there once
+    /// [`serve_with`] returns).
+    pub stdout: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
     /// Killed and reaped already (its process group id may belong to someone else now).
     reaped: bool,
 }
 
 impl Served {
+    /// What follows `prefix` on the first stdout line that starts with it.
+    pub fn printed(&self, prefix: &str) -> Option<String> {
+        let lines = self.stdout.lock().ok()?;
+        lines
+            .iter()
+            .find_map(|l| l.strip_prefix(prefix).map(str::to_owned))
+    }
+
     /// A REST client of this server.
     pub fn rest(&self) -> Rest {
         Rest::with_token(&self.base, &self.token)
@@ -847,8 +858,13 @@ pub fn serve_with(
     };
     let out = child.stdout.take().context("stdout")?;
     let (tx, rx) = std::sync::mpsc::channel();
+    let stdout = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let lines = stdout.clone();
     std::thread::spawn(move || {
         for line in BufReader::new(out).lines().map_while(|l| l.ok()) {
+            if let Ok(mut l) = lines.lock() {
+                l.push(line.clone());
+            }
             if let Some(rest) = line.strip_prefix("Open the UI: ") {
                 let _ = tx.send(rest.to_owned());
             }
@@ -867,6 +883,7 @@ pub fn serve_with(
         child,
         base: base.to_owned(),
         token: token.to_owned(),
+        stdout,
         reaped: false,
     })
 }

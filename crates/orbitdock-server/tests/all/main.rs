@@ -29,6 +29,7 @@ mod e2e_thread_ops;
 mod faults;
 mod list_search;
 mod passive_codex;
+mod remote_access;
 mod security;
 mod shared_runtime;
 mod soak;

@@ -339,10 +339,18 @@ fn send_time_placeholders_carry_the_time_each_event_was_written() {
     let stamps: Vec<u64> = sse_events(&body)
         .iter()
         .filter(|(e, _)| e == "response.output_text.delta")
-        .map(|(_, v)| v["delta"].as_str().and_then(|d| d.parse().ok()).expect("a stamp"))
+        .map(|(_, v)| {
+            v["delta"]
+                .as_str()
+                .and_then(|d| d.parse().ok())
+                .expect("a stamp")
+        })
         .collect();
     assert_eq!(stamps.len(), 2, "{body}");
-    assert!(before <= stamps[0] && stamps[0] < stamps[1] && stamps[1] <= after, "{stamps:?}");
+    assert!(
+        before <= stamps[0] && stamps[0] < stamps[1] && stamps[1] <= after,
+        "{stamps:?}"
+    );
     // The second delta was written a delay after the first.
     assert!(stamps[1] - stamps[0] >= 20_000, "{stamps:?}");
     assert!(!body.contains(ScriptedResponse::SEND_TIME), "{body}");

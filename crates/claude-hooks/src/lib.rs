@@ -7,7 +7,8 @@
 //! * [`hook_payload`] — typed payloads for every documented event, tolerant of unknown fields
 //!   and events (Claude adds both).
 //! * [`settings_install`] — merge our hook entries into `settings.json` without touching anyone
-//!   else's (idempotent install, uninstall removes only ours, atomic write).
+//!   else's (idempotent install, uninstall removes only ours, atomic write through
+//!   [`settings_file`], which `codex-hooks` shares).
 //! * [`spool`] — an fsync'd, `flock`ed append-only JSONL file for payloads the server could not
 //!   take; the server drains it and truncates only after persisting; a torn line is never lost.
 //! * [`forward`] — the hook client: stdin (bounded) -> POST to the server within 50 ms -> else
@@ -19,6 +20,7 @@
 pub mod error;
 pub mod forward;
 pub mod hook_payload;
+pub mod settings_file;
 pub mod settings_install;
 pub mod spool;
 
@@ -27,37 +29,3 @@ pub use forward::{DEFAULT_BUDGET, Delivery, HOOK_ROUTE, forward, run_hook};
 pub use hook_payload::{HookEvent, HookPayload, PayloadError};
 pub use settings_install::{hook_command, install, installed_events, uninstall};
 pub use spool::{DrainOutcome, Spool, SpooledLine};
-
-use std::path::Path;
-
-/// Writes `bytes` to `path` via a synced temp file in the same directory and a rename, keeping
-/// the old file's permissions (or `mode` for a new file).
-pub(crate) fn atomic_write(path: &Path, bytes: &[u8], mode: Option<u32>) -> Result<()> {
-    use std::io::Write;
-    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
-    let dir = path.parent().unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, "create_dir", e))?;
-    let keep = std::fs::metadata(path)
-        .ok()
-        .map(|m| m.permissions().mode() & 0o7777);
-    let mode = keep.or(mode).unwrap_or(0o644);
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let tmp = dir.join(format!(".{name}.orbitdock-{}.tmp", std::process::id()));
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(mode)
-        .open(&tmp)
-        .map_err(|e| Error::io(&tmp, "create", e))?;
-    f.write_all(bytes)
-        .map_err(|e| Error::io(&tmp, "write", e))?;
-    f.sync_all().map_err(|e| Error::io(&tmp, "fsync", e))?;
-    drop(f);
-    std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(mode))
-        .map_err(|e| Error::io(&tmp, "chmod", e))?;
-    std::fs::rename(&tmp, path).map_err(|e| Error::io(path, "rename", e))
-}

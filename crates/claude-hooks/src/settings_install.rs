@@ -266,80 +266,15 @@ fn write_settings(path: &Path, root: &RawObject) -> Result<()> {
         path: path.to_path_buf(),
         message: e.to_string(),
     })?;
-    let mut text = pretty(&compact);
+    let mut text = crate::settings_file::indent_json(&compact);
     text.push('\n');
-    crate::atomic_write(path, text.as_bytes(), None)
-}
-
-/// Indents compact JSON (2 spaces) without reordering keys.
-fn pretty(compact: &str) -> String {
-    let mut out = String::with_capacity(compact.len() * 2);
-    let mut depth = 0usize;
-    let mut in_str = false;
-    let mut esc = false;
-    let mut chars = compact.chars().peekable();
-    let nl = |out: &mut String, d: usize| {
-        out.push('\n');
-        for _ in 0..d {
-            out.push_str("  ");
-        }
-    };
-    while let Some(c) = chars.next() {
-        if in_str {
-            out.push(c);
-            if esc {
-                esc = false;
-            } else if c == '\\' {
-                esc = true;
-            } else if c == '"' {
-                in_str = false;
-            }
-            continue;
-        }
-        match c {
-            '"' => {
-                in_str = true;
-                out.push(c);
-            }
-            '{' | '[' => {
-                out.push(c);
-                let close = if c == '{' { '}' } else { ']' };
-                if chars.peek() == Some(&close) {
-                    out.push(close);
-                    chars.next();
-                } else {
-                    depth += 1;
-                    nl(&mut out, depth);
-                }
-            }
-            '}' | ']' => {
-                depth = depth.saturating_sub(1);
-                nl(&mut out, depth);
-                out.push(c);
-            }
-            ',' => {
-                out.push(c);
-                nl(&mut out, depth);
-            }
-            ':' => out.push_str(": "),
-            c if c.is_whitespace() => {}
-            c => out.push(c),
-        }
-    }
-    out
+    crate::settings_file::atomic_write(path, text.as_bytes(), 0o644)?;
+    Ok(())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn pretty_keeps_order_and_strings() {
-        let s = pretty(r#"{"z":1,"a":[1,{"b":"x, {y}: \"q\""}],"e":{},"f":[]}"#);
-        let v: serde_json::Value = serde_json::from_str(&s).expect("valid");
-        assert_eq!(v["a"][1]["b"], "x, {y}: \"q\"");
-        assert!(s.find("\"z\"") < s.find("\"a\""), "{s}");
-    }
 
     #[test]
     fn our_commands_are_recognised() {

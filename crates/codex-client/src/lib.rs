@@ -49,6 +49,7 @@ pub mod features;
 pub mod home;
 pub mod mcp;
 pub mod notify;
+pub mod parent_death;
 pub mod process;
 pub mod session_index;
 pub mod sessions;

@@ -55,5 +55,15 @@ impl Error {
     }
 }
 
+impl From<claude_hooks::settings_file::WriteError> for Error {
+    fn from(e: claude_hooks::settings_file::WriteError) -> Self {
+        Self::Io {
+            path: e.path,
+            op: e.op,
+            source: e.source,
+        }
+    }
+}
+
 /// `Result` with this crate's [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -24,6 +24,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 
+use claude_hooks::settings_file::{atomic_write, indent_json};
 use indexmap::IndexMap;
 use serde::Deserialize;
 use serde_json::value::RawValue;
@@ -524,43 +525,6 @@ fn read_optional(path: &Path) -> Result<Option<String>> {
     }
 }
 
-/// Writes `bytes` to `path` via a synced temp file in the same directory and a rename, keeping
-/// the old file's permissions (or `mode` for a new file).
-pub(crate) fn atomic_write(path: &Path, bytes: &[u8], mode: u32) -> Result<()> {
-    use std::io::Write;
-    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
-    let dir = path.parent().unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, "create_dir", e))?;
-    let mode = std::fs::metadata(path)
-        .ok()
-        .map_or(mode, |m| m.permissions().mode() & 0o7777);
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let tmp = dir.join(format!(".{name}.orbitdock-{}.tmp", std::process::id()));
-    let result = (|| {
-        let mut f = std::fs::OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .mode(mode)
-            .open(&tmp)
-            .map_err(|e| Error::io(&tmp, "create", e))?;
-        f.write_all(bytes)
-            .map_err(|e| Error::io(&tmp, "write", e))?;
-        f.sync_all().map_err(|e| Error::io(&tmp, "fsync", e))?;
-        drop(f);
-        std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(mode))
-            .map_err(|e| Error::io(&tmp, "chmod", e))?;
-        std::fs::rename(&tmp, path).map_err(|e| Error::io(path, "rename", e))
-    })();
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    result
-}
-
 /// The edits both formats support.
 trait HooksDoc {
     fn append_group(&mut self, event: &str, command: &str, timeout: u64);
@@ -702,7 +666,7 @@ impl JsonHooks {
             }
         }
         let compact = serde_json::to_string(&root).map_err(|e| Error::file(path, e.to_string()))?;
-        let mut text = reindent(&compact);
+        let mut text = indent_json(&compact);
         text.push('\n');
         Ok(text)
     }
@@ -722,61 +686,6 @@ impl HooksDoc for JsonHooks {
 fn to_raw<T: serde::Serialize + ?Sized>(v: &T) -> std::result::Result<Box<RawValue>, String> {
     let s = serde_json::to_string(v).map_err(|e| e.to_string())?;
     RawValue::from_string(s).map_err(|e| e.to_string())
-}
-
-/// Indents compact JSON by two spaces without reordering anything.
-fn reindent(compact: &str) -> String {
-    let mut out = String::with_capacity(compact.len() * 2);
-    let mut depth = 0usize;
-    let (mut in_str, mut esc) = (false, false);
-    let mut chars = compact.chars().peekable();
-    let newline = |out: &mut String, d: usize| {
-        out.push('\n');
-        out.extend(std::iter::repeat_n("  ", d));
-    };
-    while let Some(c) = chars.next() {
-        if in_str {
-            out.push(c);
-            if esc {
-                esc = false;
-            } else if c == '\\' {
-                esc = true;
-            } else if c == '"' {
-                in_str = false;
-            }
-            continue;
-        }
-        match c {
-            '"' => {
-                in_str = true;
-                out.push(c);
-            }
-            '{' | '[' => {
-                out.push(c);
-                let close = if c == '{' { '}' } else { ']' };
-                if chars.peek() == Some(&close) {
-                    out.push(close);
-                    chars.next();
-                } else {
-                    depth += 1;
-                    newline(&mut out, depth);
-                }
-            }
-            '}' | ']' => {
-                depth = depth.saturating_sub(1);
-                newline(&mut out, depth);
-                out.push(c);
-            }
-            ',' => {
-                out.push(c);
-                newline(&mut out, depth);
-            }
-            ':' => out.push_str(": "),
-            c if c.is_whitespace() => {}
-            c => out.push(c),
-        }
-    }
-    out
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1111,14 +1020,6 @@ mod tests {
             timeout_for(&HookEvent::PermissionRequest),
             PERMISSION_TIMEOUT_SECS
         );
-    }
-
-    #[test]
-    fn reindent_keeps_order_and_strings() {
-        let s = reindent(r#"{"z":1,"a":[1,{"b":"x, {y}: \"q\""}],"e":{},"f":[]}"#);
-        let v: serde_json::Value = serde_json::from_str(&s).expect("valid");
-        assert_eq!(v["a"][1]["b"], "x, {y}: \"q\"");
-        assert!(s.find("\"z\"") < s.find("\"a\""), "{s}");
     }
 
     #[test]

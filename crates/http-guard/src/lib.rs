@@ -9,7 +9,16 @@
 //!   127.0.0.0/8 (parsed as addresses, so `127.evil.example` is a name and is refused), and
 //!   `[::1]`. Extra names can be allowed explicitly for a server bound to a public interface.
 //! - **Cross-site requests**: a page elsewhere posts to us. Browsers send `Origin` on those, so an
-//!   `Origin`, when present, must be `http://` + an allowed host + our port.
+//!   `Origin`, when present, must be our scheme (`http://`, or `https://` for a server speaking
+//!   TLS) + an allowed host + our port.
+//!
+//! A server reached from elsewhere is known by *public names*
+//! ([`HostPolicy::allow_public_name`]): the name a phone types, the Tailscale machine name, the
+//! name a reverse proxy serves. Such a name is accepted on our own port (a direct connection) and
+//! also at its public HTTPS endpoint (`https://NAME` or `https://NAME:PORT`), because a
+//! TLS-terminating proxy passes the browser's `Host` and `Origin` through while connecting to us
+//! on loopback. Only `https://` is accepted at that endpoint: a plain-HTTP page under the same
+//! name can be rewritten by anyone on the path, and its `Origin` must not be able to act on us.
 //! - **Token theft by timing**: tokens are compared as SHA-256 digests with [`subtle`]'s
 //!   constant-time equality, so neither the length nor the first differing byte leaks.
 //!
@@ -119,6 +128,16 @@ enum HostName {
     V6(Ipv6Addr),
 }
 
+impl fmt::Display for HostName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            HostName::Name(n) => f.write_str(n),
+            HostName::V4(a) => write!(f, "{a}"),
+            HostName::V6(a) => write!(f, "[{a}]"),
+        }
+    }
+}
+
 impl HostName {
     /// Parses a host without a port: `name`, `a.b.c.d`, or `[v6]` (brackets also optional for a
     /// name given in configuration). Returns `None` for anything that is not one of those.
@@ -188,11 +207,59 @@ fn parse_authority(s: &str) -> Option<(HostName, Option<u16>)> {
     Some((HostName::parse(host)?, port))
 }
 
+/// The scheme a server's listener speaks.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub enum Scheme {
+    /// Plain HTTP (default port 80).
+    #[default]
+    Http,
+    /// HTTP over TLS (default port 443).
+    Https,
+}
+
+impl Scheme {
+    /// The port a `Host` or `Origin` without one means.
+    pub fn default_port(self) -> u16 {
+        match self {
+            Scheme::Http => 80,
+            Scheme::Https => 443,
+        }
+    }
+
+    /// `http` or `https`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Scheme::Http => "http",
+            Scheme::Https => "https",
+        }
+    }
+
+    fn parse(s: &str) -> Option<Scheme> {
+        if s.eq_ignore_ascii_case("http") {
+            Some(Scheme::Http)
+        } else if s.eq_ignore_ascii_case("https") {
+            Some(Scheme::Https)
+        } else {
+            None
+        }
+    }
+}
+
+/// A name the server is known by from elsewhere, with the port of its public HTTPS endpoint
+/// (`None`: 443).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+struct PublicName {
+    host: HostName,
+    port: Option<u16>,
+}
+
 /// Which `Host`s and `Origin`s a server accepts.
 #[derive(Debug, Clone, Default)]
 pub struct HostPolicy {
     port: Option<u16>,
+    scheme: Scheme,
     extra: Vec<HostName>,
+    public: Vec<PublicName>,
 }
 
 /// A name given to [`HostPolicy::allow_name`] that is not a DNS name or an IP address.
@@ -206,8 +273,36 @@ impl HostPolicy {
     pub fn loopback(port: Option<u16>) -> Self {
         HostPolicy {
             port,
-            extra: Vec::new(),
+            ..Default::default()
         }
+    }
+
+    /// The listener speaks `scheme` (default: plain HTTP): `Origin`s of direct connections must
+    /// use it, and a `Host` without a port means its default port.
+    pub fn with_scheme(mut self, scheme: Scheme) -> Self {
+        self.scheme = scheme;
+        self
+    }
+
+    /// The scheme the listener speaks.
+    pub fn scheme(&self) -> Scheme {
+        self.scheme
+    }
+
+    /// Also accept the public name `spec` (`NAME`, `NAME:PORT`, an IP address, `[v6]:PORT`):
+    /// directly on our port, and at its public HTTPS endpoint (port 443 or `PORT`), as a
+    /// TLS-terminating proxy forwards it (see the crate docs).
+    pub fn allow_public_name(mut self, spec: &str) -> Result<Self, InvalidName> {
+        let invalid = || InvalidName(spec.to_owned());
+        let spec = spec.trim();
+        // A bare IPv6 address has colons but no port; anything else goes through the authority
+        // parser, which takes brackets and a port.
+        let (host, port) = match Ipv6Addr::from_str(spec) {
+            Ok(v6) => (HostName::V6(v6), None),
+            Err(_) => parse_authority(spec).ok_or_else(invalid)?,
+        };
+        self.public.push(PublicName { host, port });
+        Ok(self)
     }
 
     /// Also accept `name` (a DNS name or an IP address, e.g. the public name a server is bound
@@ -223,38 +318,55 @@ impl HostPolicy {
         self.port
     }
 
-    fn host_name_allowed(&self, host: &HostName) -> bool {
-        host.is_loopback() || self.extra.contains(host)
+    /// A direct connection to our listener: our scheme, an allowed name, our port.
+    fn direct(&self, host: &HostName, port: Option<u16>, scheme: Scheme) -> bool {
+        let name_ok = host.is_loopback()
+            || self.extra.contains(host)
+            || self.public.iter().any(|p| &p.host == host);
+        scheme == self.scheme
+            && name_ok
+            && self
+                .port
+                .is_none_or(|p| port.unwrap_or(scheme.default_port()) == p)
     }
 
-    fn port_allowed(&self, port: Option<u16>) -> bool {
-        // Both servers speak plain HTTP, whose default port is 80.
-        self.port.is_none_or(|p| port.unwrap_or(80) == p)
+    /// A public name at its HTTPS endpoint (a TLS-terminating proxy in front of us).
+    fn fronted(&self, host: &HostName, port: Option<u16>, scheme: Scheme) -> bool {
+        let https = Scheme::Https.default_port();
+        scheme == Scheme::Https
+            && self
+                .public
+                .iter()
+                .any(|p| &p.host == host && p.port.unwrap_or(https) == port.unwrap_or(https))
     }
 
     /// Whether a `Host` header value (`host[:port]`) names this server.
     pub fn host_allowed(&self, value: &str) -> bool {
-        parse_authority(value.trim())
-            .is_some_and(|(host, port)| self.host_name_allowed(&host) && self.port_allowed(port))
+        parse_authority(value.trim()).is_some_and(|(host, port)| {
+            self.direct(&host, port, self.scheme) || self.fronted(&host, port, Scheme::Https)
+        })
     }
 
-    /// Whether an `Origin` header value is our own origin: `http://` + an allowed host + port,
-    /// nothing after it but an optional `/`. `null` (opaque origins) is refused.
+    /// Whether an `Origin` header value is our own origin: our scheme + an allowed host + our
+    /// port, or a public name's HTTPS endpoint; nothing after it but an optional `/`. `null`
+    /// (opaque origins) is refused.
     pub fn origin_allowed(&self, value: &str) -> bool {
         let Ok(uri) = Uri::from_str(value.trim()) else {
             return false;
         };
-        let plain_http = uri
-            .scheme_str()
-            .is_some_and(|s| s.eq_ignore_ascii_case("http"));
+        let Some(scheme) = uri.scheme_str().and_then(Scheme::parse) else {
+            return false;
+        };
         let no_path = uri
             .path_and_query()
             .is_none_or(|pq| pq.query().is_none() && matches!(pq.path(), "" | "/"));
-        plain_http
-            && no_path
+        no_path
             && uri
                 .authority()
-                .is_some_and(|a| self.host_allowed(a.as_str()))
+                .and_then(|a| parse_authority(a.as_str()))
+                .is_some_and(|(host, port)| {
+                    self.direct(&host, port, scheme) || self.fronted(&host, port, scheme)
+                })
     }
 
     /// Checks `Host` (or, without one, the request target's authority, as HTTP/2 sends it) and
@@ -307,15 +419,21 @@ impl HostPolicy {
 
     fn describe(&self) -> String {
         let mut s = String::from("accepted: localhost, 127.0.0.0/8, [::1]");
-        for name in &self.extra {
-            match name {
-                HostName::Name(n) => s.push_str(&format!(", {n}")),
-                HostName::V4(a) => s.push_str(&format!(", {a}")),
-                HostName::V6(a) => s.push_str(&format!(", [{a}]")),
-            }
+        for name in self.extra.iter().chain(self.public.iter().map(|p| &p.host)) {
+            s.push_str(", ");
+            s.push_str(&name.to_string());
         }
         if let Some(p) = self.port {
             s.push_str(&format!(" on port {p}"));
+        }
+        if self.scheme == Scheme::Https {
+            s.push_str(" over https");
+        }
+        for p in &self.public {
+            s.push_str(&format!(", https://{}", p.host));
+            if let Some(port) = p.port {
+                s.push_str(&format!(":{port}"));
+            }
         }
         s
     }
@@ -525,6 +643,95 @@ mod tests {
                 .allow_name("trailing.dot.")
                 .is_err()
         );
+    }
+
+    #[test]
+    fn tls_listener() {
+        let p = HostPolicy::loopback(Some(4821))
+            .with_scheme(Scheme::Https)
+            .allow_name("192.0.2.2")
+            .unwrap();
+        assert!(p.host_allowed("192.0.2.2:4821"));
+        assert!(p.host_allowed("localhost:4821"));
+        assert!(!p.host_allowed("192.0.2.3:4821"));
+        assert!(p.origin_allowed("https://192.0.2.2:4821"));
+        assert!(p.origin_allowed("https://localhost:4821"));
+        // A plain-HTTP page is another origin, whatever its name.
+        assert!(!p.origin_allowed("http://localhost:4821"));
+        assert!(!p.origin_allowed("http://192.0.2.2:4821"));
+        // Without a port, Host and Origin mean 443.
+        let on_443 = HostPolicy::loopback(Some(443)).with_scheme(Scheme::Https);
+        assert!(on_443.host_allowed("localhost"));
+        assert!(on_443.origin_allowed("https://localhost"));
+        assert!(!on_443.origin_allowed("http://localhost"));
+        assert!(!HostPolicy::loopback(Some(4821)).origin_allowed("https://localhost:4821"));
+    }
+
+    #[test]
+    fn public_names() {
+        let p = HostPolicy::loopback(Some(4821))
+            .allow_public_name("box.tail1234.ts.net")
+            .unwrap()
+            .allow_public_name("hub.example:8443")
+            .unwrap()
+            .allow_public_name("fd00::2")
+            .unwrap();
+        let table: &[(&str, bool)] = &[
+            // directly, on our port
+            ("box.tail1234.ts.net:4821", true),
+            ("hub.example:4821", true),
+            ("[fd00::2]:4821", true),
+            // at the public HTTPS endpoint a proxy serves
+            ("box.tail1234.ts.net", true),
+            ("box.tail1234.ts.net:443", true),
+            ("hub.example:8443", true),
+            ("[fd00::2]", true),
+            // other ports, other names
+            ("box.tail1234.ts.net:8443", false),
+            ("hub.example", false),
+            ("hub.example:443", false),
+            ("evil.box.tail1234.ts.net", false),
+            ("box.tail1234.ts.net.evil.example", false),
+        ];
+        for (host, ok) in table {
+            assert_eq!(p.host_allowed(host), *ok, "Host {host:?}");
+        }
+        let origins: &[(&str, bool)] = &[
+            ("http://box.tail1234.ts.net:4821", true),
+            ("https://box.tail1234.ts.net", true),
+            ("https://box.tail1234.ts.net:443", true),
+            ("https://hub.example:8443", true),
+            ("https://[fd00::2]", true),
+            // the endpoint is HTTPS: a plain-HTTP page of the same name is refused
+            ("http://box.tail1234.ts.net", false),
+            ("http://hub.example:8443", false),
+            // a direct connection speaks our scheme
+            ("https://box.tail1234.ts.net:4821", false),
+            ("https://hub.example", false),
+            ("https://evil.example", false),
+        ];
+        for (origin, ok) in origins {
+            assert_eq!(p.origin_allowed(origin), *ok, "Origin {origin:?}");
+        }
+        for bad in [
+            "",
+            "bad name",
+            "box.example:",
+            "box.example:99999",
+            "user@box.example",
+        ] {
+            assert!(
+                HostPolicy::loopback(None).allow_public_name(bad).is_err(),
+                "{bad:?}"
+            );
+        }
+        let e = p
+            .check(
+                &headers(&[("host", b"evil.example:4821")]),
+                &Uri::from_static("/"),
+            )
+            .unwrap_err();
+        assert!(e.message.contains("https://hub.example:8443"), "{e}");
     }
 
     #[test]

@@ -166,6 +166,9 @@ pub enum SessionStatus {
     /// Its start failed (no agent thread exists); [`SessionSummary::failure`] says why in one
     /// sentence. Resuming retries the start; deleting removes it.
     Failed,
+    /// Its host (a Codex app-server on another machine) cannot be reached now. Not ended: the
+    /// hub reconnects, resumes the thread and the session goes back to `waiting` by itself.
+    HostUnreachable,
     /// A status this client does not know.
     #[serde(other)]
     Unknown,
@@ -277,6 +280,10 @@ pub struct SessionSummary {
     pub last_tool: Option<String>,
     /// The git branch of the working directory, as the agent last reported it.
     pub git_branch: Option<String>,
+    /// The Codex host the session's agent runs on (a [`HostInfo::name`]); `None` is the hub's
+    /// own machine (filters call it [`LOCAL_HOST`]). The same thread id on two hosts is two
+    /// sessions.
+    pub host: Option<String>,
 }
 
 /// One step of the agent's plan.
@@ -823,6 +830,9 @@ pub struct CreateSessionRequest {
     pub name: Option<String>,
     /// The agent's model provider (see `GET /api/providers`); the agent's default when absent.
     pub model_provider: Option<String>,
+    /// The Codex host to run it on (a name of `GET /api/hosts`); the hub's own machine when
+    /// absent or [`LOCAL_HOST`].
+    pub host: Option<String>,
 }
 
 /// `POST /api/sessions/{id}/messages`. Overrides apply to this turn and stick for later ones.
@@ -1518,6 +1528,16 @@ pub enum ServerMessage {
         #[serde(default)]
         client_ref: Option<String>,
     },
+    /// A Codex host was added or its state changed (sent to every connection).
+    HostChanged {
+        /// The host as `GET /api/hosts` would show it now.
+        host: HostInfo,
+    },
+    /// A Codex host was removed (sent to every connection).
+    HostRemoved {
+        /// Its name.
+        name: String,
+    },
     /// A message type this client does not know.
     #[serde(other)]
     Unknown,
@@ -1569,6 +1589,40 @@ mod tests {
         let s: SessionSummary =
             serde_json::from_value(json!({"id":"a","status":"dreaming","new_field":true})).unwrap();
         assert_eq!(s.status, SessionStatus::Unknown);
+    }
+
+    #[test]
+    fn host_messages_and_their_fallbacks() {
+        let m = ServerMessage::HostChanged {
+            host: HostInfo {
+                name: "box".into(),
+                url: "ws://127.0.0.1:4500".into(),
+                kind: HostKind::Ws,
+                state: HostState::Unreachable,
+                codex_version: Some("0.169.0".into()),
+                last_error: Some("refused".into()),
+                sessions: 2,
+            },
+        };
+        let v = serde_json::to_value(&m).unwrap();
+        assert_eq!(
+            v,
+            json!({"type":"host_changed","host":{"name":"box","url":"ws://127.0.0.1:4500",
+                   "kind":"ws","state":"unreachable","codex_version":"0.169.0",
+                   "last_error":"refused","sessions":2}})
+        );
+        assert_eq!(serde_json::from_value::<ServerMessage>(v).unwrap(), m);
+        let h: HostInfo =
+            serde_json::from_value(json!({"name":"x","kind":"carrier_pigeon","state":"asleep"}))
+                .unwrap();
+        assert_eq!((h.kind, h.state), (HostKind::Unknown, HostState::Unknown));
+        let s: SessionSummary =
+            serde_json::from_value(json!({"id":"a","status":"host_unreachable","host":"box"}))
+                .unwrap();
+        assert_eq!(
+            (s.status, s.host.as_deref()),
+            (SessionStatus::HostUnreachable, Some("box"))
+        );
     }
 
     #[test]

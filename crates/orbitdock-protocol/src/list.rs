@@ -53,8 +53,11 @@ pub struct ListQuery {
     pub provider: Option<Provider>,
     /// Only sessions driven here (`direct`) or observed (`passive`).
     pub origin: Option<Origin>,
-    /// Only sessions on this model host (Codex's model provider id, e.g. `codexpc` for the
-    /// local model; `default` for the agent's own account).
+    /// Only sessions on this model provider (Codex's provider id, e.g. `codexpc` for the local
+    /// model; `default` for the agent's own account).
+    pub model_provider: Option<String>,
+    /// Only sessions on this Codex host (a host name, or [`crate::LOCAL_HOST`] for the hub's
+    /// own machine).
     pub host: Option<String>,
     /// Only sessions whose working directory is this directory or inside it.
     pub cwd: Option<String>,
@@ -88,8 +91,14 @@ impl ListQuery {
         if self.origin.is_some_and(|o| o != s.origin) {
             return false;
         }
-        if let Some(host) = &self.host {
+        if let Some(provider) = &self.model_provider {
             let own = s.model_provider.as_deref().unwrap_or("default");
+            if own != provider {
+                return false;
+            }
+        }
+        if let Some(host) = &self.host {
+            let own = s.host.as_deref().unwrap_or(crate::LOCAL_HOST);
             if own != host {
                 return false;
             }
@@ -241,6 +250,29 @@ mod tests {
         assert!(q.matches(&at("/w/app/src")));
         assert!(!q.matches(&at("/w/apple")));
         assert!(!q.matches(&at("/w")));
+    }
+
+    #[test]
+    fn host_filter_is_the_machine_and_model_provider_the_model_host() {
+        let s = |host: Option<&str>, provider: Option<&str>| SessionSummary {
+            host: host.map(str::to_owned),
+            model_provider: provider.map(str::to_owned),
+            ..Default::default()
+        };
+        let by_host = |h: &str| ListQuery {
+            host: Some(h.into()),
+            ..Default::default()
+        };
+        assert!(by_host("local").matches(&s(None, Some("codexpc"))));
+        assert!(!by_host("local").matches(&s(Some("box"), None)));
+        assert!(by_host("box").matches(&s(Some("box"), None)));
+        assert!(!by_host("codexpc").matches(&s(None, Some("codexpc"))));
+        let by_provider = ListQuery {
+            model_provider: Some("codexpc".into()),
+            ..Default::default()
+        };
+        assert!(by_provider.matches(&s(Some("box"), Some("codexpc"))));
+        assert!(!by_provider.matches(&s(None, None)));
     }
 
     #[test]

@@ -77,6 +77,22 @@ pub fn ensure_dir(data_dir: &Path) -> Result<()> {
         .map_err(|e| Error::io(data_dir, e))
 }
 
+/// Creates `dir` (0700) inside the data dir, tightening it when it exists.
+pub(crate) fn ensure_private_subdir(dir: &Path) -> Result<()> {
+    use std::os::unix::fs::DirBuilderExt;
+    fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .map_err(|e| Error::io(dir, e))?;
+    fs::set_permissions(dir, fs::Permissions::from_mode(0o700)).map_err(|e| Error::io(dir, e))
+}
+
+/// Makes an existing secret file 0600 again (someone may have loosened it).
+pub(crate) fn tighten(path: &Path) -> Result<()> {
+    fs::set_permissions(path, fs::Permissions::from_mode(0o600)).map_err(|e| Error::io(path, e))
+}
+
 pub(crate) fn new_token() -> String {
     let mut b = [0u8; 32];
     rand::rng().fill_bytes(&mut b);

@@ -83,6 +83,14 @@ pub enum Error {
     /// The persistence writer reported an error for our batch.
     #[error("persistence failed: {0}")]
     Persist(String),
+    /// A certificate or key could not be read, generated or used.
+    #[error("TLS: {what}: {reason}")]
+    Tls {
+        /// The file or step concerned.
+        what: String,
+        /// What went wrong.
+        reason: String,
+    },
 }
 
 /// The crate's result type.
@@ -117,7 +125,9 @@ impl Error {
             // Saving failed for a reason outside the request (disk full, read-only): a
             // temporary refusal the client may retry, not a server bug.
             Error::Persist(_) => "storage_unavailable",
-            Error::Db { .. } | Error::Io { .. } | Error::Closed(_) => "internal",
+            Error::Db { .. } | Error::Io { .. } | Error::Closed(_) | Error::Tls { .. } => {
+                "internal"
+            }
         }
     }
 

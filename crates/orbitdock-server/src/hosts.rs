@@ -258,7 +258,18 @@ impl Hosts {
     /// Registers a host. Refuses a taken name, an unparsable address, a token for a host that
     /// cannot use one, and plain `ws://` to a non-loopback address without `allow_insecure_ws`.
     pub fn add(&self, new: &NewHost) -> Result<HostEntry> {
+        self.add_with_token(new, None)
+    }
+
+    /// [`Hosts::add`] with the token given as text (`POST /api/hosts`) rather than as
+    /// `new.token_file`; it is written to the host's private token file like one read from a file.
+    pub fn add_with_token(&self, new: &NewHost, token_text: Option<&str>) -> Result<HostEntry> {
         validate_name(&new.name)?;
+        if new.token_file.is_some() && token_text.is_some() {
+            return Err(Error::BadRequest(
+                "give the token either as a file or as text, not both".into(),
+            ));
+        }
         let url = HostUrl::parse(&new.url)?;
         if let HostUrl::WebSocket { host, .. } = &url
             && !is_loopback(host)
@@ -276,9 +287,11 @@ impl Hosts {
                 "--remote-codex and --ssh-option are for ssh:// hosts only".into(),
             ));
         }
-        if new.token_file.is_some() && !matches!(url, HostUrl::WebSocket { .. }) {
+        if (new.token_file.is_some() || token_text.is_some())
+            && !matches!(url, HostUrl::WebSocket { .. })
+        {
             return Err(Error::BadRequest(
-                "--token-file is for ws:// hosts only (ssh:// uses your SSH keys)".into(),
+                "a token is for ws:// hosts only (ssh:// uses your SSH keys)".into(),
             ));
         }
         let mut file = self.read()?;
@@ -288,8 +301,10 @@ impl Hosts {
                 new.name
             )));
         }
-        let token = match &new.token_file {
-            Some(f) => {
+        let token = match (&new.token_file, token_text) {
+            (None, Some(t)) => Some(WsToken::new(t.trim())).filter(|t| !t.expose().is_empty()),
+            (None, None) => None,
+            (Some(f), _) => {
                 let t = WsToken::from_file(f)?;
                 if t.expose().is_empty() {
                     return Err(Error::BadRequest(format!(
@@ -299,7 +314,6 @@ impl Hosts {
                 }
                 Some(t)
             }
-            None => None,
         };
         if let Some(t) = &token {
             let dir = self.token_dir();
@@ -416,6 +430,7 @@ pub fn codex_version(user_agent: &str) -> Option<String> {
 
 fn validate_name(name: &str) -> Result<()> {
     let ok = !name.is_empty()
+        && name != orbitdock_protocol::LOCAL_HOST
         && name.len() <= 64
         && name
             .chars()
@@ -425,7 +440,7 @@ fn validate_name(name: &str) -> Result<()> {
         Ok(())
     } else {
         Err(Error::BadRequest(format!(
-            "{name:?} is not a host name: use letters, digits, '-', '_' and '.' (at most 64)"
+            "{name:?} is not a host name: use letters, digits, '-', '_' and '.' (at most 64; \"local\" is the hub's own machine)"
         )))
     }
 }

@@ -302,6 +302,17 @@ impl ListHub {
         )
     }
 
+    /// Every listed session `keep` accepts, unordered (without copying the others).
+    pub fn matching(&self, keep: impl Fn(&SessionSummary) -> bool) -> Vec<SessionSummary> {
+        let inner = self.inner.lock();
+        inner
+            .summaries
+            .values()
+            .filter(|s| keep(s))
+            .cloned()
+            .collect()
+    }
+
     /// One page of the list: at most `limit` rows matching `query` after `after`, in the
     /// query's order, read at the current revision.
     pub fn page(

@@ -44,6 +44,7 @@ pub mod connector;
 pub mod data_dir;
 pub mod discovery;
 pub mod error;
+pub mod host_links;
 pub mod hosts;
 pub mod http;
 pub mod hub;
@@ -53,6 +54,7 @@ pub mod markdown;
 pub mod notify;
 pub mod pairing;
 pub mod registry;
+pub mod remote;
 pub mod session;
 pub mod store;
 pub mod testing;
@@ -105,6 +107,11 @@ pub struct ServerConfig {
 pub struct RunningServer {
     /// The bound address.
     pub addr: SocketAddr,
+    /// The plain-HTTP loopback address local tools use: `addr` itself, or, when `addr` speaks
+    /// TLS, a second listener on 127.0.0.1 (see [`remote`]).
+    pub local_addr: SocketAddr,
+    /// Whether `addr` speaks TLS.
+    pub tls: bool,
     /// Sessions.
     pub registry: Arc<Registry>,
     stop: CancellationToken,
@@ -117,6 +124,8 @@ pub struct RunningServer {
     codex_discovery: Option<discovery::codex::CodexDiscovery>,
     /// The connectors' event route, detached before the agents stop.
     router: Option<connector::Router>,
+    /// The Codex hosts' event route, detached likewise.
+    host_router: connector::Router,
 }
 
 /// Discovery of sessions started outside the server (Codex rollout files and hooks).
@@ -145,9 +154,15 @@ impl Default for DiscoveryOptions {
 }
 
 impl RunningServer {
-    /// `http://127.0.0.1:PORT`.
+    /// `http://127.0.0.1:PORT`: the plain-HTTP loopback URL for local clients.
     pub fn base_url(&self) -> String {
-        format!("http://{}", self.addr)
+        format!("http://{}", self.local_addr)
+    }
+
+    /// The URL of the bound address: `https://ADDR:PORT` when it speaks TLS.
+    pub fn bound_url(&self) -> String {
+        let scheme = if self.tls { "https" } else { "http" };
+        format!("{scheme}://{}", self.addr)
     }
 
     /// Stops gracefully, in the order that loses nothing: stop accepting connections and tell
@@ -190,6 +205,7 @@ impl RunningServer {
         if let Some(r) = self.router.take() {
             r.detach();
         }
+        self.host_router.detach();
         self.registry.shutdown().await;
     }
 
@@ -228,6 +244,17 @@ pub async fn start_with_runtime(
     options: DiscoveryOptions,
     runtime: CodexRuntime,
 ) -> Result<RunningServer> {
+    start_exposed(config, options, runtime, remote::Exposure::default()).await
+}
+
+/// [`start_with_runtime`], reachable beyond loopback as `exposure` says: TLS on a non-loopback
+/// bind, public names for the Host/Origin checks (see [`remote`]).
+pub async fn start_exposed(
+    config: ServerConfig,
+    options: DiscoveryOptions,
+    runtime: CodexRuntime,
+    exposure: remote::Exposure,
+) -> Result<RunningServer> {
     // The Codex connector routes its events itself (through `router`); the channel stays empty.
     let (_unused, rx) = mpsc::channel::<ConnectorEvent>(1);
     let router = connector::Router::new();
@@ -246,7 +273,8 @@ pub async fn start_with_runtime(
         .claude
         .clone()
         .map(|c| connector::claude::ClaudeConnector::new(c, router.clone()) as Arc<dyn Connector>);
-    let mut server = start_with_connectors(config.clone(), connector, claude, rx).await?;
+    let mut server =
+        start_with_connectors_exposed(config.clone(), exposure, connector, claude, rx).await?;
     router.attach(&server.registry);
     server.router = Some(router);
     server
@@ -283,12 +311,43 @@ pub async fn start_with_connectors(
     claude: Option<Arc<dyn Connector>>,
     events: mpsc::Receiver<ConnectorEvent>,
 ) -> Result<RunningServer> {
+    start_with_connectors_exposed(
+        config,
+        remote::Exposure::default(),
+        connector,
+        claude,
+        events,
+    )
+    .await
+}
+
+/// [`start_with_connectors`] exposed as `exposure` says.
+pub async fn start_with_connectors_exposed(
+    config: ServerConfig,
+    exposure: remote::Exposure,
+    connector: Arc<dyn Connector>,
+    claude: Option<Arc<dyn Connector>>,
+    events: mpsc::Receiver<ConnectorEvent>,
+) -> Result<RunningServer> {
     let mut connectors = Connectors::new(connector);
     if let Some(c) = claude {
         connectors = connectors.with(c);
     }
     let registry = Registry::open(&data_dir::db_path(&config.data_dir), connectors).await?;
     let demux = registry.spawn_demux(events);
+    let host_router = connector::Router::new();
+    host_router.attach(&registry);
+    let links = host_links::HostLinks::new(
+        hosts::Hosts::new(&config.data_dir),
+        &registry,
+        host_router.clone(),
+        host_links::LinkSettings::default(),
+    );
+    registry.set_host_links(links.clone());
+    if let Err(e) = links.start() {
+        // Not fatal: the hub's own machine still works; the host list says what is wrong.
+        tracing::warn!(error = %e, "cannot read the hosts registry");
+    }
     let stop = CancellationToken::new();
     // Before the spool: spooled payloads name transcripts too.
     match discovery::claude_transcript::ClaudeTranscripts::start(&registry, stop.clone()).await {
@@ -324,31 +383,61 @@ pub async fn start_with_connectors(
     let notifications =
         notify::Notifications::new(vapid, registry.store().clone(), registry.list_hub().clone());
     let notifier = notifications.spawn(registry.notices(), stop.clone());
-    let router = app(AppState {
-        registry: registry.clone(),
-        auth: Arc::new(AuthConfig::new(&config.token, Some(addr.port()))),
-        stop: stop.clone(),
-        tasks: tasks.clone(),
-        notify: Some(notifications),
-        pairing: Arc::new(pairing::Pairing::new(registry.store().clone())),
-        login_limit: Arc::default(),
-    });
-    let stopped = stop.clone();
-    let serve = tokio::spawn(async move {
-        // The peer address feeds the per-address limit on failed sign-ins.
-        let r = axum::serve(
-            listener,
-            router.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .with_graceful_shutdown(async move { stopped.cancelled().await })
-        .await;
-        if let Err(e) = r {
-            tracing::error!(error = %e, "HTTP server failed");
+    // One pairing service and one sign-in limiter behind both listeners (TLS and local), so a
+    // code or a failure count is the same whichever way a request arrives.
+    let pairing = Arc::new(pairing::Pairing::new(registry.store().clone()));
+    let login_limit = Arc::new(http::LoginLimit::default());
+    let router_for = |addr: SocketAddr, scheme: http_guard::Scheme| -> Result<axum::Router> {
+        Ok(app(AppState {
+            registry: registry.clone(),
+            auth: Arc::new(AuthConfig::with_policy(
+                &config.token,
+                exposure.policy(addr, scheme)?,
+            )),
+            stop: stop.clone(),
+            tasks: tasks.clone(),
+            notify: Some(notifications.clone()),
+            pairing: pairing.clone(),
+            login_limit: login_limit.clone(),
+        }))
+    };
+    let mut servers: Vec<futures::future::BoxFuture<'static, ()>> = Vec::new();
+    let (local_addr, tls) = match &exposure.tls {
+        Some(identity) => {
+            let tls_config = identity.server_config().map_err(|e| Error::Tls {
+                what: identity.cert_path.display().to_string(),
+                reason: e.to_string(),
+            })?;
+            let router = router_for(addr, http_guard::Scheme::Https)?;
+            let tls_listener = remote::TlsListener::new(listener, tls_config)
+                .map_err(|e| Error::io(addr.to_string(), e))?;
+            servers.push(Box::pin(serve_on(tls_listener, router, stop.clone())));
+            // Local tools (CLI, hooks) speak plain HTTP to loopback and hold no certificate.
+            let local = std::net::SocketAddr::from(([127, 0, 0, 1], 0));
+            let local_listener = tokio::net::TcpListener::bind(local)
+                .await
+                .map_err(|e| Error::io(local.to_string(), e))?;
+            let local_addr = local_listener
+                .local_addr()
+                .map_err(|e| Error::io(local.to_string(), e))?;
+            let router = router_for(local_addr, http_guard::Scheme::Http)?;
+            servers.push(Box::pin(serve_on(local_listener, router, stop.clone())));
+            (local_addr, true)
         }
+        None => {
+            let router = router_for(addr, http_guard::Scheme::Http)?;
+            servers.push(Box::pin(serve_on(listener, router, stop.clone())));
+            (addr, false)
+        }
+    };
+    let serve = tokio::spawn(async move {
+        futures::future::join_all(servers).await;
     });
-    tracing::info!(%addr, "orbitdock server listening");
+    tracing::info!(%addr, %local_addr, tls, "orbitdock server listening");
     Ok(RunningServer {
         addr,
+        local_addr,
+        tls,
         registry,
         stop,
         tasks,
@@ -357,7 +446,28 @@ pub async fn start_with_connectors(
         notifier,
         codex_discovery: None,
         router: None,
+        host_router,
     })
+}
+
+/// Serves `router` on `listener` until `stop` is cancelled, then lets open requests finish.
+async fn serve_on<L>(listener: L, router: axum::Router, stop: CancellationToken)
+where
+    L: axum::serve::Listener,
+    L::Addr: std::fmt::Debug,
+    http::PeerAddr:
+        for<'a> axum::extract::connect_info::Connected<axum::serve::IncomingStream<'a, L>>,
+{
+    // The peer address feeds the per-address limit on failed sign-ins.
+    let r = axum::serve(
+        listener,
+        router.into_make_service_with_connect_info::<http::PeerAddr>(),
+    )
+    .with_graceful_shutdown(async move { stop.cancelled().await })
+    .await;
+    if let Err(e) = r {
+        tracing::error!(error = %e, "HTTP server failed");
+    }
 }
 
 /// Resolves on SIGINT (Ctrl-C) or SIGTERM (systemd, launchd, `kill`): what `orbitdock serve`

@@ -37,19 +37,29 @@ use crate::session::{RECENT_ITEMS, SessionEvent, SessionHandle, now_ms, restore}
 use crate::store::{Command, PersistOp, Publication, SessionExtra, Store};
 
 /// The agents sessions run on, by key. A provider's sessions use the connector registered for
-/// it; the first connector (Codex's) serves any provider without one of its own.
+/// it; the first connector (Codex's) serves any provider without one of its own. A session with
+/// a `host` runs on that host's Codex connector; hosts come and go at run time (see
+/// [`crate::host_links`]), so they sit behind a lock shared by every clone of this set.
 #[derive(Debug, Clone)]
 pub struct Connectors {
     default: Arc<dyn Connector>,
     by_key: HashMap<ConnectorKey, Arc<dyn Connector>>,
+    hosts: Arc<parking_lot::RwLock<HostConnectors>>,
 }
+
+/// Host name -> that host's Codex connector.
+type HostConnectors = HashMap<Arc<str>, Arc<dyn Connector>>;
 
 impl Connectors {
     /// A set holding `default` (the Codex connector in a real server).
     pub fn new(default: Arc<dyn Connector>) -> Self {
         let mut by_key = HashMap::new();
         by_key.insert(default.key(), default.clone());
-        Connectors { default, by_key }
+        Connectors {
+            default,
+            by_key,
+            hosts: Default::default(),
+        }
     }
 
     /// Adds (or replaces) a connector under its key.
@@ -59,8 +69,21 @@ impl Connectors {
     }
 
     /// The connector of a key.
-    pub fn get(&self, key: ConnectorKey) -> Option<&Arc<dyn Connector>> {
-        self.by_key.get(key)
+    pub fn get(&self, key: &ConnectorKey) -> Option<Arc<dyn Connector>> {
+        match key {
+            ConnectorKey::Host(name) => self.hosts.read().get(name).cloned(),
+            ConnectorKey::Builtin(_) => self.by_key.get(key).cloned(),
+        }
+    }
+
+    /// Makes `connector` the one of host `name` (replacing an earlier one).
+    pub fn set_host(&self, name: &str, connector: Arc<dyn Connector>) {
+        self.hosts.write().insert(Arc::from(name), connector);
+    }
+
+    /// Forgets host `name`'s connector, returning it.
+    pub fn remove_host(&self, name: &str) -> Option<Arc<dyn Connector>> {
+        self.hosts.write().remove(name)
     }
 
     /// The default connector.
@@ -68,9 +91,27 @@ impl Connectors {
         &self.default
     }
 
-    /// The connector a session's agent runs on.
+    /// The key of the connector a session's agent runs on (known even when that host is not
+    /// configured any more).
+    pub fn key_for(&self, s: &SessionSummary) -> ConnectorKey {
+        match (&s.host, s.provider) {
+            (Some(h), _) => ConnectorKey::host(h),
+            (None, provider) => self.for_provider(provider).key(),
+        }
+    }
+
+    /// The connector a session's agent runs on. A session whose host was removed gets one that
+    /// refuses every call with the reason.
     pub fn for_summary(&self, s: &SessionSummary) -> Arc<dyn Connector> {
-        self.for_provider(s.provider).clone()
+        match &s.host {
+            Some(h) => self
+                .hosts
+                .read()
+                .get(h.as_str())
+                .cloned()
+                .unwrap_or_else(|| crate::host_links::MissingHost::connector(h)),
+            None => self.for_provider(s.provider).clone(),
+        }
     }
 
     /// The connector sessions of `provider` run on (the default one when the provider has
@@ -80,11 +121,13 @@ impl Connectors {
             Provider::Claude => CLAUDE,
             _ => CODEX,
         };
-        self.by_key.get(key).unwrap_or(&self.default)
+        self.by_key.get(&key).unwrap_or(&self.default)
     }
 
-    fn all(&self) -> impl Iterator<Item = &Arc<dyn Connector>> {
-        self.by_key.values()
+    fn all(&self) -> Vec<Arc<dyn Connector>> {
+        let mut all: Vec<_> = self.by_key.values().cloned().collect();
+        all.extend(self.hosts.read().values().cloned());
+        all
     }
 }
 
@@ -124,6 +167,8 @@ pub struct NewSession {
     pub updated_at: i64,
     /// The session it was forked from.
     pub forked_from: Option<String>,
+    /// The Codex host it runs on (`None`: this machine).
+    pub host: Option<String>,
 }
 
 /// All sessions.
@@ -145,6 +190,8 @@ pub struct Registry {
     claude_transcripts: std::sync::OnceLock<crate::discovery::claude_transcript::ClaudeTranscripts>,
     /// The local model provider, when the server runs one.
     local_model: std::sync::OnceLock<Arc<crate::local_model::LocalModel>>,
+    /// The links to the configured Codex hosts, once started.
+    host_links: std::sync::OnceLock<Arc<crate::host_links::HostLinks>>,
 }
 
 /// Who owns a thread a passive source reports on.
@@ -170,7 +217,7 @@ impl Registry {
         let mut threads = HashMap::new();
         for s in recovered.sessions {
             if let Some(t) = &s.summary.thread_id {
-                let key = connectors.for_summary(&s.summary).key();
+                let key = connectors.key_for(&s.summary);
                 threads.insert((key, t.clone()), s.summary.id.clone());
             }
             summaries.push(s.summary);
@@ -205,6 +252,7 @@ impl Registry {
             import: Default::default(),
             claude_transcripts: std::sync::OnceLock::new(),
             local_model: std::sync::OnceLock::new(),
+            host_links: std::sync::OnceLock::new(),
         }))
     }
 
@@ -221,7 +269,7 @@ impl Registry {
     pub(crate) fn remove_handle(&self, id: &str, thread_id: Option<&str>, s: &SessionSummary) {
         self.sessions.lock().remove(id);
         if let Some(t) = thread_id {
-            let key = self.shared.connectors.for_summary(s).key();
+            let key = self.shared.connectors.key_for(s);
             self.shared.threads.unbind(key, t);
         }
     }
@@ -229,6 +277,16 @@ impl Registry {
     /// Makes `local` the server's local model provider (once; later calls are ignored).
     pub fn set_local_model(&self, local: Arc<crate::local_model::LocalModel>) {
         let _ = self.local_model.set(local);
+    }
+
+    /// Installs the host links (once; later calls are ignored).
+    pub fn set_host_links(&self, links: Arc<crate::host_links::HostLinks>) {
+        let _ = self.host_links.set(links);
+    }
+
+    /// The links to the configured Codex hosts, when the server runs them.
+    pub fn host_links(&self) -> Option<&Arc<crate::host_links::HostLinks>> {
+        self.host_links.get()
     }
 
     /// The local model provider, when the server runs one.
@@ -288,12 +346,8 @@ impl Registry {
         };
         let _one_at_a_time = self.passive_lock.lock().await;
         let provider = new.provider;
-        let key = self.shared.connectors.for_summary(&SessionSummary {
-            provider,
-            origin: Origin::Passive,
-            ..Default::default()
-        });
-        match self.session_for(key.key(), &thread_id) {
+        let key = self.shared.connectors.for_provider(provider).key();
+        match self.session_for(&key, &thread_id) {
             Some(id) => match self.list.get(&id) {
                 Some(s) if s.origin == Origin::Passive && s.provider == provider => {
                     Ok(PassiveOwner::Passive(self.get(&id).await?))
@@ -321,21 +375,21 @@ impl Registry {
 
     /// The session driving or observing this Codex thread, if any.
     pub fn session_for_thread(&self, thread_id: &str) -> Option<String> {
-        self.session_for(CODEX, thread_id)
+        self.session_for(&CODEX, thread_id)
     }
 
     /// The session driving or observing this thread of a `provider` (its sessions are keyed by
     /// the connector they run on), if any.
     pub fn session_for_provider(&self, provider: Provider, thread_id: &str) -> Option<String> {
         self.session_for(
-            self.shared.connectors.for_provider(provider).key(),
+            &self.shared.connectors.for_provider(provider).key(),
             thread_id,
         )
     }
 
     /// The session driving or observing this thread of a connector, if any.
-    pub fn session_for(&self, connector: ConnectorKey, thread_id: &str) -> Option<String> {
-        self.shared.threads.session(connector, thread_id)
+    pub fn session_for(&self, connector: &ConnectorKey, thread_id: &str) -> Option<String> {
+        self.shared.threads.session(connector.clone(), thread_id)
     }
 
     /// Starts the task routing agent events to session actors.
@@ -392,11 +446,11 @@ impl Registry {
             } => {
                 let sid = thread_id
                     .as_deref()
-                    .and_then(|t| self.session_for(connector, t));
+                    .and_then(|t| self.session_for(&connector, t));
                 match sid {
                     Some(sid) => self.deliver(&sid, Msg::Approval(request)).await,
                     None => {
-                        tracing::warn!(connector, thread = ?thread_id, request = %request.request_id,
+                        tracing::warn!(%connector, thread = ?thread_id, request = %request.request_id,
                             "request for an unknown thread; refusing");
                         let _ = request
                             .reply
@@ -411,7 +465,7 @@ impl Registry {
             } => {
                 *self.rate_limits.lock() = Some(rate_limits.clone());
                 for h in self.spawned() {
-                    if self.key_of(h.id()) != Some(connector) {
+                    if self.key_of(h.id()).as_ref() != Some(&connector) {
                         continue;
                     }
                     let msg = Msg::Events {
@@ -427,7 +481,7 @@ impl Registry {
             }
             ConnectorEvent::Exited { connector, detail } => {
                 for h in self.spawned() {
-                    if self.key_of(h.id()) != Some(connector) {
+                    if self.key_of(h.id()).as_ref() != Some(&connector) {
                         continue;
                     }
                     if let Err(e) = h.deliver(Msg::AgentGone(detail.clone())).await {
@@ -435,13 +489,55 @@ impl Registry {
                     }
                 }
             }
+            ConnectorEvent::HostUnreachable { connector, detail } => {
+                self.host_reachability(&connector, Msg::HostUnreachable(detail))
+                    .await;
+            }
+            ConnectorEvent::HostReachable {
+                connector,
+                not_resumed,
+            } => {
+                self.host_reachability(&connector, Msg::HostReachable(not_resumed))
+                    .await;
+            }
         }
+    }
+
+    /// Tells every live session of a host that it went away or came back. Every session of the
+    /// host that is not ended is told, loaded or not: one marked unreachable before a restart
+    /// must come back too.
+    async fn host_reachability(&self, connector: &ConnectorKey, msg: Msg) {
+        let Some(host) = connector.host_name() else {
+            return;
+        };
+        let live = self.list.matching(|s| {
+            s.host.as_deref() == Some(host)
+                && !matches!(s.status, SessionStatus::Ended | SessionStatus::Failed)
+        });
+        for s in live {
+            let msg = match &msg {
+                Msg::HostUnreachable(d) => Msg::HostUnreachable(d.clone()),
+                Msg::HostReachable(n) => Msg::HostReachable(n.clone()),
+                _ => return,
+            };
+            self.deliver(&s.id, msg).await;
+        }
+    }
+
+    /// Sessions of a host that are not ended.
+    pub fn host_session_count(&self, host: &str) -> u64 {
+        self.list
+            .matching(|s| {
+                s.host.as_deref() == Some(host)
+                    && !matches!(s.status, SessionStatus::Ended | SessionStatus::Failed)
+            })
+            .len() as u64
     }
 
     fn key_of(&self, session_id: &str) -> Option<ConnectorKey> {
         self.list
             .get(session_id)
-            .map(|s| self.shared.connectors.for_summary(&s).key())
+            .map(|s| self.shared.connectors.key_for(&s))
     }
 
     /// Delivers to a session's actor, loading it on first use. A session that cannot take the
@@ -592,6 +688,7 @@ impl Registry {
             tool_count: 0,
             last_tool: None,
             git_branch: None,
+            host: new.host,
             created_at: if new.created_at > 0 {
                 new.created_at
             } else {
@@ -634,7 +731,7 @@ impl Registry {
         );
         // Bound once the actor can take the thread's held events.
         if let Some(t) = &new.thread_id {
-            let key = self.shared.connectors.for_summary(&summary).key();
+            let key = self.shared.connectors.key_for(&summary);
             self.shared.threads.bind(key, t, &summary.id, |held| {
                 thread_routes::hand_over(&handle.tx, &summary.id, held)
             });
@@ -649,7 +746,7 @@ impl Registry {
         match provider {
             Provider::Codex => {}
             Provider::Claude => {
-                if self.shared.connectors.get(CLAUDE).is_none() {
+                if self.shared.connectors.get(&CLAUDE).is_none() {
                     return Err(Error::BadRequest(
                         "Claude Code is not available on this server (its CLI was not found; run scripts/setup.sh or set CLAUDE_BIN)".into(),
                     ));
@@ -661,12 +758,34 @@ impl Registry {
                 ));
             }
         }
+        let host = req
+            .host
+            .map(|h| h.trim().to_owned())
+            .filter(|h| !h.is_empty() && h != orbitdock_protocol::LOCAL_HOST);
+        if let Some(h) = &host {
+            if provider != Provider::Codex {
+                return Err(Error::BadRequest(
+                    "only Codex sessions run on hosts; Claude runs on this machine".into(),
+                ));
+            }
+            if self
+                .shared
+                .connectors
+                .get(&crate::connector::ConnectorKey::host(h))
+                .is_none()
+            {
+                return Err(Error::BadRequest(format!(
+                    "no host named {h:?} (see GET /api/hosts)"
+                )));
+            }
+        }
         let cwd = req.cwd.trim().to_owned();
         if cwd.is_empty() {
             return Err(Error::BadRequest("cwd is required".into()));
         }
         let path = Path::new(&cwd);
-        if !path.is_absolute() || !path.is_dir() {
+        // A host's directory is on the host: the agent there says whether it exists.
+        if !path.is_absolute() || (host.is_none() && !path.is_dir()) {
             return Err(Error::BadRequest(format!(
                 "cwd {cwd} is not an existing absolute directory"
             )));
@@ -698,6 +817,7 @@ impl Registry {
                 sandbox_mode: req.sandbox_mode.filter(|m| !m.as_str().is_empty()),
                 permission_mode: req.permission_mode.filter(|m| !m.as_str().is_empty()),
                 status: SessionStatus::Waiting,
+                host,
                 ..Default::default()
             })
             .await?;
@@ -776,6 +896,7 @@ impl Registry {
                 status: SessionStatus::Waiting,
                 model_provider: cfg.model_provider,
                 forked_from: Some(parent.id),
+                host: parent.host.clone(),
                 ..Default::default()
             })
             .await?;
@@ -886,6 +1007,9 @@ impl Registry {
         self.stop_sessions().await;
         if let Err(e) = self.shared.store.flush().await {
             tracing::warn!(error = %e, "flush on shutdown");
+        }
+        if let Some(links) = self.host_links.get() {
+            links.shutdown().await;
         }
         for c in self.shared.connectors.all() {
             c.shutdown().await;

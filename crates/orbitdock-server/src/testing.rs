@@ -278,7 +278,7 @@ impl ScriptedConnector {
 #[async_trait]
 impl Connector for ScriptedConnector {
     fn key(&self) -> crate::connector::ConnectorKey {
-        self.key
+        self.key.clone()
     }
     fn generation(&self) -> u64 {
         1

@@ -6,10 +6,11 @@
 //! Every subcommand takes `--data-dir` (default: the XDG data dir, `~/.local/share/orbitdock`).
 
 mod hosts_cli;
+mod listen_cli;
 mod mcp;
 mod mcp_install;
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
@@ -18,9 +19,6 @@ use codex_client::{BinaryResolver, CodexHome};
 use orbitdock_client::{Client, ItemsQuery};
 use orbitdock_protocol::{ApprovalDecision, ItemBody, TranscriptItem};
 use orbitdock_server::data_dir::{self, ServerInfo};
-
-/// Default port of `orbitdock serve`.
-const DEFAULT_PORT: u16 = 4821;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -40,12 +38,8 @@ struct Cli {
 enum Cmd {
     /// Run the server (REST + WebSocket + web UI) in the foreground.
     Serve {
-        /// Port to listen on (0 picks a free one).
-        #[arg(long, default_value_t = DEFAULT_PORT)]
-        port: u16,
-        /// Address to bind; must be loopback.
-        #[arg(long, default_value = "127.0.0.1")]
-        bind: IpAddr,
+        #[command(flatten)]
+        listen: listen_cli::ListenArgs,
         /// CODEX_HOME for the shared app-server (default: $CODEX_HOME or ~/.codex).
         #[arg(long)]
         codex_home: Option<PathBuf>,
@@ -58,11 +52,14 @@ enum Cmd {
         /// Do not watch CODEX_HOME/sessions for Codex sessions started elsewhere.
         #[arg(long)]
         no_watch: bool,
-        /// Run Codex as a shared runtime on DATA_DIR/runtime/codex-app-server.sock, which
-        /// `orbitdock attach` joins from a terminal, instead of a private stdio child. Not the
-        /// default yet: the socket listener does not end with a server that is killed (a stdio
-        /// child does, with its stdin), so a crashed server would leave it running.
-        #[arg(long)]
+        /// Run Codex as a private stdio child only this server talks to, instead of the shared
+        /// runtime on DATA_DIR/runtime/codex-app-server.sock that `orbitdock attach` joins from
+        /// a terminal. (The shared runtime ends with the server, even a killed one, and is
+        /// restarted by it after a crash.)
+        #[arg(long, conflicts_with = "shared_runtime")]
+        private_runtime: bool,
+        /// The default; kept so existing command lines keep working.
+        #[arg(long, hide = true)]
         shared_runtime: bool,
         /// Serve this gpt-oss GGUF model as the local provider: the server starts and supervises
         /// `codexpc serve` (a codexpc already running on its socket is used instead).
@@ -134,7 +131,7 @@ enum Cmd {
     },
     /// Continue a Codex session in this terminal: runs the real Codex TUI joined to the hub's
     /// shared runtime on the session's thread (`codex --remote unix://… resume THREAD`). The
-    /// hub and the terminal then drive the same live thread. Needs `serve --shared-runtime`.
+    /// hub and the terminal then drive the same live thread. Not with `serve --private-runtime`.
     Attach {
         /// Session id.
         id: String,
@@ -625,13 +622,13 @@ async fn codex_hooks_action(
 async fn run(cmd: Cmd, data_dir: PathBuf) -> Result<()> {
     match cmd {
         Cmd::Serve {
-            port,
-            bind,
+            listen,
             codex_home,
             codex_bin,
             passive_idle_secs,
             no_watch,
-            shared_runtime,
+            private_runtime,
+            shared_runtime: _,
             local_model,
             codexpc_bin,
             codexpc_socket,
@@ -648,26 +645,19 @@ async fn run(cmd: Cmd, data_dir: PathBuf) -> Result<()> {
                 socket: codexpc_socket,
                 extra_args: codexpc_args,
             };
-            let runtime = if shared_runtime {
+            let runtime = if private_runtime {
+                orbitdock_server::CodexRuntime::Private
+            } else {
                 orbitdock_server::CodexRuntime::SharedSocket {
                     socket: data_dir::codex_runtime_socket(&data_dir),
                 }
-            } else {
-                orbitdock_server::CodexRuntime::Private
             };
             let codex = CodexArgs {
                 home: codex_home,
                 bin: codex_bin,
                 runtime,
             };
-            serve(
-                data_dir,
-                SocketAddr::new(bind, port),
-                codex,
-                discovery,
-                local,
-            )
-            .await
+            serve(data_dir, &listen, codex, discovery, local).await
         }
         Cmd::Token { rotate } => {
             let t = data_dir::load_or_create_token(&data_dir, rotate)?;
@@ -1086,7 +1076,7 @@ struct CodexArgs {
 
 async fn serve(
     data_dir: PathBuf,
-    addr: SocketAddr,
+    listen: &listen_cli::ListenArgs,
     codex: CodexArgs,
     discovery: orbitdock_server::DiscoveryOptions,
     local: LocalModelArgs,
@@ -1096,12 +1086,10 @@ async fn serve(
         bin: codex_bin,
         runtime,
     } = codex;
-    let bind = addr.ip();
-    if !bind.is_loopback() {
-        bail!("refusing to bind {bind}: OrbitDock only listens on loopback addresses");
-    }
+    let addr: SocketAddr = listen.addr()?;
     data_dir::ensure_dir(&data_dir)?;
     let _guard = init_logging(&data_dir)?;
+    let exposure = listen.exposure(&data_dir, addr)?;
     let token = data_dir::load_or_create_token(&data_dir, false)?;
     let local = local.config(&data_dir)?;
     let codex_home = match codex_home {
@@ -1141,7 +1129,7 @@ async fn serve(
             None
         }
     };
-    let server = orbitdock_server::start_with_runtime(
+    let server = orbitdock_server::start_exposed(
         orbitdock_server::ServerConfig {
             data_dir: data_dir.clone(),
             codex_home: codex_home.root().to_path_buf(),
@@ -1153,6 +1141,7 @@ async fn serve(
         },
         discovery,
         runtime,
+        exposure.clone(),
     )
     .await
     .context("starting the server")?;
@@ -1172,7 +1161,8 @@ async fn serve(
             pid: std::process::id(),
         },
     )?;
-    println!("OrbitDock is listening on {url}");
+    println!("OrbitDock is listening on {}", server.bound_url());
+    listen_cli::print_exposure(&server, &exposure);
     println!("Open the UI: {url}/login?token={token}");
     println!(
         "(API token in {})",

@@ -83,6 +83,11 @@ impl Default for ScriptedResponse {
 }
 
 impl ScriptedResponse {
+    /// Text that the fake replaces, in each event it streams, with the wall-clock time at which
+    /// that event is written (microseconds since the Unix epoch): a delta `"{send_time_us}"`
+    /// tells a client in another process when the model "said" it, for latency measurements.
+    pub const SEND_TIME: &'static str = "{send_time_us}";
+
     /// An empty successful response (`response.created` then `response.completed`).
     pub fn new() -> Self {
         Self {
@@ -1013,6 +1018,21 @@ fn sse_frame(event: &Value) -> Bytes {
     Bytes::from(format!("event: {kind}\ndata: {event}\n\n"))
 }
 
+/// Replaces [`ScriptedResponse::SEND_TIME`] in a frame with the time now.
+fn stamp_send_time(frame: Bytes) -> Bytes {
+    let placeholder = ScriptedResponse::SEND_TIME.as_bytes();
+    if !frame.windows(placeholder.len()).any(|w| w == placeholder) {
+        return frame;
+    }
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_micros())
+        .unwrap_or_default();
+    let text =
+        String::from_utf8_lossy(&frame).replace(ScriptedResponse::SEND_TIME, &now.to_string());
+    Bytes::from(text)
+}
+
 fn sse_stream(
     shared: Arc<Shared>,
     events: Vec<Value>,
@@ -1031,7 +1051,7 @@ fn sse_stream(
                     if i > 0 && !delay.is_zero() {
                         tokio::time::sleep(delay).await;
                     }
-                    Some((Ok(sse_frame(&event)), (guard, events)))
+                    Some((Ok(stamp_send_time(sse_frame(&event))), (guard, events)))
                 }
                 None if hang => {
                     // Keep the connection open; an SSE comment every 100 ms makes a vanished

@@ -18,6 +18,7 @@
 //! * [`script_from_args`]: the script file of the fake servers run as processes by tests that
 //!   are not Rust (`examples/fake_anthropic_server.rs`, `examples/fake_responses_server.rs`).
 //! * [`fake_push`]: a loopback Web Push service and a browser's keys and decryption.
+//! * [`sshd::Sshd`]: an `sshd` of the test's own on loopback, for SSH-reached hosts.
 //!
 //! ```no_run
 //! use std::time::Duration;
@@ -51,6 +52,7 @@ pub mod gguf;
 mod local_user;
 pub mod rollout_corpus;
 mod script_file;
+pub mod sshd;
 mod tally;
 
 pub use claude_home::{CLAUDE_SCRUBBED_ENV, ClaudeHome, claude_bin};

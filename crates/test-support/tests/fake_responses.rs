@@ -320,6 +320,43 @@ fn delay_between_events_spaces_the_stream() {
 }
 
 #[test]
+fn send_time_placeholders_carry_the_time_each_event_was_written() {
+    let now_us = || {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_micros() as u64)
+            .unwrap_or_default()
+    };
+    let fake = FakeResponses::start();
+    fake.enqueue(
+        ScriptedResponse::new()
+            .text_deltas(&[ScriptedResponse::SEND_TIME, ScriptedResponse::SEND_TIME])
+            .delay_between_events(Duration::from_millis(20)),
+    );
+    let before = now_us();
+    let (_, _, body) = http(fake.addr(), "POST", "/v1/responses", "{}");
+    let after = now_us();
+    let stamps: Vec<u64> = sse_events(&body)
+        .iter()
+        .filter(|(e, _)| e == "response.output_text.delta")
+        .map(|(_, v)| {
+            v["delta"]
+                .as_str()
+                .and_then(|d| d.parse().ok())
+                .expect("a stamp")
+        })
+        .collect();
+    assert_eq!(stamps.len(), 2, "{body}");
+    assert!(
+        before <= stamps[0] && stamps[0] < stamps[1] && stamps[1] <= after,
+        "{stamps:?}"
+    );
+    // The second delta was written a delay after the first.
+    assert!(stamps[1] - stamps[0] >= 20_000, "{stamps:?}");
+    assert!(!body.contains(ScriptedResponse::SEND_TIME), "{body}");
+}
+
+#[test]
 fn hang_after_created_holds_the_stream_until_the_client_leaves() {
     let fake = FakeResponses::start();
     fake.enqueue(ScriptedResponse::new().hang_after_created());

@@ -786,6 +786,7 @@ pub struct ListenerBuilder {
     envs: Vec<(OsString, OsString)>,
     cwd: Option<PathBuf>,
     ready_timeout: Duration,
+    end_with_parent: bool,
 }
 
 impl ListenerBuilder {
@@ -803,6 +804,7 @@ impl ListenerBuilder {
             envs: Vec::new(),
             cwd: None,
             ready_timeout: Duration::from_secs(30),
+            end_with_parent: true,
         }
     }
 
@@ -832,6 +834,15 @@ impl ListenerBuilder {
     /// How long to wait for the listener to accept connections.
     pub fn ready_timeout(mut self, timeout: Duration) -> Self {
         self.ready_timeout = timeout;
+        self
+    }
+
+    /// Whether the listener dies with this process (default: yes). It reads nothing from us,
+    /// so unlike a stdio child it would otherwise outlive a parent killed with SIGKILL and keep
+    /// serving its socket. Linux only (`PR_SET_PDEATHSIG`, see [`crate::parent_death`]);
+    /// elsewhere the supervisor must clean up a survivor itself.
+    pub fn end_with_parent(mut self, end: bool) -> Self {
+        self.end_with_parent = end;
         self
     }
 
@@ -877,7 +888,12 @@ impl ListenerBuilder {
         if let Some(dir) = &self.cwd {
             cmd.current_dir(dir);
         }
-        let mut child = GroupChild::spawn(cmd, "codex app-server (listener)")?;
+        let label = "codex app-server (listener)";
+        let mut child = if self.end_with_parent {
+            crate::parent_death::spawn(cmd, label).await?
+        } else {
+            GroupChild::spawn(cmd, label)?
+        };
         let tail = child.stderr_tail();
         let listen = self.listen.clone();
         let ready = async {
@@ -958,6 +974,11 @@ impl AppServerListener {
     /// Its stderr so far (bounded tail).
     pub fn stderr_tail(&self) -> String {
         self.child.stderr_tail().snapshot()
+    }
+
+    /// Waits for the listener to exit on its own (a crash, a signal from elsewhere).
+    pub async fn wait(&mut self) -> Result<std::process::ExitStatus> {
+        self.child.wait().await
     }
 
     /// Graceful stop: SIGTERM to the group (the server removes its socket), SIGKILL after the

@@ -32,14 +32,49 @@ use crate::error::{Error, Result};
 use crate::session::{ApprovalRequest, SessionEvent};
 
 /// Which connector an event or a session belongs to. Thread ids are only unique per connector
-/// (the same id on two hosts is two threads).
-pub type ConnectorKey = &'static str;
+/// (the same id on two hosts is two threads), so routing keys on `(ConnectorKey, thread id)`.
+///
+/// The built-in connectors have static keys; a Codex host's key carries the host's name, shared
+/// (`Arc<str>`) so that every event and routing entry of a host clones a pointer, not a string,
+/// and a host added at run time costs no leaked allocation. A host named `codex` is a different
+/// key from the local [`CODEX`]: the variants differ.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum ConnectorKey {
+    /// A connector of the hub's own machine.
+    Builtin(&'static str),
+    /// The Codex app-server of a configured host, by host name.
+    Host(Arc<str>),
+}
+
+impl ConnectorKey {
+    /// The key of a host's connector.
+    pub fn host(name: &str) -> Self {
+        ConnectorKey::Host(Arc::from(name))
+    }
+
+    /// The host this key names, if it is a host's.
+    pub fn host_name(&self) -> Option<&str> {
+        match self {
+            ConnectorKey::Host(h) => Some(h),
+            ConnectorKey::Builtin(_) => None,
+        }
+    }
+}
+
+impl fmt::Display for ConnectorKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ConnectorKey::Builtin(k) => f.write_str(k),
+            ConnectorKey::Host(h) => write!(f, "host:{h}"),
+        }
+    }
+}
 
 /// The key of the local Codex app-server.
-pub const CODEX: ConnectorKey = "codex";
+pub const CODEX: ConnectorKey = ConnectorKey::Builtin("codex");
 
 /// The key of the Claude Code connector.
-pub const CLAUDE: ConnectorKey = "claude";
+pub const CLAUDE: ConnectorKey = ConnectorKey::Builtin("claude");
 
 /// Something an agent process said, already in the core's vocabulary.
 #[derive(Debug)]
@@ -75,6 +110,21 @@ pub enum ConnectorEvent {
         connector: ConnectorKey,
         /// Exit status and stderr tail, for the transcript.
         detail: String,
+    },
+    /// A host's link dropped (or could not be opened): its sessions cannot be reached until
+    /// [`ConnectorEvent::HostReachable`]; their pending requests and running turns are lost.
+    HostUnreachable {
+        /// The host's connector.
+        connector: ConnectorKey,
+        /// Why, in one sentence.
+        detail: String,
+    },
+    /// A host's link is up again, its loaded threads resumed (`thread/resume`).
+    HostReachable {
+        /// The host's connector.
+        connector: ConnectorKey,
+        /// Threads that could not be resumed, with the reason.
+        not_resumed: Vec<(String, String)>,
     },
 }
 

@@ -37,7 +37,7 @@ pub(super) async fn attach(
         .ok_or_else(|| {
             Error::Conflict(
                 "this hub runs Codex as a private process that terminals cannot join; \
-                 restart it with `orbitdock serve --shared-runtime`"
+                 restart it without `--private-runtime`"
                     .into(),
             )
         })?;

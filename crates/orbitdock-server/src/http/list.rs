@@ -33,6 +33,7 @@ pub(super) struct ListParams {
     provider: Option<String>,
     origin: Option<String>,
     host: Option<String>,
+    model_provider: Option<String>,
     cwd: Option<String>,
     archived: Option<String>,
     updated_after: Option<i64>,
@@ -55,6 +56,7 @@ impl ListParams {
             && self.provider.is_none()
             && self.origin.is_none()
             && self.host.is_none()
+            && self.model_provider.is_none()
             && self.cwd.is_none()
             && self.archived.is_none()
             && self.updated_after.is_none()
@@ -89,6 +91,7 @@ impl ListParams {
             q.origin = Some(o);
         }
         q.host = self.host.clone().filter(|h| !h.is_empty());
+        q.model_provider = self.model_provider.clone().filter(|p| !p.is_empty());
         q.cwd = self.cwd.clone().filter(|c| !c.is_empty());
         if let Some(v) = &self.archived {
             q.archived = parse_token("archived", v)?;

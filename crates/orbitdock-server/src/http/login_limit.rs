@@ -53,11 +53,31 @@ pub struct LoginLimit {
     buckets: Mutex<HashMap<Option<IpAddr>, Bucket>>,
 }
 
+/// The TCP peer of a connection, recorded by every listener the server runs (plain TCP and
+/// TLS). Axum only knows how to take a `SocketAddr` from its own `TcpListener`, so the server's
+/// listeners record this type instead.
+#[derive(Debug, Clone, Copy)]
+pub struct PeerAddr(pub SocketAddr);
+
+macro_rules! peer_from {
+    ($listener:ty) => {
+        impl axum::extract::connect_info::Connected<axum::serve::IncomingStream<'_, $listener>>
+            for PeerAddr
+        {
+            fn connect_info(stream: axum::serve::IncomingStream<'_, $listener>) -> Self {
+                PeerAddr(*stream.remote_addr())
+            }
+        }
+    };
+}
+peer_from!(tokio::net::TcpListener);
+peer_from!(crate::remote::TlsListener);
+
 /// The source address of a request, when the listener recorded it.
 pub fn peer(extensions: &Extensions) -> Option<IpAddr> {
     extensions
-        .get::<ConnectInfo<SocketAddr>>()
-        .map(|c| c.0.ip())
+        .get::<ConnectInfo<PeerAddr>>()
+        .map(|c| c.0.0.ip())
 }
 
 impl LoginLimit {

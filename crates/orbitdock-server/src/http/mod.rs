@@ -16,6 +16,7 @@ mod attach;
 mod channels;
 mod devices;
 mod hooks;
+mod hosts;
 mod list;
 mod login_limit;
 mod providers;
@@ -43,7 +44,7 @@ use crate::registry::Registry;
 /// Name of the login cookie.
 pub const COOKIE_NAME: &str = "orbitdock_token";
 pub use devices::DEVICE_COOKIE;
-pub use login_limit::{BURST as LOGIN_BURST, REFILL as LOGIN_REFILL};
+pub use login_limit::{BURST as LOGIN_BURST, LoginLimit, PeerAddr, REFILL as LOGIN_REFILL};
 
 /// What the router needs.
 #[derive(Debug, Clone)]
@@ -98,6 +99,31 @@ impl AuthConfig {
             token: Token::new(token),
             hosts: HostPolicy::loopback(port),
             port,
+        }
+    }
+
+    /// Settings for `token` behind `hosts` (a listener reached beyond loopback, or by public
+    /// names: see [`crate::remote`]).
+    pub fn with_policy(token: &str, hosts: HostPolicy) -> Self {
+        AuthConfig {
+            token: Token::new(token),
+            port: hosts.port(),
+            hosts,
+        }
+    }
+
+    /// Attributes of a cookie we set: `Secure` when the browser talks HTTPS to us (our own TLS,
+    /// or a TLS-terminating proxy saying `X-Forwarded-Proto: https`), so it is never sent over
+    /// plain HTTP afterwards. Trusting the header costs nothing: it can only add the attribute.
+    pub fn cookie_attributes(&self, headers: &header::HeaderMap) -> &'static str {
+        let forwarded_https = headers
+            .get("x-forwarded-proto")
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.trim().eq_ignore_ascii_case("https"));
+        if self.hosts.scheme() == http_guard::Scheme::Https || forwarded_https {
+            "HttpOnly; SameSite=Strict; Path=/; Secure"
+        } else {
+            "HttpOnly; SameSite=Strict; Path=/"
         }
     }
 
@@ -284,6 +310,9 @@ fn route_table() -> RouteTable {
         .route("/api/providers", get(providers::providers))
         .route("/api/providers/local", post(providers::set_local_model))
         .route("/api/agents", get(rest::agents))
+        .route("/api/hosts", get(hosts::list).post(hosts::add))
+        .route("/api/hosts/{name}/remove", post(hosts::remove))
+        .route("/api/hosts/{name}/test", post(hosts::test))
         .route("/api/markdown", post(rest::markdown))
         .route(
             "/api/push/subscriptions",
@@ -476,12 +505,13 @@ async fn login(State(state): State<AppState>, req: Request<Body>) -> Response {
         state.login_limit.failed(peer);
         return error_response(StatusCode::UNAUTHORIZED, "unauthorized", "invalid token");
     }
+    let attributes = state.auth.cookie_attributes(req.headers());
     Response::builder()
         .status(StatusCode::SEE_OTHER)
         .header(header::LOCATION, "/")
         .header(
             header::SET_COOKIE,
-            format!("{COOKIE_NAME}={token}; HttpOnly; SameSite=Strict; Path=/"),
+            format!("{COOKIE_NAME}={token}; {attributes}"),
         )
         .header(header::CACHE_CONTROL, "no-store")
         .body(Body::empty())

@@ -321,7 +321,7 @@ pub(super) async fn models(
     let Query(q) = q.map_err(|e| Error::BadRequest(e.body_text()))?;
     let models = match q.provider.unwrap_or(Provider::Codex) {
         Provider::Codex => s.registry.models().await?,
-        Provider::Claude => match s.registry.connectors().get(CLAUDE) {
+        Provider::Claude => match s.registry.connectors().get(&CLAUDE) {
             Some(c) => c.list_models().await?,
             None => Vec::new(),
         },
@@ -340,7 +340,7 @@ pub(super) async fn agents(State(s): State<AppState>) -> Json<AgentsResponse> {
         credentials: None,
         detail: "Codex runs through the shared app-server.".into(),
     })];
-    match s.registry.connectors().get(CLAUDE) {
+    match s.registry.connectors().get(&CLAUDE) {
         Some(c) => agents.extend(c.agent_info().await),
         None => agents.push(AgentInfo {
             provider: Provider::Claude,

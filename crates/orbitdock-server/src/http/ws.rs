@@ -243,6 +243,25 @@ impl Conn {
     }
 }
 
+/// The next host change frame; `None` after a lag (the client re-reads `GET /api/hosts` on
+/// the next change anyway: each frame carries the whole host). Pends forever without host links.
+async fn next_host_change(
+    rx: &mut Option<tokio::sync::broadcast::Receiver<Utf8Bytes>>,
+) -> Option<Utf8Bytes> {
+    use tokio::sync::broadcast::error::RecvError;
+    let Some(r) = rx.as_mut() else {
+        return std::future::pending().await;
+    };
+    match r.recv().await {
+        Ok(text) => Some(text),
+        Err(RecvError::Lagged(_)) => None,
+        Err(RecvError::Closed) => {
+            *rx = None;
+            None
+        }
+    }
+}
+
 async fn connection(
     state: AppState,
     socket: WebSocket,
@@ -260,6 +279,8 @@ async fn connection(
         })],
     };
     let stop = conn.state.stop.clone();
+    // Host changes go to every connection (there are few hosts and they change rarely).
+    let mut host_changes = conn.state.registry.host_links().map(|l| l.subscribe());
     loop {
         for m in conn.out.drain(..) {
             if sink.send(m).await.is_err() {
@@ -329,6 +350,11 @@ async fn connection(
             }
             Some(done) = done_rx.recv() => {
                 conn.out.push(frame(&done));
+            }
+            change = next_host_change(&mut host_changes) => {
+                if let Some(text) = change {
+                    conn.out.push(Message::Text(text));
+                }
             }
             Some((key, item)) = conn.subs.next(), if !conn.subs.is_empty() => {
                 match item {

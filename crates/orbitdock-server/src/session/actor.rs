@@ -117,6 +117,8 @@ pub(crate) struct Actor {
     pub in_flight: Arc<AtomicUsize>,
     /// Deltas published directly since the last commit through the writer.
     pub direct_since_commit: u64,
+    /// The session's host cannot be reached now (why): its status shows it until it is back.
+    pub host_down: Option<String>,
     /// Dropped with the actor: tells handles the task has ended.
     _alive: tokio::sync::watch::Sender<()>,
 }
@@ -141,7 +143,10 @@ pub(crate) fn spawn(shared: Arc<Shared>, init: ActorInit, hub: Arc<SessionHub>) 
             it.seq,
         );
     }
+    let host_down = (init.summary.status == SessionStatus::HostUnreachable)
+        .then(|| "the host was unreachable".to_owned());
     let actor = Actor {
+        host_down,
         shared,
         mailbox: tx.downgrade(),
         hub: hub.clone(),
@@ -250,6 +255,14 @@ impl Actor {
             }
             Msg::AgentGone(detail) => {
                 self.agent_gone(&detail);
+                None
+            }
+            Msg::HostUnreachable(detail) => {
+                self.host_unreachable(detail);
+                None
+            }
+            Msg::HostReachable(not_resumed) => {
+                self.host_reachable(&not_resumed);
                 None
             }
         }
@@ -416,6 +429,8 @@ impl Actor {
             SessionStatus::Ended | SessionStatus::Failed
         ) {
             self.summary.status
+        } else if self.host_down.is_some() {
+            SessionStatus::HostUnreachable
         } else if self.pending.iter().any(|p| {
             matches!(
                 p.approval.kind,

@@ -87,6 +87,10 @@ pub(crate) enum Msg {
     Approval(Box<ApprovalRequest>),
     /// The agent process went away.
     AgentGone(String),
+    /// The session's host cannot be reached (why).
+    HostUnreachable(String),
+    /// The session's host is back; these threads could not be resumed (id, why).
+    HostReachable(Vec<(String, String)>),
 }
 
 /// Handle to a session actor.

@@ -392,11 +392,11 @@ impl Actor {
     }
 
     fn bind_thread(&mut self, thread_id: String) {
-        let key = self.connector().key();
+        let key = self.shared.connectors.key_for(&self.summary);
         if let Some(old) = &self.summary.thread_id
             && *old != thread_id
         {
-            self.shared.threads.unbind(key, old);
+            self.shared.threads.unbind(key.clone(), old);
         }
         // On the loop, so nothing routed after the binding is applied before the held events.
         let mut held = Vec::new();
@@ -463,6 +463,15 @@ impl Actor {
         };
         if req.text.trim().is_empty() {
             return refuse(reply, Error::BadRequest("message text is empty".into()));
+        }
+        if let Some(why) = &self.host_down {
+            let host = self.summary.host.clone().unwrap_or_default();
+            return refuse(
+                reply,
+                Error::Conflict(format!(
+                    "the host {host} is unreachable ({why}); the message can be sent once it is back"
+                )),
+            );
         }
         if self.summary.origin == Origin::Passive {
             return refuse(
@@ -1105,6 +1114,55 @@ impl Actor {
             "The agent process exited ({detail}). The thread will be resumed with your next message."
         ));
         self.delta(SessionDelta::Attached { attached: false });
+        self.set_status();
+    }
+
+    /// The session's host dropped: like the agent exiting (its turn and pending requests are
+    /// lost with the link), but the session shows `host_unreachable` until the host is back, and
+    /// messages are refused meanwhile rather than left waiting on a link that is down.
+    pub(crate) fn host_unreachable(&mut self, detail: String) {
+        if self.host_down.is_some() {
+            return;
+        }
+        let host = self.summary.host.clone().unwrap_or_default();
+        self.drop_all_pending(ApprovalResolution::AgentGone);
+        if let Some(turn) = self.extra.current_turn.clone() {
+            self.turn_ended(
+                turn.id,
+                TurnStatus::Failed,
+                Some(format!(
+                    "the host {host} became unreachable during this turn"
+                )),
+            );
+        }
+        if self.attached_generation.take().is_some() {
+            self.delta(SessionDelta::Attached { attached: false });
+        }
+        self.notice(format!(
+            "The host {host} is unreachable ({detail}). OrbitDock keeps reconnecting; the session continues when it is back."
+        ));
+        self.host_down = Some(detail);
+        self.set_status();
+    }
+
+    /// The session's host is back: the link re-subscribed the thread (`thread/resume`), or the
+    /// next message resumes it.
+    pub(crate) fn host_reachable(&mut self, not_resumed: &[(String, String)]) {
+        if self.host_down.take().is_none() {
+            return;
+        }
+        let host = self.summary.host.clone().unwrap_or_default();
+        let failed = self
+            .summary
+            .thread_id
+            .as_ref()
+            .and_then(|t| not_resumed.iter().find(|(id, _)| id == t));
+        match failed {
+            Some((_, why)) => self.notice(format!(
+                "The host {host} is reachable again, but the thread could not be resumed ({why}); your next message tries again."
+            )),
+            None => self.notice(format!("The host {host} is reachable again.")),
+        }
         self.set_status();
     }
 

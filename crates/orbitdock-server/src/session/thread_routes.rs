@@ -90,7 +90,7 @@ impl ThreadRoutes {
         events: Vec<SessionEvent>,
         now: Instant,
     ) -> Option<(String, Vec<SessionEvent>)> {
-        let key = (connector, thread_id.to_owned());
+        let key = (connector.clone(), thread_id.to_owned());
         let mut inner = self.inner.lock();
         if let Some(sid) = inner.routes.get(&key) {
             return Some((sid.clone(), events));
@@ -105,7 +105,7 @@ impl ThreadRoutes {
             if let Some(k) = oldest
                 && let Some(h) = inner.held.remove(&k)
             {
-                tracing::debug!(connector = k.0, thread = %k.1, events = h.events.len(),
+                tracing::debug!(connector = %k.0, thread = %k.1, events = h.events.len(),
                     "dropped events of a thread no session bound");
             }
         }
@@ -117,7 +117,7 @@ impl ThreadRoutes {
         let room = HELD_EVENTS.saturating_sub(held.events.len());
         held.dropped += events.len().saturating_sub(room);
         held.events.extend(events.into_iter().take(room));
-        tracing::debug!(connector, thread = %thread_id, held = held.events.len(),
+        tracing::debug!(%connector, thread = %thread_id, held = held.events.len(),
             "holding events of a thread no session has bound yet");
         None
     }
@@ -177,7 +177,7 @@ impl Inner {
         self.held.retain(|(connector, thread), h| {
             let keep = now.duration_since(h.since) < HELD_FOR;
             if !keep {
-                tracing::debug!(connector, %thread, events = h.events.len(),
+                tracing::debug!(%connector, %thread, events = h.events.len(),
                     "dropped events of a thread no session bound in time");
             }
             keep

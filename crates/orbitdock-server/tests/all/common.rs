@@ -231,6 +231,17 @@ impl Harness {
         answer(r).await
     }
 
+    /// Sends a message to a session over REST (the turn starts; its events follow).
+    pub async fn send_message(&self, id: &str, text: &str) -> Result<()> {
+        let _: Value = self
+            .post(
+                &format!("/api/sessions/{id}/messages"),
+                &serde_json::json!({ "text": text }),
+            )
+            .await?;
+        Ok(())
+    }
+
     pub async fn create(&self, body: Value) -> Result<SessionState> {
         self.post("/api/sessions", &body).await
     }
@@ -597,6 +608,16 @@ impl Ws {
         }
     }
 
+    /// Subscribes to a session from scratch and reads up to its snapshot.
+    pub async fn subscribe_snapshot(&mut self, session: &str) -> Result<()> {
+        self.subscribe(session, None).await?;
+        self.wait_for("snapshot", |m| {
+            matches!(m, ServerMessage::SessionSnapshot { .. })
+        })
+        .await?;
+        Ok(())
+    }
+
     pub async fn subscribe(&mut self, session: &str, since: Option<u64>) -> Result<()> {
         self.send(serde_json::json!({"type": "subscribe_session", "session_id": session, "since_revision": since}))
             .await
@@ -725,11 +746,7 @@ pub async fn direct_session(
 /// A WebSocket subscribed to session `id`, its snapshot received.
 pub async fn subscribed(h: &Harness, id: &str) -> Result<Ws> {
     let mut ws = h.ws().await?;
-    ws.subscribe(id, None).await?;
-    ws.wait_for("snapshot", |m| {
-        matches!(m, ServerMessage::SessionSnapshot { .. })
-    })
-    .await?;
+    ws.subscribe_snapshot(id).await?;
     Ok(ws)
 }
 
@@ -755,11 +772,22 @@ pub struct Served {
     pub child: std::process::Child,
     pub base: String,
     pub token: String,
+    /// Every line it printed on stdout so far (those before the login URL are all there once
+    /// [`serve_with`] returns).
+    pub stdout: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
     /// Killed and reaped already (its process group id may belong to someone else now).
     reaped: bool,
 }
 
 impl Served {
+    /// What follows `prefix` on the first stdout line that starts with it.
+    pub fn printed(&self, prefix: &str) -> Option<String> {
+        let lines = self.stdout.lock().ok()?;
+        lines
+            .iter()
+            .find_map(|l| l.strip_prefix(prefix).map(str::to_owned))
+    }
+
     /// A REST client of this server.
     pub fn rest(&self) -> Rest {
         Rest::with_token(&self.base, &self.token)
@@ -862,8 +890,13 @@ pub fn serve_with(
     };
     let out = child.stdout.take().context("stdout")?;
     let (tx, rx) = std::sync::mpsc::channel();
+    let stdout = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let lines = stdout.clone();
     std::thread::spawn(move || {
         for line in BufReader::new(out).lines().map_while(|l| l.ok()) {
+            if let Ok(mut l) = lines.lock() {
+                l.push(line.clone());
+            }
             if let Some(rest) = line.strip_prefix("Open the UI: ") {
                 let _ = tx.send(rest.to_owned());
             }
@@ -882,6 +915,7 @@ pub fn serve_with(
         child,
         base: base.to_owned(),
         token: token.to_owned(),
+        stdout,
         reaped: false,
     })
 }

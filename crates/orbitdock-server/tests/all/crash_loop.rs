@@ -9,6 +9,9 @@
 //! pending and never decided by the server), and `codex exec` runs append their rollouts while
 //! the hub is killed (each must become exactly one passive session).
 //!
+//! The server runs Codex as its default shared runtime (a listener on a Unix socket, not a stdio
+//! child): after every kill, no listener may be left on the data dir's socket.
+//!
 //! Kills: `ORBITDOCK_CRASH_KILLS` (default 4 in the suite; the long variant is 20). Prints
 //! `kills, items checked, lost, duplicated, stale`.
 
@@ -30,6 +33,7 @@ use test_support::{CodexHomeBuilder, FakeResponses, ScriptedResponse};
 use tokio_tungstenite::tungstenite::Message;
 
 use crate::common::{Served, eventually, kill9, serve, target_bin};
+use crate::shared_runtime::{listeners, socket_of, within};
 
 /// Every item delta seen on the WebSocket: (session, seq) -> item id.
 type Seen = HashMap<(String, u64), String>;
@@ -164,6 +168,13 @@ async fn kill_dash_nine_in_a_loop_loses_and_duplicates_nothing() -> Result<()> {
         let wait = rng.random_range(50..1500);
         tokio::time::sleep(Duration::from_millis(wait)).await;
         kill9(&mut s);
+        let socket = socket_of(data.path());
+        within(
+            Duration::from_secs(10),
+            "the killed server's runtime to end",
+            || listeners(&socket).is_empty(),
+        )
+        .await?;
         s = serve(&bin, data.path(), &home, &[])?;
     }
     let terminal_runs = terminals.len();

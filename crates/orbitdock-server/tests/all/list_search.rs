@@ -163,7 +163,10 @@ async fn every_filter_narrows_the_list() -> Result<()> {
         set(page(&s, &[("origin", "direct")]).await?),
         of(&[&direct])
     );
-    assert_eq!(set(page(&s, &[("host", "codexpc")]).await?), of(&[&local]));
+    assert_eq!(
+        set(page(&s, &[("model_provider", "codexpc")]).await?),
+        of(&[&local])
+    );
     assert_eq!(
         set(page(&s, &[("cwd", "/w/app/sub")]).await?),
         of(&[&below])

@@ -1,7 +1,7 @@
 //! The server's integration tests, in one binary (one link instead of one per file).
 //!
 //! Modules that start the REAL pinned Codex app-server are `e2e_*`, `passive_codex`,
-//! `claude_hooks`, `claude_transcript`, `crash_loop` and `checkpoint_crash`; `.config/nextest.toml` retries only tests that drive real
+//! `claude_hooks`, `claude_transcript`, `crash_loop`, `checkpoint_crash` and `shared_runtime`; `.config/nextest.toml` retries only tests that drive real
 //! external processes, never the fast in-process ones (`core`, `connector_seam`).
 
 mod access;
@@ -18,6 +18,7 @@ mod e2e_approvals;
 mod e2e_around;
 mod e2e_claude;
 mod e2e_history_ops;
+mod e2e_hosts;
 mod e2e_interrupt_persist;
 mod e2e_lifecycle;
 mod e2e_local_model;
@@ -29,6 +30,8 @@ mod faults;
 mod list_search;
 mod pairing;
 mod passive_codex;
+mod remote_access;
 mod security;
+mod shared_runtime;
 mod soak;
 mod thread_ops;

@@ -169,85 +169,6 @@ async fn a_served_ws_host_is_added_tested_refused_with_a_wrong_token_and_reporte
     Ok(())
 }
 
-/// An `sshd` of our own on loopback: generated host and user keys, a private config, run in
-/// the foreground and killed on drop.
-struct Sshd {
-    child: tokio::process::Child,
-    port: u16,
-    dir: tempfile::TempDir,
-}
-
-impl Sshd {
-    async fn start() -> Result<Sshd> {
-        let dir = tempfile::tempdir()?;
-        let d = dir.path();
-        for key in ["host_key", "user_key"] {
-            let out = std::process::Command::new("ssh-keygen")
-                .args(["-q", "-t", "ed25519", "-N", "", "-f"])
-                .arg(d.join(key))
-                .output()?;
-            if !out.status.success() {
-                bail!("ssh-keygen: {}", text(&out));
-            }
-        }
-        std::fs::copy(d.join("user_key.pub"), d.join("authorized_keys"))?;
-        let port = std::net::TcpListener::bind("127.0.0.1:0")?
-            .local_addr()?
-            .port();
-        let user = whoami()?;
-        std::fs::write(
-            d.join("sshd_config"),
-            format!(
-                "ListenAddress 127.0.0.1:{port}\nHostKey {hk}\nAuthorizedKeysFile {ak}\n\
-                 PidFile none\nUsePAM no\nStrictModes no\nPasswordAuthentication no\n\
-                 KbdInteractiveAuthentication no\nPermitRootLogin prohibit-password\n\
-                 AllowUsers {user}\n",
-                hk = d.join("host_key").display(),
-                ak = d.join("authorized_keys").display(),
-            ),
-        )?;
-        // sshd refuses to start without its privilege separation directory (created by the
-        // service unit, which never ran here).
-        let _ = std::fs::create_dir_all("/run/sshd");
-        let child = tokio::process::Command::new("/usr/sbin/sshd")
-            .args(["-D", "-e", "-f"])
-            .arg(d.join("sshd_config"))
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
-            .kill_on_drop(true)
-            .spawn()
-            .context("starting /usr/sbin/sshd (Debian's openssh-server; scripts/setup.sh test installs it)")?;
-        let deadline = std::time::Instant::now() + WAIT;
-        while tokio::net::TcpStream::connect(("127.0.0.1", port))
-            .await
-            .is_err()
-        {
-            if std::time::Instant::now() > deadline {
-                bail!("sshd did not listen on {port}");
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        Ok(Sshd { child, port, dir })
-    }
-
-    /// `--ssh-option`s that make our ssh use this server's key and a private known_hosts.
-    fn options(&self) -> Vec<String> {
-        let d = self.dir.path();
-        vec![
-            format!("IdentityFile={}", d.join("user_key").display()),
-            "IdentitiesOnly=yes".into(),
-            format!("UserKnownHostsFile={}", d.join("known_hosts").display()),
-            "StrictHostKeyChecking=accept-new".into(),
-        ]
-    }
-}
-
-fn whoami() -> Result<String> {
-    let out = std::process::Command::new("id").arg("-un").output()?;
-    Ok(String::from_utf8(out.stdout)?.trim().to_owned())
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_ssh_host_runs_a_thread_through_codex_app_server_over_ssh() -> Result<()> {
     use codex_client::app_server::requests::{
@@ -260,8 +181,8 @@ async fn an_ssh_host_runs_a_thread_through_codex_app_server_over_ssh() -> Result
     let fake = FakeResponses::start();
     let remote_home = CodexHomeBuilder::new(&fake.base_url()).build();
     let hub_data = tempfile::tempdir()?;
-    let mut sshd = Sshd::start().await?;
-    let url = format!("ssh://{}@127.0.0.1:{}", whoami()?, sshd.port);
+    let sshd = test_support::sshd::Sshd::start().await;
+    let url = sshd.url();
     // What the remote shell runs: the pinned codex in the "remote" CODEX_HOME.
     let remote_codex = format!(
         "CODEX_HOME={} NO_PROXY=127.0.0.1 RUST_LOG=error {}",
@@ -342,6 +263,6 @@ async fn an_ssh_host_runs_a_thread_through_codex_app_server_over_ssh() -> Result
         Some("hello over ssh")
     );
     server.shutdown().await?;
-    sshd.child.kill().await?;
+    sshd.stop().await;
     Ok(())
 }

@@ -16,16 +16,26 @@
 //! because the daemon runs a self-updating copy of the CLI instead of the pinned binary,
 //! outlives the hub and leaves its updater behind (see `codex_client::app_server::remote`, where
 //! each of those claims has a test). The socket lives in a 0700 directory; Codex makes the
-//! socket itself 0600.
+//! socket itself 0600. How that listener ends with the hub, and how its crash is reported and
+//! repaired, is [`shared_runtime`]'s business.
+//!
+//! The same connector drives a Codex host (an app-server on another machine, or under another
+//! `CODEX_HOME`): [`AppServerConnector::for_host`] joins the host's endpoint (SSH command, `ws://`
+//! with a capability token, Unix socket) with a client that reconnects by itself and
+//! re-subscribes its loaded threads. A host's link drop is not an agent exit: its sessions are
+//! told the host is unreachable, and reachable again once the client has resumed their threads,
+//! and [`AppServerConnector::link_status`] follows the link for the host list.
 
 mod around;
 pub mod items;
+mod runtime_pidfile;
+mod shared_runtime;
 pub mod translate;
 
 use std::fmt;
-use std::path::{Path, PathBuf};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -40,21 +50,21 @@ use codex_client::app_server::requests::{
 };
 use codex_client::app_server::thread::ReviewTarget as CodexReviewTarget;
 use codex_client::app_server::{
-    AppServer, AppServerBuilder, AppServerEvent, AppServerListener, AskForApproval, Listen,
-    ListenerBuilder, ReconnectPolicy, RemoteBuilder, SandboxMode as CodexSandbox, SandboxPolicy,
-    UserInput,
+    AppServer, AppServerBuilder, AppServerEvent, AppServerListener, AskForApproval, Endpoint,
+    ReconnectPolicy, RemoteBuilder, SandboxMode as CodexSandbox, SandboxPolicy, UserInput,
 };
+use orbitdock_protocol::HostState;
 use orbitdock_protocol::{
     AccountStatus, AgentThread, AgentThreadsQuery, ApprovalPolicy, LoginMethod, LoginRequest,
     LoginResponse, McpServerInfo, ModelInfo, ReviewTarget, SandboxMode, SkillsResponse, ThreadGoal,
     UsageResponse,
 };
 use serde_json::Value;
-use tokio::sync::{Mutex, mpsc};
+use tokio::sync::{Mutex, mpsc, oneshot, watch};
 
 use super::{
-    CODEX, Connector, ConnectorEvent, ExecChunk, ExecSpec, HistoryTurn, ImportedThread,
-    OpenedThread, ProviderEntry, Router, TerminalAttach, ThreadConfig,
+    CODEX, Connector, ConnectorEvent, ConnectorKey, ExecChunk, ExecSpec, HistoryTurn,
+    ImportedThread, OpenedThread, ProviderEntry, Router, TerminalAttach, ThreadConfig,
 };
 use crate::error::{Error, Result};
 use crate::session::SessionEvent;
@@ -188,10 +198,45 @@ pub enum CodexRuntime {
     },
 }
 
+/// A Codex host's app-server, as the connector reaches it.
+#[derive(Debug, Clone)]
+pub struct RemoteTarget {
+    /// The host's name (its sessions' `host`).
+    pub name: String,
+    /// How to reach its app-server (a token inside is never printed).
+    pub endpoint: Endpoint,
+    /// Send a token over plain `ws://` to a non-loopback address (the user said so).
+    pub allow_insecure_ws: bool,
+    /// How a dropped link is reopened.
+    pub reconnect: ReconnectPolicy,
+    /// Bound on opening one link (connect + upgrade + `initialize`).
+    pub connect_timeout: Duration,
+}
+
+/// What a host's link is doing (see [`AppServerConnector::link_status`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LinkStatus {
+    /// Connected, reconnecting or unreachable.
+    pub state: HostState,
+    /// The Codex version the host reported.
+    pub codex_version: Option<String>,
+    /// Why the last attempt failed or the link dropped.
+    pub last_error: Option<String>,
+    /// No client is reconnecting: the next use (or the host's keeper) must connect afresh.
+    pub closed: bool,
+    /// The host refused our credentials: retrying with the same token cannot work.
+    pub refused: bool,
+}
+
 /// The real connector: one shared `codex app-server` process, (re)started on demand.
 pub struct AppServerConnector {
+    key: ConnectorKey,
     config: AppServerConfig,
     runtime: CodexRuntime,
+    /// Set for a host's connector: where its app-server is.
+    remote: Option<RemoteTarget>,
+    /// A host's link, as the host list shows it.
+    link: watch::Sender<LinkStatus>,
     /// The supervised listener of a [`CodexRuntime::SharedSocket`].
     listener: Mutex<Option<AppServerListener>>,
     current: Mutex<Option<AppServer>>,
@@ -199,11 +244,18 @@ pub struct AppServerConnector {
     pid: AtomicU32,
     router: Router,
     exec_outputs: around::ExecOutputs,
+    /// This connector, for the tasks it spawns (they must not keep it alive).
+    me: Weak<AppServerConnector>,
+    /// Set by [`Connector::shutdown`]: nothing is (re)started afterwards.
+    stopping: AtomicBool,
+    /// The shared runtime's restart backoff.
+    supervision: parking_lot::Mutex<shared_runtime::Supervision>,
 }
 
 impl fmt::Debug for AppServerConnector {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("AppServerConnector")
+            .field("key", &self.key)
             .field("codex_bin", &self.config.codex_bin)
             .field("codex_home", &self.config.codex_home)
             .field("generation", &self.generation())
@@ -223,16 +275,72 @@ impl AppServerConnector {
         runtime: CodexRuntime,
         router: Router,
     ) -> Arc<Self> {
-        Arc::new(AppServerConnector {
+        Self::build(CODEX, config, runtime, None, LinkStatus::default(), router)
+    }
+
+    fn build(
+        key: ConnectorKey,
+        config: AppServerConfig,
+        runtime: CodexRuntime,
+        remote: Option<RemoteTarget>,
+        link: LinkStatus,
+        router: Router,
+    ) -> Arc<Self> {
+        let connector = Arc::new_cyclic(|me| AppServerConnector {
+            key,
             config,
             runtime,
+            remote,
+            link: watch::channel(link).0,
             listener: Mutex::new(None),
             current: Mutex::new(None),
             generation: AtomicU64::new(0),
             pid: AtomicU32::new(0),
             router,
             exec_outputs: Default::default(),
-        })
+            me: me.clone(),
+            stopping: AtomicBool::new(false),
+            supervision: Default::default(),
+        });
+        if let CodexRuntime::SharedSocket { socket } = &connector.runtime {
+            connector.end_stale_soon(socket);
+        }
+        connector
+    }
+
+    /// A connector for a Codex host's app-server. Nothing connects until first use (or
+    /// [`AppServerConnector::connect`]).
+    pub fn for_host(target: RemoteTarget, request_timeout: Duration, router: Router) -> Arc<Self> {
+        let config = AppServerConfig {
+            codex_bin: PathBuf::from("codex"),
+            codex_home: PathBuf::new(),
+            env: Vec::new(),
+            request_timeout,
+        };
+        let link = LinkStatus {
+            state: HostState::Reconnecting,
+            closed: true,
+            ..Default::default()
+        };
+        Self::build(
+            ConnectorKey::host(&target.name),
+            config,
+            CodexRuntime::Private,
+            Some(target),
+            link,
+            router,
+        )
+    }
+
+    /// Follows a host's link (a local connector's never changes).
+    pub fn link_status(&self) -> watch::Receiver<LinkStatus> {
+        self.link.subscribe()
+    }
+
+    /// Opens the link now when none is open (a host's keeper calls this; calls made by
+    /// sessions connect on first use the same way).
+    pub async fn connect(&self) -> Result<()> {
+        self.server().await.map(|_| ())
     }
 
     /// The live app-server, spawning one when there is none (or the last one died).
@@ -243,8 +351,12 @@ impl AppServerConnector {
         {
             return Ok(s.clone());
         }
-        let (server, rx, pid) = match &self.runtime {
-            CodexRuntime::Private => {
+        if self.stopping.load(Ordering::SeqCst) {
+            return Err(Error::Closed("the Codex app-server".into()));
+        }
+        let (server, rx, pid) = match (&self.remote, &self.runtime) {
+            (Some(target), _) => self.connect_host(target).await?,
+            (None, CodexRuntime::Private) => {
                 let mut builder =
                     AppServerBuilder::new(&self.config.codex_bin, &self.config.codex_home)
                         .client_info("orbitdock", env!("CARGO_PKG_VERSION"))
@@ -261,7 +373,7 @@ impl AppServerConnector {
                 let pid = server.pid();
                 (server, rx, pid)
             }
-            CodexRuntime::SharedSocket { socket } => self.spawn_shared(socket).await?,
+            (None, CodexRuntime::SharedSocket { socket }) => self.spawn_shared(socket).await?,
         };
         let generation = self.generation.fetch_add(1, Ordering::SeqCst) + 1;
         self.pid.store(pid.unwrap_or(0), Ordering::SeqCst);
@@ -273,15 +385,94 @@ impl AppServerConnector {
             "codex app-server started"
         );
         let retire = self.exec_outputs.new_pump();
+        // The shared runtime's close is reported (and repaired) by its watcher; a stdio
+        // child's exit by the pump itself.
+        let closed = match &self.runtime {
+            CodexRuntime::Private => None,
+            CodexRuntime::SharedSocket { .. } => {
+                let (tx, rx) = oneshot::channel();
+                tokio::spawn(Self::watch_shared(self.me.clone(), generation, rx));
+                Some(tx)
+            }
+        };
         tokio::spawn(pump(
             rx,
             retire,
-            self.router.clone(),
-            self.exec_outputs.clone(),
-            generation,
+            Pump {
+                key: self.key.clone(),
+                router: self.router.clone(),
+                exec_outputs: self.exec_outputs.clone(),
+                generation,
+                link: self.remote.as_ref().map(|_| self.link.clone()),
+            },
+            closed,
         ));
         *cur = Some(server.clone());
         Ok(server)
+    }
+
+    /// Joins a host's app-server. A failure is told to the host's sessions (they are
+    /// unreachable) and shown in the link status; a success after a failure brings them back.
+    async fn connect_host(
+        &self,
+        target: &RemoteTarget,
+    ) -> Result<(AppServer, mpsc::Receiver<AppServerEvent>, Option<u32>)> {
+        let was_down = self.link.borrow().last_error.is_some();
+        let joined = RemoteBuilder::new(target.endpoint.clone())
+            .client_info("orbitdock", env!("CARGO_PKG_VERSION"))
+            .request_timeout(self.config.request_timeout)
+            .experimental_api(true)
+            .event_capacity(4096)
+            .reconnect(target.reconnect.clone())
+            .allow_insecure_remote(target.allow_insecure_ws)
+            .connect_timeout(target.connect_timeout)
+            .initialize_timeout(target.connect_timeout)
+            .connect()
+            .await;
+        match joined {
+            Ok((server, rx)) => {
+                let version = crate::hosts::codex_version(&server.initialize_response().user_agent);
+                self.link.send_replace(LinkStatus {
+                    state: HostState::Connected,
+                    codex_version: version,
+                    ..Default::default()
+                });
+                tracing::info!(host = %target.name, endpoint = %target.endpoint.describe(), "host connected");
+                if was_down {
+                    self.router
+                        .route(ConnectorEvent::HostReachable {
+                            connector: self.key.clone(),
+                            not_resumed: Vec::new(),
+                        })
+                        .await;
+                }
+                Ok((server, rx, None))
+            }
+            Err(e) => {
+                let refused = matches!(e, codex_client::Error::Unauthorized { .. });
+                let why = host_failure(&e);
+                tracing::warn!(host = %target.name, error = %why, "cannot reach host");
+                self.link.send_modify(|l| {
+                    l.state = HostState::Unreachable;
+                    l.last_error = Some(why.clone());
+                    l.closed = true;
+                    l.refused = refused;
+                });
+                // Sessions hear it once per outage, not on every retry of the keeper.
+                if !was_down {
+                    self.router
+                        .route(ConnectorEvent::HostUnreachable {
+                            connector: self.key.clone(),
+                            detail: why.clone(),
+                        })
+                        .await;
+                }
+                Err(Error::Conflict(format!(
+                    "the host {} is unreachable: {why}",
+                    target.name
+                )))
+            }
+        }
     }
 
     /// The app-server's environment: the configured variables, and no Rust backtraces (a
@@ -295,54 +486,28 @@ impl AppServerConnector {
         env.extend(self.config.env.iter().cloned());
         env
     }
+}
 
-    /// Starts the shared runtime's listener (replacing one whose link dropped) and joins it.
-    /// The client does not reconnect on its own: a drop is handled like a stdio child's exit
-    /// (the listener is restarted on next use and threads are resumed), so the sessions see one
-    /// behaviour whichever runtime they run on.
-    async fn spawn_shared(
-        &self,
-        socket: &Path,
-    ) -> Result<(AppServer, mpsc::Receiver<AppServerEvent>, Option<u32>)> {
-        let mut slot = self.listener.lock().await;
-        if let Some(mut old) = slot.take() {
-            let _ = old.stop().await;
-        }
-        if let Some(dir) = socket.parent() {
-            private_socket_dir(dir)?;
-        }
-        let mut listener = ListenerBuilder::new(
-            &self.config.codex_bin,
-            &self.config.codex_home,
-            Listen::Unix(socket.to_owned()),
-        )
-        .envs(self.child_env())
-        .spawn()
-        .await?;
-        let joined = RemoteBuilder::new(listener.endpoint())
-            .client_info("orbitdock", env!("CARGO_PKG_VERSION"))
-            .request_timeout(self.config.request_timeout)
-            .experimental_api(true)
-            .event_capacity(4096)
-            .reconnect(ReconnectPolicy::never())
-            .connect()
-            .await;
-        match joined {
-            Ok((server, rx)) => {
-                let pid = listener.pid();
-                *slot = Some(listener);
-                Ok((server, rx, pid))
-            }
-            Err(e) => {
-                let _ = listener.kill().await;
-                Err(e.into())
-            }
-        }
+/// One sentence on why a host could not be reached (never a token: errors carry the endpoint's
+/// description, which has none).
+fn host_failure(e: &codex_client::Error) -> String {
+    match e {
+        codex_client::Error::Unauthorized {
+            status, message, ..
+        } => format!(
+            "the host refused our token (HTTP {status}: {}); check the token file given to `hosts add`",
+            message.trim()
+        ),
+        other => other.to_string(),
     }
 }
 
 #[async_trait]
 impl Connector for AppServerConnector {
+    fn key(&self) -> ConnectorKey {
+        self.key.clone()
+    }
+
     fn generation(&self) -> u64 {
         self.generation.load(Ordering::SeqCst)
     }
@@ -749,16 +914,13 @@ impl Connector for AppServerConnector {
     }
 
     async fn shutdown(&self) {
+        self.stopping.store(true, Ordering::SeqCst);
         if let Some(s) = self.current.lock().await.take()
             && let Err(e) = s.shutdown().await
         {
             tracing::debug!(error = %e, "app-server shutdown");
         }
-        if let Some(mut l) = self.listener.lock().await.take()
-            && let Err(e) = l.stop().await
-        {
-            tracing::debug!(error = %e, "app-server listener stop");
-        }
+        self.stop_shared().await;
     }
 
     fn terminal_attach(&self) -> Option<TerminalAttach> {
@@ -771,19 +933,6 @@ impl Connector for AppServerConnector {
             }),
         }
     }
-}
-
-/// Creates the shared runtime's socket directory readable by the owner only, and tightens an
-/// existing one: whoever can enter it can drive every thread of the `CODEX_HOME`.
-fn private_socket_dir(dir: &Path) -> Result<()> {
-    crate::ensure_private_dir(dir)?;
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
-            .map_err(|e| Error::io(dir, e))?;
-    }
-    Ok(())
 }
 
 /// Codex's built-in provider id of the OpenAI account.
@@ -829,14 +978,30 @@ fn agent_err(operation: &str, e: codex_client::Error) -> Error {
     Error::agent(operation, e)
 }
 
+/// Where a pump delivers, and what it tells about its link.
+struct Pump {
+    key: ConnectorKey,
+    router: Router,
+    exec_outputs: around::ExecOutputs,
+    generation: u64,
+    /// A host's link status (`None` for the local app-server, whose drops are exits).
+    link: Option<watch::Sender<LinkStatus>>,
+}
+
 /// Forwards one app-server's events, translated, until it exits.
 async fn pump(
     mut rx: mpsc::Receiver<AppServerEvent>,
     mut retire: mpsc::UnboundedReceiver<around::Retire>,
-    router: Router,
-    exec_outputs: around::ExecOutputs,
-    generation: u64,
+    p: Pump,
+    mut closed: Option<oneshot::Sender<String>>,
 ) {
+    let Pump {
+        key,
+        router,
+        exec_outputs,
+        generation,
+        link,
+    } = p;
     loop {
         // Events first: a retire request is handled only once every event queued before it
         // (a finished command's last output) has been delivered.
@@ -862,12 +1027,12 @@ async fn pump(
                 let method = n.method().to_owned();
                 match translate::notification(n) {
                     Translated::Thread { thread_id, events } => ConnectorEvent::Thread {
-                        connector: CODEX,
+                        connector: key.clone(),
                         thread_id,
                         events,
                     },
                     Translated::RateLimits(rate_limits) => ConnectorEvent::RateLimits {
-                        connector: CODEX,
+                        connector: key.clone(),
                         rate_limits,
                     },
                     Translated::Ignored => {
@@ -878,13 +1043,13 @@ async fn pump(
             }
             AppServerEvent::Request(r) => match translate::request(r).await {
                 Ok((thread_id, request)) => ConnectorEvent::Approval {
-                    connector: CODEX,
+                    connector: key.clone(),
                     thread_id,
                     request: Box::new(request),
                 },
                 Err(unsupported) => match unsupported.thread_id {
                     Some(thread_id) => ConnectorEvent::Thread {
-                        connector: CODEX,
+                        connector: key.clone(),
                         thread_id,
                         events: vec![SessionEvent::Notice(format!(
                             "The agent sent a request OrbitDock does not support ({}); it was refused.",
@@ -905,18 +1070,80 @@ async fn pump(
                 let tail = super::stderr_tail_lines(&stderr_tail, 5);
                 tracing::warn!(?status, generation, stderr = %tail, "codex app-server exited");
                 ConnectorEvent::Exited {
-                    connector: CODEX,
+                    connector: key.clone(),
                     detail: format!("exit status {status:?}; {tail}"),
                 }
             }
-            // The shared runtime's link: it does not reconnect, so `Closed` follows a drop.
-            AppServerEvent::Closed { reason } => {
-                tracing::warn!(generation, %reason, "codex app-server connection closed");
-                ConnectorEvent::Exited {
-                    connector: CODEX,
+            AppServerEvent::Disconnected { reason, .. } => {
+                let Some(link) = &link else {
+                    // The shared runtime does not reconnect: `Closed` follows and reports it.
+                    continue;
+                };
+                tracing::warn!(host = %key, %reason, "host link dropped; reconnecting");
+                link.send_modify(|l| {
+                    l.state = HostState::Reconnecting;
+                    l.last_error = Some(reason.clone());
+                });
+                ConnectorEvent::HostUnreachable {
+                    connector: key.clone(),
                     detail: reason,
                 }
             }
+            AppServerEvent::ReconnectFailed { attempt, error, .. } => {
+                if let Some(link) = &link {
+                    tracing::debug!(host = %key, attempt, %error, "host reconnection failed");
+                    link.send_modify(|l| {
+                        l.state = HostState::Unreachable;
+                        l.last_error = Some(error);
+                    });
+                }
+                continue;
+            }
+            AppServerEvent::Reconnected {
+                resumed,
+                not_resumed,
+                ..
+            } => {
+                let Some(link) = &link else { continue };
+                tracing::info!(host = %key, resumed = resumed.len(), not_resumed = not_resumed.len(), "host link back");
+                link.send_modify(|l| {
+                    l.state = HostState::Connected;
+                    l.last_error = None;
+                    l.refused = false;
+                });
+                ConnectorEvent::HostReachable {
+                    connector: key.clone(),
+                    not_resumed,
+                }
+            }
+            AppServerEvent::Closed { reason } => match &link {
+                // A host's client gave up (or was shut down): its keeper connects afresh.
+                Some(link) => {
+                    tracing::warn!(host = %key, %reason, "host link closed");
+                    link.send_modify(|l| {
+                        l.state = HostState::Unreachable;
+                        l.last_error = Some(reason.clone());
+                        l.closed = true;
+                    });
+                    ConnectorEvent::HostUnreachable {
+                        connector: key.clone(),
+                        detail: reason,
+                    }
+                }
+                // The shared runtime's link: it does not reconnect, so `Closed` follows a drop.
+                // Its watcher reports it (with the listener's exit) and restarts it.
+                None => {
+                    tracing::warn!(generation, %reason, "codex app-server connection closed");
+                    if let Some(watcher) = closed.take() {
+                        let _ = watcher.send(reason);
+                        continue;
+                    }
+                    ConnectorEvent::Exited {
+                        connector: key.clone(),
+                        detail: reason,
+                    }
+                }
+            },
             other => {
                 tracing::debug!(?other, "unhandled app-server event");
                 continue;

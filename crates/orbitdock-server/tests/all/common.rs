@@ -474,7 +474,14 @@ impl Ws {
 
     pub async fn connect_with_token(base: &str, token: &str) -> Result<Ws> {
         let url = format!("{}/ws?token={token}", base.replace("http://", "ws://"));
-        let (stream, _) = tokio::time::timeout(WAIT, tokio_tungstenite::connect_async(url))
+        Self::open(url).await
+    }
+
+    /// Connects and reads the server's `Hello`, whatever the request carries as credentials.
+    async fn open(
+        req: impl tokio_tungstenite::tungstenite::client::IntoClientRequest + Unpin,
+    ) -> Result<Ws> {
+        let (stream, _) = tokio::time::timeout(WAIT, tokio_tungstenite::connect_async(req))
             .await
             .context("ws connect timed out")??;
         let mut ws = Ws {
@@ -492,17 +499,7 @@ impl Ws {
         use tokio_tungstenite::tungstenite::client::IntoClientRequest;
         let mut req = format!("{}/ws", base.replace("http://", "ws://")).into_client_request()?;
         req.headers_mut().insert("cookie", cookie.parse()?);
-        let (stream, _) = tokio::time::timeout(WAIT, tokio_tungstenite::connect_async(req))
-            .await
-            .context("ws connect timed out")??;
-        let mut ws = Ws {
-            stream,
-            seen: Vec::new(),
-            delta_frames: Vec::new(),
-        };
-        let hello = ws.next().await?;
-        assert!(matches!(hello, ServerMessage::Hello { .. }), "{hello:?}");
-        Ok(ws)
+        Self::open(req).await
     }
 
     /// Reads until the server closes the connection; the close frame's code, if it sent one.

@@ -22,10 +22,10 @@ use anyhow::{Context, Result, ensure};
 use futures::{SinkExt, StreamExt};
 use orbitdock_protocol::SessionState;
 use serde_json::json;
-use test_support::{CodexHomeBuilder, FakeResponses};
+use test_support::{CodexHomeBuilder, FakeResponses, TempCodexHome};
 use tokio_tungstenite::tungstenite::Message;
 
-use crate::common::{ServeOptions, serve, serve_with, target_bin};
+use crate::common::{ServeOptions, Served, serve, serve_with, target_bin};
 
 /// Every path under `root` with its type and permission bits.
 fn walk(root: &Path) -> Result<Vec<(PathBuf, std::fs::FileType, u32)>> {
@@ -45,16 +45,26 @@ fn walk(root: &Path) -> Result<Vec<(PathBuf, std::fs::FileType, u32)>> {
     Ok(out)
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn token_stays_out_of_logs_urls_and_errors_and_every_file_is_private() -> Result<()> {
-    let bin = target_bin("orbitdock")?;
+/// A real `orbitdock serve` logging at debug level into `stderr`, so a test can search
+/// everything it wrote for secrets. The fields keep the fake model, the homes and the temp dir
+/// alive as long as the server.
+struct DebugServer {
+    _fake: FakeResponses,
+    home: TempCodexHome,
+    _tmp: tempfile::TempDir,
+    data: PathBuf,
+    stderr: PathBuf,
+    s: Served,
+}
+
+fn serve_at_debug(bin: &Path) -> Result<DebugServer> {
     let fake = FakeResponses::start();
     let home = CodexHomeBuilder::new(&fake.base_url()).build();
     let tmp = tempfile::tempdir()?;
     let data = tmp.path().join("data");
     let stderr = tmp.path().join("stderr.log");
-    let mut s = serve_with(
-        &bin,
+    let s = serve_with(
+        bin,
         &data,
         &home,
         &ServeOptions {
@@ -63,6 +73,27 @@ async fn token_stays_out_of_logs_urls_and_errors_and_every_file_is_private() -> 
             ..Default::default()
         },
     )?;
+    Ok(DebugServer {
+        _fake: fake,
+        home,
+        _tmp: tmp,
+        data,
+        stderr,
+        s,
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn token_stays_out_of_logs_urls_and_errors_and_every_file_is_private() -> Result<()> {
+    let bin = target_bin("orbitdock")?;
+    let DebugServer {
+        _fake,
+        home,
+        _tmp,
+        data,
+        stderr,
+        mut s,
+    } = serve_at_debug(&bin)?;
     let token = s.token.clone();
     let base = s.base.clone();
     let port: u16 = base.rsplit(':').next().unwrap().parse()?;
@@ -441,21 +472,14 @@ fn cli(bin: &Path, data: &Path, args: &[&str]) -> Result<String> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pairing_keeps_the_token_and_device_secrets_out_of_urls_and_logs() -> Result<()> {
     let bin = target_bin("orbitdock")?;
-    let fake = FakeResponses::start();
-    let home = CodexHomeBuilder::new(&fake.base_url()).build();
-    let tmp = tempfile::tempdir()?;
-    let data = tmp.path().join("data");
-    let stderr = tmp.path().join("stderr.log");
-    let mut s = serve_with(
-        &bin,
-        &data,
-        &home,
-        &ServeOptions {
-            stderr: Some(stderr.clone()),
-            env: vec![("ORBITDOCK_LOG".into(), "debug".into())],
-            ..Default::default()
-        },
-    )?;
+    let DebugServer {
+        _fake,
+        home: _home,
+        _tmp,
+        data,
+        stderr,
+        mut s,
+    } = serve_at_debug(&bin)?;
     let token = s.token.clone();
     let base = s.base.clone();
 

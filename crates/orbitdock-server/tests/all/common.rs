@@ -701,6 +701,21 @@ pub fn is_turn_ended(d: &SessionDelta) -> bool {
     matches!(d, SessionDelta::TurnEnded { .. })
 }
 
+/// Scripts the model to ask one multiple-choice question ("Which color should the button be?",
+/// id `color`, options Blue and Red) through Codex's `request_user_input` tool, then to answer
+/// "Plan: a blue button." once it has the reply.
+pub fn script_color_question(fake: &FakeResponses) {
+    fake.enqueue(test_support::ScriptedResponse::new().function_call(
+        "request_user_input",
+        serde_json::json!({"questions": [{"id": "color", "header": "Color",
+            "question": "Which color should the button be?",
+            "options": [{"label": "Blue", "description": "calm"},
+                        {"label": "Red", "description": "loud"}]}]}),
+        "call-q",
+    ));
+    fake.enqueue(test_support::ScriptedResponse::new().text("Plan: a blue button."));
+}
+
 /// A model response that starts an agent message, streams `text` into it, then stalls (never
 /// completes the item): the shape of a turn cut short by an interrupt or a stop.
 pub fn stalled_partial_message(text: &str) -> test_support::ScriptedResponse {

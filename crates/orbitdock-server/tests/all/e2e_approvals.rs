@@ -355,16 +355,7 @@ async fn file_changes_answered_over_rest_are_applied_or_not() -> Result<()> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_question_asked_in_plan_mode_is_answered_over_rest_and_reaches_the_model() -> Result<()> {
     let h = Harness::start().await?;
-    h.fake.enqueue(ScriptedResponse::new().function_call(
-        "request_user_input",
-        json!({"questions": [{"id": "color", "header": "Color",
-            "question": "Which color should the button be?",
-            "options": [{"label": "Blue", "description": "calm"},
-                        {"label": "Red", "description": "loud"}]}]}),
-        "call-q",
-    ));
-    h.fake
-        .enqueue(ScriptedResponse::new().text("Plan: a blue button."));
+    common::script_color_question(&h.fake);
     let (id, mut ws) = common::direct_session(&h, "on-request", "read-only").await?;
     let _: serde_json::Value = h
         .post(

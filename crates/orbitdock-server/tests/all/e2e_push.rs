@@ -421,16 +421,7 @@ async fn a_pending_question_is_pushed_without_its_text_or_an_action() -> Result<
         )
         .await?;
     // Codex's request_user_input tool (plan mode): the agent asks the user a question.
-    h.fake.enqueue(ScriptedResponse::new().function_call(
-        "request_user_input",
-        json!({"questions": [{"id": "color", "header": "Color",
-            "question": "Which color should the button be?",
-            "options": [{"label": "Blue", "description": "calm"},
-                        {"label": "Red", "description": "loud"}]}]}),
-        "call-q",
-    ));
-    h.fake
-        .enqueue(ScriptedResponse::new().text("Plan: a blue button."));
+    common::script_color_question(&h.fake);
     let (id, mut ws) = common::direct_session(&h, "on-request", "read-only").await?;
     let _: SessionState = h
         .post(

@@ -19,7 +19,7 @@
 
 import path from 'node:path';
 import {
-  tempDir, startOrbitdock, launchBrowser, screenshotPath, makeCodexHome, withTimeout,
+  tempDir, startOrbitdock, launchBrowser, screenshotPath, makeCodexHome, withTimeout, signIn,
 } from './lib/harness.mjs';
 import { seedSessions } from './lib/seed.mjs';
 
@@ -54,10 +54,10 @@ const OBSERVE_FIRST_ROW = () => {
 async function sidebarTimes(server, browser, n) {
   const page = await browser.context.newPage();
   await page.addInitScript(OBSERVE_FIRST_ROW);
-  await page.goto(server.loginUrl);
+  await signIn(page, server);
   await page.locator('#session-list a.session-row').first().waitFor({ timeout: 30000 });
   const times = [];
-  // The first load (login redirect, cold caches) is warm-up.
+  // The first load (sign-in redirect, cold caches) is warm-up.
   for (let i = 0; i < RUNS; i += 1) {
     await page.reload();
     const ms = await withTimeout((async () => {

@@ -17,7 +17,7 @@
 import { spawnSync } from 'node:child_process';
 import path from 'node:path';
 import {
-  ROOT, tempDir, startOrbitdock, launchBrowser, screenshotPath, makeCodexHome, withTimeout,
+  ROOT, tempDir, startOrbitdock, launchBrowser, screenshotPath, makeCodexHome, withTimeout, signIn,
 } from './lib/harness.mjs';
 
 const BIG = Number(process.env.BENCH_ITEMS || 10000);
@@ -122,7 +122,7 @@ async function main() {
   const browser = await launchBrowser();
   try {
     const page = await browser.context.newPage();
-    await page.goto(server.loginUrl);
+    await signIn(page, server);
     await page.locator('#conn[data-state="live"]').waitFor({ timeout: 15000 });
     // Warm-up (module loading, first WebSocket round trip) is not what we measure.
     await openTimes(page, smallId, SMALL);

@@ -237,16 +237,32 @@ export function makeCodexHome(dir, baseUrl, extraConfig = '') {
 }
 
 /**
- * Starts `orbitdock serve` on `port` (0 = any free port) and waits for the login URL it prints.
- * Returns {child, origin, loginUrl, port}.
+ * Starts `orbitdock serve` on `port` (0 = any free port) and waits for the one-time sign-in link
+ * it prints. Returns {child, origin, port, signInLink, token}: the link works once (it signs a
+ * browser in as the device "Browser on this machine"); the API token, which the server never
+ * prints, is read from the data dir like `orbitdock token` does. Pages sign in with `signIn`.
  */
 export async function startOrbitdock({ dataDir, codexHome, port = 0, extraArgs = [], env = {} }) {
   const args = ['serve', '--port', String(port), '--data-dir', dataDir, '--codex-home', codexHome,
     '--codex-bin', BIN.codex, ...extraArgs];
   const child = new Child('orbitdock', BIN.orbitdock, args, { env: { RUST_LOG: process.env.RUST_LOG || 'info', ...env } });
-  const m = await child.waitFor(/(http:\/\/127\.0\.0\.1:(\d+))\/login\?token=([A-Za-z0-9_\-.~%]+)/, 60000,
-    'orbitdock serve to print its login URL');
-  return { child, origin: m[1], port: Number(m[2]), loginUrl: `${m[1]}/login?token=${m[3]}`, token: decodeURIComponent(m[3]) };
+  const m = await child.waitFor(/Open the UI: ((http:\/\/127\.0\.0\.1:(\d+))\/pair#[A-Za-z0-9_-]+)/, 60000,
+    'orbitdock serve to print its sign-in link');
+  const token = readFileSync(path.join(dataDir, 'token'), 'utf8').trim();
+  return { child, origin: m[2], port: Number(m[3]), signInLink: m[1], token };
+}
+
+/**
+ * Signs `page` in to `server` the way a person with the API token does: the sign-in form at
+ * /login, the token pasted and posted (never in a URL). Waits for the app's URL.
+ */
+export async function signIn(page, server) {
+  await page.goto(`${server.origin}/login`);
+  await page.getByLabel('API token').fill(server.token);
+  await Promise.all([
+    page.waitForURL(`${server.origin}/`),
+    page.getByRole('button', { name: 'Sign in' }).click(),
+  ]);
 }
 
 /** Launches Debian's Chromium headless with a fresh profile. */
@@ -275,8 +291,7 @@ export async function openLoggedIn(server) {
   const browser = await launchBrowser();
   const page = await browser.context.newPage();
   page.on('pageerror', (err) => console.error('page error:', err));
-  await page.goto(server.loginUrl);
-  await page.waitForURL(`${server.origin}/`);
+  await signIn(page, server);
   return { browser, page };
 }
 
@@ -384,12 +399,11 @@ export function childPid(parentPid, name) {
   return null;
 }
 
-/** A page of `browser` logged in to `server` (the login URL sets the cookie), live. */
+/** A page of `browser` logged in to `server` (the sign-in form sets the cookie), live. */
 export async function openLoggedInPage(browser, server) {
   const page = await browser.context.newPage();
   page.on('pageerror', (err) => console.error('page error:', err));
-  await page.goto(server.loginUrl);
-  await page.waitForURL(`${server.origin}/`);
+  await signIn(page, server);
   await page.locator('#conn[data-state="live"]').waitFor({ timeout: 15000 });
   return page;
 }

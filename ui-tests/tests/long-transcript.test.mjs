@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import path from 'node:path';
 import {
-  ROOT, tempDir, startOrbitdock, launchBrowser, makeCodexHome, screenshotPath,
+  ROOT, tempDir, startOrbitdock, launchBrowser, makeCodexHome, screenshotPath, signIn,
 } from '../lib/harness.mjs';
 
 const ITEMS = 1000;
@@ -35,7 +35,7 @@ before(async () => {
   server = await startOrbitdock({ dataDir, codexHome: makeCodexHome(dir, 'http://127.0.0.1:9/v1') });
   browser = await launchBrowser();
   page = await browser.context.newPage();
-  await page.goto(server.loginUrl);
+  await signIn(page, server);
   await page.locator('#conn[data-state="live"]').waitFor({ timeout: 15000 });
 });
 

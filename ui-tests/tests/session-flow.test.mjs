@@ -111,8 +111,8 @@ async function serverItemIds() {
   return page1.items.map((it) => it.id);
 }
 
-test('login URL sets the cookie and opens the UI', async () => {
-  await page.goto(server.loginUrl);
+test('the one-time link `orbitdock serve` printed signs this browser in and opens the UI', async () => {
+  await page.goto(server.signInLink);
   await page.waitForURL(`${server.origin}/`);
   await page.locator('#conn[data-state="live"]').waitFor({ timeout: 15000 });
   assert.equal(await page.title(), 'OrbitDock');

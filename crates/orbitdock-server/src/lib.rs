@@ -114,6 +114,8 @@ pub struct RunningServer {
     pub tls: bool,
     /// Sessions.
     pub registry: Arc<Registry>,
+    /// Pairing codes and device sessions (every listener shares them).
+    pub pairing: Arc<pairing::Pairing>,
     stop: CancellationToken,
     tasks: TaskTracker,
     serve: JoinHandle<()>,
@@ -439,6 +441,7 @@ pub async fn start_with_connectors_exposed(
         local_addr,
         tls,
         registry,
+        pairing,
         stop,
         tasks,
         serve,

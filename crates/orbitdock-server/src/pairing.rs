@@ -6,6 +6,10 @@
 //! opens `/pair#CODE`; the fragment never leaves the browser, the pair page posts the code, and
 //! the answer sets the device's **own** session secret as an HttpOnly, SameSite=Strict cookie.
 //!
+//! The same codes sign in a browser on the server's own machine without the API token:
+//! `orbitdock serve` prints a link minted at start, and `orbitdock open` mints a fresh one, both
+//! for a device called [`LOCAL_BROWSER`] that is listed and revoked like any paired phone.
+//!
 //! Only SHA-256 digests of codes and secrets are stored (`store::devices`), so the database
 //! signs nobody in. A device session has a name, its pairing time and its last request, and is
 //! revoked on its own: the next request with its cookie is 401, and its open WebSocket is told
@@ -30,6 +34,11 @@ use crate::error::{Error, Result};
 use crate::notify::action_tokens::random_token;
 use crate::store::devices::{DeviceOp, DeviceRow, PairingCodeRow};
 use crate::store::{Command, PersistOp, Store};
+
+/// The name of the device a sign-in link for this machine's own browser creates.
+pub const LOCAL_BROWSER: &str = "Browser on this machine";
+/// The page a pairing link opens.
+pub const PAIR_PAGE: &str = "/pair";
 
 /// How long a pairing code works by default.
 pub const DEFAULT_CODE_TTL: Duration = Duration::from_secs(5 * 60);
@@ -161,6 +170,12 @@ pub fn name_from_user_agent(ua: &str) -> String {
         (None, Some(o)) => format!("Browser on {o}"),
         (None, None) => "Paired device".to_owned(),
     }
+}
+
+/// The link that redeems `code` on the server at `origin` (`http://host:port`). The code is in
+/// the fragment, which browsers never send: it reaches the server only in the pair page's POST.
+pub fn link(origin: &str, code: &str) -> String {
+    format!("{}{PAIR_PAGE}#{code}", origin.trim_end_matches('/'))
 }
 
 /// `url` as a QR code, an SVG document (for the web UI).

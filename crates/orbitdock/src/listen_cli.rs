@@ -119,7 +119,7 @@ impl ListenArgs {
     }
 }
 
-/// What `serve` prints about remote access, before the login URL.
+/// What `serve` prints about remote access, before the sign-in link.
 pub fn print_exposure(server: &orbitdock_server::RunningServer, exposure: &Exposure) {
     if server.addr.ip().is_loopback() {
         if !exposure.public_names.is_empty() {

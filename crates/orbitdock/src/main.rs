@@ -99,6 +99,14 @@ enum Cmd {
         #[arg(long)]
         json: bool,
     },
+    /// Sign this machine's browser in: mints a one-time link (no API token in it) and opens
+    /// it with the desktop's opener (`xdg-open`, or `open` on macOS). The browser becomes a
+    /// device called "Browser on this machine", listed and revocable like any other.
+    Open {
+        /// Only print the link; do not start a browser.
+        #[arg(long)]
+        print: bool,
+    },
     /// List paired devices, or revoke one.
     Devices {
         /// Revoke this device (its id from the list).
@@ -673,6 +681,7 @@ async fn run(cmd: Cmd, data_dir: PathBuf) -> Result<()> {
             url,
             json,
         } => pair(&data_dir, name, ttl, url, json).await,
+        Cmd::Open { print } => open(&data_dir, print).await,
         Cmd::Devices { revoke, json } => {
             let c = Client::discover(&data_dir)?;
             if let Some(id) = revoke {
@@ -1048,7 +1057,7 @@ async fn pair(
         })
         .await?;
     if let Some(base) = base {
-        code.url = format!("{}/pair#{}", base.trim_end_matches('/'), code.code);
+        code.url = orbitdock_server::pairing::link(&base, &code.code);
     }
     if json {
         let out = serde_json::json!({"url": code.url, "expires_at": code.expires_at});
@@ -1061,6 +1070,42 @@ async fn pair(
         local_time(code.expires_at)
     );
     println!("{}", code.url);
+    Ok(())
+}
+
+/// `orbitdock open`: a one-time sign-in link from the running server, opened in the browser.
+async fn open(data_dir: &Path, print_only: bool) -> Result<()> {
+    let c = Client::discover(data_dir)?;
+    let code = c
+        .pairing(&orbitdock_protocol::pairing::PairingRequest {
+            name: Some(orbitdock_server::pairing::LOCAL_BROWSER.to_owned()),
+            ttl_secs: None,
+        })
+        .await?;
+    println!(
+        "Sign-in link (works once, until {}):",
+        local_time(code.expires_at)
+    );
+    println!("{}", code.url);
+    if print_only {
+        return Ok(());
+    }
+    let opener = if cfg!(target_os = "macos") {
+        "open"
+    } else {
+        "xdg-open"
+    };
+    // Not waited for: some openers stay until the browser they started exits.
+    match std::process::Command::new(opener)
+        .arg(&code.url)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+    {
+        Ok(_) => eprintln!("opening it in your browser ({opener})"),
+        Err(e) => eprintln!("cannot start `{opener}` ({e}): open the link above in your browser"),
+    }
     Ok(())
 }
 
@@ -1135,7 +1180,7 @@ async fn serve(
             codex_home: codex_home.root().to_path_buf(),
             codex_bin: binary.path.clone(),
             bind: addr,
-            token: token.clone(),
+            token,
             codex_env: Vec::new(),
             claude,
         },
@@ -1163,10 +1208,23 @@ async fn serve(
     )?;
     println!("OrbitDock is listening on {}", server.bound_url());
     listen_cli::print_exposure(&server, &exposure);
-    println!("Open the UI: {url}/login?token={token}");
+    // A one-time link, not the API token: see `orbitdock_server::pairing`.
+    let code = server
+        .pairing
+        .mint(
+            Some(orbitdock_server::pairing::LOCAL_BROWSER.to_owned()),
+            orbitdock_server::pairing::DEFAULT_CODE_TTL,
+        )
+        .await
+        .context("minting the sign-in link")?;
     println!(
-        "(API token in {})",
-        data_dir::token_path(&data_dir).display()
+        "Open the UI: {}",
+        orbitdock_server::pairing::link(&url, &code.code)
+    );
+    println!(
+        "(a one-time sign-in link for this machine, until {}; `orbitdock open` makes a new one, \
+         or sign in at {url}/login with the token from `orbitdock token`)",
+        local_time(code.expires_at)
     );
     // SIGINT or SIGTERM (systemd, launchd, kill): stop gracefully, losing nothing.
     orbitdock_server::stop_signal().await;

@@ -36,6 +36,11 @@ fn serve(path: &str) -> Response {
     }
 }
 
+/// An embedded file as text (a page a handler fills in before serving).
+pub(super) fn text(path: &str) -> Option<String> {
+    UiAssets::get(path).map(|f| String::from_utf8_lossy(&f.data).into_owned())
+}
+
 /// The installable-app shell: served without the token because browsers fetch the manifest and
 /// its icons without cookies, and the offline page must load when nothing else can. None of it
 /// holds data.

@@ -22,7 +22,7 @@ use crate::pairing::{self, DeviceIdentity, PairError};
 /// The device-session cookie.
 pub const DEVICE_COOKIE: &str = "orbitdock_device";
 /// The pair page.
-pub(super) const PAIR_PAGE: &str = "/pair";
+pub(super) const PAIR_PAGE: &str = pairing::PAIR_PAGE;
 /// Where the pair page posts its code (no API token: see the guard).
 pub(super) const PAIR_ROUTE: &str = "/api/pair";
 /// A paired device stays signed in until revoked; browsers cap cookie lifetimes at 400 days.
@@ -74,7 +74,7 @@ pub(super) async fn create(
     };
     let origin = public_origin(&headers)?;
     let minted = s.pairing.mint(req.name, ttl).await?;
-    let url = format!("{origin}{PAIR_PAGE}#{}", minted.code);
+    let url = pairing::link(&origin, &minted.code);
     Ok(Json(PairingCode {
         qr_svg: pairing::qr_svg(&url)?,
         code: minted.code,

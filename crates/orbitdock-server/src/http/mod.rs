@@ -4,8 +4,9 @@
 //! Built by [`app`] so tests can drive the router with `oneshot` or serve it on 127.0.0.1:0.
 //! Security (see the protocol README): every route but `/health`, `/login` and the pairing page
 //! with its `POST /api/pair` needs a credential: the token (bearer header, the HttpOnly cookie
-//! set by `/login`, or `?token=` on `/ws` only) or a paired device's session cookie (see
-//! `crate::pairing`); failed sign-ins are rate-limited per source address; `Host` must
+//! set by `POST /login`, or `?token=` on `/ws` only) or a paired device's session cookie (see
+//! `crate::pairing`); a browser never gets the token in a URL (see [`login`]); failed sign-ins
+//! are rate-limited per source address; `Host` must
 //! be a loopback name with our port and `Origin`, when present, our own origin, which defeats DNS
 //! rebinding and cross-site requests; mutations are POST/PATCH/DELETE only (the router refuses
 //! other methods with 405).
@@ -18,6 +19,7 @@ mod devices;
 mod hooks;
 mod hosts;
 mod list;
+mod login;
 mod login_limit;
 mod providers;
 mod push;
@@ -341,7 +343,7 @@ fn route_table() -> RouteTable {
         .fallback(assets::asset);
     RouteTable::new()
         .route("/health", get(rest::health))
-        .route("/login", get(login))
+        .route(login::LOGIN_PATH, get(login::form).post(login::submit))
         .merge(api)
 }
 
@@ -415,7 +417,7 @@ async fn guard(State(state): State<AppState>, mut req: Request<Body>, next: Next
     // approval) in its body; it must work from a notification without the API token. The pair
     // page and its POST are how a device without any credential gets one (a one-time code).
     if path == "/health"
-        || path == "/login"
+        || path == login::LOGIN_PATH
         || path == push::ACTION_ROUTE
         || path == devices::PAIR_PAGE
         || path == devices::PAIR_ROUTE
@@ -453,9 +455,9 @@ async fn guard(State(state): State<AppState>, mut req: Request<Body>, next: Next
         }
     }
     match token {
-        // A person opening the bare URL gets a page telling them how to sign in, not JSON; the
-        // UI itself stays behind the token like every other route.
-        _ if wants_page => sign_in_page(),
+        // A person opening the bare URL gets the sign-in page, not JSON; the UI itself stays
+        // behind the token like every other route.
+        _ if wants_page => login::page(StatusCode::UNAUTHORIZED, Some("You are not signed in.")),
         Some(_) => error_response(StatusCode::UNAUTHORIZED, "unauthorized", "invalid token"),
         None if device.is_some() => error_response(
             StatusCode::UNAUTHORIZED,
@@ -465,57 +467,9 @@ async fn guard(State(state): State<AppState>, mut req: Request<Body>, next: Next
         None => error_response(
             StatusCode::UNAUTHORIZED,
             "unauthorized",
-            "missing token: send `Authorization: Bearer <token>` or open the login URL printed by `orbitdock serve`",
+            "missing token: send `Authorization: Bearer <token>`, or in a browser open the one-time sign-in link printed by `orbitdock serve` (`orbitdock open` makes a new one) or sign in at /login",
         ),
     }
-}
-
-/// 401 page for a browser without the session cookie.
-fn sign_in_page() -> Response {
-    const PAGE: &str = "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
-<meta name=\"viewport\" content=\"width=device-width,initial-scale=1\"><title>OrbitDock: sign in</title></head>\
-<body style=\"font-family:system-ui,sans-serif;max-width:36rem;margin:3rem auto;padding:0 1rem;line-height:1.5\">\
-<h1>OrbitDock</h1><p>You are not signed in. Open the login URL that <code>orbitdock serve</code> printed \
-(<code>http://127.0.0.1:PORT/login?token=...</code>); <code>orbitdock token</code> prints the token again. \
-On a phone or another computer, pair it instead: <code>orbitdock pair</code>, or <em>Pair a device</em> \
-in the Devices sheet of a signed-in browser, shows a one-time link and its QR code.</p>\
-</body></html>";
-    Response::builder()
-        .status(StatusCode::UNAUTHORIZED)
-        .header(header::CONTENT_TYPE, "text/html; charset=utf-8")
-        .header(header::CACHE_CONTROL, "no-store")
-        .body(Body::from(PAGE))
-        .unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response())
-}
-
-/// `GET /login?token=T`: sets the cookie and redirects to the UI.
-async fn login(State(state): State<AppState>, req: Request<Body>) -> Response {
-    let peer = match devices::limit(&state, &req) {
-        Ok(p) => p,
-        Err(wait) => return devices::too_many(wait),
-    };
-    let token = match query_value(req.uri().query(), "token") {
-        Ok(Some(t)) => t,
-        Ok(None) => {
-            return error_response(StatusCode::UNAUTHORIZED, "unauthorized", "missing token");
-        }
-        Err(r) => return rejection_response(&r),
-    };
-    if !state.auth.token.matches(&token) {
-        state.login_limit.failed(peer);
-        return error_response(StatusCode::UNAUTHORIZED, "unauthorized", "invalid token");
-    }
-    let attributes = state.auth.cookie_attributes(req.headers());
-    Response::builder()
-        .status(StatusCode::SEE_OTHER)
-        .header(header::LOCATION, "/")
-        .header(
-            header::SET_COOKIE,
-            format!("{COOKIE_NAME}={token}; {attributes}"),
-        )
-        .header(header::CACHE_CONTROL, "no-store")
-        .body(Body::empty())
-        .unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response())
 }
 
 #[cfg(test)]

@@ -1,5 +1,6 @@
 //! Security layer over a real listening server: token on every route but /health and /login,
-//! Host and Origin checks, the login cookie, mutations only by POST/PATCH/DELETE, JSON errors.
+//! Host and Origin checks, the sign-in form and its cookie (never a token from a URL), mutations
+//! only by POST/PATCH/DELETE, JSON errors.
 
 #![allow(clippy::unwrap_used)]
 
@@ -94,10 +95,86 @@ async fn token_host_origin_and_methods_are_enforced() -> Result<()> {
         .await?;
     assert_eq!(r.status(), 403);
 
-    // /login with the token sets an HttpOnly, SameSite=Strict cookie and redirects to /.
-    let r = c.get(format!("{base}/login?token=wrong")).send().await?;
+    // GET /login is the sign-in form; it never takes the token from the URL (right or wrong,
+    // the same refusal and no cookie).
+    let html = "text/html,application/xhtml+xml";
+    let r = c
+        .get(format!("{base}/login"))
+        .header("Accept", html)
+        .send()
+        .await?;
+    assert_eq!(r.status(), 200);
+    let page = r.text().await?;
+    assert!(
+        page.contains("<form method=\"post\" action=\"/login\">")
+            && page.contains("name=\"token\""),
+        "{page}"
+    );
+    for token in ["wrong", TOKEN] {
+        let r = c
+            .get(format!("{base}/login?token={token}"))
+            .header("Accept", html)
+            .send()
+            .await?;
+        assert_eq!(r.status(), 400, "{token}");
+        assert!(!r.headers().contains_key("set-cookie"), "{token}");
+        let page = r.text().await?;
+        assert!(page.contains("no longer accepted"), "{page}");
+        let r = c.get(format!("{base}/login?token={token}")).send().await?;
+        assert_eq!(r.status(), 400, "{token}");
+        assert!(!r.headers().contains_key("set-cookie"), "{token}");
+        let e: ErrorBody = r.json().await?;
+        assert_eq!(e.error.code, "bad_request");
+    }
+    // POST /login: a wrong token is 401 (a page for a browser, JSON otherwise), no token is
+    // 400, a body that is not a form is 415; none sets a cookie.
+    let r = c
+        .post(format!("{base}/login"))
+        .form(&[("token", "wrong")])
+        .send()
+        .await?;
     assert_eq!(r.status(), 401);
-    let r = c.get(format!("{base}/login?token={TOKEN}")).send().await?;
+    assert!(!r.headers().contains_key("set-cookie"));
+    let e: ErrorBody = r.json().await?;
+    assert_eq!(e.error.code, "unauthorized");
+    let r = c
+        .post(format!("{base}/login"))
+        .header("Accept", html)
+        .form(&[("token", "wrong")])
+        .send()
+        .await?;
+    assert_eq!(r.status(), 401);
+    assert!(r.text().await?.contains("not this server's API token"));
+    let r = c
+        .post(format!("{base}/login"))
+        .form(&[("token", "")])
+        .send()
+        .await?;
+    assert_eq!(r.status(), 400);
+    let r = c
+        .post(format!("{base}/login"))
+        .json(&serde_json::json!({ "token": TOKEN }))
+        .send()
+        .await?;
+    assert_eq!(r.status(), 415);
+    assert!(!r.headers().contains_key("set-cookie"));
+    // A form from another site is refused before the token is looked at.
+    let r = c
+        .post(format!("{base}/login"))
+        .header("Origin", "http://evil.example")
+        .form(&[("token", TOKEN)])
+        .send()
+        .await?;
+    assert_eq!(r.status(), 403);
+    assert!(!r.headers().contains_key("set-cookie"));
+    // The right token, posted from our own origin: an HttpOnly, SameSite=Strict cookie and a
+    // redirect to /.
+    let r = c
+        .post(format!("{base}/login"))
+        .header("Origin", &base)
+        .form(&[("token", TOKEN)])
+        .send()
+        .await?;
     assert_eq!(r.status(), 303);
     assert_eq!(r.headers()["location"], "/");
     let cookie = r.headers()["set-cookie"].to_str()?.to_owned();
@@ -204,9 +281,9 @@ mod raw_requests {
         // The server still answers afterwards.
         let head = format!("GET /health HTTP/1.1\r\n{host}");
         assert_eq!(raw(addr, head.as_bytes()).await?.0, 200);
-        // A well-formed escape of a wrong token is just a wrong token.
+        // A well-formed token in the login URL is refused as such (no token is read from a URL).
         let head = format!("GET /login?token=%C3%A9 HTTP/1.1\r\n{host}");
-        assert_eq!(raw(addr, head.as_bytes()).await?.0, 401);
+        assert_eq!(raw(addr, head.as_bytes()).await?.0, 400);
 
         // Names that merely start like a loopback address are other hosts (DNS rebinding).
         for evil in [

@@ -170,8 +170,9 @@ fn probes_for(
     let has_param = pattern.contains('{');
     let real_path = substitute(pattern, real_id);
     let unknown_path = substitute(pattern, "no-such-id-0000");
-    // The pair page holds no data: a device without any credential opens it.
-    let public = pattern == "/health" || pattern == "/pair";
+    // The pair page and the sign-in form hold no data: a browser without any credential opens
+    // them (a wrong token posted to the form is covered by the access tests).
+    let public = pattern == "/health" || pattern == "/pair" || pattern == "/login";
     let mut out = Vec::new();
     let probe = |what: String,
                  method: Method,
@@ -215,18 +216,18 @@ fn probes_for(
                     true,
                 ));
             }
-            // `/ws` takes the token in the query (browsers cannot set headers on an upgrade)
-            // and `/login` exists to trade it for the cookie.
-            if pattern != "/ws" && pattern != "/login" {
-                out.push(probe(
-                    format!("token in the query: {m} {pattern}"),
-                    m.clone(),
-                    format!("{path}?token={TOKEN}"),
-                    vec![],
-                    None,
-                    true,
-                ));
-            }
+        }
+        // `/ws` takes the token in the query (browsers cannot set headers on an upgrade); no
+        // other route does, the sign-in form included.
+        if (!public || pattern == "/login") && pattern != "/ws" {
+            out.push(probe(
+                format!("token in the query: {m} {pattern}"),
+                m.clone(),
+                format!("{path}?token={TOKEN}"),
+                vec![],
+                None,
+                true,
+            ));
         }
         for (what, h) in [
             (

@@ -783,8 +783,11 @@ pub fn target_bin(name: &str) -> Result<std::path::PathBuf> {
 pub struct Served {
     pub child: std::process::Child,
     pub base: String,
+    /// The API token (from the data dir: the server never prints it).
     pub token: String,
-    /// Every line it printed on stdout so far (those before the login URL are all there once
+    /// The one-time sign-in link it printed (`BASE/pair#CODE`).
+    pub sign_in_link: String,
+    /// Every line it printed on stdout so far (those before the sign-in link are all there once
     /// [`serve_with`] returns).
     pub stdout: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
     /// Killed and reaped already (its process group id may belong to someone else now).
@@ -838,7 +841,7 @@ impl Drop for Served {
 }
 
 /// Starts `orbitdock serve` (`bin`) on a free port over `data` and `home`, with `extra`
-/// arguments, and waits for its login URL.
+/// arguments, and waits for its sign-in link.
 pub fn serve(
     bin: &std::path::Path,
     data: &std::path::Path,
@@ -914,19 +917,23 @@ pub fn serve_with(
             }
         }
     });
-    let url = match rx.recv_timeout(WAIT) {
+    let link = match rx.recv_timeout(WAIT) {
         Ok(u) => u,
         Err(_) => {
             let _ = child.kill();
             let _ = child.wait();
-            bail!("orbitdock serve did not print its login URL");
+            bail!("orbitdock serve did not print its sign-in link");
         }
     };
-    let (base, token) = url.split_once("/login?token=").context("login URL shape")?;
+    let (base, _code) = link.split_once("/pair#").context("sign-in link shape")?;
+    // The token is never printed: read it where `orbitdock token` does.
+    let token = std::fs::read_to_string(orbitdock_server::data_dir::token_path(data))
+        .context("reading the API token")?;
     Ok(Served {
         child,
         base: base.to_owned(),
-        token: token.to_owned(),
+        token: token.trim().to_owned(),
+        sign_in_link: link,
         stdout,
         reaped: false,
     })

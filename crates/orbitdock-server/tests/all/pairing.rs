@@ -235,9 +235,22 @@ async fn failed_sign_ins_are_rate_limited_per_address() -> Result<()> {
     let base = s.base();
     let good: PairingCode = s.rest.post("/api/pairing", &json!({})).await?;
     let burst = orbitdock_server::http::LOGIN_BURST;
+    let no_redirect = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()?;
+    // Wrong pairing codes and wrong tokens posted to the sign-in form share one bucket.
     for i in 0..burst {
-        let (status, body, _) = redeem(&base, &format!("wrong-code-{i}")).await?;
-        assert_eq!(status, 401, "attempt {i}: {body}");
+        if i % 2 == 0 {
+            let (status, body, _) = redeem(&base, &format!("wrong-code-{i}")).await?;
+            assert_eq!(status, 401, "attempt {i}: {body}");
+        } else {
+            let r = no_redirect
+                .post(format!("{base}/login"))
+                .form(&[("token", format!("wrong-token-{i}"))])
+                .send()
+                .await?;
+            assert_eq!(r.status(), 401, "attempt {i}");
+        }
     }
     // The bucket is empty: even the right code waits, and so does a login with the token.
     let r = reqwest::Client::new()
@@ -253,15 +266,17 @@ async fn failed_sign_ins_are_rate_limited_per_address() -> Result<()> {
     );
     let body: Value = r.json().await?;
     assert_eq!(body["error"]["code"], "rate_limited");
-    let no_redirect = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()?;
-    let r = no_redirect
-        .get(format!("{base}/login?token={TOKEN}"))
-        .send()
-        .await?;
-    assert_eq!(r.status(), 429);
-    assert!(r.headers().contains_key("retry-after"));
+    for accept in ["application/json", "text/html"] {
+        let r = no_redirect
+            .post(format!("{base}/login"))
+            .header("accept", accept)
+            .form(&[("token", TOKEN)])
+            .send()
+            .await?;
+        assert_eq!(r.status(), 429, "{accept}");
+        assert!(r.headers().contains_key("retry-after"));
+        assert!(!r.headers().contains_key("set-cookie"));
+    }
     // Requests that already carry the token are not sign-ins and are not slowed down.
     let _: Value = s.rest.get("/api/sessions").await?;
     s.shutdown().await;

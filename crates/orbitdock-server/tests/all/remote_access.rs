@@ -204,9 +204,10 @@ async fn https_on_a_non_loopback_address_completes_the_flow() -> Result<()> {
         "served another certificate"
     );
 
-    // Login with the token: a Secure, HttpOnly cookie.
+    // Signing in with the token posted from the form: a Secure, HttpOnly cookie.
     let r = c
-        .get(format!("{origin}/login?token={}", s.token))
+        .post(format!("{origin}/login"))
+        .form(&[("token", &s.token)])
         .send()
         .await?;
     ensure!(r.status() == 303, "login: {}", r.status());

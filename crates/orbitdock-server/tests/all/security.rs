@@ -1,8 +1,9 @@
 //! Security checks against the real `orbitdock serve` binary (real app-server, real files):
 //!
-//! * the token never appears in its logs (stderr and `logs/server.log`, at debug level), in the
-//!   URL a browser lands on after `/login`, or in any error body or WebSocket error, whatever
-//!   was sent (wrong tokens, the token in a query where it is not accepted, junk);
+//! * the token never appears in what `orbitdock serve` prints (a one-time sign-in link instead),
+//!   in its logs (stderr and `logs/server.log`, at debug level), in the URL a browser lands on
+//!   after `POST /login`, or in any error body or WebSocket error, whatever was sent (wrong
+//!   tokens, the token in a query where it is not accepted, `/login?token=`, junk);
 //! * the login cookie is `HttpOnly; SameSite=Strict; Path=/`;
 //! * every directory the hub creates in its data dir is 0700 and every file and socket 0600
 //!   (database with its WAL files, token, `server.json`, logs, the hook spool);
@@ -113,8 +114,44 @@ async fn token_stays_out_of_logs_urls_and_errors_and_every_file_is_private() -> 
         seen.push(format!("{what} {} {headers}", r.status()));
     };
 
-    // Login: a redirect to a URL without the token, and a cookie with the right flags.
-    let r = c.get(format!("{base}/login?token={token}")).send().await?;
+    // What `orbitdock serve` printed: a one-time link, never the token.
+    let printed = s.stdout.lock().unwrap().join("\n");
+    ensure!(
+        !printed.contains(&token),
+        "serve printed the token: {printed}"
+    );
+    ensure!(
+        s.sign_in_link.starts_with(&format!("{base}/pair#")),
+        "the sign-in link: {}",
+        s.sign_in_link
+    );
+
+    // The token in a sign-in URL, the old way: refused, no cookie, and (checked with the logs
+    // below) never logged.
+    let r = c
+        .get(format!("{base}/login?token={token}"))
+        .header("accept", "text/html")
+        .send()
+        .await?;
+    ensure!(r.status() == 400, "token in the login URL: {}", r.status());
+    ensure!(
+        !r.headers().contains_key("set-cookie"),
+        "a cookie for a token in a URL"
+    );
+    record("token in the login URL", &r);
+    let page = r.text().await?;
+    ensure!(
+        page.contains("no longer accepted") && page.contains("<form"),
+        "{page}"
+    );
+
+    // Login: the token posted from the form; a redirect to a URL without the token, and a
+    // cookie with the right flags.
+    let r = c
+        .post(format!("{base}/login"))
+        .form(&[("token", &token)])
+        .send()
+        .await?;
     ensure!(r.status() == 303, "login: {}", r.status());
     let location = r.headers()["location"].to_str()?.to_owned();
     let cookie = r.headers()["set-cookie"].to_str()?.to_owned();
@@ -130,7 +167,12 @@ async fn token_stays_out_of_logs_urls_and_errors_and_every_file_is_private() -> 
     let requests: Vec<(&str, reqwest::RequestBuilder)> = vec![
         (
             "wrong login",
-            c.get(format!("{base}/login?token=wrong{token}")),
+            c.post(format!("{base}/login"))
+                .form(&[("token", format!("wrong{token}"))]),
+        ),
+        (
+            "the token in the login URL, as an API client",
+            c.get(format!("{base}/login?token={token}")),
         ),
         (
             "wrong bearer",
@@ -561,6 +603,74 @@ async fn pairing_keeps_the_token_and_device_secrets_out_of_urls_and_logs() -> Re
         .await?;
     ensure!(r.status() == 401, "revoked: {}", r.status());
 
+    // The link `orbitdock serve` printed signs this machine's browser in once, as a device of
+    // its own; used again, it is refused.
+    let redeem = |code: String| {
+        let c = c.clone();
+        let base = base.clone();
+        async move {
+            let r = c
+                .post(format!("{base}/api/pair"))
+                .json(&json!({ "code": code }))
+                .send()
+                .await?;
+            let status = r.status().as_u16();
+            let body: serde_json::Value = r.json().await?;
+            anyhow::Ok((status, body))
+        }
+    };
+    let (_, serve_code) = s
+        .sign_in_link
+        .split_once('#')
+        .context("no fragment in the sign-in link")?;
+    let serve_code = serve_code.to_owned();
+    let (status, local) = redeem(serve_code.clone()).await?;
+    ensure!(status == 200, "the printed link: {status} {local}");
+    ensure!(local["name"] == "Browser on this machine", "{local}");
+    let (status, again) = redeem(serve_code.clone()).await?;
+    ensure!(status == 401, "the printed link twice: {status} {again}");
+
+    // `orbitdock open` mints a fresh one; without a desktop opener it prints the link and says
+    // to open it by hand.
+    let out = Command::new(&bin)
+        .arg("--data-dir")
+        .arg(&data)
+        .arg("open")
+        .env("PATH", "")
+        .stdin(Stdio::null())
+        .output()?;
+    let (shown, said) = (
+        String::from_utf8(out.stdout)?,
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    );
+    ensure!(out.status.success(), "orbitdock open: {said}");
+    ensure!(said.contains("open the link above"), "{said}");
+    ensure!(!shown.contains(&token), "the token is in the open output");
+    let open_url = shown
+        .lines()
+        .find(|l| l.starts_with("http"))
+        .context("no link printed by open")?
+        .trim()
+        .to_owned();
+    let (open_page, open_code) = open_url.split_once('#').context("no fragment")?;
+    ensure!(open_page == format!("{base}/pair"), "{open_url}");
+    let open_code = open_code.to_owned();
+    let (status, opened) = redeem(open_code.clone()).await?;
+    ensure!(status == 200, "the open link: {status} {opened}");
+    ensure!(opened["name"] == "Browser on this machine", "{opened}");
+    ensure!(redeem(open_code.clone()).await?.0 == 401);
+    // `--print` only prints.
+    let printed = cli(&bin, &data, &["open", "--print"])?;
+    ensure!(printed.contains(&format!("{base}/pair#")), "{printed}");
+    // Both browsers are listed, and revoked like any device.
+    let listed = cli(&bin, &data, &["devices"])?;
+    ensure!(
+        listed.matches("Browser on this machine").count() == 2,
+        "{listed}"
+    );
+    let local_id = local["id"].as_str().context("device id")?;
+    cli(&bin, &data, &["devices", "--revoke", local_id])?;
+
     s.terminate();
     let mut logs = String::new();
     std::fs::File::open(&stderr)?.read_to_string(&mut logs)?;
@@ -575,6 +685,8 @@ async fn pairing_keeps_the_token_and_device_secrets_out_of_urls_and_logs() -> Re
         ("API token", token.as_str()),
         ("device secret", secret.as_str()),
         ("pairing code", code),
+        ("printed sign-in code", serve_code.as_str()),
+        ("`orbitdock open` code", open_code.as_str()),
     ] {
         ensure!(!logs.contains(secret), "the {what} is in the logs");
         ensure!(!url.contains(&token), "the {what} is in the pairing link");

@@ -1,5 +1,6 @@
-// REST client for OrbitDock's API (crates/orbitdock-protocol/README.md). Auth is the HttpOnly
-// `orbitdock_token` cookie set by `GET /login?token=...`, so requests are plain same-origin
+// REST client for OrbitDock's API (crates/orbitdock-protocol/README.md). Auth is an HttpOnly
+// cookie: `orbitdock_device`, set when a one-time sign-in or pairing link is redeemed, or
+// `orbitdock_token`, set by the sign-in form (`POST /login`); requests are plain same-origin
 // fetches; mutations use POST/PATCH only, as the server requires.
 
 export class ApiError extends Error {

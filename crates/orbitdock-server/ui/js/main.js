@@ -167,8 +167,9 @@ onUnauthorized(() => {
   live.stop();
   main.replaceChildren(h('section', { class: 'welcome', role: 'alert' },
     h('h2', { text: 'Not signed in' }),
-    h('p', {}, 'Open the login URL that ', h('code', { text: 'orbitdock serve' }),
-      ' printed (or run ', h('code', { text: 'orbitdock token' }), ') to sign in.'),
+    h('p', {}, 'On this machine, run ', h('code', { text: 'orbitdock open' }),
+      ' for a one-time sign-in link, or paste the API token (', h('code', { text: 'orbitdock token' }),
+      ' prints it) on ', h('a', { href: '/login', text: 'the sign-in page' }), '.'),
     h('p', {}, 'On a phone or another computer, pair it again: run ', h('code', { text: 'orbitdock pair' }),
       ' or use "Pair a device" in the Devices sheet of a signed-in browser.')));
   conn.dataset.state = 'offline';

@@ -38,6 +38,8 @@ use crate::registry::Registry;
 
 /// Host change messages buffered per WebSocket client.
 const CHANGES_CAPACITY: usize = 256;
+/// How often the registry file is checked for hosts added or removed by another process.
+const FILE_CHECK: Duration = Duration::from_secs(2);
 
 /// How the links behave (tests shorten the waits).
 #[derive(Debug, Clone)]
@@ -126,6 +128,7 @@ impl HostLinks {
     /// Connects every registered host (in the background: a host that is down does not hold up
     /// the hub).
     pub fn start(self: &Arc<Self>) -> Result<()> {
+        tokio::spawn(watch_file(Arc::downgrade(self), self.stop.child_token()));
         for entry in self.hosts.list()? {
             if let Err(e) = self.open(entry.clone()) {
                 // One bad entry (its token file gone) must not keep the others away.
@@ -395,6 +398,32 @@ impl HostLinks {
         let _ = self
             .changes
             .send(frame(&ServerMessage::HostChanged { host }));
+    }
+}
+
+/// Follows `hosts.json`: `orbitdock hosts add|remove` (another process) edits it while the hub
+/// runs, and the hub should connect to a new host without a restart. Polled, because it is one
+/// small file and a missed change costs at most [`FILE_CHECK`].
+async fn watch_file(links: Weak<HostLinks>, stop: CancellationToken) {
+    let modified = |l: &HostLinks| {
+        std::fs::metadata(l.hosts.file())
+            .and_then(|m| m.modified())
+            .ok()
+    };
+    let mut seen = links.upgrade().and_then(|l| modified(&l));
+    loop {
+        tokio::select! {
+            _ = stop.cancelled() => return,
+            _ = tokio::time::sleep(FILE_CHECK) => {}
+        }
+        let Some(l) = links.upgrade() else { return };
+        let now = modified(&l);
+        if now != seen {
+            seen = now;
+            if let Err(e) = l.reload().await {
+                tracing::warn!(error = %e, "cannot re-read the hosts registry");
+            }
+        }
     }
 }
 

@@ -310,6 +310,22 @@ async fn a_ws_host_runs_a_session_with_an_approval_goes_unreachable_and_comes_ba
     .await?;
     assert!(!h.data.path().join("hosts").join("bad.token").exists());
 
+    // A host registered by another process (what `orbitdock hosts add` does to the data dir
+    // while the hub runs) is picked up and connected without a restart.
+    orbitdock_server::hosts::Hosts::new(h.data.path()).add(&orbitdock_server::hosts::NewHost {
+        name: "from-cli".into(),
+        url: url.clone(),
+        token_file: Some(token_file.clone()),
+        ..Default::default()
+    })?;
+    host_change(
+        &mut ws,
+        "from-cli",
+        "host added by the CLI connected",
+        |h| h.state == HostState::Connected,
+    )
+    .await?;
+
     drop(listener);
     ws.close().await;
     h.shutdown().await;

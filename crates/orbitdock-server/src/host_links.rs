@@ -78,6 +78,9 @@ pub struct HostLinks {
     live: Mutex<HashMap<String, Live>>,
     /// Serialised `host_changed` / `host_removed` frames.
     changes: broadcast::Sender<Utf8Bytes>,
+    /// Held by add, remove and reload: the file watcher and a REST call editing at once must
+    /// not open the same host twice or close one the other just opened.
+    edits: tokio::sync::Mutex<()>,
     stop: CancellationToken,
 }
 
@@ -121,6 +124,7 @@ impl HostLinks {
             registry: Arc::downgrade(registry),
             live: Mutex::new(HashMap::new()),
             changes: broadcast::channel(CHANGES_CAPACITY).0,
+            edits: tokio::sync::Mutex::new(()),
             stop: CancellationToken::new(),
         })
     }
@@ -184,6 +188,7 @@ impl HostLinks {
         );
         if let Some(old) = old {
             old.keeper.abort();
+            tokio::spawn(async move { old.connector.shutdown().await });
         }
         Ok(())
     }
@@ -245,6 +250,7 @@ impl HostLinks {
             .as_deref()
             .map(str::trim)
             .filter(|t| !t.is_empty());
+        let _edit = self.edits.lock().await;
         let entry = self.hosts.add_with_token(
             &NewHost {
                 name: req.name.trim().to_owned(),
@@ -268,8 +274,16 @@ impl HostLinks {
     /// Forgets a host: closes its link, deletes its token. Its sessions stay (listed, with
     /// their transcripts) and show the host unreachable.
     pub async fn remove(&self, name: &str) -> Result<HostInfo> {
+        let _edit = self.edits.lock().await;
         let info = self.get(name)?;
         self.hosts.remove(name)?;
+        self.close(name).await;
+        Ok(info)
+    }
+
+    /// Closes the link of a host that is no longer registered; its sessions show the host
+    /// unreachable, and browsers are told it is gone.
+    async fn close(&self, name: &str) {
         let live = self.live.lock().remove(name);
         if let Some(reg) = self.registry.upgrade() {
             reg.connectors().remove_host(name);
@@ -287,12 +301,12 @@ impl HostLinks {
         let _ = self.changes.send(frame(&ServerMessage::HostRemoved {
             name: name.to_owned(),
         }));
-        Ok(info)
     }
 
     /// Picks up hosts added or removed by another process (`orbitdock hosts add` while the hub
-    /// runs): opens new entries, closes gone ones.
+    /// runs): opens new entries, reopens changed ones, closes gone ones.
     pub async fn reload(self: &Arc<Self>) -> Result<()> {
+        let _edit = self.edits.lock().await;
         let entries = self.hosts.list()?;
         let (gone, changed): (Vec<String>, Vec<HostEntry>) = {
             let live = self.live.lock();
@@ -309,25 +323,14 @@ impl HostLinks {
             (gone, changed)
         };
         for name in gone {
-            let live = self.live.lock().remove(&name);
-            if let Some(reg) = self.registry.upgrade() {
-                reg.connectors().remove_host(&name);
-            }
-            if let Some(live) = live {
-                live.keeper.abort();
-                live.connector.shutdown().await;
-            }
-            let _ = self
-                .changes
-                .send(frame(&ServerMessage::HostRemoved { name }));
+            self.close(&name).await;
         }
         for entry in changed {
-            let old = self.live.lock().remove(&entry.name);
-            if let Some(old) = old {
-                old.keeper.abort();
-                old.connector.shutdown().await;
+            let name = entry.name.clone();
+            // One bad entry (its token file gone) must not keep the others away.
+            if let Err(e) = self.open(entry) {
+                tracing::warn!(host = %name, error = %e, "cannot open host");
             }
-            self.open(entry)?;
         }
         Ok(())
     }

@@ -325,6 +325,40 @@ async fn a_ws_host_runs_a_session_with_an_approval_goes_unreachable_and_comes_ba
         |h| h.state == HostState::Connected,
     )
     .await?;
+    let listed: HostsResponse = h.get("/api/hosts").await?;
+    assert!(listed.hosts.iter().any(|x| x.name == "from-cli"));
+    // ... and one removed by another process is closed and reported gone.
+    orbitdock_server::hosts::Hosts::new(h.data.path()).remove("from-cli")?;
+    ws.wait_for(
+        "host removed by the CLI",
+        |m| matches!(m, ServerMessage::HostRemoved { name } if name == "from-cli"),
+    )
+    .await?;
+    let listed: HostsResponse = h.get("/api/hosts").await?;
+    assert!(!listed.hosts.iter().any(|x| x.name == "from-cli"));
+    ws.close().await;
+
+    // The hub restarts while the host is down: the session shows the host unreachable from the
+    // start (not waiting, which would invite messages that cannot go anywhere) and comes back
+    // when the host does.
+    let mut listener = listener;
+    listener.kill().await?;
+    let mut h = h;
+    h.restart().await?;
+    assert_eq!(status_of(&h, &id).await?, SessionStatus::HostUnreachable);
+    let listener = listen(&remote, &format!("127.0.0.1:{port}"), &token_file).await?;
+    common::eventually("the session back after the hub's restart", || async {
+        Ok((status_of(&h, &id).await? == SessionStatus::Waiting).then_some(()))
+    })
+    .await?;
+    h.fake
+        .enqueue(ScriptedResponse::new().text("answered after the hub restarted"));
+    let mut ws = h.ws().await?;
+    ws.subscribe_snapshot(&id).await?;
+    h.send_message(&id, "still there?").await?;
+    ws.wait_delta("turn after the hub restart ended", &id, is_turn_ended)
+        .await?;
+    assert_answered(&h, &id, "answered after the hub restarted").await?;
 
     drop(listener);
     ws.close().await;

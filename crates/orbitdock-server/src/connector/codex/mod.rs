@@ -438,14 +438,14 @@ impl AppServerConnector {
                     ..Default::default()
                 });
                 tracing::info!(host = %target.name, endpoint = %target.endpoint.describe(), "host connected");
-                if was_down {
-                    self.router
-                        .route(ConnectorEvent::HostReachable {
-                            connector: self.key.clone(),
-                            not_resumed: Vec::new(),
-                        })
-                        .await;
-                }
+                // Also on the first connection: sessions restored after a hub restart start
+                // out unreachable and wait for this (sessions that were never down ignore it).
+                self.router
+                    .route(ConnectorEvent::HostReachable {
+                        connector: self.key.clone(),
+                        not_resumed: Vec::new(),
+                    })
+                    .await;
                 Ok((server, rx, None))
             }
             Err(e) => {

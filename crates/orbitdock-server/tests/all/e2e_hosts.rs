@@ -424,3 +424,36 @@ async fn an_ssh_host_runs_a_session_through_codex_app_server_over_ssh() -> Resul
     sshd.stop().await;
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hosts_account_names_the_hosts_codex_home() -> Result<()> {
+    use orbitdock_server::connector::Connector;
+    use orbitdock_server::connector::codex::{AppServerConnector, RemoteTarget};
+
+    let fake = test_support::FakeResponses::start();
+    let remote = CodexHomeBuilder::new(&fake.base_url()).build();
+    let secrets = tempfile::tempdir()?;
+    let token_file = write_token(secrets.path(), "box.token", "account-host-token-0123")?;
+    let mut listener = listen(&remote, "127.0.0.1:0", &token_file).await?;
+    let connector = AppServerConnector::for_host(
+        RemoteTarget {
+            name: "box".into(),
+            endpoint: listener.endpoint(),
+            allow_insecure_ws: false,
+            reconnect: Default::default(),
+            connect_timeout: std::time::Duration::from_secs(20),
+        },
+        std::time::Duration::from_secs(20),
+        orbitdock_server::connector::Router::new(),
+    );
+    // The hub has no CODEX_HOME of its own for a host: the account must name the host's.
+    let account = connector.read_account().await?;
+    assert_eq!(
+        std::path::Path::new(&account.codex_home),
+        remote.path(),
+        "{account:?}"
+    );
+    connector.shutdown().await;
+    listener.stop().await?;
+    Ok(())
+}

@@ -4,7 +4,8 @@
 //! project-managed pinned npm installs ([`managed_binary_path`] under each managed dir) > `$PATH`.
 //! A candidate only counts if it is an executable file; when nothing is found the error lists
 //! every place that was searched, so "claude not found" is actionable. The lookup, the version
-//! probe and the npm install are `codex_client::cli_locate`'s, shared with the Codex client.
+//! probe and the npm install are the `cli_locate` crate's, shared with the Codex client:
+//! [`ClaudeCli`] is what it needs to know about Claude Code.
 //!
 //! The npm package `@anthropic-ai/claude-code` ships a placeholder `bin/claude.exe` that its
 //! postinstall script replaces with the native binary of the platform package
@@ -19,7 +20,7 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use codex_client::cli_locate::{self, CliLocator, NpmFailure, ProbeFailure};
+use cli_locate::{AgentCli, Found};
 
 use crate::{Error, Result};
 
@@ -32,8 +33,24 @@ pub const NPM_PACKAGE: &str = "@anthropic-ai/claude-code";
 /// The environment variable naming an explicit binary.
 pub const BIN_ENV: &str = "CLAUDE_BIN";
 
-/// How long `claude --version` may take (the binary is large; a cold page cache is slow).
-const VERSION_PROBE_TIMEOUT: Duration = Duration::from_secs(30);
+/// Claude Code, to the shared resolver (`cli_locate`).
+#[derive(Debug, Clone, Copy)]
+pub struct ClaudeCli;
+
+impl AgentCli for ClaudeCli {
+    const PROGRAM: &'static str = "claude";
+    const BIN_ENV: &'static str = BIN_ENV;
+    const NPM_PACKAGE: &'static str = NPM_PACKAGE;
+    const PINNED_VERSION: &'static str = PINNED_VERSION;
+    /// The binary is large; a cold page cache makes its `--version` slow.
+    const VERSION_PROBE_TIMEOUT: Duration = Duration::from_secs(30);
+    type Binary = ClaudeBinary;
+    type Error = Error;
+
+    fn managed_binary_path(install_dir: &Path) -> PathBuf {
+        managed_binary_path(install_dir)
+    }
+}
 
 /// A parsed `claude --version`.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -42,24 +59,12 @@ pub struct ClaudeVersion(pub semver::Version);
 impl ClaudeVersion {
     /// Parses `claude --version` output (`2.1.332 (Claude Code)`), or a bare `2.1.332`.
     pub fn parse(text: &str) -> std::result::Result<Self, String> {
-        let line = text
-            .lines()
-            .map(str::trim)
-            .find(|l| !l.is_empty())
-            .ok_or_else(|| format!("empty version output {text:?}"))?;
-        line.split_whitespace()
-            .map(|t| t.strip_prefix('v').unwrap_or(t))
-            .find_map(|t| semver::Version::parse(t).ok())
-            .map(ClaudeVersion)
-            .ok_or_else(|| format!("no version number in {line:?}"))
+        cli_locate::parse_version(text).map(ClaudeVersion)
     }
 
     /// The pinned version.
     pub fn pinned() -> Self {
-        // PINNED_VERSION is a constant literal that parses; the unit tests check it.
-        ClaudeVersion(
-            semver::Version::parse(PINNED_VERSION).unwrap_or(semver::Version::new(0, 0, 0)),
-        )
+        ClaudeVersion(cli_locate::pinned_version::<ClaudeCli>())
     }
 
     /// Whether this is exactly the pinned version.
@@ -84,9 +89,7 @@ pub struct ClaudeBinary {
 impl ClaudeBinary {
     /// Probes `path` with `claude --version`.
     pub async fn probe(path: impl Into<PathBuf>) -> Result<Self> {
-        let path = path.into();
-        let version = probe_version(&path).await?;
-        Ok(ClaudeBinary { path, version })
+        cli_locate::probe::<ClaudeCli>(path).await
     }
 
     /// A binary whose version is already known (no probe).
@@ -99,14 +102,16 @@ impl ClaudeBinary {
 
     /// Errors unless this is the pinned version.
     pub fn require_pinned(self) -> Result<Self> {
-        if self.version.is_pinned() {
-            Ok(self)
-        } else {
-            Err(Error::VersionMismatch {
-                path: self.path,
-                found: self.version.to_string(),
-                expected: PINNED_VERSION.to_owned(),
-            })
+        cli_locate::require_version::<ClaudeCli>(&self.path, &self.version.0, PINNED_VERSION)?;
+        Ok(self)
+    }
+}
+
+impl From<Found> for ClaudeBinary {
+    fn from(found: Found) -> Self {
+        ClaudeBinary {
+            path: found.path,
+            version: ClaudeVersion(found.version),
         }
     }
 }
@@ -121,71 +126,14 @@ pub fn managed_binary_path(install_dir: &Path) -> PathBuf {
         .join("claude.exe")
 }
 
-/// Finds a `claude` binary. See the module docs for the order.
-#[derive(Debug, Clone)]
-pub struct BinaryResolver(CliLocator);
-
-impl Default for BinaryResolver {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
-impl BinaryResolver {
-    /// A resolver that honours `$CLAUDE_BIN` and `$PATH` and has no managed dirs yet.
-    pub fn new() -> Self {
-        BinaryResolver(CliLocator::new("claude", BIN_ENV, managed_binary_path))
-    }
-
-    /// An explicit path, tried first.
-    pub fn explicit(self, path: impl Into<PathBuf>) -> Self {
-        BinaryResolver(self.0.explicit(path))
-    }
-
-    /// A folder holding a pinned npm install (as made by [`install_pinned`] or
-    /// `scripts/setup.sh` into `tools/claude`), tried after `$CLAUDE_BIN`, in the order added.
-    pub fn managed_dir(self, dir: impl Into<PathBuf>) -> Self {
-        BinaryResolver(self.0.managed_dir(dir))
-    }
-
-    /// Whether to look at `$CLAUDE_BIN` (default true).
-    pub fn use_env(self, yes: bool) -> Self {
-        BinaryResolver(self.0.use_env(yes))
-    }
-
-    /// Whether to search `$PATH` last (default true).
-    pub fn use_path(self, yes: bool) -> Self {
-        BinaryResolver(self.0.use_path(yes))
-    }
-
-    /// Finds the first executable candidate without running it.
-    pub fn locate(&self) -> Result<PathBuf> {
-        self.0
-            .locate()
-            .map_err(|searched| Error::BinaryNotFound { searched })
-    }
-
-    /// Finds the binary and probes its version.
-    pub async fn resolve(&self) -> Result<ClaudeBinary> {
-        let path = self.locate()?;
-        ClaudeBinary::probe(path).await
-    }
-}
+/// Finds a `claude` binary (see the module docs for the order): `new()`, then `explicit`,
+/// `managed_dir` (a pinned npm install, as made by [`install_pinned`] or `scripts/setup.sh` into
+/// `tools/claude`), `use_env`, `use_path`, and `locate()` or `resolve()`.
+pub type BinaryResolver = cli_locate::Resolver<ClaudeCli>;
 
 /// Runs `claude --version` (bounded) and parses it.
 pub async fn probe_version(path: &Path) -> Result<ClaudeVersion> {
-    cli_locate::probe_version(path, VERSION_PROBE_TIMEOUT, ClaudeVersion::parse)
-        .await
-        .map_err(|e| match e {
-            ProbeFailure::Spawn(source) => Error::Spawn {
-                program: path.to_owned(),
-                source,
-            },
-            ProbeFailure::Unusable(reason) => Error::VersionProbe {
-                path: path.to_owned(),
-                reason,
-            },
-        })
+    Ok(ClaudeBinary::probe(path).await?.version)
 }
 
 /// Installs `@anthropic-ai/claude-code@PINNED_VERSION` with npm into `install_dir` (idempotent:
@@ -197,42 +145,13 @@ pub async fn install_pinned(install_dir: &Path) -> Result<ClaudeBinary> {
 /// Installs a given version with a given npm executable. Returns the probed binary; errors if
 /// the installed binary does not report `version`.
 pub async fn install_version(install_dir: &Path, version: &str, npm: &str) -> Result<ClaudeBinary> {
-    let bin = managed_binary_path(install_dir);
-    if cli_locate::is_executable(&bin)
-        && let Ok(found) = ClaudeBinary::probe(&bin).await
-        && found.version.to_string() == version
-    {
-        return Ok(found);
-    }
-    cli_locate::npm_install(npm, install_dir, NPM_PACKAGE, version)
-        .await
-        .map_err(|e| match e {
-            NpmFailure::Io(e) => Error::io(install_dir, e),
-            NpmFailure::Spawn(source) => Error::Spawn {
-                program: PathBuf::from(npm),
-                source,
-            },
-            NpmFailure::Exited {
-                status,
-                stderr_tail,
-            } => Error::Exited {
-                status,
-                stderr_tail,
-            },
-        })?;
-    let found = ClaudeBinary::probe(&bin).await?;
-    if found.version.to_string() != version {
-        return Err(Error::VersionMismatch {
-            path: found.path,
-            found: found.version.to_string(),
-            expected: version.to_owned(),
-        });
-    }
-    Ok(found)
+    cli_locate::install_version::<ClaudeCli>(install_dir, version, npm).await
 }
 
 #[cfg(test)]
 mod tests {
+    use cli_locate::Failure;
+
     use super::*;
 
     #[test]
@@ -309,6 +228,9 @@ mod tests {
         let bin = ClaudeBinary::probe(&exe).await.expect("probe");
         assert_eq!(bin.version.to_string(), "9.9.9");
         let err = bin.require_pinned().expect_err("not pinned");
-        assert!(matches!(err, Error::VersionMismatch { .. }), "{err}");
+        assert!(
+            matches!(err, Error::Binary(Failure::VersionMismatch { .. })),
+            "{err}"
+        );
     }
 }

@@ -4,7 +4,8 @@
 //! project-managed pinned npm installs ([`managed_binary_path`] under each managed dir) > `$PATH`.
 //! A candidate only counts if it is an executable file; when nothing is found the error lists
 //! every place that was searched, so "codex not found" is actionable. The lookup, the version
-//! probe and the npm install are [`crate::cli_locate`]'s, shared with the Claude Code crate.
+//! probe and the npm install are the `cli_locate` crate's, shared with the Claude Code crate:
+//! [`CodexCli`] is what it needs to know about Codex.
 //!
 //! The version is probed with `codex --version` (`codex-cli 0.169.0`) and parsed into a
 //! [`CodexVersion`]. Resolution does not insist on [`PINNED_VERSION`]: callers decide (see
@@ -17,7 +18,8 @@ use std::time::Duration;
 
 use tokio::process::Command;
 
-use crate::cli_locate::{self, CliLocator, NpmFailure, ProbeFailure};
+use cli_locate::{AgentCli, Found};
+
 use crate::{Error, Result};
 
 /// The Codex CLI version this crate is written and tested against.
@@ -29,8 +31,23 @@ pub const NPM_PACKAGE: &str = "@openai/codex";
 /// The environment variable naming an explicit binary.
 pub const BIN_ENV: &str = "CODEX_BIN";
 
-/// How long `codex --version` may take.
-const VERSION_PROBE_TIMEOUT: Duration = Duration::from_secs(15);
+/// The Codex CLI, to the shared resolver (`cli_locate`).
+#[derive(Debug, Clone, Copy)]
+pub struct CodexCli;
+
+impl AgentCli for CodexCli {
+    const PROGRAM: &'static str = "codex";
+    const BIN_ENV: &'static str = BIN_ENV;
+    const NPM_PACKAGE: &'static str = NPM_PACKAGE;
+    const PINNED_VERSION: &'static str = PINNED_VERSION;
+    const VERSION_PROBE_TIMEOUT: Duration = Duration::from_secs(15);
+    type Binary = CodexBinary;
+    type Error = Error;
+
+    fn managed_binary_path(install_dir: &Path) -> PathBuf {
+        managed_binary_path(install_dir)
+    }
+}
 
 /// A parsed `codex --version`.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -39,27 +56,12 @@ pub struct CodexVersion(pub semver::Version);
 impl CodexVersion {
     /// Parses `codex --version` output (`codex-cli 0.169.0`), or a bare `0.169.0`.
     pub fn parse(text: &str) -> std::result::Result<Self, String> {
-        let line = text
-            .lines()
-            .map(str::trim)
-            .find(|l| !l.is_empty())
-            .unwrap_or("");
-        let token = line
-            .split_whitespace()
-            .last()
-            .ok_or_else(|| format!("empty version output {text:?}"))?;
-        let token = token.strip_prefix('v').unwrap_or(token);
-        semver::Version::parse(token)
-            .map(CodexVersion)
-            .map_err(|e| format!("cannot parse version from {line:?}: {e}"))
+        cli_locate::parse_version(text).map(CodexVersion)
     }
 
     /// The pinned version.
     pub fn pinned() -> Self {
-        // PINNED_VERSION is a constant literal that parses; a failure would be caught by tests.
-        CodexVersion(
-            semver::Version::parse(PINNED_VERSION).unwrap_or(semver::Version::new(0, 0, 0)),
-        )
+        CodexVersion(cli_locate::pinned_version::<CodexCli>())
     }
 
     /// Whether this is exactly the pinned version.
@@ -84,9 +86,7 @@ pub struct CodexBinary {
 impl CodexBinary {
     /// Probes `path` with `codex --version`.
     pub async fn probe(path: impl Into<PathBuf>) -> Result<Self> {
-        let path = path.into();
-        let version = probe_version(&path).await?;
-        Ok(CodexBinary { path, version })
+        cli_locate::probe::<CodexCli>(path).await
     }
 
     /// A binary whose version is already known (no probe). Useful in tests and benches.
@@ -99,15 +99,8 @@ impl CodexBinary {
 
     /// Errors unless this is the pinned version.
     pub fn require_pinned(self) -> Result<Self> {
-        if self.version.is_pinned() {
-            Ok(self)
-        } else {
-            Err(Error::VersionMismatch {
-                path: self.path,
-                found: self.version.to_string(),
-                expected: PINNED_VERSION.to_owned(),
-            })
-        }
+        cli_locate::require_version::<CodexCli>(&self.path, &self.version.0, PINNED_VERSION)?;
+        Ok(self)
     }
 
     /// A `tokio` command for this binary with `CODEX_HOME` set and stdin closed.
@@ -115,6 +108,15 @@ impl CodexBinary {
         let mut cmd = Command::new(&self.path);
         cmd.env("CODEX_HOME", home.root()).stdin(Stdio::null());
         cmd
+    }
+}
+
+impl From<Found> for CodexBinary {
+    fn from(found: Found) -> Self {
+        CodexBinary {
+            path: found.path,
+            version: CodexVersion(found.version),
+        }
     }
 }
 
@@ -276,71 +278,13 @@ fn platform_package() -> Option<(&'static str, &'static str, &'static str)> {
     }
 }
 
-/// Finds a `codex` binary. See the module docs for the order.
-#[derive(Debug, Clone)]
-pub struct BinaryResolver(CliLocator);
-
-impl Default for BinaryResolver {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
-impl BinaryResolver {
-    /// A resolver that honours `$CODEX_BIN` and `$PATH` and has no managed dirs yet.
-    pub fn new() -> Self {
-        BinaryResolver(CliLocator::new("codex", BIN_ENV, managed_binary_path))
-    }
-
-    /// An explicit path, tried first.
-    pub fn explicit(self, path: impl Into<PathBuf>) -> Self {
-        BinaryResolver(self.0.explicit(path))
-    }
-
-    /// A folder holding a pinned npm install (as made by [`install_pinned`]), tried after
-    /// `$CODEX_BIN`, in the order added.
-    pub fn managed_dir(self, dir: impl Into<PathBuf>) -> Self {
-        BinaryResolver(self.0.managed_dir(dir))
-    }
-
-    /// Whether to look at `$CODEX_BIN` (default true).
-    pub fn use_env(self, yes: bool) -> Self {
-        BinaryResolver(self.0.use_env(yes))
-    }
-
-    /// Whether to search `$PATH` last (default true).
-    pub fn use_path(self, yes: bool) -> Self {
-        BinaryResolver(self.0.use_path(yes))
-    }
-
-    /// Finds the first executable candidate without running it.
-    pub fn locate(&self) -> Result<PathBuf> {
-        self.0
-            .locate()
-            .map_err(|searched| Error::BinaryNotFound { searched })
-    }
-
-    /// Finds the binary and probes its version.
-    pub async fn resolve(&self) -> Result<CodexBinary> {
-        let path = self.locate()?;
-        CodexBinary::probe(path).await
-    }
-}
+/// Finds a `codex` binary (see the module docs for the order): `new()`, then `explicit`,
+/// `managed_dir`, `use_env`, `use_path`, and `locate()` or `resolve()`.
+pub type BinaryResolver = cli_locate::Resolver<CodexCli>;
 
 /// Runs `codex --version` (bounded) and parses it.
 pub async fn probe_version(path: &Path) -> Result<CodexVersion> {
-    cli_locate::probe_version(path, VERSION_PROBE_TIMEOUT, CodexVersion::parse)
-        .await
-        .map_err(|e| match e {
-            ProbeFailure::Spawn(source) => Error::Spawn {
-                program: path.to_owned(),
-                source,
-            },
-            ProbeFailure::Unusable(reason) => Error::VersionProbe {
-                path: path.to_owned(),
-                reason,
-            },
-        })
+    Ok(CodexBinary::probe(path).await?.version)
 }
 
 /// Installs `@openai/codex@PINNED_VERSION` with npm into `install_dir` (idempotent: an existing
@@ -352,38 +296,7 @@ pub async fn install_pinned(install_dir: &Path) -> Result<CodexBinary> {
 /// Installs a given version with a given npm executable. Returns the probed binary; errors if
 /// the installed binary does not report `version`.
 pub async fn install_version(install_dir: &Path, version: &str, npm: &str) -> Result<CodexBinary> {
-    let bin = managed_binary_path(install_dir);
-    if cli_locate::is_executable(&bin)
-        && let Ok(found) = CodexBinary::probe(&bin).await
-        && found.version.to_string() == version
-    {
-        return Ok(found);
-    }
-    cli_locate::npm_install(npm, install_dir, NPM_PACKAGE, version)
-        .await
-        .map_err(|e| match e {
-            NpmFailure::Io(e) => Error::io(install_dir, e),
-            NpmFailure::Spawn(source) => Error::Spawn {
-                program: PathBuf::from(npm),
-                source,
-            },
-            NpmFailure::Exited {
-                status,
-                stderr_tail,
-            } => Error::Exited {
-                status,
-                stderr_tail,
-            },
-        })?;
-    let found = CodexBinary::probe(&bin).await?;
-    if found.version.to_string() != version {
-        return Err(Error::VersionMismatch {
-            path: found.path,
-            found: found.version.to_string(),
-            expected: version.to_owned(),
-        });
-    }
-    Ok(found)
+    cli_locate::install_version::<CodexCli>(install_dir, version, npm).await
 }
 
 #[cfg(test)]

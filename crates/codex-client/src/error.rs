@@ -12,21 +12,11 @@ use serde_json::Value;
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
-    /// No usable `codex` binary was found; `searched` names every place that was looked at.
-    #[error("codex binary not found; searched: {}", searched.join(", "))]
-    BinaryNotFound { searched: Vec<String> },
-
-    /// `codex --version` could not be run or its output could not be parsed.
-    #[error("could not determine the version of {path:?}: {reason}")]
-    VersionProbe { path: PathBuf, reason: String },
-
-    /// The resolved binary is not the version this crate was written against.
-    #[error("codex at {path:?} is version {found}, expected {expected}")]
-    VersionMismatch {
-        path: PathBuf,
-        found: String,
-        expected: String,
-    },
+    /// The `codex` binary could not be found (the error names every place searched), its
+    /// `--version` gave no usable answer, it is not the version asked for, or its npm install
+    /// failed.
+    #[error(transparent)]
+    Binary(#[from] cli_locate::Failure),
 
     /// A filesystem operation failed.
     #[error("I/O error on {path:?}: {source}")]

@@ -40,7 +40,6 @@ pub mod app_server;
 pub mod auth;
 pub mod binary;
 pub mod capabilities;
-pub mod cli_locate;
 pub mod commands;
 pub mod config;
 pub mod error;

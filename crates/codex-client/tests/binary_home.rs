@@ -1,6 +1,7 @@
 //! Binary resolution and version probing against the real pinned install, and CODEX_HOME
 //! creation.
 
+use cli_locate::Failure;
 use codex_client::binary::{BinaryResolver, CodexBinary, managed_binary_path, probe_version};
 use codex_client::{CodexHome, Error, PINNED_VERSION};
 use test_support::{codex_bin, workspace_root};
@@ -53,7 +54,7 @@ async fn not_found_names_every_place_and_a_non_codex_binary_fails_the_probe() {
         .await
         .expect_err("nothing there");
     match &err {
-        Error::BinaryNotFound { searched } => {
+        Error::Binary(Failure::NotFound { searched, .. }) => {
             assert_eq!(searched.len(), 2, "{searched:?}");
             assert!(searched[0].contains("explicit path"));
             assert!(searched[1].contains("managed install"));
@@ -65,13 +66,13 @@ async fn not_found_names_every_place_and_a_non_codex_binary_fails_the_probe() {
         .await
         .expect_err("not codex");
     assert!(
-        matches!(err, Error::VersionProbe { ref path, .. } if path.ends_with("false")),
+        matches!(err, Error::Binary(Failure::VersionProbe { ref path, .. }) if path.ends_with("false")),
         "{err:?}"
     );
     // `echo` prints its args: "--version" is not a version.
     assert!(matches!(
         CodexBinary::probe("/bin/echo").await,
-        Err(Error::VersionProbe { .. })
+        Err(Error::Binary(Failure::VersionProbe { .. }))
     ));
 }
 

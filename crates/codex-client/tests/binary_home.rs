@@ -116,7 +116,7 @@ async fn install_is_idempotent_when_the_pinned_binary_is_already_there() {
         .await
         .expect_err("needs npm");
     assert!(
-        matches!(err, Error::Spawn { ref program, .. } if program.ends_with("npm")),
+        matches!(err, Error::Binary(Failure::Spawn { ref program, .. }) if program.ends_with("npm")),
         "{err:?}"
     );
 }

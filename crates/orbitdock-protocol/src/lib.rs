@@ -377,6 +377,17 @@ pub struct TranscriptItem {
 }
 
 /// The payload of a transcript item, tagged by `"type"`.
+/// What a shortened command output left out (see `ItemBody::CommandExecution::output_omitted`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct OmittedOutput {
+    /// How many bytes at the start of `output` are the start of the real output; the rest of
+    /// `output` is its end.
+    pub head_bytes: u64,
+    /// Bytes left out between the two.
+    pub omitted_bytes: u64,
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum ItemBody {
@@ -415,6 +426,11 @@ pub enum ItemBody {
         /// Duration, once finished.
         #[serde(default)]
         duration_ms: Option<u64>,
+        /// Set when `output` is not all of it: the server keeps the start and the end of a long
+        /// output and leaves out the middle (its retention limits); the whole output is read
+        /// back from the agent's own record through `GET /api/sessions/{id}/items/{seq}/output`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        output_omitted: Option<OmittedOutput>,
     },
     /// Files the agent changed (or asked to change).
     FileChange {
@@ -980,6 +996,18 @@ pub struct ApprovalRequestBody {
     pub message: Option<String>,
 }
 
+/// `GET /api/sessions/{id}/items/{seq}/output` answer: a command's whole output.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(default)]
+pub struct FullOutputResponse {
+    /// The item.
+    pub seq: u64,
+    /// Everything the command printed.
+    pub output: String,
+    /// The agent's record it was read from (`None`: the stored output was never shortened).
+    pub source: Option<String>,
+}
+
 /// `GET /api/sessions/{id}/items` answer.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
 #[serde(default)]
@@ -1543,6 +1571,7 @@ mod tests {
                 output: "a\n".into(),
                 exit_code: Some(0),
                 duration_ms: Some(5),
+                output_omitted: None,
             },
         };
         let v = serde_json::to_value(&item).unwrap();

@@ -44,6 +44,7 @@ pub mod connector;
 pub mod data_dir;
 pub mod discovery;
 pub mod error;
+pub mod full_output;
 pub mod hosts;
 pub mod http;
 pub mod hub;
@@ -52,6 +53,7 @@ pub mod local_model;
 pub mod markdown;
 pub mod notify;
 pub mod registry;
+pub mod retention;
 pub mod session;
 pub mod store;
 pub mod testing;
@@ -97,6 +99,8 @@ pub struct ServerConfig {
     pub codex_env: Vec<(String, String)>,
     /// How to run Claude Code sessions; `None`: the server offers Codex only.
     pub claude: Option<connector::claude::ClaudeConfig>,
+    /// How much command output is stored (see [`retention`]).
+    pub output_limits: retention::OutputLimits,
 }
 
 /// A running server.
@@ -287,6 +291,8 @@ pub async fn start_with_connectors(
         connectors = connectors.with(c);
     }
     let registry = Registry::open(&data_dir::db_path(&config.data_dir), connectors).await?;
+    // Before anything is ingested (transcripts, spools, rollout import).
+    registry.store().set_output_limits(config.output_limits);
     let demux = registry.spawn_demux(events);
     let stop = CancellationToken::new();
     // Before the spool: spooled payloads name transcripts too.

@@ -77,6 +77,14 @@ enum Cmd {
         /// An extra argument for `codexpc serve` (repeatable, e.g. `--codexpc-arg=--ctx=16384`).
         #[arg(long = "codexpc-arg", value_name = "ARG", allow_hyphen_values = true)]
         codexpc_args: Vec<String>,
+        /// Most KiB of one command's output stored (its start and end; the whole output stays
+        /// readable from the agent's own record through "Show full output").
+        #[arg(long, value_name = "KIB", default_value_t = 256)]
+        max_item_output_kib: usize,
+        /// Most MiB of command output stored per session; past it each further output keeps
+        /// 4 KiB.
+        #[arg(long, value_name = "MIB", default_value_t = 16)]
+        max_session_output_mib: u64,
     },
     /// Print the API token (`--rotate` replaces it; restart the server afterwards).
     Token {
@@ -609,7 +617,13 @@ async fn run(cmd: Cmd, data_dir: PathBuf) -> Result<()> {
             codexpc_bin,
             codexpc_socket,
             codexpc_args,
+            max_item_output_kib,
+            max_session_output_mib,
         } => {
+            let output_limits = orbitdock_server::retention::OutputLimits {
+                per_item: max_item_output_kib.max(1).saturating_mul(1024),
+                per_session: max_session_output_mib.max(1).saturating_mul(1024 * 1024),
+            };
             let discovery = orbitdock_server::DiscoveryOptions {
                 watch_codex: !no_watch,
                 passive_idle: std::time::Duration::from_secs(passive_idle_secs.max(1)),
@@ -639,6 +653,7 @@ async fn run(cmd: Cmd, data_dir: PathBuf) -> Result<()> {
                 codex,
                 discovery,
                 local,
+                output_limits,
             )
             .await
         }
@@ -988,6 +1003,7 @@ async fn serve(
     codex: CodexArgs,
     discovery: orbitdock_server::DiscoveryOptions,
     local: LocalModelArgs,
+    output_limits: orbitdock_server::retention::OutputLimits,
 ) -> Result<()> {
     let CodexArgs {
         home: codex_home,
@@ -1048,6 +1064,7 @@ async fn serve(
             token: token.clone(),
             codex_env: Vec::new(),
             claude,
+            output_limits,
         },
         discovery,
         runtime,

@@ -424,6 +424,7 @@ fn item_event(entry: TranscriptEntry) -> SessionEvent {
                 output: output.unwrap_or_default(),
                 exit_code: exit_code.and_then(|c| i32::try_from(c).ok()),
                 duration_ms: None,
+                output_omitted: None,
             },
         ),
         TranscriptItem::FileChange {

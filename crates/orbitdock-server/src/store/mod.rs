@@ -63,6 +63,8 @@ pub struct SessionExtra {
     /// Where the agent keeps this session when it is not the connector's own place (the config
     /// dir of the terminal a passive Claude session runs in), for takeover.
     pub agent_home: Option<String>,
+    /// Bytes of command output stored for this session (against its retention budget).
+    pub output_bytes: u64,
 }
 
 /// One write.
@@ -248,6 +250,8 @@ struct StoreInner {
     stopping: Arc<std::sync::atomic::AtomicBool>,
     /// Why the last write failed or the database is gone; `None` when writes succeed.
     degraded: Arc<Mutex<Option<String>>>,
+    /// How much command output is kept (applied by the session actors before they store).
+    output_limits: Mutex<crate::retention::OutputLimits>,
 }
 
 /// Creates the database file readable by its owner only, and tightens an existing one (and its
@@ -331,6 +335,7 @@ impl Store {
                 writer: Mutex::new(None),
                 stopping: Arc::new(std::sync::atomic::AtomicBool::new(false)),
                 degraded: Arc::new(Mutex::new(None)),
+                output_limits: Mutex::new(Default::default()),
             }),
         })
     }
@@ -423,6 +428,16 @@ impl Store {
         if let Some(h) = handle {
             let _ = tokio::task::spawn_blocking(move || h.join()).await;
         }
+    }
+
+    /// Sets how much command output is stored from now on (see [`crate::retention`]).
+    pub fn set_output_limits(&self, limits: crate::retention::OutputLimits) {
+        *self.inner.output_limits.lock() = limits;
+    }
+
+    /// How much command output is stored.
+    pub fn output_limits(&self) -> crate::retention::OutputLimits {
+        *self.inner.output_limits.lock()
     }
 
     /// The database path.
@@ -575,6 +590,27 @@ impl Store {
                 limit,
                 true,
             )
+        })
+    }
+
+    /// One item, by `seq`.
+    pub fn item(&self, session_id: &str, seq: u64) -> Result<Option<TranscriptItem>> {
+        self.with_reader(|c| {
+            let body: Option<String> = c
+                .query_row(
+                    "SELECT body FROM items WHERE session_id = ?1 AND seq = ?2",
+                    params![session_id, seq as i64],
+                    |r| r.get(0),
+                )
+                .optional()
+                .map_err(|e| Error::db("reading an item", e))?;
+            body.map(|b| {
+                serde_json::from_str(&b).map_err(|e| Error::Decode {
+                    what: format!("item {seq} of session {session_id}"),
+                    source: e,
+                })
+            })
+            .transpose()
         })
     }
 

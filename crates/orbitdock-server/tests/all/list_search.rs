@@ -562,6 +562,7 @@ async fn watching(
             token: crate::common::TOKEN.into(),
             codex_env: Vec::new(),
             claude: None,
+            output_limits: Default::default(),
         },
         orbitdock_server::DiscoveryOptions {
             passive_idle: std::time::Duration::from_secs(24 * 3600),

@@ -23,6 +23,7 @@ mod e2e_lifecycle;
 mod e2e_local_model;
 mod e2e_push;
 mod e2e_restart;
+mod e2e_retention;
 mod e2e_shutdown;
 mod e2e_thread_ops;
 mod faults;

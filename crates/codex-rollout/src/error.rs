@@ -35,6 +35,9 @@ pub enum Error {
         #[source]
         source: serde_json::Error,
     },
+    /// A checkpoint kept in memory for a file read to its end could not be decoded.
+    #[error("parked checkpoint: {0}")]
+    Parked(String),
     /// A checkpoint store implemented outside this crate failed.
     #[error("checkpoint store: {0}")]
     Store(String),

@@ -13,7 +13,8 @@
 //! * [`passive_session`] — a serializable per-file state machine producing [`SessionUpdate`]s:
 //!   created / changed fields / transcript item appended / ended after inactivity.
 //! * [`rollout_index`] — all files with their checkpoints behind the [`OffsetStore`] trait (the
-//!   server keeps them in SQLite), plus counters of what was skipped.
+//!   server keeps them in SQLite), plus counters of what was skipped; finished files are kept
+//!   compact ("parked") until they change, so memory does not grow by kilobytes per session.
 //! * [`rollout_watcher`] — `notify` + 150 ms debounce + periodic catch-up sweep on a thread.
 //!
 //! Why a separate crate: it has no dependency on the server, so it is tested and benchmarked

@@ -8,6 +8,15 @@
 //! (reader offset + unfinished line + session state) is saved. A crash in between therefore
 //! repeats the updates of one poll at most; a store that commits checkpoints in the same
 //! transaction as the updates (the server's SQLite writer) makes it exactly once.
+//!
+//! Memory: a heavy user's history is tens of thousands of files, nearly all of them finished
+//! sessions that will never change. A file read to its end whose session has ended (or whose
+//! thread the server drives) is *parked*: its checkpoint is kept as deflated JSON (well under a
+//! kilobyte) with the file's length, mtime, device and inode, instead of a reader and a session
+//! (kilobytes of strings and recent item keys each). A poll of a parked file that stat shows
+//! unchanged does nothing; any change unparks it and the reader takes over from the checkpoint
+//! exactly as before (appends are read from the offset, truncations and replacements reset).
+//! Checkpoints restored at start are parked too and verified by a real read on their first poll.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
@@ -20,7 +29,9 @@ use crate::passive_session::{
     EndReason, GitFacts, PassiveConfig, PassiveSession, SessionUpdate, SessionView, resolve_git,
 };
 use crate::rollout_line::{EventMsg, ResponseItem, RolloutLine, parse_line};
-use crate::rollout_reader::{ReadItem, ReaderConfig, ReaderState, ResetReason, RolloutReader};
+use crate::rollout_reader::{
+    ReadItem, ReaderConfig, ReaderState, ResetReason, RolloutReader, dev_ino,
+};
 
 /// What is persisted per rollout file.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -261,11 +272,170 @@ pub struct IndexStats {
     pub io_errors: u64,
 }
 
+/// A file being read: its reader and session in memory.
 #[derive(Debug)]
-struct FileEntry {
+struct OpenFile {
     reader: RolloutReader,
     session: Option<PassiveSession>,
     skipped_thread: Option<String>,
+}
+
+/// A file read to its end whose session has ended (or whose thread the server drives): nothing
+/// in it can change until the file does. A long history is almost entirely such files, and an
+/// [`OpenFile`] costs kilobytes (its session's strings, recent item keys, a path per reader), so
+/// it is kept as its checkpoint, deflated JSON, plus what tells whether the file changed.
+#[derive(Debug)]
+struct ParkedFile {
+    /// The file as it was when parked; `None` for a checkpoint restored at start, which is
+    /// checked by reading (the reader verifies identity and length) on its first poll.
+    stat: Option<FileStat>,
+    /// The thread of the parked session, so a thread the server starts driving is still
+    /// detached on the next poll even though the file did not change.
+    thread_id: Option<Box<str>>,
+    /// The [`FileCheckpoint`], JSON deflated.
+    checkpoint: Box<[u8]>,
+}
+
+/// What tells that a file changed: any append, truncation, rewrite or replacement changes one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct FileStat {
+    len: u64,
+    mtime_ns: i128,
+    dev: u64,
+    ino: u64,
+}
+
+impl FileStat {
+    fn of(path: &Path) -> Option<Self> {
+        let meta = std::fs::metadata(path).ok()?;
+        let mtime_ns = match meta.modified().ok()?.duration_since(std::time::UNIX_EPOCH) {
+            Ok(d) => d.as_nanos() as i128,
+            Err(e) => -(e.duration().as_nanos() as i128),
+        };
+        let (dev, ino) = dev_ino(&meta);
+        Some(Self {
+            len: meta.len(),
+            mtime_ns,
+            dev,
+            ino,
+        })
+    }
+}
+
+#[derive(Debug)]
+enum FileEntry {
+    Open(Box<OpenFile>),
+    Parked(ParkedFile),
+}
+
+impl OpenFile {
+    fn from_checkpoint(path: &Path, cp: FileCheckpoint, config: ReaderConfig) -> Self {
+        Self {
+            reader: RolloutReader::with_state(path, cp.reader, config),
+            session: cp.session,
+            skipped_thread: cp.skipped_thread,
+        }
+    }
+
+    fn checkpoint(&self) -> FileCheckpoint {
+        FileCheckpoint {
+            reader: self.reader.state().clone(),
+            session: self.session.clone(),
+            skipped_thread: self.skipped_thread.clone(),
+        }
+    }
+
+    /// Whether nothing but a change of the file can change this entry: no unfinished line, and
+    /// either an ended session or a thread the server drives.
+    fn at_rest(&self) -> bool {
+        let state = self.reader.state();
+        state.pending.is_empty()
+            && !state.skipping
+            && match &self.session {
+                Some(s) => s.view().status == crate::passive_session::SessionStatus::Ended,
+                None => self.skipped_thread.is_some(),
+            }
+    }
+}
+
+impl ParkedFile {
+    /// Parks a checkpoint. `None` if it cannot be encoded (then the file stays open).
+    fn new(cp: &FileCheckpoint, stat: Option<FileStat>) -> Option<Self> {
+        let json = serde_json::to_vec(cp).ok()?;
+        Some(Self {
+            stat,
+            thread_id: cp.session.as_ref().map(|s| Box::from(s.thread_id())),
+            checkpoint: miniz_oxide::deflate::compress_to_vec(&json, 1).into_boxed_slice(),
+        })
+    }
+
+    fn checkpoint(&self) -> Result<FileCheckpoint> {
+        let corrupt = |what: String| Error::Parked(what);
+        let json = miniz_oxide::inflate::decompress_to_vec(&self.checkpoint)
+            .map_err(|e| corrupt(format!("inflate: {e:?}")))?;
+        serde_json::from_slice(&json).map_err(|e| corrupt(format!("decode: {e}")))
+    }
+}
+
+impl FileEntry {
+    /// The entry for a checkpoint: parked when at rest.
+    fn restore(path: &Path, cp: FileCheckpoint, config: ReaderConfig) -> Self {
+        let open = OpenFile::from_checkpoint(path, cp, config);
+        Self::Open(Box::new(open)).rested(None)
+    }
+
+    /// Parks an open entry at rest (with the file's current stat), else returns it unchanged.
+    fn rested(self, stat: Option<FileStat>) -> Self {
+        match self {
+            Self::Open(open) if open.at_rest() => {
+                // Only when the stat matches what was read: a line appended between the read
+                // and the stat keeps the file open, to be read on the next event.
+                if stat.is_some_and(|s| s.len != open.reader.state().offset) {
+                    return Self::Open(open);
+                }
+                match ParkedFile::new(&open.checkpoint(), stat) {
+                    Some(p) => Self::Parked(p),
+                    None => Self::Open(open),
+                }
+            }
+            other => other,
+        }
+    }
+
+    /// [`Self::rested`] in place.
+    fn rest(&mut self, stat: Option<FileStat>) {
+        let placeholder = Self::Parked(ParkedFile {
+            stat: None,
+            thread_id: None,
+            checkpoint: Box::default(),
+        });
+        let entry = std::mem::replace(self, placeholder);
+        *self = entry.rested(stat);
+    }
+
+    /// The open form, unparking (decoding the checkpoint) if needed.
+    fn open(&mut self, path: &Path, config: ReaderConfig) -> Result<&mut OpenFile> {
+        if let Self::Parked(p) = self {
+            let cp = p.checkpoint()?;
+            *self = Self::Open(Box::new(OpenFile::from_checkpoint(path, cp, config)));
+        }
+        match self {
+            Self::Open(o) => Ok(o),
+            Self::Parked(_) => unreachable!("unparked just above"),
+        }
+    }
+
+    /// The session's view (decoded for a parked file).
+    fn view(&self) -> Option<SessionView> {
+        match self {
+            Self::Open(o) => o.session.as_ref().map(|s| s.view().clone()),
+            Self::Parked(p) => p
+                .checkpoint()
+                .ok()
+                .and_then(|cp| cp.session)
+                .map(|s| s.view().clone()),
+        }
+    }
 }
 
 /// All rollout files under a sessions directory. See the module docs.
@@ -293,15 +463,8 @@ impl RolloutIndex {
     pub fn new(config: IndexConfig, mut store: Box<dyn OffsetStore>, skip: SkipFn) -> Result<Self> {
         let mut files = HashMap::new();
         for (path, cp) in store.load_all()? {
-            let reader = RolloutReader::with_state(&path, cp.reader, config.reader);
-            files.insert(
-                path,
-                FileEntry {
-                    reader,
-                    session: cp.session,
-                    skipped_thread: cp.skipped_thread,
-                },
-            );
+            let entry = FileEntry::restore(&path, cp, config.reader);
+            files.insert(path, entry);
         }
         let stats = IndexStats {
             files: files.len() as u64,
@@ -324,24 +487,27 @@ impl RolloutIndex {
     }
 
     /// The view of a passive session.
-    pub fn session(&self, thread_id: &str) -> Option<&SessionView> {
+    pub fn session(&self, thread_id: &str) -> Option<SessionView> {
         self.files
             .values()
-            .filter_map(|f| f.session.as_ref())
-            .map(PassiveSession::view)
+            .filter_map(FileEntry::view)
             .find(|v| v.thread_id == thread_id)
     }
 
     /// Views of every passive session.
     pub fn sessions(&self) -> Vec<SessionView> {
-        let mut v: Vec<SessionView> = self
-            .files
-            .values()
-            .filter_map(|f| f.session.as_ref())
-            .map(|s| s.view().clone())
-            .collect();
+        let mut v: Vec<SessionView> = self.files.values().filter_map(FileEntry::view).collect();
         v.sort_by(|a, b| a.thread_id.cmp(&b.thread_id));
         v
+    }
+
+    /// How many files are parked: read to their end with their session ended (or driven by the
+    /// server), kept compact until they change.
+    pub fn parked_files(&self) -> usize {
+        self.files
+            .values()
+            .filter(|f| matches!(f, FileEntry::Parked(_)))
+            .count()
     }
 
     /// Makes pending checkpoint saves durable.
@@ -384,9 +550,14 @@ impl RolloutIndex {
         out: &mut impl FnMut(WatcherEvent),
     ) -> Result<()> {
         if !path.exists() {
-            if let Some(entry) = self.files.remove(path) {
+            if let Some(mut entry) = self.files.remove(path) {
                 self.stats.files = self.files.len() as u64;
-                if let Some(mut s) = entry.session
+                // A parked session has ended already: nothing to end.
+                let session = match &mut entry {
+                    FileEntry::Open(o) => o.session.take(),
+                    FileEntry::Parked(_) => None,
+                };
+                if let Some(mut s) = session
                     && s.view().status != crate::passive_session::SessionStatus::Ended
                 {
                     // Force the end now: the file was archived or deleted.
@@ -412,23 +583,32 @@ impl RolloutIndex {
         if !self.files.contains_key(path) {
             self.files.insert(
                 path.to_path_buf(),
-                FileEntry {
+                FileEntry::Open(Box::new(OpenFile {
                     reader: RolloutReader::new(path, config.reader),
                     session: None,
                     skipped_thread: None,
-                },
+                })),
             );
             self.stats.files = self.files.len() as u64;
         }
-        let Some(entry) = self.files.get_mut(path) else {
+        let Some(slot) = self.files.get_mut(path) else {
             return Ok(());
         };
+        if let FileEntry::Parked(p) = &*slot
+            && let Some(stat) = p.stat
+            && FileStat::of(path) == Some(stat)
+            && !p.thread_id.as_deref().is_some_and(|t| (self.skip)(t))
+        {
+            // Unchanged since it was read to the end, and still not driven by the server.
+            return Ok(());
+        }
+        let entry = slot.open(path, config.reader)?;
         let before = entry.reader.state().clone();
         let stats = &mut self.stats;
         let warned = &mut self.warned;
         let git_cache = &mut self.git_cache;
         let skip = &self.skip;
-        let FileEntry {
+        let OpenFile {
             reader,
             session,
             skipped_thread,
@@ -547,6 +727,11 @@ impl RolloutIndex {
             };
             self.store.save(path, &cp)?;
         }
+        if result.is_ok()
+            && let Some(slot) = self.files.get_mut(path)
+        {
+            slot.rest(FileStat::of(path));
+        }
         result
     }
 
@@ -579,7 +764,9 @@ impl RolloutIndex {
         let cfg = self.config.passive;
         let mut changed = Vec::new();
         for (path, f) in &mut self.files {
-            if let Some(s) = &mut f.session
+            // A parked file's session has ended: no tick can change it.
+            if let FileEntry::Open(f) = f
+                && let Some(s) = &mut f.session
                 && let Some(update) = s.tick(&cfg, now_ms)
             {
                 out(WatcherEvent::Update { update });
@@ -587,15 +774,15 @@ impl RolloutIndex {
             }
         }
         for path in changed {
-            if let Some(f) = self.files.get(&path) {
-                let cp = FileCheckpoint {
-                    reader: f.reader.state().clone(),
-                    session: f.session.clone(),
-                    skipped_thread: f.skipped_thread.clone(),
-                };
+            if let Some(FileEntry::Open(f)) = self.files.get(&path) {
+                let cp = f.checkpoint();
                 if let Err(e) = self.store.save(&path, &cp) {
                     tracing::warn!(path = %path.display(), error = %e, "cannot save checkpoint");
                 }
+            }
+            // Ended now: park it.
+            if let Some(slot) = self.files.get_mut(&path) {
+                slot.rest(FileStat::of(&path));
             }
         }
     }
@@ -633,5 +820,215 @@ pub fn collect_jsonl(dir: &Path, out: &mut Vec<PathBuf>) {
         } else if ft.is_file() && p.extension().is_some_and(|x| x == "jsonl") {
             out.push(p);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write;
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    use super::*;
+    use crate::passive_session::TranscriptItem;
+
+    /// Long after every line written here: a sweep ends (and parks) every session it reads.
+    const LATER_MS: i64 = 4_000_000_000_000;
+
+    fn meta(id: &str) -> String {
+        format!(
+            "{{\"timestamp\":\"2026-01-01T00:00:00Z\",\"type\":\"session_meta\",\"payload\":{{\"id\":\"{id}\",\"cwd\":\"/nonexistent\",\"cli_version\":\"0.169.0\"}}}}\n"
+        )
+    }
+
+    fn user(text: &str) -> String {
+        format!(
+            "{{\"timestamp\":\"2026-01-01T00:00:01Z\",\"type\":\"event_msg\",\"payload\":{{\"type\":\"user_message\",\"message\":\"{text}\"}}}}\n"
+        )
+    }
+
+    fn append(path: &Path, data: &str) {
+        let mut f = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .expect("open");
+        f.write_all(data.as_bytes()).expect("write");
+    }
+
+    /// A directory with one rollout of thread `id`: its meta line and prompts "one" and "two".
+    fn two_prompts(id: &str) -> (tempfile::TempDir, PathBuf) {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let f = dir.path().join(format!("rollout-{id}.jsonl"));
+        append(&f, &format!("{}{}{}", meta(id), user("one"), user("two")));
+        (dir, f)
+    }
+
+    fn index(store: Box<dyn OffsetStore>, skip: SkipFn) -> RolloutIndex {
+        let config = IndexConfig {
+            resolve_git: false,
+            ..IndexConfig::default()
+        };
+        RolloutIndex::new(config, store, skip).expect("index")
+    }
+
+    fn sweep(index: &mut RolloutIndex, root: &Path) -> Vec<WatcherEvent> {
+        let mut out = Vec::new();
+        index.sweep(root, LATER_MS, &mut |e| out.push(e));
+        out.retain(|e| !matches!(e, WatcherEvent::SweepProgress { .. }));
+        out
+    }
+
+    fn process(index: &mut RolloutIndex, path: &Path) -> Vec<WatcherEvent> {
+        let mut out = Vec::new();
+        index.process_file(path, LATER_MS, &mut |e| out.push(e));
+        out
+    }
+
+    fn user_texts(events: &[WatcherEvent]) -> Vec<String> {
+        events
+            .iter()
+            .filter_map(|e| match e {
+                WatcherEvent::Update {
+                    update: SessionUpdate::ItemAppended { entry, .. },
+                } => match &entry.item {
+                    TranscriptItem::User { text } => Some(text.clone()),
+                    _ => None,
+                },
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn ended(events: &[WatcherEvent]) -> usize {
+        events
+            .iter()
+            .filter(|e| {
+                matches!(
+                    e,
+                    WatcherEvent::Update {
+                        update: SessionUpdate::Ended { .. }
+                    }
+                )
+            })
+            .count()
+    }
+
+    #[test]
+    fn a_parked_file_picks_up_appends_with_its_session_state() {
+        let (dir, f) = two_prompts("t-a");
+        let mut idx = index(Box::new(MemoryStore::default()), skip_none());
+
+        let first = sweep(&mut idx, dir.path());
+        assert_eq!(user_texts(&first), ["one", "two"]);
+        assert_eq!(ended(&first), 1);
+        assert_eq!(idx.parked_files(), 1, "an ended, fully read file is parked");
+
+        // Unchanged: nothing read, nothing reported, still parked.
+        assert!(process(&mut idx, &f).is_empty());
+        assert!(sweep(&mut idx, dir.path()).is_empty());
+        assert_eq!(idx.parked_files(), 1);
+
+        // Appended (a resumed thread): read from where it stopped, counts carried on.
+        append(&f, &user("three"));
+        let more = process(&mut idx, &f);
+        assert_eq!(user_texts(&more), ["three"]);
+        let view = idx.session("t-a").expect("session");
+        assert_eq!(view.prompt_count, 3);
+        assert_eq!(view.first_prompt.as_deref(), Some("one"));
+        // Its last line is old: the next tick ends it again, and it is parked again.
+        let mut out = Vec::new();
+        idx.tick(LATER_MS, &mut |e| out.push(e));
+        assert_eq!(ended(&out), 1);
+        assert_eq!(idx.parked_files(), 1);
+        assert_eq!(idx.sessions().len(), 1);
+    }
+
+    #[test]
+    fn a_truncated_parked_file_is_read_again() {
+        let (dir, f) = two_prompts("t-b");
+        let mut idx = index(Box::new(MemoryStore::default()), skip_none());
+        sweep(&mut idx, dir.path());
+        assert_eq!(idx.parked_files(), 1);
+
+        std::fs::write(&f, format!("{}{}", meta("t-b"), user("three"))).expect("rewrite");
+        let events = process(&mut idx, &f);
+        assert!(
+            events.iter().any(|e| matches!(
+                e,
+                WatcherEvent::FileReset {
+                    reason: ResetReason::Truncated,
+                    ..
+                }
+            )),
+            "{events:?}"
+        );
+        assert_eq!(user_texts(&events), ["three"]);
+        let view = idx.session("t-b").expect("session");
+        assert_eq!(view.prompt_count, 1);
+        assert_eq!(view.first_prompt.as_deref(), Some("three"));
+    }
+
+    #[test]
+    fn a_restart_restores_parked_files_without_reading_them_again() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let sessions = dir.path().join("sessions");
+        std::fs::create_dir_all(&sessions).expect("mkdir");
+        let store_path = dir.path().join("state.json");
+        let f = sessions.join("rollout-c.jsonl");
+        append(
+            &f,
+            &format!("{}{}{}", meta("t-c"), user("one"), user("two")),
+        );
+        {
+            let store = JsonFileStore::open(&store_path).expect("store");
+            let mut idx = index(Box::new(store), skip_none());
+            assert_eq!(user_texts(&sweep(&mut idx, &sessions)), ["one", "two"]);
+            idx.flush().expect("flush");
+        }
+
+        let store = JsonFileStore::open(&store_path).expect("store");
+        let mut idx = index(Box::new(store), skip_none());
+        assert_eq!(idx.parked_files(), 1, "restored at rest, so parked");
+        let again = sweep(&mut idx, &sessions);
+        assert!(
+            !again
+                .iter()
+                .any(|e| matches!(e, WatcherEvent::Update { .. })),
+            "nothing imported twice: {again:?}"
+        );
+        assert_eq!(idx.parked_files(), 1);
+
+        append(&f, &user("three"));
+        let more = process(&mut idx, &f);
+        assert_eq!(user_texts(&more), ["three"]);
+        assert_eq!(idx.session("t-c").expect("session").prompt_count, 3);
+    }
+
+    #[test]
+    fn a_parked_thread_the_server_starts_driving_is_detached() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let f = dir.path().join("rollout-d.jsonl");
+        append(&f, &format!("{}{}", meta("t-d"), user("one")));
+        let driven = Arc::new(AtomicBool::new(false));
+        let skip: SkipFn = {
+            let driven = driven.clone();
+            Arc::new(move |t: &str| t == "t-d" && driven.load(Ordering::SeqCst))
+        };
+        let mut idx = index(Box::new(MemoryStore::default()), skip);
+        sweep(&mut idx, dir.path());
+        assert_eq!(idx.parked_files(), 1);
+
+        driven.store(true, Ordering::SeqCst);
+        let events = process(&mut idx, &f);
+        assert!(
+            events
+                .iter()
+                .any(|e| matches!(e, WatcherEvent::Detached { thread_id } if thread_id == "t-d")),
+            "{events:?}"
+        );
+        assert!(idx.sessions().is_empty());
+        // A driven thread's file is at rest too.
+        assert_eq!(idx.parked_files(), 1);
+        assert!(process(&mut idx, &f).is_empty());
     }
 }

@@ -38,6 +38,8 @@ use crate::registry::Registry;
 
 /// Host change messages buffered per WebSocket client.
 const CHANGES_CAPACITY: usize = 256;
+/// How often the registry file is checked for hosts added or removed by another process.
+const FILE_CHECK: Duration = Duration::from_secs(2);
 
 /// How the links behave (tests shorten the waits).
 #[derive(Debug, Clone)]
@@ -76,6 +78,9 @@ pub struct HostLinks {
     live: Mutex<HashMap<String, Live>>,
     /// Serialised `host_changed` / `host_removed` frames.
     changes: broadcast::Sender<Utf8Bytes>,
+    /// Held by add, remove and reload: the file watcher and a REST call editing at once must
+    /// not open the same host twice or close one the other just opened.
+    edits: tokio::sync::Mutex<()>,
     stop: CancellationToken,
 }
 
@@ -119,6 +124,7 @@ impl HostLinks {
             registry: Arc::downgrade(registry),
             live: Mutex::new(HashMap::new()),
             changes: broadcast::channel(CHANGES_CAPACITY).0,
+            edits: tokio::sync::Mutex::new(()),
             stop: CancellationToken::new(),
         })
     }
@@ -126,6 +132,7 @@ impl HostLinks {
     /// Connects every registered host (in the background: a host that is down does not hold up
     /// the hub).
     pub fn start(self: &Arc<Self>) -> Result<()> {
+        tokio::spawn(watch_file(Arc::downgrade(self), self.stop.child_token()));
         for entry in self.hosts.list()? {
             if let Err(e) = self.open(entry.clone()) {
                 // One bad entry (its token file gone) must not keep the others away.
@@ -181,6 +188,7 @@ impl HostLinks {
         );
         if let Some(old) = old {
             old.keeper.abort();
+            tokio::spawn(async move { old.connector.shutdown().await });
         }
         Ok(())
     }
@@ -242,6 +250,7 @@ impl HostLinks {
             .as_deref()
             .map(str::trim)
             .filter(|t| !t.is_empty());
+        let edit = self.edits.lock().await;
         let entry = self.hosts.add_with_token(
             &NewHost {
                 name: req.name.trim().to_owned(),
@@ -254,6 +263,8 @@ impl HostLinks {
             token,
         )?;
         self.open(entry.clone())?;
+        // The first attempt can take up to the connect timeout: other edits need not wait.
+        drop(edit);
         self.settle(&entry.name).await;
         let info = self.get(&entry.name)?;
         let _ = self
@@ -265,8 +276,16 @@ impl HostLinks {
     /// Forgets a host: closes its link, deletes its token. Its sessions stay (listed, with
     /// their transcripts) and show the host unreachable.
     pub async fn remove(&self, name: &str) -> Result<HostInfo> {
+        let _edit = self.edits.lock().await;
         let info = self.get(name)?;
         self.hosts.remove(name)?;
+        self.close(name).await;
+        Ok(info)
+    }
+
+    /// Closes the link of a host that is no longer registered; its sessions show the host
+    /// unreachable, and browsers are told it is gone.
+    async fn close(&self, name: &str) {
         let live = self.live.lock().remove(name);
         if let Some(reg) = self.registry.upgrade() {
             reg.connectors().remove_host(name);
@@ -284,12 +303,12 @@ impl HostLinks {
         let _ = self.changes.send(frame(&ServerMessage::HostRemoved {
             name: name.to_owned(),
         }));
-        Ok(info)
     }
 
     /// Picks up hosts added or removed by another process (`orbitdock hosts add` while the hub
-    /// runs): opens new entries, closes gone ones.
+    /// runs): opens new entries, reopens changed ones, closes gone ones.
     pub async fn reload(self: &Arc<Self>) -> Result<()> {
+        let _edit = self.edits.lock().await;
         let entries = self.hosts.list()?;
         let (gone, changed): (Vec<String>, Vec<HostEntry>) = {
             let live = self.live.lock();
@@ -306,25 +325,14 @@ impl HostLinks {
             (gone, changed)
         };
         for name in gone {
-            let live = self.live.lock().remove(&name);
-            if let Some(reg) = self.registry.upgrade() {
-                reg.connectors().remove_host(&name);
-            }
-            if let Some(live) = live {
-                live.keeper.abort();
-                live.connector.shutdown().await;
-            }
-            let _ = self
-                .changes
-                .send(frame(&ServerMessage::HostRemoved { name }));
+            self.close(&name).await;
         }
         for entry in changed {
-            let old = self.live.lock().remove(&entry.name);
-            if let Some(old) = old {
-                old.keeper.abort();
-                old.connector.shutdown().await;
+            let name = entry.name.clone();
+            // One bad entry (its token file gone) must not keep the others away.
+            if let Err(e) = self.open(entry) {
+                tracing::warn!(host = %name, error = %e, "cannot open host");
             }
-            self.open(entry)?;
         }
         Ok(())
     }
@@ -395,6 +403,32 @@ impl HostLinks {
         let _ = self
             .changes
             .send(frame(&ServerMessage::HostChanged { host }));
+    }
+}
+
+/// Follows `hosts.json`: `orbitdock hosts add|remove` (another process) edits it while the hub
+/// runs, and the hub should connect to a new host without a restart. Polled, because it is one
+/// small file and a missed change costs at most [`FILE_CHECK`].
+async fn watch_file(links: Weak<HostLinks>, stop: CancellationToken) {
+    let modified = |l: &HostLinks| {
+        std::fs::metadata(l.hosts.file())
+            .and_then(|m| m.modified())
+            .ok()
+    };
+    let mut seen = links.upgrade().and_then(|l| modified(&l));
+    loop {
+        tokio::select! {
+            _ = stop.cancelled() => return,
+            _ = tokio::time::sleep(FILE_CHECK) => {}
+        }
+        let Some(l) = links.upgrade() else { return };
+        let now = modified(&l);
+        if now != seen {
+            seen = now;
+            if let Err(e) = l.reload().await {
+                tracing::warn!(error = %e, "cannot re-read the hosts registry");
+            }
+        }
     }
 }
 

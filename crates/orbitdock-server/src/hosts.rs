@@ -208,7 +208,8 @@ impl Hosts {
         }
     }
 
-    fn file(&self) -> PathBuf {
+    /// `DATA_DIR/hosts.json`.
+    pub fn file(&self) -> PathBuf {
         self.data_dir.join("hosts.json")
     }
 

@@ -99,6 +99,7 @@ pub fn hosts(data_dir: &Path, action: HostsAction) -> Result<()> {
             })?;
             println!("added host {} at {}", e.name, e.url);
             println!("check it with: orbitdock hosts test {}", e.name);
+            println!("(a running hub connects to it within seconds)");
         }
         HostsAction::List { json } => {
             let list = hosts.list()?;

@@ -30,11 +30,14 @@ pub struct Recovered {
     pub items: usize,
 }
 
-/// Status to use for a session restored after a restart: nothing can be running any more.
-pub fn restored_status(s: SessionStatus) -> SessionStatus {
+/// Status to use for a session restored after a restart: nothing can be running any more. A
+/// session on another host is unreachable until the hub's link to that host connects (which
+/// tells it so): showing it waiting would invite messages that cannot be delivered yet.
+pub fn restored_status(s: SessionStatus, on_host: bool) -> SessionStatus {
     match s {
         SessionStatus::Ended => SessionStatus::Ended,
         SessionStatus::Failed => SessionStatus::Failed,
+        _ if on_host => SessionStatus::HostUnreachable,
         _ => SessionStatus::Waiting,
     }
 }
@@ -50,11 +53,12 @@ pub fn recover(store: &Store) -> Result<Recovered> {
         ..Default::default()
     };
     for mut s in store.load_sessions()? {
-        let stale = s.summary.status != restored_status(s.summary.status)
+        let restored = restored_status(s.summary.status, s.summary.host.is_some());
+        let stale = s.summary.status != restored
             || s.summary.pending_approval_count > 0
             || s.extra.current_turn.is_some();
         if stale {
-            s.summary.status = restored_status(s.summary.status);
+            s.summary.status = restored;
             s.summary.pending_approval_count = 0;
             s.extra.current_turn = None;
             out.fixups.push(PersistOp::UpsertSession {

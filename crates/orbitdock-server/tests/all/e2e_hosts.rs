@@ -310,6 +310,69 @@ async fn a_ws_host_runs_a_session_with_an_approval_goes_unreachable_and_comes_ba
     .await?;
     assert!(!h.data.path().join("hosts").join("bad.token").exists());
 
+    // A host registered by another process (what `orbitdock hosts add` does to the data dir
+    // while the hub runs) is picked up and connected without a restart.
+    orbitdock_server::hosts::Hosts::new(h.data.path()).add(&orbitdock_server::hosts::NewHost {
+        name: "from-cli".into(),
+        url: url.clone(),
+        token_file: Some(token_file.clone()),
+        ..Default::default()
+    })?;
+    host_change(
+        &mut ws,
+        "from-cli",
+        "host added by the CLI connected",
+        |h| h.state == HostState::Connected,
+    )
+    .await?;
+    let listed: HostsResponse = h.get("/api/hosts").await?;
+    assert!(listed.hosts.iter().any(|x| x.name == "from-cli"));
+    // ... and one removed by another process is closed and reported gone.
+    orbitdock_server::hosts::Hosts::new(h.data.path()).remove("from-cli")?;
+    ws.wait_for(
+        "host removed by the CLI",
+        |m| matches!(m, ServerMessage::HostRemoved { name } if name == "from-cli"),
+    )
+    .await?;
+    let listed: HostsResponse = h.get("/api/hosts").await?;
+    assert!(!listed.hosts.iter().any(|x| x.name == "from-cli"));
+    ws.close().await;
+
+    // The hub restarts while the host is down: the session shows the host unreachable from the
+    // start (not waiting, which would invite messages that cannot go anywhere) and comes back
+    // when the host does.
+    let mut listener = listener;
+    listener.kill().await?;
+    // In the host's place, a socket that takes connections and never answers: the hub's first
+    // attempt hangs, so what the session shows right after the restart is what the hub assumed
+    // at start-up, not the outcome of a refused connection.
+    let silent = std::net::TcpListener::bind(format!("127.0.0.1:{port}"))?;
+    let mut h = h;
+    h.restart().await?;
+    assert_eq!(status_of(&h, &id).await?, SessionStatus::HostUnreachable);
+    let hosts: HostsResponse = h.get("/api/hosts").await?;
+    assert!(
+        hosts
+            .hosts
+            .iter()
+            .any(|x| x.name == "box" && x.state != HostState::Connected),
+        "{hosts:?}"
+    );
+    drop(silent);
+    let listener = listen(&remote, &format!("127.0.0.1:{port}"), &token_file).await?;
+    common::eventually("the session back after the hub's restart", || async {
+        Ok((status_of(&h, &id).await? == SessionStatus::Waiting).then_some(()))
+    })
+    .await?;
+    h.fake
+        .enqueue(ScriptedResponse::new().text("answered after the hub restarted"));
+    let mut ws = h.ws().await?;
+    ws.subscribe_snapshot(&id).await?;
+    h.send_message(&id, "still there?").await?;
+    ws.wait_delta("turn after the hub restart ended", &id, is_turn_ended)
+        .await?;
+    assert_answered(&h, &id, "answered after the hub restarted").await?;
+
     drop(listener);
     ws.close().await;
     h.shutdown().await;
@@ -372,5 +435,38 @@ async fn an_ssh_host_runs_a_session_through_codex_app_server_over_ssh() -> Resul
     ws.close().await;
     h.shutdown().await;
     sshd.stop().await;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hosts_account_names_the_hosts_codex_home() -> Result<()> {
+    use orbitdock_server::connector::Connector;
+    use orbitdock_server::connector::codex::{AppServerConnector, RemoteTarget};
+
+    let fake = test_support::FakeResponses::start();
+    let remote = CodexHomeBuilder::new(&fake.base_url()).build();
+    let secrets = tempfile::tempdir()?;
+    let token_file = write_token(secrets.path(), "box.token", "account-host-token-0123")?;
+    let mut listener = listen(&remote, "127.0.0.1:0", &token_file).await?;
+    let connector = AppServerConnector::for_host(
+        RemoteTarget {
+            name: "box".into(),
+            endpoint: listener.endpoint(),
+            allow_insecure_ws: false,
+            reconnect: Default::default(),
+            connect_timeout: std::time::Duration::from_secs(20),
+        },
+        std::time::Duration::from_secs(20),
+        orbitdock_server::connector::Router::new(),
+    );
+    // The hub has no CODEX_HOME of its own for a host: the account must name the host's.
+    let account = connector.read_account().await?;
+    assert_eq!(
+        std::path::Path::new(&account.codex_home),
+        remote.path(),
+        "{account:?}"
+    );
+    connector.shutdown().await;
+    listener.stop().await?;
     Ok(())
 }

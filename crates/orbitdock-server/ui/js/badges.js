@@ -9,6 +9,7 @@ const STATUS_TEXT = {
   needs_answer: 'Needs answer',
   ended: 'Ended',
   failed: 'Failed to start',
+  host_unreachable: 'Host unreachable',
 };
 
 export function statusText(status) {

@@ -6,6 +6,7 @@
 
 import * as store from './store.js';
 import { api } from './api.js';
+import { applyHostChanged, applyHostRemoved, refreshHosts } from './hosts.js';
 
 const BACKOFF_START_MS = 250;
 const BACKOFF_MAX_MS = 8000;
@@ -161,6 +162,15 @@ export class Live {
         this.subscribeList();
         if (this.sessionId) this.subscribeSession();
         this.startPings();
+        // Host changes sent while we were away are not replayed: read them all again.
+        if (this.hadHello) refreshHosts();
+        this.hadHello = true;
+        break;
+      case 'host_changed':
+        applyHostChanged(msg.host);
+        break;
+      case 'host_removed':
+        applyHostRemoved(msg.name);
         break;
       case 'sessions_page':
         this.listResync = false;

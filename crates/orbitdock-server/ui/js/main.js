@@ -17,6 +17,7 @@ import { ThreadBrowser } from './thread_browser.js';
 import { CodexPanel } from './codex_panel.js';
 import { DevicesSheet, registerServiceWorker } from './devices.js';
 import { ImportProgress } from './import_progress.js';
+import { HostsSheet, refreshHosts } from './hosts.js';
 
 const $ = (id) => document.getElementById(id);
 
@@ -60,6 +61,7 @@ const renameSheet = new RenameSheet($('rename-sheet'), { toast });
 let threadBrowser = null;
 let codexPanel = null;
 const devicesSheet = new DevicesSheet($('devices-sheet'), { toast });
+let hostsSheet = null;
 registerServiceWorker();
 
 // ------------------------------------------------------------------ routing
@@ -194,6 +196,10 @@ $('open-codex').addEventListener('click', () => {
   codexPanel.open();
 });
 $('devices-open').addEventListener('click', () => devicesSheet.open());
+$('hosts-open').addEventListener('click', () => {
+  hostsSheet = hostsSheet || new HostsSheet({ toast });
+  hostsSheet.open();
+});
 
 document.addEventListener('keydown', (ev) => {
   if (document.querySelector('dialog[open]')) return;
@@ -214,4 +220,5 @@ document.addEventListener('keydown', (ev) => {
 Object.defineProperty(window, 'orbitdock', { value: Object.freeze({ store, live }) });
 
 live.start();
+refreshHosts();
 route();

@@ -11,6 +11,7 @@ import { approvalCard } from './approvals.js';
 import { statusBadge, tokenBadge, rateLimitGauge } from './badges.js';
 import { renderDiff, splitFiles, statsBadge, diffStats } from './diff.js';
 import { providerLabel } from './providers.js';
+import { hostChip, hosts } from './hosts.js';
 import { RevertDialog, ForkDialog, ReviewDialog } from './history_ops.js';
 import { TurnConfigRow } from './turn_config.js';
 import { McpPill } from './mcp_panel.js';
@@ -221,7 +222,10 @@ export class SessionView {
     setChildren(this.statusSlot, statusBadge(st.status));
     const chips = [
       h('span', { class: `chip provider-${st.provider}`, text: st.provider || 'agent' }),
-      st.provider === 'codex' && st.origin !== 'passive'
+      hostChip(st.host, { always: hosts.size > 0 }),
+      // On another host the model provider comes from that host's Codex config, which the hub
+      // does not read: no chip rather than a guess.
+      st.provider === 'codex' && st.origin !== 'passive' && !st.host
         ? h('span', { class: 'chip model-provider', title: 'Model provider', text: providerLabel(st.model_provider) }) : null,
       st.origin === 'passive' ? h('span', { class: 'chip', title: 'Started outside OrbitDock', text: 'passive' }) : null,
       st.model ? h('span', { class: 'chip', title: 'Model', text: st.model + (st.effort ? ` · ${st.effort}` : '') }) : null,

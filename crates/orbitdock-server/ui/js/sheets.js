@@ -7,6 +7,7 @@ import { h, setChildren } from './dom.js';
 import { api } from './api.js';
 import * as store from './store.js';
 import { ProviderPicker } from './providers.js';
+import { HostPicker } from './hosts.js';
 
 export function showError(form, message) {
   const p = form.querySelector('.form-error');
@@ -30,6 +31,9 @@ export class NewSessionSheet {
     this.title = dialog.querySelector('#new-session-title');
     this.providers = new ProviderPicker(dialog.querySelector('.provider-picker'), {
       onChange: (id) => this.providerChanged(id),
+    });
+    this.hosts = new HostPicker(dialog.querySelector('.host-picker'), {
+      onChange: () => this.hostChanged(),
     });
     dialog.addEventListener('close', () => this.providers.stop());
     wireClose(dialog);
@@ -99,7 +103,27 @@ export class NewSessionSheet {
     const def = this.models.find((m) => m.is_default);
     f.model.value = keep && this.models.some((m) => m.id === keep) ? keep : (def ? def.id : '');
     this.fillEfforts();
-    this.providerChanged(agent === 'codex' ? this.providers.value() : null);
+    this.hosts.setAgent(agent);
+    this.hostChanged();
+  }
+
+  /**
+   * On another host, Codex's own config there picks the model and the provider: the hub's lists
+   * (this machine's account, its local model) do not apply.
+   */
+  hostChanged() {
+    const remote = Boolean(this.hosts.value());
+    const picker = this.form.querySelector('.provider-picker');
+    if (picker) picker.hidden = remote || this.agent() !== 'codex';
+    if (remote) {
+      const f = this.form.elements;
+      f.model.value = '';
+      f.model.disabled = true;
+      this.fillEfforts();
+    } else {
+      this.form.elements.model.disabled = false;
+      this.providerChanged(this.agent() === 'codex' ? this.providers.value() : null);
+    }
   }
 
   /** The local model serves one model: the model list is the account's. */
@@ -138,7 +162,9 @@ export class NewSessionSheet {
       const v = f[k].value.trim();
       if (v) body[k] = k === 'prompt' ? f[k].value : v;
     }
-    const provider = agent === 'codex' ? this.providers.value() : null;
+    const host = agent === 'codex' ? this.hosts.value() : null;
+    if (host) body.host = host;
+    const provider = agent === 'codex' && !host ? this.providers.value() : null;
     if (provider) {
       body.model_provider = provider;
       delete body.model;

@@ -16,6 +16,7 @@ import * as store from './store.js';
 import { api } from './api.js';
 import { statusBadge } from './badges.js';
 import { displayName } from './session_view.js';
+import { hostChip } from './hosts.js';
 
 /** Height of a row in px (the CSS fixes it: `.session-list > li.vrow`). */
 export const ROW_H = 62;
@@ -25,7 +26,7 @@ const OVERSCAN = 8;
 const SEARCH_DEBOUNCE_MS = 150;
 
 /** The statuses of the "Active" filter: everything but ended. */
-const ACTIVE = ['working', 'waiting', 'needs_approval', 'needs_answer', 'failed'];
+const ACTIVE = ['working', 'waiting', 'needs_approval', 'needs_answer', 'failed', 'host_unreachable'];
 
 export class Sidebar {
   constructor({ list, empty, search, status, provider, archived, onQuery, onNeedMore }) {
@@ -214,7 +215,7 @@ export class Sidebar {
     const name = displayName(s);
     const project = basename(s.cwd);
     const pending = s.pending_approval_count || 0;
-    const label = `${name}, ${s.provider || 'agent'}${s.origin === 'passive' ? ' (passive)' : ''}, `
+    const label = `${name}, ${s.provider || 'agent'}${s.origin === 'passive' ? ' (passive)' : ''}${s.host ? ` on ${s.host}` : ''}, `
       + `project ${project || 'unknown'}, ${s.status}, updated ${relativeTime(s.updated_at)}`
       + (pending ? `, ${pending} pending approval${pending > 1 ? 's' : ''}` : '')
       + (s.archived ? ', archived' : '')
@@ -235,6 +236,7 @@ export class Sidebar {
       h('time', { class: 'row-time muted', datetime: new Date(s.updated_at || 0).toISOString(), dataset: { ms: String(s.updated_at || 0) }, text: relativeTime(s.updated_at) })),
     hit ? h('div', { class: 'row-snippet muted' }, ...snippetNodes(hit.snippet)) : h('div', { class: 'row-bottom' },
       h('span', { class: `chip provider-${s.provider}`, text: s.provider || 'agent' }),
+      hostChip(s.host),
       s.model_provider === 'codexpc' ? h('span', { class: 'chip model-provider', title: 'Local gpt-oss (codexpc)', text: 'local' }) : null,
       s.origin === 'passive' ? h('span', { class: 'chip', text: 'passive' }) : null,
       s.archived ? h('span', { class: 'chip archived-chip', text: 'archived' }) : null,

@@ -438,14 +438,14 @@ impl AppServerConnector {
                     ..Default::default()
                 });
                 tracing::info!(host = %target.name, endpoint = %target.endpoint.describe(), "host connected");
-                if was_down {
-                    self.router
-                        .route(ConnectorEvent::HostReachable {
-                            connector: self.key.clone(),
-                            not_resumed: Vec::new(),
-                        })
-                        .await;
-                }
+                // Also on the first connection: sessions restored after a hub restart start
+                // out unreachable and wait for this (sessions that were never down ignore it).
+                self.router
+                    .route(ConnectorEvent::HostReachable {
+                        connector: self.key.clone(),
+                        not_resumed: Vec::new(),
+                    })
+                    .await;
                 Ok((server, rx, None))
             }
             Err(e) => {
@@ -943,8 +943,15 @@ impl Connector for AppServerConnector {
 /// Codex's built-in provider id of the OpenAI account.
 pub const OPENAI_PROVIDER: &str = "openai";
 
-/// `account/read`, in OrbitDock's terms.
+/// `account/read`, in OrbitDock's terms. `codex_home` is the hub's own for its local
+/// app-server; a host's connector has none configured (its CODEX_HOME is on the other machine),
+/// so the one the host's app-server reported at `initialize` is named instead.
 async fn read_account(s: &AppServer, codex_home: &std::path::Path) -> Result<AccountStatus> {
+    let codex_home = if codex_home.as_os_str().is_empty() {
+        s.initialize_response().codex_home.clone()
+    } else {
+        codex_home.display().to_string()
+    };
     let r = s
         .call::<AccountRead>(AccountReadParams {
             refresh_token: Some(false),
@@ -953,7 +960,7 @@ async fn read_account(s: &AppServer, codex_home: &std::path::Path) -> Result<Acc
         .map_err(|e| agent_err("account/read", e))?;
     let mut out = AccountStatus {
         requires_openai_auth: r.requires_openai_auth,
-        codex_home: codex_home.display().to_string(),
+        codex_home,
         ..Default::default()
     };
     if let Some(account) = r.account_info() {

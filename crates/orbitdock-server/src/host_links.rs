@@ -250,7 +250,7 @@ impl HostLinks {
             .as_deref()
             .map(str::trim)
             .filter(|t| !t.is_empty());
-        let _edit = self.edits.lock().await;
+        let edit = self.edits.lock().await;
         let entry = self.hosts.add_with_token(
             &NewHost {
                 name: req.name.trim().to_owned(),
@@ -263,6 +263,8 @@ impl HostLinks {
             token,
         )?;
         self.open(entry.clone())?;
+        // The first attempt can take up to the connect timeout: other edits need not wait.
+        drop(edit);
         self.settle(&entry.name).await;
         let info = self.get(&entry.name)?;
         let _ = self

@@ -343,9 +343,22 @@ async fn a_ws_host_runs_a_session_with_an_approval_goes_unreachable_and_comes_ba
     // when the host does.
     let mut listener = listener;
     listener.kill().await?;
+    // In the host's place, a socket that takes connections and never answers: the hub's first
+    // attempt hangs, so what the session shows right after the restart is what the hub assumed
+    // at start-up, not the outcome of a refused connection.
+    let silent = std::net::TcpListener::bind(format!("127.0.0.1:{port}"))?;
     let mut h = h;
     h.restart().await?;
     assert_eq!(status_of(&h, &id).await?, SessionStatus::HostUnreachable);
+    let hosts: HostsResponse = h.get("/api/hosts").await?;
+    assert!(
+        hosts
+            .hosts
+            .iter()
+            .any(|x| x.name == "box" && x.state != HostState::Connected),
+        "{hosts:?}"
+    );
+    drop(silent);
     let listener = listen(&remote, &format!("127.0.0.1:{port}"), &token_file).await?;
     common::eventually("the session back after the hub's restart", || async {
         Ok((status_of(&h, &id).await? == SessionStatus::Waiting).then_some(()))

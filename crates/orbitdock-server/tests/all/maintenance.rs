@@ -161,9 +161,10 @@ async fn prune_deletes_exactly_the_old_sessions_and_they_stay_gone_after_a_resta
 
     // While stopped: one pruned rollout is rewritten as a new file (as `codex migrate-rollouts
     // --apply` does), so it is read again from its start; a new thread appears.
-    let copy = std::fs::read(&old_paths[0])?;
-    std::fs::remove_file(&old_paths[0])?;
-    std::fs::write(&old_paths[0], copy)?;
+    // Written beside it and renamed over it: another inode, so the import starts it over.
+    let fresh = old_paths[0].with_extension("tmp");
+    std::fs::copy(&old_paths[0], &fresh)?;
+    std::fs::rename(&fresh, &old_paths[0])?;
     write_rollout(home.path(), &thread(8), &days_ago(1), "fresh otter", None)?;
     let server = watching(data.path(), home.path()).await?;
     let rest = Rest::new(&server.base_url());

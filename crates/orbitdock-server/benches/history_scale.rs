@@ -66,6 +66,7 @@ async fn start(data: &Path, home: &Path) -> Result<RunningServer> {
             token: TOKEN.into(),
             codex_env: Vec::new(),
             claude: None,
+            output_limits: Default::default(),
         },
         DiscoveryOptions {
             watch_codex: true,

@@ -1,8 +1,9 @@
 // "Show full output" in the browser (Debian's Chromium, a real `orbitdock serve` keeping at most
 // 8 KiB of a command's output, the pinned Codex CLI, codexpc's scripted model): a command printing
 // about 43 KiB shows its start and end with "N KiB omitted — Show full output"; the button loads
-// the whole output, read back from Codex's rollout file, into the card. Screenshots at desktop and
-// 390 px into artifacts/screenshots/.
+// the whole output, read back from Codex's rollout file, into the card. A 2 MB output, of which
+// Codex itself keeps only 64 KiB in its rollout, loads what there is under a note saying so.
+// Screenshots at desktop and 390 px into artifacts/screenshots/.
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -14,6 +15,8 @@ const N = 9000;
 const SCRIPT = [
   { match: 'Count the numbers', completion: execCall(`seq 1 ${N}`) },
   { match: `${N - 1}`, completion: final('Counted them all.') },
+  { match: 'Count much further', completion: execCall('seq 1 300000') },
+  { match: '299999', completion: final('Counted very far.') },
 ];
 const T = 30000;
 const FULL = Array.from({ length: N }, (_, i) => `${i + 1}\n`).join('');
@@ -67,4 +70,24 @@ test('a long command output shows its start and end, and "Show full output" load
   assert.equal(await marker.count(), 0, 'the notice is gone');
   assert.equal(await card.locator('pre.output').count(), 1, 'one output block, the whole one');
   await screenshotBoth(page, 'full-output-loaded');
+});
+
+test('an output Codex kept only in part loads what there is, under a note saying so', async () => {
+  const composer = page.getByLabel('Message (Enter sends, Shift+Enter for a new line)');
+  await composer.fill('Count much further');
+  await composer.press('Enter');
+  await page.locator('.msg.agent .msg-body', { hasText: 'Counted very far.' }).waitFor({ timeout: T }).catch((e) => {
+    throw new Error(`${e.message}${stack.failureContext()}`);
+  });
+  const card = page.locator('.item.cmd', { hasText: 'seq 1 300000' });
+  await card.getByRole('button', { name: 'Show full output' }).click();
+  const kept = card.getByLabel('Command output (all that was kept)');
+  await kept.waitFor({ timeout: T });
+  const note = await card.locator('.output-omitted[role="note"]').textContent();
+  assert.match(note, /^Codex kept only 64 KiB of this output \(1\.0 MiB as the hub received it\) in .*rollout-.*\.jsonl; its start and end are shown, the middle is lost$/);
+  const text = await kept.textContent();
+  assert.ok(text.includes('... command output truncated for persistence ...'), 'Codex\'s own marker is visible');
+  assert.ok(text.endsWith('299999\n300000\n'));
+  await card.scrollIntoViewIfNeeded();
+  await screenshotBoth(page, 'full-output-partial');
 });

@@ -15,7 +15,8 @@
 // Prints medians and ratios. Exits non-zero only when something breaks, never on timings.
 //
 // `node bench-sidebar.mjs` (BENCH_SESSIONS, BENCH_RUNS tune it); needs
-// `cargo build -p orbitdock -p orbitdock-server --example seed_sessions`.
+// `cargo build -p orbitdock -p orbitdock-server --example seed_sessions`. Measured figures, with
+// the machine and commands: docs/history-scale.md.
 
 import path from 'node:path';
 import {

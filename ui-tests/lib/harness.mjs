@@ -416,7 +416,7 @@ export async function openLoggedInPage(browser, server) {
  * `project/` directory for sessions. `stop()` tears everything down; `failureContext()` is the
  * tail of the server's and the model's output, for assertion messages.
  */
-export async function startStack(prefix, script, { extraConfig = '', recordRequests = false, sandboxed = false } = {}) {
+export async function startStack(prefix, script, { extraConfig = '', recordRequests = false, sandboxed = false, serveArgs = [] } = {}) {
   // `sandboxed`: Codex can run sandboxed commands in this stack (see `sandboxableDir`).
   const dir = sandboxed ? sandboxableDir(prefix) : tempDir(prefix);
   mkdirSync(path.join(dir, 'project'), { recursive: true });
@@ -424,7 +424,8 @@ export async function startStack(prefix, script, { extraConfig = '', recordReque
   // for tests that check what reached the model.
   const model = recordRequests ? await startFakeResponses(script, dir) : await startScriptedModel(script, dir);
   const codexHome = makeCodexHome(dir, model.baseUrl, extraConfig);
-  const server = await startOrbitdock({ dataDir: path.join(dir, 'data'), codexHome });
+  // `serveArgs`: extra `orbitdock serve` flags (e.g. smaller retention limits).
+  const server = await startOrbitdock({ dataDir: path.join(dir, 'data'), codexHome, extraArgs: serveArgs });
   const browser = await launchBrowser();
   const page = await openLoggedInPage(browser, server);
   return {

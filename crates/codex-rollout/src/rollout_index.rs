@@ -14,7 +14,7 @@
 //! thread the server drives) is *parked*: its checkpoint is kept as deflated JSON (well under a
 //! kilobyte) with the file's length, mtime, device and inode, instead of a reader and a session
 //! (kilobytes of strings and recent item keys each). A poll of a parked file that stat shows
-//! unchanged does nothing; any change unparks it and the reader takes over from the checkpoint
+//! unchanged does nothing; a change unparks it and the reader takes over from the checkpoint
 //! exactly as before (appends are read from the offset, truncations and replacements reset).
 //! Checkpoints restored at start are parked too and verified by a real read on their first poll.
 
@@ -296,7 +296,9 @@ struct ParkedFile {
     checkpoint: Box<[u8]>,
 }
 
-/// What tells that a file changed: any append, truncation, rewrite or replacement changes one.
+/// What tells that a file changed: an append, a truncation or a replacement changes one, and so
+/// does a rewrite in place unless it keeps the length and lands within the file system's
+/// timestamp granularity of the last read (Codex only appends to its rollouts).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct FileStat {
     len: u64,

@@ -379,6 +379,15 @@ impl Client {
             .await
     }
 
+    /// `POST /api/maintenance/prune`: deletes (or with `dry_run` counts) old settled sessions.
+    pub async fn prune(
+        &self,
+        request: &orbitdock_protocol::PruneRequest,
+    ) -> Result<orbitdock_protocol::PruneResponse> {
+        self.post(self.url(&["api", "maintenance", "prune"]), request)
+            .await
+    }
+
     /// `GET /api/models`.
     pub async fn models(&self) -> Result<ModelsResponse> {
         self.get(self.url(&["api", "models"])).await

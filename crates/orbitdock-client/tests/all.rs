@@ -43,6 +43,7 @@ async fn rest_and_websocket_calls_against_a_real_server() -> Result<()> {
         token: TOKEN.into(),
         codex_env: env,
         claude: None,
+        output_limits: Default::default(),
     })
     .await?;
 

@@ -385,6 +385,17 @@ pub struct TranscriptItem {
 }
 
 /// The payload of a transcript item, tagged by `"type"`.
+/// What a shortened command output left out (see `ItemBody::CommandExecution::output_omitted`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct OmittedOutput {
+    /// How many bytes at the start of `output` are the start of the real output; the rest of
+    /// `output` is its end.
+    pub head_bytes: u64,
+    /// Bytes left out between the two.
+    pub omitted_bytes: u64,
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum ItemBody {
@@ -423,6 +434,11 @@ pub enum ItemBody {
         /// Duration, once finished.
         #[serde(default)]
         duration_ms: Option<u64>,
+        /// Set when `output` is not all of it: the server keeps the start and the end of a long
+        /// output and leaves out the middle (its retention limits); the whole output is read
+        /// back from the agent's own record through `GET /api/sessions/{id}/items/{seq}/output`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        output_omitted: Option<OmittedOutput>,
     },
     /// Files the agent changed (or asked to change).
     FileChange {
@@ -989,6 +1005,61 @@ pub struct ApprovalRequestBody {
     /// With a refusal: what to tell the agent (Claude passes it to the model).
     #[serde(default)]
     pub message: Option<String>,
+}
+
+/// `GET /api/sessions/{id}/items/{seq}/output` answer: a command's whole output.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(default)]
+pub struct FullOutputResponse {
+    /// The item.
+    pub seq: u64,
+    /// Everything the command printed.
+    pub output: String,
+    /// The agent's record it was read from (`None`: the stored output was never shortened).
+    pub source: Option<String>,
+    /// Whether `output` is all the command printed. `false` when the agent's own record keeps
+    /// only part of it (Codex shortens long outputs when it writes its rollout): `output` is
+    /// then the most there is, and `note` says what is missing.
+    pub complete: bool,
+    /// Why `output` is not complete, in one sentence.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+}
+
+/// `POST /api/maintenance/prune` body: which of the hub's sessions to delete.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(default)]
+pub struct PruneRequest {
+    /// Sessions with no activity for this long: numbers with units, `30d`, `12h`, `2w`,
+    /// `90m`, `45s`, `1d12h`.
+    pub older_than: String,
+    /// Only archived sessions.
+    pub archived_only: bool,
+    /// Count what would be deleted; delete nothing.
+    pub dry_run: bool,
+}
+
+/// `POST /api/maintenance/prune` answer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(default)]
+pub struct PruneResponse {
+    /// Nothing was deleted: the figures say what would be.
+    pub dry_run: bool,
+    /// Sessions deleted (ended or failed, old enough, archived when asked).
+    pub sessions: u64,
+    /// Their transcript items.
+    pub items: u64,
+    /// Bytes of their stored rows (sessions, items, approvals; their search documents come on
+    /// top). Freed inside the database file, which keeps the space for reuse.
+    pub freed_bytes: u64,
+    /// Bytes free for reuse inside the database file afterwards (the file shrinks only on
+    /// `VACUUM`).
+    pub free_bytes_in_database: u64,
+    /// Old enough but kept because they are live (working, waiting for a message, an approval
+    /// or an answer, or their host is unreachable).
+    pub skipped_live: u64,
+    /// The sessions deleted (or that would be).
+    pub session_ids: Vec<String>,
 }
 
 /// `GET /api/sessions/{id}/items` answer.
@@ -1564,6 +1635,7 @@ mod tests {
                 output: "a\n".into(),
                 exit_code: Some(0),
                 duration_ms: Some(5),
+                output_omitted: None,
             },
         };
         let v = serde_json::to_value(&item).unwrap();

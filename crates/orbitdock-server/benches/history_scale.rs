@@ -19,6 +19,8 @@
 //! fields, default 600). The full goal, 50,000 sessions / 5,000,000 items, is
 //! `BENCH_SESSIONS=50000 BENCH_TURNS=34 BENCH_PAD=150` (about 4 GB of rollouts and 3 GB of
 //! database; set `TMPDIR` to a disk with room); the size run is printed with the figures.
+//! Figures measured at that size, with the exact commands and the machine, are in
+//! `docs/history-scale.md`.
 
 use std::net::SocketAddr;
 use std::path::Path;
@@ -64,6 +66,7 @@ async fn start(data: &Path, home: &Path) -> Result<RunningServer> {
             token: TOKEN.into(),
             codex_env: Vec::new(),
             claude: None,
+            output_limits: Default::default(),
         },
         DiscoveryOptions {
             watch_codex: true,

@@ -175,6 +175,7 @@ async fn main() -> Result<()> {
             token: TOKEN.into(),
             codex_env: hub_home.env_strings(),
             claude: None,
+            output_limits: Default::default(),
         },
         DiscoveryOptions {
             watch_codex: false,

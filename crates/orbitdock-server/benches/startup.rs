@@ -93,6 +93,7 @@ async fn time_to_first_list(data_dir: &Path) -> anyhow::Result<(Duration, usize)
             token: "bench".into(),
             codex_env: Vec::new(),
             claude: None,
+            output_limits: Default::default(),
         },
         Arc::new(NoAgent),
         rx,

@@ -116,6 +116,7 @@ async fn orbitdock_run(rounds: usize, agent_kind: Agent) -> anyhow::Result<Histo
             token: "bench".into(),
             codex_env: Vec::new(),
             claude: None,
+            output_limits: Default::default(),
         },
         agent.clone(),
         Some(claude),

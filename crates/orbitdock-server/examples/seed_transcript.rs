@@ -82,6 +82,7 @@ fn item(seq: u64, at: i64) -> TranscriptItem {
             ),
             exit_code: Some(0),
             duration_ms: Some(1200 + turn % 500),
+            output_omitted: None,
         },
         4 => ItemBody::FileChange {
             changes: vec![FileChange {

@@ -248,6 +248,7 @@ impl Registry {
                 output: String::new(),
                 exit_code: None,
                 duration_ms: None,
+                output_omitted: None,
             },
         }])
         .await?;
@@ -320,6 +321,7 @@ impl Registry {
                         duration_ms: Some(
                             u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
                         ),
+                        output_omitted: None,
                     },
                 }])
                 .await;

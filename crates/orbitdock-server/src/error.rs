@@ -91,6 +91,18 @@ pub enum Error {
         /// What went wrong.
         reason: String,
     },
+    /// What was asked for existed once but its source no longer has it (a command's full
+    /// output whose rollout file was deleted).
+    #[error("{0}")]
+    Gone(String),
+    /// No such item in a session's transcript.
+    #[error("session {session} has no item {seq}")]
+    ItemNotFound {
+        /// The session.
+        session: String,
+        /// The item's seq.
+        seq: u64,
+    },
 }
 
 /// The crate's result type.
@@ -116,9 +128,12 @@ impl Error {
     /// The stable machine code used in JSON error bodies.
     pub fn code(&self) -> &'static str {
         match self {
-            Error::SessionNotFound(_) | Error::ApprovalNotFound { .. } => "not_found",
+            Error::SessionNotFound(_)
+            | Error::ApprovalNotFound { .. }
+            | Error::ItemNotFound { .. } => "not_found",
             Error::BadRequest(_) | Error::Decode { .. } => "bad_request",
             Error::Conflict(_) => "conflict",
+            Error::Gone(_) => "gone",
             Error::Busy(_) => "busy",
             Error::Agent { .. } => "agent_error",
             Error::Timeout { .. } => "timeout",
@@ -138,6 +153,7 @@ impl Error {
             "not_found" => S::NOT_FOUND,
             "bad_request" => S::BAD_REQUEST,
             "conflict" => S::CONFLICT,
+            "gone" => S::GONE,
             "busy" | "storage_unavailable" => S::SERVICE_UNAVAILABLE,
             "agent_error" => S::BAD_GATEWAY,
             "timeout" => S::GATEWAY_TIMEOUT,

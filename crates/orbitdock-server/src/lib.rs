@@ -44,17 +44,20 @@ pub mod connector;
 pub mod data_dir;
 pub mod discovery;
 pub mod error;
+pub mod full_output;
 pub mod host_links;
 pub mod hosts;
 pub mod http;
 pub mod hub;
 pub mod import_progress;
 pub mod local_model;
+pub mod maintenance;
 pub mod markdown;
 pub mod notify;
 pub mod pairing;
 pub mod registry;
 pub mod remote;
+pub mod retention;
 pub mod session;
 pub mod store;
 pub mod testing;
@@ -100,6 +103,8 @@ pub struct ServerConfig {
     pub codex_env: Vec<(String, String)>,
     /// How to run Claude Code sessions; `None`: the server offers Codex only.
     pub claude: Option<connector::claude::ClaudeConfig>,
+    /// How much command output is stored (see [`retention`]).
+    pub output_limits: retention::OutputLimits,
 }
 
 /// A running server.
@@ -336,6 +341,8 @@ pub async fn start_with_connectors_exposed(
         connectors = connectors.with(c);
     }
     let registry = Registry::open(&data_dir::db_path(&config.data_dir), connectors).await?;
+    // Before anything is ingested (transcripts, spools, rollout import).
+    registry.store().set_output_limits(config.output_limits);
     let demux = registry.spawn_demux(events);
     let host_router = connector::Router::new();
     host_router.attach(&registry);
@@ -381,6 +388,11 @@ pub async fn start_with_connectors_exposed(
         .local_addr()
         .map_err(|e| Error::io(config.bind.to_string(), e))?;
     let tasks = TaskTracker::new();
+    tasks.spawn(maintenance::output_maintenance(
+        Arc::downgrade(&registry),
+        maintenance::OUTPUT_CHECK_EVERY,
+        stop.clone(),
+    ));
     let vapid = notify::Vapid::load_or_create(&config.data_dir)?;
     let notifications =
         notify::Notifications::new(vapid, registry.store().clone(), registry.list_hub().clone());

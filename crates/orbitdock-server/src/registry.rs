@@ -192,6 +192,8 @@ pub struct Registry {
     local_model: std::sync::OnceLock<Arc<crate::local_model::LocalModel>>,
     /// The links to the configured Codex hosts, once started.
     host_links: std::sync::OnceLock<Arc<crate::host_links::HostLinks>>,
+    /// Threads whose sessions were pruned (the history import skips them).
+    pruned: crate::maintenance::PrunedThreads,
 }
 
 /// Who owns a thread a passive source reports on.
@@ -225,6 +227,10 @@ impl Registry {
         // List revisions restart from the start-up time in microseconds: monotonic across
         // restarts and never equal to a revision a client kept from an earlier run.
         let start_revision = chrono::Utc::now().timestamp_micros().max(0) as u64;
+        let s2 = store.clone();
+        let pruned = tokio::task::spawn_blocking(move || s2.pruned_threads())
+            .await
+            .map_err(|e| Error::Closed(format!("load task: {e}")))??;
         let list = ListHub::new(summaries, start_revision);
         store.start_writer(list.clone());
         if !recovered.fixups.is_empty() {
@@ -253,6 +259,7 @@ impl Registry {
             claude_transcripts: std::sync::OnceLock::new(),
             local_model: std::sync::OnceLock::new(),
             host_links: std::sync::OnceLock::new(),
+            pruned: crate::maintenance::PrunedThreads::new(pruned),
         }))
     }
 
@@ -598,6 +605,17 @@ impl Registry {
         h.stopped().await;
         self.forget_cell(id, &cell);
         Ok(true)
+    }
+
+    /// The actor of a session when one is in memory (never loads one).
+    pub(crate) fn loaded(&self, id: &str) -> Option<SessionHandle> {
+        let cell = self.sessions.lock().get(id).cloned()?;
+        cell.get().cloned()
+    }
+
+    /// Threads whose sessions were pruned.
+    pub fn pruned(&self) -> &crate::maintenance::PrunedThreads {
+        &self.pruned
     }
 
     /// How many sessions have a live actor.

@@ -74,6 +74,19 @@ enum Cmd {
         /// An extra argument for `codexpc serve` (repeatable, e.g. `--codexpc-arg=--ctx=16384`).
         #[arg(long = "codexpc-arg", value_name = "ARG", allow_hyphen_values = true)]
         codexpc_args: Vec<String>,
+        /// Most KiB of one command's output stored (its start and end; the whole output stays
+        /// readable from the agent's own record through "Show full output").
+        #[arg(long, value_name = "KIB", default_value_t = 256)]
+        max_item_output_kib: usize,
+        /// Most MiB of command output stored per session; past it each further output keeps
+        /// 4 KiB.
+        #[arg(long, value_name = "MIB", default_value_t = 16)]
+        max_session_output_mib: u64,
+        /// Most MiB of command output stored across all sessions; past it the oldest sessions'
+        /// outputs are cut to their start and end (4 KiB each), still readable in full from the
+        /// agent's own record.
+        #[arg(long, value_name = "MIB", default_value_t = 1024)]
+        max_total_output_mib: u64,
     },
     /// Print the API token (`--rotate` replaces it; restart the server afterwards).
     Token {
@@ -112,6 +125,23 @@ enum Cmd {
         /// Revoke this device (its id from the list).
         #[arg(long, value_name = "ID")]
         revoke: Option<String>,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Delete the hub's record of old sessions (ended or failed ones with no activity for
+    /// DURATION; live ones are never touched). The agents' own files (Codex rollouts, Claude
+    /// transcripts) stay; pruned Codex threads are not imported again. Needs the server running.
+    Prune {
+        /// How old: numbers with units, e.g. 30d, 12h, 2w, 1d12h.
+        #[arg(long, value_name = "DURATION")]
+        older_than: String,
+        /// Only archived sessions.
+        #[arg(long)]
+        archived_only: bool,
+        /// Show what would be deleted; delete nothing.
+        #[arg(long)]
+        dry_run: bool,
         /// Print JSON.
         #[arg(long)]
         json: bool,
@@ -641,7 +671,15 @@ async fn run(cmd: Cmd, data_dir: PathBuf) -> Result<()> {
             codexpc_bin,
             codexpc_socket,
             codexpc_args,
+            max_item_output_kib,
+            max_session_output_mib,
+            max_total_output_mib,
         } => {
+            let output_limits = orbitdock_server::retention::OutputLimits {
+                per_item: max_item_output_kib.max(1).saturating_mul(1024),
+                per_session: max_session_output_mib.max(1).saturating_mul(1024 * 1024),
+                total: max_total_output_mib.max(1).saturating_mul(1024 * 1024),
+            };
             let discovery = orbitdock_server::DiscoveryOptions {
                 watch_codex: !no_watch,
                 passive_idle: std::time::Duration::from_secs(passive_idle_secs.max(1)),
@@ -665,7 +703,7 @@ async fn run(cmd: Cmd, data_dir: PathBuf) -> Result<()> {
                 bin: codex_bin,
                 runtime,
             };
-            serve(data_dir, &listen, codex, discovery, local).await
+            serve(data_dir, &listen, codex, discovery, local, output_limits).await
         }
         Cmd::Token { rotate } => {
             let t = data_dir::load_or_create_token(&data_dir, rotate)?;
@@ -705,6 +743,29 @@ async fn run(cmd: Cmd, data_dir: PathBuf) -> Result<()> {
                     local_time(d.created_at),
                     local_time(d.last_seen_at)
                 );
+            }
+            Ok(())
+        }
+        Cmd::Prune {
+            older_than,
+            archived_only,
+            dry_run,
+            json,
+        } => {
+            // A clear error before anything is sent.
+            orbitdock_server::maintenance::parse_duration(&older_than)?;
+            let c = Client::discover(&data_dir)?;
+            let r = c
+                .prune(&orbitdock_protocol::PruneRequest {
+                    older_than,
+                    archived_only,
+                    dry_run,
+                })
+                .await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&r)?);
+            } else {
+                println!("{}", prune_summary(&r));
             }
             Ok(())
         }
@@ -1125,6 +1186,7 @@ async fn serve(
     codex: CodexArgs,
     discovery: orbitdock_server::DiscoveryOptions,
     local: LocalModelArgs,
+    output_limits: orbitdock_server::retention::OutputLimits,
 ) -> Result<()> {
     let CodexArgs {
         home: codex_home,
@@ -1183,6 +1245,7 @@ async fn serve(
             token,
             codex_env: Vec::new(),
             claude,
+            output_limits,
         },
         discovery,
         runtime,
@@ -1232,4 +1295,28 @@ async fn serve(
     data_dir::remove_server_info(&data_dir);
     server.shutdown().await;
     Ok(())
+}
+
+/// One line per figure of a prune's answer, for people.
+fn prune_summary(r: &orbitdock_protocol::PruneResponse) -> String {
+    let verb = if r.dry_run { "would delete" } else { "deleted" };
+    let mut out = format!(
+        "{verb} {} sessions ({} items, {} KiB of stored rows)",
+        r.sessions,
+        r.items,
+        r.freed_bytes.div_ceil(1024)
+    );
+    if r.skipped_live > 0 {
+        out.push_str(&format!(
+            "\nkept {} old sessions that are still live",
+            r.skipped_live
+        ));
+    }
+    if !r.dry_run {
+        out.push_str(&format!(
+            "\n{} KiB free for reuse inside the database file",
+            r.free_bytes_in_database.div_ceil(1024)
+        ));
+    }
+    out
 }

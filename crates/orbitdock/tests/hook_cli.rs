@@ -1,7 +1,8 @@
 //! `orbitdock hook claude` and `orbitdock hooks install|uninstall claude` as real processes:
 //! exit 0 with nothing on stdout, spool when no server runs (several processes at once lose
 //! nothing), deliver to a listening server, and settings edits that keep foreign hooks. Also the
-//! client subcommands (`sessions`, `show`, `send`, `approve`) against a real `orbitdock serve`.
+//! client subcommands (`sessions`, `show`, `send`, `approve`, `prune`) against a real
+//! `orbitdock serve`.
 //! [`codex`]: the same for Codex hooks, with the pinned Codex running them. [`attach`]: `orbitdock
 //! attach` running the pinned TUI on a hub session through the shared Codex runtime. [`hosts`]:
 //! `orbitdock host serve` and `orbitdock hosts …` against a real Codex WebSocket listener.
@@ -218,7 +219,14 @@ fn client_subcommands_talk_to_a_running_server() -> Result<()> {
     let mut serve = orbitdock()
         .arg("--data-dir")
         .arg(data.path())
-        .args(["serve", "--port", "0", "--no-watch", "--codex-home"])
+        .args(["serve", "--port", "0", "--no-watch"])
+        .args([
+            "--max-item-output-kib",
+            "64",
+            "--max-session-output-mib",
+            "8",
+        ])
+        .args(["--max-total-output-mib", "512", "--codex-home"])
         .arg(home.path())
         .arg("--codex-bin")
         .arg(test_support::codex_bin())
@@ -254,6 +262,29 @@ fn client_subcommands_talk_to_a_running_server() -> Result<()> {
         assert_eq!(v["sessions"], json!([]), "{v}");
         let out = run(&["sessions"])?;
         assert!(String::from_utf8_lossy(&out.stdout).starts_with("ID"));
+        // Pruning: a dry run says what it would do; a bad duration is refused before sending.
+        let out = run(&["prune", "--older-than", "30d", "--dry-run", "--json"])?;
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let v: Value = serde_json::from_slice(&out.stdout)?;
+        assert_eq!(
+            (&v["dry_run"], &v["sessions"]),
+            (&json!(true), &json!(0)),
+            "{v}"
+        );
+        let out = run(&["prune", "--older-than", "1d12h"])?;
+        let said = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success() && said.starts_with("deleted 0 sessions"),
+            "{said}"
+        );
+        let out = run(&["prune", "--older-than", "soon"])?;
+        assert!(!out.status.success());
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("not a duration"), "{err}");
         for args in [
             &["show", "nope"][..],
             &["send", "nope", "hi"],

@@ -63,6 +63,7 @@ impl Hub {
                 token: token.clone(),
                 codex_env: home.env_strings(),
                 claude: None,
+                output_limits: Default::default(),
             },
             DiscoveryOptions {
                 watch_codex: false,

@@ -24,6 +24,8 @@ pub struct ThreadSpec<'a> {
     pub model: &'a str,
     /// The prompt of turn `t` is `prompt` followed by ` number {t} ✓`.
     pub prompt: &'a str,
+    /// What every turn's command printed (`None`: up to 1,500 bytes of `pad`).
+    pub output: Option<&'a str>,
 }
 
 impl<'a> ThreadSpec<'a> {
@@ -37,6 +39,7 @@ impl<'a> ThreadSpec<'a> {
             timestamp: "2026-11-22T00:09:08.252Z",
             model: "gpt-oss-20b",
             prompt: "please fix the failing test",
+            output: None,
         }
     }
 }
@@ -62,7 +65,13 @@ pub fn write_spec(w: &mut impl Write, spec: &ThreadSpec<'_>) -> std::io::Result<
         timestamp: ts,
         model,
         prompt,
+        output,
     } = *spec;
+    // A JSON string literal, quotes included.
+    let output = match output {
+        Some(o) => serde_json::Value::from(o).to_string(),
+        None => format!("\"{}\"", &pad[..pad.len().min(1500)]),
+    };
     let mut n = 0u64;
     let mut line = |s: String| -> std::io::Result<()> {
         n += s.len() as u64 + 1;
@@ -94,8 +103,7 @@ pub fn write_spec(w: &mut impl Write, spec: &ThreadSpec<'_>) -> std::io::Result<
             r#"{{"timestamp":"{ts}","type":"response_item","payload":{{"type":"function_call","id":"fc{t}","name":"exec_command","arguments":"{{\"cmd\":\"cargo test -p foo\",\"yield_time_ms\":10000}}","call_id":"call_{t}"}}}}"#
         ))?;
         line(format!(
-            r#"{{"timestamp":"{ts}","type":"event_msg","payload":{{"type":"item_completed","thread_id":"{id}","turn_id":"{turn}","item":{{"type":"CommandExecution","id":"call_{t}","command":["/bin/bash","-lc","cargo test -p foo"],"cwd":"file://{cwd}","parsed_cmd":[],"source":"unified_exec_startup","status":"completed","aggregated_output":"{}","exit_code":0}}}}}}"#,
-            &pad[..pad.len().min(1500)]
+            r#"{{"timestamp":"{ts}","type":"event_msg","payload":{{"type":"item_completed","thread_id":"{id}","turn_id":"{turn}","item":{{"type":"CommandExecution","id":"call_{t}","command":["/bin/bash","-lc","cargo test -p foo"],"cwd":"file://{cwd}","parsed_cmd":[],"source":"unified_exec_startup","status":"completed","aggregated_output":{output},"exit_code":0}}}}}}"#
         ))?;
         line(format!(
             r#"{{"timestamp":"{ts}","type":"response_item","payload":{{"type":"function_call_output","call_id":"call_{t}","output":"{}"}}}}"#,

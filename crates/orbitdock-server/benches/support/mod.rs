@@ -79,6 +79,7 @@ pub async fn watched_thread(thread: &str, token: &str) -> Result<WatchedThread> 
             token: token.into(),
             codex_env: Vec::new(),
             claude: None,
+            output_limits: Default::default(),
         },
         DiscoveryOptions {
             watch_codex: true,

@@ -17,6 +17,7 @@ pub mod claude;
 pub mod codex;
 
 use std::fmt;
+use std::path::PathBuf;
 use std::sync::{Arc, Weak};
 
 use async_trait::async_trait;
@@ -366,6 +367,13 @@ pub trait Connector: Send + Sync + fmt::Debug + 'static {
     async fn set_thread_name(&self, thread_id: &str, name: &str) -> Result<()>;
     /// Lists models.
     async fn list_models(&self) -> Result<Vec<ModelInfo>>;
+    /// The file where the agent keeps its own record of `thread_id` (a Codex rollout, a Claude
+    /// transcript), searched in `agent_home` when the session names one; `None` when there is
+    /// none (any more). What long command outputs are read back from (see
+    /// [`crate::full_output`]).
+    fn record_path(&self, _thread_id: &str, _agent_home: Option<&str>) -> Option<PathBuf> {
+        None
+    }
     /// Deletes the thread from the agent's own store (no undo).
     async fn delete_thread(&self, _thread_id: &str) -> Result<()> {
         Err(unsupported("thread/delete"))

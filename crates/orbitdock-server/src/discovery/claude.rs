@@ -148,6 +148,7 @@ fn tool_item(p: &HookPayload, status: ItemStatus) -> SessionEvent {
             output: text_of(&p.tool_response),
             exit_code: None,
             duration_ms: None,
+            output_omitted: None,
         }
     } else {
         ItemBody::Other {

@@ -96,8 +96,10 @@ impl CodexDiscovery {
             checkpoints::load(&store, CheckpointSource::CodexRollout).await?;
         let weak = Arc::downgrade(registry);
         let skip_reg = weak.clone();
-        let skip: codex_rollout::SkipFn =
-            Arc::new(move |thread_id: &str| is_direct(&skip_reg, thread_id));
+        // Threads the server drives, and those whose sessions the user pruned.
+        let skip: codex_rollout::SkipFn = Arc::new(move |thread_id: &str| {
+            is_direct(&skip_reg, thread_id) || is_pruned(&skip_reg, thread_id)
+        });
         let (tx, mut rx) = mpsc::channel::<Feed>(1024);
         let offsets = SqliteOffsetStore::new(initial, tx.clone());
         let sink: codex_rollout::EventSink = Box::new(move |ev| {
@@ -169,6 +171,14 @@ fn is_direct(registry: &Weak<Registry>, thread_id: &str) -> bool {
     reg.session_for_thread(thread_id)
         .and_then(|id| reg.list_hub().get(&id))
         .is_some_and(|s| s.origin == Origin::Direct)
+}
+
+/// Whether the user pruned this thread's session (see [`crate::maintenance`]).
+fn is_pruned(registry: &Weak<Registry>, thread_id: &str) -> bool {
+    registry.upgrade().is_some_and(|reg| {
+        let key = reg.connectors().for_provider(Provider::Codex).key();
+        reg.pruned().contains(&key.to_string(), thread_id)
+    })
 }
 
 /// The passive session observing `thread_id`, if any (never a direct one).
@@ -457,17 +467,22 @@ fn item_event(entry: TranscriptEntry) -> SessionEvent {
             status,
             exit_code,
             output,
-        } => (
-            call_id.unwrap_or_else(fresh),
-            item_status(status.as_deref()),
-            ItemBody::CommandExecution {
-                command,
-                cwd: None,
-                output: output.unwrap_or_default(),
-                exit_code: exit_code.and_then(|c| i32::try_from(c).ok()),
-                duration_ms: None,
-            },
-        ),
+        } => {
+            let (output, output_omitted) =
+                crate::retention::imported_output(output.unwrap_or_default());
+            (
+                call_id.unwrap_or_else(fresh),
+                item_status(status.as_deref()),
+                ItemBody::CommandExecution {
+                    command,
+                    cwd: None,
+                    output,
+                    exit_code: exit_code.and_then(|c| i32::try_from(c).ok()),
+                    duration_ms: None,
+                    output_omitted,
+                },
+            )
+        }
         TranscriptItem::FileChange {
             call_id,
             changes,

@@ -364,6 +364,7 @@ fn tool_item(p: &HookPayload, status: ItemStatus) -> Option<SessionEvent> {
             output,
             exit_code: None,
             duration_ms: None,
+            output_omitted: None,
         },
     })
 }

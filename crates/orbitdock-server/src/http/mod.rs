@@ -260,6 +260,11 @@ fn route_table() -> RouteTable {
         .route("/api/status", get(list::status))
         .route("/api/sessions/{id}", get(rest::get_session))
         .route("/api/sessions/{id}/items", get(rest::items))
+        .route(
+            "/api/sessions/{id}/items/{seq}/output",
+            get(rest::full_output),
+        )
+        .route("/api/maintenance/prune", post(rest::prune))
         .route("/api/sessions/{id}/messages", post(rest::send_message))
         .route("/api/sessions/{id}/interrupt", post(rest::interrupt))
         .route("/api/sessions/{id}/end", post(rest::end))

@@ -104,6 +104,22 @@ pub(super) async fn items(
     Ok(Json(page).into_response())
 }
 
+/// A command's whole output, read back from the agent's record when the stored one is short.
+pub(super) async fn full_output(
+    State(s): State<AppState>,
+    Path((id, seq)): Path<(String, u64)>,
+) -> Result<Response> {
+    Ok(Json(s.registry.full_output(&id, seq).await?).into_response())
+}
+
+/// Deletes old sessions from the hub (see [`crate::maintenance`]).
+pub(super) async fn prune(
+    State(s): State<AppState>,
+    b: std::result::Result<Json<orbitdock_protocol::PruneRequest>, JsonRejection>,
+) -> Result<Response> {
+    Ok(Json(s.registry.prune(&body(b)?).await?).into_response())
+}
+
 pub(super) async fn send_message(
     State(s): State<AppState>,
     via: Via,

@@ -178,6 +178,8 @@ impl Actor {
                 body,
             }
         };
+        let mut item = item;
+        self.retain_output(&mut item.body, item.seq, false);
         if let ItemBody::UserMessage { text } = &item.body
             && self.summary.first_prompt.is_none()
             && !text.is_empty()
@@ -204,6 +206,35 @@ impl Actor {
         });
         self.delta(SessionDelta::Item { item });
         seq
+    }
+
+    /// Shortens a command's output to what the retention limits keep (see
+    /// [`crate::retention`]) and keeps the session's count of stored output bytes. `streaming`:
+    /// the output is still growing; it is shortened only once well past the limit, so a
+    /// command printing in small pieces is not cut again at every piece.
+    fn retain_output(&mut self, body: &mut ItemBody, seq: u64, streaming: bool) {
+        let ItemBody::CommandExecution { output, .. } = &*body else {
+            return;
+        };
+        let before = self
+            .recent
+            .iter()
+            .rev()
+            .find(|i| i.seq == seq)
+            .map_or(0, |i| crate::retention::output_len(&i.body)) as u64;
+        let limits = self.shared.store.output_limits();
+        let used_elsewhere = self.extra.output_bytes.saturating_sub(before);
+        let limit = limits.item_limit(used_elsewhere);
+        if !streaming || output.len() > limit + limit / 4 {
+            crate::retention::clip_output(body, limit);
+        }
+        if !streaming {
+            let now = used_elsewhere + crate::retention::output_len(body) as u64;
+            if now != self.extra.output_bytes {
+                self.extra.output_bytes = now;
+                self.out.row_dirty = true;
+            }
+        }
     }
 
     /// Replaces the transcript with the agent's own history (after a revert, or for a fork).
@@ -267,6 +298,7 @@ impl Actor {
                         output: String::new(),
                         exit_code: None,
                         duration_ms: None,
+                        output_omitted: None,
                     },
                     TextStream::Reasoning | TextStream::ReasoningSummary => ItemBody::Reasoning {
                         summary: String::new(),
@@ -285,7 +317,19 @@ impl Actor {
             }
         };
         if let Some(item) = self.recent_mut(seq) {
+            // A finished command's output is authoritative: an output delta that trails it
+            // (delivered late) would add bytes the finished output does not have.
+            if stream == TextStream::Output && item.status != ItemStatus::InProgress {
+                return;
+            }
             append_text(&mut item.body, stream, &delta);
+            if stream == TextStream::Output {
+                let mut body = std::mem::replace(&mut item.body, ItemBody::Unknown);
+                self.retain_output(&mut body, seq, true);
+                if let Some(item) = self.recent_mut(seq) {
+                    item.body = body;
+                }
+            }
         }
         self.delta(SessionDelta::ItemText {
             seq,
@@ -405,13 +449,18 @@ pub(crate) fn merge_body(existing: Option<ItemBody>, new: ItemBody) -> ItemBody 
             ItemBody::AgentMessage { text: old }
         }
         (
-            Some(ItemBody::CommandExecution { output: old, .. }),
+            Some(ItemBody::CommandExecution {
+                output: old,
+                output_omitted: old_omitted,
+                ..
+            }),
             ItemBody::CommandExecution {
                 command,
                 cwd,
                 output,
                 exit_code,
                 duration_ms,
+                ..
             },
         ) if output.is_empty() => ItemBody::CommandExecution {
             command,
@@ -419,6 +468,7 @@ pub(crate) fn merge_body(existing: Option<ItemBody>, new: ItemBody) -> ItemBody 
             output: old,
             exit_code,
             duration_ms,
+            output_omitted: old_omitted,
         },
         (
             Some(ItemBody::Reasoning {
@@ -484,6 +534,7 @@ mod tests {
             output: "a".into(),
             exit_code: None,
             duration_ms: None,
+            output_omitted: None,
         };
         append_text(&mut b, TextStream::Output, "b");
         assert!(matches!(b, ItemBody::CommandExecution { ref output, .. } if output == "ab"));

@@ -15,6 +15,7 @@
 
 pub mod channels;
 pub mod devices;
+pub mod maintenance;
 pub mod push;
 pub mod schema;
 pub mod search;
@@ -65,6 +66,8 @@ pub struct SessionExtra {
     /// Where the agent keeps this session when it is not the connector's own place (the config
     /// dir of the terminal a passive Claude session runs in), for takeover.
     pub agent_home: Option<String>,
+    /// Bytes of command output stored for this session (against its retention budget).
+    pub output_bytes: u64,
 }
 
 /// One write.
@@ -138,6 +141,8 @@ pub enum PersistOp {
     Channel(channels::ChannelOp),
     /// A change to the pairing codes or paired devices.
     Devices(devices::DeviceOp),
+    /// Retention and pruning (see [`crate::maintenance`]).
+    Maintenance(maintenance::MaintenanceOp),
     /// Record where a passive source stopped reading a file. Queued in the same command as the
     /// items read up to there, so both commit in one transaction: a crash keeps both or neither.
     SaveCheckpoint {
@@ -252,6 +257,8 @@ struct StoreInner {
     stopping: Arc<std::sync::atomic::AtomicBool>,
     /// Why the last write failed or the database is gone; `None` when writes succeed.
     degraded: Arc<Mutex<Option<String>>>,
+    /// How much command output is kept (applied by the session actors before they store).
+    output_limits: Mutex<crate::retention::OutputLimits>,
 }
 
 /// Creates the database file readable by its owner only, and tightens an existing one (and its
@@ -335,6 +342,7 @@ impl Store {
                 writer: Mutex::new(None),
                 stopping: Arc::new(std::sync::atomic::AtomicBool::new(false)),
                 degraded: Arc::new(Mutex::new(None)),
+                output_limits: Mutex::new(Default::default()),
             }),
         })
     }
@@ -427,6 +435,16 @@ impl Store {
         if let Some(h) = handle {
             let _ = tokio::task::spawn_blocking(move || h.join()).await;
         }
+    }
+
+    /// Sets how much command output is stored from now on (see [`crate::retention`]).
+    pub fn set_output_limits(&self, limits: crate::retention::OutputLimits) {
+        *self.inner.output_limits.lock() = limits;
+    }
+
+    /// How much command output is stored.
+    pub fn output_limits(&self) -> crate::retention::OutputLimits {
+        *self.inner.output_limits.lock()
     }
 
     /// The database path.
@@ -579,6 +597,27 @@ impl Store {
                 limit,
                 true,
             )
+        })
+    }
+
+    /// One item, by `seq`.
+    pub fn item(&self, session_id: &str, seq: u64) -> Result<Option<TranscriptItem>> {
+        self.with_reader(|c| {
+            let body: Option<String> = c
+                .query_row(
+                    "SELECT body FROM items WHERE session_id = ?1 AND seq = ?2",
+                    params![session_id, seq as i64],
+                    |r| r.get(0),
+                )
+                .optional()
+                .map_err(|e| Error::db("reading an item", e))?;
+            body.map(|b| {
+                serde_json::from_str(&b).map_err(|e| Error::Decode {
+                    what: format!("item {seq} of session {session_id}"),
+                    source: e,
+                })
+            })
+            .transpose()
         })
     }
 
@@ -1019,6 +1058,7 @@ pub(crate) fn commit_batch(conn: &mut Connection, batch: &[Command]) -> Result<(
                     PersistOp::Push(op) => push::apply(&tx, op)?,
                     PersistOp::Channel(op) => channels::apply(&tx, op)?,
                     PersistOp::Devices(op) => devices::apply(&tx, op)?,
+                    PersistOp::Maintenance(op) => maintenance::apply(&tx, op)?,
                     PersistOp::SaveCheckpoint {
                         source,
                         path,

@@ -123,6 +123,16 @@ const MIGRATIONS: &[&str] = &[
         last_seen_at INTEGER NOT NULL
     );
     "#,
+    // 8: agent threads whose sessions were pruned, which the history import skips (see
+    // `crate::maintenance`).
+    r#"
+    CREATE TABLE pruned_threads (
+        connector   TEXT NOT NULL,
+        thread_id   TEXT NOT NULL,
+        pruned_at   INTEGER NOT NULL,
+        PRIMARY KEY (connector, thread_id)
+    ) WITHOUT ROWID;
+    "#,
 ];
 
 /// The version whose migration creates the search index: the rows stored before it are

@@ -309,7 +309,8 @@ mod tests {
         crate::store::schema::migrate(&mut c).unwrap();
         // A database from the build before this index (without what later migrations add).
         c.execute_batch(
-            "DROP TABLE search_cjk; DROP TABLE pairing_codes; DROP TABLE device_sessions",
+            "DROP TABLE search_cjk; DROP TABLE pairing_codes; DROP TABLE device_sessions;
+             DROP TABLE pruned_threads",
         )
         .unwrap();
         c.pragma_update(None, "user_version", crate::store::schema::CJK_VERSION - 1)

@@ -108,6 +108,7 @@ impl Harness {
             token: TOKEN.into(),
             codex_env: env,
             claude: self.claude_config(),
+            output_limits: Default::default(),
         })
         .await?;
         self.server = Some(server);
@@ -203,6 +204,18 @@ impl Harness {
             .send()
             .await?;
         answer(r).await
+    }
+
+    /// A GET answered with any status: (status, JSON body).
+    pub async fn get_raw(&self, path: &str) -> Result<(u16, Value)> {
+        let r = self
+            .http
+            .get(format!("{}{path}", self.base()))
+            .bearer_auth(TOKEN)
+            .send()
+            .await?;
+        let status = r.status().as_u16();
+        Ok((status, r.json().await?))
     }
 
     pub async fn post<B: Serialize, T: DeserializeOwned>(&self, path: &str, body: &B) -> Result<T> {
@@ -318,6 +331,7 @@ impl Scripted {
                 token: TOKEN.into(),
                 codex_env: Vec::new(),
                 claude: None,
+                output_limits: Default::default(),
             },
             agent.clone(),
             rx,

@@ -161,6 +161,7 @@ async fn a_missing_codex_home_is_created_private_and_reads_as_logged_out() -> Re
         token: crate::common::TOKEN.into(),
         codex_env: env,
         claude: None,
+        output_limits: Default::default(),
     })
     .await?;
     ensure!(std::fs::metadata(&home)?.permissions().mode() & 0o777 == 0o700);

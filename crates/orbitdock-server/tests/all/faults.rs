@@ -282,6 +282,7 @@ async fn a_read_only_data_dir_is_a_clear_start_error() -> Result<()> {
             token: crate::common::TOKEN.into(),
             codex_env: Vec::new(),
             claude: None,
+            output_limits: Default::default(),
         },
         agent,
         rx,

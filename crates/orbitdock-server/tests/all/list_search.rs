@@ -552,7 +552,7 @@ fn write_history(home: &std::path::Path, n: usize, turns: usize) -> Result<Vec<S
     Ok(ids)
 }
 
-async fn watching(
+pub(crate) async fn watching(
     data: &std::path::Path,
     home: &std::path::Path,
 ) -> Result<orbitdock_server::RunningServer> {
@@ -565,6 +565,7 @@ async fn watching(
             token: crate::common::TOKEN.into(),
             codex_env: Vec::new(),
             claude: None,
+            output_limits: Default::default(),
         },
         orbitdock_server::DiscoveryOptions {
             passive_idle: std::time::Duration::from_secs(24 * 3600),

@@ -41,6 +41,7 @@ async fn boot(
             token: TOKEN.into(),
             codex_env: env,
             claude: None,
+            output_limits: Default::default(),
         },
         options,
     )

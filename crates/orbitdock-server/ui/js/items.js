@@ -5,6 +5,7 @@
 
 import { h, setSanitizedHtml, formatDuration, compactNumber } from './dom.js';
 import * as markdown from './markdown.js';
+import { request } from './api.js';
 import { diffStats, normaliseFileDiff, renderDiff, statsBadge } from './diff.js';
 
 const MAX_OUTPUT_CHARS = 200_000;
@@ -279,6 +280,20 @@ function commandItem(item, live, ctx = {}) {
   }
   const meta = [item.cwd, item.duration_ms !== null && item.duration_ms !== undefined
     ? formatDuration(item.duration_ms) : null].filter(Boolean).join(' · ');
+  const omitted = item.output_omitted && item.output_omitted.omitted_bytes > 0 ? item.output_omitted : null;
+  let body;
+  if (omitted) {
+    // The server kept the start and the end; the middle is read back from the agent's record.
+    const cut = Math.min(omitted.head_bytes, utf8Length(item.output || ''));
+    const [head, tail] = splitAtUtf8(item.output || '', cut);
+    body = [
+      h('pre', { class: 'output', tabindex: '0', 'aria-label': 'Command output (start)', text: head }),
+      omittedMarker(item, omitted, ctx),
+      h('pre', { class: 'output', tabindex: '0', 'aria-label': 'Command output (end)', text: tail }),
+    ];
+  } else {
+    body = [h('pre', { class: 'output', tabindex: '0', 'aria-label': 'Command output', hidden: !output, text: output })];
+  }
   return h('article', { class: 'item card cmd', 'aria-label': `Command: ${item.command || ''}` },
     h('header', { class: 'card-head' },
       h('span', { class: 'prompt', 'aria-hidden': 'true', text: '$' }),
@@ -286,7 +301,54 @@ function commandItem(item, live, ctx = {}) {
       chip),
     meta ? h('div', { class: 'card-meta muted', text: meta }) : null,
     truncated ? h('div', { class: 'muted small', text: '… earlier output omitted' }) : null,
-    h('pre', { class: 'output', tabindex: '0', 'aria-label': 'Command output', hidden: !output, text: output }));
+    ...body);
+}
+
+function utf8Length(text) {
+  return new TextEncoder().encode(text).length;
+}
+
+/** Splits `text` after its first `bytes` UTF-8 bytes. */
+function splitAtUtf8(text, bytes) {
+  const enc = new TextEncoder().encode(text);
+  const dec = new TextDecoder();
+  return [dec.decode(enc.slice(0, bytes)), dec.decode(enc.slice(bytes))];
+}
+
+function formatBytes(n) {
+  if (n < 1024) return `${n} B`;
+  if (n < 1024 * 1024) return `${Math.round(n / 1024)} KiB`;
+  return `${(n / (1024 * 1024)).toFixed(1)} MiB`;
+}
+
+/** "N KiB omitted — Show full output": loads the whole output into the card. */
+function omittedMarker(item, omitted, ctx) {
+  const note = h('span', { text: `${formatBytes(omitted.omitted_bytes)} omitted — ` });
+  const button = h('button', { type: 'button', class: 'link-btn show-full-output', text: 'Show full output' });
+  const marker = h('div', { class: 'output-omitted muted small', role: 'group', 'aria-label': 'Omitted output' }, note, button);
+  button.addEventListener('click', async () => {
+    button.disabled = true;
+    button.textContent = 'Loading…';
+    try {
+      const sid = encodeURIComponent(ctx.sessionId || '');
+      const r = await request('GET', `/api/sessions/${sid}/items/${item.seq}/output`);
+      const card = marker.closest('article');
+      const whole = r.complete !== false;
+      const full = h('pre', { class: 'output full-output', tabindex: '0', 'aria-label': whole ? 'Full command output' : 'Command output (all that was kept)', text: r.output });
+      // The agent's record may itself be shortened (Codex keeps 64 KiB of an output in its
+      // rollout): say so rather than pass a part off as the whole.
+      const partial = whole ? null : h('div', { class: 'output-omitted muted small', role: 'note', text: r.note || 'The agent kept only part of this output.' });
+      if (card) {
+        card.querySelectorAll('pre.output').forEach((p) => p.remove());
+        marker.replaceWith(...[partial, full].filter(Boolean));
+      }
+    } catch (err) {
+      note.textContent = `${formatBytes(omitted.omitted_bytes)} omitted — ${err && err.message ? err.message : err}`;
+      note.setAttribute('role', 'alert');
+      button.remove();
+    }
+  });
+  return marker;
 }
 
 function fileChangeItem(item, ctx, live) {

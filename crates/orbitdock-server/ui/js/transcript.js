@@ -148,6 +148,7 @@ export class TranscriptView {
   context() {
     const st = this.model.state;
     return {
+      sessionId: st ? (st.id || (st.summary && st.summary.id)) : null,
       cwd: st ? st.cwd : null,
       activeTurn: st && st.current_turn ? st.current_turn.id : null,
       awaiting: new Set(((st && st.pending_approvals) || []).map((a) => a.item_id).filter(Boolean)),

@@ -64,6 +64,7 @@ impl Hub {
                 token,
                 codex_env: home.env_strings(),
                 claude: None,
+                output_limits: Default::default(),
             },
             options,
             runtime,

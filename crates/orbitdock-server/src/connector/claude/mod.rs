@@ -259,6 +259,22 @@ impl ClaudeConnector {
 
 #[async_trait]
 impl Connector for ClaudeConnector {
+    fn record_path(&self, thread_id: &str, agent_home: Option<&str>) -> Option<PathBuf> {
+        // The session's own config dir, else the hub's, else the CLI's default (`~/.claude`).
+        let dir = agent_home
+            .map(PathBuf::from)
+            .or_else(|| self.config.config_dir.clone())
+            .or_else(|| {
+                let home = self
+                    .config
+                    .home
+                    .clone()
+                    .or_else(|| std::env::var_os("HOME").map(PathBuf::from))?;
+                Some(home.join(".claude"))
+            })?;
+        crate::full_output::find_claude_transcript(&dir, thread_id)
+    }
+
     fn key(&self) -> super::ConnectorKey {
         CLAUDE
     }

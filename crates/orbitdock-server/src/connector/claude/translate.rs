@@ -396,6 +396,7 @@ impl Translator {
                 output: result.map(|r| r.text.clone()).unwrap_or_default(),
                 exit_code: result.and_then(|r| r.exit_code),
                 duration_ms: None,
+                output_omitted: None,
             },
             n if is_file_tool(n) => {
                 let change = match result.and_then(|r| r.file_change.as_ref()) {

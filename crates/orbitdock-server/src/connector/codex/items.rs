@@ -67,6 +67,7 @@ pub fn convert_item(item: &ThreadItem, completed: bool) -> (String, ItemStatus, 
                 output: aggregated_output.clone().unwrap_or_default(),
                 exit_code: *exit_code,
                 duration_ms: duration_ms.map(|d| d.max(0) as u64),
+                output_omitted: None,
             },
         ),
         ThreadItem::FileChange {
@@ -223,7 +224,8 @@ mod tests {
                 cwd: Some("/w".into()),
                 output: "hi\n".into(),
                 exit_code: Some(0),
-                duration_ms: Some(12)
+                duration_ms: Some(12),
+                output_omitted: None,
             }
         );
         let item: ThreadItem = serde_json::from_value(json!({

@@ -785,6 +785,11 @@ impl Connector for AppServerConnector {
             .collect())
     }
 
+    fn record_path(&self, thread_id: &str, agent_home: Option<&str>) -> Option<PathBuf> {
+        let home = agent_home.map_or_else(|| self.config.codex_home.clone(), PathBuf::from);
+        crate::full_output::find_rollout(&home, thread_id)
+    }
+
     async fn delete_thread(&self, thread_id: &str) -> Result<()> {
         around::delete_thread(&self.server().await?, thread_id).await
     }

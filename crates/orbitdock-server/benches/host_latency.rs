@@ -210,12 +210,10 @@ async fn main() -> Result<()> {
         serde_json::from_value(hub.post("/api/sessions", &create(Some("box"))).await?)?;
     let (local, remote) = (local.summary.id, remote.summary.id);
 
-    let (mut ws, _) = tokio_tungstenite::connect_async(format!(
-        "{}/ws?token={TOKEN}",
-        hub.base.replace("http://", "ws://")
-    ))
-    .await
-    .context("WebSocket")?;
+    let req = test_support::hub_ws_request(&hub.base, TOKEN).map_err(anyhow::Error::msg)?;
+    let (mut ws, _) = tokio_tungstenite::connect_async(req)
+        .await
+        .context("WebSocket")?;
     for id in [&local, &remote] {
         ws.send(Message::Text(
             json!({"type": "subscribe_session", "session_id": id})

@@ -49,10 +49,12 @@ type Ws =
 /// A client connection. Clients read in 8 KiB steps: tungstenite zero-fills its whole read size
 /// (128 KiB by default) before every read, and with 100 clients in this process that memset
 /// was ~40% of the run's CPU, the same for both sides, burying the server's own cost.
-async fn connect(url: &str) -> anyhow::Result<Ws> {
+async fn connect(
+    req: impl tokio_tungstenite::tungstenite::client::IntoClientRequest + Unpin,
+) -> anyhow::Result<Ws> {
     let config = tokio_tungstenite::tungstenite::protocol::WebSocketConfig::default()
         .read_buffer_size(8 * 1024);
-    let (ws, _) = tokio_tungstenite::connect_async_with_config(url, Some(config), false).await?;
+    let (ws, _) = tokio_tungstenite::connect_async_with_config(req, Some(config), false).await?;
     Ok(ws)
 }
 
@@ -141,8 +143,9 @@ async fn orbitdock_run(rounds: usize, agent_kind: Agent) -> anyhow::Result<Histo
             .await?;
         threads.push(st.summary.thread_id.clone().unwrap_or_default());
         for _ in 0..CLIENTS {
-            let url = format!("ws://{}/ws?token=bench", server.addr);
-            let mut ws = connect(&url).await?;
+            let req = test_support::hub_ws_request(&server.addr.to_string(), "bench")
+                .map_err(anyhow::Error::msg)?;
+            let mut ws = connect(req).await?;
             ws.send(Message::Text(
                 json!({"type": "subscribe_session", "session_id": st.summary.id})
                     .to_string()
@@ -274,7 +277,7 @@ async fn baseline_run(rounds: usize) -> anyhow::Result<Histogram<u64>> {
     let mut collectors = Vec::new();
     for s in 0..SESSIONS {
         for _ in 0..CLIENTS {
-            let mut ws = connect(&format!("ws://{addr}/ws?s={s}")).await?;
+            let mut ws = connect(format!("ws://{addr}/ws?s={s}")).await?;
             ws.next().await; // "ready"
             collectors.push(tokio::spawn(collect(ws, rounds, false)));
         }

@@ -49,6 +49,7 @@ pub mod fake_anthropic;
 pub mod fake_push;
 mod fake_responses;
 pub mod gguf;
+mod hub_ws;
 mod local_user;
 pub mod rollout_corpus;
 mod script_file;
@@ -61,6 +62,7 @@ pub use codex_home::{
     default_parent_dir, escalation_home, rollout_files, wait_for_path, write_legacy_rollout,
 };
 pub use fake_responses::{FakeResponses, RecordedRequest, ScriptedResponse};
+pub use hub_ws::hub_ws_request;
 pub use local_user::second_local_user;
 pub use script_file::script_from_args;
 

@@ -106,8 +106,9 @@ pub async fn watched_thread(thread: &str, token: &str) -> Result<WatchedThread> 
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     };
-    let url = format!("ws://{}/ws?token={token}", server.addr);
-    let (mut ws, _) = tokio_tungstenite::connect_async(url).await?;
+    let req = test_support::hub_ws_request(&server.addr.to_string(), token)
+        .map_err(anyhow::Error::msg)?;
+    let (mut ws, _) = tokio_tungstenite::connect_async(req).await?;
     ws.send(Message::Text(
         json!({"type": "subscribe_session", "session_id": id})
             .to_string()

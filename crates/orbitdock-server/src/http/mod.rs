@@ -430,16 +430,27 @@ async fn guard(State(state): State<AppState>, mut req: Request<Body>, next: Next
     {
         return next.run(req).await;
     }
-    let mut token = bearer_token(headers)
-        .map(str::to_owned)
-        .or_else(|| cookie_value(headers, COOKIE_NAME));
-    // Browsers cannot set headers on a WebSocket upgrade, so `/ws` alone also takes `?token=`.
-    if token.is_none() && path == "/ws" {
+    // The token is read from headers only: a URL ends up in logs, shell history and proxies.
+    // Browsers sign their WebSocket in with the cookie; other clients send a bearer header.
+    // A `?token=` is refused as such, never compared.
+    if path == "/ws" {
         match query_value(req.uri().query(), "token") {
-            Ok(t) => token = t,
+            Ok(None) => {}
+            Ok(Some(_)) => {
+                return error_response(
+                    StatusCode::BAD_REQUEST,
+                    "bad_request",
+                    "the API token is not accepted in a URL; send `Authorization: Bearer TOKEN` \
+                     (or sign the browser in and use its cookie)"
+                        .to_owned(),
+                );
+            }
             Err(r) => return rejection_response(&r),
         }
     }
+    let token = bearer_token(headers)
+        .map(str::to_owned)
+        .or_else(|| cookie_value(headers, COOKIE_NAME));
     let wants_page = path == "/"
         && headers
             .get(header::ACCEPT)

@@ -284,6 +284,17 @@ mod raw_requests {
         // A well-formed token in the login URL is refused as such (no token is read from a URL).
         let head = format!("GET /login?token=%C3%A9 HTTP/1.1\r\n{host}");
         assert_eq!(raw(addr, head.as_bytes()).await?.0, 400);
+        // So is the right token in the WebSocket URL: no upgrade, a 400 that names the header
+        // to use; the same upgrade with the token as a bearer header is accepted.
+        let upgrade = "Connection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\n\
+                       Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n";
+        let head = format!("GET /ws?token={TOKEN} HTTP/1.1\r\n{host}{upgrade}");
+        let (status, body) = raw(addr, head.as_bytes()).await?;
+        assert_eq!(status, 400, "{body}");
+        let e: ErrorBody = serde_json::from_str(&body)?;
+        assert_eq!(e.error.code, "bad_request");
+        assert!(e.error.message.contains("Authorization: Bearer"), "{body}");
+        common::Ws::connect(&format!("http://{addr}")).await?;
 
         // Names that merely start like a loopback address are other hosts (DNS rebinding).
         for evil in [

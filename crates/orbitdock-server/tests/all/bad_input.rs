@@ -502,8 +502,8 @@ type WsStream =
     tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
 async fn ws_connect(base: &str) -> Result<WsStream> {
-    let url = format!("{}/ws?token={TOKEN}", base.replace("http://", "ws://"));
-    let (ws, _) = tokio_tungstenite::connect_async(url).await?;
+    let req = test_support::hub_ws_request(base, TOKEN).map_err(anyhow::Error::msg)?;
+    let (ws, _) = tokio_tungstenite::connect_async(req).await?;
     Ok(ws)
 }
 

@@ -487,8 +487,8 @@ impl Ws {
     }
 
     pub async fn connect_with_token(base: &str, token: &str) -> Result<Ws> {
-        let url = format!("{}/ws?token={token}", base.replace("http://", "ws://"));
-        Self::open(url).await
+        let req = test_support::hub_ws_request(base, token).map_err(anyhow::Error::msg)?;
+        Self::open(req).await
     }
 
     /// Connects and reads the server's `Hello`, whatever the request carries as credentials.

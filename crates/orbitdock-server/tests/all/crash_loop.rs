@@ -43,12 +43,8 @@ async fn watch(
     sessions: Vec<String>,
     seen: std::sync::Arc<parking_lot::Mutex<Seen>>,
 ) -> Result<()> {
-    let url = format!(
-        "{}/ws?token={}",
-        s.base.replace("http://", "ws://"),
-        s.token
-    );
-    let (mut ws, _) = tokio_tungstenite::connect_async(url).await?;
+    let req = test_support::hub_ws_request(&s.base, &s.token).map_err(anyhow::Error::msg)?;
+    let (mut ws, _) = tokio_tungstenite::connect_async(req).await?;
     for id in &sessions {
         futures::SinkExt::send(
             &mut ws,

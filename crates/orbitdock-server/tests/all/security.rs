@@ -239,11 +239,10 @@ async fn token_stays_out_of_logs_urls_and_errors_and_every_file_is_private() -> 
         .await?;
     ensure!(r.status().is_success(), "create: {}", r.status());
     let st: SessionState = r.json().await?;
-    // WebSocket errors (the token is in this URL by design: browsers cannot set headers).
-    let (mut ws, _) = tokio_tungstenite::connect_async(format!(
-        "{}/ws?token={token}",
-        base.replace("http://", "ws://")
-    ))
+    // WebSocket errors.
+    let (mut ws, _) = tokio_tungstenite::connect_async(
+        test_support::hub_ws_request(&base, &token).map_err(anyhow::Error::msg)?,
+    )
     .await?;
     for m in [
         "not json".to_owned(),

@@ -140,8 +140,8 @@ async fn client(
     fanout: Arc<Mutex<Histogram<u64>>>,
     held: watch::Sender<Held>,
 ) -> Result<ClientFigures> {
-    let url = format!("{}/ws?token={TOKEN}", base.replace("http://", "ws://"));
-    let (mut ws, _) = tokio_tungstenite::connect_async(url).await?;
+    let req = test_support::hub_ws_request(&base, TOKEN).map_err(anyhow::Error::msg)?;
+    let (mut ws, _) = tokio_tungstenite::connect_async(req).await?;
     ws.send(Message::Text(
         json!({"type": "subscribe_list"}).to_string().into(),
     ))

@@ -28,13 +28,35 @@ pub const SUPPORTED: bool = cfg!(target_os = "linux");
 /// Spawns `cmd` as a [`GroupChild`] that the kernel SIGKILLs when this process dies (Linux; see
 /// the module docs for other systems). Must be called within a tokio runtime.
 pub async fn spawn(cmd: Command, label: &str) -> Result<GroupChild> {
+    let owned = label.to_owned();
+    tied(cmd, label, move |cmd| GroupChild::spawn(cmd, &owned)).await
+}
+
+/// [`spawn`] for a caller that manages the child itself (its own stdio, its own stop): a plain
+/// tokio `Child` that the kernel SIGKILLs when this process dies (Linux; elsewhere a plain
+/// spawn). Must be called within a tokio runtime.
+pub async fn spawn_child(cmd: Command, label: &str) -> Result<tokio::process::Child> {
+    tied(cmd, label, |mut cmd| {
+        let program = std::path::PathBuf::from(cmd.as_std().get_program());
+        cmd.spawn()
+            .map_err(|source| Error::Spawn { program, source })
+    })
+    .await
+}
+
+async fn tied<T: Send + 'static>(
+    cmd: Command,
+    label: &str,
+    start: impl FnOnce(Command) -> Result<T> + Send + 'static,
+) -> Result<T> {
     #[cfg(target_os = "linux")]
     {
-        linux::spawn(cmd, label).await
+        linux::tied(cmd, label, start).await
     }
     #[cfg(not(target_os = "linux"))]
     {
-        GroupChild::spawn(cmd, label)
+        let _ = label;
+        start(cmd)
     }
 }
 
@@ -76,7 +98,11 @@ mod linux {
             .map(|m| m.lock().unwrap_or_else(|p| p.into_inner()).clone())
     }
 
-    pub(super) async fn spawn(mut cmd: Command, label: &str) -> Result<GroupChild> {
+    pub(super) async fn tied<T: Send + 'static>(
+        mut cmd: Command,
+        label: &str,
+        start: impl FnOnce(Command) -> Result<T> + Send + 'static,
+    ) -> Result<T> {
         let parent = nix::unistd::getpid();
         // SAFETY: the closure runs in the forked child before exec. It calls only prctl(2),
         // getppid(2) (both async-signal-safe) and builds an io::Error from an errno, which does
@@ -93,14 +119,13 @@ mod linux {
             });
         }
         let Some(forker) = forker() else {
-            return GroupChild::spawn(cmd, label);
+            return start(cmd);
         };
         let runtime = tokio::runtime::Handle::current();
-        let label_owned = label.to_owned();
         let (tx, rx) = tokio::sync::oneshot::channel();
         let job: Job = Box::new(move || {
             let _in_runtime = runtime.enter();
-            let _ = tx.send(GroupChild::spawn(cmd, &label_owned));
+            let _ = tx.send(start(cmd));
         });
         forker.send(job).map_err(|_| Error::Closed {
             reason: format!("{label}: the forker thread is gone"),

@@ -455,12 +455,16 @@ async fn spawn_child(
         .kill_on_drop(true);
     #[cfg(unix)]
     cmd.process_group(0);
-    let mut child = cmd.spawn().map_err(|e| {
-        format!(
-            "cannot run {} ({e}); pass --codexpc-bin",
-            config.codexpc_bin.display()
-        )
-    })?;
+    // Tied to this process: a hub killed outright must not leave a daemon holding the model
+    // and its port (the group of its own, for a graceful stop, keeps it out of our signals).
+    let mut child = codex_client::parent_death::spawn_child(cmd, "codexpc")
+        .await
+        .map_err(|e| {
+            format!(
+                "cannot run {} ({e}); pass --codexpc-bin",
+                config.codexpc_bin.display()
+            )
+        })?;
     let stdout = child
         .stdout
         .take()

@@ -9,6 +9,7 @@
 #![allow(clippy::unwrap_used)]
 
 use std::ffi::OsString;
+use std::time::Duration;
 
 use anyhow::{Context, Result, ensure};
 use orbitdock_protocol::{
@@ -19,7 +20,8 @@ use serde_json::json;
 use test_support::gguf::{FINAL_LOOP_TEXT, TinyVariant, tiny_gguf_path};
 use test_support::{CodexHomeBuilder, FakeResponses};
 
-use crate::common::{Rest, Ws, eventually, serve, target_bin};
+use crate::common::{Rest, Ws, eventually, kill9, serve, target_bin};
+use crate::shared_runtime::{alive, within};
 
 async fn local_status(rest: &Rest) -> Result<ProviderStatus> {
     let p: ProvidersResponse = rest.get("/api/providers").await?;
@@ -117,7 +119,7 @@ async fn local_model_session_streams_a_llama_reply_through_codex_and_survives_a_
     ] {
         args.push(format!("--codexpc-arg={a}").into());
     }
-    let served = serve(&orbitdock, data.path(), &home, &args)?;
+    let mut served = serve(&orbitdock, data.path(), &home, &args)?;
     let rest = served.rest();
 
     let up = eventually("the local provider up", || async {
@@ -214,6 +216,18 @@ async fn local_model_session_streams_a_llama_reply_through_codex_and_survives_a_
     let (_, again) = reply_after(&rest, &id, seq).await?;
     idle(&rest, &id).await?;
     ensure!(again.starts_with(FINAL_LOOP_TEXT), "{again:?}");
+
+    // A hub killed outright takes the codexpc it started with it: codexpc leads its own process
+    // group, so the SIGKILL to the hub's group does not reach it; only the parent-death signal
+    // does.
+    kill9(&mut served);
+    let took = within(
+        Duration::from_secs(10),
+        "codexpc to end with its hub",
+        || !alive(new_pid),
+    )
+    .await?;
+    println!("local model: codexpc gone {took:?} after its hub was killed");
     Ok(())
 }
 

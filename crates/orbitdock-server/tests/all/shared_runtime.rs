@@ -70,7 +70,7 @@ pub(crate) fn listeners(socket: &Path) -> Vec<(u32, u32)> {
     out
 }
 
-fn alive(pid: u32) -> bool {
+pub(crate) fn alive(pid: u32) -> bool {
     std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
         let state = stat[stat.rfind(')').unwrap_or(0) + 1..]
             .split_whitespace()

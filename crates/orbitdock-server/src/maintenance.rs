@@ -289,6 +289,13 @@ pub async fn output_maintenance(
             _ = tokio::time::sleep(every) => {}
         }
         let Some(reg) = registry.upgrade() else { break };
+        // Counting the stored output reads every command item; a database no bigger than the
+        // cap cannot hold more output than the cap, which spares most histories that read.
+        let store = reg.store().clone();
+        let used = tokio::task::spawn_blocking(move || store.used_bytes()).await;
+        if matches!(used, Ok(Ok(bytes)) if bytes <= reg.store().output_limits().total) {
+            continue;
+        }
         if let Err(e) = reg.enforce_output_total().await {
             tracing::warn!(error = %e, "cannot enforce the stored output cap");
         }

@@ -267,6 +267,9 @@ async fn the_global_output_cap_cuts_the_oldest_sessions_first() -> Result<()> {
     // Under the default cap nothing changes.
     let untouched = registry.enforce_output_total().await?;
     assert_eq!((untouched.before, untouched.sessions), (each * n as u64, 0));
+    // The periodic check's shortcut is sound: the database's used size bounds what it stores.
+    let used = registry.store().used_bytes()?;
+    assert!(used >= untouched.before, "{used} < {}", untouched.before);
     assert!(hits(&rest, "quokka0").await? > 0);
 
     let cap = 3 * each;

@@ -948,7 +948,7 @@ pub(crate) fn commit_batch(conn: &mut Connection, batch: &[Command]) -> Result<(
                                 ej
                             ])
                             .map_err(|e| Error::db("upserting session", e))?;
-                        search::put(&tx, &summary.id, 0, &search::session_text(summary))?;
+                        search::put_session(&tx, summary)?;
                     }
                     PersistOp::UpsertItem { session_id, item } => {
                         let body = json(item.as_ref())?;
@@ -1084,6 +1084,7 @@ pub(crate) fn commit_batch(conn: &mut Connection, batch: &[Command]) -> Result<(
                 .map_err(|e| Error::db("updating revision", e))?;
         }
     }
+    search::flush_vocab(&tx)?;
     tx.commit().map_err(|e| Error::db("committing batch", e))
 }
 

@@ -61,8 +61,8 @@ const MIGRATIONS: &[&str] = &[
     ) WITHOUT ROWID;
     CREATE INDEX approvals_pending ON approvals(resolution) WHERE resolution IS NULL;
     "#,
-    // 2: full-text search (see `store::search`); filled from the rows already stored.
-    super::search::SCHEMA,
+    // 2: full-text search (see `store::search`); its rows are filled by migration 9.
+    super::search::FIRST_SCHEMA,
     // 3: where passive sources (rollout files, Claude transcripts) stopped reading, committed
     // in the same transaction as the items read up to there.
     r#"
@@ -104,8 +104,8 @@ const MIGRATIONS: &[&str] = &[
         last_error      TEXT
     );
     "#,
-    // 6: the bigram index of text written without spaces (see `store::search_cjk`); filled
-    // from the documents already indexed.
+    // 6: the bigram index of text written without spaces (see `store::search_cjk`); its rows
+    // are filled by migration 9.
     super::search_cjk::SCHEMA,
     // 7: pairing codes and paired-device sessions (digests only: see `store::devices`).
     r#"
@@ -133,13 +133,13 @@ const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (connector, thread_id)
     ) WITHOUT ROWID;
     "#,
+    // 9: the search index rebuilt in time-ordered ids with its vocabulary (see `store::search`).
+    super::search::SCHEMA,
 ];
 
-/// The version whose migration creates the search index: the rows stored before it are
-/// indexed in the same transaction.
-const SEARCH_VERSION: usize = 2;
-/// The version whose migration creates the CJK bigram index, filled the same way.
-pub(crate) const CJK_VERSION: usize = 6;
+/// The version whose migration rebuilds the search index (time-ordered ids, session texts
+/// apart, the vocabulary): every stored session and item is indexed in the same transaction.
+pub(crate) const SEARCH_REBUILD_VERSION: usize = 9;
 
 /// The schema version this build writes.
 pub fn latest_version() -> i64 {
@@ -163,18 +163,16 @@ pub fn migrate(conn: &mut Connection) -> Result<()> {
             .map_err(|e| Error::db("starting migration", e))?;
         tx.execute_batch(sql)
             .map_err(|e| Error::db(format!("migration {}", i + 1), e))?;
-        if i + 1 == SEARCH_VERSION {
-            super::search::backfill(&tx)?;
-        }
-        if i + 1 == CJK_VERSION {
-            super::search_cjk::backfill(&tx)?;
+        if i + 1 == SEARCH_REBUILD_VERSION {
+            super::search::rebuild(&tx)?;
         }
         tx.pragma_update(None, "user_version", (i + 1) as i64)
             .map_err(|e| Error::db("bumping user_version", e))?;
         tx.commit()
             .map_err(|e| Error::db(format!("committing migration {}", i + 1), e))?;
     }
-    Ok(())
+    // The connection that migrates is the one that writes: it indexes through these.
+    super::search::prepare_connection(conn)
 }
 
 #[cfg(test)]

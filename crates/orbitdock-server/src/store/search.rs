@@ -4,19 +4,38 @@
 //! Why FTS5 in the same database rather than a separate search library: the index is written
 //! by the store's single writer in the same transaction as the items it indexes, so a search
 //! never finds an item the database does not have (nor misses one it does), a crash cannot
-//! leave the two apart, and there is no second file to keep in step. `codex-client`'s
-//! `session_index` measured this shape on 50k rollouts before.
+//! leave the two apart, and there is no second file to keep in step.
 //!
-//! Layout: `search_text` is an FTS5 table with two columns, `title` (a session's name, first
-//! prompt and directory: one row per session, `seq` 0) and `body` (one row per transcript item
-//! with text). `search_docs` maps `(session_id, seq)` to the FTS row id and remembers a hash of
-//! the indexed text, so the many re-writes of an unchanged session row or a streaming item whose
-//! text did not change cost one indexed lookup, not an FTS delete and insert. Ranking is BM25
-//! with a title match weighing ten times a transcript match.
+//! Layout:
+//! * `search_titles` (one row per session: its name, first prompt and directory) and
+//!   `search_text` (one row per transcript item with text) are FTS5 tables.
+//! * Their row ids are in time order: a document's id is its session's `base` (allocated once
+//!   per session from the second it was created, `search_sessions`) shifted left by
+//!   [`SEQ_BITS`], plus the item's `seq` (0 for the session's own text). Reading a match
+//!   newest first is then FTS5's cheap direction (`ORDER BY rowid DESC` walks the doclists
+//!   lazily), and one session's documents are neighbours.
+//! * `search_docs` maps `(session_id, seq)` to the document id and remembers a hash of the
+//!   indexed text, so the many re-writes of an unchanged session row or a streaming item whose
+//!   text did not change cost one indexed lookup, not an FTS delete and insert.
+//! * `search_vocab` holds every term the index has ever held (cut to [`TERM_CHARS`]
+//!   characters), exactly as FTS5's tokenizer produced it: the writer stages the text it
+//!   indexes in a temporary FTS5 table and copies that table's vocabulary at commit.
+//!
+//! Why the vocabulary: FTS5 answers a prefix query (`"fail"*`) by merging the doclists of
+//! every term with that prefix into memory before returning its first row, which costs
+//! ~45 ms per million matching documents whatever the `LIMIT`. A query word becomes instead
+//! the OR of the (few) indexed terms it is a prefix of, each read lazily; only a prefix of
+//! more than [`MAX_EXPANSIONS`] terms (one or two typed letters) falls back to FTS5's own.
+//!
+//! Ranking: sessions whose own text matches come first, by BM25 (cheap: one row per
+//! session); then sessions whose transcript matches, newest session first, each at its newest
+//! matching item. BM25 over the transcripts is not used: it reads every matching document of
+//! every term (for its document frequencies), seconds on a word found in millions of items.
 //!
 //! Tokenizer: `unicode61` with diacritics removed (`cafe` finds `café`), case-folded for every
 //! script it knows. Each word of a query is matched as a prefix (`deploy` finds `deployment`)
-//! and quoted, so no user input is read as FTS5 syntax.
+//! and quoted, so no user input is read as FTS5 syntax. Text in scripts written without
+//! spaces (Chinese, Japanese) is indexed a second time as bigrams: see [`super::search_cjk`].
 
 use std::collections::HashSet;
 use std::hash::{Hash, Hasher};
@@ -27,8 +46,8 @@ use rusqlite::{Connection, OptionalExtension, Transaction, params};
 use super::search_cjk;
 use crate::error::{Error, Result};
 
-/// The schema (one migration).
-pub(crate) const SCHEMA: &str = r#"
+/// The schema of the first search migration (kept as it ran: later migrations build on it).
+pub(crate) const FIRST_SCHEMA: &str = r#"
     CREATE VIRTUAL TABLE search_text USING fts5(
         title, body, tokenize = 'unicode61 remove_diacritics 2'
     );
@@ -40,6 +59,70 @@ pub(crate) const SCHEMA: &str = r#"
         UNIQUE (session_id, seq)
     );
 "#;
+
+/// The schema in time-ordered ids, with the session texts apart and the vocabulary; the
+/// migration that runs it rebuilds the index from the stored sessions and items ([`rebuild`]).
+pub(crate) const SCHEMA: &str = r#"
+    DROP TABLE IF EXISTS search_text;
+    DROP TABLE IF EXISTS search_cjk;
+    DROP TABLE IF EXISTS search_docs;
+    CREATE TABLE search_sessions (
+        session_id  TEXT PRIMARY KEY,
+        base        INTEGER NOT NULL UNIQUE   -- (created second << SLOT_BITS) + slot
+    );
+    CREATE TABLE search_docs (
+        id          INTEGER PRIMARY KEY,   -- (base << SEQ_BITS) + seq: the FTS row id
+        session_id  TEXT NOT NULL,
+        seq         INTEGER NOT NULL,      -- 0: the session's own text
+        hash        INTEGER NOT NULL,
+        UNIQUE (session_id, seq)
+    );
+    CREATE VIRTUAL TABLE search_titles USING fts5(
+        title, tokenize = 'unicode61 remove_diacritics 2'
+    );
+    CREATE VIRTUAL TABLE search_text USING fts5(
+        body, tokenize = 'unicode61 remove_diacritics 2'
+    );
+    CREATE VIRTUAL TABLE search_cjk USING fts5(
+        title, body, tokenize = 'unicode61 remove_diacritics 2'
+    );
+    CREATE TABLE search_vocab (term TEXT PRIMARY KEY) WITHOUT ROWID;
+"#;
+
+/// Bits of a document id that hold the item's `seq`: items past the millionth of one session
+/// are not indexed.
+pub const SEQ_BITS: u32 = 20;
+/// Bits of a session's `base` that tell apart sessions created in the same second (more than
+/// 512 in one second spill into the next second's slots, which only blurs their order).
+const SLOT_BITS: u32 = 9;
+/// Terms are kept in the vocabulary cut to this many characters; a kept term this long stands
+/// for every longer term it starts and is queried as a prefix.
+pub const TERM_CHARS: usize = 32;
+/// A query word that is the prefix of more indexed terms than this is matched by FTS5's own
+/// prefix query instead of the OR of its terms.
+pub const MAX_EXPANSIONS: usize = 32;
+/// Most transcript matches read (newest first) to find a page of sessions.
+const MAX_SCANNED: i64 = 50_000;
+
+/// The temporary tables of a connection that indexes or searches: `search_stage` tokenizes
+/// text exactly as the index does (it is never read back as text); its vocabulary, by term or
+/// by instance, is what the writer adds to `search_vocab` and how a query's words become
+/// terms.
+const STAGE: &str = r#"
+    CREATE VIRTUAL TABLE IF NOT EXISTS temp.search_stage USING fts5(
+        t, content = '', tokenize = 'unicode61 remove_diacritics 2'
+    );
+    CREATE VIRTUAL TABLE IF NOT EXISTS temp.search_stage_terms
+        USING fts5vocab(temp, search_stage, 'row');
+    CREATE VIRTUAL TABLE IF NOT EXISTS temp.search_stage_tokens
+        USING fts5vocab(temp, search_stage, 'instance');
+"#;
+
+/// Creates the connection's temporary staging tables (idempotent).
+pub(crate) fn prepare_connection(c: &Connection) -> Result<()> {
+    c.execute_batch(STAGE)
+        .map_err(|e| Error::db("creating the search staging tables", e))
+}
 
 /// At most this much of one item's text is indexed: a command that printed megabytes would
 /// otherwise dominate the index (and the time to write it) for words nobody searches in logs.
@@ -109,15 +192,27 @@ fn text_hash(t: &str) -> i64 {
     h.finish() as i64
 }
 
-/// Indexes (or re-indexes, or un-indexes when `text` is empty) one document, in the writer's
-/// transaction. `seq` 0 is the session's own text (the `title` column).
-pub(crate) fn put(tx: &Transaction<'_>, session_id: &str, seq: u64, text: &str) -> Result<()> {
-    put_doc(tx, session_id, seq, text, true)
+/// Indexes (or re-indexes) a session's own text, in the writer's transaction.
+pub(crate) fn put_session(tx: &Transaction<'_>, s: &SessionSummary) -> Result<()> {
+    put_doc(tx, &s.id, 0, &session_text(s), Some(s.created_at))
 }
 
-/// [`put`]; `cjk`: keep `search_cjk` (see [`super::search_cjk`]) in step too, false only while
-/// migrating to a schema that does not have it yet.
-fn put_doc(tx: &Transaction<'_>, session_id: &str, seq: u64, text: &str, cjk: bool) -> Result<()> {
+/// Indexes (or re-indexes, or un-indexes when `text` is empty) one document, in the writer's
+/// transaction. `seq` 0 is the session's own text (see [`put_session`]).
+pub(crate) fn put(tx: &Transaction<'_>, session_id: &str, seq: u64, text: &str) -> Result<()> {
+    put_doc(tx, session_id, seq, text, None)
+}
+
+fn put_doc(
+    tx: &Transaction<'_>,
+    session_id: &str,
+    seq: u64,
+    text: &str,
+    created_at: Option<i64>,
+) -> Result<()> {
+    if seq >= 1 << SEQ_BITS {
+        return Ok(());
+    }
     let hash = text_hash(text);
     let existing: Option<(i64, i64)> = tx
         .prepare_cached("SELECT id, hash FROM search_docs WHERE session_id = ?1 AND seq = ?2")
@@ -131,12 +226,7 @@ fn put_doc(tx: &Transaction<'_>, session_id: &str, seq: u64, text: &str, cjk: bo
     match existing {
         Some((_, h)) if h == hash => Ok(()),
         Some((id, _)) => {
-            tx.prepare_cached("DELETE FROM search_text WHERE rowid = ?1")
-                .and_then(|mut st| st.execute(params![id]))
-                .map_err(|e| Error::db("re-indexing a search document", e))?;
-            if cjk {
-                search_cjk::remove(tx, id)?;
-            }
+            remove_text(tx, id, seq)?;
             if text.trim().is_empty() {
                 tx.prepare_cached("DELETE FROM search_docs WHERE id = ?1")
                     .and_then(|mut st| st.execute(params![id]))
@@ -146,152 +236,475 @@ fn put_doc(tx: &Transaction<'_>, session_id: &str, seq: u64, text: &str, cjk: bo
             tx.prepare_cached("UPDATE search_docs SET hash = ?2 WHERE id = ?1")
                 .and_then(|mut st| st.execute(params![id, hash]))
                 .map_err(|e| Error::db("re-indexing a search document", e))?;
-            insert_text(tx, id, seq, text, cjk)
+            insert_text(tx, id, seq, text)
         }
         None => {
             if text.trim().is_empty() {
                 return Ok(());
             }
+            let id = (session_base(tx, session_id, created_at)? << SEQ_BITS) | seq as i64;
             tx.prepare_cached(
-                "INSERT INTO search_docs (session_id, seq, hash) VALUES (?1, ?2, ?3)",
+                "INSERT INTO search_docs (id, session_id, seq, hash) VALUES (?1, ?2, ?3, ?4)",
             )
-            .and_then(|mut st| st.execute(params![session_id, seq as i64, hash]))
+            .and_then(|mut st| st.execute(params![id, session_id, seq as i64, hash]))
             .map_err(|e| Error::db("adding a search document", e))?;
-            insert_text(tx, tx.last_insert_rowid(), seq, text, cjk)
+            insert_text(tx, id, seq, text)
         }
     }
 }
 
-fn insert_text(tx: &Transaction<'_>, id: i64, seq: u64, text: &str, cjk: bool) -> Result<()> {
-    let (title, body) = if seq == 0 { (text, "") } else { ("", text) };
-    tx.prepare_cached("INSERT INTO search_text (rowid, title, body) VALUES (?1, ?2, ?3)")
-        .and_then(|mut st| st.execute(params![id, title, body]))
-        .map_err(|e| Error::db("indexing text", e))?;
-    if cjk {
-        search_cjk::put(tx, id, seq, text)?;
+/// The session's `base` (see the module's notes), allocated on its first document from the
+/// second it was created: `created_at` when given, else its stored summary's, else now.
+fn session_base(tx: &Transaction<'_>, session_id: &str, created_at: Option<i64>) -> Result<i64> {
+    let known: Option<i64> = tx
+        .prepare_cached("SELECT base FROM search_sessions WHERE session_id = ?1")
+        .and_then(|mut st| st.query_row([session_id], |r| r.get(0)).optional())
+        .map_err(|e| Error::db("looking up a session's search ids", e))?;
+    if let Some(base) = known {
+        return Ok(base);
     }
+    let created_at = match created_at {
+        Some(t) => t,
+        None => tx
+            .prepare_cached(
+                "SELECT json_extract(summary, '$.created_at') FROM sessions WHERE id = ?1",
+            )
+            .and_then(|mut st| {
+                st.query_row([session_id], |r| r.get::<_, Option<i64>>(0))
+                    .optional()
+            })
+            .map_err(|e| Error::db("reading when a session was created", e))?
+            .flatten()
+            .unwrap_or_else(|| chrono::Utc::now().timestamp_millis()),
+    };
+    // Seconds, clamped so that the id keeps its sign bit clear.
+    let max_secs = (1_i64 << (63 - SEQ_BITS - SLOT_BITS)) - 1;
+    let secs = (created_at / 1000).clamp(0, max_secs);
+    // The first free slot from this second on: sessions created in one second are few, so the
+    // walk over the taken ones is short.
+    let mut base = secs << SLOT_BITS;
+    {
+        let mut st = tx
+            .prepare_cached("SELECT base FROM search_sessions WHERE base >= ?1 ORDER BY base")
+            .map_err(|e| Error::db("allocating a session's search ids", e))?;
+        let mut rows = st
+            .query([base])
+            .map_err(|e| Error::db("allocating a session's search ids", e))?;
+        while let Some(row) = rows
+            .next()
+            .map_err(|e| Error::db("allocating a session's search ids", e))?
+        {
+            let taken: i64 = row
+                .get(0)
+                .map_err(|e| Error::db("allocating a session's search ids", e))?;
+            if taken != base {
+                break;
+            }
+            base += 1;
+        }
+    }
+    tx.prepare_cached("INSERT INTO search_sessions (session_id, base) VALUES (?1, ?2)")
+        .and_then(|mut st| st.execute(params![session_id, base]))
+        .map_err(|e| Error::db("allocating a session's search ids", e))?;
+    Ok(base)
+}
+
+fn insert_text(tx: &Transaction<'_>, id: i64, seq: u64, text: &str) -> Result<()> {
+    let sql = if seq == 0 {
+        "INSERT INTO search_titles (rowid, title) VALUES (?1, ?2)"
+    } else {
+        "INSERT INTO search_text (rowid, body) VALUES (?1, ?2)"
+    };
+    tx.prepare_cached(sql)
+        .and_then(|mut st| st.execute(params![id, text]))
+        .map_err(|e| Error::db("indexing text", e))?;
+    tx.prepare_cached("INSERT INTO temp.search_stage (t) VALUES (?1)")
+        .and_then(|mut st| st.execute(params![text]))
+        .map_err(|e| Error::db("staging indexed terms", e))?;
+    search_cjk::put(tx, id, seq, text)
+}
+
+fn remove_text(tx: &Transaction<'_>, id: i64, seq: u64) -> Result<()> {
+    let sql = if seq == 0 {
+        "DELETE FROM search_titles WHERE rowid = ?1"
+    } else {
+        "DELETE FROM search_text WHERE rowid = ?1"
+    };
+    tx.prepare_cached(sql)
+        .and_then(|mut st| st.execute(params![id]))
+        .map_err(|e| Error::db("re-indexing a search document", e))?;
+    search_cjk::remove(tx, id)
+}
+
+/// Adds the terms of the text indexed since the last call to `search_vocab`. Called by every
+/// transaction that indexes, before it commits (a call missed only delays the terms to the
+/// next one: the staged text stays on the connection).
+pub(crate) fn flush_vocab(tx: &Transaction<'_>) -> Result<()> {
+    tx.prepare_cached(&format!(
+        "INSERT OR IGNORE INTO search_vocab (term)
+         SELECT substr(term, 1, {TERM_CHARS}) FROM temp.search_stage_terms"
+    ))
+    .and_then(|mut st| st.execute([]))
+    .map_err(|e| Error::db("adding indexed terms", e))?;
+    tx.prepare_cached("INSERT INTO temp.search_stage (search_stage) VALUES ('delete-all')")
+        .and_then(|mut st| st.execute([]))
+        .map_err(|e| Error::db("clearing staged terms", e))?;
     Ok(())
 }
 
-/// Un-indexes a session's transcript items (`with_session`: its own text too).
+/// Un-indexes a session's transcript items (`with_session`: its own text too, and its ids).
+/// Its terms stay in the vocabulary, which only ever names terms that may match.
 pub(crate) fn remove_session(
     tx: &Transaction<'_>,
     session_id: &str,
     with_session: bool,
 ) -> Result<()> {
     let min_seq: i64 = if with_session { 0 } else { 1 };
-    tx.execute(
-        "DELETE FROM search_cjk WHERE rowid IN
-           (SELECT id FROM search_docs WHERE session_id = ?1 AND seq >= ?2)",
-        params![session_id, min_seq],
-    )
-    .map_err(|e| Error::db("un-indexing a session", e))?;
-    tx.execute(
-        "DELETE FROM search_text WHERE rowid IN
-           (SELECT id FROM search_docs WHERE session_id = ?1 AND seq >= ?2)",
-        params![session_id, min_seq],
-    )
-    .map_err(|e| Error::db("un-indexing a session", e))?;
+    for table in ["search_cjk", "search_text", "search_titles"] {
+        tx.execute(
+            &format!(
+                "DELETE FROM {table} WHERE rowid IN
+                   (SELECT id FROM search_docs WHERE session_id = ?1 AND seq >= ?2)"
+            ),
+            params![session_id, min_seq],
+        )
+        .map_err(|e| Error::db("un-indexing a session", e))?;
+    }
     tx.execute(
         "DELETE FROM search_docs WHERE session_id = ?1 AND seq >= ?2",
         params![session_id, min_seq],
     )
     .map_err(|e| Error::db("un-indexing a session", e))?;
-    Ok(())
-}
-
-/// Fills the index from the rows stored before it existed (run once, by the migration that
-/// creates it).
-pub(crate) fn backfill(tx: &Transaction<'_>) -> Result<()> {
-    let mut sessions = tx
-        .prepare("SELECT id, summary FROM sessions")
-        .map_err(|e| Error::db("reading sessions to index", e))?;
-    let rows = sessions
-        .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))
-        .map_err(|e| Error::db("reading sessions to index", e))?;
-    for row in rows {
-        let (id, summary) = row.map_err(|e| Error::db("reading a session to index", e))?;
-        if let Ok(s) = serde_json::from_str::<SessionSummary>(&summary) {
-            put_doc(tx, &id, 0, &session_text(&s), false)?;
-        }
-    }
-    let mut items = tx
-        .prepare("SELECT session_id, seq, body FROM items")
-        .map_err(|e| Error::db("reading items to index", e))?;
-    let rows = items
-        .query_map([], |r| {
-            Ok((
-                r.get::<_, String>(0)?,
-                r.get::<_, i64>(1)?,
-                r.get::<_, String>(2)?,
-            ))
-        })
-        .map_err(|e| Error::db("reading items to index", e))?;
-    for row in rows {
-        let (sid, seq, body) = row.map_err(|e| Error::db("reading an item to index", e))?;
-        if let Ok(item) = serde_json::from_str::<orbitdock_protocol::TranscriptItem>(&body) {
-            put_doc(tx, &sid, seq as u64, &item_text(&item.body), false)?;
-        }
-    }
-    Ok(())
-}
-
-/// The FTS5 query for a user's text: every word must match (as a prefix), each one quoted so
-/// no input is read as query syntax. `None` when the text has no word.
-pub fn match_expression(text: &str) -> Option<String> {
-    let terms: Vec<String> = text
-        .split(|c: char| !c.is_alphanumeric() && c != '_')
-        .filter(|w| !w.is_empty())
-        .map(|w| format!("\"{}\"*", w.replace('"', "\"\"")))
-        .collect();
-    (!terms.is_empty()).then(|| terms.join(" "))
-}
-
-/// The best `limit` matches of `text`, one per session (its best-ranked document), best first.
-/// A query with CJK characters goes through `search_cjk` (see [`super::search_cjk`]).
-pub fn search(c: &Connection, text: &str, limit: usize) -> Result<Vec<SearchHit>> {
-    let terms = search_cjk::query_terms(text);
-    if !terms.cjk.is_empty() {
-        return search_with_cjk(c, &terms, limit);
-    }
-    let Some(expr) = match_expression(text) else {
-        return Ok(Vec::new());
-    };
-    let mut stmt = c
-        .prepare_cached(
-            "SELECT d.session_id, d.seq,
-                    snippet(search_text, -1, ?2, ?3, '…', 12)
-             FROM search_text JOIN search_docs d ON d.id = search_text.rowid
-             WHERE search_text MATCH ?1
-             ORDER BY bm25(search_text, 10.0, 1.0)
-             LIMIT ?4",
+    if with_session {
+        tx.execute(
+            "DELETE FROM search_sessions WHERE session_id = ?1",
+            params![session_id],
         )
-        .map_err(|e| Error::db("preparing search", e))?;
-    // Several documents of one session may rank high: read a few more than asked for and keep
-    // each session's best.
-    let rows = stmt
-        .query_map(
-            params![
-                expr,
-                MATCH_START.to_string(),
-                MATCH_END.to_string(),
-                (limit * 4) as i64
-            ],
-            |r| {
+        .map_err(|e| Error::db("un-indexing a session", e))?;
+    }
+    Ok(())
+}
+
+/// Documents indexed between two vocabulary flushes while rebuilding (bounds the staging
+/// table, which would otherwise hold a second index of the whole history).
+const REBUILD_FLUSH_EVERY: usize = 2_000;
+
+/// Indexes every stored session and item from scratch (run once, by the migration that
+/// creates [`SCHEMA`]).
+pub(crate) fn rebuild(tx: &Transaction<'_>) -> Result<()> {
+    prepare_connection(tx)?;
+    let mut n = 0usize;
+    let mut flush = |tx: &Transaction<'_>| -> Result<()> {
+        n += 1;
+        if n % REBUILD_FLUSH_EVERY == 0 {
+            flush_vocab(tx)?;
+        }
+        Ok(())
+    };
+    {
+        let mut sessions = tx
+            .prepare("SELECT summary FROM sessions")
+            .map_err(|e| Error::db("reading sessions to index", e))?;
+        let rows = sessions
+            .query_map([], |r| r.get::<_, String>(0))
+            .map_err(|e| Error::db("reading sessions to index", e))?;
+        for row in rows {
+            let summary = row.map_err(|e| Error::db("reading a session to index", e))?;
+            // A row that does not decode is left out of search, never fatal to the migration.
+            if let Ok(s) = serde_json::from_str::<SessionSummary>(&summary) {
+                put_session(tx, &s)?;
+                flush(tx)?;
+            }
+        }
+    }
+    {
+        let mut items = tx
+            .prepare("SELECT session_id, seq, body FROM items WHERE seq > 0")
+            .map_err(|e| Error::db("reading items to index", e))?;
+        let rows = items
+            .query_map([], |r| {
                 Ok((
                     r.get::<_, String>(0)?,
                     r.get::<_, i64>(1)?,
                     r.get::<_, String>(2)?,
                 ))
-            },
-        )
-        .map_err(|e| Error::db("searching", e))?;
-    let rows = rows.map(|r| r.map_err(|e| Error::db("reading a search hit", e)));
-    best_per_session(rows, limit, |s| s)
+            })
+            .map_err(|e| Error::db("reading items to index", e))?;
+        for row in rows {
+            let (sid, seq, body) = row.map_err(|e| Error::db("reading an item to index", e))?;
+            if let Ok(item) = serde_json::from_str::<orbitdock_protocol::TranscriptItem>(&body) {
+                put(tx, &sid, seq as u64, &item_text(&item.body))?;
+                flush(tx)?;
+            }
+        }
+    }
+    flush_vocab(tx)
 }
 
-/// A query with CJK runs, matched in `search_cjk` and ranked by its BM25 (same weights), with
-/// snippets cut from the original text.
+/// The words of a user's query: split on anything that is not a letter or a digit.
+fn query_words(text: &str) -> Vec<&str> {
+    text.split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .collect()
+}
+
+fn quoted(s: &str) -> String {
+    format!("\"{}\"", s.replace('"', "\"\""))
+}
+
+/// How one query word is matched.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WordMatch {
+    /// Any of these indexed terms (read lazily); a term [`TERM_CHARS`] long is itself a prefix.
+    Terms(Vec<String>),
+    /// FTS5's own prefix query of the word (too many terms, none known, or a word the
+    /// tokenizer splits).
+    Prefix(String),
+}
+
+impl WordMatch {
+    fn render(&self) -> String {
+        match self {
+            WordMatch::Prefix(w) => format!("{}*", quoted(w)),
+            WordMatch::Terms(terms) => {
+                let alts: Vec<String> = terms
+                    .iter()
+                    .map(|t| {
+                        if t.chars().count() >= TERM_CHARS {
+                            format!("{}*", quoted(t))
+                        } else {
+                            quoted(t)
+                        }
+                    })
+                    .collect();
+                format!("({})", alts.join(" OR "))
+            }
+        }
+    }
+}
+
+/// The FTS5 query for matches of every word (each quoted, so no input is read as query
+/// syntax).
+pub fn render(words: &[WordMatch]) -> String {
+    words
+        .iter()
+        .map(WordMatch::render)
+        .collect::<Vec<_>>()
+        .join(" AND ")
+}
+
+/// How each word of `text` is matched, read from the index's vocabulary: the word is
+/// tokenized by the index's own tokenizer (on this connection's staging table), then expanded
+/// to the indexed terms it starts.
+pub fn plan(c: &Connection, text: &str) -> Result<Vec<WordMatch>> {
+    let words = query_words(text);
+    if words.is_empty() {
+        return Ok(Vec::new());
+    }
+    prepare_connection(c)?;
+    let clear = || {
+        c.prepare_cached("INSERT INTO temp.search_stage (search_stage) VALUES ('delete-all')")
+            .and_then(|mut st| st.execute([]))
+            .map_err(|e| Error::db("clearing staged terms", e))
+    };
+    clear()?;
+    for (i, w) in words.iter().enumerate() {
+        c.prepare_cached("INSERT INTO temp.search_stage (rowid, t) VALUES (?1, ?2)")
+            .and_then(|mut st| st.execute(params![i as i64, w]))
+            .map_err(|e| Error::db("tokenizing a query", e))?;
+    }
+    let mut tokens: Vec<Vec<String>> = vec![Vec::new(); words.len()];
+    {
+        let mut st = c
+            .prepare_cached(
+                "SELECT doc, term FROM temp.search_stage_tokens ORDER BY doc, \"offset\"",
+            )
+            .map_err(|e| Error::db("tokenizing a query", e))?;
+        let rows = st
+            .query_map([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?)))
+            .map_err(|e| Error::db("tokenizing a query", e))?;
+        for row in rows {
+            let (doc, term) = row.map_err(|e| Error::db("tokenizing a query", e))?;
+            if let Some(t) = tokens.get_mut(doc as usize) {
+                t.push(term);
+            }
+        }
+    }
+    clear()?;
+    let mut plan = Vec::with_capacity(words.len());
+    let mut expand = c
+        .prepare_cached("SELECT term FROM search_vocab WHERE term >= ?1 ORDER BY term")
+        .map_err(|e| Error::db("expanding a query word", e))?;
+    for (word, toks) in words.iter().zip(tokens) {
+        let [token] = toks.as_slice() else {
+            // No token (the tokenizer drops it) or several: FTS5 reads it as it indexes it.
+            plan.push(WordMatch::Prefix((*word).to_owned()));
+            continue;
+        };
+        // Stored terms are cut to TERM_CHARS characters: look up the word cut the same way.
+        let key: String = token.chars().take(TERM_CHARS).collect();
+        let mut terms = Vec::new();
+        let mut rows = expand
+            .query([&key])
+            .map_err(|e| Error::db("expanding a query word", e))?;
+        while let Some(row) = rows
+            .next()
+            .map_err(|e| Error::db("expanding a query word", e))?
+        {
+            let term: String = row
+                .get(0)
+                .map_err(|e| Error::db("expanding a query word", e))?;
+            if !term.starts_with(&key) || terms.len() > MAX_EXPANSIONS {
+                break;
+            }
+            terms.push(term);
+        }
+        plan.push(if terms.is_empty() || terms.len() > MAX_EXPANSIONS {
+            WordMatch::Prefix(token.clone())
+        } else {
+            WordMatch::Terms(terms)
+        });
+    }
+    Ok(plan)
+}
+
+/// The best `limit` matches of `text`, one per session, best first (see the module's notes
+/// on ranking). A query with CJK characters goes through `search_cjk` (see
+/// [`super::search_cjk`]).
+pub fn search(c: &Connection, text: &str, limit: usize) -> Result<Vec<SearchHit>> {
+    let terms = search_cjk::query_terms(text);
+    if !terms.cjk.is_empty() {
+        return search_with_cjk(c, &terms, limit);
+    }
+    let plan = plan(c, text)?;
+    if plan.is_empty() {
+        return Ok(Vec::new());
+    }
+    let expr = render(&plan);
+    let (start, end) = (MATCH_START.to_string(), MATCH_END.to_string());
+    let mut hits: Vec<SearchHit> = Vec::new();
+    let mut seen: HashSet<String> = HashSet::new();
+
+    // Sessions whose own text matches, by BM25.
+    {
+        let mut st = c
+            .prepare_cached(
+                "SELECT d.session_id, snippet(search_titles, 0, ?2, ?3, '…', 12)
+                 FROM search_titles JOIN search_docs d ON d.id = search_titles.rowid
+                 WHERE search_titles MATCH ?1
+                 ORDER BY bm25(search_titles)
+                 LIMIT ?4",
+            )
+            .map_err(|e| Error::db("preparing search", e))?;
+        let rows = st
+            .query_map(params![expr, start, end, limit as i64], |r| {
+                Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
+            })
+            .map_err(|e| Error::db("searching", e))?;
+        for row in rows {
+            let (session_id, snippet) = row.map_err(|e| Error::db("reading a search hit", e))?;
+            if seen.insert(session_id.clone()) {
+                hits.push(SearchHit {
+                    session_id,
+                    seq: None,
+                    snippet,
+                    session: None,
+                });
+            }
+        }
+    }
+    if hits.len() >= limit {
+        hits.truncate(limit);
+        return Ok(hits);
+    }
+
+    // Then transcripts, newest first: a session's documents are neighbours in id order, so
+    // the first match read of each session is its newest.
+    let mut found: Vec<(String, i64, i64)> = Vec::new(); // session, seq, doc id
+    {
+        let mut st = c
+            .prepare_cached(
+                "SELECT rowid FROM search_text WHERE search_text MATCH ?1
+                 ORDER BY rowid DESC LIMIT ?2",
+            )
+            .map_err(|e| Error::db("preparing search", e))?;
+        let mut doc = c
+            .prepare_cached("SELECT session_id, seq FROM search_docs WHERE id = ?1")
+            .map_err(|e| Error::db("preparing search", e))?;
+        let mut rows = st
+            .query(params![expr, MAX_SCANNED])
+            .map_err(|e| Error::db("searching", e))?;
+        let mut last_base = None;
+        while let Some(row) = rows.next().map_err(|e| Error::db("searching", e))? {
+            let id: i64 = row
+                .get(0)
+                .map_err(|e| Error::db("reading a search hit", e))?;
+            let base = id >> SEQ_BITS;
+            if last_base == Some(base) {
+                continue;
+            }
+            last_base = Some(base);
+            let Some((session_id, seq)) = doc
+                .query_row([id], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))
+                .optional()
+                .map_err(|e| Error::db("reading a search hit", e))?
+            else {
+                continue;
+            };
+            if seen.insert(session_id.clone()) {
+                found.push((session_id, seq, id));
+                if hits.len() + found.len() >= limit {
+                    break;
+                }
+            }
+        }
+    }
+
+    // Snippets for the kept hits only. With every word read lazily, FTS5 cuts them (a
+    // lookup by id); a word left to FTS5's prefix query would cost a full merge per lookup,
+    // so then they are cut here from the text.
+    let lazy = plan.iter().all(|w| matches!(w, WordMatch::Terms(_)));
+    let marked: Vec<String> = plan
+        .iter()
+        .flat_map(|w| match w {
+            WordMatch::Terms(t) => t.clone(),
+            WordMatch::Prefix(p) => vec![p.clone()],
+        })
+        .collect();
+    let mut by_fts = c
+        .prepare_cached(
+            "SELECT snippet(search_text, 0, ?2, ?3, '…', 12) FROM search_text
+             WHERE search_text MATCH ?1 AND rowid = ?4",
+        )
+        .map_err(|e| Error::db("preparing search", e))?;
+    let mut text_of = c
+        .prepare_cached("SELECT body FROM search_text WHERE rowid = ?1")
+        .map_err(|e| Error::db("preparing search", e))?;
+    for (session_id, seq, id) in found {
+        let snippet = if lazy {
+            by_fts
+                .query_row(params![expr, start, end, id], |r| r.get::<_, String>(0))
+                .optional()
+        } else {
+            text_of
+                .query_row([id], |r| r.get::<_, String>(0))
+                .optional()
+                .map(|t| t.map(|t| search_cjk::snippet(&t, &marked)))
+        }
+        .map_err(|e| Error::db("cutting a snippet", e))?
+        .unwrap_or_default();
+        hits.push(SearchHit {
+            session_id,
+            seq: Some(seq as u64),
+            snippet,
+            session: None,
+        });
+    }
+    Ok(hits)
+}
+
+/// A query with CJK runs, matched in `search_cjk` and ranked by its BM25 (a session's own
+/// text weighing ten times a transcript's), with snippets cut from the original text.
 fn search_with_cjk(
     c: &Connection,
     terms: &search_cjk::QueryTerms,
@@ -302,10 +715,11 @@ fn search_with_cjk(
     };
     let mut stmt = c
         .prepare_cached(
-            "SELECT d.session_id, d.seq, t.title, t.body
+            "SELECT d.session_id, d.seq, coalesce(ti.title, t.body, '')
              FROM search_cjk
                JOIN search_docs d ON d.id = search_cjk.rowid
-               JOIN search_text t ON t.rowid = search_cjk.rowid
+               LEFT JOIN search_titles ti ON ti.rowid = search_cjk.rowid
+               LEFT JOIN search_text t ON t.rowid = search_cjk.rowid
              WHERE search_cjk MATCH ?1
              ORDER BY bm25(search_cjk, 10.0, 1.0)
              LIMIT ?2",
@@ -313,38 +727,30 @@ fn search_with_cjk(
         .map_err(|e| Error::db("preparing search", e))?;
     let marked: Vec<String> = terms.cjk.iter().chain(&terms.words).cloned().collect();
     let map = |r: &rusqlite::Row<'_>| {
-        let title: String = r.get(2)?;
-        let body: String = r.get(3)?;
-        let text = if title.is_empty() { body } else { title };
-        Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?, text))
+        Ok((
+            r.get::<_, String>(0)?,
+            r.get::<_, i64>(1)?,
+            r.get::<_, String>(2)?,
+        ))
     };
+    // Several documents of one session may rank high: read a few more than asked for and keep
+    // each session's best.
     let fetch = (limit * 4) as i64;
     let rows = stmt
         .query_map(params![expr, fetch], map)
-        .map_err(|e| Error::db("searching", e))?
-        .map(|r| r.map_err(|e| Error::db("reading a search hit", e)));
-    // Snippets are cut only for the hits kept.
-    best_per_session(rows, limit, |text| search_cjk::snippet(&text, &marked))
-}
-
-/// The first (best) hit of each session, at most `limit`; `snippet` makes a kept hit's snippet
-/// from what its row carries.
-fn best_per_session<S>(
-    rows: impl Iterator<Item = Result<(String, i64, S)>>,
-    limit: usize,
-    snippet: impl Fn(S) -> String,
-) -> Result<Vec<SearchHit>> {
+        .map_err(|e| Error::db("searching", e))?;
     let mut seen = HashSet::new();
     let mut hits = Vec::new();
     for row in rows {
-        let (session_id, seq, s) = row?;
+        let (session_id, seq, text) = row.map_err(|e| Error::db("reading a search hit", e))?;
         if !seen.insert(session_id.clone()) {
             continue;
         }
+        // Snippets are cut only for the hits kept.
         hits.push(SearchHit {
             session_id,
             seq: (seq > 0).then_some(seq as u64),
-            snippet: snippet(s),
+            snippet: search_cjk::snippet(&text, &marked),
             session: None,
         });
         if hits.len() == limit {
@@ -360,15 +766,23 @@ mod tests {
     use super::*;
 
     #[test]
-    fn queries_are_quoted_prefixes() {
+    fn words_render_quoted() {
+        let plan = [
+            WordMatch::Terms(vec!["deploy".into(), "deployment".into()]),
+            WordMatch::Prefix(r#"NEAR("x"#.into()),
+            WordMatch::Terms(vec!["a".repeat(TERM_CHARS)]),
+        ];
         assert_eq!(
-            match_expression(r#"deploy "OR" NEAR(x"#).as_deref(),
-            Some(r#""deploy"* "OR"* "NEAR"* "x"*"#)
+            render(&plan),
+            format!(
+                r#"("deploy" OR "deployment") AND "NEAR(""x"* AND ("{}"*)"#,
+                "a".repeat(TERM_CHARS)
+            )
         );
-        assert_eq!(match_expression("  ,. "), None);
+        assert_eq!(query_words("  ,. "), Vec::<&str>::new());
         assert_eq!(
-            match_expression("café 日本").as_deref(),
-            Some(r#""café"* "日本"*"#)
+            query_words("foo_bar café-日本"),
+            vec!["foo", "bar", "café", "日本"]
         );
     }
 

@@ -3,10 +3,10 @@
 //! FTS5's `unicode61` tokenizer splits on spaces and punctuation, so a Japanese or Chinese
 //! sentence is ONE token and a word inside it can never match. The fix indexes the runs of such
 //! characters a second time, as overlapping bigrams (`東京都` -> `東京 京都 都`), in the FTS5
-//! table `search_cjk` whose rows share the ids of `search_text`. A query's CJK part becomes the
-//! phrase of its own bigrams (`京都` -> `"京都"`, `東京都` -> `"東京 京都"`), which matches
-//! exactly the documents containing that character sequence; a single character matches as a
-//! prefix (every character starts a bigram, a run's last one is indexed alone too).
+//! table `search_cjk` whose rows share the ids of `search_text` and `search_titles`. A query's
+//! CJK part becomes the phrase of its own bigrams (`京都` -> `"京都"`, `東京都` ->
+//! `"東京 京都"`), which matches exactly the documents containing that character sequence; a
+//! single character matches as a prefix (every character starts a bigram, a run's last one is indexed alone too).
 //!
 //! Why bigrams at the writer rather than FTS5's `trigram` tokenizer: trigram cannot match a
 //! query shorter than three characters, and most Chinese and Japanese words are two. Why not
@@ -15,14 +15,15 @@
 //! history in other scripts pays one extra lookup per re-indexed document and nothing else.
 //!
 //! The bigram text is not readable, so snippets for CJK queries are cut from the original text
-//! (kept in `search_text`) around the first match, with every query term marked.
+//! (kept in `search_text` and `search_titles`) around the first match, with every query term
+//! marked.
 
 use orbitdock_protocol::{MATCH_END, MATCH_START};
 use rusqlite::{Transaction, params};
 
 use crate::error::{Error, Result};
 
-/// The schema (one migration); filled by [`backfill`].
+/// The schema of the migration that added it (the current one is in [`super::search::SCHEMA`]).
 pub(crate) const SCHEMA: &str = r#"
     CREATE VIRTUAL TABLE search_cjk USING fts5(
         title, body, tokenize = 'unicode61 remove_diacritics 2'
@@ -179,32 +180,6 @@ pub(crate) fn remove(tx: &Transaction<'_>, id: i64) -> Result<()> {
     Ok(())
 }
 
-/// Fills `search_cjk` from the documents `search_text` already holds (run once, by the
-/// migration that creates it).
-pub(crate) fn backfill(tx: &Transaction<'_>) -> Result<()> {
-    let mut stmt = tx
-        .prepare("SELECT rowid, title, body FROM search_text")
-        .map_err(|e| Error::db("reading documents to index", e))?;
-    let rows = stmt
-        .query_map([], |r| {
-            Ok((
-                r.get::<_, i64>(0)?,
-                r.get::<_, String>(1)?,
-                r.get::<_, String>(2)?,
-            ))
-        })
-        .map_err(|e| Error::db("reading documents to index", e))?;
-    for row in rows {
-        let (id, title, body) = row.map_err(|e| Error::db("reading a document to index", e))?;
-        if title.chars().any(is_cjk) {
-            put(tx, id, 0, &title)?;
-        } else if body.chars().any(is_cjk) {
-            put(tx, id, 1, &body)?;
-        }
-    }
-    Ok(())
-}
-
 /// Characters of context kept before the first match in a snippet.
 const BEFORE: usize = 16;
 /// Characters of a snippet from its first match on.
@@ -301,34 +276,6 @@ mod tests {
             Some(r#""東京 京へ" "字"* "deploy"""*"#)
         );
         assert_eq!(match_expression(&query_terms("plain words")), None);
-    }
-
-    #[test]
-    fn the_migration_indexes_documents_stored_before_it() {
-        let mut c = rusqlite::Connection::open_in_memory().unwrap();
-        crate::store::schema::migrate(&mut c).unwrap();
-        // A database from the build before this index (without what later migrations add).
-        c.execute_batch(
-            "DROP TABLE search_cjk; DROP TABLE pairing_codes; DROP TABLE device_sessions;
-             DROP TABLE pruned_threads",
-        )
-        .unwrap();
-        c.pragma_update(None, "user_version", crate::store::schema::CJK_VERSION - 1)
-            .unwrap();
-        c.execute(
-            "INSERT INTO search_docs (id, session_id, seq, hash) VALUES (7, 's', 3, 0)",
-            [],
-        )
-        .unwrap();
-        c.execute(
-            "INSERT INTO search_text (rowid, title, body) VALUES (7, '', '昨日は会議でした')",
-            [],
-        )
-        .unwrap();
-        crate::store::schema::migrate(&mut c).unwrap();
-        let hits = crate::store::search::search(&c, "会議", 10).unwrap();
-        assert_eq!(hits.len(), 1);
-        assert_eq!((hits[0].session_id.as_str(), hits[0].seq), ("s", Some(3)));
     }
 
     #[test]

@@ -27,10 +27,11 @@
 //! the OR of the (few) indexed terms it is a prefix of, each read lazily; only a prefix of
 //! more than [`MAX_EXPANSIONS`] terms (one or two typed letters) falls back to FTS5's own.
 //!
-//! Ranking: sessions whose own text matches come first, by BM25 (cheap: one row per
-//! session); then sessions whose transcript matches, newest session first, each at its newest
-//! matching item. BM25 over the transcripts is not used: it reads every matching document of
-//! every term (for its document frequencies), seconds on a word found in millions of items.
+//! Ranking: sessions whose own text matches come first, by BM25 while they are at most
+//! [`MAX_RANKED_TITLES`], newest first past that; then sessions whose transcript matches,
+//! newest session first, each at its newest matching item. BM25 reads every matching document
+//! of every term (for its document frequencies): tens of milliseconds for a word in every one
+//! of 50,000 session names, seconds for one in millions of items.
 //!
 //! Tokenizer: `unicode61` with diacritics removed (`cafe` finds `café`), case-folded for every
 //! script it knows. Each word of a query is matched as a prefix (`deploy` finds `deployment`)
@@ -100,9 +101,11 @@ const SLOT_BITS: u32 = 9;
 pub const TERM_CHARS: usize = 32;
 /// A query word that is the prefix of more indexed terms than this is matched by FTS5's own
 /// prefix query instead of the OR of its terms.
-pub const MAX_EXPANSIONS: usize = 32;
+pub const MAX_EXPANSIONS: usize = 256;
 /// Most transcript matches read (newest first) to find a page of sessions.
 const MAX_SCANNED: i64 = 50_000;
+/// Sessions whose own text matches are ranked by BM25 up to this many, newest first past it.
+pub const MAX_RANKED_TITLES: i64 = 2_000;
 
 /// The temporary tables of a connection that indexes or searches: `search_stage` tokenizes
 /// text exactly as the index does (it is never read back as text); its vocabulary, by term or
@@ -393,6 +396,17 @@ const REBUILD_FLUSH_EVERY: usize = 2_000;
 /// creates [`SCHEMA`]).
 pub(crate) fn rebuild(tx: &Transaction<'_>) -> Result<()> {
     prepare_connection(tx)?;
+    let items: i64 = tx
+        .query_row("SELECT count(*) FROM items", [], |r| r.get(0))
+        .map_err(|e| Error::db("counting items to index", e))?;
+    let started = std::time::Instant::now();
+    // Once per database, before the server listens: say why the start takes longer.
+    if items > 0 {
+        tracing::info!(
+            items,
+            "rebuilding the search index (once, for this build's format)"
+        );
+    }
     let mut n = 0usize;
     let mut flush = |tx: &Transaction<'_>| -> Result<()> {
         n += 1;
@@ -438,7 +452,15 @@ pub(crate) fn rebuild(tx: &Transaction<'_>) -> Result<()> {
             }
         }
     }
-    flush_vocab(tx)
+    flush_vocab(tx)?;
+    if items > 0 {
+        tracing::info!(
+            items,
+            seconds = started.elapsed().as_secs_f64(),
+            "search index rebuilt"
+        );
+    }
+    Ok(())
 }
 
 /// The words of a user's query: split on anything that is not a letter or a digit.
@@ -582,54 +604,63 @@ pub fn search(c: &Connection, text: &str, limit: usize) -> Result<Vec<SearchHit>
     }
     let expr = render(&plan);
     let (start, end) = (MATCH_START.to_string(), MATCH_END.to_string());
-    let mut hits: Vec<SearchHit> = Vec::new();
     let mut seen: HashSet<String> = HashSet::new();
 
-    // Sessions whose own text matches, by BM25.
-    {
+    // Sessions whose own text matches: by BM25 when they are few enough for it to be cheap
+    // (it reads every match), else newest first like transcripts. Ids first: SQLite computes
+    // every selected column of every match before sorting, so a join or a snippet here would
+    // run for each of what can be every session.
+    let title_matches: i64 = c
+        .prepare_cached(
+            "SELECT count(*) FROM (SELECT rowid FROM search_titles
+             WHERE search_titles MATCH ?1 LIMIT ?2)",
+        )
+        .and_then(|mut st| st.query_row(params![expr, MAX_RANKED_TITLES + 1], |r| r.get(0)))
+        .map_err(|e| Error::db("searching", e))?;
+    let order = if title_matches > MAX_RANKED_TITLES {
+        "rowid DESC"
+    } else {
+        "bm25(search_titles)"
+    };
+    let mut titles: Vec<i64> = Vec::new();
+    if title_matches > 0 {
         let mut st = c
-            .prepare_cached(
-                "SELECT d.session_id, snippet(search_titles, 0, ?2, ?3, '…', 12)
-                 FROM search_titles JOIN search_docs d ON d.id = search_titles.rowid
-                 WHERE search_titles MATCH ?1
-                 ORDER BY bm25(search_titles)
-                 LIMIT ?4",
-            )
+            .prepare_cached(&format!(
+                "SELECT rowid FROM search_titles WHERE search_titles MATCH ?1
+                 ORDER BY {order} LIMIT ?2"
+            ))
             .map_err(|e| Error::db("preparing search", e))?;
         let rows = st
-            .query_map(params![expr, start, end, limit as i64], |r| {
-                Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
-            })
+            .query_map(params![expr, limit as i64], |r| r.get::<_, i64>(0))
             .map_err(|e| Error::db("searching", e))?;
         for row in rows {
-            let (session_id, snippet) = row.map_err(|e| Error::db("reading a search hit", e))?;
-            if seen.insert(session_id.clone()) {
-                hits.push(SearchHit {
-                    session_id,
-                    seq: None,
-                    snippet,
-                    session: None,
-                });
-            }
+            titles.push(row.map_err(|e| Error::db("reading a search hit", e))?);
         }
     }
-    if hits.len() >= limit {
-        hits.truncate(limit);
-        return Ok(hits);
+    let mut doc = c
+        .prepare_cached("SELECT session_id, seq FROM search_docs WHERE id = ?1")
+        .map_err(|e| Error::db("preparing search", e))?;
+    let mut found: Vec<(String, i64, i64)> = Vec::new(); // session, seq, doc id
+    for id in titles {
+        let hit = doc
+            .query_row([id], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))
+            .optional()
+            .map_err(|e| Error::db("reading a search hit", e))?;
+        if let Some((session_id, seq)) = hit
+            && seen.insert(session_id.clone())
+        {
+            found.push((session_id, seq, id));
+        }
     }
 
     // Then transcripts, newest first: a session's documents are neighbours in id order, so
     // the first match read of each session is its newest.
-    let mut found: Vec<(String, i64, i64)> = Vec::new(); // session, seq, doc id
-    {
+    if found.len() < limit {
         let mut st = c
             .prepare_cached(
                 "SELECT rowid FROM search_text WHERE search_text MATCH ?1
                  ORDER BY rowid DESC LIMIT ?2",
             )
-            .map_err(|e| Error::db("preparing search", e))?;
-        let mut doc = c
-            .prepare_cached("SELECT session_id, seq FROM search_docs WHERE id = ?1")
             .map_err(|e| Error::db("preparing search", e))?;
         let mut rows = st
             .query(params![expr, MAX_SCANNED])
@@ -653,7 +684,7 @@ pub fn search(c: &Connection, text: &str, limit: usize) -> Result<Vec<SearchHit>
             };
             if seen.insert(session_id.clone()) {
                 found.push((session_id, seq, id));
-                if hits.len() + found.len() >= limit {
+                if found.len() >= limit {
                     break;
                 }
             }
@@ -671,31 +702,32 @@ pub fn search(c: &Connection, text: &str, limit: usize) -> Result<Vec<SearchHit>
             WordMatch::Prefix(p) => vec![p.clone()],
         })
         .collect();
-    let mut by_fts = c
-        .prepare_cached(
-            "SELECT snippet(search_text, 0, ?2, ?3, '…', 12) FROM search_text
-             WHERE search_text MATCH ?1 AND rowid = ?4",
-        )
-        .map_err(|e| Error::db("preparing search", e))?;
-    let mut text_of = c
-        .prepare_cached("SELECT body FROM search_text WHERE rowid = ?1")
-        .map_err(|e| Error::db("preparing search", e))?;
+    let mut hits = Vec::with_capacity(found.len());
     for (session_id, seq, id) in found {
-        let snippet = if lazy {
-            by_fts
-                .query_row(params![expr, start, end, id], |r| r.get::<_, String>(0))
-                .optional()
+        let (table, column) = if seq == 0 {
+            ("search_titles", "title")
         } else {
-            text_of
-                .query_row([id], |r| r.get::<_, String>(0))
-                .optional()
+            ("search_text", "body")
+        };
+        let snippet = if lazy {
+            c.prepare_cached(&format!(
+                "SELECT snippet({table}, 0, ?2, ?3, '…', 12) FROM {table}
+                 WHERE {table} MATCH ?1 AND rowid = ?4"
+            ))
+            .and_then(|mut st| {
+                st.query_row(params![expr, start, end, id], |r| r.get::<_, String>(0))
+                    .optional()
+            })
+        } else {
+            c.prepare_cached(&format!("SELECT {column} FROM {table} WHERE rowid = ?1"))
+                .and_then(|mut st| st.query_row([id], |r| r.get::<_, String>(0)).optional())
                 .map(|t| t.map(|t| search_cjk::snippet(&t, &marked)))
         }
         .map_err(|e| Error::db("cutting a snippet", e))?
         .unwrap_or_default();
         hits.push(SearchHit {
             session_id,
-            seq: Some(seq as u64),
+            seq: (seq > 0).then_some(seq as u64),
             snippet,
             session: None,
         });
@@ -784,6 +816,329 @@ mod tests {
             query_words("foo_bar café-日本"),
             vec!["foo", "bar", "café", "日本"]
         );
+    }
+
+    fn db() -> Connection {
+        let mut c = Connection::open_in_memory().unwrap();
+        crate::store::schema::migrate(&mut c).unwrap();
+        c
+    }
+
+    fn session(id: &str, created_at: i64, name: &str) -> SessionSummary {
+        SessionSummary {
+            id: id.into(),
+            created_at,
+            name: (!name.is_empty()).then(|| name.into()),
+            cwd: "/w".into(),
+            ..Default::default()
+        }
+    }
+
+    /// Indexes sessions and items in one committed transaction, as the writer does.
+    fn index(c: &mut Connection, sessions: &[SessionSummary], items: &[(&str, u64, &str)]) {
+        let tx = c.transaction().unwrap();
+        for s in sessions {
+            put_session(&tx, s).unwrap();
+        }
+        for (sid, seq, text) in items {
+            put(&tx, sid, *seq, text).unwrap();
+        }
+        flush_vocab(&tx).unwrap();
+        tx.commit().unwrap();
+    }
+
+    fn found(c: &Connection, q: &str) -> Vec<(String, Option<u64>)> {
+        search(c, q, 50)
+            .unwrap()
+            .into_iter()
+            .map(|h| (h.session_id, h.seq))
+            .collect()
+    }
+
+    fn id(c: &Connection, sid: &str, seq: u64) -> i64 {
+        c.query_row(
+            "SELECT id FROM search_docs WHERE session_id = ?1 AND seq = ?2",
+            params![sid, seq as i64],
+            |r| r.get(0),
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn document_ids_follow_the_sessions_creation_then_the_items_order() {
+        let mut c = db();
+        let day = 86_400_000;
+        // Written newest first, as the history import does.
+        index(
+            &mut c,
+            &[
+                session("new", 3 * day, "new"),
+                session("same-second-a", 2 * day, "a"),
+                session("same-second-b", 2 * day + 10, "b"),
+                session("old", day, "old"),
+            ],
+            &[("old", 2, "x"), ("old", 1, "y"), ("new", 1, "z")],
+        );
+        let order = [
+            id(&c, "old", 0),
+            id(&c, "old", 1),
+            id(&c, "old", 2),
+            id(&c, "same-second-a", 0),
+            id(&c, "same-second-b", 0),
+            id(&c, "new", 0),
+            id(&c, "new", 1),
+        ];
+        assert!(order.windows(2).all(|w| w[0] < w[1]), "{order:?}");
+        // The second session of a second takes the next slot, not a later second.
+        assert_eq!(
+            (id(&c, "same-second-b", 0) - id(&c, "same-second-a", 0)) >> SEQ_BITS,
+            1
+        );
+        // An item before its session row: the base comes from the stored summary, else now.
+        index(&mut c, &[], &[("unseen", 1, "w")]);
+        assert!(id(&c, "unseen", 1) > id(&c, "new", 1));
+        // Items past the id space of a session are left out, not mis-filed.
+        index(&mut c, &[], &[("old", 1 << SEQ_BITS, "too far")]);
+        assert!(found(&c, "far").is_empty());
+    }
+
+    #[test]
+    fn the_vocabulary_holds_the_indexers_own_terms_and_query_words_expand_to_them() {
+        let mut c = db();
+        index(
+            &mut c,
+            &[session("s", 1_000, "")],
+            &[
+                (
+                    "s",
+                    1,
+                    "Deploy the deployment; deployer Café ZOË naïve Привет",
+                ),
+                ("s", 2, &format!("{} end", "x".repeat(40))),
+            ],
+        );
+        let vocab: HashSet<String> = c
+            .prepare("SELECT term FROM search_vocab")
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .map(|r| r.unwrap())
+            .collect();
+        for t in [
+            "deploy",
+            "deployment",
+            "deployer",
+            "cafe",
+            "zoe",
+            "naive",
+            "привет",
+        ] {
+            assert!(vocab.contains(t), "{t} in {vocab:?}");
+        }
+        // A long term is kept cut, and stands for what it starts.
+        assert!(vocab.contains(&"x".repeat(TERM_CHARS)));
+        assert_eq!(
+            plan(&c, "DEPLOY café").unwrap(),
+            vec![
+                WordMatch::Terms(vec![
+                    "deploy".into(),
+                    "deployer".into(),
+                    "deployment".into()
+                ]),
+                WordMatch::Terms(vec!["cafe".into()]),
+            ]
+        );
+        assert_eq!(found(&c, &"x".repeat(38)), vec![("s".into(), Some(2))]);
+        assert_eq!(found(&c, "deploym naive"), vec![("s".into(), Some(1))]);
+        // Nothing indexed starts with it: left to FTS5, which finds nothing either.
+        assert_eq!(
+            plan(&c, "kube").unwrap(),
+            vec![WordMatch::Prefix("kube".into())]
+        );
+        assert!(found(&c, "kube").is_empty());
+        // The staging table is left empty by the writer and by queries.
+        let staged: i64 = c
+            .query_row("SELECT count(*) FROM temp.search_stage_terms", [], |r| {
+                r.get(0)
+            })
+            .unwrap();
+        assert_eq!(staged, 0);
+    }
+
+    #[test]
+    fn a_prefix_of_too_many_terms_falls_back_to_fts5_and_still_finds_and_marks() {
+        let mut c = db();
+        let many: Vec<String> = (0..=MAX_EXPANSIONS).map(|i| format!("module{i}")).collect();
+        index(
+            &mut c,
+            &[session("s", 1_000, "")],
+            &[("s", 1, &many.join(" ")), ("s", 2, "other words")],
+        );
+        assert_eq!(
+            plan(&c, "modul").unwrap(),
+            vec![WordMatch::Prefix("modul".into())]
+        );
+        let hits = search(&c, "modul", 10).unwrap();
+        assert_eq!(hits.len(), 1);
+        assert_eq!(hits[0].seq, Some(1));
+        assert!(
+            hits[0]
+                .snippet
+                .starts_with(&format!("{MATCH_START}module0{MATCH_END}")),
+            "{:?}",
+            hits[0].snippet
+        );
+    }
+
+    #[test]
+    fn names_rank_first_then_transcripts_newest_session_first_at_their_newest_match() {
+        let mut c = db();
+        let day = 86_400_000;
+        index(
+            &mut c,
+            &[
+                session("old", day, ""),
+                session("new", 3 * day, ""),
+                session("named", 0, "Kubernetes upgrade"),
+                session("elsewhere", 2 * day, ""),
+            ],
+            &[
+                ("old", 1, "kubernetes pods restarted"),
+                ("old", 5, "the kubernetes cluster is back"),
+                ("old", 9, "unrelated"),
+                ("new", 1, "one kubernetes mention"),
+                ("elsewhere", 1, "nothing to see"),
+            ],
+        );
+        assert_eq!(
+            found(&c, "kubernetes"),
+            vec![
+                ("named".into(), None),
+                ("new".into(), Some(1)),
+                ("old".into(), Some(5)),
+            ]
+        );
+        let hits = search(&c, "kube clust", 10).unwrap();
+        assert_eq!(hits.len(), 1);
+        assert_eq!(
+            hits[0].snippet,
+            format!(
+                "the {MATCH_START}kubernetes{MATCH_END} {MATCH_START}cluster{MATCH_END} is back"
+            )
+        );
+        // The limit counts sessions, names first.
+        assert_eq!(found_limited(&c, "kubernetes", 2).len(), 2);
+        // A re-indexed item moves its match, a removed session leaves search.
+        index(&mut c, &[], &[("old", 5, "the cluster is back")]);
+        assert_eq!(found(&c, "kubernetes")[2], ("old".into(), Some(1)));
+        let tx = c.transaction().unwrap();
+        remove_session(&tx, "new", true).unwrap();
+        tx.commit().unwrap();
+        assert_eq!(
+            found(&c, "kubernetes"),
+            vec![("named".into(), None), ("old".into(), Some(1))]
+        );
+    }
+
+    #[test]
+    fn names_rank_by_relevance_while_few_and_newest_first_when_many() {
+        let mut c = db();
+        let day = 86_400_000;
+        index(
+            &mut c,
+            &[
+                session("focused", day, "Postgres upgrade"),
+                session(
+                    "passing",
+                    2 * day,
+                    "Release notes, changelog, version bump, tag, and a postgres mention",
+                ),
+            ],
+            &[],
+        );
+        assert_eq!(
+            found(&c, "postgres"),
+            vec![("focused".into(), None), ("passing".into(), None)],
+            "the shorter, more focused name first though older"
+        );
+        let many: Vec<SessionSummary> = (0..=MAX_RANKED_TITLES)
+            .map(|i| session(&format!("s{i}"), 10 * day + i * 1000, "Nightly build"))
+            .collect();
+        index(&mut c, &many, &[]);
+        let newest: Vec<String> = search(&c, "nightly", 3)
+            .unwrap()
+            .into_iter()
+            .map(|h| h.session_id)
+            .collect();
+        let n = MAX_RANKED_TITLES;
+        assert_eq!(
+            newest,
+            vec![
+                format!("s{n}"),
+                format!("s{}", n - 1),
+                format!("s{}", n - 2)
+            ]
+        );
+    }
+
+    fn found_limited(c: &Connection, q: &str, limit: usize) -> Vec<SearchHit> {
+        search(c, q, limit).unwrap()
+    }
+
+    #[test]
+    fn the_rebuild_indexes_a_database_from_before_it() {
+        let mut c = Connection::open_in_memory().unwrap();
+        crate::store::schema::migrate(&mut c).unwrap();
+        // A database from the build before the rebuild: the search tables as they were, and
+        // rows the old index held under ids of its own.
+        c.execute_batch(
+            "DROP TABLE search_sessions; DROP TABLE search_docs; DROP TABLE search_titles;
+             DROP TABLE search_text; DROP TABLE search_cjk; DROP TABLE search_vocab;",
+        )
+        .unwrap();
+        c.execute_batch(FIRST_SCHEMA).unwrap();
+        c.execute_batch(super::search_cjk::SCHEMA).unwrap();
+        c.pragma_update(
+            None,
+            "user_version",
+            crate::store::schema::SEARCH_REBUILD_VERSION - 1,
+        )
+        .unwrap();
+        c.execute(
+            "INSERT INTO search_text (rowid, title, body) VALUES (7, '', 'stale words')",
+            [],
+        )
+        .unwrap();
+        let s = session("s", 5_000, "Nightly rollout");
+        let item = orbitdock_protocol::TranscriptItem {
+            seq: 3,
+            id: "i".into(),
+            turn_id: None,
+            status: Default::default(),
+            created_at: 0,
+            updated_at: 0,
+            body: ItemBody::AgentMessage {
+                text: "昨日は会議でした; the deployment finished".into(),
+            },
+        };
+        c.execute(
+            "INSERT INTO sessions (id, thread_id, provider, origin, status, updated_at, revision, summary, extra)
+             VALUES ('s', NULL, 'codex', 'hub', 'ended', 0, 0, ?1, '{}')",
+            [serde_json::to_string(&s).unwrap()],
+        )
+        .unwrap();
+        c.execute(
+            "INSERT INTO items (session_id, seq, item_id, turn_id, type, updated_at, body)
+             VALUES ('s', 3, 'i', NULL, 'agent_message', 0, ?1)",
+            [serde_json::to_string(&item).unwrap()],
+        )
+        .unwrap();
+        crate::store::schema::migrate(&mut c).unwrap();
+        assert_eq!(found(&c, "nightly"), vec![("s".into(), None)]);
+        assert_eq!(found(&c, "deploy"), vec![("s".into(), Some(3))]);
+        assert_eq!(found(&c, "会議"), vec![("s".into(), Some(3))]);
+        assert!(found(&c, "stale").is_empty());
+        assert_eq!(id(&c, "s", 3) & ((1 << SEQ_BITS) - 1), 3);
     }
 
     #[test]

@@ -205,12 +205,25 @@ pub fn snippet(text: &str, terms: &[String]) -> String {
         .collect();
     // Every match, as [start, end) char ranges, in text order.
     let mut marks: Vec<(usize, usize)> = Vec::new();
+    // A word of a script with spaces matches at the start of a word and is marked to the
+    // word's end (a prefix query found the whole word); a CJK run matches anywhere, as itself.
+    let wordy = |c: char| c.is_alphanumeric() && !is_cjk(c);
     let mut i = 0;
     while i < lowered.len() {
+        let at_word_start = i == 0 || !wordy(lowered[i - 1]);
         let hit = needles
             .iter()
             .filter(|n| lowered[i..].starts_with(n))
-            .map(|n| n.len())
+            .filter(|n| at_word_start || !n.first().copied().is_some_and(wordy))
+            .map(|n| {
+                let mut end = i + n.len();
+                if n.last().copied().is_some_and(wordy) {
+                    while end < lowered.len() && wordy(lowered[end]) {
+                        end += 1;
+                    }
+                }
+                end - i
+            })
             .max();
         match hit {
             Some(len) => {
@@ -291,6 +304,11 @@ mod tests {
         assert_eq!(
             snippet("Deploy to 東京 now", &["deploy".into(), "東京".into()]),
             "\u{2}Deploy\u{3} to \u{2}東京\u{3} now"
+        );
+        // Words: from a word's start only, marked whole.
+        assert_eq!(
+            snippet("redeploy, then deployment", &["deploy".into()]),
+            "redeploy, then \u{2}deployment\u{3}"
         );
     }
 }

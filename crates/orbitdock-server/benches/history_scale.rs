@@ -272,7 +272,7 @@ async fn main() -> Result<()> {
         "failing",
         "module17",
         "assertion",
-        "unicode",
+        "wrong field",
         "cargo test",
         "ünïcødé",
     ];

@@ -410,7 +410,7 @@ pub(crate) fn rebuild(tx: &Transaction<'_>) -> Result<()> {
     let mut n = 0usize;
     let mut flush = |tx: &Transaction<'_>| -> Result<()> {
         n += 1;
-        if n % REBUILD_FLUSH_EVERY == 0 {
+        if n.is_multiple_of(REBUILD_FLUSH_EVERY) {
             flush_vocab(tx)?;
         }
         Ok(())

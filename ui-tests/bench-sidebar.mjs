@@ -18,6 +18,7 @@
 // `cargo build -p orbitdock -p orbitdock-server --example seed_sessions`. Measured figures, with
 // the machine and commands: docs/history-scale.md.
 
+import { rmSync } from 'node:fs';
 import path from 'node:path';
 import {
   tempDir, startOrbitdock, launchBrowser, screenshotPath, makeCodexHome, withTimeout, signIn,
@@ -102,6 +103,8 @@ async function run(n) {
   } finally {
     await browser.close();
     await server.child.kill();
+    // 50,000 seeded sessions are ~110 MB: nothing reads them after the run.
+    rmSync(dir, { recursive: true, force: true });
   }
 }
 

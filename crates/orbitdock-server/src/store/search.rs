@@ -84,8 +84,11 @@ pub(crate) const SCHEMA: &str = r#"
     CREATE VIRTUAL TABLE search_text USING fts5(
         body, tokenize = 'unicode61 remove_diacritics 2'
     );
+    CREATE VIRTUAL TABLE search_cjk_titles USING fts5(
+        title, tokenize = 'unicode61 remove_diacritics 2'
+    );
     CREATE VIRTUAL TABLE search_cjk USING fts5(
-        title, body, tokenize = 'unicode61 remove_diacritics 2'
+        body, tokenize = 'unicode61 remove_diacritics 2'
     );
     CREATE TABLE search_vocab (term TEXT PRIMARY KEY) WITHOUT ROWID;
 "#;
@@ -336,7 +339,7 @@ fn remove_text(tx: &Transaction<'_>, id: i64, seq: u64) -> Result<()> {
     tx.prepare_cached(sql)
         .and_then(|mut st| st.execute(params![id]))
         .map_err(|e| Error::db("re-indexing a search document", e))?;
-    search_cjk::remove(tx, id)
+    search_cjk::remove(tx, id, seq)
 }
 
 /// Adds the terms of the text indexed since the last call to `search_vocab`. Called by every
@@ -363,7 +366,12 @@ pub(crate) fn remove_session(
     with_session: bool,
 ) -> Result<()> {
     let min_seq: i64 = if with_session { 0 } else { 1 };
-    for table in ["search_cjk", "search_text", "search_titles"] {
+    for table in [
+        "search_cjk",
+        "search_cjk_titles",
+        "search_text",
+        "search_titles",
+    ] {
         tx.execute(
             &format!(
                 "DELETE FROM {table} WHERE rowid IN
@@ -590,118 +598,71 @@ pub fn plan(c: &Connection, text: &str) -> Result<Vec<WordMatch>> {
     Ok(plan)
 }
 
+/// The tables one query reads: the sessions' own texts and the transcripts, as words or as CJK
+/// bigrams (same document ids).
+struct Tables {
+    titles: &'static str,
+    bodies: &'static str,
+}
+
+const WORD_TABLES: Tables = Tables {
+    titles: "search_titles",
+    bodies: "search_text",
+};
+const CJK_TABLES: Tables = Tables {
+    titles: "search_cjk_titles",
+    bodies: "search_cjk",
+};
+
 /// The best `limit` matches of `text`, one per session, best first (see the module's notes
-/// on ranking). A query with CJK characters goes through `search_cjk` (see
-/// [`super::search_cjk`]).
+/// on ranking). A query with CJK characters is matched in the bigram tables (see
+/// [`super::search_cjk`]), with the same ranking.
 pub fn search(c: &Connection, text: &str, limit: usize) -> Result<Vec<SearchHit>> {
     let terms = search_cjk::query_terms(text);
-    if !terms.cjk.is_empty() {
-        return search_with_cjk(c, &terms, limit);
-    }
-    let plan = plan(c, text)?;
-    if plan.is_empty() {
+    let cjk = !terms.cjk.is_empty();
+    // The vocabulary holds the word tables' tokens; the bigram tables tokenize a mixed run
+    // (`東京リージョンにdeployする`) differently (`deploy` alone), so there words stay FTS5
+    // prefixes.
+    let plan = if cjk {
+        terms
+            .words
+            .iter()
+            .flat_map(|w| query_words(w))
+            .map(|w| WordMatch::Prefix(w.to_owned()))
+            .collect()
+    } else {
+        plan(c, &terms.words.join(" "))?
+    };
+    if plan.is_empty() && !cjk {
         return Ok(Vec::new());
     }
-    let expr = render(&plan);
-    let (start, end) = (MATCH_START.to_string(), MATCH_END.to_string());
-    let mut seen: HashSet<String> = HashSet::new();
-
-    // Sessions whose own text matches: by BM25 when they are few enough for it to be cheap
-    // (it reads every match), else newest first like transcripts. Ids first: SQLite computes
-    // every selected column of every match before sorting, so a join or a snippet here would
-    // run for each of what can be every session.
-    let title_matches: i64 = c
-        .prepare_cached(
-            "SELECT count(*) FROM (SELECT rowid FROM search_titles
-             WHERE search_titles MATCH ?1 LIMIT ?2)",
-        )
-        .and_then(|mut st| st.query_row(params![expr, MAX_RANKED_TITLES + 1], |r| r.get(0)))
-        .map_err(|e| Error::db("searching", e))?;
-    let order = if title_matches > MAX_RANKED_TITLES {
-        "rowid DESC"
+    let words = render(&plan);
+    let expr = if cjk {
+        search_cjk::match_expression(&terms.cjk, &words)
     } else {
-        "bm25(search_titles)"
+        words
     };
-    let mut titles: Vec<i64> = Vec::new();
-    if title_matches > 0 {
-        let mut st = c
-            .prepare_cached(&format!(
-                "SELECT rowid FROM search_titles WHERE search_titles MATCH ?1
-                 ORDER BY {order} LIMIT ?2"
-            ))
-            .map_err(|e| Error::db("preparing search", e))?;
-        let rows = st
-            .query_map(params![expr, limit as i64], |r| r.get::<_, i64>(0))
-            .map_err(|e| Error::db("searching", e))?;
-        for row in rows {
-            titles.push(row.map_err(|e| Error::db("reading a search hit", e))?);
-        }
-    }
-    let mut doc = c
-        .prepare_cached("SELECT session_id, seq FROM search_docs WHERE id = ?1")
-        .map_err(|e| Error::db("preparing search", e))?;
-    let mut found: Vec<(String, i64, i64)> = Vec::new(); // session, seq, doc id
-    for id in titles {
-        let hit = doc
-            .query_row([id], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))
-            .optional()
-            .map_err(|e| Error::db("reading a search hit", e))?;
-        if let Some((session_id, seq)) = hit
-            && seen.insert(session_id.clone())
-        {
-            found.push((session_id, seq, id));
-        }
-    }
+    let found = ranked(
+        c,
+        if cjk { &CJK_TABLES } else { &WORD_TABLES },
+        &expr,
+        limit,
+    )?;
 
-    // Then transcripts, newest first: a session's documents are neighbours in id order, so
-    // the first match read of each session is its newest.
-    if found.len() < limit {
-        let mut st = c
-            .prepare_cached(
-                "SELECT rowid FROM search_text WHERE search_text MATCH ?1
-                 ORDER BY rowid DESC LIMIT ?2",
-            )
-            .map_err(|e| Error::db("preparing search", e))?;
-        let mut rows = st
-            .query(params![expr, MAX_SCANNED])
-            .map_err(|e| Error::db("searching", e))?;
-        let mut last_base = None;
-        while let Some(row) = rows.next().map_err(|e| Error::db("searching", e))? {
-            let id: i64 = row
-                .get(0)
-                .map_err(|e| Error::db("reading a search hit", e))?;
-            let base = id >> SEQ_BITS;
-            if last_base == Some(base) {
-                continue;
-            }
-            last_base = Some(base);
-            let Some((session_id, seq)) = doc
-                .query_row([id], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))
-                .optional()
-                .map_err(|e| Error::db("reading a search hit", e))?
-            else {
-                continue;
-            };
-            if seen.insert(session_id.clone()) {
-                found.push((session_id, seq, id));
-                if found.len() >= limit {
-                    break;
-                }
-            }
-        }
-    }
-
-    // Snippets for the kept hits only. With every word read lazily, FTS5 cuts them (a
-    // lookup by id); a word left to FTS5's prefix query would cost a full merge per lookup,
-    // so then they are cut here from the text.
-    let lazy = plan.iter().all(|w| matches!(w, WordMatch::Terms(_)));
-    let marked: Vec<String> = plan
+    // Snippets for the kept hits only. With every word read lazily, FTS5 cuts them (a lookup
+    // by id); a word left to FTS5's prefix query would cost a full merge per lookup, and the
+    // bigram text is not readable, so then they are cut here from the original text.
+    let by_fts = !cjk && plan.iter().all(|w| matches!(w, WordMatch::Terms(_)));
+    let marked: Vec<String> = terms
+        .cjk
         .iter()
-        .flat_map(|w| match w {
+        .cloned()
+        .chain(plan.iter().flat_map(|w| match w {
             WordMatch::Terms(t) => t.clone(),
             WordMatch::Prefix(p) => vec![p.clone()],
-        })
+        }))
         .collect();
+    let (start, end) = (MATCH_START.to_string(), MATCH_END.to_string());
     let mut hits = Vec::with_capacity(found.len());
     for (session_id, seq, id) in found {
         let (table, column) = if seq == 0 {
@@ -709,7 +670,7 @@ pub fn search(c: &Connection, text: &str, limit: usize) -> Result<Vec<SearchHit>
         } else {
             ("search_text", "body")
         };
-        let snippet = if lazy {
+        let snippet = if by_fts {
             c.prepare_cached(&format!(
                 "SELECT snippet({table}, 0, ?2, ?3, '…', 12) FROM {table}
                  WHERE {table} MATCH ?1 AND rowid = ?4"
@@ -735,61 +696,95 @@ pub fn search(c: &Connection, text: &str, limit: usize) -> Result<Vec<SearchHit>
     Ok(hits)
 }
 
-/// A query with CJK runs, matched in `search_cjk` and ranked by its BM25 (a session's own
-/// text weighing ten times a transcript's), with snippets cut from the original text.
-fn search_with_cjk(
+/// The best `limit` matches of `expr` in `tables`, one per session, as `(session, seq, id)`:
+/// sessions whose own text matches first, then transcripts newest first.
+fn ranked(
     c: &Connection,
-    terms: &search_cjk::QueryTerms,
+    tables: &Tables,
+    expr: &str,
     limit: usize,
-) -> Result<Vec<SearchHit>> {
-    let Some(expr) = search_cjk::match_expression(terms) else {
-        return Ok(Vec::new());
-    };
-    let mut stmt = c
-        .prepare_cached(
-            "SELECT d.session_id, d.seq, coalesce(ti.title, t.body, '')
-             FROM search_cjk
-               JOIN search_docs d ON d.id = search_cjk.rowid
-               LEFT JOIN search_titles ti ON ti.rowid = search_cjk.rowid
-               LEFT JOIN search_text t ON t.rowid = search_cjk.rowid
-             WHERE search_cjk MATCH ?1
-             ORDER BY bm25(search_cjk, 10.0, 1.0)
-             LIMIT ?2",
-        )
-        .map_err(|e| Error::db("preparing search", e))?;
-    let marked: Vec<String> = terms.cjk.iter().chain(&terms.words).cloned().collect();
-    let map = |r: &rusqlite::Row<'_>| {
-        Ok((
-            r.get::<_, String>(0)?,
-            r.get::<_, i64>(1)?,
-            r.get::<_, String>(2)?,
+) -> Result<Vec<(String, i64, i64)>> {
+    let Tables { titles, bodies } = tables;
+    let mut seen: HashSet<String> = HashSet::new();
+    // Sessions whose own text matches: by BM25 when they are few enough for it to be cheap
+    // (it reads every match), else newest first like transcripts. Ids first: SQLite computes
+    // every selected column of every match before sorting, so a join or a snippet here would
+    // run for each of what can be every session.
+    let title_matches: i64 = c
+        .prepare_cached(&format!(
+            "SELECT count(*) FROM (SELECT rowid FROM {titles} WHERE {titles} MATCH ?1 LIMIT ?2)"
         ))
-    };
-    // Several documents of one session may rank high: read a few more than asked for and keep
-    // each session's best.
-    let fetch = (limit * 4) as i64;
-    let rows = stmt
-        .query_map(params![expr, fetch], map)
+        .and_then(|mut st| st.query_row(params![expr, MAX_RANKED_TITLES + 1], |r| r.get(0)))
         .map_err(|e| Error::db("searching", e))?;
-    let mut seen = HashSet::new();
-    let mut hits = Vec::new();
-    for row in rows {
-        let (session_id, seq, text) = row.map_err(|e| Error::db("reading a search hit", e))?;
-        if !seen.insert(session_id.clone()) {
-            continue;
-        }
-        // Snippets are cut only for the hits kept.
-        hits.push(SearchHit {
-            session_id,
-            seq: (seq > 0).then_some(seq as u64),
-            snippet: search_cjk::snippet(&text, &marked),
-            session: None,
-        });
-        if hits.len() == limit {
-            break;
+    let order = if title_matches > MAX_RANKED_TITLES {
+        "rowid DESC".to_owned()
+    } else {
+        format!("bm25({titles})")
+    };
+    let mut title_ids: Vec<i64> = Vec::new();
+    if title_matches > 0 {
+        let mut st = c
+            .prepare_cached(&format!(
+                "SELECT rowid FROM {titles} WHERE {titles} MATCH ?1 ORDER BY {order} LIMIT ?2"
+            ))
+            .map_err(|e| Error::db("preparing search", e))?;
+        let rows = st
+            .query_map(params![expr, limit as i64], |r| r.get::<_, i64>(0))
+            .map_err(|e| Error::db("searching", e))?;
+        for row in rows {
+            title_ids.push(row.map_err(|e| Error::db("reading a search hit", e))?);
         }
     }
-    Ok(hits)
+    let mut doc = c
+        .prepare_cached("SELECT session_id, seq FROM search_docs WHERE id = ?1")
+        .map_err(|e| Error::db("preparing search", e))?;
+    let mut lookup = |id: i64| {
+        doc.query_row([id], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))
+            .optional()
+            .map_err(|e| Error::db("reading a search hit", e))
+    };
+    let mut found: Vec<(String, i64, i64)> = Vec::new();
+    for id in title_ids {
+        if let Some((session_id, seq)) = lookup(id)?
+            && seen.insert(session_id.clone())
+        {
+            found.push((session_id, seq, id));
+        }
+    }
+    if found.len() >= limit {
+        return Ok(found);
+    }
+
+    // Then transcripts, newest first: a session's documents are neighbours in id order, so
+    // the first match read of each session is its newest.
+    let mut st = c
+        .prepare_cached(&format!(
+            "SELECT rowid FROM {bodies} WHERE {bodies} MATCH ?1 ORDER BY rowid DESC LIMIT ?2"
+        ))
+        .map_err(|e| Error::db("preparing search", e))?;
+    let mut rows = st
+        .query(params![expr, MAX_SCANNED])
+        .map_err(|e| Error::db("searching", e))?;
+    let mut last_base = None;
+    while let Some(row) = rows.next().map_err(|e| Error::db("searching", e))? {
+        let id: i64 = row
+            .get(0)
+            .map_err(|e| Error::db("reading a search hit", e))?;
+        let base = id >> SEQ_BITS;
+        if last_base == Some(base) {
+            continue;
+        }
+        last_base = Some(base);
+        if let Some((session_id, seq)) = lookup(id)?
+            && seen.insert(session_id.clone())
+        {
+            found.push((session_id, seq, id));
+            if found.len() >= limit {
+                break;
+            }
+        }
+    }
+    Ok(found)
 }
 
 #[cfg(test)]
@@ -1081,6 +1076,44 @@ mod tests {
         );
     }
 
+    #[test]
+    fn cjk_queries_rank_like_any_other_names_then_newest_transcripts() {
+        let mut c = db();
+        let day = 86_400_000;
+        index(
+            &mut c,
+            &[
+                session("old", day, ""),
+                session("new", 3 * day, ""),
+                session("named", 0, "東京出張"),
+            ],
+            &[
+                ("old", 1, "昨日は東京で会議でした"),
+                ("old", 2, "関係ない"),
+                ("new", 4, "東京タワーにdeployする"),
+            ],
+        );
+        assert_eq!(
+            found(&c, "東京"),
+            vec![
+                ("named".into(), None),
+                ("new".into(), Some(4)),
+                ("old".into(), Some(1)),
+            ]
+        );
+        // A word inside a CJK run is a word of the bigram text: found, and marked.
+        let hits = search(&c, "東京 deploy", 10).unwrap();
+        assert_eq!(hits.len(), 1);
+        assert_eq!(
+            hits[0].snippet,
+            format!("{MATCH_START}東京{MATCH_END}タワーに{MATCH_START}deploy{MATCH_END}する")
+        );
+        let tx = c.transaction().unwrap();
+        remove_session(&tx, "named", true).unwrap();
+        tx.commit().unwrap();
+        assert_eq!(found(&c, "東京")[0], ("new".into(), Some(4)));
+    }
+
     fn found_limited(c: &Connection, q: &str, limit: usize) -> Vec<SearchHit> {
         search(c, q, limit).unwrap()
     }
@@ -1093,7 +1126,8 @@ mod tests {
         // rows the old index held under ids of its own.
         c.execute_batch(
             "DROP TABLE search_sessions; DROP TABLE search_docs; DROP TABLE search_titles;
-             DROP TABLE search_text; DROP TABLE search_cjk; DROP TABLE search_vocab;",
+             DROP TABLE search_text; DROP TABLE search_cjk; DROP TABLE search_cjk_titles;
+             DROP TABLE search_vocab;",
         )
         .unwrap();
         c.execute_batch(FIRST_SCHEMA).unwrap();

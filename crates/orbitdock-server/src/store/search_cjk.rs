@@ -3,10 +3,12 @@
 //! FTS5's `unicode61` tokenizer splits on spaces and punctuation, so a Japanese or Chinese
 //! sentence is ONE token and a word inside it can never match. The fix indexes the runs of such
 //! characters a second time, as overlapping bigrams (`東京都` -> `東京 京都 都`), in the FTS5
-//! table `search_cjk` whose rows share the ids of `search_text` and `search_titles`. A query's
-//! CJK part becomes the phrase of its own bigrams (`京都` -> `"京都"`, `東京都` ->
-//! `"東京 京都"`), which matches exactly the documents containing that character sequence; a
-//! single character matches as a prefix (every character starts a bigram, a run's last one is indexed alone too).
+//! tables `search_cjk` and `search_cjk_titles`, whose rows share the ids of `search_text` and
+//! `search_titles`. A query's CJK part becomes the phrase of its own bigrams (`京都` ->
+//! `"京都"`, `東京都` -> `"東京 京都"`), which matches exactly the documents containing that
+//! character sequence; a single character matches as a prefix (every character starts a
+//! bigram, a run's last one is indexed alone too). Such a query is ranked like any other (see
+//! [`super::search`]).
 //!
 //! Why bigrams at the writer rather than FTS5's `trigram` tokenizer: trigram cannot match a
 //! query shorter than three characters, and most Chinese and Japanese words are two. Why not
@@ -126,19 +128,11 @@ pub fn query_terms(text: &str) -> QueryTerms {
     t
 }
 
-/// The FTS5 query over `search_cjk`: each CJK run as the phrase of its bigrams (a single
-/// character as a prefix), each other word as a quoted prefix, all required. `None` without
-/// CJK runs.
-pub fn match_expression(terms: &QueryTerms) -> Option<String> {
-    if terms.cjk.is_empty() {
-        return None;
-    }
-    let words = terms
-        .words
-        .iter()
-        .map(|w| format!("\"{}\"*", w.replace('"', "\"\"")));
-    let terms: Vec<String> = terms
-        .cjk
+/// The FTS5 query over the bigram tables: each CJK run as the phrase of its bigrams (a single
+/// character as a prefix), and `words` (the query's other words, already rendered), all
+/// required.
+pub fn match_expression(cjk: &[String], words: &str) -> String {
+    let mut parts: Vec<String> = cjk
         .iter()
         .map(|run| {
             let chars: Vec<char> = run.chars().collect();
@@ -149,9 +143,11 @@ pub fn match_expression(terms: &QueryTerms) -> Option<String> {
                 format!("\"{}\"", grams.join(" "))
             }
         })
-        .chain(words)
         .collect();
-    Some(terms.join(" "))
+    if !words.is_empty() {
+        parts.push(words.to_owned());
+    }
+    parts.join(" AND ")
 }
 
 /// Indexes (or re-indexes) document `id` in the writer's transaction; `seq` 0 is a session's
@@ -161,20 +157,25 @@ pub(crate) fn put(tx: &Transaction<'_>, id: i64, seq: u64, text: &str) -> Result
     if grams.is_empty() {
         return Ok(());
     }
-    let (title, body) = if seq == 0 {
-        (grams.as_str(), "")
+    let sql = if seq == 0 {
+        "INSERT INTO search_cjk_titles (rowid, title) VALUES (?1, ?2)"
     } else {
-        ("", grams.as_str())
+        "INSERT INTO search_cjk (rowid, body) VALUES (?1, ?2)"
     };
-    tx.prepare_cached("INSERT INTO search_cjk (rowid, title, body) VALUES (?1, ?2, ?3)")
-        .and_then(|mut st| st.execute(params![id, title, body]))
+    tx.prepare_cached(sql)
+        .and_then(|mut st| st.execute(params![id, grams]))
         .map_err(|e| Error::db("indexing CJK text", e))?;
     Ok(())
 }
 
-/// Un-indexes document `id`.
-pub(crate) fn remove(tx: &Transaction<'_>, id: i64) -> Result<()> {
-    tx.prepare_cached("DELETE FROM search_cjk WHERE rowid = ?1")
+/// Un-indexes document `id` (`seq` 0: a session's own text).
+pub(crate) fn remove(tx: &Transaction<'_>, id: i64, seq: u64) -> Result<()> {
+    let sql = if seq == 0 {
+        "DELETE FROM search_cjk_titles WHERE rowid = ?1"
+    } else {
+        "DELETE FROM search_cjk WHERE rowid = ?1"
+    };
+    tx.prepare_cached(sql)
         .and_then(|mut st| st.execute(params![id]))
         .map_err(|e| Error::db("un-indexing CJK text", e))?;
     Ok(())
@@ -280,15 +281,11 @@ mod tests {
                 cjk: vec!["東京へ".into()],
             }
         );
-        let q = QueryTerms {
-            words: vec!["deploy\"".into()],
-            cjk: vec!["東京へ".into(), "字".into()],
-        };
         assert_eq!(
-            match_expression(&q).as_deref(),
-            Some(r#""東京 京へ" "字"* "deploy"""*"#)
+            match_expression(&["東京へ".into(), "字".into()], r#"("deploy")"#),
+            r#""東京 京へ" AND "字"* AND ("deploy")"#
         );
-        assert_eq!(match_expression(&query_terms("plain words")), None);
+        assert_eq!(match_expression(&["東京".into()], ""), r#""東京""#);
     }
 
     #[test]

@@ -275,6 +275,7 @@ async fn main() -> Result<()> {
         "wrong field",
         "cargo test",
         "ünïcødé",
+        "修正",
     ];
     let mut search = timed(200, |i| {
         let http = http.clone();
@@ -289,7 +290,7 @@ async fn main() -> Result<()> {
         async move {
             let path = format!(
                 "/api/search?q={}&limit=50",
-                q.replace(' ', "%20").replace('ü', "%C3%BC")
+                q.replace(' ', "%20")
             );
             let r: SearchResponse = get(&http, &base, &path)
                 .await

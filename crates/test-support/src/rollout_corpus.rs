@@ -114,7 +114,7 @@ pub fn write_spec(w: &mut impl Write, spec: &ThreadSpec<'_>) -> std::io::Result<
             100 * (t + 1)
         ))?;
         line(format!(
-            r#"{{"timestamp":"{ts}","type":"event_msg","payload":{{"type":"item_completed","thread_id":"{id}","turn_id":"{turn}","item":{{"type":"AgentMessage","id":"a{t}","content":[{{"type":"Text","text":"Fixed it: the assertion compared the wrong field (turn {t}). ünïcødé ✓"}}]}}}}}}"#
+            r#"{{"timestamp":"{ts}","type":"event_msg","payload":{{"type":"item_completed","thread_id":"{id}","turn_id":"{turn}","item":{{"type":"AgentMessage","id":"a{t}","content":[{{"type":"Text","text":"Fixed it: the assertion compared the wrong field (turn {t}). ünïcødé ✓ 修正しました"}}]}}}}}}"#
         ))?;
         line(format!(
             r#"{{"timestamp":"{ts}","type":"event_msg","payload":{{"type":"task_complete","turn_id":"{turn}","last_agent_message":"Fixed it.","duration_ms":451}}}}"#

@@ -288,10 +288,7 @@ async fn main() -> Result<()> {
             words[(i - i / 3 - 1) % words.len()].to_owned()
         };
         async move {
-            let path = format!(
-                "/api/search?q={}&limit=50",
-                q.replace(' ', "%20")
-            );
+            let path = format!("/api/search?q={}&limit=50", q.replace(' ', "%20"));
             let r: SearchResponse = get(&http, &base, &path)
                 .await
                 .with_context(|| format!("searching {q}"))?;

@@ -299,6 +299,8 @@ fn open_conn(path: &Path, write: bool) -> Result<Connection> {
         .map_err(|e| Error::db(format!("opening {}", path.display()), e))?;
     conn.busy_timeout(std::time::Duration::from_secs(5))
         .map_err(|e| Error::db("setting busy timeout", e))?;
+    // Searching tokenizes the query on it (readers) and indexing stages terms (the writer).
+    search::prepare_connection(&conn)?;
     if write {
         conn.pragma_update(None, "journal_mode", "WAL")
             .map_err(|e| Error::db("enabling WAL", e))?;

@@ -157,6 +157,9 @@ pub fn migrate(conn: &mut Connection) -> Result<()> {
             latest_version()
         )));
     }
+    // The connection that migrates is the one that writes: it indexes (the rebuild too)
+    // through these.
+    super::search::prepare_connection(conn)?;
     for (i, sql) in MIGRATIONS.iter().enumerate().skip(current as usize) {
         let tx = conn
             .transaction()
@@ -171,8 +174,7 @@ pub fn migrate(conn: &mut Connection) -> Result<()> {
         tx.commit()
             .map_err(|e| Error::db(format!("committing migration {}", i + 1), e))?;
     }
-    // The connection that migrates is the one that writes: it indexes through these.
-    super::search::prepare_connection(conn)
+    Ok(())
 }
 
 #[cfg(test)]

@@ -124,7 +124,8 @@ const STAGE: &str = r#"
         USING fts5vocab(temp, search_stage, 'instance');
 "#;
 
-/// Creates the connection's temporary staging tables (idempotent).
+/// Creates the connection's temporary staging tables (idempotent): once per connection, when
+/// it is opened or migrated.
 pub(crate) fn prepare_connection(c: &Connection) -> Result<()> {
     c.execute_batch(STAGE)
         .map_err(|e| Error::db("creating the search staging tables", e))
@@ -289,29 +290,19 @@ fn session_base(tx: &Transaction<'_>, session_id: &str, created_at: Option<i64>)
     // The first free slot from this second on: sessions created in one second are few, so the
     // walk over the taken ones is short.
     let mut base = secs << SLOT_BITS;
-    {
-        let mut st = tx
-            .prepare_cached("SELECT base FROM search_sessions WHERE base >= ?1 ORDER BY base")
-            .map_err(|e| Error::db("allocating a session's search ids", e))?;
-        let mut rows = st
-            .query([base])
-            .map_err(|e| Error::db("allocating a session's search ids", e))?;
-        while let Some(row) = rows
-            .next()
-            .map_err(|e| Error::db("allocating a session's search ids", e))?
-        {
-            let taken: i64 = row
-                .get(0)
-                .map_err(|e| Error::db("allocating a session's search ids", e))?;
-            if taken != base {
-                break;
-            }
-            base += 1;
+    let err = |e| Error::db("allocating a session's search ids", e);
+    let mut st = tx
+        .prepare_cached("SELECT base FROM search_sessions WHERE base >= ?1 ORDER BY base")
+        .map_err(err)?;
+    for taken in st.query_map([base], |r| r.get::<_, i64>(0)).map_err(err)? {
+        if taken.map_err(err)? != base {
+            break;
         }
+        base += 1;
     }
     tx.prepare_cached("INSERT INTO search_sessions (session_id, base) VALUES (?1, ?2)")
         .and_then(|mut st| st.execute(params![session_id, base]))
-        .map_err(|e| Error::db("allocating a session's search ids", e))?;
+        .map_err(err)?;
     Ok(base)
 }
 
@@ -403,17 +394,15 @@ const REBUILD_FLUSH_EVERY: usize = 2_000;
 /// Indexes every stored session and item from scratch (run once, by the migration that
 /// creates [`SCHEMA`]).
 pub(crate) fn rebuild(tx: &Transaction<'_>) -> Result<()> {
-    prepare_connection(tx)?;
-    let items: i64 = tx
-        .query_row("SELECT count(*) FROM items", [], |r| r.get(0))
-        .map_err(|e| Error::db("counting items to index", e))?;
     let started = std::time::Instant::now();
-    // Once per database, before the server listens: say why the start takes longer.
-    if items > 0 {
-        tracing::info!(
-            items,
-            "rebuilding the search index (once, for this build's format)"
-        );
+    // Once per database, before the server listens: say why the start takes longer (a new,
+    // empty database has nothing to say; the items are not counted, which would read the
+    // whole table once more).
+    let stored: bool = tx
+        .query_row("SELECT EXISTS (SELECT 1 FROM items)", [], |r| r.get(0))
+        .map_err(|e| Error::db("looking for items to index", e))?;
+    if stored {
+        tracing::info!("rebuilding the search index (once, for this build's format)");
     }
     let mut n = 0usize;
     let mut flush = |tx: &Transaction<'_>| -> Result<()> {
@@ -461,9 +450,9 @@ pub(crate) fn rebuild(tx: &Transaction<'_>) -> Result<()> {
         }
     }
     flush_vocab(tx)?;
-    if items > 0 {
+    if stored {
         tracing::info!(
-            items,
+            documents = n,
             seconds = started.elapsed().as_secs_f64(),
             "search index rebuilt"
         );
@@ -524,14 +513,13 @@ pub fn render(words: &[WordMatch]) -> String {
 }
 
 /// How each word of `text` is matched, read from the index's vocabulary: the word is
-/// tokenized by the index's own tokenizer (on this connection's staging table), then expanded
-/// to the indexed terms it starts.
+/// tokenized by the index's own tokenizer (on the connection's staging table, see
+/// [`prepare_connection`]), then expanded to the indexed terms it starts.
 pub fn plan(c: &Connection, text: &str) -> Result<Vec<WordMatch>> {
     let words = query_words(text);
     if words.is_empty() {
         return Ok(Vec::new());
     }
-    prepare_connection(c)?;
     let clear = || {
         c.prepare_cached("INSERT INTO temp.search_stage (search_stage) VALUES ('delete-all')")
             .and_then(|mut st| st.execute([]))
@@ -573,22 +561,14 @@ pub fn plan(c: &Connection, text: &str) -> Result<Vec<WordMatch>> {
         };
         // Stored terms are cut to TERM_CHARS characters: look up the word cut the same way.
         let key: String = token.chars().take(TERM_CHARS).collect();
-        let mut terms = Vec::new();
-        let mut rows = expand
-            .query([&key])
-            .map_err(|e| Error::db("expanding a query word", e))?;
-        while let Some(row) = rows
-            .next()
-            .map_err(|e| Error::db("expanding a query word", e))?
-        {
-            let term: String = row
-                .get(0)
-                .map_err(|e| Error::db("expanding a query word", e))?;
-            if !term.starts_with(&key) || terms.len() > MAX_EXPANSIONS {
-                break;
-            }
-            terms.push(term);
-        }
+        let err = |e| Error::db("expanding a query word", e);
+        let terms: Vec<String> = expand
+            .query_map([&key], |r| r.get::<_, String>(0))
+            .map_err(err)?
+            .take_while(|t| t.as_ref().map_or(true, |t| t.starts_with(&key)))
+            .take(MAX_EXPANSIONS + 1)
+            .collect::<rusqlite::Result<_>>()
+            .map_err(err)?;
         plan.push(if terms.is_empty() || terms.len() > MAX_EXPANSIONS {
             WordMatch::Prefix(token.clone())
         } else {
@@ -1022,7 +1002,7 @@ mod tests {
             )
         );
         // The limit counts sessions, names first.
-        assert_eq!(found_limited(&c, "kubernetes", 2).len(), 2);
+        assert_eq!(search(&c, "kubernetes", 2).unwrap().len(), 2);
         // A re-indexed item moves its match, a removed session leaves search.
         index(&mut c, &[], &[("old", 5, "the cluster is back")]);
         assert_eq!(found(&c, "kubernetes")[2], ("old".into(), Some(1)));
@@ -1112,10 +1092,6 @@ mod tests {
         remove_session(&tx, "named", true).unwrap();
         tx.commit().unwrap();
         assert_eq!(found(&c, "東京")[0], ("new".into(), Some(4)));
-    }
-
-    fn found_limited(c: &Connection, q: &str, limit: usize) -> Vec<SearchHit> {
-        search(c, q, limit).unwrap()
     }
 
     #[test]
